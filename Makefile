@@ -1,0 +1,46 @@
+# bn-study: `make help` lists the targets. Every target installs into .venv first if needed.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+STUDY ?= fig1
+
+.PHONY: help install test test-slow reproduce fig1 fig1-pilot collect figures clean-runs
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(INSTALLED): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@touch $@
+
+install: $(INSTALLED) ## Create .venv and install bn-study with its dev extras (every target does this when needed)
+
+test: $(INSTALLED) ## Run the fast tests (a few minutes here)
+	$(BIN)/python -m pytest -q
+
+test-slow: $(INSTALLED) ## Run the slower end-to-end tests
+	$(BIN)/python -m pytest -q -m slow
+
+reproduce: fig1 ## The main job: the Figure 1 study (= make fig1)
+
+fig1: $(INSTALLED) ## Figure 1 of Ioffe & Szegedy: 2 runs x 50,000 steps, then results/fig1/{fig1.png,pdf,csv,summary.md}
+	$(BIN)/bn-study -m experiment=fig1 $(ARGS)
+	$(MAKE) --no-print-directory figures STUDY=fig1
+
+fig1-pilot: $(INSTALLED) ## Why fig1 uses lr 2.0: both arms, lr 0.1..8, 10,000 steps -> results/fig1_pilot/runs.csv
+	$(BIN)/bn-study -m experiment=fig1 study=fig1_pilot optimizer.lr=0.1,0.5,1,2,4,8 trainer.steps=10000 $(ARGS)
+	$(BIN)/bn-study-collect fig1_pilot
+
+collect: $(INSTALLED) ## Gather the newest sweep of STUDY (default fig1) into results/STUDY/{runs,curves}.csv
+	$(BIN)/bn-study-collect $(STUDY)
+
+figures: collect ## Collect STUDY, then draw its figures and summary
+	$(BIN)/bn-study-figures $(STUDY)
+
+clean-runs: ## Delete the raw run folders (git-ignored) of every study; collected tables and figures stay
+	rm -rf results/*/runs results/*/sweeps

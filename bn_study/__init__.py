@@ -1,0 +1,9 @@
+"""bn-study: an experiment harness for what Batch Normalization does to training."""
+
+import os
+
+# Keras reads its backend, and TensorFlow its log level, once at import: set them before anything imports either.
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__version__ = "0.1.0"

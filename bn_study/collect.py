@@ -1,0 +1,133 @@
+"""Run folders -> two tables: one row per run, and every curve point in long form.
+
+Only finished runs (status done or diverged) are collected. A folder whose run.json is missing,
+unreadable, still `running` (interrupted) or `failed` is reported and skipped, never mixed in.
+
+    bn-study-collect fig1                 # the newest sweep under results/fig1/sweeps/
+    bn-study-collect fig1 --runs DIR      # every run folder below DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .records import CURVE_COLUMNS, CURVES_CSV, RUN_JSON
+
+log = logging.getLogger(__name__)
+
+RESULTS = Path("results")
+RUNS_TABLE = "runs.csv"
+CURVES_TABLE = "curves.csv"
+
+
+@dataclass
+class Collected:
+    runs: pd.DataFrame
+    curves: pd.DataFrame
+    skipped: list[str] = field(default_factory=list)  # "folder: why", one per folder left out
+
+
+def _flatten(prefix: str, value, out: dict) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else k, v, out)
+    else:
+        out[prefix] = json.dumps(value) if isinstance(value, list) else value
+
+
+def _run_row(record: dict, folder: Path) -> dict:
+    row = {"run_id": record["run_id"], "status": record["status"], "folder": str(folder)}
+    _flatten("", record["config"], row)
+    final = record.get("final") or {}
+    row.update(
+        test_accuracy=final.get("test_accuracy"),
+        test_loss=final.get("test_loss"),
+        steps=record.get("steps"),
+        diverged_at_step=record.get("diverged_at_step"),
+        wall_seconds=record.get("wall_seconds"),
+        ms_per_step=(record.get("timing") or {}).get("ms_per_step"),
+        data_used=record["data"]["name"],
+        data_fallback=record["data"].get("fallback"),
+    )
+    return row
+
+
+def collect(root: Path) -> Collected:
+    runs, curves, skipped = [], [], []
+    for run_json in sorted(Path(root).rglob(RUN_JSON)):
+        folder = run_json.parent
+        try:
+            record = json.loads(run_json.read_text())
+            status = record["status"]
+            if status not in ("done", "diverged"):
+                skipped.append(f"{folder}: status {status}" + (" (interrupted)" if status == "running" else ""))
+                continue
+            curve = pd.read_csv(folder / CURVES_CSV)
+            if list(curve.columns) != CURVE_COLUMNS or (curve["run_id"] != record["run_id"]).any():
+                raise ValueError(f"{CURVES_CSV} does not match run.json")
+        except (OSError, ValueError, KeyError) as err:
+            skipped.append(f"{folder}: unreadable ({type(err).__name__}: {err})")
+            continue
+        runs.append(_run_row(record, folder))
+        curves.append(curve)
+    runs_df = pd.DataFrame(runs)
+    if not runs_df.empty and runs_df["run_id"].duplicated().any():
+        dup = runs_df[runs_df["run_id"].duplicated()]
+        skipped += [f"{f}: duplicate of run {r} (same config), kept the first" for f, r in zip(dup["folder"], dup["run_id"])]
+        runs_df = runs_df.drop(dup.index).reset_index(drop=True)
+    curves_df = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=CURVE_COLUMNS)
+    curves_df = curves_df[curves_df["run_id"].isin(runs_df.get("run_id", []))].drop_duplicates(["run_id", "step", "split", "metric"])
+    return Collected(runs_df, curves_df.reset_index(drop=True), skipped)
+
+
+def latest_sweep(study: str, results: Path = RESULTS) -> Path:
+    sweeps = sorted((results / study / "sweeps").glob("*"))
+    if not sweeps:
+        raise FileNotFoundError(f"no sweeps under {results / study / 'sweeps'}: run `make {study}` first")
+    return sweeps[-1]
+
+
+def write(collected: Collected, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    collected.runs.to_csv(out_dir / RUNS_TABLE, index=False)
+    collected.curves.to_csv(out_dir / CURVES_TABLE, index=False)
+
+
+def load(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The collected tables of a study folder (what figures and notebooks read)."""
+    return pd.read_csv(out_dir / RUNS_TABLE), pd.read_csv(out_dir / CURVES_TABLE)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bn-study-collect", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("study", help="the study name: results/<study>/ receives runs.csv and curves.csv")
+    parser.add_argument("--runs", type=Path, help="folder holding the run folders (default: the study's newest sweep)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="results root (default: results)")
+    args = parser.parse_args(argv)
+    try:
+        root = args.runs or latest_sweep(args.study, args.results)
+    except FileNotFoundError as err:
+        print(f"bn-study-collect: error: {err}", file=sys.stderr)
+        return 2
+    got = collect(root)
+    for line in got.skipped:
+        print(f"skipped {line}", file=sys.stderr)
+    if got.runs.empty:
+        print(f"bn-study-collect: error: no finished runs under {root}", file=sys.stderr)
+        return 1
+    out = args.results / args.study
+    write(got, out)
+    counts = got.runs["status"].value_counts().to_dict()
+    print(f"collected {len(got.runs)} runs ({', '.join(f'{n} {s}' for s, n in counts.items())}) from {root} -> {out}/{RUNS_TABLE}, {CURVES_TABLE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

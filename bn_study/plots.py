@@ -1,0 +1,33 @@
+"""Shared look of the figures: matplotlib without a display, one palette, PNG + PDF side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+# One colour per BN placement, the same in every figure.
+BN_COLORS = {"none": "#d62728", "before": "#1f77b4", "after": "#2ca02c"}
+BN_LABELS = {"none": "without BN", "before": "with BN (before activation)", "after": "with BN (after activation)"}
+
+
+def new_figure(ncols: int, width: float = 4.2, height: float = 3.4):
+    plt.rcParams.update({"font.size": 9, "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False})
+    return plt.subplots(1, ncols, figsize=(width * ncols, height), constrained_layout=True)
+
+
+def caption(fig, text: str) -> None:
+    fig.get_layout_engine().set(h_pad=0.1)
+    fig.supxlabel(text, fontsize=7.5, color="0.3", wrap=True)
+
+
+def save(fig, stem: Path) -> list[Path]:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    fig.savefig(paths[0], dpi=150)
+    fig.savefig(paths[1])
+    plt.close(fig)
+    return paths

@@ -1,0 +1,112 @@
+"""The files of one run folder: `run.json` (rewritten atomically) and `curves.csv` (appended, flushed).
+
+run.json's `status` is `running` from the first write until the run ends as `done`, `diverged` or
+`failed`; a folder left at `running` is an interrupted run. curves.csv is long form,
+`run_id,step,split,metric,value`, one row per measurement, flushed at every evaluation so a killed
+run keeps every point it measured.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+RUN_JSON = "run.json"
+CURVES_CSV = "curves.csv"
+CURVE_COLUMNS = ["run_id", "step", "split", "metric", "value"]
+STATUSES = ("running", "done", "diverged", "failed")
+
+_PACKAGES = ("bn-study", "tensorflow", "tensorflow-cpu", "keras", "numpy", "hydra-core", "omegaconf", "scikit-learn", "mlxtend")
+
+
+def config_id(config: dict) -> str:
+    """A short stable hash of a resolved config: the same config always gets the same id."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha1(canonical.encode()).hexdigest()[:12]
+
+
+def versions() -> dict:
+    found = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in _PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _json_safe(value):
+    """NaN/inf become null: run.json stays valid JSON (a diverged run's metrics read back as NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_json_safe(payload), f, indent=2, allow_nan=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_run(folder: Path) -> dict:
+    return json.loads((Path(folder) / RUN_JSON).read_text())
+
+
+class RunWriter:
+    """Writes one run folder. The curve file is truncated on start, so a redone run never duplicates rows."""
+
+    def __init__(self, folder: Path, record: dict):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.record = {**record, "status": "running", "started_at": now(), "versions": versions()}
+        self._json = self.folder / RUN_JSON
+        write_json_atomic(self._json, self.record)
+        self._file = open(self.folder / CURVES_CSV, "w", newline="")
+        self._csv = csv.writer(self._file)
+        self._csv.writerow(CURVE_COLUMNS)
+        self._file.flush()
+
+    def log(self, step: int, split: str, metrics: dict) -> None:
+        for metric, value in metrics.items():
+            self._csv.writerow([self.record["run_id"], step, split, metric, repr(float(value))])
+
+    def flush(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def update(self, **fields) -> None:
+        self.record.update(fields)
+        write_json_atomic(self._json, self.record)
+
+    def close(self, status: str, **fields) -> None:
+        assert status in STATUSES[1:], status
+        self._file.close()
+        self.update(status=status, finished_at=now(), **fields)
+
+
+def python_command() -> str:
+    return " ".join([Path(sys.executable).name, *sys.argv])

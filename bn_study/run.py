@@ -1,0 +1,137 @@
+"""One run: a validated config in, a run folder (run.json + curves.csv) out.
+
+Usable without Hydra (tests, notebooks): `execute(validate(cfg), folder)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import keras
+
+from . import data as data_lib
+from . import models, records
+from .config import ConfigError, RunConfig, to_dict
+from .probes import InputPercentiles
+from .train import MAX_CHUNK, BatchOrder, Trainer, make_optimizer
+
+log = logging.getLogger(__name__)
+
+
+class _Progress:
+    """At most one line every `every` seconds, plus the first and last evaluation."""
+
+    def __init__(self, label: str, total: int, every: float):
+        self.label, self.total, self.every = label, total, every
+        self._t0 = time.perf_counter()
+        self._last = -math.inf
+
+    def __call__(self, step: int, test: dict, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not force and now - self._last < self.every:
+            return
+        self._last = now
+        elapsed = now - self._t0
+        eta = f"{elapsed / step * (self.total - step):.0f} s" if step else "?"
+        log.info(
+            "[%s] step %d/%d (%3.0f%%)  test acc %.4f  loss %.4f  | %.0f s elapsed, ETA %s",
+            self.label, step, self.total, 100 * step / self.total, test["accuracy"], test["loss"], elapsed, eta,
+        )
+
+
+def _label(cfg: RunConfig) -> str:
+    m = cfg.model
+    return f"{cfg.study} {m.name} bn={m.bn.value} act={m.activation.value} lr={cfg.optimizer.lr:g} seed={cfg.seed}"
+
+
+def prepare(cfg: RunConfig):
+    """Everything that can refuse the config before any file is written: data, model, probe."""
+    data = data_lib.load(cfg.data)
+    keras.utils.set_random_seed(cfg.seed)
+    try:
+        model = models.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
+        probe = InputPercentiles(model, cfg.probe, data.x_test) if cfg.probe.enabled else None
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    return data, model, probe
+
+
+def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None) -> dict:
+    """Train and evaluate one config into `folder`; return the final run.json record."""
+    t_start = time.perf_counter()
+    data, model, probe = prepare(cfg)
+    config = to_dict(cfg)
+    writer = records.RunWriter(
+        folder,
+        {
+            "run_id": records.config_id(config),
+            "study": cfg.study,
+            "overrides": list(overrides or []),
+            "command": records.python_command(),
+            "config": config,
+            "data": data.describe(),
+            "probe": probe.where if probe else None,
+            "steps_planned": cfg.trainer.steps,
+        },
+    )
+    try:
+        return _train(cfg, data, model, probe, writer, t_start)
+    except BaseException as err:  # KeyboardInterrupt too: the folder must not claim to be running
+        writer.close("failed", error=f"{type(err).__name__}: {err}", wall_seconds=time.perf_counter() - t_start)
+        raise
+
+
+def _train(cfg, data, model, probe, writer, t_start) -> dict:
+    t = cfg.trainer
+    trainer = Trainer(
+        model, make_optimizer(cfg.optimizer), data.x_train, data.y_train, data.x_test, data.y_test,
+        batch_size=t.batch_size, chunk=min(MAX_CHUNK, t.eval_every, t.steps), eval_batch_size=t.eval_batch_size,
+    )
+    trainer.warm_up()
+    order = BatchOrder(len(data.x_train), t.batch_size, cfg.seed)
+    progress = _Progress(_label(cfg), t.steps, t.progress_seconds)
+
+    def evaluate(step: int) -> dict:
+        test = trainer.evaluate()
+        writer.log(step, "test", test)
+        if probe:
+            writer.log(step, "probe", probe.metrics())
+        writer.flush()
+        return test
+
+    test = evaluate(0)
+    progress(0, test, force=True)
+    setup_seconds = time.perf_counter() - t_start
+    t_train = time.perf_counter()
+    step, diverged_at = 0, None
+    while step < t.steps and diverged_at is None:
+        target = min(step + t.eval_every - step % t.eval_every, t.steps)
+        seen = {"loss": 0.0, "accuracy": 0.0}
+        start = step
+        while step < target and diverged_at is None:
+            chunk = trainer.train(order.take(min(trainer.chunk, target - step)))
+            for k in seen:
+                seen[k] += chunk[k] * chunk["steps"]
+            step += chunk["steps"]
+            if chunk["diverged"]:
+                diverged_at = step
+        writer.log(step, "train", {k: v / (step - start) for k, v in seen.items()})
+        if diverged_at is None:
+            test = evaluate(step)
+            progress(step, test, force=step == t.steps)
+    train_seconds = time.perf_counter() - t_train
+
+    timing = {"setup_seconds": round(setup_seconds, 3), "train_seconds": round(train_seconds, 3), "ms_per_step": round(1e3 * train_seconds / step, 4)}
+    if diverged_at is not None:
+        # The weights are non-finite from here on: record NaN where the run stopped, nothing after it.
+        writer.log(step, "test", {"loss": math.nan, "accuracy": math.nan})
+        writer.flush()
+        log.info("[%s] diverged: non-finite training loss at step %d", _label(cfg), diverged_at)
+        status, final = "diverged", {"test_accuracy": math.nan, "test_loss": math.nan}
+    else:
+        status, final = "done", {"test_accuracy": test["accuracy"], "test_loss": test["loss"]}
+    writer.close(status, final=final, steps=step, diverged_at_step=diverged_at, wall_seconds=round(time.perf_counter() - t_start, 3), timing=timing)
+    return writer.record

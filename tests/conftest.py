@@ -1,0 +1,42 @@
+"""Shared helpers: compose a config exactly as the CLI does, and run the CLI itself."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from bn_study.app import CONF_DIR
+from bn_study.config import RunConfig, validate
+
+REPO = Path(__file__).resolve().parent.parent
+
+# A run small enough for the fast suite: the bundled data, a short training.
+TINY = ["data=mnist5k", "trainer.steps=60", "trainer.eval_every=20", "probe.examples=200"]
+
+
+def compose_run(*overrides: str) -> RunConfig:
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return validate(compose(config_name="config", overrides=list(overrides)))
+
+
+def cli(*args: str, cwd: Path = REPO, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "bn_study", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def run_tiny(tmp_path):
+    """Execute a tiny run in-process and return (record, folder)."""
+    from bn_study.run import execute
+
+    def _run(*overrides: str, name: str = "run"):
+        cfg = compose_run(*TINY, *overrides)
+        folder = tmp_path / name
+        return execute(cfg, folder), folder
+
+    return _run

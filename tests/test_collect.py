@@ -1,0 +1,23 @@
+"""Collect keeps finished runs and reports, never mixes in, torn or interrupted folders."""
+
+import json
+
+from bn_study import collect
+
+
+def test_collect_skips_torn_and_interrupted_folders(run_tiny, tmp_path):
+    _, good = run_tiny("model.bn=before", name="sweep/0")
+    _, torn = run_tiny("model.bn=none", name="sweep/1")
+    _, interrupted = run_tiny("model.bn=after", name="sweep/2")
+    (torn / "run.json").write_text((torn / "run.json").read_text()[:100])  # cut mid-write by hand
+    record = json.loads((interrupted / "run.json").read_text())
+    (interrupted / "run.json").write_text(json.dumps({**record, "status": "running"}))
+
+    got = collect.collect(tmp_path / "sweep")
+    assert list(got.runs["model.bn"]) == ["before"]
+    assert set(got.curves["run_id"]) == set(got.runs["run_id"])
+    assert len(got.skipped) == 2
+    assert any(str(torn) in s and "unreadable" in s for s in got.skipped)
+    assert any(str(interrupted) in s and "interrupted" in s for s in got.skipped)
+    assert {"run_id", "status", "model.bn", "optimizer.lr", "seed", "test_accuracy", "steps", "data_used"} <= set(got.runs.columns)
+    assert str(good) in got.runs["folder"].iloc[0]

@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+from bn_study import models
+from tests.conftest import compose_run
+
+
+def _kinds(model):
+    return [type(layer).__name__ for layer in model.layers if layer.name.startswith("dense1_")]
+
+
+@pytest.mark.parametrize(
+    "bn, expected",
+    [
+        ("none", ["Dense", "Activation"]),
+        ("before", ["Dense", "BatchNormalization", "Activation"]),
+        ("after", ["Dense", "Activation", "BatchNormalization"]),
+    ],
+)
+def test_bn_placement_builds_the_layer_order_it_claims(bn, expected):
+    cfg = compose_run(f"model.bn={bn}")
+    model = models.build(cfg.model, (28, 28, 1), 10, seed=0)
+    assert _kinds(model) == expected
+    # The layer feeding BN has no bias: BN's beta would make it redundant.
+    assert model.get_layer("dense1_linear").use_bias is (bn != "before")
+    assert len(models.nonlinearities(model)) == 3
+
+
+def test_dropout_follows_the_block():
+    cfg = compose_run("model.bn=before", "model.dropout=0.3")
+    model = models.build(cfg.model, (28, 28, 1), 10, seed=0)
+    assert _kinds(model) == ["Dense", "BatchNormalization", "Activation", "Dropout"]
+
+
+def test_cnn_is_the_keras_blog_network():
+    cfg = compose_run("model=cnn", "model.bn=before")
+    model = models.build(cfg.model, (28, 28, 1), 10, seed=0)
+    kinds = [type(l).__name__ for l in model.layers if type(l).__name__ in ("Conv2D", "MaxPooling2D", "Flatten", "Dense")]
+    assert kinds == ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Conv2D", "Flatten", "Dense", "Dense"]
+    assert [l.filters for l in model.layers if type(l).__name__ == "Conv2D"] == [32, 64, 64]
+    assert model.output_shape == (None, 10)
+
+
+def test_paired_arms_start_from_the_same_kernels():
+    kernels = {}
+    for bn in ("none", "before", "after"):
+        cfg = compose_run(f"model.bn={bn}", "model.init_std=0.01", "seed=3")
+        model = models.build(cfg.model, (28, 28, 1), 10, seed=3)
+        kernels[bn] = [model.get_layer(n).kernel.numpy() for n in ("dense1_linear", "dense2_linear", "dense3_linear", "logits")]
+    for bn in ("before", "after"):
+        for a, b in zip(kernels["none"], kernels[bn]):
+            np.testing.assert_array_equal(a, b)
+    assert abs(kernels["none"][0].std() - 0.01) < 0.001
+    other = models.build(compose_run("seed=4", "model.init_std=0.01").model, (28, 28, 1), 10, seed=4)
+    assert not np.array_equal(other.get_layer("dense1_linear").kernel.numpy(), kernels["none"][0])

@@ -1,0 +1,61 @@
+"""One run end to end: the files it writes, reproducibility, divergence."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+
+from bn_study.records import CURVE_COLUMNS
+
+
+def test_run_json_and_curves_schema(run_tiny):
+    record, folder = run_tiny("model.bn=before")
+    on_disk = json.loads((folder / "run.json").read_text())
+    assert on_disk == json.loads(json.dumps(record))
+    for key in ("run_id", "status", "config", "final", "steps", "wall_seconds", "data", "versions", "timing", "started_at", "finished_at"):
+        assert key in on_disk, key
+    assert on_disk["status"] == "done" and on_disk["steps"] == 60
+    assert on_disk["config"]["model"]["bn"] == "before" and on_disk["config"]["trainer"]["steps"] == 60
+    assert on_disk["data"]["name"] == "mnist5k" and on_disk["data"]["n_train"] == 4000 and on_disk["data"]["n_test"] == 1000
+    assert {"keras", "python", "hydra-core", "numpy"} <= set(on_disk["versions"])
+    assert {"tensorflow", "tensorflow-cpu"} & set(on_disk["versions"])
+    assert 0.0 <= on_disk["final"]["test_accuracy"] <= 1.0
+
+    curves = pd.read_csv(folder / "curves.csv")
+    assert list(curves.columns) == CURVE_COLUMNS
+    assert (curves["run_id"] == on_disk["run_id"]).all()
+    test = curves[curves["split"] == "test"]
+    assert sorted(test["step"].unique()) == [0, 20, 40, 60]
+    assert set(test["metric"]) == {"accuracy", "loss"}
+    probe = curves[curves["split"] == "probe"]
+    assert set(probe["metric"]) == {"p15", "p50", "p85"} and sorted(probe["step"].unique()) == [0, 20, 40, 60]
+    p = probe.pivot(index="step", columns="metric", values="value")
+    assert (p["p15"] <= p["p50"]).all() and (p["p50"] <= p["p85"]).all()
+    assert sorted(curves[curves["split"] == "train"]["step"].unique()) == [20, 40, 60]
+    final_acc = test[(test["step"] == 60) & (test["metric"] == "accuracy")]["value"].item()
+    assert final_acc == on_disk["final"]["test_accuracy"]
+
+
+def test_same_seed_same_curve_and_other_seed_differs(run_tiny):
+    a, fa = run_tiny("model.bn=before", "model.dropout=0.2", name="a")
+    b, fb = run_tiny("model.bn=before", "model.dropout=0.2", name="b")
+    c, fc = run_tiny("model.bn=before", "model.dropout=0.2", "seed=1", name="c")
+    ca, cb, cc = (pd.read_csv(f / "curves.csv") for f in (fa, fb, fc))
+    pd.testing.assert_frame_equal(ca, cb)  # value for value
+    assert a["run_id"] == b["run_id"] != c["run_id"]
+    assert not np.array_equal(ca["value"].to_numpy(), cc["value"].to_numpy())
+
+
+def test_huge_learning_rate_without_bn_diverges(run_tiny):
+    record, folder = run_tiny("model.bn=none", "model.activation=relu", "optimizer.lr=1e6")
+    assert record["status"] == "diverged"
+    assert math.isnan(record["final"]["test_accuracy"]) and math.isnan(record["final"]["test_loss"])
+    on_disk = json.loads((folder / "run.json").read_text())
+    assert on_disk["status"] == "diverged" and on_disk["final"]["test_accuracy"] is None  # NaN -> null in JSON
+    stopped = on_disk["diverged_at_step"]
+    assert 1 <= stopped < 60 and on_disk["steps"] == stopped
+    curves = pd.read_csv(folder / "curves.csv")
+    assert curves["step"].max() == stopped  # never padded to the planned length
+    last = curves[(curves["split"] == "test") & (curves["step"] == stopped)]
+    assert last["value"].isna().all() and len(last) == 2
