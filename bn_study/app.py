@@ -7,7 +7,6 @@ The run folder Hydra made for a refused run is removed while it is still empty.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import NoReturn
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from . import config as config_lib
@@ -53,14 +52,9 @@ def _remove_if_empty(folder: Path) -> None:
 
 
 def _keys_of(path: str) -> list[str]:
-    """The fields a (dotted) config node allows, from the schema."""
-    node = config_lib.RunConfig
-    for part in filter(None, path.split(".")):
-        types = {f.name: f.type for f in dataclasses.fields(node)}
-        node = getattr(config_lib, str(types.get(part, "")), None)
-        if node is None:
-            return []
-    return [f.name for f in dataclasses.fields(node)]
+    """The keys a (dotted) config node allows, from the schema."""
+    node = OmegaConf.select(OmegaConf.structured(config_lib.RunConfig), path) if path else OmegaConf.structured(config_lib.RunConfig)
+    return list(node.keys()) if isinstance(node, DictConfig) else []
 
 
 def one_line(err: BaseException) -> str:
