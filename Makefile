@@ -36,7 +36,7 @@ fig1-pilot: $(INSTALLED) ## Why fig1 uses lr 2.0: both arms, lr 0.1..8, 10,000 s
 	$(BIN)/bn-study -m experiment=fig1 study=fig1_pilot optimizer.lr=0.1,0.5,1,2,4,8 trainer.steps=10000 $(ARGS)
 	$(BIN)/bn-study-collect fig1_pilot
 
-collect: $(INSTALLED) ## Gather the newest sweep of STUDY (default fig1) into results/STUDY/{runs,curves}.csv
+collect: $(INSTALLED) ## Gather the newest sweep of STUDY (default fig1) into results/STUDY/{runs.csv,curves.parquet,by_config.csv}
 	$(BIN)/bn-study-collect $(STUDY)
 
 figures: collect ## Collect STUDY, then draw its figures and summary

@@ -14,9 +14,9 @@ def series(curves: pd.DataFrame, run_id: str, split: str, metric: str) -> pd.Ser
 
 
 def steps_to_reach(accuracy: pd.Series, threshold: float) -> float:
-    """First evaluated step with accuracy >= threshold; NaN if never reached."""
+    """First evaluated step with accuracy >= threshold; +inf if never reached (a censored value, kept in statistics)."""
     hit = accuracy[accuracy >= threshold]
-    return float(hit.index[0]) if len(hit) else math.nan
+    return float(hit.index[0]) if len(hit) else math.inf
 
 
 def drift(values: pd.Series, since: float = 0) -> dict:

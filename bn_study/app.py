@@ -14,11 +14,13 @@ from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from . import config as config_lib
+from . import sweep
 from .config import ConfigError, validate
 from .data import DataUnavailable
 
@@ -32,15 +34,30 @@ USAGE_ERRORS = (ConfigError, DataUnavailable, ConfigCompositionException, Overri
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float:
-    folder = Path(HydraConfig.get().runtime.output_dir)
+    hc = HydraConfig.get()
+    folder = Path(hc.runtime.output_dir)
+    overrides = list(hc.overrides.task)
+    progress = sweep.JobProgress(Path(hc.sweep.dir), hc.job.num, overrides) if hc.mode == RunMode.MULTIRUN else None
     try:
         run_cfg = validate(cfg)
-        from .run import execute  # imports TensorFlow: only once the config is known to be good
+        threads = sweep.threads_per_job()
+        if threads:  # read by TensorFlow when it is first imported in this process
+            for var in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS"):
+                os.environ.setdefault(var, str(threads))
+            os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+        from . import run  # imports TensorFlow: only once the config is known to be good
 
-        record = execute(run_cfg, folder, overrides=list(HydraConfig.get().overrides.task))
+        record = previous = run.finished(run_cfg, folder)
+        if previous is None:
+            if progress:
+                progress.start()
+            runtime = {"launcher": hc.launcher.get("_target_"), "intra_op_threads": os.environ.get("TF_NUM_INTRAOP_THREADS", "all cores")}
+            record = run.execute(run_cfg, folder, overrides=overrides, runtime=runtime)
     except USAGE_ERRORS as err:
         _remove_if_empty(folder)
         refuse(err)
+    if progress:
+        progress.end(record, skipped=previous is not None)
     return record["final"]["test_accuracy"]
 
 

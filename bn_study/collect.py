@@ -1,4 +1,5 @@
-"""Run folders -> two tables: one row per run, and every curve point in long form.
+"""Run folders -> tables: one row per run (runs.csv), every curve point in long form (curves.parquet),
+and the statistics across seeds per configuration (by_config.csv).
 
 Only finished runs (status done or diverged) are collected. A folder whose run.json is missing,
 unreadable, still `running` (interrupted) or `failed` is reported and skipped, never mixed in.
@@ -18,13 +19,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import analysis, stats
 from .records import CURVE_COLUMNS, CURVES_CSV, RUN_JSON
 
 log = logging.getLogger(__name__)
 
 RESULTS = Path("results")
 RUNS_TABLE = "runs.csv"
-CURVES_TABLE = "curves.csv"
+CURVES_TABLE = "curves.parquet"
+CONFIGS_TABLE = "by_config.csv"
+# Test accuracies whose first crossing is recorded per run as steps_to_<threshold>.
+THRESHOLDS = (0.5, 0.9, 0.95, 0.98)
 
 
 @dataclass
@@ -42,7 +47,7 @@ def _flatten(prefix: str, value, out: dict) -> None:
         out[prefix] = json.dumps(value) if isinstance(value, list) else value
 
 
-def _run_row(record: dict, folder: Path) -> dict:
+def _run_row(record: dict, folder: Path, curve: pd.DataFrame) -> dict:
     row = {"run_id": record["run_id"], "status": record["status"], "folder": str(folder)}
     _flatten("", record["config"], row)
     final = record.get("final") or {}
@@ -56,6 +61,9 @@ def _run_row(record: dict, folder: Path) -> dict:
         data_used=record["data"]["name"],
         data_fallback=record["data"].get("fallback"),
     )
+    test = curve[(curve["split"] == "test") & (curve["metric"] == "accuracy")].set_index("step")["value"]
+    for t in THRESHOLDS:
+        row[f"steps_to_{t:g}"] = analysis.steps_to_reach(test, t)
     return row
 
 
@@ -75,7 +83,7 @@ def collect(root: Path) -> Collected:
         except (OSError, ValueError, KeyError) as err:
             skipped.append(f"{folder}: unreadable ({type(err).__name__}: {err})")
             continue
-        runs.append(_run_row(record, folder))
+        runs.append(_run_row(record, folder, curve))
         curves.append(curve)
     runs_df = pd.DataFrame(runs)
     if not runs_df.empty and runs_df["run_id"].duplicated().any():
@@ -97,12 +105,13 @@ def latest_sweep(study: str, results: Path = RESULTS) -> Path:
 def write(collected: Collected, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     collected.runs.to_csv(out_dir / RUNS_TABLE, index=False)
-    collected.curves.to_csv(out_dir / CURVES_TABLE, index=False)
+    collected.curves.to_parquet(out_dir / CURVES_TABLE, index=False)
+    stats.by_config(collected.runs).to_csv(out_dir / CONFIGS_TABLE, index=False)
 
 
 def load(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The collected tables of a study folder (what figures and notebooks read)."""
-    return pd.read_csv(out_dir / RUNS_TABLE), pd.read_csv(out_dir / CURVES_TABLE)
+    return pd.read_csv(out_dir / RUNS_TABLE), pd.read_parquet(out_dir / CURVES_TABLE)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.results / args.study
     write(got, out)
     counts = got.runs["status"].value_counts().to_dict()
-    print(f"collected {len(got.runs)} runs ({', '.join(f'{n} {s}' for s, n in counts.items())}) from {root} -> {out}/{RUNS_TABLE}, {CURVES_TABLE}")
+    print(f"collected {len(got.runs)} runs ({', '.join(f'{n} {s}' for s, n in counts.items())}) from {root} -> {out}/{RUNS_TABLE}, {CURVES_TABLE}, {CONFIGS_TABLE}")
     return 0
 
 

@@ -28,7 +28,7 @@ class InputPercentiles:
         self._q = list(cfg.percentiles)
         self._x = x_fixed[: cfg.examples]
         sub = keras.Model(model.inputs, self.layer.input)
-        self._fn = tf.function(lambda x: sub(x, training=False), jit_compile=True)
+        self._fn = tf.function(lambda x: sub(x, training=False))
 
     @property
     def where(self) -> str:

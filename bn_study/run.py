@@ -19,6 +19,8 @@ from .probes import InputPercentiles
 from .train import MAX_CHUNK, BatchOrder, Trainer, make_optimizer
 
 log = logging.getLogger(__name__)
+# Every run of a sweep compiles fresh functions for its own model; TensorFlow's "retracing" warning about that is noise.
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 class _Progress:
@@ -47,9 +49,26 @@ def _label(cfg: RunConfig) -> str:
     return f"{cfg.study} {m.name} bn={m.bn.value} act={m.activation.value} lr={cfg.optimizer.lr:g} seed={cfg.seed}"
 
 
+def finished(cfg: RunConfig, folder: Path) -> dict | None:
+    """The record of this very config if `folder` already holds it finished (done or diverged), so a rerun can skip it.
+
+    A folder holding a finished run of another config is refused rather than overwritten.
+    """
+    try:
+        old = records.read_run(folder)
+    except (OSError, ValueError):
+        return None  # nothing there, or a torn file: (re)run
+    if old.get("status") not in ("done", "diverged"):
+        return None  # interrupted or failed: redo
+    if old.get("run_id") != records.config_id(to_dict(cfg)):
+        raise ConfigError(f"{folder}: holds a finished run of another config (run {old.get('run_id')}); choose another output folder")
+    return old
+
+
 def prepare(cfg: RunConfig):
     """Everything that can refuse the config before any file is written: data, model, probe."""
     data = data_lib.load(cfg.data)
+    keras.backend.clear_session()  # a sweep runs many models in one process: drop the previous one's graphs
     keras.utils.set_random_seed(cfg.seed)
     try:
         model = models.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
@@ -59,7 +78,7 @@ def prepare(cfg: RunConfig):
     return data, model, probe
 
 
-def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None) -> dict:
+def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, runtime: dict | None = None) -> dict:
     """Train and evaluate one config into `folder`; return the final run.json record."""
     t_start = time.perf_counter()
     data, model, probe = prepare(cfg)
@@ -74,6 +93,7 @@ def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None) ->
             "config": config,
             "data": data.describe(),
             "probe": probe.where if probe else None,
+            "runtime": runtime or {},
             "steps_planned": cfg.trainer.steps,
         },
     )

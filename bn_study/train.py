@@ -58,7 +58,7 @@ class Trainer:
         # Every call gets a [chunk, batch] index block plus how many rows to run, so XLA compiles once.
         self.chunk, self._batch_size = chunk, batch_size
         self._train_chunk = self._compile_train_chunk()
-        self._eval_batch_fn = tf.function(self._eval_sums, jit_compile=True)
+        self._eval_batch_fn = tf.function(self._eval_sums)
 
     def warm_up(self) -> None:
         """Compile the training and evaluation functions now (a zero-step call changes no state)."""

@@ -14,7 +14,7 @@ def test_fig1_study_end_to_end(tmp_path):
     assert studies.main(["fig1", "--results", str(tmp_path / "results")]) == 0
 
     out = tmp_path / "results" / "fig1"
-    for name in ("fig1.png", "fig1.pdf", "fig1.csv", "summary.md", "runs.csv", "curves.csv"):
+    for name in ("fig1.png", "fig1.pdf", "fig1.csv", "summary.md", "runs.csv", "curves.parquet", "by_config.csv"):
         assert (out / name).stat().st_size > 0, name
     runs = pd.read_csv(out / "runs.csv")
     assert sorted(runs["model.bn"]) == ["before", "none"]

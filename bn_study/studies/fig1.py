@@ -81,7 +81,7 @@ def draw(table: pd.DataFrame, caption: str, stem: Path) -> list[Path]:
 
 
 def _fmt_steps(v: float) -> str:
-    return "not reached" if math.isnan(v) else f"{int(v):,}"
+    return f"{int(v):,}" if math.isfinite(v) else "not reached"
 
 
 def summary(table: pd.DataFrame, arms: dict[str, pd.Series], caption: str) -> str:
@@ -106,7 +106,7 @@ def summary(table: pd.DataFrame, arms: dict[str, pd.Series], caption: str) -> st
         return "holds" if holds else "does not hold"
 
     reach_bn, reach_no = bn["reach"][THRESHOLDS[0]], no["reach"][THRESHOLDS[0]]
-    faster = not math.isnan(reach_bn) and (math.isnan(reach_no) or reach_bn < reach_no)
+    faster = reach_bn < reach_no
     steadier = {(True, True): "holds", (False, False): "does not hold"}.get((bn["net"] < no["net"], bn["max"] < no["max"]), "is mixed")
     claims = [
         f"- Higher test accuracy with BN: {verdict(bn['final'] > no['final'])} (final {bn['final']:.4f} with BN, {no['final']:.4f} without).",

@@ -1,0 +1,144 @@
+"""Sweeps: Hydra's basic sweeper, made safe to run, rerun and watch (`hydra/sweeper=bn_study`, the default).
+
+- Before any run starts, every job's config is composed and checked (a bad value in the 5th
+  combination is refused before the 1st runs), and `sweep.json` records the whole job list.
+- Rerunning a sweep into the same folder resumes it: each job whose folder already holds a finished
+  run of the same config is skipped (see `run.execute`); a folder holding a different sweep is refused.
+- Each job prints a line as it starts and ends: k/N, the swept values, the result, its time, the ETA.
+- Parallel launchers get threads per job so that jobs together do not oversubscribe the cores.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import Optional, Sequence
+
+from omegaconf import DictConfig, OmegaConf
+
+from .config import ConfigError, validate
+from .records import RUN_JSON, now, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "sweep.json"
+
+# One id per process: Hydra copies its resolver cache into every job's config, so all jobs of a sweep
+# (in this process or a launcher's workers) see the same value.
+OmegaConf.register_new_resolver("sweep_id", lambda: secrets.token_hex(3), use_cache=True, replace=True)
+
+
+def check_and_record(sweep_dir: Path, jobs: list[list[str]], config: DictConfig, compose) -> None:
+    """Compose and check every job (`compose(overrides)` -> its config), then write or match `sweep.json`.
+
+    On a refusal the sweep folder is removed again if nothing but Hydra's multirun.yaml is in it.
+    """
+    try:
+        for job in jobs:
+            validate(compose(job))
+        _write_manifest(sweep_dir, jobs, config)
+    except Exception:
+        _remove_if_fresh(sweep_dir)
+        raise
+
+
+def _remove_if_fresh(sweep_dir: Path) -> None:
+    """Undo a sweep folder that holds nothing but what Hydra wrote on starting it."""
+    if sweep_dir.is_dir() and {p.name for p in sweep_dir.iterdir()} <= {"multirun.yaml"}:
+        shutil.rmtree(sweep_dir)
+
+
+def _write_manifest(sweep_dir: Path, jobs: list[list[str]], config: DictConfig) -> None:
+    path = sweep_dir / MANIFEST
+    manifest = {"sweep_dir": str(sweep_dir), "created_at": now(), "n_jobs": len(jobs), "jobs": jobs, "launcher": config.hydra.launcher.get("_target_"), "resumed_at": []}
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old["jobs"] != jobs:
+            raise ConfigError(
+                f"hydra.sweep.dir={sweep_dir}: holds a different sweep ({old['n_jobs']} jobs, first {' '.join(old['jobs'][0])}); "
+                "rerun it with the same overrides to resume, or choose another folder"
+            )
+        manifest = {**old, "resumed_at": [*old.get("resumed_at", []), now()]}
+        log.info("resuming sweep %s: %d jobs, finished ones are skipped", sweep_dir, len(jobs))
+    write_json_atomic(path, manifest)
+
+
+class JobProgress:
+    """The k/N start and end lines of one sweep job."""
+
+    def __init__(self, sweep_dir: Path, job_num: int, overrides: Sequence[str]):
+        self.sweep_dir = sweep_dir
+        manifest_path = sweep_dir / MANIFEST
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+        self.n = manifest["n_jobs"] if manifest else None
+        self.k = job_num + 1
+        self.what = " ".join(_swept(overrides, manifest["jobs"] if manifest else None))
+
+    @property
+    def tag(self) -> str:
+        return f"[{self.k}/{self.n or '?'}]"
+
+    def start(self) -> None:
+        log.info("%s start  %s", self.tag, self.what)
+
+    def end(self, record: dict, skipped: bool) -> None:
+        if skipped:
+            log.info("%s skip   %s: already %s", self.tag, self.what, record["status"])
+            return
+        acc = (record.get("final") or {}).get("test_accuracy")
+        result = f"test acc {acc:.4f}" if isinstance(acc, float) and acc == acc else record["status"]
+        log.info("%s %-6s %s -> %s (%.1f s)%s", self.tag, record["status"], self.what, result, record.get("wall_seconds", 0.0), self._eta())
+
+    def _eta(self) -> str:
+        if not self.n:
+            return ""
+        walls, finished = [], 0
+        for run_json in self.sweep_dir.glob(f"*/{RUN_JSON}"):
+            try:
+                rec = json.loads(run_json.read_text())
+            except (OSError, ValueError):
+                continue
+            if rec.get("status") in ("done", "diverged", "failed"):
+                finished += 1
+                walls.append(rec.get("wall_seconds") or 0.0)
+        left = self.n - finished
+        if left <= 0:
+            return " | sweep complete"
+        eta = sum(walls) / max(len(walls), 1) * left / max(1, parallel_jobs())
+        return f" | {finished}/{self.n} finished, ETA {eta / 60:.1f} min"
+
+
+def _swept(overrides: Sequence[str], jobs: Optional[list[list[str]]]) -> list[str]:
+    """The overrides whose values differ between the sweep's jobs (all of them when unknown)."""
+    if not jobs:
+        return list(overrides)
+    varying = {o.split("=", 1)[0] for o in overrides if sum(o in job for job in jobs) < len(jobs)}
+    return [o for o in overrides if o.split("=", 1)[0] in varying] or list(overrides)
+
+
+def parallel_jobs() -> int:
+    """How many jobs the current launcher runs at once on this machine (1 for the basic launcher)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return 1
+    launcher = HydraConfig.get().launcher
+    target = str(launcher.get("_target_", ""))
+    cores = os.cpu_count() or 1
+    if "Joblib" in target:
+        n = launcher.get("n_jobs") or -1
+        return cores if n < 0 else min(n, cores)
+    if "Ray" in target:
+        per_job = OmegaConf.select(launcher, "ray.remote.num_cpus") or 1
+        return max(1, cores // int(per_job))
+    return 1
+
+
+def threads_per_job() -> Optional[int]:
+    """CPU threads one job may use; None leaves TensorFlow's default (all cores)."""
+    n = parallel_jobs()
+    return None if n == 1 else max(1, (os.cpu_count() or 1) // n)

@@ -1,0 +1,32 @@
+"""`hydra/sweeper=bn_study`: the basic grid sweeper, with every job checked and recorded before any runs."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.config_store import ConfigStore
+
+from bn_study import sweep
+
+
+@dataclass
+class BNStudySweeperConf:
+    _target_: str = "hydra_plugins.bn_study_sweeper.sweeper.BNStudySweeper"
+    max_batch_size: Optional[int] = None
+    params: Optional[Dict[str, str]] = None
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="bn_study", node=BNStudySweeperConf, provider="bn_study")
+
+
+class BNStudySweeper(BasicSweeper):
+    def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
+        if self.batch_index > 1:  # the whole sweep was checked with the first batch
+            return super().validate_batch_is_legal(batch)
+
+        def compose(overrides: list) -> Any:
+            return self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
+
+        jobs = [list(job) for chunk in self.overrides for job in chunk]
+        sweep.check_and_record(Path(self.config.hydra.sweep.dir), jobs, self.config, compose)

@@ -1,0 +1,141 @@
+"""Sweeps: grids, resume after SIGKILL, concurrent sweeps, refusal before any run, launchers."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bn_study import collect
+from tests.conftest import REPO, cli
+
+FAST = ["data=mnist5k", "trainer.steps=20", "trainer.eval_every=10", "probe.examples=100"]
+
+
+def _statuses(sweep: Path) -> dict[str, str]:
+    return {p.parent.name: json.loads(p.read_text())["status"] for p in sorted(sweep.glob("*/run.json"))}
+
+
+def test_grid_2x2x2_runs_every_combination_and_collects(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = cli("-m", *FAST, "model.bn=none,before", "model.activation=sigmoid,relu", "optimizer.lr=0.05,0.5", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr
+    assert _statuses(sweep) == {str(i): "done" for i in range(8)}
+    manifest = json.loads((sweep / "sweep.json").read_text())
+    assert manifest["n_jobs"] == 8 and len({tuple(j) for j in manifest["jobs"]}) == 8
+    # One start and one end line per run, with k/N and only the swept values.
+    for k in range(1, 9):
+        assert sum(line.startswith(f"[{k}/8] start  model.bn=") for line in proc.stdout.splitlines()) == 1, proc.stdout
+        assert sum(line.startswith(f"[{k}/8] done   model.bn=") and "test acc" in line for line in proc.stdout.splitlines()) == 1
+    assert "[1/8] start  model.bn=none model.activation=sigmoid optimizer.lr=0.05\n" in proc.stdout
+    assert "ETA" in proc.stdout and "sweep complete" in proc.stdout
+
+    assert collect.main(["grid", "--runs", str(sweep), "--results", str(tmp_path / "results")]) == 0
+    out = tmp_path / "results" / "grid"
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 8 and runs["run_id"].is_unique
+    for column in ("run_id", "status", "model.bn", "model.activation", "optimizer.lr", "seed", "test_accuracy", "steps", "steps_to_0.5", "steps_to_0.9"):
+        assert column in runs.columns, column
+    curves = pd.read_parquet(out / "curves.parquet")
+    assert list(curves.columns) == ["run_id", "step", "split", "metric", "value"]
+    assert set(curves["run_id"]) == set(runs["run_id"])
+    assert not curves.duplicated(["run_id", "step", "split", "metric"]).any()
+    by_config = pd.read_csv(out / "by_config.csv")
+    assert len(by_config) == 8 and (by_config["n_runs"] == 1).all()
+    assert {"test_accuracy_median", "test_accuracy_ci_low", "test_accuracy_ci_high", "n_diverged"} <= set(by_config.columns)
+
+    # Another grid pointed at this folder is refused, and nothing in it is overwritten.
+    before = {p: p.read_text() for p in sweep.glob("*/run.json")}
+    other = cli("-m", *FAST, "model.bn=after,before", f"hydra.sweep.dir={sweep}")
+    assert other.returncode == 2 and "holds a different sweep" in other.stderr
+    assert {p: p.read_text() for p in sweep.glob("*/run.json")} == before
+
+
+def test_sweep_killed_mid_run_resumes_to_one_record_per_config(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = [sys.executable, "-m", "bn_study", "-m", "data=mnist5k", "trainer.steps=4000", "trainer.eval_every=100",
+            "probe.examples=100", "seed=0,1,2", f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:  # wait until run 1 is mid-way: running, with a few evaluations written
+            curve = sweep / "1" / "curves.csv"
+            if _statuses(sweep).get("1") == "running" and curve.exists() and curve.read_text().count(",test,accuracy,") >= 3:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("run 1 never got under way")
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert _statuses(sweep) == {"0": "done", "1": "running"}
+    first_start = json.loads((sweep / "0" / "run.json").read_text())["started_at"]
+
+    again = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "[1/3] skip   seed=0: already done" in again.stdout
+    assert _statuses(sweep) == {"0": "done", "1": "done", "2": "done"}
+    assert json.loads((sweep / "0" / "run.json").read_text())["started_at"] == first_start  # not redone
+    got = collect.collect(sweep)
+    assert len(got.runs) == 3 and got.skipped == [] and sorted(got.runs["seed"]) == [0, 1, 2]
+    redone = pd.read_csv(sweep / "1" / "curves.csv")
+    assert not redone.duplicated(["step", "split", "metric"]).any()
+    assert sorted(redone[redone["split"] == "test"]["step"].unique()) == list(range(0, 4001, 100))
+
+
+def test_two_sweeps_started_together_never_collide(tmp_path):
+    args = [sys.executable, "-m", "bn_study", "-m", *FAST, "study=twin", "model.bn=none,before"]
+    procs = [subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    sweeps = sorted((tmp_path / "results" / "twin" / "sweeps").iterdir())
+    assert len(sweeps) == 2
+    for sweep in sweeps:
+        assert _statuses(sweep) == {"0": "done", "1": "done"}
+        assert json.loads((sweep / "sweep.json").read_text())["sweep_dir"] == str(sweep.relative_to(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        (["model.bn=none,sideways"], "model.bn: Invalid value 'sideways', expected one of [none, before, after]"),
+        (["optimizer.lr=0.1,-1"], "optimizer.lr=-1.0: must be > 0"),
+        (["model.dropuot=0,0.5"], "model.dropuot: unknown key; model has:"),
+    ],
+)
+def test_bad_sweep_value_is_refused_before_any_run(tmp_path, grid, message):
+    sweep = tmp_path / "sweep"
+    proc = cli("-m", *FAST, *grid, f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("bn-study: error:")]
+    assert len(errors) == 1 and message in errors[0], proc.stderr
+    assert "start" not in proc.stdout and not sweep.exists()
+
+
+CORES = os.cpu_count() or 1
+
+
+@pytest.mark.parametrize(
+    "launcher, threads",
+    [
+        (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], max(1, CORES // min(2, CORES))),
+        (["hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2", "+hydra.launcher.ray.init.include_dashboard=false"], 1),
+    ],
+    ids=["joblib", "ray"],
+)
+def test_parallel_launchers_run_the_sweep_with_threads_split(tmp_path, launcher, threads):
+    """A real local joblib pool and a real local Ray instance (one CPU per Ray task): threads = cores // jobs at once."""
+    sweep = tmp_path / "sweep"
+    proc = cli("-m", *launcher, *FAST, "model.bn=none,before", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _statuses(sweep) == {"0": "done", "1": "done"}
+    for run_json in sweep.glob("*/run.json"):
+        runtime = json.loads(run_json.read_text())["runtime"]
+        assert launcher[0].split("=")[1] in runtime["launcher"].lower()
+        assert runtime["intra_op_threads"] == str(threads)
