@@ -7,8 +7,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 STUDY ?= fig1
+# QUICK=1 make <study>: the small version (tests, CI), in results/<study>_quick/.
+ifdef QUICK
+ARGS += quick=true
+SUFFIX := _quick
+endif
+STUDIES := keras_blog placement lr_sensitivity inception_table dropout init_scale batch_size input_bn
 
-.PHONY: help install test test-slow reproduce fig1 fig1-pilot collect figures clean-runs
+.PHONY: help install test test-slow reproduce fig1 fig1-pilot studies report $(STUDIES) collect figures clean-runs
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,6 +41,26 @@ fig1: $(INSTALLED) ## Figure 1 of Ioffe & Szegedy: 2 runs x 50,000 steps, then r
 fig1-pilot: $(INSTALLED) ## Why fig1 uses lr 2.0: both arms, lr 0.1..8, 10,000 steps -> results/fig1_pilot/runs.csv
 	$(BIN)/bn-study -m experiment=fig1 study=fig1_pilot optimizer.lr=0.1,0.5,1,2,4,8 trainer.steps=10000 $(ARGS)
 	$(BIN)/bn-study-collect fig1_pilot
+
+keras_blog: ## Keras-blog CNN: lr x activation x BN, 3 seeds (36 runs, ~6 min here)
+placement: ## BN none/before/after x sigmoid/tanh/relu on the MLP, and the tutorial's circles (36 runs, ~4 min)
+lr_sensitivity: ## Final accuracy over lr 1e-3..10, BN vs none, sigmoid and relu (108 runs, ~10 min)
+inception_table: ## The paper's Section 4.2 variants on the small CNN, steps-to-accuracy table (18 runs, ~10 min)
+dropout: ## Dropout 0/0.2/0.5 x no BN / BN / dropout before BN, with the variance shift (27 runs, ~3 min)
+init_scale: ## Final accuracy over init std 1e-3..10, BN vs none (54 runs, ~5 min)
+batch_size: ## Batch size 2..256 at equal examples seen: no BN, BN, BN + renorm (72 runs, ~10 min)
+input_bn: ## BN on raw inputs vs standardised inputs vs neither (12 runs, ~1.5 min)
+
+$(STUDIES): $(INSTALLED)
+	$(BIN)/bn-study -m experiment=$@ $(ARGS)
+	$(if $(filter placement,$@),$(BIN)/bn-study -m experiment=placement_circles $(ARGS) && $(BIN)/bn-study-collect placement_circles$(SUFFIX))
+	$(MAKE) --no-print-directory figures STUDY=$@$(SUFFIX)
+
+studies: fig1 $(STUDIES) ## Every study above, then results/REPORT.md
+	$(MAKE) --no-print-directory report
+
+report: $(INSTALLED) ## results/REPORT.md from the studies' collected tables
+	$(BIN)/bn-study-report
 
 collect: $(INSTALLED) ## Gather the newest sweep of STUDY (default fig1) into results/STUDY/{runs.csv,curves.parquet,by_config.csv}
 	$(BIN)/bn-study-collect $(STUDY)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import analysis, stats
+from .config import RunConfig, to_dict
 from .records import CURVE_COLUMNS, CURVES_CSV, RUN_JSON
 
 log = logging.getLogger(__name__)
@@ -47,9 +48,17 @@ def _flatten(prefix: str, value, out: dict) -> None:
         out[prefix] = json.dumps(value) if isinstance(value, list) else value
 
 
+def _with_defaults(config: dict) -> dict:
+    """A run's config with every key of today's schema: a knob added after the run was made has its default,
+    which is what the code that made the run did."""
+    defaults = to_dict(RunConfig())
+    merged = {k: ({**v, **config[k]} if isinstance(v, dict) else config[k]) if k in config else v for k, v in defaults.items()}
+    return {**config, **merged}
+
+
 def _run_row(record: dict, folder: Path, curve: pd.DataFrame) -> dict:
     row = {"run_id": record["run_id"], "status": record["status"], "folder": str(folder)}
-    _flatten("", record["config"], row)
+    _flatten("", _with_defaults(record["config"]), row)
     final = record.get("final") or {}
     row.update(
         test_accuracy=final.get("test_accuracy"),

@@ -6,6 +6,7 @@ arrays: images scaled to [0, 1] with a trailing channel axis, labels as int32 cl
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -144,7 +145,17 @@ _LOADERS: dict[DataName, Callable] = {
 
 def load(cfg: DataConfig) -> Dataset:
     """The dataset a config asks for; loaded once per process, as a sweep runs many configs on one dataset."""
-    return _load(cfg.name, cfg.strict)
+    data = _load(cfg.name, cfg.strict)
+    return standardized(data) if cfg.standardize else data
+
+
+def standardized(data: Dataset) -> Dataset:
+    """Each feature shifted and scaled by the training split's mean and std (constant features left at 0)."""
+    mean = data.x_train.mean(axis=0)
+    std = data.x_train.std(axis=0)
+    std = np.where(std > 0, std, 1.0).astype(np.float32)
+    scale = lambda x: ((x - mean) / std).astype(np.float32)  # noqa: E731
+    return dataclasses.replace(data, source=data.source + "; standardized per feature", x_train=scale(data.x_train), x_test=scale(data.x_test))
 
 
 @functools.lru_cache(maxsize=4)

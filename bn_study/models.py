@@ -1,12 +1,12 @@
 """One functional-API builder for every network in the studies.
 
-    input -> [conv block -> maxpool]* conv block -> flatten -> [dense block]* -> dense logits
+    input -> [BN] -> [conv block -> maxpool]* conv block -> flatten -> [dense block]* -> dense logits
 
 A block is `linear -> act` with BN placed per `model.bn`:
     none:   linear(+bias) -> act
     before: linear(no bias) -> BN -> act        (the paper: BN's beta makes the bias redundant)
     after:  linear(+bias) -> act -> BN
-followed by dropout when `model.dropout > 0`. Layers are named `{kind}{i}_{role}` (dense3_act,
+followed by dropout when `model.dropout > 0` (or, with `model.dropout_before_bn`, dropout just before BN). Layers are named `{kind}{i}_{role}` (dense3_act,
 conv1_bn, ...) so probes can find "the nonlinearity of hidden block 3" in any arm.
 
 Weights are initialised from per-layer seeds derived from the run seed only, so the BN and no-BN
@@ -23,25 +23,34 @@ from .config import BN, ModelConfig
 OUTPUT = "logits"
 
 
-def _initializer(init_std, seed: int):
-    if init_std is None:
-        return keras.initializers.GlorotUniform(seed=seed)
-    return keras.initializers.RandomNormal(mean=0.0, stddev=init_std, seed=seed)
+def _initializer(cfg: ModelConfig, seed: int):
+    if cfg.init_std is None:
+        return keras.initializers.get({"class_name": cfg.kernel_init.value, "config": {"seed": seed}})
+    return keras.initializers.RandomNormal(mean=0.0, stddev=cfg.init_std, seed=seed)
 
 
 def _block(x, linear_cls, name: str, cfg: ModelConfig, seed: int, **linear_kwargs):
+    dropout = cfg.dropout > 0
+    early = dropout and cfg.dropout_before_bn
+
+    def bn(x):
+        if early:
+            x = layers.Dropout(cfg.dropout, seed=seed, name=f"{name}_dropout")(x)
+        return layers.BatchNormalization(renorm=cfg.bn_renorm, name=f"{name}_bn")(x)
+
     x = linear_cls(
         use_bias=cfg.bn is not BN.before,
-        kernel_initializer=_initializer(cfg.init_std, seed),
+        kernel_initializer=_initializer(cfg, seed),
+        kernel_regularizer=keras.regularizers.L2(cfg.l2) if cfg.l2 else None,
         name=f"{name}_linear",
         **linear_kwargs,
     )(x)
     if cfg.bn is BN.before:
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = bn(x)
     x = layers.Activation(cfg.activation.value, name=f"{name}_act")(x)
     if cfg.bn is BN.after:
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
-    if cfg.dropout > 0:
+        x = bn(x)
+    if dropout and not early:
         x = layers.Dropout(cfg.dropout, seed=seed, name=f"{name}_dropout")(x)
     return x
 
@@ -52,7 +61,7 @@ def build(cfg: ModelConfig, input_shape: tuple, n_classes: int, seed: int) -> ke
     layer_seed = iter(range(seed * 1000, seed * 1000 + 1000))
 
     inputs = keras.Input(shape=input_shape, name="inputs")
-    x = inputs
+    x = layers.BatchNormalization(renorm=cfg.bn_renorm, name="input_bn")(inputs) if cfg.input_bn else inputs
     for i, filters in enumerate(cfg.conv, start=1):
         if i > 1:
             x = layers.MaxPooling2D(name=f"conv{i}_pool")(x)
@@ -61,7 +70,7 @@ def build(cfg: ModelConfig, input_shape: tuple, n_classes: int, seed: int) -> ke
         x = layers.Flatten(name="flatten")(x)
     for i, units in enumerate(cfg.hidden, start=1):
         x = _block(x, layers.Dense, f"dense{i}", cfg, next(layer_seed), units=units)
-    outputs = layers.Dense(n_classes, kernel_initializer=_initializer(cfg.init_std, next(layer_seed)), name=OUTPUT)(x)
+    outputs = layers.Dense(n_classes, kernel_initializer=_initializer(cfg, next(layer_seed)), name=OUTPUT)(x)
     return keras.Model(inputs, outputs, name=f"{cfg.name}_bn-{cfg.bn.value}")
 
 

@@ -9,14 +9,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+# Colours for other arms (variants that are not BN placements), in order.
+CYCLE = ["#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f"]
 # One colour per BN placement, the same in every figure.
 BN_COLORS = {"none": "#d62728", "before": "#1f77b4", "after": "#2ca02c"}
 BN_LABELS = {"none": "without BN", "before": "with BN (before activation)", "after": "with BN (after activation)"}
 
 
-def new_figure(ncols: int, width: float = 4.2, height: float = 3.4):
+def new_figure(ncols: int, nrows: int = 1, width: float = 4.2, height: float = 3.4, **kwargs):
     plt.rcParams.update({"font.size": 9, "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False})
-    return plt.subplots(1, ncols, figsize=(width * ncols, height), constrained_layout=True)
+    return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), constrained_layout=True, squeeze=nrows == 1, **kwargs)
 
 
 def caption(fig, text: str) -> None:

@@ -15,6 +15,33 @@ from .config import ProbeConfig
 from .models import nonlinearities
 
 
+class VarianceShift:
+    """Li et al. (2019): for each BN layer, the variance it normalises by at test time (its moving variance,
+    an average of training-batch variances, dropout on) over the variance its input really has at test
+    time (inference mode, dropout off), both averaged over units.
+
+    1 means BN's test-time scaling matches its input; dropout feeding BN pushes it above 1.
+    """
+
+    def __init__(self, model: keras.Model, x_fixed: np.ndarray):
+        self._bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+        self._x = x_fixed
+        if self._bns:
+            sub = keras.Model(model.inputs, [layer.input for layer in self._bns])
+            self._fn = tf.function(lambda x: sub(x, training=False))
+
+    def metrics(self) -> dict:
+        if not self._bns:
+            return {}
+        inputs = self._fn(self._x)
+        inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]  # a one-output Keras model returns a bare tensor
+        out = {}
+        for layer, t in zip(self._bns, inputs):
+            test = t.numpy().reshape(-1, t.shape[-1]).var(axis=0).mean()
+            out[f"var_shift_{layer.name}"] = float(layer.moving_variance.numpy().mean() / test)
+        return out
+
+
 class InputPercentiles:
     def __init__(self, model: keras.Model, cfg: ProbeConfig, x_fixed: np.ndarray):
         acts = nonlinearities(model)

@@ -86,7 +86,7 @@ class RunWriter:
         self._json = self.folder / RUN_JSON
         write_json_atomic(self._json, self.record)
         self._file = open(self.folder / CURVES_CSV, "w", newline="")
-        self._csv = csv.writer(self._file)
+        self._csv = csv.writer(self._file, lineterminator="\n")
         self._csv.writerow(CURVE_COLUMNS)
         self._file.flush()
 

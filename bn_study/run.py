@@ -15,8 +15,8 @@ import keras
 from . import data as data_lib
 from . import models, records
 from .config import ConfigError, RunConfig, to_dict
-from .probes import InputPercentiles
-from .train import MAX_CHUNK, BatchOrder, Trainer, make_optimizer
+from .probes import InputPercentiles, VarianceShift
+from .train import MAX_CHUNK, BatchOrder, Trainer, make_optimizer, use_xla
 
 log = logging.getLogger(__name__)
 # Every run of a sweep compiles fresh functions for its own model; TensorFlow's "retracing" warning about that is noise.
@@ -72,16 +72,18 @@ def prepare(cfg: RunConfig):
     keras.utils.set_random_seed(cfg.seed)
     try:
         model = models.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
-        probe = InputPercentiles(model, cfg.probe, data.x_test) if cfg.probe.enabled else None
+        probes = [InputPercentiles(model, cfg.probe, data.x_test)] if cfg.probe.enabled else []
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    return data, model, probe
+    if cfg.probe.variance_shift:
+        probes.append(VarianceShift(model, data.x_test[: cfg.probe.examples]))
+    return data, model, probes
 
 
 def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, runtime: dict | None = None) -> dict:
     """Train and evaluate one config into `folder`; return the final run.json record."""
     t_start = time.perf_counter()
-    data, model, probe = prepare(cfg)
+    data, model, probes = prepare(cfg)
     config = to_dict(cfg)
     writer = records.RunWriter(
         folder,
@@ -92,23 +94,24 @@ def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, ru
             "command": records.python_command(),
             "config": config,
             "data": data.describe(),
-            "probe": probe.where if probe else None,
+            "probe": probes[0].where if cfg.probe.enabled else None,
             "runtime": runtime or {},
             "steps_planned": cfg.trainer.steps,
         },
     )
     try:
-        return _train(cfg, data, model, probe, writer, t_start)
+        return _train(cfg, data, model, probes, writer, t_start)
     except BaseException as err:  # KeyboardInterrupt too: the folder must not claim to be running
         writer.close("failed", error=f"{type(err).__name__}: {err}", wall_seconds=time.perf_counter() - t_start)
         raise
 
 
-def _train(cfg, data, model, probe, writer, t_start) -> dict:
+def _train(cfg, data, model, probes, writer, t_start) -> dict:
     t = cfg.trainer
+    xla = use_xla(t.xla, has_conv=bool(cfg.model.conv))
     trainer = Trainer(
         model, make_optimizer(cfg.optimizer), data.x_train, data.y_train, data.x_test, data.y_test,
-        batch_size=t.batch_size, chunk=min(MAX_CHUNK, t.eval_every, t.steps), eval_batch_size=t.eval_batch_size,
+        batch_size=t.batch_size, chunk=min(MAX_CHUNK, t.eval_every, t.steps), eval_batch_size=t.eval_batch_size, xla=xla,
     )
     trainer.warm_up()
     order = BatchOrder(len(data.x_train), t.batch_size, cfg.seed)
@@ -117,7 +120,7 @@ def _train(cfg, data, model, probe, writer, t_start) -> dict:
     def evaluate(step: int) -> dict:
         test = trainer.evaluate()
         writer.log(step, "test", test)
-        if probe:
+        for probe in probes:
             writer.log(step, "probe", probe.metrics())
         writer.flush()
         return test
@@ -144,7 +147,7 @@ def _train(cfg, data, model, probe, writer, t_start) -> dict:
             progress(step, test, force=step == t.steps)
     train_seconds = time.perf_counter() - t_train
 
-    timing = {"setup_seconds": round(setup_seconds, 3), "train_seconds": round(train_seconds, 3), "ms_per_step": round(1e3 * train_seconds / step, 4)}
+    timing = {"xla": xla, "setup_seconds": round(setup_seconds, 3), "train_seconds": round(train_seconds, 3), "ms_per_step": round(1e3 * train_seconds / step, 4)}
     if diverged_at is not None:
         # The weights are non-finite from here on: record NaN where the run stopped, nothing after it.
         writer.log(step, "test", {"loss": math.nan, "accuracy": math.nan})

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 # Columns of a collected runs table that describe a run's outcome or identity, not its configuration.
-NOT_CONFIG = {"run_id", "status", "folder", "seed", "study", "test_accuracy", "test_loss", "steps", "diverged_at_step",
+NOT_CONFIG = {"run_id", "status", "folder", "seed", "study", "quick", "test_accuracy", "test_loss", "steps", "diverged_at_step",
               "wall_seconds", "ms_per_step", "data_used", "data_fallback"}
 
 

@@ -1,9 +1,9 @@
 """The training loop, built for a small CPU.
 
 Keras's per-step Python overhead, not the arithmetic, dominates small models, so the whole dataset
-lives in memory as tensors and many SGD steps run inside one XLA-compiled `while_loop`: the only
-per-step input is a row of batch indices. Evaluation and probes are separate compiled functions called
-between chunks, never on the per-step path.
+lives in memory as tensors and many SGD steps run inside one compiled `while_loop` (XLA where it pays):
+the only per-step input is a row of batch indices. Evaluation and probes are separate graph functions
+called between chunks, never on the per-step path.
 """
 
 from __future__ import annotations
@@ -19,10 +19,19 @@ from .config import OptimizerConfig, OptimizerName
 MAX_CHUNK = 2_000
 
 
+def use_xla(requested: bool | None, has_conv: bool) -> bool:
+    if requested is not None:
+        return requested
+    return not has_conv or bool(tf.config.list_physical_devices("GPU"))
+
+
 def make_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:
+    lr = cfg.lr
+    if cfg.decay_every:
+        lr = keras.optimizers.schedules.ExponentialDecay(cfg.lr, cfg.decay_every, cfg.decay_rate, staircase=True)
     if cfg.name is OptimizerName.adam:
-        return keras.optimizers.Adam(learning_rate=cfg.lr)
-    return keras.optimizers.SGD(learning_rate=cfg.lr, momentum=cfg.momentum)
+        return keras.optimizers.Adam(learning_rate=lr)
+    return keras.optimizers.SGD(learning_rate=lr, momentum=cfg.momentum)
 
 
 class BatchOrder:
@@ -47,7 +56,7 @@ class BatchOrder:
 class Trainer:
     """Owns the compiled train/eval functions of one model on one dataset."""
 
-    def __init__(self, model, optimizer, x_train, y_train, x_test, y_test, batch_size: int, chunk: int, eval_batch_size: int):
+    def __init__(self, model, optimizer, x_train, y_train, x_test, y_test, batch_size: int, chunk: int, eval_batch_size: int, xla: bool = True):
         self.model = model
         self.optimizer = optimizer
         optimizer.build(model.trainable_variables)
@@ -57,7 +66,7 @@ class Trainer:
         self._loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         # Every call gets a [chunk, batch] index block plus how many rows to run, so XLA compiles once.
         self.chunk, self._batch_size = chunk, batch_size
-        self._train_chunk = self._compile_train_chunk()
+        self._train_chunk = self._compile_train_chunk(xla)
         self._eval_batch_fn = tf.function(self._eval_sums)
 
     def warm_up(self) -> None:
@@ -65,12 +74,12 @@ class Trainer:
         self._train_chunk(tf.zeros((self.chunk, self._batch_size), tf.int32), tf.constant(0))
         self.evaluate()
 
-    def _compile_train_chunk(self):
+    def _compile_train_chunk(self, xla: bool):
         model, optimizer, loss_fn = self.model, self.optimizer, self._loss
         x_all, y_all = self._x, self._y
         weights = model.trainable_variables
 
-        @tf.function(jit_compile=True)
+        @tf.function(jit_compile=xla)
         def train_chunk(idx, n):
             def keep_going(i, loss_sum, correct, first_bad):
                 return tf.logical_and(i < n, first_bad < 0)
@@ -80,7 +89,9 @@ class Trainer:
                 with tf.GradientTape() as tape:
                     logits = model(x, training=True)
                     loss = loss_fn(y, logits)
-                optimizer.apply(tape.gradient(loss, weights), weights)
+                    # The L2 penalties (model.l2) are trained on but not reported: `loss` stays the data loss.
+                    objective = loss + tf.add_n(model.losses) if model.losses else loss
+                optimizer.apply(tape.gradient(objective, weights), weights)
                 hits = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32))
                 first_bad = tf.where(tf.math.is_finite(loss), first_bad, i)
                 return i + 1, loss_sum + loss, correct + hits, first_bad

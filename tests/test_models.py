@@ -53,3 +53,32 @@ def test_paired_arms_start_from_the_same_kernels():
     assert abs(kernels["none"][0].std() - 0.01) < 0.001
     other = models.build(compose_run("seed=4", "model.init_std=0.01").model, (28, 28, 1), 10, seed=4)
     assert not np.array_equal(other.get_layer("dense1_linear").kernel.numpy(), kernels["none"][0])
+
+
+def test_dropout_before_bn_input_bn_renorm_and_l2():
+    cfg = compose_run("model.bn=before", "model.dropout=0.3", "model.dropout_before_bn=true", "model.input_bn=true",
+                      "model.bn_renorm=true", "model.l2=0.01")
+    model = models.build(cfg.model, (28, 28, 1), 10, seed=0)
+    assert _kinds(model) == ["Dense", "Dropout", "BatchNormalization", "Activation"]
+    assert type(model.layers[1]).__name__ == "BatchNormalization" and model.layers[1].name == "input_bn"
+    assert all(l.renorm for l in model.layers if type(l).__name__ == "BatchNormalization")
+    assert model.get_layer("dense2_linear").kernel_regularizer is not None
+
+
+def test_variance_shift_is_one_when_bn_scales_by_the_inputs_true_variance():
+    import numpy as np
+
+    from bn_study.probes import VarianceShift
+
+    cfg = compose_run("model.bn=before", "model.hidden=[8]")
+    model = models.build(cfg.model, (4,), 3, seed=0)
+    x = np.random.default_rng(0).normal(size=(500, 4)).astype("float32")
+    bn = model.get_layer("dense1_bn")
+    pre = (x @ model.get_layer("dense1_linear").kernel.numpy())
+    bn.moving_variance.assign(np.full(8, pre.var(axis=0).mean(), dtype="float32"))
+    shift = VarianceShift(model, x).metrics()
+    assert shift.keys() == {"var_shift_dense1_bn"}
+    assert abs(shift["var_shift_dense1_bn"] - 1.0) < 1e-4
+    bn.moving_variance.assign(bn.moving_variance.numpy() * 3)
+    assert abs(VarianceShift(model, x).metrics()["var_shift_dense1_bn"] - 3.0) < 1e-3
+    assert VarianceShift(models.build(compose_run().model, (4,), 3, seed=0), x).metrics() == {}  # no BN layer: nothing to measure

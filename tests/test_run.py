@@ -59,3 +59,12 @@ def test_huge_learning_rate_without_bn_diverges(run_tiny):
     assert curves["step"].max() == stopped  # never padded to the planned length
     last = curves[(curves["split"] == "test") & (curves["step"] == stopped)]
     assert last["value"].isna().all() and len(last) == 2
+
+
+def test_staircase_lr_decay_and_l2_are_applied():
+    from bn_study.train import make_optimizer
+    from tests.conftest import compose_run
+
+    opt = make_optimizer(compose_run("optimizer=momentum", "optimizer.lr=0.1", "optimizer.decay_every=10", "optimizer.decay_rate=0.5").optimizer)
+    schedule = opt._learning_rate
+    assert [round(float(schedule(s)), 6) for s in (0, 9, 10, 25)] == [0.1, 0.1, 0.05, 0.025]

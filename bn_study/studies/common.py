@@ -1,0 +1,112 @@
+"""What every seeded study's figure needs: the median over seeds with its 95% bootstrap band, diverged
+runs marked (never dropped), and small markdown tables, all computed from the collected tables."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import collect, plots, stats
+
+
+class StudyError(RuntimeError):
+    pass
+
+
+@dataclass
+class Study:
+    runs: pd.DataFrame
+    curves: pd.DataFrame
+    dir: Path
+
+    @classmethod
+    def load(cls, study_dir: Path) -> "Study":
+        runs, curves = collect.load(study_dir)
+        if runs.empty:
+            raise StudyError(f"{study_dir}: no runs collected")
+        return cls(runs, curves, study_dir)
+
+    def data_note(self) -> str:
+        used = sorted(self.runs["data_used"].unique())
+        fallback = self.runs["data_fallback"].dropna().unique()
+        note = f"Data: {', '.join(used)}"
+        return note + (f" (data=mnist requested: {fallback[0]})" if len(fallback) else "")
+
+    def seeds_note(self) -> str:
+        per = self.runs.groupby(self.keys_without_seed(), dropna=False)["seed"].nunique()
+        return f"{per.min()}" + (f"-{per.max()}" if per.max() != per.min() else "") + " seeds per configuration"
+
+    def keys_without_seed(self) -> list[str]:
+        cols = [c for c in stats.config_columns(self.runs) if self.runs[c].nunique(dropna=False) > 1]
+        return cols or stats.config_columns(self.runs)[:1]
+
+
+def label(value) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def median_curves(study: Study, by: list[str], split: str = "test", metric: str = "accuracy") -> pd.DataFrame:
+    """Per configuration (`by`) and evaluated step: median over seeds, 95% bootstrap band, seeds still running."""
+    rows = study.curves[(study.curves["split"] == split) & (study.curves["metric"] == metric)]
+    rows = rows.merge(study.runs[["run_id", *by]], on="run_id")
+    out = []
+    for key, group in rows.groupby([*by, "step"], dropna=False, sort=True):
+        values = group["value"].to_numpy(dtype=float)
+        finite = values[~np.isnan(values)]
+        lo, hi = stats.bootstrap_ci(finite)
+        out.append({**dict(zip([*by, "step"], key)), "median": float(np.median(finite)) if len(finite) else math.nan, "ci_low": lo, "ci_high": hi, "n": len(finite)})
+    return pd.DataFrame(out)
+
+
+def draw_band(ax, table: pd.DataFrame, x: str, color, name: str, logx: bool = False) -> None:
+    ax.plot(table[x], table["median"], color=color, label=name, marker="o" if logx else None, ms=3)
+    ax.fill_between(table[x], table["ci_low"], table["ci_high"], color=color, alpha=0.2, lw=0)
+    if logx:
+        ax.set_xscale("log")
+
+
+def mark_diverged(ax, study: Study, subset: pd.DataFrame, color, y: float = 0.02) -> int:
+    """An x at the step where each diverged run of `subset` stopped; returns how many there were."""
+    diverged = subset[subset["status"] == "diverged"]
+    if len(diverged):
+        ax.scatter(diverged["diverged_at_step"], [y] * len(diverged), marker="x", color=color, zorder=5, transform=ax.get_xaxis_transform())
+    return len(diverged)
+
+
+def final_by(study: Study, by: list[str], metric: str = "test_accuracy") -> pd.DataFrame:
+    """Per configuration: median and 95% bootstrap CI of a final metric over seeds, and the diverged count."""
+    out = []
+    for key, group in study.runs.groupby(by, dropna=False, sort=True):
+        values = group[metric].to_numpy(dtype=float)
+        finite = values[~np.isnan(values)]
+        lo, hi = stats.bootstrap_ci(finite)
+        out.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "median": float(np.median(finite)) if len(finite) else math.nan,
+                    "ci_low": lo, "ci_high": hi, "n_runs": len(group), "n_diverged": int((group["status"] == "diverged").sum())})
+    return pd.DataFrame(out)
+
+
+def fmt_ci(row) -> str:
+    if math.isnan(row["median"]):
+        return "diverged" if row.get("n_diverged") else "n/a"
+    text = f"{row['median']:.4f} [{row['ci_low']:.4f}, {row['ci_high']:.4f}]"
+    return text + (f", {row['n_diverged']}/{row['n_runs']} diverged" if row.get("n_diverged") else "")
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write(study: Study, name: str, fig, table: pd.DataFrame, summary: str) -> list[Path]:
+    """The figure (PNG + PDF), the CSV behind it and summary.md, side by side in the study folder."""
+    paths = plots.save(fig, study.dir / name)
+    table.to_csv(study.dir / f"{name}.csv", index=False)
+    (study.dir / "summary.md").write_text(summary)
+    return [*paths, study.dir / f"{name}.csv", study.dir / "summary.md"]

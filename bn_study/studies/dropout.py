@@ -1,0 +1,92 @@
+"""BN x dropout: final accuracy, and the variance shift each BN layer sees between training and test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import plots, stats
+from .common import Study, draw_band, fmt_ci, final_by, markdown_table, write
+
+TITLE = "BN and dropout: accuracy and the train/test variance shift"
+ARMS = {"no BN": ("none", False), "BN, dropout at block end": ("before", False), "BN, dropout just before BN": ("before", True)}
+COLORS = dict(zip(ARMS, [plots.BN_COLORS["none"], plots.BN_COLORS["before"], plots.CYCLE[1]]))
+BY = ["model.bn", "model.dropout_before_bn", "model.dropout"]
+
+
+def _arm(table: pd.DataFrame, name: str) -> pd.DataFrame:
+    bn, first = ARMS[name]
+    return table[(table["model.bn"] == bn) & (table["model.dropout_before_bn"] == first)]
+
+
+def variance_shift(study: Study) -> pd.DataFrame:
+    """Per run: the final variance shift of each BN layer and their mean."""
+    last = study.curves[study.curves["metric"].str.startswith("var_shift_")]
+    last = last[last["step"] == last.groupby("run_id")["step"].transform("max")]
+    wide = last.pivot_table(index="run_id", columns="metric", values="value").reset_index()
+    layers = [c for c in wide.columns if c.startswith("var_shift_")]
+    wide["var_shift_mean"] = wide[layers].mean(axis=1)
+    return study.runs[["run_id", "seed", *BY]].merge(wide, on="run_id")
+
+
+def build(study_dir: Path) -> list[Path]:
+    study = Study.load(study_dir)
+    final = final_by(study, BY)
+    shifts = variance_shift(study)
+    layers = sorted(c for c in shifts.columns if c.startswith("var_shift_") and c != "var_shift_mean")
+    shift_table = []
+    for key, group in shifts.groupby(BY, sort=True):
+        row = dict(zip(BY, key))
+        for col in [*layers, "var_shift_mean"]:
+            lo, hi = stats.bootstrap_ci(group[col])
+            row.update({f"{col}_median": float(np.median(group[col])), f"{col}_ci_low": lo, f"{col}_ci_high": hi})
+        shift_table.append(row)
+    shift_table = pd.DataFrame(shift_table)
+
+    fig, (ax_acc, ax_shift) = plots.new_figure(2, width=4.4, height=3.3)
+    for name in ARMS:
+        draw_band(ax_acc, _arm(final, name).sort_values("model.dropout"), "model.dropout", COLORS[name], name)
+        if ARMS[name][0] != "none" and not shift_table.empty:
+            t = _arm(shift_table, name).sort_values("model.dropout").rename(columns={"var_shift_mean_median": "median", "var_shift_mean_ci_low": "ci_low", "var_shift_mean_ci_high": "ci_high"})
+            draw_band(ax_shift, t, "model.dropout", COLORS[name], name)
+    ax_acc.set(title="(a) final test accuracy", xlabel="dropout rate", ylabel="final test accuracy")
+    ax_shift.axhline(1.0, color="0.5", lw=0.8, ls=":")
+    ax_shift.set(title="(b) variance shift at BN layers", xlabel="dropout rate", ylabel="moving var / test-time input var (mean over BN layers)")
+    ax_acc.legend(loc="lower left", fontsize=7)
+    plots.caption(fig, f"3x100 relu MLP, SGD momentum 0.9 lr 0.01, batch 60, {int(study.runs['steps'].max()):,} steps. Median over seeds with 95% bootstrap band "
+                       f"({study.seeds_note()}). (b): 1 = BN's test-time scaling matches its input. {study.data_note()}.")
+
+    rates = sorted(final["model.dropout"].unique())
+    rows = [[f"{rate:g}", *(fmt_ci(_arm(final, name)[lambda t: t["model.dropout"] == rate].iloc[0]) for name in ARMS)] for rate in rates]
+    shift_rows = [[name, f"{rate:g}", *(f"{_arm(shift_table, name)[lambda t: t['model.dropout'] == rate].iloc[0][f'{c}_median']:.3f}" for c in layers)]
+                  for name in list(ARMS)[1:] for rate in rates]
+
+    def acc(name, rate):
+        return _arm(final, name)[lambda t: t["model.dropout"] == rate].iloc[0]["median"]
+
+    def shift(name, rate):
+        return _arm(shift_table, name)[lambda t: t["model.dropout"] == rate].iloc[0]["var_shift_mean_median"]
+
+    hi = max(rates)
+    change = {name: acc(name, hi) - acc(name, 0.0) for name in ARMS}
+    hurts = min(change[n] for n in list(ARMS)[1:]) < change["no BN"] - 0.01
+    shifted = {name: shift(name, hi) for name in list(ARMS)[1:]}
+    baseline = shift(list(ARMS)[1], 0.0)
+    verdict = (f"from dropout 0 to {hi:g} the median final accuracy changes by {', '.join(f'{change[n]:+.4f} ({n})' for n in ARMS)}, so "
+               f"'BN with dropout may hurt' {'holds' if hurts else 'does not hold'} here (criterion: a BN arm loses 0.01 more than no BN). "
+               f"At dropout {hi:g} the mean variance shift is {', '.join(f'{v:.2f} ({n})' for n, v in shifted.items())} against "
+               f"{baseline:.2f} without dropout: dropout {'does' if max(shifted.values()) > 1.1 * baseline else 'does not'} shift the variance BN sees "
+               f"(criterion: 10% above the shift without dropout).")
+    summary = "\n".join([
+        f"# {TITLE}", "",
+        f"3x100 relu MLP, SGD momentum 0.9 lr 0.01, batch 60, {int(study.runs['steps'].max()):,} steps; {study.seeds_note()}. {study.data_note()}. "
+        "Variance shift (Li et al. 2019), per BN layer at the end of training: its moving variance over the variance of its input at test time, over 1,000 test images.", "",
+        markdown_table(["dropout", *(f"{n}: final acc (median [95% CI])" for n in ARMS)], rows), "",
+        markdown_table(["arm", "dropout", *(f"{c.removeprefix('var_shift_')} shift" for c in layers)], shift_rows), "",
+        f"Verdict: {verdict}", "",
+        "Figure: dropout.png / .pdf; the numbers plotted: dropout.csv (accuracy) and dropout_shift.csv.", "",
+    ])
+    shift_table.to_csv(study_dir / "dropout_shift.csv", index=False)
+    return write(study, "dropout", fig, final, summary)

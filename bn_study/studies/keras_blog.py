@@ -1,0 +1,62 @@
+"""The Keras blog's grid: validation accuracy vs training steps per (lr, activation), BN vs none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import plots
+from .common import Study, draw_band, fmt_ci, final_by, mark_diverged, markdown_table, median_curves, write
+
+TITLE = "The Keras blog's CNN grid: learning rate x activation, with and without BN"
+# "One simple trick to train Keras model faster with Batch Normalization": validation accuracy after
+# 3 epochs of full MNIST, (without BN, with BN), keyed by (lr, activation).
+PUBLISHED = {
+    (0.001, "relu"): (0.9893, 0.9899), (0.01, "relu"): (0.9749, 0.9900), (0.05, "relu"): (0.1028, 0.9725),
+    (0.001, "sigmoid"): (0.9755, 0.9364), (0.01, "sigmoid"): (0.1135, 0.9513), (0.05, "sigmoid"): (0.0956, 0.8367),
+}
+BY = ["optimizer.lr", "model.activation", "model.bn"]
+
+
+def build(study_dir: Path) -> list[Path]:
+    study = Study.load(study_dir)
+    curves = median_curves(study, BY)
+    lrs, acts = sorted(study.runs["optimizer.lr"].unique()), ["sigmoid", "relu"]
+    fig, axes = plots.new_figure(len(lrs), nrows=len(acts), width=3.4, height=2.7, sharex=True, sharey=True)
+    for r, act in enumerate(acts):
+        for c, lr in enumerate(lrs):
+            ax = axes[r][c]
+            for bn in ("none", "before"):
+                sel = (curves["optimizer.lr"] == lr) & (curves["model.activation"] == act) & (curves["model.bn"] == bn)
+                draw_band(ax, curves[sel], "step", plots.BN_COLORS[bn], plots.BN_LABELS[bn])
+                runs = study.runs[(study.runs["optimizer.lr"] == lr) & (study.runs["model.activation"] == act) & (study.runs["model.bn"] == bn)]
+                mark_diverged(ax, study, runs, plots.BN_COLORS[bn])
+            ax.set(title=f"lr {lr:g}, {act}", ylim=(0, 1))
+            if r == len(acts) - 1:
+                ax.set_xlabel("training steps")
+            if c == 0:
+                ax.set_ylabel("validation accuracy")
+    axes[0][0].legend(loc="lower right", fontsize=7)
+    plots.caption(fig, f"Keras-blog CNN, Adam, batch 32; median over seeds with 95% bootstrap band ({study.seeds_note()}); x: a diverged run. {study.data_note()}.")
+
+    final = final_by(study, BY)
+    rows, wins_here, wins_blog = [], 0, 0
+    for lr in lrs:
+        for act in acts:
+            pair = {bn: final[(final["optimizer.lr"] == lr) & (final["model.activation"] == act) & (final["model.bn"] == bn)].iloc[0] for bn in ("none", "before")}
+            blog = PUBLISHED.get((round(lr, 6), act))
+            wins_here += pair["before"]["median"] > pair["none"]["median"]
+            wins_blog += bool(blog and blog[1] > blog[0])
+            rows.append([f"{lr:g}", act, fmt_ci(pair["none"]), fmt_ci(pair["before"]), f"{blog[0]:.4f} -> {blog[1]:.4f}" if blog else "-"])
+    n = len(rows)
+    verdict = (f"BN before the activation gives the higher median final accuracy in {wins_here} of {n} (lr, activation) settings here, "
+               f"against {wins_blog} of {n} in the blog: the claim {'reproduced' if wins_here >= wins_blog - 1 and wins_here > n / 2 else 'did not reproduce'} here.")
+    steps = int(study.runs["steps"].max())
+    summary = "\n".join([
+        f"# {TITLE}", "",
+        f"Keras-blog CNN (Conv32-Pool-Conv64-Pool-Conv64-Dense64-Dense10), Adam, batch 32, {steps:,} steps; {study.seeds_note()}. {study.data_note()}.",
+        "The blog trained 3 epochs of full MNIST (5,625 steps); here 3 epochs of the data used.", "",
+        markdown_table(["lr", "activation", "final acc without BN (median [95% CI])", "with BN", "blog: without -> with"], rows), "",
+        f"Verdict: {verdict}", "",
+        "Figure: keras_blog.png / .pdf; the curves plotted: keras_blog.csv.", "",
+    ])
+    return write(study, "keras_blog", fig, curves, summary)

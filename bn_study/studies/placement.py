@@ -1,0 +1,75 @@
+"""BN before vs after the activation vs none: per activation on the MLP, and on the tutorial's circles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import plots
+from .common import Study, draw_band, fmt_ci, final_by, mark_diverged, markdown_table, median_curves, write
+
+TITLE = "BN placement: none vs before vs after the activation"
+ARMS = ("none", "before", "after")
+ACTS = ("sigmoid", "tanh", "relu")
+CIRCLES = "placement_circles"
+
+
+def _panel(ax, study: Study, curves, where: dict, title: str) -> None:
+    for bn in ARMS:
+        sel = (curves["model.bn"] == bn)
+        runs = study.runs[study.runs["model.bn"] == bn]
+        for key, value in where.items():
+            sel &= curves[key] == value
+            runs = runs[runs[key] == value]
+        draw_band(ax, curves[sel], "step", plots.BN_COLORS[bn], plots.BN_LABELS[bn])
+        mark_diverged(ax, study, runs, plots.BN_COLORS[bn])
+    ax.set(title=title, xlabel="training steps")
+
+
+def build(study_dir: Path) -> list[Path]:
+    mlp = Study.load(study_dir)
+    circles = Study.load(study_dir.parent / (CIRCLES + ("_quick" if study_dir.name.endswith("_quick") else "")))
+    mlp_curves = median_curves(mlp, ["model.activation", "model.bn"])
+    circle_curves = median_curves(circles, ["model.bn"])
+
+    fig, axes = plots.new_figure(4, width=3.5, height=3.0)
+    for ax, act in zip(axes, ACTS):
+        _panel(ax, mlp, mlp_curves, {"model.activation": act}, f"MLP 3x100, {act}")
+    _panel(axes[3], circles, circle_curves, {}, "circles, 1x50 relu (tutorial)")
+    axes[0].set_ylabel("test accuracy")
+    lowest = min(mlp_curves.loc[mlp_curves["step"] > 0, "median"].quantile(0.05), circle_curves.loc[circle_curves["step"] > 0, "median"].quantile(0.05))
+    for ax in axes:
+        ax.set_ylim(max(0.0, lowest - 0.05), 1.0)
+    axes[3].legend(loc="lower right", fontsize=7)
+    plots.caption(fig, f"Median over seeds with 95% bootstrap band ({mlp.seeds_note()}). MLP: SGD momentum 0.9, lr 0.01, batch 60. "
+                       f"Circles: he_uniform init, SGD lr 0.01 momentum 0.9, batch 32, 100 epochs. {mlp.data_note()}.")
+
+    final = final_by(mlp, ["model.activation", "model.bn"])
+    final_c = final_by(circles, ["model.bn"])
+    rows, best = [], {}
+    for act in ACTS:
+        arms = {bn: final[(final["model.activation"] == act) & (final["model.bn"] == bn)].iloc[0] for bn in ARMS}
+        best[act] = max(ARMS, key=lambda bn: arms[bn]["median"])
+        rows.append([f"MLP, {act}", *(fmt_ci(arms[bn]) for bn in ARMS), best[act]])
+    arms_c = {bn: final_c[final_c["model.bn"] == bn].iloc[0] for bn in ARMS}
+    best["circles"] = max(ARMS, key=lambda bn: arms_c[bn]["median"])
+    rows.append(["circles, relu", *(fmt_ci(arms_c[bn]) for bn in ARMS), best["circles"]])
+
+    def beats(act, a, b):
+        pick = final_c if act == "circles" else final[final["model.activation"] == act]
+        return pick[pick["model.bn"] == a]["median"].item() > pick[pick["model.bn"] == b]["median"].item()
+
+    relu_before = beats("relu", "before", "after")
+    squash_after = [act for act in ("sigmoid", "tanh") if beats(act, "after", "before")]
+    verdict = (f"Best placement by median final accuracy: {', '.join(f'{k} {v}' for k, v in best.items())}. "
+               f"'Before suits relu' {'holds' if relu_before else 'does not hold'} on the MLP (before {'>' if relu_before else '<='} after); "
+               f"'after may suit sigmoid/tanh' holds for {', '.join(squash_after) or 'neither'}.")
+    summary = "\n".join([
+        f"# {TITLE}", "",
+        f"3x100 MLP, SGD momentum 0.9 lr 0.01, batch 60, {int(mlp.runs['steps'].max()):,} steps; and the Machine Learning Mastery circles problem "
+        f"(1x50 relu, he_uniform, {int(circles.runs['steps'].max()):,} steps = 100 epochs of 500 points). {mlp.seeds_note()}. {mlp.data_note()}.", "",
+        markdown_table(["network", "final acc, no BN (median [95% CI])", "BN before activation", "BN after activation", "best"], rows), "",
+        f"Verdict: {verdict}", "",
+        "Figure: placement.png / .pdf; the curves plotted: placement.csv (MLP) and placement_circles.csv.", "",
+    ])
+    circle_curves.to_csv(study_dir / "placement_circles.csv", index=False)
+    return write(mlp, "placement", fig, mlp_curves, summary)

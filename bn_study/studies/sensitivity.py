@@ -1,0 +1,126 @@
+"""Final accuracy against one swept scale, per arm: the studies lr_sensitivity (the paper's "much higher
+learning rates"), init_scale ("less sensitive to weight initialisation") and batch_size ("small batches
+hurt BN; Batch Renormalization reduces that"). They differ only in the swept key, the arms and the rule
+that turns the table into a verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from .. import plots
+from .common import Study, draw_band, fmt_ci, final_by, markdown_table, write
+
+# A setting "trains" when its median final test accuracy reaches this.
+GOOD = 0.90
+NO_BN, BN, RENORM = "without BN", "with BN", "with BN + renorm"
+ARM_KEYS = ["model.bn", "model.bn_renorm"]
+ARMS = {NO_BN: ("none", False), BN: ("before", False), RENORM: ("before", True)}
+COLORS = {NO_BN: plots.BN_COLORS["none"], BN: plots.BN_COLORS["before"], RENORM: plots.CYCLE[1]}
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    key: str
+    axis: str
+    title: str
+    setup: str
+    verdict: Callable[["Sweep", pd.DataFrame, str], str]
+    log_base: int = 10
+
+
+def _arm(final: pd.DataFrame, name: str) -> pd.DataFrame:
+    bn, renorm = ARMS[name]
+    return final[(final["model.bn"] == bn) & (final["model.bn_renorm"] == renorm)]
+
+
+def _span(values: list) -> str:
+    return f"{len(values)} values, {min(values):g} to {max(values):g}" if values else "none"
+
+
+def wider_range(claim: str) -> Callable:
+    """Verdict: the claim holds when BN trains (>= GOOD) over more swept values, reaching at least as far up."""
+
+    def verdict(sweep: Sweep, final: pd.DataFrame, act: str) -> str:
+        good = {arm: _arm(final, arm).query("median >= @GOOD")[sweep.key].tolist() for arm in (BN, NO_BN)}
+        holds = bool(good[BN]) and (not good[NO_BN] or (len(good[BN]) > len(good[NO_BN]) and max(good[BN]) >= max(good[NO_BN])))
+        return (f"{act}: the {sweep.axis}s reaching {GOOD:.0%} are {_span(good[BN])} with BN against {_span(good[NO_BN])} without, "
+                f"so '{claim}' {'holds' if holds else 'does not hold'}")
+
+    return verdict
+
+
+def small_batch_verdict(sweep: Sweep, final: pd.DataFrame, act: str) -> str:
+    """Small batches hurt BN if its accuracy at the smallest batch falls further below its best than no-BN's does;
+    renormalization helps if it recovers part of that drop."""
+    smallest = final[sweep.key].min()
+    drop = {}
+    for arm in ARMS:
+        rows = _arm(final, arm)
+        drop[arm] = rows["median"].max() - rows[rows[sweep.key] == smallest]["median"].item()
+    hurts = drop[BN] > drop[NO_BN] + 0.01
+    helps = drop[RENORM] < drop[BN] - 0.01
+    return (f"at batch size {smallest:g} the median final accuracy falls {drop[BN]:.3f} below its best with BN, {drop[RENORM]:.3f} with renormalization "
+            f"and {drop[NO_BN]:.3f} without BN: 'small batches hurt BN' {'holds' if hurts else 'does not hold'} and "
+            f"'Batch Renormalization reduces that' {'holds' if helps else 'does not hold'} here (criterion: 0.01 accuracy)")
+
+
+LR = Sweep("lr_sensitivity", "optimizer.lr", "learning rate", "Learning-rate sensitivity: the paper's 'much higher learning rates'",
+           "3x100 MLP, plain SGD, batch 60", wider_range("BN allows much higher learning rates"))
+INIT = Sweep("init_scale", "model.init_std", "Gaussian init std", "Init-scale sensitivity: 'less sensitive to weight initialisation'",
+             "3x100 sigmoid MLP, SGD momentum 0.9 lr 0.01, batch 60", wider_range("BN makes training less sensitive to the init scale"))
+BATCH = Sweep("batch_size", "trainer.batch_size", "batch size", "Batch size: small mini-batches, BN and Batch Renormalization",
+              "3x100 relu MLP, SGD momentum 0.9 lr 0.01, 96,000 examples seen whatever the batch size", small_batch_verdict, log_base=2)
+
+
+def build_sweep(sweep: Sweep, study_dir: Path) -> list[Path]:
+    study = Study.load(study_dir)
+    acts = sorted(study.runs["model.activation"].unique())
+    final = final_by(study, ["model.activation", sweep.key, *ARM_KEYS])
+    arms = [arm for arm in ARMS if not _arm(final, arm).empty]
+
+    fig, axes = plots.new_figure(len(acts), width=4.4, height=3.3)
+    axes = axes if len(acts) > 1 else [axes]
+    rows, sentences = [], []
+    for ax, act in zip(axes, acts):
+        of_act = final[final["model.activation"] == act]
+        for arm in arms:
+            table = _arm(of_act, arm).sort_values(sweep.key)
+            draw_band(ax, table, sweep.key, COLORS[arm], arm, logx=True)
+            for _, r in table[table["n_diverged"] > 0].iterrows():
+                ax.annotate(f"{r['n_diverged']}/{r['n_runs']} div.", (r[sweep.key], 0.03), color=COLORS[arm], fontsize=6, ha="center",
+                            xycoords=("data", "axes fraction"))
+        ax.set_xscale("log", base=sweep.log_base)
+        ax.axhline(GOOD, color="0.5", lw=0.8, ls=":")
+        ax.set(title=act, xlabel=sweep.axis, ylabel="final test accuracy", ylim=(0, 1))
+        for value in sorted(of_act[sweep.key].unique()):
+            rows.append([act, f"{value:g}", *(fmt_ci(_arm(of_act, arm)[lambda t: t[sweep.key] == value].iloc[0]) for arm in arms)])
+        sentences.append(sweep.verdict(sweep, of_act, act))
+    axes[0].legend(loc="lower left", fontsize=7)
+    plots.caption(fig, f"{sweep.setup}. Median over seeds with 95% bootstrap band ({study.seeds_note()}); dotted: {GOOD:.0%}; "
+                       f"'div.': runs that diverged. {study.data_note()}.")
+    summary = "\n".join([
+        f"# {sweep.title}", "",
+        f"{sweep.setup}; {sweep.axis} on a log grid; {study.seeds_note()}. {study.data_note()}.", "",
+        markdown_table(["activation", sweep.axis, *(f"final acc {arm} (median [95% CI])" for arm in arms)], rows), "",
+        "Verdict: " + "; ".join(sentences) + ".", "",
+        f"Figure: {sweep.name}.png / .pdf; the numbers plotted: {sweep.name}.csv.", "",
+    ])
+    return write(study, sweep.name, fig, final, summary)
+
+
+def build_lr(study_dir: Path) -> list[Path]:
+    return build_sweep(LR, study_dir)
+
+
+def build_init(study_dir: Path) -> list[Path]:
+    return build_sweep(INIT, study_dir)
+
+
+def build_batch(study_dir: Path) -> list[Path]:
+    return build_sweep(BATCH, study_dir)
