@@ -86,7 +86,7 @@ def collect(root: Path) -> Collected:
             if status not in ("done", "diverged"):
                 skipped.append(f"{folder}: status {status}" + (" (interrupted)" if status == "running" else ""))
                 continue
-            curve = pd.read_csv(folder / CURVES_CSV)
+            curve = pd.read_csv(folder / CURVES_CSV, dtype={"run_id": str})  # an all-digit id must stay a string
             if list(curve.columns) != CURVE_COLUMNS or (curve["run_id"] != record["run_id"]).any():
                 raise ValueError(f"{CURVES_CSV} does not match run.json")
         except (OSError, ValueError, KeyError) as err:
@@ -120,7 +120,7 @@ def write(collected: Collected, out_dir: Path) -> None:
 
 def load(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The collected tables of a study folder (what figures and notebooks read)."""
-    return pd.read_csv(out_dir / RUNS_TABLE), pd.read_parquet(out_dir / CURVES_TABLE)
+    return pd.read_csv(out_dir / RUNS_TABLE, dtype={"run_id": str}), pd.read_parquet(out_dir / CURVES_TABLE)
 
 
 def main(argv: list[str] | None = None) -> int:

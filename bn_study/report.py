@@ -28,14 +28,41 @@ SECTIONS = [
 ]
 
 
+def _verdict(summary: str) -> str:
+    """The summary's verdict: its 'Verdict:' line, or the bulleted claims (fig1)."""
+    lines = summary.splitlines()
+    found = [line.removeprefix("Verdict: ") for line in lines if line.startswith("Verdict: ")]
+    return found[0] if found else " ".join(line.removeprefix("- ") for line in lines if line.startswith("- "))
+
+
+def _data(summary: str) -> str:
+    for part in summary.replace("\n", " ").split(". "):
+        if part.strip().startswith("Data: "):
+            return part.strip().removeprefix("Data: ").split(" (")[0]
+    return "?"
+
+
+def _overview(results: Path) -> list[str]:
+    rows = ["| study | data | verdict |", "|---|---|---|"]
+    for study, _, _ in SECTIONS:
+        path = results / study / "summary.md"
+        if path.exists():
+            text = path.read_text()
+            rows.append(f"| [{study}](#{study}) | {_data(text)} | {_verdict(text)} |")
+        else:
+            rows.append(f"| {study} | - | not run yet |")
+    return rows
+
+
 def _section(results: Path, study: str, stem: str, claim: str) -> str:
     summary = results / study / "summary.md"
     if not summary.exists():
-        return f"## {study}\n\nPublished claim: {claim}\n\nNot reproduced yet: `make {study}` has not been run.\n"
+        return f'<a id="{study}"></a>\n## {study}\n\nPublished claim: {claim}\n\nNot reproduced yet: `make {study}` has not been run.\n'
+
     lines = summary.read_text().splitlines()
     title, body = lines[0].lstrip("# ").strip(), "\n".join(lines[1:]).strip()
     return "\n".join([
-        f"## {title}", "",
+        f'<a id="{study}"></a>', f"## {title}", "",
         f"Published claim: {claim}", "",
         f"![{study}]({study}/{stem}.png)", "",
         body.replace("Figure: ", f"Files in [{study}/]({study}/): "), "",
@@ -50,6 +77,7 @@ def build(results: Path = RESULTS) -> Path:
         "Published setups and numbers: Ioffe & Szegedy (2015), the Keras blog post, the Machine Learning Mastery tutorial. "
         "Each verdict is computed from the runs by the rule its sentence states.", "",
         f"Studies reproduced here: {len(done)} of {len(SECTIONS)} ({', '.join(done) or 'none'}).", "",
+        *_overview(results), "",
     ]
     parts += [_section(results, *section) for section in SECTIONS]
     path = results / "REPORT.md"

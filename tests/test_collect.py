@@ -21,3 +21,17 @@ def test_collect_skips_torn_and_interrupted_folders(run_tiny, tmp_path):
     assert any(str(interrupted) in s and "interrupted" in s for s in got.skipped)
     assert {"run_id", "status", "model.bn", "optimizer.lr", "seed", "test_accuracy", "steps", "data_used"} <= set(got.runs.columns)
     assert str(good) in got.runs["folder"].iloc[0]
+
+
+def test_an_all_digit_run_id_is_kept_as_a_string(run_tiny, tmp_path):
+    _, folder = run_tiny(name="sweep/0")
+    record = json.loads((folder / "run.json").read_text())
+    digits = "370230566605"
+    (folder / "run.json").write_text(json.dumps({**record, "run_id": digits}))
+    curve = (folder / "curves.csv").read_text().replace(record["run_id"], digits)
+    (folder / "curves.csv").write_text(curve)
+    got = collect.collect(tmp_path / "sweep")
+    assert got.skipped == [] and list(got.runs["run_id"]) == [digits] and set(got.curves["run_id"]) == {digits}
+    collect.write(got, tmp_path / "out")
+    runs, curves = collect.load(tmp_path / "out")
+    assert runs["run_id"].tolist() == [digits] and curves["run_id"].unique().tolist() == [digits]

@@ -53,10 +53,10 @@ def build(study_dir: Path) -> list[Path]:
             draw_band(ax_shift, t, "model.dropout", COLORS[name], name)
     ax_acc.set(title="(a) final test accuracy", xlabel="dropout rate", ylabel="final test accuracy")
     ax_shift.axhline(1.0, color="0.5", lw=0.8, ls=":")
-    ax_shift.set(title="(b) variance shift at BN layers", xlabel="dropout rate", ylabel="moving var / test-time input var (mean over BN layers)")
+    ax_shift.set(title="(b) variance shift at BN layers", xlabel="dropout rate", ylabel="variance shift, mean over BN layers")
     ax_acc.legend(loc="lower left", fontsize=7)
     plots.caption(fig, f"3x100 relu MLP, SGD momentum 0.9 lr 0.01, batch 60, {int(study.runs['steps'].max()):,} steps. Median over seeds with 95% bootstrap band "
-                       f"({study.seeds_note()}). (b): 1 = BN's test-time scaling matches its input. {study.data_note()}.")
+                       f"({study.seeds_note()}). (b): BN's moving variance / its input's variance at test time; 1 = they match. {study.data_note()}.")
 
     rates = sorted(final["model.dropout"].unique())
     rows = [[f"{rate:g}", *(fmt_ci(_arm(final, name)[lambda t: t["model.dropout"] == rate].iloc[0]) for name in ARMS)] for rate in rates]

@@ -129,7 +129,7 @@ def summary(table: pd.DataFrame, arms: dict[str, pd.Series], caption: str) -> st
         "",
         *claims,
         "",
-        "Figure: fig1.png / fig1.pdf; the numbers plotted: fig1.csv; the runs: runs.csv, curves.csv.",
+        "Figure: fig1.png / fig1.pdf; the numbers plotted: fig1.csv; the runs: runs.csv, curves.parquet.",
         "",
     ])
 

@@ -54,15 +54,20 @@ def build(study_dir: Path) -> list[Path]:
     best["circles"] = max(ARMS, key=lambda bn: arms_c[bn]["median"])
     rows.append(["circles, relu", *(fmt_ci(arms_c[bn]) for bn in ARMS), best["circles"]])
 
-    def beats(act, a, b):
+    def median(act, bn):
         pick = final_c if act == "circles" else final[final["model.activation"] == act]
-        return pick[pick["model.bn"] == a]["median"].item() > pick[pick["model.bn"] == b]["median"].item()
+        return pick[pick["model.bn"] == bn]["median"].item()
 
-    relu_before = beats("relu", "before", "after")
-    squash_after = [act for act in ("sigmoid", "tanh") if beats(act, "after", "before")]
-    verdict = (f"Best placement by median final accuracy: {', '.join(f'{k} {v}' for k, v in best.items())}. "
-               f"'Before suits relu' {'holds' if relu_before else 'does not hold'} on the MLP (before {'>' if relu_before else '<='} after); "
-               f"'after may suit sigmoid/tanh' holds for {', '.join(squash_after) or 'neither'}.")
+    def relation(act) -> str:
+        a, b = median(act, "before"), median(act, "after")
+        return f"before {a:.4f} {'>' if a > b else '=' if a == b else '<'} after {b:.4f}"
+
+    relu_before = median("relu", "before") >= median("relu", "after")
+    squash_after = [act for act in ("sigmoid", "tanh") if median(act, "after") >= median(act, "before")]
+    verdict = (f"Best placement by median final accuracy: {', '.join(f'{k} {v}' for k, v in best.items())} (ties go to the first of none, before, after). "
+               f"'Before suits relu' {'holds' if relu_before else 'does not hold'} on the MLP ({relation('relu')}); "
+               f"'after may suit sigmoid/tanh' holds for {', '.join(squash_after) or 'neither'} "
+               f"(sigmoid: {relation('sigmoid')}; tanh: {relation('tanh')}). Criterion: at least as high a median.")
     summary = "\n".join([
         f"# {TITLE}", "",
         f"3x100 MLP, SGD momentum 0.9 lr 0.01, batch 60, {int(mlp.runs['steps'].max()):,} steps; and the Machine Learning Mastery circles problem "
