@@ -45,12 +45,6 @@ class Study:
         return cols or stats.config_columns(self.runs)[:1]
 
 
-def label(value) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
 def median_curves(study: Study, by: list[str], split: str = "test", metric: str = "accuracy") -> pd.DataFrame:
     """Per configuration (`by`) and evaluated step: median over seeds, 95% bootstrap band, seeds still running."""
     rows = study.curves[(study.curves["split"] == split) & (study.curves["metric"] == metric)]
@@ -71,7 +65,7 @@ def draw_band(ax, table: pd.DataFrame, x: str, color, name: str, logx: bool = Fa
         ax.set_xscale("log")
 
 
-def mark_diverged(ax, study: Study, subset: pd.DataFrame, color, y: float = 0.02) -> int:
+def mark_diverged(ax, subset: pd.DataFrame, color, y: float = 0.02) -> int:
     """An x at the step where each diverged run of `subset` stopped; returns how many there were."""
     diverged = subset[subset["status"] == "diverged"]
     if len(diverged):

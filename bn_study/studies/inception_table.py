@@ -34,7 +34,7 @@ def build(study_dir: Path) -> list[Path]:
     fig, ax = plots.new_figure(1, width=6.0, height=3.8)
     for tag in tags:
         draw_band(ax, curves[curves["tag"] == tag], "step", COLORS[tag], tag)
-        mark_diverged(ax, study, study.runs[study.runs["tag"] == tag], COLORS[tag])
+        mark_diverged(ax, study.runs[study.runs["tag"] == tag], COLORS[tag])
     ax.axhline(target, color="0.4", lw=0.8, ls=":")
     ax.annotate(f"reached by every Inception seed: {target:.4f}", (0.99, target), xycoords=("axes fraction", "data"), ha="right", va="bottom", fontsize=7, color="0.3")
     ax.set(title="validation accuracy vs training steps (cf. the paper's Figure 2)", xlabel="training steps", ylabel="test accuracy", ylim=(0, 1))

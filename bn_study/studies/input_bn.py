@@ -22,7 +22,7 @@ def build(study_dir: Path) -> list[Path]:
     fig, ax = plots.new_figure(1, width=5.5, height=3.6)
     for color, ((bn, std), name) in zip(plots.CYCLE, ARMS.items()):
         draw_band(ax, curves[(curves["model.input_bn"] == bn) & (curves["data.standardize"] == std)], "step", color, name)
-        mark_diverged(ax, study, study.runs[(study.runs["model.input_bn"] == bn) & (study.runs["data.standardize"] == std)], color)
+        mark_diverged(ax, study.runs[(study.runs["model.input_bn"] == bn) & (study.runs["data.standardize"] == std)], color)
     ax.set(title="3x100 sigmoid MLP without hidden BN", xlabel="training steps", ylabel="test accuracy", ylim=(0, 1))
     ax.legend(loc="lower right", fontsize=7)
     plots.caption(fig, f"Plain SGD lr 0.1, batch 60. Median over seeds with 95% bootstrap band ({study.seeds_note()}). {study.data_note()}.")

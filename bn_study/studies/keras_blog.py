@@ -29,7 +29,7 @@ def build(study_dir: Path) -> list[Path]:
                 sel = (curves["optimizer.lr"] == lr) & (curves["model.activation"] == act) & (curves["model.bn"] == bn)
                 draw_band(ax, curves[sel], "step", plots.BN_COLORS[bn], plots.BN_LABELS[bn])
                 runs = study.runs[(study.runs["optimizer.lr"] == lr) & (study.runs["model.activation"] == act) & (study.runs["model.bn"] == bn)]
-                mark_diverged(ax, study, runs, plots.BN_COLORS[bn])
+                mark_diverged(ax, runs, plots.BN_COLORS[bn])
             ax.set(title=f"lr {lr:g}, {act}", ylim=(0, 1))
             if r == len(acts) - 1:
                 ax.set_xlabel("training steps")

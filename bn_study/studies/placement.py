@@ -21,7 +21,7 @@ def _panel(ax, study: Study, curves, where: dict, title: str) -> None:
             sel &= curves[key] == value
             runs = runs[runs[key] == value]
         draw_band(ax, curves[sel], "step", plots.BN_COLORS[bn], plots.BN_LABELS[bn])
-        mark_diverged(ax, study, runs, plots.BN_COLORS[bn])
+        mark_diverged(ax, runs, plots.BN_COLORS[bn])
     ax.set(title=title, xlabel="training steps")
 
 
