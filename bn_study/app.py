@@ -40,18 +40,14 @@ def main(cfg: DictConfig) -> float:
     progress = sweep.JobProgress(Path(hc.sweep.dir), hc.job.num, overrides) if hc.mode == RunMode.MULTIRUN else None
     try:
         run_cfg = validate(cfg)
-        threads = sweep.threads_per_job()
-        if threads:  # read by TensorFlow when it is first imported in this process
-            for var in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS"):
-                os.environ.setdefault(var, str(threads))
-            os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+        threads = sweep.limit_threads()
         from . import run  # imports TensorFlow: only once the config is known to be good
 
         record = previous = run.finished(run_cfg, folder)
         if previous is None:
             if progress:
                 progress.start()
-            runtime = {"launcher": hc.launcher.get("_target_"), "intra_op_threads": os.environ.get("TF_NUM_INTRAOP_THREADS", "all cores")}
+            runtime = {"launcher": hc.launcher.get("_target_"), "intra_op_threads": threads}
             record = run.execute(run_cfg, folder, overrides=overrides, runtime=runtime)
     except USAGE_ERRORS as err:
         _remove_if_empty(folder)

@@ -24,8 +24,20 @@ def bootstrap_ci(values, level: float = 0.95, n_boot: int = 2000, seed: int = 0)
     return float(np.quantile(medians, alpha, method="inverted_cdf")), float(np.quantile(medians, 1 - alpha, method="inverted_cdf"))
 
 
+def median_ci(values, level: float = 0.95, n_boot: int = 2000) -> tuple[float, float, float]:
+    """Median of the non-NaN values (NaN if none) and its bootstrap CI: a diverged run's NaN is left out."""
+    x = np.asarray(values, dtype=float)
+    finite = x[~np.isnan(x)]
+    return (float(np.median(finite)) if len(finite) else math.nan, *bootstrap_ci(x, level, n_boot))
+
+
 def config_columns(runs: pd.DataFrame) -> list[str]:
     return [c for c in runs.columns if c not in NOT_CONFIG and not c.startswith("steps_to_")]
+
+
+def varying_config_columns(runs: pd.DataFrame) -> list[str]:
+    """The config columns that tell runs apart (at least one column, to group by)."""
+    return [c for c in config_columns(runs) if runs[c].nunique(dropna=False) > 1] or config_columns(runs)[:1]
 
 
 def by_config(runs: pd.DataFrame, level: float = 0.95, n_boot: int = 2000) -> pd.DataFrame:
@@ -36,16 +48,13 @@ def by_config(runs: pd.DataFrame, level: float = 0.95, n_boot: int = 2000) -> pd
     a threshold never reached counts as +inf steps, so a median of inf means most seeds never got there.
     """
     metrics = ["test_accuracy", *[c for c in runs.columns if c.startswith("steps_to_")]]
-    keys = [c for c in config_columns(runs) if runs[c].nunique(dropna=False) > 1] or config_columns(runs)[:1]
+    keys = varying_config_columns(runs)
     rows = []
     for key, group in runs.groupby(keys, dropna=False, sort=True):
         row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
         row.update(n_runs=len(group), n_done=int((group["status"] == "done").sum()), n_diverged=int((group["status"] == "diverged").sum()))
         row["seeds"] = " ".join(str(s) for s in sorted(group["seed"]))
         for m in metrics:
-            values = group[m].astype(float)
-            finite = values.dropna()
-            row[f"{m}_median"] = float(np.median(finite)) if len(finite) else math.nan
-            row[f"{m}_ci_low"], row[f"{m}_ci_high"] = bootstrap_ci(values, level, n_boot)
+            row[f"{m}_median"], row[f"{m}_ci_low"], row[f"{m}_ci_high"] = median_ci(group[m], level, n_boot)
         rows.append(row)
     return pd.DataFrame(rows)

@@ -142,3 +142,13 @@ def threads_per_job() -> Optional[int]:
     """CPU threads one job may use; None leaves TensorFlow's default (all cores)."""
     n = parallel_jobs()
     return None if n == 1 else max(1, (os.cpu_count() or 1) // n)
+
+
+def limit_threads() -> str:
+    """Cap this job's threads (read by TensorFlow when it is first imported in this process); returns the cap."""
+    threads = threads_per_job()
+    if threads:
+        for var in ("TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS"):
+            os.environ.setdefault(var, str(threads))
+        os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    return os.environ.get("TF_NUM_INTRAOP_THREADS", "all cores")

@@ -7,7 +7,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .. import collect, plots, stats
@@ -37,12 +36,8 @@ class Study:
         return note + (f" (data=mnist requested: {fallback[0]})" if len(fallback) else "")
 
     def seeds_note(self) -> str:
-        per = self.runs.groupby(self.keys_without_seed(), dropna=False)["seed"].nunique()
+        per = self.runs.groupby(stats.varying_config_columns(self.runs), dropna=False)["seed"].nunique()
         return f"{per.min()}" + (f"-{per.max()}" if per.max() != per.min() else "") + " seeds per configuration"
-
-    def keys_without_seed(self) -> list[str]:
-        cols = [c for c in stats.config_columns(self.runs) if self.runs[c].nunique(dropna=False) > 1]
-        return cols or stats.config_columns(self.runs)[:1]
 
 
 def median_curves(study: Study, by: list[str], split: str = "test", metric: str = "accuracy") -> pd.DataFrame:
@@ -51,10 +46,8 @@ def median_curves(study: Study, by: list[str], split: str = "test", metric: str 
     rows = rows.merge(study.runs[["run_id", *by]], on="run_id")
     out = []
     for key, group in rows.groupby([*by, "step"], dropna=False, sort=True):
-        values = group["value"].to_numpy(dtype=float)
-        finite = values[~np.isnan(values)]
-        lo, hi = stats.bootstrap_ci(finite)
-        out.append({**dict(zip([*by, "step"], key)), "median": float(np.median(finite)) if len(finite) else math.nan, "ci_low": lo, "ci_high": hi, "n": len(finite)})
+        median, lo, hi = stats.median_ci(group["value"])
+        out.append({**dict(zip([*by, "step"], key)), "median": median, "ci_low": lo, "ci_high": hi, "n": int(group["value"].notna().sum())})
     return pd.DataFrame(out)
 
 
@@ -77,10 +70,8 @@ def final_by(study: Study, by: list[str], metric: str = "test_accuracy") -> pd.D
     """Per configuration: median and 95% bootstrap CI of a final metric over seeds, and the diverged count."""
     out = []
     for key, group in study.runs.groupby(by, dropna=False, sort=True):
-        values = group[metric].to_numpy(dtype=float)
-        finite = values[~np.isnan(values)]
-        lo, hi = stats.bootstrap_ci(finite)
-        out.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "median": float(np.median(finite)) if len(finite) else math.nan,
+        median, lo, hi = stats.median_ci(group[metric])
+        out.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "median": median,
                     "ci_low": lo, "ci_high": hi, "n_runs": len(group), "n_diverged": int((group["status"] == "diverged").sum())})
     return pd.DataFrame(out)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .. import plots, stats
@@ -40,8 +39,7 @@ def build(study_dir: Path) -> list[Path]:
     for key, group in shifts.groupby(BY, sort=True):
         row = dict(zip(BY, key))
         for col in [*layers, "var_shift_mean"]:
-            lo, hi = stats.bootstrap_ci(group[col])
-            row.update({f"{col}_median": float(np.median(group[col])), f"{col}_ci_low": lo, f"{col}_ci_high": hi})
+            row[f"{col}_median"], row[f"{col}_ci_low"], row[f"{col}_ci_high"] = stats.median_ci(group[col])
         shift_table.append(row)
     shift_table = pd.DataFrame(shift_table)
 
