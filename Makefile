@@ -14,7 +14,7 @@ SUFFIX := _quick
 endif
 STUDIES := keras_blog placement lr_sensitivity inception_table dropout init_scale batch_size input_bn
 
-.PHONY: help install test test-slow reproduce fig1 fig1-pilot studies report $(STUDIES) collect figures clean-runs
+.PHONY: help install test test-slow reproduce fig1 fig1-pilot studies report $(STUDIES) collect figures notebooks notebooks-sync clean-runs
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -22,6 +22,8 @@ help: ## List the targets
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@# Strip notebook outputs on commit (a git filter in this clone's .git/config).
+	@if git rev-parse --git-dir >/dev/null 2>&1; then $(BIN)/nbstripout --install; fi
 	@touch $@
 
 install: $(INSTALLED) ## Create .venv and install bn-study with its dev extras (every target does this when needed)
@@ -67,6 +69,19 @@ collect: $(INSTALLED) ## Gather the newest sweep of STUDY (default fig1) into re
 
 figures: collect ## Collect STUDY, then draw its figures and summary
 	$(BIN)/bn-study-figures $(STUDY)
+
+NOTEBOOKS := $(wildcard notebooks/*.py)
+
+notebooks: $(INSTALLED) ## Execute every notebook (papermill) on the committed results -> results/notebooks/*.ipynb
+	@mkdir -p results/notebooks
+	@for nb in $(NOTEBOOKS:.py=.ipynb); do \
+		echo "executing $$nb -> results/notebooks/$$(basename $$nb)"; \
+		$(BIN)/papermill --cwd . --kernel python3 --no-progress-bar --log-level WARNING $$nb results/notebooks/$$(basename $$nb) -p results results || exit 1; \
+	done
+
+notebooks-sync: $(INSTALLED) ## After editing a notebook (either file of a pair): sync the .py and .ipynb, strip outputs
+	$(BIN)/jupytext --sync $(NOTEBOOKS)
+	$(BIN)/nbstripout $(NOTEBOOKS:.py=.ipynb)
 
 clean-runs: ## Delete the raw run folders (git-ignored) of every study; collected tables and figures stay
 	rm -rf results/*/runs results/*/sweeps

@@ -120,7 +120,26 @@ def write(collected: Collected, out_dir: Path) -> None:
 
 def load(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The collected tables of a study folder (what figures and notebooks read)."""
+    out_dir = Path(out_dir)
+    if not (out_dir / RUNS_TABLE).is_file():
+        raise FileNotFoundError(f"{out_dir / RUNS_TABLE} not found: collect the study first (`make collect STUDY={out_dir.name}`)")
     return pd.read_csv(out_dir / RUNS_TABLE, dtype={"run_id": str}), pd.read_parquet(out_dir / CURVES_TABLE)
+
+
+def select(runs: pd.DataFrame, where: dict | None = None) -> pd.DataFrame:
+    """The runs whose columns match `where`, {column: value or list of values}, e.g.
+    {"model.bn": ["none", "before"], "optimizer.lr": 0.01}."""
+    for column, wanted in (where or {}).items():
+        if column not in runs.columns:
+            raise KeyError(f"{column}: no such column; the runs table has {', '.join(stats.config_columns(runs))}")
+        runs = runs[runs[column].isin(wanted if isinstance(wanted, (list, tuple, set)) else [wanted])]
+    return runs
+
+
+def with_config(curves: pd.DataFrame, runs: pd.DataFrame, columns: list[str], split: str = "test", metric: str = "accuracy") -> pd.DataFrame:
+    """One curve (split, metric) of every run in `runs`, long form, with the run's `columns` beside each point."""
+    rows = curves[(curves["split"] == split) & (curves["metric"] == metric)]
+    return rows.merge(runs[["run_id", *columns]], on="run_id")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+# Files only, no display needed; but a notebook kernel (which sets MPLBACKEND to its inline backend) or
+# a user's own MPLBACKEND keeps its choice.
+if "MPLBACKEND" not in os.environ:
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 # Colours for other arms (variants that are not BN placements), in order.

@@ -29,6 +29,10 @@ class Study:
             raise StudyError(f"{study_dir}: no runs collected")
         return cls(runs, curves, study_dir)
 
+    def select(self, where: dict | None = None) -> "Study":
+        """The same study narrowed to the runs matching `where` (see collect.select)."""
+        return Study(collect.select(self.runs, where), self.curves, self.dir)
+
     def data_note(self) -> str:
         used = sorted(self.runs["data_used"].unique())
         fallback = self.runs["data_fallback"].dropna().unique()
@@ -42,8 +46,7 @@ class Study:
 
 def median_curves(study: Study, by: list[str], split: str = "test", metric: str = "accuracy") -> pd.DataFrame:
     """Per configuration (`by`) and evaluated step: median over seeds, 95% bootstrap band, seeds still running."""
-    rows = study.curves[(study.curves["split"] == split) & (study.curves["metric"] == metric)]
-    rows = rows.merge(study.runs[["run_id", *by]], on="run_id")
+    rows = collect.with_config(study.curves, study.runs, by, split, metric)
     out = []
     for key, group in rows.groupby([*by, "step"], dropna=False, sort=True):
         median, lo, hi = stats.median_ci(group["value"])

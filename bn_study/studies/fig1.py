@@ -48,7 +48,7 @@ def figure_table(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["bn", "step"], key=lambda c: c.map(ARMS.index) if c.name == "bn" else c).reset_index(drop=True)
 
 
-def _caption(arm: pd.Series) -> str:
+def caption_for(arm: pd.Series) -> str:
     init = f"N(0, {arm['model.init_std']:g}^2)" if pd.notna(arm["model.init_std"]) else "Glorot-uniform"
     data = arm["data_used"]
     if isinstance(arm["data_fallback"], str):
@@ -139,7 +139,7 @@ def build(study_dir: Path) -> list[Path]:
     arms = _pick_arms(runs)
     table = figure_table(runs, curves)
     table.to_csv(study_dir / "fig1.csv", index=False)
-    caption = _caption(arms["before"])
+    caption = caption_for(arms["before"])
     paths = draw(table, caption, study_dir / "fig1")
     (study_dir / "summary.md").write_text(summary(table, arms, caption))
     return [*paths, study_dir / "fig1.csv", study_dir / "summary.md"]
