@@ -12,12 +12,12 @@ ifdef QUICK
 ARGS += quick=true
 SUFFIX := _quick
 endif
-STUDIES := keras_blog placement lr_sensitivity inception_table dropout init_scale batch_size input_bn
+STUDIES := keras_blog placement lr_sensitivity inception_table dropout init_scale batch_size input_bn mechanisms
 
-.PHONY: help install test test-slow reproduce fig1 fig1-pilot studies report $(STUDIES) collect figures notebooks notebooks-sync clean-runs
+.PHONY: help install test test-slow reproduce fig1 fig1-pilot studies report $(STUDIES) collect figures notebooks notebooks-sync bench clean-runs
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,10 +52,12 @@ dropout: ## Dropout 0/0.2/0.5 x no BN / BN / dropout before BN, with the varianc
 init_scale: ## Final accuracy over init std 1e-3..10, BN vs none (54 runs, ~5 min)
 batch_size: ## Batch size 2..256 at equal examples seen: no BN, BN, BN + renorm (72 runs, ~10 min)
 input_bn: ## BN on raw inputs vs standardised inputs vs neither (12 runs, ~1.5 min)
+mechanisms: ## Inside the network: ICS, loss landscape, saturation, gradients, train vs inference BN by momentum (15 runs, ~2 min)
 
 $(STUDIES): $(INSTALLED)
 	$(BIN)/bn-study -m experiment=$@ $(ARGS)
 	$(if $(filter placement,$@),$(BIN)/bn-study -m experiment=placement_circles $(ARGS) && $(BIN)/bn-study-collect placement_circles$(SUFFIX))
+	$(if $(filter mechanisms,$@),$(BIN)/bn-study -m experiment=mechanisms_momentum $(ARGS) && $(BIN)/bn-study-collect mechanisms_momentum$(SUFFIX))
 	$(MAKE) --no-print-directory figures STUDY=$@$(SUFFIX)
 
 studies: fig1 $(STUDIES) ## Every study above, then results/REPORT.md
@@ -69,6 +71,9 @@ collect: $(INSTALLED) ## Gather the newest sweep of STUDY (default fig1) into re
 
 figures: collect ## Collect STUDY, then draw its figures and summary
 	$(BIN)/bn-study-figures $(STUDY)
+
+bench: $(INSTALLED) ## Speed: the Figure 1 protocol as the tutorials train, as bare Keras, and in bn-study -> results/bench/ (~12 min)
+	$(BIN)/bn-study-bench
 
 NOTEBOOKS := $(wildcard notebooks/*.py)
 

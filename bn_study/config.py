@@ -87,6 +87,8 @@ class ModelConfig:
     dropout_before_bn: bool = False
     # L2 weight regularisation on every kernel (added to the training loss).
     l2: float = 0.0
+    # BN's moving averages: new = momentum * old + (1 - momentum) * batch statistic (Keras's default 0.99).
+    bn_momentum: float = 0.99
 
 
 @dataclass
@@ -115,7 +117,8 @@ class TrainerConfig:
 
 @dataclass
 class ProbeConfig:
-    """The paper's Figure 1 probe: percentiles of one sigmoid's input over a fixed test batch."""
+    """Measurements taken at evaluation time only. `enabled` is the paper's Figure 1 probe: percentiles of
+    one sigmoid's input over a fixed test batch; the others are off unless switched on (bn_study.mechanisms)."""
 
     enabled: bool = True
     # Li et al. (2019): each BN layer's input variance in training mode (dropout on) over inference mode.
@@ -123,8 +126,23 @@ class ProbeConfig:
     # Which hidden block's nonlinearity (Python index: -1 is the last) and which unit of it.
     layer: int = -1
     unit: int = 0
+    # Fixed test examples behind the percentile, variance-shift and activation probes.
     examples: int = 1_000
     percentiles: List[float] = field(default_factory=lambda: [15.0, 50.0, 85.0])
+    # Per block: pre-activation mean, std, percentiles, and the saturated (sigmoid/tanh) or dead (relu) fraction.
+    activations: bool = False
+    # Per layer: gradient norm, and one real optimizer step's size over the weights' size.
+    gradients: bool = False
+    # Santurkar et al. (2018)'s internal covariate shift per layer: gradient change (l2, cosine) after earlier layers step.
+    ics: bool = False
+    # Along the gradient: loss range, gradient change, effective beta-smoothness (Santurkar et al. 2018, Fig. 4).
+    landscape: bool = False
+    # Test accuracy with BN on batch statistics vs on its moving averages.
+    bn_modes: bool = False
+    # Fixed training examples behind gradients, ics and landscape.
+    batch: int = 256
+    # Step sizes along the gradient for `landscape`, as multiples of the current learning rate.
+    landscape_steps: List[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0])
 
 
 @dataclass
@@ -186,7 +204,10 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     _require(t.batch_size >= 1, "trainer.batch_size", t.batch_size, "an integer >= 1")
     _require(t.eval_every >= 1, "trainer.eval_every", t.eval_every, "an integer >= 1")
     _require(t.eval_batch_size >= 1, "trainer.eval_batch_size", t.eval_batch_size, "an integer >= 1")
+    _require(0.0 <= m.bn_momentum < 1.0, "model.bn_momentum", m.bn_momentum, "in [0, 1)")
     _require(p.examples >= 1, "probe.examples", p.examples, "an integer >= 1")
+    _require(p.batch >= 2, "probe.batch", p.batch, "an integer >= 2")
+    _require(bool(p.landscape_steps) and all(s > 0 for s in p.landscape_steps), "probe.landscape_steps", p.landscape_steps, "a non-empty list of positive multiples of lr")
     _require(all(0 <= q <= 100 for q in p.percentiles), "probe.percentiles", p.percentiles, "values in [0, 100]")
     _require(run.seed >= 0, "seed", run.seed, "an integer >= 0")
     _require(run.study.replace("_", "").replace("-", "").isalnum(), "study", run.study, "letters, digits, '_' or '-'")

@@ -36,7 +36,7 @@ def _block(x, linear_cls, name: str, cfg: ModelConfig, seed: int, **linear_kwarg
     def bn(x):
         if early:
             x = layers.Dropout(cfg.dropout, seed=seed, name=f"{name}_dropout")(x)
-        return layers.BatchNormalization(renorm=cfg.bn_renorm, name=f"{name}_bn")(x)
+        return layers.BatchNormalization(momentum=cfg.bn_momentum, renorm=cfg.bn_renorm, name=f"{name}_bn")(x)
 
     x = linear_cls(
         use_bias=cfg.bn is not BN.before,
@@ -61,7 +61,7 @@ def build(cfg: ModelConfig, input_shape: tuple, n_classes: int, seed: int) -> ke
     layer_seed = iter(range(seed * 1000, seed * 1000 + 1000))
 
     inputs = keras.Input(shape=input_shape, name="inputs")
-    x = layers.BatchNormalization(renorm=cfg.bn_renorm, name="input_bn")(inputs) if cfg.input_bn else inputs
+    x = layers.BatchNormalization(momentum=cfg.bn_momentum, renorm=cfg.bn_renorm, name="input_bn")(inputs) if cfg.input_bn else inputs
     for i, filters in enumerate(cfg.conv, start=1):
         if i > 1:
             x = layers.MaxPooling2D(name=f"conv{i}_pool")(x)

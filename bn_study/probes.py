@@ -25,10 +25,13 @@ class VarianceShift:
 
     def __init__(self, model: keras.Model, x_fixed: np.ndarray):
         self._bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-        self._x = x_fixed
+        self._x = tf.constant(x_fixed)
         if self._bns:
             sub = keras.Model(model.inputs, [layer.input for layer in self._bns])
             self._fn = tf.function(lambda x: sub(x, training=False))
+
+    def measure(self) -> dict[str, dict[str, float]]:
+        return {"probe": self.metrics()} if self._bns else {}
 
     def metrics(self) -> dict:
         if not self._bns:
@@ -53,13 +56,16 @@ class InputPercentiles:
             raise ValueError(f"probe.unit={cfg.unit}: {self.layer.name} has {units} units (use 0..{units - 1})")
         self._unit = cfg.unit
         self._q = list(cfg.percentiles)
-        self._x = x_fixed[: cfg.examples]
+        self._x = tf.constant(x_fixed[: cfg.examples])
         sub = keras.Model(model.inputs, self.layer.input)
         self._fn = tf.function(lambda x: sub(x, training=False))
 
     @property
     def where(self) -> str:
         return f"input of {self.layer.name}, unit {self._unit}, over {len(self._x)} fixed test examples"
+
+    def measure(self) -> dict[str, dict[str, float]]:
+        return {"probe": self.metrics()}
 
     def metrics(self) -> dict:
         """{'p15': ..., 'p50': ..., 'p85': ...} for the configured percentiles."""

@@ -25,6 +25,7 @@ SECTIONS = [
     ("init_scale", "init_scale", "Tutorials: BN makes training less sensitive to weight initialisation."),
     ("batch_size", "batch_size", "Tutorials and Ioffe (2017): small mini-batches hurt BN; Batch Renormalization reduces that."),
     ("input_bn", "input_bn", "Tutorials: BN on the raw inputs can replace input standardisation."),
+    ("mechanisms", "mechanisms", "Ioffe & Szegedy (2015): BN works by reducing internal covariate shift. Santurkar et al. (2018): it does not reduce ICS, it makes the loss landscape smoother."),
 ]
 
 

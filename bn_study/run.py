@@ -5,9 +5,12 @@ Usable without Hydra (tests, notebooks): `execute(validate(cfg), folder)`.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -15,6 +18,7 @@ import keras
 from . import data as data_lib
 from . import models, records
 from .config import ConfigError, RunConfig, to_dict
+from .mechanisms import Mechanisms
 from .probes import InputPercentiles, VarianceShift
 from .train import MAX_CHUNK, BatchOrder, Trainer, make_optimizer, use_xla
 
@@ -65,25 +69,80 @@ def finished(cfg: RunConfig, folder: Path) -> dict | None:
     return old
 
 
-def prepare(cfg: RunConfig):
-    """Everything that can refuse the config before any file is written: data, model, probe."""
+@dataclass
+class Compiled:
+    """A model with its compiled training, evaluation and probe functions."""
+
+    trainer: Trainer
+    probes: list
+    fresh: bool  # compiled for this run, not restarted
+
+
+# Compiling the training loop is most of a short run's fixed cost (about 1 s of XLA here), and a sweep
+# runs the same network again and again with other seeds, rates or inits. So the compiled functions of the
+# last few architectures are kept, and a run whose graph matches one restarts it from its own fresh
+# weights (`Trainer.restart`) instead of compiling again; a test checks that this gives the same curve.
+_COMPILED: OrderedDict[str, Compiled] = OrderedDict()
+KEEP_COMPILED = 8
+
+
+def graph_key(cfg: RunConfig) -> str:
+    """What the compiled functions depend on: everything but the seed, the initial weights' distribution,
+    the learning rate (a variable, unless a schedule bakes it in), the run length and the labels."""
+    c = to_dict(cfg)
+    for key in ("init_std", "kernel_init"):
+        c["model"].pop(key)
+    if not cfg.optimizer.decay_every:
+        c["optimizer"].pop("lr")
+    t = c.pop("trainer")
+    c["trainer"] = {"batch_size": t["batch_size"], "eval_batch_size": t["eval_batch_size"], "chunk": _chunk(cfg),
+                    "xla": use_xla(cfg.trainer.xla, has_conv=bool(cfg.model.conv))}
+    for key in ("seed", "study", "quick", "tag"):
+        c.pop(key, None)
+    return json.dumps(c, sort_keys=True)
+
+
+def _chunk(cfg: RunConfig) -> int:
+    return min(MAX_CHUNK, cfg.trainer.eval_every, cfg.trainer.steps)
+
+
+def prepare(cfg: RunConfig) -> tuple[data_lib.Dataset, Compiled]:
+    """Everything that can refuse the config before any file is written (data, model, probes), compiled
+    or restarted from the compiled functions of an earlier run of the same graph."""
     data = data_lib.load(cfg.data)
-    keras.backend.clear_session()  # a sweep runs many models in one process: drop the previous one's graphs
+    key = graph_key(cfg)
+    compiled = _COMPILED.pop(key, None)
+    if compiled is None:
+        keras.backend.clear_session()  # a sweep builds many models in one process: drop the previous one's graphs
     keras.utils.set_random_seed(cfg.seed)
     try:
         model = models.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
-        probes = [InputPercentiles(model, cfg.probe, data.x_test)] if cfg.probe.enabled else []
+        if compiled is None:
+            probes = [InputPercentiles(model, cfg.probe, data.x_test)] if cfg.probe.enabled else []
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    if cfg.probe.variance_shift:
-        probes.append(VarianceShift(model, data.x_test[: cfg.probe.examples]))
-    return data, model, probes
+    if compiled is None:
+        if cfg.probe.variance_shift:
+            probes.append(VarianceShift(model, data.x_test[: cfg.probe.examples]))
+        t = cfg.trainer
+        trainer = Trainer(model, make_optimizer(cfg.optimizer), data.x_train, data.y_train, data.x_test, data.y_test, batch_size=t.batch_size,
+                          chunk=_chunk(cfg), eval_batch_size=t.eval_batch_size, xla=use_xla(t.xla, has_conv=bool(cfg.model.conv)))
+        if Mechanisms.wanted(cfg.probe):
+            probes.append(Mechanisms(trainer, cfg.probe, data.x_train, data.y_train, data.x_test, data.y_test, t.batch_size))
+        compiled = Compiled(trainer, probes, fresh=True)
+    else:
+        compiled.trainer.restart(model, make_optimizer(cfg.optimizer))
+        compiled.fresh = False
+    _COMPILED[key] = compiled
+    while len(_COMPILED) > KEEP_COMPILED:
+        _COMPILED.popitem(last=False)
+    return data, compiled
 
 
 def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, runtime: dict | None = None) -> dict:
     """Train and evaluate one config into `folder`; return the final run.json record."""
     t_start = time.perf_counter()
-    data, model, probes = prepare(cfg)
+    data, compiled = prepare(cfg)
     config = to_dict(cfg)
     writer = records.RunWriter(
         folder,
@@ -94,34 +153,31 @@ def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, ru
             "command": records.python_command(),
             "config": config,
             "data": data.describe(),
-            "probe": probes[0].where if cfg.probe.enabled else None,
+            "probe": compiled.probes[0].where if cfg.probe.enabled else None,
             "runtime": runtime or {},
             "steps_planned": cfg.trainer.steps,
         },
     )
     try:
-        return _train(cfg, data, model, probes, writer, t_start)
+        return _train(cfg, compiled, writer, t_start)
     except BaseException as err:  # KeyboardInterrupt too: the folder must not claim to be running
         writer.close("failed", error=f"{type(err).__name__}: {err}", wall_seconds=time.perf_counter() - t_start)
         raise
 
 
-def _train(cfg, data, model, probes, writer, t_start) -> dict:
+def _train(cfg, compiled: Compiled, writer, t_start) -> dict:
     t = cfg.trainer
-    xla = use_xla(t.xla, has_conv=bool(cfg.model.conv))
-    trainer = Trainer(
-        model, make_optimizer(cfg.optimizer), data.x_train, data.y_train, data.x_test, data.y_test,
-        batch_size=t.batch_size, chunk=min(MAX_CHUNK, t.eval_every, t.steps), eval_batch_size=t.eval_batch_size, xla=xla,
-    )
+    trainer, probes = compiled.trainer, compiled.probes
     trainer.warm_up()
-    order = BatchOrder(len(data.x_train), t.batch_size, cfg.seed)
+    order = BatchOrder(trainer.n_train, t.batch_size, cfg.seed)
     progress = _Progress(_label(cfg), t.steps, t.progress_seconds)
 
     def evaluate(step: int) -> dict:
         test = trainer.evaluate()
         writer.log(step, "test", test)
         for probe in probes:
-            writer.log(step, "probe", probe.metrics())
+            for split, values in probe.measure().items():
+                writer.log(step, split, values)
         writer.flush()
         return test
 
@@ -147,7 +203,7 @@ def _train(cfg, data, model, probes, writer, t_start) -> dict:
             progress(step, test, force=step == t.steps)
     train_seconds = time.perf_counter() - t_train
 
-    timing = {"xla": xla, "setup_seconds": round(setup_seconds, 3), "train_seconds": round(train_seconds, 3), "ms_per_step": round(1e3 * train_seconds / step, 4)}
+    timing = {"xla": trainer.xla, "compiled": compiled.fresh, "setup_seconds": round(setup_seconds, 3), "train_seconds": round(train_seconds, 3), "ms_per_step": round(1e3 * train_seconds / step, 4)}
     if diverged_at is not None:
         # The weights are non-finite from here on: record NaN where the run stopped, nothing after it.
         writer.log(step, "test", {"loss": math.nan, "accuracy": math.nan})

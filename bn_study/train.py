@@ -8,6 +8,8 @@ called between chunks, never on the per-step path.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import keras
 import tensorflow as tf
@@ -32,6 +34,19 @@ def make_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:
     if cfg.name is OptimizerName.adam:
         return keras.optimizers.Adam(learning_rate=lr)
     return keras.optimizers.SGD(learning_rate=lr, momentum=cfg.momentum)
+
+
+# One device copy per training array, shared by every Trainer on it: a sweep keeps several compiled
+# trainers (see run.prepare), and a large dataset must not be copied once per trainer.
+_DEVICE_COPIES: OrderedDict[int, tuple[np.ndarray, tf.Tensor]] = OrderedDict()
+
+
+def _on_device(array: np.ndarray) -> tf.Tensor:
+    if id(array) not in _DEVICE_COPIES:  # the entry keeps `array` alive, so its id is never reused for another
+        _DEVICE_COPIES[id(array)] = (array, tf.constant(array))
+        while len(_DEVICE_COPIES) > 8:  # a trainer holding an evicted copy keeps it; only the sharing ends
+            _DEVICE_COPIES.popitem(last=False)
+    return _DEVICE_COPIES[id(array)][1]
 
 
 class BatchOrder:
@@ -60,14 +75,27 @@ class Trainer:
         self.model = model
         self.optimizer = optimizer
         optimizer.build(model.trainable_variables)
-        self._x, self._y = tf.constant(x_train), tf.constant(y_train)
-        self._x_test, self._y_test = x_test, y_test
-        self._eval_batch = eval_batch_size
+        self._x, self._y = _on_device(x_train), _on_device(y_train)
+        self.n_train, self.xla = len(x_train), xla
+        # The test split is cut into its evaluation batches once, on the device.
+        self._n_test = len(x_test)
+        self._test_batches = [(tf.constant(x_test[i : i + eval_batch_size]), tf.constant(y_test[i : i + eval_batch_size]))
+                              for i in range(0, len(x_test), eval_batch_size)]
         self._loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         # Every call gets a [chunk, batch] index block plus how many rows to run, so XLA compiles once.
         self.chunk, self._batch_size = chunk, batch_size
         self._train_chunk = self._compile_train_chunk(xla)
-        self._eval_batch_fn = tf.function(self._eval_sums)
+        self._eval_batch_fn = tf.function(self._eval_sums, jit_compile=xla)
+
+    def restart(self, model: keras.Model, optimizer: keras.optimizers.Optimizer) -> None:
+        """Start a new run from `model`'s initial variables (weights, BN statistics, dropout seed states) and
+        `optimizer`'s fresh state, keeping the compiled functions: `model` must be the same architecture."""
+        optimizer.build(model.trainable_variables)
+        for mine, theirs in ((self.model.variables, model.variables), (self.optimizer.variables, optimizer.variables)):
+            if [v.shape for v in mine] != [v.shape for v in theirs]:
+                raise ValueError("Trainer.restart: the new model or optimizer differs in structure from the compiled one")
+            for dst, src in zip(mine, theirs):
+                dst.assign(src)
 
     def warm_up(self) -> None:
         """Compile the training and evaluation functions now (a zero-step call changes no state)."""
@@ -128,9 +156,8 @@ class Trainer:
     def evaluate(self) -> dict:
         """Test loss and accuracy over the whole test split, with the BN moving averages."""
         loss_sum = hits = 0.0
-        for start in range(0, len(self._x_test), self._eval_batch):
-            s = slice(start, start + self._eval_batch)
-            l, h = self._eval_batch_fn(self._x_test[s], self._y_test[s])
+        for x, y in self._test_batches:
+            l, h = self._eval_batch_fn(x, y)
             loss_sum, hits = loss_sum + float(l), hits + float(h)
-        n = len(self._x_test)
+        n = self._n_test
         return {"loss": loss_sum / n, "accuracy": hits / n}

@@ -68,3 +68,17 @@ def test_staircase_lr_decay_and_l2_are_applied():
     opt = make_optimizer(compose_run("optimizer=momentum", "optimizer.lr=0.1", "optimizer.decay_every=10", "optimizer.decay_rate=0.5").optimizer)
     schedule = opt._learning_rate
     assert [round(float(schedule(s)), 6) for s in (0, 9, 10, 25)] == [0.1, 0.1, 0.05, 0.025]
+
+
+def test_a_run_restarted_on_compiled_functions_equals_a_freshly_compiled_one(run_tiny):
+    from bn_study import run
+
+    run._COMPILED.clear()
+    paired = ("model.bn=before", "model.dropout=0.2", "optimizer=momentum")
+    _, fresh = run_tiny(*paired, "seed=1", "optimizer.lr=0.05", name="fresh")  # compiles
+    _, other = run_tiny(*paired, "seed=0", "optimizer.lr=0.5", "model.init_std=0.1", name="other")  # same graph: restarts it
+    run_tiny("model.bn=none", name="another_graph")
+    _, again = run_tiny(*paired, "seed=1", "optimizer.lr=0.05", name="again")  # restarts it after both have trained
+    assert len(run._COMPILED) == 2
+    pd.testing.assert_frame_equal(pd.read_csv(fresh / "curves.csv"), pd.read_csv(again / "curves.csv"))
+    assert not pd.read_csv(fresh / "curves.csv")["value"].equals(pd.read_csv(other / "curves.csv")["value"])

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 from ..collect import RESULTS
-from . import dropout, fig1, inception_table, input_bn, keras_blog, placement, sensitivity
+from . import dropout, fig1, inception_table, input_bn, keras_blog, mechanisms, placement, sensitivity
 from .common import StudyError
 
-# Each study's figure builder; a builder reads only results/<study>/ (placement also its circles half).
+# Each study's figure builder; a builder reads only results/<study>/ (placement and mechanisms also their second half).
 STUDIES = {
     "fig1": fig1.build,
     "keras_blog": keras_blog.build,
@@ -25,6 +25,7 @@ STUDIES = {
     "dropout": dropout.build,
     "batch_size": sensitivity.build_batch,
     "input_bn": input_bn.build,
+    "mechanisms": mechanisms.build,
 }
 
 

@@ -1,0 +1,178 @@
+"""Inside the network: BN vs none on the mechanism probes, in the style of Santurkar et al. (2018)'s
+figures, and how BN's momentum sets the gap between train- and inference-mode accuracy on short runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .. import collect, plots, stats
+from .common import Study, draw_band, markdown_table, median_curves, write
+
+TITLE = "Inside the network: internal covariate shift, loss landscape, saturation, train vs inference"
+MOMENTUM = "mechanisms_momentum"
+ARMS = ("none", "before")
+# Measures summarised per run as the median over its evaluations after step 0, then across seeds.
+# (split, metric, what it is, True if BN "helps" when it makes it smaller)
+MEASURES = [
+    ("ics", "{last}.ics_l2", "ICS of the last hidden layer: l2 change of its gradient", True),
+    ("ics", "{last}.ics_cos", "ICS of the last hidden layer: cosine of its gradients (1 = no shift)", False),
+    ("landscape", "loss_range", "loss range along the gradient", True),
+    ("landscape", "grad_change_max", "largest gradient change along the gradient (predictiveness)", True),
+    ("landscape", "beta_smoothness", "effective beta-smoothness", True),
+    ("act", "{last}.saturated", "fraction of saturated units, last hidden sigmoid", True),
+    ("act", "dense1.saturated", "fraction of saturated units, first hidden sigmoid", True),
+]
+
+
+def _last_hidden(study: Study) -> str:
+    names = study.curves.loc[study.curves["split"] == "ics", "metric"].str.split(".").str[0]
+    return sorted(n for n in names.unique() if n.startswith("dense"))[-1]
+
+
+def per_run(study: Study, split: str, metric: str) -> pd.DataFrame:
+    """Per run: the median of `metric` over its evaluations after step 0."""
+    rows = collect.with_config(study.curves, study.runs, ["model.bn", "seed"], split, metric)
+    rows = rows[rows["step"] > 0]
+    return rows.groupby(["run_id", "model.bn", "seed"], as_index=False)["value"].median()
+
+
+def _median_ci(values: pd.Series) -> dict:
+    median, lo, hi = stats.median_ci(values)
+    return {"median": median, "ci_low": lo, "ci_high": hi, "n_runs": len(values), "n_diverged": 0}
+
+
+def _fmt(cell: dict) -> str:
+    """Median [95% CI] to 4 significant digits: these measures span many orders of magnitude."""
+    return f"{cell['median']:.4g} [{cell['ci_low']:.4g}, {cell['ci_high']:.4g}]"
+
+
+def _range_band(ax, study: Study, measure: str, bn: str) -> None:
+    """Santurkar et al.'s shaded range: between the medians (over seeds) of the smallest and the largest
+    value of `measure` over the step sizes tried at each evaluation."""
+    lo, hi = (median_curves(study.select({"model.bn": bn}), ["model.bn"], "landscape", f"{measure}_{end}") for end in ("min", "max"))
+    ax.fill_between(lo["step"], lo["median"], hi["median"], color=plots.BN_COLORS[bn], alpha=0.35, lw=0, label=plots.BN_LABELS[bn])
+
+
+def _panel(ax, study: Study, split: str, metric: str, title: str, ylabel: str, logy: bool = False) -> pd.DataFrame:
+    curves = median_curves(study, ["model.bn"], split, metric)
+    for bn in ARMS:
+        draw_band(ax, curves[curves["model.bn"] == bn], "step", plots.BN_COLORS[bn], plots.BN_LABELS[bn])
+    ax.set(title=title, xlabel="training steps", ylabel=ylabel)
+    if logy:
+        ax.set_yscale("log")
+    return curves.assign(metric=metric)
+
+
+def _per_layer(ax, study: Study, split: str, suffix: str, title: str, ylabel: str) -> None:
+    """A per-layer measure at the last evaluation: median over seeds per layer, one line per arm."""
+    rows = study.curves[(study.curves["split"] == split) & study.curves["metric"].str.endswith(suffix)]
+    rows = rows[rows["step"] == rows.groupby("run_id")["step"].transform("max")].merge(study.runs[["run_id", "model.bn"]], on="run_id")
+    rows = rows.assign(layer=rows["metric"].str.split(".").str[0])
+    layers = sorted(rows["layer"].unique(), key=lambda n: (n == "logits", n))
+    for bn in ARMS:
+        med = rows[rows["model.bn"] == bn].groupby("layer")["value"].median().reindex(layers)
+        ax.plot(layers, med.values, marker="o", color=plots.BN_COLORS[bn], label=plots.BN_LABELS[bn])
+    ax.set(title=title, xlabel="layer", ylabel=ylabel, yscale="log")
+
+
+def _momentum(ax_curves, ax_gap, momentum: Study) -> tuple[list[list[str]], bool]:
+    """(i) accuracy in both BN modes over training per momentum; (j) the final gap by momentum."""
+    values = sorted(momentum.runs["model.bn_momentum"].unique())
+    for color, m in zip(plots.CYCLE, values):
+        chosen = momentum.select({"model.bn_momentum": m})
+        for metric, style, what in (("acc_batch_stats", "-", "batch stats"), ("acc_moving_averages", "--", "moving avg")):
+            c = median_curves(chosen, ["model.bn_momentum"], "bn_modes", metric)
+            ax_curves.plot(c["step"], c["median"], ls=style, color=color, label=f"{m:g}, {what}")
+    ax_curves.set(title="(i) test acc: BN on batch stats\n(solid) vs moving averages (dashed)", xlabel="training steps", ylabel="test accuracy", ylim=(0, 1))
+    ax_curves.legend(fontsize=6, loc="lower right", title="BN momentum", title_fontsize=6)
+
+    modes = momentum.curves[(momentum.curves["split"] == "bn_modes") & (momentum.curves["step"] > 0)]
+    wide = modes.pivot_table(index=["run_id", "step"], columns="metric", values="value").reset_index()
+    wide["gap"] = wide["acc_batch_stats"] - wide["acc_moving_averages"]
+    # Per run: the gap averaged over its evaluations (the whole short run), and its accuracies at the end.
+    per_run = wide.groupby("run_id").agg(gap=("gap", "mean")).join(
+        wide[wide["step"] == wide.groupby("run_id")["step"].transform("max")].set_index("run_id")[["acc_batch_stats", "acc_moving_averages"]])
+    wide = per_run.reset_index().merge(momentum.runs[["run_id", "model.bn_momentum"]], on="run_id")
+    table = pd.DataFrame([{"model.bn_momentum": m, **_median_ci(g["gap"])} for m, g in wide.groupby("model.bn_momentum")])
+    draw_band(ax_gap, table, "model.bn_momentum", plots.BN_COLORS["before"], "with BN")
+    ax_gap.axhline(0, color="0.5", lw=0.8, ls=":")
+    ax_gap.set(title="(j) the gap, averaged over the run", xlabel="BN momentum", ylabel="acc(batch stats) - acc(moving)", xscale="logit")
+    ax_gap.set_xticks(values, [f"{m:g}" for m in values])
+    ax_gap.minorticks_off()
+    rows = [[f"{m:g}", *(_fmt(_median_ci(g[k])) for k in ("acc_batch_stats", "acc_moving_averages", "gap"))] for m, g in wide.groupby("model.bn_momentum")]
+    gaps = table.sort_values("model.bn_momentum")["median"].tolist()
+    return rows, all(a < b for a, b in zip(gaps, gaps[1:]))
+
+
+def build(study_dir: Path) -> list[Path]:
+    study = Study.load(study_dir)
+    momentum = Study.load(study_dir.parent / (MOMENTUM + ("_quick" if study_dir.name.endswith("_quick") else "")))
+    last = _last_hidden(study)
+    steps = "/".join(f"{x:g}" for x in json.loads(study.runs["probe.landscape_steps"].iloc[0]))
+
+    fig, ((a, b, c, d, e), (f, g, h, i, j)) = plots.new_figure(5, nrows=2, width=3.2, height=2.9)
+    for bn in ARMS:
+        _range_band(b, study, "grad_change", bn)
+    b.set(title="(b) gradient predictiveness: its\nl2 change along the gradient (range)", xlabel="training steps", ylabel="l2 change of the gradient", yscale="log")
+    plotted = pd.concat([
+        _panel(a, study, "landscape", "loss_range", "(a) loss landscape: range of the\nloss along the gradient", "max - min loss", logy=True),
+        _panel(c, study, "landscape", "beta_smoothness", "(c) effective beta-smoothness", "max gradient change / distance", logy=True),
+        _panel(d, study, "ics", f"{last}.ics_l2", f"(d) ICS of {last}: l2 change of its\ngradient after earlier layers step", "l2 distance", logy=True),
+        _panel(e, study, "ics", f"{last}.ics_cos", f"(e) ICS of {last}: cosine of\nits gradients (1 = no shift)", "cosine"),
+        _panel(f, study, "act", f"{last}.saturated", f"(f) saturated sigmoid inputs, {last}", "fraction of (unit, example)"),
+    ])
+    _per_layer(g, study, "grad", ".grad_norm", "(g) gradient norm per layer, end", "||dL/dW||")
+    _per_layer(h, study, "grad", ".update_ratio", "(h) one optimizer step over the\nweights' size, per layer, end", "||step|| / ||W||")
+    a.legend(fontsize=7)
+    momentum_rows, gap_grows = _momentum(i, j, momentum)
+    m_cfg = momentum.runs.iloc[0]
+    plots.caption(fig, f"(a-h) 3x100 sigmoid MLP, SGD momentum 0.9 lr 0.01, batch 60, {int(study.runs['steps'].max()):,} steps; median over seeds ({study.seeds_note()}) "
+                       f"with 95% bootstrap band, except (b): between the medians of the smallest and largest change over steps of {steps} x lr along the gradient. "
+                       f"Gradients: 256 fixed training examples, training mode; activations: 1,000 fixed test images, inference mode. (i, j) 3x100 relu MLP with BN, "
+                       f"Adam lr {m_cfg['optimizer.lr']:g}, batch {m_cfg['trainer.batch_size']}, {int(momentum.runs['steps'].max())} steps ({momentum.seeds_note()}). "
+                       f"{study.data_note()}.")
+
+    measured, rows = {}, []
+    for split, template, what, smaller_is_better in MEASURES:
+        metric = template.format(last=last)
+        runs = per_run(study, split, metric)
+        arms = {bn: _median_ci(runs[runs["model.bn"] == bn]["value"]) for bn in ARMS}
+        with_bn, without = arms["before"]["median"], arms["none"]["median"]
+        # +1: BN better on this measure, -1: worse, 0: no difference
+        measured[metric] = 0 if with_bn == without else 1 if (with_bn < without) == smaller_is_better else -1
+        rows.append([what, f"`{split}/{metric}`", *(_fmt(arms[bn]) for bn in ARMS)])
+
+    def verdict(*metrics) -> str:
+        says = {measured[m.format(last=last)] for m in metrics}
+        return {frozenset({1}): "holds", frozenset({-1}): "does not hold", frozenset({0}): "no difference measured"}.get(frozenset(says), "is mixed")
+
+    claims = [
+        f"- BN reduces internal covariate shift in Santurkar et al.'s sense (a smaller l2 change and a cosine nearer 1 for {last}'s gradient): "
+        f"{verdict('{last}.ics_l2', '{last}.ics_cos')}.",
+        f"- BN makes the loss landscape smoother (a smaller loss range, gradient change and effective beta-smoothness along the gradient): "
+        f"{verdict('loss_range', 'grad_change_max', 'beta_smoothness')}.",
+        f"- BN keeps sigmoid units out of saturation (first and last hidden layer): {verdict('dense1.saturated', '{last}.saturated')}.",
+        f"- On short runs, a higher BN momentum widens the gap between train-mode and inference-mode accuracy: {'holds' if gap_grows else 'does not hold'} "
+        f"(criterion: the median over seeds of the run-averaged gap grows with each step of momentum).",
+    ]
+    summary = "\n".join([
+        f"# {TITLE}", "",
+        f"3x100 sigmoid MLP with and without BN before each sigmoid, SGD momentum 0.9 lr 0.01, batch 60, {int(study.runs['steps'].max()):,} steps, "
+        f"every probe at each evaluation (every {int(study.runs['trainer.eval_every'].iloc[0])} steps); {study.seeds_note()}. {study.data_note()}. "
+        "Each run is summarised by the median of a measure over its evaluations after step 0; the table gives the median over seeds [95% bootstrap CI]. "
+        "ICS as Santurkar et al. (2018) define it: the change of a layer's gradient when every earlier layer first takes its gradient step (lr x gradient), "
+        f"on the same 256 training examples. Landscape: the loss and gradient at steps of {steps} x lr along the gradient.", "",
+        markdown_table(["measure", "split/metric in curves.parquet", "without BN", "with BN (before the sigmoid)"], rows), "",
+        f"Train vs inference mode (relu MLP with BN, Adam lr {m_cfg['optimizer.lr']:g}, batch {m_cfg['trainer.batch_size']}, "
+        f"{int(momentum.runs['steps'].max())} steps; {momentum.seeds_note()}): test accuracy at the end with BN on each test batch's own statistics "
+        "(test batches of the training batch size) and on its moving averages, and the gap between the two averaged over every evaluation of the run. "
+        "The momentum changes only the moving averages, never the training itself, so the batch-statistics column is the same in every row.", "",
+        markdown_table(["BN momentum", "at the end: batch statistics", "at the end: moving averages", "gap (batch - moving), mean over the run"], momentum_rows), "",
+        "The claims, as measured here:", "",
+        *claims, "",
+        "Figure: mechanisms.png / .pdf; the curves plotted in (a) and (c)-(f): mechanisms.csv; all measures of every run: curves.parquet (splits act, grad, ics, landscape, bn_modes).", "",
+    ])
+    return write(study, "mechanisms", fig, plotted, summary)
