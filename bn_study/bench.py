@@ -8,7 +8,7 @@
     (c) bn-study   `run.execute`, test evaluation and percentile probe every 500 steps, files written
     (c+)           the same with every mechanism probe on too (bn_study.mechanisms): what probing costs
 
-Each way runs both arms (no BN, BN before the sigmoid) for `--steps` steps, `--rounds` times in turn, so
+Each way runs both arms (no BN, BN before the sigmoid; `--arms` picks) for `--steps` steps, `--rounds` times in turn, so
 a change of machine speed hits every way alike; compilation is left out of the per-step figure. Also
 measured: the step's arithmetic limit (its FLOPs at the machine's matmul rate, both for one large matmul
 and for the step's own shapes), each way's peak resident memory, and the fixed cost per run of a real
@@ -16,7 +16,7 @@ and for the step's own shapes), each way's peak resident memory, and the fixed c
 evaluation, files). Writes results/bench/{bench.csv, bench.json, summary.md}.
 
     bn-study-bench                      # ~8 min here
-    bn-study-bench --steps 100 --rounds 1 --sweep-runs 2 --out /tmp/b   # a smoke test
+    bn-study-bench --steps 40 --rounds 1 --sweep-runs 2 --arms none --out /tmp/b   # a smoke test
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import pandas as pd
 from hydra import compose, initialize_config_dir
 
 from .app import CONF_DIR
-from .config import RunConfig, validate
+from .config import BN, RunConfig, validate
 from . import stats
 from .records import versions
 
@@ -264,13 +264,14 @@ def sweep_fixed_cost(n_runs: int, steps: int) -> dict:
             "mean_after_first": round(statistics.mean(fixed[1:]), 3)}
 
 
-def measure(steps: int, rounds: int, sweep_runs: int, log=print) -> tuple[pd.DataFrame, dict]:
+def measure(steps: int, rounds: int, sweep_runs: int, arms: tuple[str, ...] = ARMS, log=print) -> tuple[pd.DataFrame, dict]:
     import tensorflow as tf
 
     from . import data as data_lib
 
-    cfgs = {bn: compose_protocol(f"model.bn={bn}", f"trainer.steps={steps}", f"trainer.eval_every={min(500, steps)}") for bn in ARMS}
-    data = data_lib.load(cfgs["none"].data)
+    cfgs = {bn: compose_protocol(f"model.bn={bn}", f"trainer.steps={steps}", f"trainer.eval_every={min(500, steps)}") for bn in arms}
+    first = cfgs[arms[0]]
+    data = data_lib.load(first.data)
     rows, peak = [], {}
     for r in range(1, rounds + 1):
         # Every other round runs the ways in reverse, so a drift in machine speed favours none of them.
@@ -282,10 +283,10 @@ def measure(steps: int, rounds: int, sweep_runs: int, log=print) -> tuple[pd.Dat
                 peak[way] = max(peak.get(way, 0.0), mem.peak_mb)
                 rows.append({"round": r, "way": way, "arm": bn, "steps": steps, "seconds": seconds, "ms_per_step": 1e3 * seconds / steps, "setup_seconds": setup})
                 log(f"[round {r}/{rounds}] {way:13s} bn={bn:6s} {1e3 * seconds / steps:7.3f} ms/step")
-    shapes = dense_shapes(cfgs["none"], data)
-    rates = matmul_rates(shapes, cfgs["none"].trainer.batch_size, small=steps < 500)
+    shapes = dense_shapes(replace(first, model=replace(first.model, bn=BN.none)), data)  # the no-BN kernels: BN-before only drops biases
+    rates = matmul_rates(shapes, first.trainer.batch_size, small=steps < 500)
     log(f"matmul: {rates['large_gflops']:.1f} GFLOP/s (1024^3), {rates['step_shaped_gflops']:.1f} GFLOP/s at the step's shapes")
-    fixed = sweep_fixed_cost(sweep_runs, cfgs["none"].trainer.eval_every)
+    fixed = sweep_fixed_cost(sweep_runs, first.trainer.eval_every)
     log(f"sweep of {fixed['runs']} runs: fixed cost per run {fixed['fixed_seconds']} s")
     facts = {"protocol": PROTOCOL + ["trainer.steps=" + str(steps)], "rounds": rounds, "peak_rss_mb": {k: round(v) for k, v in peak.items()},
              "matmul": rates, "dense_shapes": shapes, "sweep": fixed, "cpu": platform.processor() or platform.machine(),
@@ -327,7 +328,7 @@ def summarize(table: pd.DataFrame, facts: dict) -> tuple[dict, str]:
         f"in one process; medians over rounds. Machine: {facts['cores']} cores ({facts['cpu']}), GPU: {'yes' if facts['gpu'] else 'no'}; "
         f"tensorflow {facts['versions'].get('tensorflow-cpu') or facts['versions'].get('tensorflow')}, keras {facts['versions'].get('keras')}.", "",
         "| way | ms per model-step (median) | no BN | BN | peak RSS (MB) |", "|---|---|---|---|---|",
-        *[f"| {label[w]} | {ms[w]:.3f} | {per_arm.loc[w, 'none']:.3f} | {per_arm.loc[w, 'before']:.3f} | {facts['peak_rss_mb'][w]} |" for w in WAYS], "",
+        *[f"| {label[w]} | {ms[w]:.3f} | {' | '.join(f'{per_arm.loc[w, bn]:.3f}' if bn in per_arm else '-' for bn in ARMS)} | {facts['peak_rss_mb'][w]} |" for w in WAYS], "",
         "Ratios are medians over rounds and arms of ratios taken within a round and arm (the ways ran back to back there), with the 95% "
         "bootstrap CI of that median: this machine's speed drifts by tens of percent within minutes, and the CI says how much that moves a ratio.", "",
         f"- a / c = **{ratios['a_over_c']:.1f}x** ({band('a_over_c')}; target >= {TARGETS['a_over_c']:g}x: {yes[met['a_over_c']]}).",
@@ -357,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="times each way runs, alternating (default 5)")
     parser.add_argument("--sweep-runs", type=int, default=8, help="runs in the fixed-cost sweep (default 8)")
     parser.add_argument("--out", type=Path, default=Path("results/bench"), help="output folder (default results/bench)")
+    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS), help="which arms each way trains (default both)")
     parser.add_argument("--summarize-only", action="store_true", help="rewrite summary.md from the bench.csv and bench.json already in --out")
     args = parser.parse_args(argv)
     if args.summarize_only:
@@ -368,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.steps < 1 or (args.steps > 500 and args.steps % 500) or args.rounds < 1 or args.sweep_runs < 2:
         parser.error("--steps must be 1..500 or a multiple of 500, --rounds >= 1, --sweep-runs >= 2")
-    table, facts = measure(args.steps, args.rounds, args.sweep_runs, log=lambda line: print(line, flush=True))
+    table, facts = measure(args.steps, args.rounds, args.sweep_runs, tuple(args.arms), log=lambda line: print(line, flush=True))
     ratios, summary = summarize(table, facts)
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "bench.csv", index=False)
