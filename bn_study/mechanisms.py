@@ -74,7 +74,7 @@ class Mechanisms:
 
     def __init__(self, trainer, cfg: ProbeConfig, x_train, y_train, x_test, y_test, batch_size: int):
         self.cfg, self.trainer, self.model = cfg, trainer, trainer.model
-        model = trainer.model
+        model = self.model
         rng = np.random.default_rng(0x9B0BE)  # the same fixed batch for every seed and arm
         pick = rng.choice(len(x_train), size=min(cfg.batch, len(x_train)), replace=False)
         self._x, self._y = tf.constant(x_train[pick]), tf.constant(y_train[pick])
