@@ -44,6 +44,11 @@ class Study:
         return f"{per.min()}" + (f"-{per.max()}" if per.max() != per.min() else "") + " seeds per configuration"
 
 
+def at_end(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each run's points at its last evaluated step (a diverged run's: where it stopped)."""
+    return rows[rows["step"] == rows.groupby("run_id")["step"].transform("max")]
+
+
 def median_curves(study: Study, by: list[str], split: str = "test", metric: str = "accuracy") -> pd.DataFrame:
     """Per configuration (`by`) and evaluated step: median over seeds, 95% bootstrap band, seeds still running."""
     rows = collect.with_config(study.curves, study.runs, by, split, metric)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import plots, stats
-from .common import Study, draw_band, fmt_ci, final_by, markdown_table, write
+from .common import Study, at_end, draw_band, fmt_ci, final_by, markdown_table, write
 
 TITLE = "BN and dropout: accuracy and the train/test variance shift"
 ARMS = {"no BN": ("none", False), "BN, dropout at block end": ("before", False), "BN, dropout just before BN": ("before", True)}
@@ -22,8 +22,7 @@ def _arm(table: pd.DataFrame, name: str) -> pd.DataFrame:
 
 def variance_shift(study: Study) -> pd.DataFrame:
     """Per run: the final variance shift of each BN layer and their mean."""
-    last = study.curves[study.curves["metric"].str.startswith("var_shift_")]
-    last = last[last["step"] == last.groupby("run_id")["step"].transform("max")]
+    last = at_end(study.curves[study.curves["metric"].str.startswith("var_shift_")])
     wide = last.pivot_table(index="run_id", columns="metric", values="value").reset_index()
     layers = [c for c in wide.columns if c.startswith("var_shift_")]
     wide["var_shift_mean"] = wide[layers].mean(axis=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import collect, plots
-from .common import Study, draw_band, fmt_ci, final_by, mark_diverged, markdown_table, median_curves, write
+from .common import Study, at_end, draw_band, fmt_ci, final_by, mark_diverged, markdown_table, median_curves, write
 
 TITLE = "The Keras blog's CNN grid: learning rate x activation, with and without BN"
 # "One simple trick to train Keras model faster with Batch Normalization": validation accuracy after
@@ -41,8 +41,7 @@ def build(study_dir: Path) -> list[Path]:
     final = final_by(study, BY)
     # Accuracy on the last training interval (BN with batch statistics), to show where test accuracy
     # (BN with its moving averages) falls behind it.
-    train = collect.with_config(study.curves, study.runs, BY, split="train")
-    train = train[train["step"] == train.groupby("run_id")["step"].transform("max")]
+    train = at_end(collect.with_config(study.curves, study.runs, BY, split="train"))
     train_median = train.groupby(BY)["value"].median()
     rows, wins_here, wins_blog, gaps = [], 0, 0, []
     for lr in lrs:

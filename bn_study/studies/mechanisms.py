@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import collect, plots, stats
-from .common import Study, draw_band, markdown_table, median_curves, write
+from .common import Study, at_end, draw_band, markdown_table, median_curves, write
 
 TITLE = "Inside the network: internal covariate shift, loss landscape, saturation, train vs inference"
 MOMENTUM = "mechanisms_momentum"
@@ -41,7 +41,7 @@ def per_run(study: Study, split: str, metric: str) -> pd.DataFrame:
 
 def _median_ci(values: pd.Series) -> dict:
     median, lo, hi = stats.median_ci(values)
-    return {"median": median, "ci_low": lo, "ci_high": hi, "n_runs": len(values), "n_diverged": 0}
+    return {"median": median, "ci_low": lo, "ci_high": hi}
 
 
 def _fmt(cell: dict) -> str:
@@ -69,7 +69,7 @@ def _panel(ax, study: Study, split: str, metric: str, title: str, ylabel: str, l
 def _per_layer(ax, study: Study, split: str, suffix: str, title: str, ylabel: str) -> None:
     """A per-layer measure at the last evaluation: median over seeds per layer, one line per arm."""
     rows = study.curves[(study.curves["split"] == split) & study.curves["metric"].str.endswith(suffix)]
-    rows = rows[rows["step"] == rows.groupby("run_id")["step"].transform("max")].merge(study.runs[["run_id", "model.bn"]], on="run_id")
+    rows = at_end(rows).merge(study.runs[["run_id", "model.bn"]], on="run_id")
     rows = rows.assign(layer=rows["metric"].str.split(".").str[0])
     layers = sorted(rows["layer"].unique(), key=lambda n: (n == "logits", n))
     for bn in ARMS:
@@ -90,12 +90,11 @@ def _momentum(ax_curves, ax_gap, momentum: Study) -> tuple[list[list[str]], bool
     ax_curves.legend(fontsize=6, loc="lower right", title="BN momentum", title_fontsize=6)
 
     modes = momentum.curves[(momentum.curves["split"] == "bn_modes") & (momentum.curves["step"] > 0)]
-    wide = modes.pivot_table(index=["run_id", "step"], columns="metric", values="value").reset_index()
-    wide["gap"] = wide["acc_batch_stats"] - wide["acc_moving_averages"]
+    points = modes.pivot_table(index=["run_id", "step"], columns="metric", values="value").reset_index()
+    points["gap"] = points["acc_batch_stats"] - points["acc_moving_averages"]
     # Per run: the gap averaged over its evaluations (the whole short run), and its accuracies at the end.
-    per_run = wide.groupby("run_id").agg(gap=("gap", "mean")).join(
-        wide[wide["step"] == wide.groupby("run_id")["step"].transform("max")].set_index("run_id")[["acc_batch_stats", "acc_moving_averages"]])
-    wide = per_run.reset_index().merge(momentum.runs[["run_id", "model.bn_momentum"]], on="run_id")
+    runs = points.groupby("run_id").agg(gap=("gap", "mean")).join(at_end(points).set_index("run_id")[["acc_batch_stats", "acc_moving_averages"]])
+    wide = runs.reset_index().merge(momentum.runs[["run_id", "model.bn_momentum"]], on="run_id")
     table = pd.DataFrame([{"model.bn_momentum": m, **_median_ci(g["gap"])} for m, g in wide.groupby("model.bn_momentum")])
     draw_band(ax_gap, table, "model.bn_momentum", plots.BN_COLORS["before"], "with BN")
     ax_gap.axhline(0, color="0.5", lw=0.8, ls=":")
