@@ -18,7 +18,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .config import BN, ModelConfig
+from .config import BN, ConfigError, ModelConfig
 
 OUTPUT = "logits"
 
@@ -57,7 +57,7 @@ def _block(x, linear_cls, name: str, cfg: ModelConfig, seed: int, **linear_kwarg
 
 def build(cfg: ModelConfig, input_shape: tuple, n_classes: int, seed: int) -> keras.Model:
     if cfg.conv and len(input_shape) != 3:
-        raise ValueError(f"model.conv={list(cfg.conv)} needs image data (H, W, C); this dataset's inputs have shape {input_shape}")
+        raise ConfigError(f"model.conv={list(cfg.conv)} needs image data (H, W, C); this dataset's inputs have shape {input_shape}")
     layer_seed = iter(range(seed * 1000, seed * 1000 + 1000))
 
     inputs = keras.Input(shape=input_shape, name="inputs")

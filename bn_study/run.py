@@ -115,21 +115,9 @@ def prepare(cfg: RunConfig) -> tuple[data_lib.Dataset, Compiled]:
     if compiled is None:
         keras.backend.clear_session()  # a sweep builds many models in one process: drop the previous one's graphs
     keras.utils.set_random_seed(cfg.seed)
-    try:
-        model = models.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
-        if compiled is None:
-            probes = [InputPercentiles(model, cfg.probe, data.x_test)] if cfg.probe.enabled else []
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
+    model = models.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)  # ConfigError if the data cannot feed it
     if compiled is None:
-        if cfg.probe.variance_shift:
-            probes.append(VarianceShift(model, data.x_test[: cfg.probe.examples]))
-        t = cfg.trainer
-        trainer = Trainer(model, make_optimizer(cfg.optimizer), data.x_train, data.y_train, data.x_test, data.y_test, batch_size=t.batch_size,
-                          chunk=_chunk(cfg), eval_batch_size=t.eval_batch_size, xla=use_xla(t.xla, has_conv=bool(cfg.model.conv)))
-        if Mechanisms.wanted(cfg.probe):
-            probes.append(Mechanisms(trainer, cfg.probe, data.x_train, data.y_train, data.x_test, data.y_test, t.batch_size))
-        compiled = Compiled(trainer, probes, fresh=True)
+        compiled = _compile(cfg, data, model)  # ConfigError if the probe asks for a layer or unit the model lacks
     else:
         compiled.trainer.restart(model, make_optimizer(cfg.optimizer))
         compiled.fresh = False
@@ -137,6 +125,18 @@ def prepare(cfg: RunConfig) -> tuple[data_lib.Dataset, Compiled]:
     while len(_COMPILED) > KEEP_COMPILED:
         _COMPILED.popitem(last=False)
     return data, compiled
+
+
+def _compile(cfg: RunConfig, data: data_lib.Dataset, model: keras.Model) -> Compiled:
+    t = cfg.trainer
+    probes = [InputPercentiles(model, cfg.probe, data.x_test)] if cfg.probe.enabled else []
+    if cfg.probe.variance_shift:
+        probes.append(VarianceShift(model, data.x_test[: cfg.probe.examples]))
+    trainer = Trainer(model, make_optimizer(cfg.optimizer), data.x_train, data.y_train, data.x_test, data.y_test, batch_size=t.batch_size,
+                      chunk=_chunk(cfg), eval_batch_size=t.eval_batch_size, xla=use_xla(t.xla, has_conv=bool(cfg.model.conv)))
+    if Mechanisms.wanted(cfg.probe):
+        probes.append(Mechanisms(trainer, cfg.probe, data.x_train, data.y_train, data.x_test, data.y_test, t.batch_size))
+    return Compiled(trainer, probes, fresh=True)
 
 
 def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, runtime: dict | None = None) -> dict:
