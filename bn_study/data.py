@@ -144,9 +144,14 @@ _LOADERS: dict[DataName, Callable] = {
 
 
 def load(cfg: DataConfig) -> Dataset:
-    """The dataset a config asks for; loaded once per process, as a sweep runs many configs on one dataset."""
-    data = _load(cfg.name, cfg.strict)
-    return standardized(data) if cfg.standardize else data
+    """The dataset a config asks for; loaded once per process, as a sweep runs many configs on one dataset
+    (the same arrays each time, so the trainers of a sweep share one device copy of them)."""
+    return _load_standardized(cfg.name, cfg.strict) if cfg.standardize else _load(cfg.name, cfg.strict)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_standardized(requested: DataName, strict: bool) -> Dataset:
+    return standardized(_load(requested, strict))
 
 
 def standardized(data: Dataset) -> Dataset:
