@@ -89,7 +89,7 @@ def _loss():
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def tutorial_style(cfg: RunConfig, data, steps: int) -> float:
+def tutorial_style(cfg: RunConfig, data, steps: int) -> tuple[float, None]:
     """(a) seconds for `steps` steps the way the tutorials train: fit / evaluate / predict per interval."""
     import keras
 
@@ -111,10 +111,10 @@ def tutorial_style(cfg: RunConfig, data, steps: int) -> float:
     start = time.perf_counter()
     for _ in range(steps // every):
         interval()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, None
 
 
-def bare_loop(cfg: RunConfig, data, steps: int) -> float:
+def bare_loop(cfg: RunConfig, data, steps: int) -> tuple[float, None]:
     """(b1) seconds for `steps` SGD steps in one XLA-compiled while_loop over data in memory, nothing else."""
     import keras
     import tensorflow as tf
@@ -142,10 +142,10 @@ def bare_loop(cfg: RunConfig, data, steps: int) -> float:
     train(idx, tf.constant(0))  # compiles
     start = time.perf_counter()
     train(idx, tf.constant(steps))[0].numpy()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, None
 
 
-def tuned_fit(cfg: RunConfig, data, steps: int) -> float:
+def tuned_fit(cfg: RunConfig, data, steps: int) -> tuple[float, None]:
     """(b2) seconds for `steps` steps of one `model.fit` call with XLA and steps_per_execution, nothing else."""
     import keras
 
@@ -161,7 +161,7 @@ def tuned_fit(cfg: RunConfig, data, steps: int) -> float:
     idx = order.take(steps).ravel()
     start = time.perf_counter()
     model.fit(data.x_train[idx], data.y_train[idx], batch_size=batch, epochs=1, shuffle=False, verbose=0)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, None
 
 
 def harness(cfg: RunConfig, data, steps: int) -> tuple[float, float]:
@@ -180,6 +180,7 @@ def harness_all_probes(cfg: RunConfig, data, steps: int) -> tuple[float, float]:
     return harness(replace(cfg, probe=probe), data, steps)
 
 
+# Each way returns (seconds training, seconds of set-up before it where the way reports them, else None).
 WAYS = {"a_tutorial": tutorial_style, "b1_bare_loop": bare_loop, "b2_tuned_fit": tuned_fit, "c_bn_study": harness, "c_all_probes": harness_all_probes}
 
 
@@ -278,8 +279,7 @@ def measure(steps: int, rounds: int, sweep_runs: int, arms: tuple[str, ...] = AR
         for way in list(WAYS)[:: 1 if r % 2 else -1]:
             for bn, cfg in cfgs.items():
                 with PeakMemory() as mem:
-                    seconds = WAYS[way](cfg, data, steps)
-                seconds, setup = seconds if isinstance(seconds, tuple) else (seconds, None)
+                    seconds, setup = WAYS[way](cfg, data, steps)
                 peak[way] = max(peak.get(way, 0.0), mem.peak_mb)
                 rows.append({"round": r, "way": way, "arm": bn, "steps": steps, "seconds": seconds, "ms_per_step": 1e3 * seconds / steps, "setup_seconds": setup})
                 log(f"[round {r}/{rounds}] {way:13s} bn={bn:6s} {1e3 * seconds / steps:7.3f} ms/step")
