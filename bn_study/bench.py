@@ -102,7 +102,7 @@ def tutorial_style(cfg: RunConfig, data, steps: int) -> tuple[float, None]:
     order, every, fixed = BatchOrder(len(data.x_train), cfg.trainer.batch_size, cfg.seed), cfg.trainer.eval_every, data.x_test[: cfg.probe.examples]
 
     def interval():
-        idx = order.take(every).ravel()
+        idx = order.take(every)[0].ravel()
         model.fit(data.x_train[idx], data.y_train[idx], batch_size=cfg.trainer.batch_size, epochs=1, shuffle=False, verbose=0)
         model.evaluate(data.x_test, data.y_test, verbose=0)
         np.percentile(probe.predict(fixed, verbose=0)[:, cfg.probe.unit], list(cfg.probe.percentiles))
@@ -138,7 +138,7 @@ def bare_loop(cfg: RunConfig, data, steps: int) -> tuple[float, None]:
 
         return tf.while_loop(lambda i: i < n, step, (0,))
 
-    idx = tf.constant(BatchOrder(len(data.x_train), cfg.trainer.batch_size, cfg.seed).take(steps))
+    idx = tf.constant(BatchOrder(len(data.x_train), cfg.trainer.batch_size, cfg.seed).take(steps)[0])
     train(idx, tf.constant(0))  # compiles
     start = time.perf_counter()
     train(idx, tf.constant(steps))[0].numpy()
@@ -156,9 +156,9 @@ def tuned_fit(cfg: RunConfig, data, steps: int) -> tuple[float, None]:
     every = cfg.trainer.eval_every
     model.compile(optimizer=keras.optimizers.SGD(cfg.optimizer.lr), loss=_loss(), jit_compile=True, steps_per_execution=every)
     order, batch = BatchOrder(len(data.x_train), cfg.trainer.batch_size, cfg.seed), cfg.trainer.batch_size
-    idx = order.take(every).ravel()
+    idx = order.take(every)[0].ravel()
     model.fit(data.x_train[idx], data.y_train[idx], batch_size=batch, epochs=1, shuffle=False, verbose=0)  # compiles
-    idx = order.take(steps).ravel()
+    idx = order.take(steps)[0].ravel()
     start = time.perf_counter()
     model.fit(data.x_train[idx], data.y_train[idx], batch_size=batch, epochs=1, shuffle=False, verbose=0)
     return time.perf_counter() - start, None

@@ -31,6 +31,8 @@ CURVES_TABLE = "curves.parquet"
 CONFIGS_TABLE = "by_config.csv"
 # Test accuracies whose first crossing is recorded per run as steps_to_<threshold>.
 THRESHOLDS = (0.5, 0.9, 0.95, 0.98)
+# Where each run was made (records.provenance), carried into runs.csv.
+PROVENANCE = ("git_commit", "git_dirty", "cpu", "isa_level", "threads")
 
 
 @dataclass
@@ -48,6 +50,13 @@ def _flatten(prefix: str, value, out: dict) -> None:
         out[prefix] = json.dumps(value) if isinstance(value, list) else value
 
 
+def flatten_config(config: dict) -> dict:
+    """A resolved config as runs.csv's columns: dotted keys, lists as JSON text."""
+    out: dict = {}
+    _flatten("", config, out)
+    return out
+
+
 def _with_defaults(config: dict) -> dict:
     """A run's config with every key of today's schema: a knob added after the run was made has its default,
     which is what the code that made the run did."""
@@ -57,18 +66,23 @@ def _with_defaults(config: dict) -> dict:
 
 
 def _run_row(record: dict, folder: Path, curve: pd.DataFrame) -> dict:
-    row = {"run_id": record["run_id"], "status": record["status"], "folder": str(folder)}
-    _flatten("", _with_defaults(record["config"]), row)
+    row = {"run_id": record["run_id"], "status": record["status"], "folder": str(folder), **flatten_config(_with_defaults(record["config"]))}
     final = record.get("final") or {}
+    runtime = record.get("runtime") or {}
     row.update(
         test_accuracy=final.get("test_accuracy"),
         test_loss=final.get("test_loss"),
+        val_accuracy=final.get("val_accuracy"),
+        val_loss=final.get("val_loss"),
         steps=record.get("steps"),
         diverged_at_step=record.get("diverged_at_step"),
         wall_seconds=record.get("wall_seconds"),
         ms_per_step=(record.get("timing") or {}).get("ms_per_step"),
         data_used=record["data"]["name"],
         data_fallback=record["data"].get("fallback"),
+        n_val=record["data"].get("n_val", 0),
+        n_test=record["data"].get("n_test"),
+        **{key: runtime.get(key) for key in PROVENANCE},
     )
     test = curve[(curve["split"] == "test") & (curve["metric"] == "accuracy")].set_index("step")["value"]
     for t in THRESHOLDS:

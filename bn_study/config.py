@@ -42,6 +42,20 @@ class Activation(Enum):
     linear = "linear"
 
 
+class Norm(Enum):
+    """How inputs are normalised: not at all, per feature (each pixel its own mean and variance), or by one
+    scalar mean and variance over all features."""
+
+    none = "none"
+    feature = "feature"
+    scalar = "scalar"
+
+
+class Output(Enum):
+    softmax = "softmax"  # one logit per class, softmax cross-entropy
+    sigmoid = "sigmoid"  # two classes only: one logit, binary cross-entropy (the circles tutorial's head)
+
+
 class KernelInit(Enum):
     glorot_uniform = "glorot_uniform"
     glorot_normal = "glorot_normal"
@@ -61,8 +75,13 @@ class DataConfig:
     name: DataName = DataName.mnist
     # data=mnist with neither network nor cache falls back to mnist5k unless strict.
     strict: bool = False
-    # Shift and scale every input feature to mean 0, std 1 (statistics of the training split).
-    standardize: bool = False
+    # Standardise the inputs with the training split's statistics: (x - mean) / sqrt(var + epsilon), per
+    # feature or by one scalar mean and variance; epsilon is BN's own, so input BN and this compare like with like.
+    standardize: Norm = Norm.none
+    standardize_epsilon: float = 1e-3
+    # A fixed, stratified validation split carved from the training split and never trained on: every
+    # selection (a learning rate, a target accuracy, a maximum over evaluations) is made on it.
+    val_fraction: float = 0.1
 
 
 @dataclass
@@ -79,8 +98,14 @@ class ModelConfig:
     # Std of a Gaussian weight init; null uses `kernel_init` instead.
     init_std: Optional[float] = None
     kernel_init: KernelInit = KernelInit.glorot_uniform
-    # A BatchNormalization layer on the raw inputs, before the first block.
-    input_bn: bool = False
+    # BatchNormalization on the raw inputs, before the first block: per feature (one mean and variance per
+    # pixel) or scalar (one mean and variance for all of them).
+    input_bn: Norm = Norm.none
+    # The output layer as in the Keras blog's BN network: Dense(no bias) -> BN -> softmax (with model.bn != none).
+    output_bn: bool = False
+    output: Output = Output.softmax
+    # The output layer's kernel init; null: the hidden layers' init.
+    output_init: Optional[KernelInit] = None
     # Batch Renormalization (Ioffe 2017) in every BN layer: corrects batch statistics toward the moving ones.
     bn_renorm: bool = False
     # Dropout inside the block, just before its BN layer, instead of at the block's end.
@@ -110,6 +135,9 @@ class TrainerConfig:
     eval_batch_size: int = 2_000
     # Seconds between progress lines on long runs.
     progress_seconds: float = 10.0
+    # Epoch-aligned batches as Keras's fit(): each epoch is one permutation, ending in a partial batch when
+    # the training split is not a multiple of the batch size (a step then trains on fewer examples).
+    partial_batch: bool = False
     # Compile the training loop with XLA. null: yes, except for conv models without a GPU, where XLA's
     # CPU convolutions measured 12x slower than TensorFlow's own (152 vs 12.9 ms per Keras-blog CNN step).
     xla: Optional[bool] = None
@@ -190,10 +218,13 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     for key, sizes in (("model.hidden", m.hidden), ("model.conv", m.conv)):
         _require(all(s >= 1 for s in sizes), key, sizes, "a list of positive sizes")
     _require(m.kernel_size >= 1, "model.kernel_size", m.kernel_size, "an integer >= 1")
-    _require(not m.bn_renorm or m.bn is not BN.none or m.input_bn, "model.bn_renorm", m.bn_renorm, "false when there is no BN layer (model.bn=none)")
+    _require(not m.bn_renorm or m.bn is not BN.none or m.input_bn is not Norm.none, "model.bn_renorm", m.bn_renorm, "false when there is no BN layer (model.bn=none)")
     _require(not m.dropout_before_bn or m.bn is not BN.none, "model.dropout_before_bn", m.dropout_before_bn, "false when model.bn=none")
     _require(0.0 <= m.dropout < 1.0, "model.dropout", m.dropout, "in [0, 1)")
     _require(m.init_std is None or m.init_std > 0, "model.init_std", m.init_std, "> 0, or null for model.kernel_init")
+    _require(not m.output_bn or m.bn is not BN.none, "model.output_bn", m.output_bn, "false when model.bn=none")
+    _require(0.0 <= run.data.val_fraction < 0.5, "data.val_fraction", run.data.val_fraction, "in [0, 0.5)")
+    _require(run.data.standardize_epsilon >= 0, "data.standardize_epsilon", run.data.standardize_epsilon, ">= 0")
     _require(o.lr > 0, "optimizer.lr", o.lr, "> 0")
     _require(o.decay_every >= 0, "optimizer.decay_every", o.decay_every, "an integer >= 0 (0: constant lr)")
     _require(0 < o.decay_rate <= 1, "optimizer.decay_rate", o.decay_rate, "in (0, 1]")

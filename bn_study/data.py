@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .config import DataConfig, DataName
+from .config import DataConfig, DataName, Norm
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,9 @@ class Dataset:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    # Carved from the training split (data.val_fraction), never trained on; empty when the fraction is 0.
+    x_val: np.ndarray
+    y_val: np.ndarray
 
     @property
     def input_shape(self) -> tuple:
@@ -54,6 +57,7 @@ class Dataset:
             "source": self.source,
             "fallback": self.fallback,
             "n_train": int(len(self.x_train)),
+            "n_val": int(len(self.x_val)),
             "n_test": int(len(self.x_test)),
             "input_shape": list(self.input_shape),
             "n_classes": self.n_classes,
@@ -144,23 +148,45 @@ _LOADERS: dict[DataName, Callable] = {
 
 
 def load(cfg: DataConfig) -> Dataset:
-    """The dataset a config asks for; loaded once per process, as a sweep runs many configs on one dataset
-    (the same arrays each time, so the trainers of a sweep share one device copy of them)."""
-    return _load_standardized(cfg.name, cfg.strict) if cfg.standardize else _load(cfg.name, cfg.strict)
+    """The dataset a config asks for, with its validation split carved out and standardised as asked;
+    loaded once per process, as a sweep runs many configs on one dataset (the same arrays each time, so the
+    trainers of a sweep share one device copy of them)."""
+    return _prepared(cfg.name, cfg.strict, cfg.val_fraction, cfg.standardize, cfg.standardize_epsilon)
 
 
 @functools.lru_cache(maxsize=4)
-def _load_standardized(requested: DataName, strict: bool) -> Dataset:
-    return standardized(_load(requested, strict))
+def _prepared(requested: DataName, strict: bool, val_fraction: float, norm: Norm, epsilon: float) -> Dataset:
+    return standardized(with_validation(_load(requested, strict), val_fraction), norm, epsilon)
 
 
-def standardized(data: Dataset) -> Dataset:
-    """Each feature shifted and scaled by the training split's mean and std (constant features left at 0)."""
-    mean = data.x_train.mean(axis=0)
-    std = data.x_train.std(axis=0)
-    std = np.where(std > 0, std, 1.0).astype(np.float32)
-    scale = lambda x: ((x - mean) / std).astype(np.float32)  # noqa: E731
-    return dataclasses.replace(data, source=data.source + "; standardized per feature", x_train=scale(data.x_train), x_test=scale(data.x_test))
+def with_validation(data: Dataset, fraction: float) -> Dataset:
+    """A stratified `fraction` of the training split moved to the validation split, by a fixed seed: the
+    same images for every run, arm and seed."""
+    n_val = int(round(fraction * len(data.x_train)))
+    if n_val == 0:
+        return data
+    x_train, x_val, y_train, y_val = _stratified_split(data.x_train, data.y_train, n_val)
+    arrays = [_frozen(a) for a in (x_train, y_train, x_val, y_val)]
+    return dataclasses.replace(data, source=f"{data.source}; validation: a stratified {n_val:,} of the training split",
+                               x_train=arrays[0], y_train=arrays[1], x_val=arrays[2], y_val=arrays[3])
+
+
+def standardized(data: Dataset, norm: Norm, epsilon: float) -> Dataset:
+    """(x - mean) / sqrt(var + epsilon) with the training split's statistics: per feature, or one scalar mean
+    and variance over every feature (BN's epsilon, so that a feature whose variance is ~0 is not blown up)."""
+    if norm is Norm.none:
+        return data
+    axis = 0 if norm is Norm.feature else None
+    mean, var = data.x_train.mean(axis=axis), data.x_train.var(axis=axis)
+    scale = lambda x: _frozen(((x - mean) / np.sqrt(var + epsilon)).astype(np.float32))  # noqa: E731
+    return dataclasses.replace(data, source=f"{data.source}; standardised ({norm.value}, epsilon {epsilon:g})",
+                               x_train=scale(data.x_train), x_val=scale(data.x_val), x_test=scale(data.x_test))
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array = np.ascontiguousarray(array)
+    array.flags.writeable = False  # shared by every run of the process
+    return array
 
 
 @functools.lru_cache(maxsize=4)
@@ -175,7 +201,6 @@ def _load(requested: DataName, strict: bool) -> Dataset:
         name, fallback = DataName.mnist5k, "full MNIST unavailable (no network, no cache); used the bundled 5,000-image subset"
         log.warning("WARNING data=mnist: %s", fallback)
         xtr, ytr, xte, yte, source = _LOADERS[name]()
-    arrays = [np.ascontiguousarray(a, dtype=t) for a, t in ((xtr, np.float32), (ytr, np.int32), (xte, np.float32), (yte, np.int32))]
-    for a in arrays:
-        a.flags.writeable = False  # shared by every run of the process
-    return Dataset(name.value, requested.value, source, fallback, *arrays)
+    arrays = [_frozen(np.asarray(a, dtype=t)) for a, t in ((xtr, np.float32), (ytr, np.int32), (xte, np.float32), (yte, np.int32))]
+    empty_val = _frozen(np.empty((0, *arrays[0].shape[1:]), np.float32)), _frozen(np.empty(0, np.int32))
+    return Dataset(name.value, requested.value, source, fallback, *arrays, *empty_val)

@@ -88,7 +88,7 @@ class Mechanisms:
         order = {name: k for k, name in enumerate(dict.fromkeys(_block_of(v.path) for v in model.trainable_variables))}
         self._group = [order[_block_of(v.path)] for v in model.trainable_variables]
         self._names = [_block_of(model.trainable_variables[i].path) for i in self._kernels]
-        self._loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self._head = trainer.head
         # Everything one optimizer step can change, copied and restored on the device in one call each.
         variables = [*model.variables, *trainer.optimizer.variables]
         self._kernel_vars = [model.trainable_variables[i] for i in self._kernels]
@@ -108,7 +108,7 @@ class Mechanisms:
             tape.watch(w)
             non_trainable = [v.value for v in self.model.non_trainable_variables]
             logits, _ = self.model.stateless_call(w, non_trainable, self._x, training=True)
-            loss = self._loss(self._y, logits)
+            loss = self._head.loss(self._y, logits)
         return loss, tape.gradient(loss, w)
 
     def _measure(self, lr):
@@ -138,7 +138,7 @@ class Mechanisms:
         def one(batch):
             x, y = batch
             logits = self._forward(x, batch_stats)
-            return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), tf.cast(y, tf.int32)), tf.float32))
+            return tf.reduce_sum(self._head.hits(y, logits))
 
         hits = tf.map_fn(one, (self._x_test, self._y_test), fn_output_signature=tf.float32)
         return tf.reduce_sum(hits) / tf.cast(tf.size(self._y_test), tf.float32)

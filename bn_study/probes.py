@@ -1,7 +1,9 @@
 """Measurements of a network's insides, taken at evaluation time only.
 
 `InputPercentiles` is the paper's Figure 1(b, c) probe: the distribution, over a fixed batch of test
-examples, of the input to one nonlinearity unit. With BN before the activation that input is the BN
+examples, of the input to one nonlinearity unit (split `probe`), and the same percentiles for every unit
+of that layer (split `probe_units`, metrics `u{unit}.p{q}`), so that a claim about the distribution's
+stability can be judged over all units, not one. With BN before the activation that input is the BN
 output; it is read with the moving averages (inference mode), so probing never changes BN's state.
 """
 
@@ -65,9 +67,9 @@ class InputPercentiles:
         return f"input of {self.layer.name}, unit {self._unit}, over {len(self._x)} fixed test examples"
 
     def measure(self) -> dict[str, dict[str, float]]:
-        return {"probe": self.metrics()}
+        values = self._fn(self._x).numpy()
+        values = values.reshape(-1, values.shape[-1])
+        table = np.percentile(values, self._q, axis=0)  # [percentile, unit]
+        units = {f"u{u}.p{q:g}": float(table[i, u]) for u in range(table.shape[1]) for i, q in enumerate(self._q)}
+        return {"probe": {f"p{q:g}": float(table[i, self._unit]) for i, q in enumerate(self._q)}, "probe_units": units}
 
-    def metrics(self) -> dict:
-        """{'p15': ..., 'p50': ..., 'p85': ...} for the configured percentiles."""
-        values = self._fn(self._x).numpy()[..., self._unit].ravel()
-        return {f"p{q:g}": float(v) for q, v in zip(self._q, np.percentile(values, self._q))}

@@ -20,7 +20,7 @@ from . import models, records
 from .config import ConfigError, RunConfig, to_dict
 from .mechanisms import Mechanisms
 from .probes import InputPercentiles, VarianceShift
-from .train import MAX_CHUNK, BatchOrder, Trainer, make_optimizer, use_xla
+from .train import MAX_CHUNK, BatchOrder, Head, Trainer, make_optimizer, use_xla
 
 log = logging.getLogger(__name__)
 # Every run of a sweep compiles fresh functions for its own model; TensorFlow's "retracing" warning about that is noise.
@@ -132,8 +132,9 @@ def _compile(cfg: RunConfig, data: data_lib.Dataset, model: keras.Model) -> Comp
     probes = [InputPercentiles(model, cfg.probe, data.x_test)] if cfg.probe.enabled else []
     if cfg.probe.variance_shift:
         probes.append(VarianceShift(model, data.x_test[: cfg.probe.examples]))
-    trainer = Trainer(model, make_optimizer(cfg.optimizer), data.x_train, data.y_train, data.x_test, data.y_test, batch_size=t.batch_size,
-                      chunk=_chunk(cfg), eval_batch_size=t.eval_batch_size, xla=use_xla(t.xla, has_conv=bool(cfg.model.conv)))
+    trainer = Trainer(model, make_optimizer(cfg.optimizer), data.x_train, data.y_train, {"test": (data.x_test, data.y_test), "val": (data.x_val, data.y_val)},
+                      batch_size=t.batch_size, chunk=_chunk(cfg), eval_batch_size=t.eval_batch_size, xla=use_xla(t.xla, has_conv=bool(cfg.model.conv)),
+                      head=Head(cfg.model.output))
     if Mechanisms.wanted(cfg.probe):
         probes.append(Mechanisms(trainer, cfg.probe, data.x_train, data.y_train, data.x_test, data.y_test, t.batch_size))
     return Compiled(trainer, probes, fresh=True)
@@ -154,7 +155,7 @@ def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, ru
             "config": config,
             "data": data.describe(),
             "probe": compiled.probes[0].where if cfg.probe.enabled else None,
-            "runtime": runtime or {},
+            "runtime": {**(runtime or {}), **records.provenance()},
             "steps_planned": cfg.trainer.steps,
         },
     )
@@ -169,19 +170,22 @@ def _train(cfg, compiled: Compiled, writer, t_start) -> dict:
     t = cfg.trainer
     trainer, probes = compiled.trainer, compiled.probes
     trainer.warm_up()
-    order = BatchOrder(trainer.n_train, t.batch_size, cfg.seed)
+    order = BatchOrder(trainer.n_train, t.batch_size, cfg.seed, partial=t.partial_batch)
     progress = _Progress(_label(cfg), t.steps, t.progress_seconds)
 
     def evaluate(step: int) -> dict:
-        test = trainer.evaluate()
-        writer.log(step, "test", test)
+        """Every evaluated split (test, val) and probe at `step`; returns the test split's numbers."""
+        measured = {split: trainer.evaluate(split) for split in trainer.splits}
+        for split, values in measured.items():
+            writer.log(step, split, values)
         for probe in probes:
             for split, values in probe.measure().items():
                 writer.log(step, split, values)
         writer.flush()
-        return test
+        return measured
 
-    test = evaluate(0)
+    measured = evaluate(0)
+    test = measured["test"]
     progress(0, test, force=True)
     setup_seconds = time.perf_counter() - t_start
     t_train = time.perf_counter()
@@ -189,28 +193,33 @@ def _train(cfg, compiled: Compiled, writer, t_start) -> dict:
     while step < t.steps and diverged_at is None:
         target = min(step + t.eval_every - step % t.eval_every, t.steps)
         seen = {"loss": 0.0, "accuracy": 0.0}
-        start = step
+        examples = 0
         while step < target and diverged_at is None:
-            chunk = trainer.train(order.take(min(trainer.chunk, target - step)))
-            for k in seen:
-                seen[k] += chunk[k] * chunk["steps"]
-            step += chunk["steps"]
-            if chunk["diverged"]:
-                diverged_at = step
-        writer.log(step, "train", {k: v / (step - start) for k, v in seen.items()})
+            for block in order.take(min(trainer.chunk, target - step)):
+                chunk = trainer.train(block)
+                for k in seen:
+                    seen[k] += chunk[k] * chunk["examples"]
+                examples += chunk["examples"]
+                step += chunk["steps"]
+                if chunk["diverged"]:
+                    diverged_at = step
+                    break
+        writer.log(step, "train", {k: v / examples for k, v in seen.items()})
         if diverged_at is None:
-            test = evaluate(step)
+            measured = evaluate(step)
+            test = measured["test"]
             progress(step, test, force=step == t.steps)
     train_seconds = time.perf_counter() - t_train
 
     timing = {"xla": trainer.xla, "compiled": compiled.fresh, "setup_seconds": round(setup_seconds, 3), "train_seconds": round(train_seconds, 3), "ms_per_step": round(1e3 * train_seconds / step, 4)}
     if diverged_at is not None:
         # The weights are non-finite from here on: record NaN where the run stopped, nothing after it.
-        writer.log(step, "test", {"loss": math.nan, "accuracy": math.nan})
+        for split in trainer.splits:
+            writer.log(step, split, {"loss": math.nan, "accuracy": math.nan})
         writer.flush()
         log.info("[%s] diverged: non-finite training loss at step %d", _label(cfg), diverged_at)
-        status, final = "diverged", {"test_accuracy": math.nan, "test_loss": math.nan}
+        status, final = "diverged", {f"{split}_{k}": math.nan for split in trainer.splits for k in ("loss", "accuracy")}
     else:
-        status, final = "done", {"test_accuracy": test["accuracy"], "test_loss": test["loss"]}
+        status, final = "done", {f"{split}_{k}": v for split, values in measured.items() for k, v in values.items()}
     writer.close(status, final=final, steps=step, diverged_at_step=diverged_at, wall_seconds=round(time.perf_counter() - t_start, 3), timing=timing)
     return writer.record

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 
 # Columns of a collected runs table that describe a run's outcome or identity, not its configuration.
-NOT_CONFIG = {"run_id", "status", "folder", "seed", "study", "quick", "test_accuracy", "test_loss", "steps", "diverged_at_step",
-              "wall_seconds", "ms_per_step", "data_used", "data_fallback"}
+NOT_CONFIG = {"run_id", "status", "folder", "seed", "study", "quick", "test_accuracy", "test_loss", "val_accuracy", "val_loss", "steps",
+              "diverged_at_step", "wall_seconds", "ms_per_step", "data_used", "data_fallback", "n_val", "n_test",
+              "git_commit", "git_dirty", "cpu", "isa_level", "threads"}
 
 
 def bootstrap_ci(values, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:

@@ -14,7 +14,7 @@ import numpy as np
 import keras
 import tensorflow as tf
 
-from .config import OptimizerConfig, OptimizerName
+from .config import OptimizerConfig, OptimizerName, Output
 
 # Most steps per compiled call: large enough that the call overhead (~0.1 ms) vanishes, small enough
 # that a progress line can appear every few seconds.
@@ -49,39 +49,80 @@ def _on_device(array: np.ndarray) -> tf.Tensor:
     return _DEVICE_COPIES[id(array)][1]
 
 
+class Head:
+    """The output layer's loss and predicted class: softmax over one logit per class, or one sigmoid logit
+    for two classes (binary cross-entropy)."""
+
+    def __init__(self, output: Output = Output.softmax):
+        self.binary = output is Output.sigmoid
+
+    def losses(self, y, logits):
+        """Per-example cross-entropy."""
+        if self.binary:
+            return keras.losses.binary_crossentropy(tf.cast(tf.reshape(y, (-1, 1)), logits.dtype), logits, from_logits=True)
+        return keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+
+    def loss(self, y, logits):
+        return tf.reduce_mean(self.losses(y, logits))
+
+    def hits(self, y, logits):
+        """1.0 where the predicted class is right."""
+        predicted = tf.cast(logits[:, 0] > 0, tf.int32) if self.binary else tf.argmax(logits, -1, output_type=tf.int32)
+        return tf.cast(tf.equal(predicted, tf.cast(y, tf.int32)), tf.float32)
+
+
 class BatchOrder:
     """Mini-batch indices: a fresh permutation of the training set each epoch, from the run seed only.
 
-    Two arms with the same seed and batch size see the same batches in the same order.
+    Two arms with the same seed and batch size see the same batches in the same order. By default batches
+    run across epoch ends (every batch full); with `partial`, each epoch ends in its own smaller batch, as
+    Keras's `fit` does.
     """
 
-    def __init__(self, n_examples: int, batch_size: int, seed: int):
-        self._n, self._b = n_examples, batch_size
+    def __init__(self, n_examples: int, batch_size: int, seed: int, partial: bool = False):
+        self._n, self._b, self._partial = n_examples, batch_size, partial
         self._rng = np.random.default_rng([seed, 0xBA7C4])
         self._pool = np.empty(0, dtype=np.int32)
+        self._queue: list[np.ndarray] = []
 
-    def take(self, steps: int) -> np.ndarray:
-        need = steps * self._b
-        while len(self._pool) < need:
-            self._pool = np.concatenate([self._pool, self._rng.permutation(self._n).astype(np.int32)])
-        out, self._pool = self._pool[:need], self._pool[need:]
-        return out.reshape(steps, self._b)
+    def take(self, steps: int) -> list[np.ndarray]:
+        """The next `steps` batches as blocks of equal-sized batches, [steps in block, batch size] each."""
+        if not self._partial:
+            need = steps * self._b
+            while len(self._pool) < need:
+                self._pool = np.concatenate([self._pool, self._rng.permutation(self._n).astype(np.int32)])
+            out, self._pool = self._pool[:need], self._pool[need:]
+            return [out.reshape(steps, self._b)]
+        while len(self._queue) < steps:
+            epoch = self._rng.permutation(self._n).astype(np.int32)
+            self._queue.extend(epoch[i : i + self._b] for i in range(0, self._n, self._b))
+        taken, self._queue = self._queue[:steps], self._queue[steps:]
+        blocks: list[list[np.ndarray]] = []
+        for batch in taken:
+            if blocks and len(blocks[-1][-1]) == len(batch):
+                blocks[-1].append(batch)
+            else:
+                blocks.append([batch])
+        return [np.stack(block) for block in blocks]
 
 
 class Trainer:
     """Owns the compiled train/eval functions of one model on one dataset."""
 
-    def __init__(self, model, optimizer, x_train, y_train, x_test, y_test, batch_size: int, chunk: int, eval_batch_size: int, xla: bool = True):
+    def __init__(self, model, optimizer, x_train, y_train, eval_sets: dict, batch_size: int, chunk: int, eval_batch_size: int,
+                 xla: bool = True, head: Head | None = None):
+        """`eval_sets`: {split name: (x, y)} evaluated by `evaluate` (test, and val when there is one)."""
         self.model = model
         self.optimizer = optimizer
         optimizer.build(model.trainable_variables)
         self._x, self._y = _on_device(x_train), _on_device(y_train)
         self.n_train, self.xla = len(x_train), xla
-        # The test split is cut into its evaluation batches once, on the device.
-        self._n_test = len(x_test)
-        self._test_batches = [(tf.constant(x_test[i : i + eval_batch_size]), tf.constant(y_test[i : i + eval_batch_size]))
-                              for i in range(0, len(x_test), eval_batch_size)]
-        self._loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self.head = head or Head()
+        # Each evaluated split is cut into its evaluation batches once, on the device.
+        self._eval_sets = {
+            split: (len(x), [(tf.constant(x[i : i + eval_batch_size]), tf.constant(y[i : i + eval_batch_size])) for i in range(0, len(x), eval_batch_size)])
+            for split, (x, y) in eval_sets.items() if len(x)
+        }
         # Every call gets a [chunk, batch] index block plus how many rows to run, so XLA compiles once.
         self.chunk, self._batch_size = chunk, batch_size
         self._train_chunk = self._compile_train_chunk(xla)
@@ -103,7 +144,7 @@ class Trainer:
         self.evaluate()
 
     def _compile_train_chunk(self, xla: bool):
-        model, optimizer, loss_fn = self.model, self.optimizer, self._loss
+        model, optimizer, head = self.model, self.optimizer, self.head
         x_all, y_all = self._x, self._y
         weights = model.trainable_variables
 
@@ -116,11 +157,11 @@ class Trainer:
                 x, y = tf.gather(x_all, idx[i]), tf.gather(y_all, idx[i])
                 with tf.GradientTape() as tape:
                     logits = model(x, training=True)
-                    loss = loss_fn(y, logits)
+                    loss = head.loss(y, logits)
                     # The L2 penalties (model.l2) are trained on but not reported: `loss` stays the data loss.
                     objective = loss + tf.add_n(model.losses) if model.losses else loss
                 optimizer.apply(tape.gradient(objective, weights), weights)
-                hits = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32))
+                hits = tf.reduce_sum(head.hits(y, logits))
                 first_bad = tf.where(tf.math.is_finite(loss), first_bad, i)
                 return i + 1, loss_sum + loss, correct + hits, first_bad
 
@@ -130,34 +171,38 @@ class Trainer:
 
     def _eval_sums(self, x, y):
         logits = self.model(x, training=False)
-        losses = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
-        hits = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32)
-        return tf.reduce_sum(losses), tf.reduce_sum(hits)
+        return tf.reduce_sum(self.head.losses(y, logits)), tf.reduce_sum(self.head.hits(y, logits))
 
     def train(self, batches: np.ndarray) -> dict:
         """Run one SGD step per row of `batches`; stop early at the first non-finite loss.
 
-        Returns the steps taken, their mean loss and accuracy, and `diverged` (True if the last one
-        taken produced a NaN/inf loss).
+        Returns the steps taken and the examples they saw, their mean loss and accuracy, and `diverged`
+        (True if the last one taken produced a NaN/inf loss). A block of smaller batches (an epoch's partial
+        last batch) compiles its own shape once.
         """
-        n = len(batches)
+        n, width = batches.shape
         assert 0 < n <= self.chunk, n
-        padded = np.zeros((self.chunk, self._batch_size), np.int32)
+        padded = np.zeros((self.chunk, width), np.int32)
         padded[:n] = batches
         done, loss_sum, correct, first_bad = (v.numpy() for v in self._train_chunk(tf.constant(padded), tf.constant(n)))
         done = int(done)
         return {
             "steps": done,
+            "examples": done * width,
             "loss": float(loss_sum) / done,
-            "accuracy": float(correct) / (done * batches.shape[1]),
+            "accuracy": float(correct) / (done * width),
             "diverged": int(first_bad) >= 0,
         }
 
-    def evaluate(self) -> dict:
-        """Test loss and accuracy over the whole test split, with the BN moving averages."""
+    @property
+    def splits(self) -> list[str]:
+        return list(self._eval_sets)
+
+    def evaluate(self, split: str = "test") -> dict:
+        """Loss and accuracy over a whole evaluated split, with the BN moving averages."""
+        n, batches = self._eval_sets[split]
         loss_sum = hits = 0.0
-        for x, y in self._test_batches:
+        for x, y in batches:
             l, h = self._eval_batch_fn(x, y)
             loss_sum, hits = loss_sum + float(l), hits + float(h)
-        n = self._n_test
         return {"loss": loss_sum / n, "accuracy": hits / n}

@@ -26,9 +26,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from bn_study import stats
-from bn_study.studies.common import Study, draw_band, final_by, median_curves
+from bn_study.studies.common import Tables, draw_band, final_by, median_curves
 
-everything = Study.load(Path(results) / study)
+everything = Tables.load(Path(results) / study)
 print(f"{len(everything.runs)} runs in {everything.dir}. The columns that tell them apart, and their values:")
 {c: sorted(everything.runs[c].unique().tolist()) for c in stats.varying_config_columns(everything.runs)}
 

@@ -27,9 +27,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from bn_study import collect, plots
-from bn_study.studies.common import Study, draw_band, final_by, mark_diverged, median_curves
+from bn_study.studies.common import Tables, draw_band, final_by, mark_diverged, median_curves
 
-grid = Study.load(Path(results) / study)
+grid = Tables.load(Path(results) / study)
 keys = [k for k in (rows, cols, hue) if k]
 print(f"{len(grid.runs)} runs; {grid.seeds_note()}. {grid.data_note()}.")
 {k: sorted(grid.runs[k].unique().tolist()) for k in keys}

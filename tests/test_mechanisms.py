@@ -94,7 +94,7 @@ def test_batch_statistics_vs_moving_averages_and_the_bn_momentum_knob():
 
     def after_20_steps(momentum):
         probe, trainer, data = _mechanisms("bn_modes", "model.bn=before", "optimizer=momentum", "optimizer.lr=0.05", f"model.bn_momentum={momentum}")
-        trainer.train(BatchOrder(len(data.x_train), 60, seed=0).take(20))
+        trainer.train(BatchOrder(len(data.x_train), 60, seed=0).take(20)[0])
         return probe, trainer, probe.measure()["bn_modes"]
 
     # After 20 steps the default moving averages (momentum 0.99) have moved 1 - 0.99^20 = 18% of the way

@@ -17,21 +17,21 @@ class StudyError(RuntimeError):
 
 
 @dataclass
-class Study:
+class Tables:
     runs: pd.DataFrame
     curves: pd.DataFrame
     dir: Path
 
     @classmethod
-    def load(cls, study_dir: Path) -> "Study":
+    def load(cls, study_dir: Path) -> "Tables":
         runs, curves = collect.load(study_dir)
         if runs.empty:
             raise StudyError(f"{study_dir}: no runs collected")
         return cls(runs, curves, study_dir)
 
-    def select(self, where: dict | None = None) -> "Study":
+    def select(self, where: dict | None = None) -> "Tables":
         """The same study narrowed to the runs matching `where` (see collect.select)."""
-        return Study(collect.select(self.runs, where), self.curves, self.dir)
+        return Tables(collect.select(self.runs, where), self.curves, self.dir)
 
     def data_note(self) -> str:
         used = sorted(self.runs["data_used"].unique())
@@ -49,7 +49,7 @@ def at_end(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows["step"] == rows.groupby("run_id")["step"].transform("max")]
 
 
-def median_curves(study: Study, by: list[str], split: str = "test", metric: str = "accuracy") -> pd.DataFrame:
+def median_curves(study: Tables, by: list[str], split: str = "test", metric: str = "accuracy") -> pd.DataFrame:
     """Per configuration (`by`) and evaluated step: median over seeds, 95% bootstrap band, seeds still running."""
     rows = collect.with_config(study.curves, study.runs, by, split, metric)
     out = []
@@ -74,7 +74,7 @@ def mark_diverged(ax, subset: pd.DataFrame, color, y: float = 0.02) -> int:
     return len(diverged)
 
 
-def final_by(study: Study, by: list[str], metric: str = "test_accuracy") -> pd.DataFrame:
+def final_by(study: Tables, by: list[str], metric: str = "test_accuracy") -> pd.DataFrame:
     """Per configuration: median and 95% bootstrap CI of a final metric over seeds, and the diverged count."""
     out = []
     for key, group in study.runs.groupby(by, dropna=False, sort=True):
@@ -97,7 +97,7 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def write(study: Study, name: str, fig, table: pd.DataFrame, summary: str) -> list[Path]:
+def write(study: Tables, name: str, fig, table: pd.DataFrame, summary: str) -> list[Path]:
     """The figure (PNG + PDF), the CSV behind it and summary.md, side by side in the study folder."""
     paths = plots.save(fig, study.dir / name)
     table.to_csv(study.dir / f"{name}.csv", index=False)

@@ -7,7 +7,9 @@ from pathlib import Path
 import pandas as pd
 
 from .. import plots, stats
-from .common import Study, at_end, draw_band, fmt_ci, final_by, markdown_table, write
+from ..claims import Claim, Final, GridChange, Side
+from .registry import Study
+from .common import Tables, at_end, draw_band, fmt_ci, final_by, markdown_table, write
 
 TITLE = "BN and dropout: accuracy and the train/test variance shift"
 ARMS = {"no BN": ("none", False), "BN, dropout at block end": ("before", False), "BN, dropout just before BN": ("before", True)}
@@ -20,7 +22,7 @@ def _arm(table: pd.DataFrame, name: str) -> pd.DataFrame:
     return table[(table["model.bn"] == bn) & (table["model.dropout_before_bn"] == first)]
 
 
-def variance_shift(study: Study) -> pd.DataFrame:
+def variance_shift(study: Tables) -> pd.DataFrame:
     """Per run: the final variance shift of each BN layer and their mean."""
     last = at_end(study.curves[study.curves["metric"].str.startswith("var_shift_")])
     wide = last.pivot_table(index="run_id", columns="metric", values="value").reset_index()
@@ -30,7 +32,7 @@ def variance_shift(study: Study) -> pd.DataFrame:
 
 
 def build(study_dir: Path) -> list[Path]:
-    study = Study.load(study_dir)
+    study = Tables.load(study_dir)
     final = final_by(study, BY)
     shifts = variance_shift(study)
     layers = sorted(c for c in shifts.columns if c.startswith("var_shift_") and c != "var_shift_mean")
@@ -87,3 +89,22 @@ def build(study_dir: Path) -> list[Path]:
     ])
     shift_table.to_csv(study_dir / "dropout_shift.csv", index=False)
     return write(study, "dropout", fig, final, summary)
+
+
+LI = "Li et al. (2019), 'Understanding the Disharmony between Dropout and Batch Normalization by Variance Shift'"
+SHIFT = Final("probe", "var_shift_dense3_bn")  # the last hidden BN layer
+CLAIMS = (
+    Claim("dropout.hurts_with_bn", "Tutorials (Machine Learning Mastery, devarena)", "BN together with Dropout may hurt (the statistics become noisy).",
+          Side("BN, dropout at block end", {"model.bn": "before", "model.dropout_before_bn": False}),
+          Side("no BN", {"model.bn": "none", "model.dropout_before_bn": False}),
+          GridChange("test", "accuracy", grid="model.dropout", start=0.0, to=0.5), "lower", margin=0.01),
+    Claim("dropout.shift_from_dropout", LI, "Dropout before BN shifts the variance a BN layer sees between training and test.",
+          Side("dropout 0.5 just before BN", {"model.dropout_before_bn": True, "model.dropout": 0.5}),
+          Side("no dropout", {"model.dropout_before_bn": True, "model.dropout": 0.0}), SHIFT, "higher", margin=0.1),
+    Claim("dropout.shift_before_vs_after", LI, "Dropout before BN shifts the variance a BN layer sees between training and test (more than dropout elsewhere).",
+          Side("dropout 0.5 just before BN", {"model.dropout_before_bn": True, "model.dropout": 0.5}),
+          Side("dropout 0.5 at block end", {"model.bn": "before", "model.dropout_before_bn": False, "model.dropout": 0.5}), SHIFT, "higher", margin=0.1),
+)
+
+STUDY = Study("dropout", TITLE, "BN x dropout rate x dropout before/after BN, and the variance shift BN sees (Li et al. 2019)",
+              sweeps=("dropout",), claims=CLAIMS, render=build, order=50)

@@ -13,6 +13,21 @@ from pathlib import Path
 import pandas as pd
 
 from .. import analysis, collect, plots
+from ..claims import Claim, Final, Side, StepsTo, UnitDrift
+from .registry import Study
+
+WITH_BN, WITHOUT_BN = Side("with BN", {"model.bn": "before"}), Side("without BN", {"model.bn": "none"})
+SOURCE = "Ioffe & Szegedy (2015), Section 4.1, Figure 1"
+CLAIMS = (
+    Claim("fig1.accuracy", SOURCE, "Figure 1(a): the BN network reaches higher test accuracy.", WITH_BN, WITHOUT_BN,
+          Final("test", "accuracy"), "higher", margin=0.005),
+    Claim("fig1.faster", SOURCE, "Figure 1(a): ... and gets there faster.", WITH_BN, WITHOUT_BN,
+          StepsTo("test", "accuracy", threshold=0.9), "lower", margin=0.097),  # log10(1.25): 25% fewer steps
+    Claim("fig1.stable_mean", SOURCE, "Figure 1(b, c): without BN the distribution drifts in mean ...; with BN it is much more stable.",
+          WITH_BN, WITHOUT_BN, UnitDrift(name="median"), "lower", margin=0.05),
+    Claim("fig1.stable_spread", SOURCE, "Figure 1(b, c): without BN the distribution drifts in ... variance; with BN it is much more stable.",
+          WITH_BN, WITHOUT_BN, UnitDrift(name="spread"), "lower", margin=0.05),
+)
 
 ARMS = ("none", "before")
 THRESHOLDS = (0.90, 0.95)
@@ -143,3 +158,7 @@ def build(study_dir: Path) -> list[Path]:
     paths = draw(table, caption, study_dir / "fig1")
     (study_dir / "summary.md").write_text(summary(table, arms, caption))
     return [*paths, study_dir / "fig1.csv", study_dir / "summary.md"]
+
+
+STUDY = Study("fig1", "Figure 1 (Ioffe & Szegedy 2015, Section 4.1)", "the paper's Figure 1: MLP accuracy and a sigmoid's input distribution, BN vs none, 10 seeds",
+              sweeps=("fig1",), claims=CLAIMS, render=build, order=0)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import plots
-from .common import Study, draw_band, fmt_ci, final_by, mark_diverged, markdown_table, median_curves, write
+from ..claims import Claim, Final, Side
+from .registry import Study
+from .common import Tables, draw_band, fmt_ci, final_by, mark_diverged, markdown_table, median_curves, write
 
 TITLE = "Input BN: BN on the raw inputs vs standardising the data"
 BY = ["model.input_bn", "data.standardize"]
@@ -15,7 +17,7 @@ TOLERANCE = 0.005
 
 
 def build(study_dir: Path) -> list[Path]:
-    study = Study.load(study_dir)
+    study = Tables.load(study_dir)
     curves = median_curves(study, BY)
     final = final_by(study, BY)
 
@@ -41,3 +43,14 @@ def build(study_dir: Path) -> list[Path]:
         "Figure: input_bn.png / .pdf; the curves plotted: input_bn.csv.", "",
     ])
     return write(study, "input_bn", fig, curves, summary)
+
+
+def _like_with_like(kind: str) -> Claim:
+    return Claim(f"input_bn.{kind}", "Tutorials (Machine Learning Mastery, devarena)", f"BN on the raw inputs can replace input standardisation ({kind} statistics on both sides).",
+                 Side(f"BN on raw inputs ({kind})", {"model.input_bn": kind, "data.standardize": "none"}),
+                 Side(f"standardised inputs ({kind})", {"model.input_bn": "none", "data.standardize": kind}),
+                 Final("test", "accuracy"), "not_lower", margin=0.005)
+
+
+STUDY = Study("input_bn", TITLE, "BN on the raw inputs vs standardising them with the same epsilon, per pixel and scalar, vs neither",
+              sweeps=("input_bn",), claims=(_like_with_like("feature"), _like_with_like("scalar")), render=build, order=80)

@@ -9,7 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from .. import collect, plots, stats
-from .common import Study, at_end, draw_band, markdown_table, median_curves, write
+from .common import Tables, at_end, draw_band, markdown_table, median_curves, write
+from ..claims import Claim, LogCurveMedian, MeanGap, Side
+from .registry import Study
 
 TITLE = "Inside the network: internal covariate shift, loss landscape, saturation, train vs inference"
 MOMENTUM = "mechanisms_momentum"
@@ -27,12 +29,12 @@ MEASURES = [
 ]
 
 
-def _last_hidden(study: Study) -> str:
+def _last_hidden(study: Tables) -> str:
     names = study.curves.loc[study.curves["split"] == "ics", "metric"].str.split(".").str[0]
     return sorted(n for n in names.unique() if n.startswith("dense"))[-1]
 
 
-def per_run(study: Study, split: str, metric: str) -> pd.DataFrame:
+def per_run(study: Tables, split: str, metric: str) -> pd.DataFrame:
     """Per run: the median of `metric` over its evaluations after step 0."""
     rows = collect.with_config(study.curves, study.runs, ["model.bn", "seed"], split, metric)
     rows = rows[rows["step"] > 0]
@@ -49,14 +51,14 @@ def _fmt(cell: dict) -> str:
     return f"{cell['median']:.4g} [{cell['ci_low']:.4g}, {cell['ci_high']:.4g}]"
 
 
-def _range_band(ax, study: Study, measure: str, bn: str) -> None:
+def _range_band(ax, study: Tables, measure: str, bn: str) -> None:
     """Santurkar et al.'s shaded range: between the medians (over seeds) of the smallest and the largest
     value of `measure` over the step sizes tried at each evaluation."""
     lo, hi = (median_curves(study.select({"model.bn": bn}), ["model.bn"], "landscape", f"{measure}_{end}") for end in ("min", "max"))
     ax.fill_between(lo["step"], lo["median"], hi["median"], color=plots.BN_COLORS[bn], alpha=0.35, lw=0, label=plots.BN_LABELS[bn])
 
 
-def _panel(ax, study: Study, split: str, metric: str, title: str, ylabel: str, logy: bool = False) -> pd.DataFrame:
+def _panel(ax, study: Tables, split: str, metric: str, title: str, ylabel: str, logy: bool = False) -> pd.DataFrame:
     curves = median_curves(study, ["model.bn"], split, metric)
     for bn in ARMS:
         draw_band(ax, curves[curves["model.bn"] == bn], "step", plots.BN_COLORS[bn], plots.BN_LABELS[bn])
@@ -66,7 +68,7 @@ def _panel(ax, study: Study, split: str, metric: str, title: str, ylabel: str, l
     return curves.assign(metric=metric)
 
 
-def _per_layer(ax, study: Study, split: str, suffix: str, title: str, ylabel: str) -> None:
+def _per_layer(ax, study: Tables, split: str, suffix: str, title: str, ylabel: str) -> None:
     """A per-layer measure at the last evaluation: median over seeds per layer, one line per arm."""
     rows = study.curves[(study.curves["split"] == split) & study.curves["metric"].str.endswith(suffix)]
     rows = at_end(rows).merge(study.runs[["run_id", "model.bn"]], on="run_id")
@@ -78,7 +80,7 @@ def _per_layer(ax, study: Study, split: str, suffix: str, title: str, ylabel: st
     ax.set(title=title, xlabel="layer", ylabel=ylabel, yscale="log")
 
 
-def _momentum(ax_curves, ax_gap, momentum: Study) -> tuple[list[list[str]], bool]:
+def _momentum(ax_curves, ax_gap, momentum: Tables) -> tuple[list[list[str]], bool]:
     """(i) accuracy in both BN modes over training per momentum; (j) the final gap by momentum."""
     values = sorted(momentum.runs["model.bn_momentum"].unique())
     for color, m in zip(plots.CYCLE, values):
@@ -107,8 +109,8 @@ def _momentum(ax_curves, ax_gap, momentum: Study) -> tuple[list[list[str]], bool
 
 
 def build(study_dir: Path) -> list[Path]:
-    study = Study.load(study_dir)
-    momentum = Study.load(study_dir.parent / (MOMENTUM + ("_quick" if study_dir.name.endswith("_quick") else "")))
+    study = Tables.load(study_dir)
+    momentum = Tables.load(study_dir.parent / (MOMENTUM + ("_quick" if study_dir.name.endswith("_quick") else "")))
     last = _last_hidden(study)
     steps = "/".join(f"{x:g}" for x in json.loads(study.runs["probe.landscape_steps"].iloc[0]))
 
@@ -175,3 +177,29 @@ def build(study_dir: Path) -> list[Path]:
         "Figure: mechanisms.png / .pdf; the curves plotted in (a) and (c)-(f): mechanisms.csv; all measures of every run: curves.parquet (splits act, grad, ics, landscape, bn_modes).", "",
     ])
     return write(study, "mechanisms", fig, plotted, summary)
+
+
+SANTURKAR = "Santurkar et al. (2018), 'How Does Batch Normalization Help Optimization?'"
+_MLP = {"study": "mechanisms"}
+_BN, _NO_BN = Side("with BN", {**_MLP, "model.bn": "before"}), Side("without BN", {**_MLP, "model.bn": "none"})
+_MARGIN = 0.041  # log10(1.1): a 10% difference
+
+
+def _landscape(measure: str, sentence: str) -> Claim:
+    return Claim(f"mechanisms.{measure}", SANTURKAR, sentence, _BN, _NO_BN, LogCurveMedian("landscape", measure), "lower", _MARGIN)
+
+
+CLAIMS = (
+    Claim("mechanisms.ics", "Ioffe & Szegedy (2015)", "BN works by reducing internal covariate shift (measured as Santurkar et al. define it: "
+          "the change of a layer's gradient after the earlier layers take their update).", _BN, _NO_BN, LogCurveMedian("ics", "dense3.ics_l2"), "lower", _MARGIN),
+    _landscape("loss_range", "BN makes the loss landscape smoother: the variation of the loss along the gradient."),
+    _landscape("grad_change_max", "BN makes the loss landscape smoother: the change of the gradient along the gradient ('gradient predictiveness')."),
+    _landscape("beta_smoothness", "BN makes the loss landscape smoother: the effective beta-smoothness."),
+    Claim("mechanisms.moving_average_lag", "Wu & Johnson (2021), 'Rethinking Batch in BatchNorm'",
+          "The exponential moving average of batch statistics can lag the weights (the slower the average, the larger the lag on a short run).",
+          Side("BN momentum 0.999", {"study": MOMENTUM, "model.bn_momentum": 0.999}), Side("BN momentum 0.9", {"study": MOMENTUM, "model.bn_momentum": 0.9}),
+          MeanGap("bn_modes", "acc_batch_stats", minus="acc_moving_averages"), "higher", margin=0.01),
+)
+
+STUDY = Study("mechanisms", TITLE, "inside the network: ICS, loss-landscape smoothness, saturation, gradients, train- vs inference-mode BN by momentum",
+              sweeps=("mechanisms", MOMENTUM), claims=CLAIMS, render=build, order=90)

@@ -1,0 +1,352 @@
+"""Claims as data: what a published source says, turned into a comparison the runs can decide.
+
+A claim names its source and sentence, two sides (each a set of runs, picked by their config, and the
+per-seed number a metric reads off them), the direction the source expects of side `a` against side
+`b`, and a margin below which a difference does not matter in practice. Claims are declared with their
+study, before its runs; `bn_study.verdicts` judges every one of them by the same rule.
+
+A metric turns the runs of one side and one seed into one number: the final value of a curve, the steps
+to a threshold, a grid summary over a swept key (how many learning rates train), and so on. What each
+metric needs (the splits it reads, the keys it sweeps) is checked against the study's planned runs before
+any of them starts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from . import analysis
+
+DIRECTIONS = {
+    "higher": "a exceeds b by more than the margin",
+    "lower": "a falls below b by more than the margin",
+    "not_lower": "a is no worse than b by more than the margin (a non-inferiority claim)",
+}
+
+
+class ClaimError(ValueError):
+    """A malformed claim, or one naming an arm or a metric its study does not produce."""
+
+
+# -- metrics ---------------------------------------------------------------------------------------------
+def _curve(curves: pd.DataFrame, run_id: str, split: str, metric: str) -> pd.Series:
+    return analysis.series(curves, run_id, split, metric)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """Base: the number read off one side's runs for one seed. `runs` holds one run unless `grid` is set."""
+
+    split: str = "test"
+    name: str = "accuracy"
+
+    # Value for a diverged run (its curves stop where it blew up): accuracy is the worst possible, a step
+    # count is never; NaN means the pair cannot be compared and is reported as excluded.
+    diverged = math.nan
+    log10 = False
+    unit = ""
+    grid: Optional[str] = None
+
+    def needs(self) -> list[tuple[str, str]]:
+        """(split, metric) pairs the runs must log."""
+        return [(self.split, self.name)]
+
+    def value(self, runs: pd.DataFrame, curves: pd.DataFrame, context: "Context") -> float:
+        run = runs.iloc[0]
+        if run["status"] == "diverged":
+            return self.diverged
+        return self.of_curve(_curve(curves, run["run_id"], self.split, self.name), run, context)
+
+    def of_curve(self, curve: pd.Series, run: pd.Series, context: "Context") -> float:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def images(self) -> Optional[str]:
+        """The split whose image count turns an accuracy difference into images, if this is an accuracy."""
+        return self.split if self.name == "accuracy" and self.split in ("test", "val") and not self.grid else None
+
+
+@dataclass(frozen=True)
+class Final(Metric):
+    """The value at the run's last evaluation."""
+
+    @property
+    def diverged(self):
+        return -math.inf if self.name == "accuracy" else math.nan
+
+    def of_curve(self, curve, run, context):
+        return float(curve.iloc[-1])
+
+    def describe(self) -> str:
+        return f"final {self.split} {self.name}"
+
+
+@dataclass(frozen=True)
+class Best(Metric):
+    """The highest value over the run's evaluations (a maximum over evaluations: use the validation split)."""
+
+    split: str = "val"
+    diverged = -math.inf
+
+    def of_curve(self, curve, run, context):
+        return float(curve.max())
+
+    def describe(self) -> str:
+        return f"max {self.split} {self.name} over evaluations"
+
+
+@dataclass(frozen=True)
+class StepsTo(Metric):
+    """The first evaluated step at which the curve reaches `threshold` (inf if never); with `target`, the
+    threshold is, per seed, the best value the runs matching `target` reached on the same split."""
+
+    threshold: float = 0.9
+    target: Optional[tuple] = None  # ((column, value), ...): the runs whose best value is the threshold
+    log10 = True
+    diverged = math.inf
+    unit = "steps"
+
+    def of_curve(self, curve, run, context):
+        threshold = self.threshold if self.target is None else context.best(dict(self.target), run["seed"], self.split, self.name)
+        return math.log10(max(analysis.steps_to_reach(curve, threshold), 1.0))
+
+    def describe(self) -> str:
+        what = f"{self.threshold:g}" if self.target is None else "the best " + self.split + " " + self.name + " of " + _where_text(dict(self.target))
+        return f"steps to reach {self.split} {self.name} {what} (log10)"
+
+
+@dataclass(frozen=True)
+class CurveMedian(Metric):
+    """The median of a logged measure over the run's evaluations after `after` (a fraction of its steps)."""
+
+    after: float = 0.0
+
+    def of_curve(self, curve, run, context):
+        return float(curve[curve.index > self.after * curve.index.max()].median())
+
+    def describe(self) -> str:
+        return f"median of {self.split}/{self.name} over the evaluations" + (f" after {self.after:.0%} of training" if self.after else " after step 0")
+
+
+@dataclass(frozen=True)
+class LogCurveMedian(CurveMedian):
+    """CurveMedian in log10: for measures that span orders of magnitude (a difference is a ratio)."""
+
+    log10 = True
+
+    def of_curve(self, curve, run, context):
+        value = super().of_curve(curve, run, context)
+        return math.log10(value) if value > 0 else -math.inf
+
+    def describe(self) -> str:
+        return super().describe() + " (log10)"
+
+
+@dataclass(frozen=True)
+class MeanGap(Metric):
+    """The mean over evaluations after step 0 of (`split`/`name` - `split`/`minus`), within each run."""
+
+    minus: str = ""
+
+    def needs(self):
+        return [(self.split, self.name), (self.split, self.minus)]
+
+    def value(self, runs, curves, context):
+        run = runs.iloc[0]
+        if run["status"] == "diverged":
+            return math.nan
+        a, b = (_curve(curves, run["run_id"], self.split, m) for m in (self.name, self.minus))
+        gap = (a - b)[lambda s: s.index > 0]
+        return float(gap.mean())
+
+    def describe(self) -> str:
+        return f"mean over evaluations of {self.split}/{self.name} - {self.split}/{self.minus}"
+
+
+@dataclass(frozen=True)
+class UnitDrift(Metric):
+    """Figure 1's stability, over every unit of the probed layer: the mean over units of how far a unit's
+    percentile statistic (the median p50, or the 15-85 spread) moves from `settled` of training to the end."""
+
+    split: str = "probe_units"
+    name: str = "median"  # or "spread"
+    settled: float = 0.1
+
+    def needs(self):
+        return [(self.split, "u0.p50")]
+
+    def value(self, runs, curves, context):
+        run = runs.iloc[0]
+        if run["status"] == "diverged":
+            return math.nan
+        rows = curves[(curves["run_id"] == run["run_id"]) & (curves["split"] == self.split)]
+        wide = rows.pivot_table(index="step", columns="metric", values="value").sort_index()
+        wide = wide[wide.index >= self.settled * wide.index.max()]
+        units = sorted({c.split(".")[0] for c in wide.columns})
+        if self.name == "median":
+            stat = wide[[f"{u}.p50" for u in units]].to_numpy()
+        else:
+            stat = wide[[f"{u}.p85" for u in units]].to_numpy() - wide[[f"{u}.p15" for u in units]].to_numpy()
+        return float(np.mean(np.abs(stat[-1] - stat[0])))
+
+    def describe(self) -> str:
+        what = "median (p50)" if self.name == "median" else "15th-85th spread"
+        return f"mean over the probed layer's units of the net drift of each unit's input {what}, from {self.settled:.0%} of training to the end"
+
+
+@dataclass(frozen=True)
+class GridCount(Metric):
+    """How many values of the swept `grid` key train: final `split` accuracy at least `threshold`."""
+
+    split: str = "val"
+    threshold: float = 0.9
+    grid: Optional[str] = "optimizer.lr"
+    unit = "grid values"
+
+    def value(self, runs, curves, context):
+        return float((runs[f"{self.split}_accuracy"].fillna(-math.inf) >= self.threshold).sum())
+
+    def describe(self) -> str:
+        return f"number of {self.grid} values whose final {self.split} accuracy reaches {self.threshold:g}"
+
+
+@dataclass(frozen=True)
+class GridLargest(Metric):
+    """The largest value of the swept `grid` key that trains (final `split` accuracy >= `threshold`), log10."""
+
+    split: str = "val"
+    threshold: float = 0.9
+    grid: Optional[str] = "optimizer.lr"
+    log10 = True
+
+    def value(self, runs, curves, context):
+        good = runs.loc[runs[f"{self.split}_accuracy"].fillna(-math.inf) >= self.threshold, self.grid]
+        return math.log10(good.max()) if len(good) else -math.inf
+
+    def describe(self) -> str:
+        return f"largest {self.grid} whose final {self.split} accuracy reaches {self.threshold:g} (log10)"
+
+
+@dataclass(frozen=True)
+class GridChange(Metric):
+    """Final `split` accuracy at `grid` = `to` minus at `grid` = `start`: what moving along the grid costs."""
+
+    grid: Optional[str] = "trainer.batch_size"
+    start: float = 0.0
+    to: float = 0.0
+
+    def value(self, runs, curves, context):
+        def at(v):
+            rows = runs[np.isclose(runs[self.grid].astype(float), v)]
+            if len(rows) != 1:
+                return math.nan
+            return -math.inf if rows.iloc[0]["status"] == "diverged" else float(rows.iloc[0][f"{self.split}_{self.name}"])
+        return _difference(at(self.to), at(self.start))
+
+    def describe(self) -> str:
+        return f"final {self.split} {self.name} at {self.grid}={self.to:g} minus at {self.grid}={self.start:g}"
+
+
+def _difference(a: float, b: float) -> float:
+    """a - b where either may be -inf/+inf (a diverged run, a threshold never reached): two equal infinities
+    are a tie (0), not NaN."""
+    if math.isinf(a) and math.isinf(b) and a == b:
+        return 0.0
+    return a - b
+
+
+# -- claims ----------------------------------------------------------------------------------------------
+def _where_text(where: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in where.items())
+
+
+@dataclass(frozen=True)
+class Side:
+    label: str
+    where: dict = field(default_factory=dict)
+    metric: Optional[Metric] = None  # the claim's metric unless given
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    source: str
+    sentence: str
+    a: Side
+    b: Side
+    metric: Metric
+    direction: str
+    margin: float
+    # Where the rule was changed after results existed: what it was, and why it changed.
+    history: str = ""
+
+    def metric_of(self, side: Side) -> Metric:
+        return side.metric or self.metric
+
+    def check(self, planned: pd.DataFrame) -> None:
+        """Refuse a malformed claim, or one whose sides match none of the study's planned runs (one row per
+        planned run, runs.csv's config columns plus `splits`, the set of (split, metric) it will log)."""
+        if self.direction not in DIRECTIONS:
+            raise ClaimError(f"claims.{self.id}.direction={self.direction}: must be one of {', '.join(DIRECTIONS)}")
+        if not (self.margin >= 0 and math.isfinite(self.margin)):
+            raise ClaimError(f"claims.{self.id}.margin={self.margin}: must be a finite number >= 0")
+        if not self.source or not self.sentence:
+            raise ClaimError(f"claims.{self.id}: needs a source and the sentence it tests")
+        for name, side in (("a", self.a), ("b", self.b)):
+            key = f"claims.{self.id}.{name}"
+            for column, value in side.where.items():
+                if column not in planned.columns:
+                    raise ClaimError(f"{key}.where: no column {column}; the study's runs have {', '.join(c for c in planned.columns if c != 'splits')}")
+                if not _matches(planned[column], value).any():
+                    values = ", ".join(sorted({str(v) for v in planned[column]}))
+                    raise ClaimError(f"{key}.where: {column}={value} matches none of the study's runs; it runs {column} in {{{values}}}")
+            rows = select(planned, side.where)
+            if rows.empty:
+                raise ClaimError(f"{key}.where: {_where_text(side.where)} matches none of the study's runs")
+            metric = self.metric_of(side)
+            if metric.grid is not None:
+                if metric.grid not in planned.columns or rows[metric.grid].nunique() < 2:
+                    raise ClaimError(f"{key}.metric: {metric.grid} is not swept in these runs, so {type(metric).__name__} has no grid to read")
+                # A grid metric reads runs.csv's final columns, which every run has.
+                continue
+            for split, name in metric.needs():
+                missing = rows[[(split, name) not in s and (split, "*") not in s for s in rows["splits"]]]
+                if len(missing):
+                    raise ClaimError(f"{key}.metric: {type(metric).__name__} needs {split}/{name}, which "
+                                     f"{len(missing)} of its {len(rows)} runs do not log (switch on the probe that logs it)")
+
+
+def _matches(column: pd.Series, value) -> pd.Series:
+    if isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool)):
+        numeric = pd.to_numeric(column, errors="coerce")
+        return pd.Series(np.isclose(numeric.astype(float), float(value), rtol=1e-9, atol=0), index=column.index)
+    return column.astype(str) == str(value)
+
+
+def select(runs: pd.DataFrame, where: dict) -> pd.DataFrame:
+    mask = pd.Series(True, index=runs.index)
+    for column, value in where.items():
+        mask &= _matches(runs[column], value)
+    return runs[mask]
+
+
+class Context:
+    """What a metric may look up beyond its own runs: the study's other runs (a target set by the baseline)."""
+
+    def __init__(self, runs: pd.DataFrame, curves: pd.DataFrame):
+        self.runs, self.curves = runs, curves
+
+    def best(self, where: dict, seed: int, split: str, metric: str) -> float:
+        rows = select(self.runs, where)
+        rows = rows[rows["seed"] == seed]
+        if len(rows) != 1:
+            return math.nan
+        return float(_curve(self.curves, rows.iloc[0]["run_id"], split, metric).max())
