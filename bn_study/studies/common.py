@@ -1,5 +1,6 @@
-"""What every seeded study's figure needs: the median over seeds with its 95% bootstrap band, diverged
-runs marked (never dropped), and small markdown tables, all computed from the collected tables."""
+"""What every seeded study's figure needs: the median over seeds with its interval (bn_study.stats: a CI
+only where the seeds allow one), diverged runs marked (never dropped), the claims' verdicts, and small
+markdown tables, all computed from the collected tables and verdicts.json."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import collect, plots, stats
+from .. import collect, plots, stats, verdicts
 
 
 class StudyError(RuntimeError):
@@ -43,6 +44,24 @@ class Tables:
         per = self.runs.groupby(stats.varying_config_columns(self.runs), dropna=False)["seed"].nunique()
         return f"{per.min()}" + (f"-{per.max()}" if per.max() != per.min() else "") + " seeds per configuration"
 
+    def band_note(self) -> str:
+        """What a band or a bracket around a median over seeds is, for this study's seed count."""
+        n = int(self.runs.groupby(stats.varying_config_columns(self.runs), dropna=False)["seed"].nunique().min())
+        i = stats.median_interval(range(n))
+        what = (f"its {i.coverage:.1%} confidence interval (order statistics of {n} seeds)" if i.is_ci
+                else f"the range of {n} seeds ({i.coverage:.0%} coverage of the median: too few seeds for a CI)")
+        return f"median over seeds with {what}"
+
+    def verdicts(self) -> list[dict]:
+        return verdicts.read(self.dir)["claims"]
+
+    def claims_section(self) -> list[str]:
+        """The claims' verdicts as a markdown section (from verdicts.json)."""
+        found = self.verdicts()
+        if not found:
+            return []
+        return ["## Claims", "", f"Rule: {verdicts.RULE}.", "", markdown_table(verdicts.CLAIM_HEADER, verdicts.claim_rows(found)), ""]
+
 
 def at_end(rows: pd.DataFrame) -> pd.DataFrame:
     """Each run's points at its last evaluated step (a diverged run's: where it stopped)."""
@@ -50,7 +69,7 @@ def at_end(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def median_curves(study: Tables, by: list[str], split: str = "test", metric: str = "accuracy") -> pd.DataFrame:
-    """Per configuration (`by`) and evaluated step: median over seeds, 95% bootstrap band, seeds still running."""
+    """Per configuration (`by`) and evaluated step: median over seeds, its interval, seeds still running."""
     rows = collect.with_config(study.curves, study.runs, by, split, metric)
     out = []
     for key, group in rows.groupby([*by, "step"], dropna=False, sort=True):
@@ -75,7 +94,7 @@ def mark_diverged(ax, subset: pd.DataFrame, color, y: float = 0.02) -> int:
 
 
 def final_by(study: Tables, by: list[str], metric: str = "test_accuracy") -> pd.DataFrame:
-    """Per configuration: median and 95% bootstrap CI of a final metric over seeds, and the diverged count."""
+    """Per configuration: median of a final metric over seeds with its interval, and the diverged count."""
     out = []
     for key, group in study.runs.groupby(by, dropna=False, sort=True):
         median, lo, hi = stats.median_ci(group[metric])

@@ -1,7 +1,10 @@
-"""Figure 1 of Ioffe & Szegedy (2015) from a collected fig1 study.
+"""Figure 1 of Ioffe & Szegedy (2015), over seeds, from a collected fig1 study.
 
-Reads results/fig1/{runs,curves}.csv (one run per arm: model.bn none and before) and writes beside
-them fig1.png / fig1.pdf in the paper's layout, fig1.csv (exactly the numbers plotted) and summary.md.
+(a) test accuracy of both arms: the median over seeds with its interval. (b, c) as in the paper, one
+typical unit of the last hidden layer in one run per arm: the 15th, 50th and 85th percentiles of its
+input over a fixed batch of test images. "Typical" is decided on the no-BN run of the lowest seed: the
+unit whose net drift of the median is the median over units. The stability claims are judged over every
+unit (claims.UnitDrift), not this one. Writes fig1.png / .pdf, fig1.csv (the numbers plotted), summary.md.
 """
 
 from __future__ import annotations
@@ -10,12 +13,17 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .. import analysis, collect, plots
 from ..claims import Claim, Final, Side, StepsTo, UnitDrift
+from . import fig1_pilot
+from .common import Tables, draw_band, final_by, fmt_ci, markdown_table, median_curves
 from .registry import Study
 
+ARMS = ("none", "before")
+SETTLED = 0.1  # drift is measured from this fraction of training on: from a tiny init every arm first spreads out
 WITH_BN, WITHOUT_BN = Side("with BN", {"model.bn": "before"}), Side("without BN", {"model.bn": "none"})
 SOURCE = "Ioffe & Szegedy (2015), Section 4.1, Figure 1"
 CLAIMS = (
@@ -24,65 +32,62 @@ CLAIMS = (
     Claim("fig1.faster", SOURCE, "Figure 1(a): ... and gets there faster.", WITH_BN, WITHOUT_BN,
           StepsTo("test", "accuracy", threshold=0.9), "lower", margin=0.097),  # log10(1.25): 25% fewer steps
     Claim("fig1.stable_mean", SOURCE, "Figure 1(b, c): without BN the distribution drifts in mean ...; with BN it is much more stable.",
-          WITH_BN, WITHOUT_BN, UnitDrift(name="median"), "lower", margin=0.05),
+          WITH_BN, WITHOUT_BN, UnitDrift(name="median", settled=SETTLED), "lower", margin=0.05),
     Claim("fig1.stable_spread", SOURCE, "Figure 1(b, c): without BN the distribution drifts in ... variance; with BN it is much more stable.",
-          WITH_BN, WITHOUT_BN, UnitDrift(name="spread"), "lower", margin=0.05),
+          WITH_BN, WITHOUT_BN, UnitDrift(name="spread", settled=SETTLED), "lower", margin=0.05),
 )
-
-ARMS = ("none", "before")
-THRESHOLDS = (0.90, 0.95)
-# Drift is also measured from this fraction of training on: from a tiny init every arm's input
-# distribution first spreads out, and the paper's point is what happens after that.
-SETTLED = 0.1
 
 
 class StudyError(RuntimeError):
     pass
 
 
-def _pick_arms(runs: pd.DataFrame) -> dict[str, pd.Series]:
-    arms = {}
-    for bn in ARMS:
-        rows = runs[runs["model.bn"] == bn]
-        if len(rows) != 1:
-            raise StudyError(f"fig1 needs exactly one run with model.bn={bn}; the collected table has {len(rows)}")
-        arms[bn] = rows.iloc[0]
-    return arms
+def typical_unit(tables: Tables) -> tuple[int, int]:
+    """(seed, unit): the lowest seed, and the unit of its no-BN run whose median drifts by the median amount."""
+    seed = int(tables.runs["seed"].min())
+    run = tables.runs[(tables.runs["seed"] == seed) & (tables.runs["model.bn"] == "none")]
+    if len(run) != 1:
+        raise StudyError(f"fig1 needs one run with model.bn=none and seed={seed}; the collected table has {len(run)}")
+    rows = tables.curves[(tables.curves["run_id"] == run.iloc[0]["run_id"]) & (tables.curves["split"] == "probe_units")]
+    p50 = rows[rows["metric"].str.endswith(".p50")].pivot_table(index="step", columns="metric", values="value").sort_index()
+    p50 = p50[p50.index >= SETTLED * p50.index.max()]
+    drift = (p50.iloc[-1] - p50.iloc[0]).abs().sort_values(kind="stable")
+    return seed, int(drift.index[len(drift) // 2].split(".")[0].removeprefix("u"))
 
 
-def figure_table(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
-    """step x arm -> test accuracy, test loss and the probe percentiles (the CSV behind the figure)."""
-    arms = _pick_arms(runs)
-    wanted = curves[curves["split"].isin(["test", "probe"])].copy()
-    wanted["column"] = wanted["split"].map({"test": "test_"}).fillna("") + wanted["metric"]
-    table = wanted.pivot_table(index=["run_id", "step"], columns="column", values="value", dropna=False).reset_index()
-    table.columns.name = None
-    ids = {row["run_id"]: bn for bn, row in arms.items()}
-    table = table[table["run_id"].isin(ids)]
-    table.insert(0, "bn", table.pop("run_id").map(ids))
+def figure_table(tables: Tables) -> pd.DataFrame:
+    """step x arm -> median test accuracy with its interval, and the typical unit's percentiles (seed, unit columns)."""
+    acc = median_curves(tables, ["model.bn"]).rename(columns={"model.bn": "bn", "median": "test_accuracy_median", "ci_low": "test_accuracy_low",
+                                                              "ci_high": "test_accuracy_high", "n": "seeds"})
+    seed, unit = typical_unit(tables)
+    runs = tables.runs[tables.runs["seed"] == seed].set_index("run_id")["model.bn"]
+    rows = tables.curves[tables.curves["run_id"].isin(runs.index) & (tables.curves["split"] == "probe_units")
+                         & tables.curves["metric"].str.startswith(f"u{unit}.")]
+    wide = rows.pivot_table(index=["run_id", "step"], columns="metric", values="value").reset_index()
+    wide.columns = [c.removeprefix(f"u{unit}.") for c in wide.columns]
+    wide.insert(0, "bn", wide.pop("run_id").map(runs))
+    table = acc.merge(wide, on=["bn", "step"], how="left").assign(probe_seed=seed, probe_unit=unit)
     return table.sort_values(["bn", "step"], key=lambda c: c.map(ARMS.index) if c.name == "bn" else c).reset_index(drop=True)
 
 
-def caption_for(arm: pd.Series) -> str:
+def caption_for(tables: Tables, seed: int, unit: int) -> str:
+    arm = tables.runs.iloc[0]
     init = f"N(0, {arm['model.init_std']:g}^2)" if pd.notna(arm["model.init_std"]) else "Glorot-uniform"
-    data = arm["data_used"]
-    if isinstance(arm["data_fallback"], str):
-        data += f" (data=mnist requested: {arm['data_fallback']})"
     return (
         f"MLP 784-{'-'.join(str(h) for h in json.loads(arm['model.hidden']))}-10, {arm['model.activation']}, {init} init, "
-        f"SGD lr {arm['optimizer.lr']:g}, batch {arm['trainer.batch_size']}, seed {arm['seed']}. Data: {data}. "
-        f"Probe: input of one unit of the last hidden sigmoid over a fixed batch of test images (BN in inference mode)."
+        f"SGD lr {arm['optimizer.lr']:g}, batch {arm['trainer.batch_size']}. (a) {tables.band_note()}. (b, c) seed {seed}, unit {unit} of the last "
+        f"hidden layer (the no-BN run's median-drift unit), over a fixed batch of test images, BN in inference mode. {tables.data_note()}."
     )
 
 
 def draw(table: pd.DataFrame, caption: str, stem: Path) -> list[Path]:
     fig, (ax_acc, *ax_probe) = plots.new_figure(3)
     for bn in ARMS:
-        arm = table[table["bn"] == bn]
-        ax_acc.plot(arm["step"], arm["test_accuracy"], color=plots.BN_COLORS[bn], label=plots.BN_LABELS[bn])
-    lowest = table.loc[table["step"] > 0, "test_accuracy"].quantile(0.05)
+        arm = table[table["bn"] == bn].rename(columns={"test_accuracy_median": "median", "test_accuracy_low": "ci_low", "test_accuracy_high": "ci_high"})
+        draw_band(ax_acc, arm, "step", plots.BN_COLORS[bn], plots.BN_LABELS[bn])
+    lowest = table.loc[table["step"] > 0, "test_accuracy_low"].quantile(0.05)
     ax_acc.set(title="(a) test accuracy", xlabel="training steps", ylabel="test accuracy", ylim=(max(0.0, math.floor(lowest * 10) / 10), 1.0))
-    ax_acc.legend(loc="best")
+    ax_acc.legend(loc="lower right")
     for ax, bn, letter in zip(ax_probe, ARMS, "bc"):
         arm = table[table["bn"] == bn]
         ax.plot(arm["step"], arm["p50"], color=plots.BN_COLORS[bn], label="50th percentile")
@@ -96,67 +101,36 @@ def draw(table: pd.DataFrame, caption: str, stem: Path) -> list[Path]:
 
 
 def _fmt_steps(v: float) -> str:
-    return f"{int(v):,}" if math.isfinite(v) else "not reached"
+    return f"{v:,.0f}" if math.isfinite(v) else "not reached"
 
 
-def summary(table: pd.DataFrame, arms: dict[str, pd.Series], caption: str) -> str:
-    rows, facts = [], {}
-    for bn in ARMS:
-        arm = table[table["bn"] == bn].set_index("step")
-        acc = arm["test_accuracy"]
-        reach = {t: analysis.steps_to_reach(acc, t) for t in THRESHOLDS}
-        settled = SETTLED * acc.index.max()
-        p50, p50_late = analysis.drift(arm["p50"]), analysis.drift(arm["p50"], since=settled)
-        spread = analysis.drift(arm["p85"] - arm["p15"], since=settled)
-        facts[bn] = {"final": acc.iloc[-1], "reach": reach, "net": abs(p50_late["end"] - p50_late["start"]), "max": p50_late["max_abs_drift"]}
-        rows.append(
-            f"| {plots.BN_LABELS[bn]} | {arms[bn]['status']} | {acc.iloc[-1]:.4f} | {acc.max():.4f} | "
-            + " | ".join(_fmt_steps(reach[t]) for t in THRESHOLDS)
-            + f" | {p50['start']:+.3f} / {p50_late['start']:+.3f} / {p50['end']:+.3f} | {p50['max_abs_drift']:.3f} | {p50_late['max_abs_drift']:.3f}"
-            + f" | {spread['start']:.3f} -> {spread['end']:.3f} |"
-        )
-    bn, no = facts["before"], facts["none"]
-
-    def verdict(holds: bool) -> str:
-        return "holds" if holds else "does not hold"
-
-    reach_bn, reach_no = bn["reach"][THRESHOLDS[0]], no["reach"][THRESHOLDS[0]]
-    faster = reach_bn < reach_no
-    steadier = {(True, True): "holds", (False, False): "does not hold"}.get((bn["net"] < no["net"], bn["max"] < no["max"]), "is mixed")
-    claims = [
-        f"- Higher test accuracy with BN: {verdict(bn['final'] > no['final'])} (final {bn['final']:.4f} with BN, {no['final']:.4f} without).",
-        f"- Reached faster with BN: {verdict(faster)} (90% at step {_fmt_steps(reach_bn)} with BN, {_fmt_steps(reach_no)} without).",
-        f"- A more stable sigmoid input with BN: {steadier} (after the first {SETTLED:.0%} of training the median's net drift is "
-        f"{bn['net']:.3f} with BN and {no['net']:.3f} without; its largest excursion {bn['max']:.3f} and {no['max']:.3f}).",
-    ]
-    steps = int(table["step"].max())
+def summary(tables: Tables, caption: str) -> str:
+    final = final_by(tables, ["model.bn"]).set_index("model.bn")
+    reach = final_by(tables, ["model.bn"], metric="steps_to_0.9").set_index("model.bn")
+    rows = [[plots.BN_LABELS[bn], f"{int(final.loc[bn, 'n_runs'])}", fmt_ci(final.loc[bn]),
+             f"{_fmt_steps(reach.loc[bn, 'median'])} [{_fmt_steps(reach.loc[bn, 'ci_low'])}, {_fmt_steps(reach.loc[bn, 'ci_high'])}]"] for bn in ARMS]
+    steps = int(tables.runs["steps"].max())
     return "\n".join([
-        "# Figure 1 (Ioffe & Szegedy 2015, Section 4.1), reproduced",
-        "",
-        f"{caption} {steps:,} steps per arm, evaluated every {int(table['step'].iloc[1]):,} steps.",
-        "",
-        f"| arm | status | final test acc | max test acc | steps to 90% | steps to 95% | median sigmoid input at step 0 / {SETTLED:.0%} / end "
-        f"| max drift of the median from step 0 | max drift of the median after {SETTLED:.0%} | 15th-85th spread, {SETTLED:.0%} -> end |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        *rows,
-        "",
-        "The paper's claims, as measured here:",
-        "",
-        *claims,
-        "",
-        "Figure: fig1.png / fig1.pdf; the numbers plotted: fig1.csv; the runs: runs.csv, curves.parquet.",
-        "",
+        "# Figure 1 (Ioffe & Szegedy 2015, Section 4.1), reproduced", "",
+        f"{caption} {steps:,} steps per run, evaluated every {int(tables.runs['trainer.eval_every'].iloc[0]):,} steps; {tables.seeds_note()}, "
+        "each seed the same initial kernels and batches in both arms.", "",
+        fig1_pilot.agreement(tables), "",
+        markdown_table(["arm", "seeds", f"final test accuracy ({tables.band_note()})", "steps to 90% test accuracy (median [interval])"], rows), "",
+        *tables.claims_section(),
+        "Figure: fig1.png / fig1.pdf; the numbers plotted: fig1.csv; the runs: runs.csv, curves.parquet (every unit's percentiles: split probe_units).", "",
     ])
 
 
 def build(study_dir: Path) -> list[Path]:
-    runs, curves = collect.load(study_dir)
-    arms = _pick_arms(runs)
-    table = figure_table(runs, curves)
+    tables = Tables.load(study_dir)
+    for bn in ARMS:
+        if not (tables.runs["model.bn"] == bn).any():
+            raise StudyError(f"fig1 needs runs with model.bn={bn}")
+    table = figure_table(tables)
     table.to_csv(study_dir / "fig1.csv", index=False)
-    caption = caption_for(arms["before"])
+    caption = caption_for(tables, int(table["probe_seed"].iloc[0]), int(table["probe_unit"].iloc[0]))
     paths = draw(table, caption, study_dir / "fig1")
-    (study_dir / "summary.md").write_text(summary(table, arms, caption))
+    (study_dir / "summary.md").write_text(summary(tables, caption))
     return [*paths, study_dir / "fig1.csv", study_dir / "summary.md"]
 
 

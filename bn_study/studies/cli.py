@@ -1,0 +1,121 @@
+"""`bn-study-studies`: run a registered study end to end, or any stage of it.
+
+    bn-study-studies list                      # the registered studies, their sweeps and claims
+    bn-study-studies check [STUDY ...]         # compose every planned run and check the claims against them
+    bn-study-studies run STUDY [--quick]       # check, run its sweeps, collect, judge, render (= make STUDY)
+    bn-study-studies collect STUDY [--quick]   # the newest sweep of each of its experiments -> results/STUDY/
+    bn-study-studies render STUDY [--quick]    # verdicts.json, figures and summary.md from the collected tables
+    bn-study-studies report                    # results/REPORT.md (and README's results block)
+
+`render` and `report` read only the committed tables, so they redraw everything on a fresh clone.
+Bad input (an unknown study, a malformed claim) gets one line and exit status 2 before any run starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from .. import collect, plan, report, verdicts
+from ..claims import ClaimError
+from .registry import Study, UnknownStudy, get, studies
+
+STAGES = ("list", "check", "run", "collect", "render", "report")
+
+
+class StageError(RuntimeError):
+    pass
+
+
+def check(study: Study, quick: bool) -> pd.DataFrame:
+    planned = plan.planned(study.sweeps, quick)
+    for claim in study.claims:
+        claim.check(planned)
+    return planned
+
+
+def run_sweeps(study: Study, quick: bool, results: Path) -> list[Path]:
+    """Each of the study's sweeps in a fresh sweep folder of its own; returns the folders."""
+    folders = []
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    for sweep in study.sweeps:
+        folder = results / (sweep + ("_quick" if quick else "")) / "sweeps" / f"{stamp}_{study.name}"
+        command = [sys.executable, "-m", "bn_study", "-m", f"experiment={sweep}", f"quick={str(quick).lower()}", f"hydra.sweep.dir={folder}"]
+        print(f"[{study.name}] sweep {sweep}: {' '.join(command[3:])}", flush=True)
+        if subprocess.run(command, env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode != 0:
+            raise StageError(f"sweep {sweep} failed (its folder {folder} resumes with the same command)")
+        folders.append(folder)
+    return folders
+
+
+def collect_study(study: Study, quick: bool, results: Path, folders: list[Path] | None = None) -> Path:
+    """All of the study's sweeps (the given folders, else each experiment's newest sweep) into one set of tables."""
+    folders = folders or [collect.latest_sweep(sweep + ("_quick" if quick else ""), results) for sweep in study.sweeps]
+    parts = [collect.collect(folder) for folder in folders]
+    for part, folder in zip(parts, folders):
+        for line in part.skipped:
+            print(f"skipped {line}", file=sys.stderr)
+        if part.runs.empty:
+            raise StageError(f"no finished runs under {folder}")
+    combined = collect.Collected(pd.concat([p.runs for p in parts], ignore_index=True), pd.concat([p.curves for p in parts], ignore_index=True))
+    out = study.folder(results, quick)
+    collect.write(combined, out)
+    print(f"collected {len(combined.runs)} runs from {', '.join(str(f) for f in folders)} -> {out}/")
+    return out
+
+
+def render(study: Study, quick: bool, results: Path) -> list[Path]:
+    """verdicts.json from the collected tables, then the study's figures and summary."""
+    folder = study.folder(results, quick)
+    runs, curves = collect.load(folder)
+    written = [verdicts.write(study.name, verdicts.judge_all(study.claims, runs, curves), folder)]
+    if study.render is not None:
+        written += study.render(folder)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bn-study-studies", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stage", choices=STAGES)
+    parser.add_argument("study", nargs="*", help="registered study names (default for list/check: all of them)")
+    parser.add_argument("--quick", action="store_true", help="the small version, into results/<study>_quick/")
+    parser.add_argument("--results", type=Path, default=collect.RESULTS, help="results root (default: results)")
+    args = parser.parse_args(argv)
+    try:
+        chosen = [get(name) for name in args.study] or (list(studies().values()) if args.stage in ("list", "check") else [])
+        if not chosen and args.stage != "report":
+            raise UnknownStudy(f"{args.stage}: name a study; choose from: {', '.join(studies())}")
+        if args.stage == "list":
+            for s in chosen:
+                print(f"{s.name:16} {s.about} [sweeps: {', '.join(s.sweeps)}; {len(s.claims)} claims]")
+            return 0
+        if args.stage in ("check", "run"):
+            for s in chosen:
+                planned = check(s, args.quick)
+                print(f"[{s.name}] {len(planned)} planned runs, {len(s.claims)} claims checked")
+        for s in chosen:
+            if args.stage == "run":
+                collect_study(s, args.quick, args.results, run_sweeps(s, args.quick, args.results))
+            if args.stage == "collect":
+                collect_study(s, args.quick, args.results)
+            if args.stage in ("run", "render"):
+                print("wrote " + ", ".join(str(p) for p in render(s, args.quick, args.results)))
+        if args.stage == "report":
+            print("wrote " + ", ".join(str(p) for p in report.build(args.results)))
+    except (UnknownStudy, ClaimError) as err:
+        print(f"bn-study-studies: error: {err}", file=sys.stderr)
+        return 2
+    except (StageError, FileNotFoundError) as err:
+        print(f"bn-study-studies: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""One rule for every claim: paired per-seed differences, an interval honest for n, three outcomes.
+
+For each seed that both sides ran (same seed = same initial kernels and the same batches), the claim's
+metric gives a number per side and d = a - b. The median of the d's comes with a distribution-free
+confidence interval (the sign test inverted: order statistics d(k) and d(n+1-k)), whose exact coverage
+for n seeds is 1 - 2 P(Binomial(n, 1/2) <= k - 1); k is the largest with coverage >= CONFIDENCE. At
+n = 5 that is [min, max] with 93.8% coverage, at n = 10 the 2nd smallest to the 2nd largest with 97.9%.
+With fewer than 5 seeds no interval reaches CONFIDENCE: the range is shown as a range, and the claim is
+inconclusive. Infinite values stay in (a diverged run's accuracy is -inf, a threshold never reached is
+inf steps): order statistics need no arithmetic on them.
+
+Outcomes, for margin m:
+- higher:    holds if the interval lies above +m, contradicted if it lies below -m;
+- lower:     holds if the interval lies below -m, contradicted if it lies above +m;
+- not_lower: holds if the interval lies above -m, contradicted if it lies below -m;
+- otherwise inconclusive.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .claims import Claim, ClaimError, Context, _difference, select
+from .stats import CONFIDENCE, Interval, median_interval
+
+VERDICTS = "verdicts.json"
+OUTCOMES = ("holds", "contradicted", "inconclusive")
+RULE = (f"paired per-seed differences a - b; the median difference with a distribution-free (sign-test) confidence interval of at least "
+        f"{CONFIDENCE:.0%} coverage; holds if the interval lies beyond the margin in the claimed direction, contradicted if beyond it the "
+        "other way, inconclusive otherwise (and whenever n is too small for such an interval)")
+
+
+def outcome(direction: str, margin: float, interval: Interval) -> str:
+    if not interval.is_ci:
+        return "inconclusive"
+    lo, hi = interval.low, interval.high
+    if direction == "higher":
+        return "holds" if lo > margin else "contradicted" if hi < -margin else "inconclusive"
+    if direction == "lower":
+        return "holds" if hi < -margin else "contradicted" if lo > margin else "inconclusive"
+    if direction == "not_lower":
+        return "holds" if lo > -margin else "contradicted" if hi < -margin else "inconclusive"
+    raise ClaimError(f"direction={direction}: unknown")
+
+
+def per_seed(claim: Claim, side, runs: pd.DataFrame, curves: pd.DataFrame, context: Context) -> dict[int, float]:
+    """The claim's metric for `side`, one number per seed."""
+    metric = claim.metric_of(side)
+    rows = select(runs, side.where)
+    values = {}
+    for seed, group in rows.groupby("seed"):
+        if metric.grid is None and len(group) != 1:
+            raise ClaimError(f"claims.{claim.id}: side '{side.label}' matches {len(group)} runs of seed {seed}; its where must pick one run per seed")
+        values[int(seed)] = metric.value(group, curves, context)
+    return values
+
+
+def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> dict:
+    """The claim's verdict, as a JSON-able record."""
+    context = Context(runs, curves)
+    a, b = (per_seed(claim, side, runs, curves, context) for side in (claim.a, claim.b))
+    seeds = sorted(set(a) & set(b))
+    diffs = {s: _difference(a[s], b[s]) for s in seeds}
+    usable = [d for d in diffs.values() if not math.isnan(d)]
+    interval = median_interval(usable)
+    metric = claim.metric
+    record = {
+        "id": claim.id, "source": claim.source, "sentence": claim.sentence,
+        "a": {"label": claim.a.label, "where": claim.a.where, "metric": claim.metric_of(claim.a).describe(), "median": median_interval(list(a.values())).median},
+        "b": {"label": claim.b.label, "where": claim.b.where, "metric": claim.metric_of(claim.b).describe(), "median": median_interval(list(b.values())).median},
+        "metric": metric.describe(), "log10": metric.log10, "direction": claim.direction, "margin": claim.margin,
+        "seeds": seeds, "per_seed": {str(s): {"a": a[s], "b": b[s], "d": diffs[s]} for s in seeds},
+        "n": interval.n, "n_excluded": len(seeds) - len(usable), "unpaired_seeds": sorted(set(a) ^ set(b)),
+        "median_difference": interval.median, "low": interval.low, "high": interval.high, "coverage": interval.coverage,
+        "interval": interval.label(), "is_ci": interval.is_ci, "outcome": outcome(claim.direction, claim.margin, interval),
+        "history": claim.history,
+    }
+    split = metric.images if claim.a.metric is None and claim.b.metric is None else None
+    if split and f"n_{split}" in runs.columns and not runs.empty:
+        record["images"] = {"split": split, "n_images": int(runs[f"n_{split}"].iloc[0]),
+                            "median_difference": _images(interval.median, runs[f"n_{split}"].iloc[0])}
+    return record
+
+
+def _images(difference: float, n: int) -> float:
+    return difference * n if math.isfinite(difference) else difference
+
+
+def judge_all(claims, runs: pd.DataFrame, curves: pd.DataFrame) -> list[dict]:
+    return [judge(claim, runs, curves) for claim in claims]
+
+
+# -- verdicts.json ---------------------------------------------------------------------------------------
+def _encode(value):
+    """JSON without NaN/inf tokens: non-finite floats as the strings 'nan', 'inf', '-inf'."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, (np.floating, np.integer)):
+        return _encode(value.item())
+    if isinstance(value, dict):
+        return {str(k): _encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(value):
+    if value in ("nan", "inf", "-inf"):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def write(study: str, verdicts: list[dict], folder: Path) -> Path:
+    from .records import write_json_atomic
+
+    path = Path(folder) / VERDICTS
+    write_json_atomic(path, {"study": study, "rule": RULE, "confidence": CONFIDENCE, "claims": _encode(verdicts)})
+    return path
+
+
+def read(folder: Path) -> dict:
+    path = Path(folder) / VERDICTS
+    return _decode(json.loads(path.read_text()))
+
+
+# -- formatting (one place for every table and the report) -----------------------------------------------
+def fmt_number(value: float, log10: bool = False, digits: int = 4) -> str:
+    """A metric value: a log10 value is shown as the quantity itself (10**value), infinities in words."""
+    if isinstance(value, str):
+        value = float(value)
+    if math.isnan(value):
+        return "n/a"
+    if math.isinf(value):
+        return ("never" if value > 0 else "none") if log10 else ("inf" if value > 0 else "-inf (diverged)")
+    return f"{10 ** value:,.4g}" if log10 else f"{value:.{digits}g}"
+
+
+def fmt_difference(value: float, log10: bool = False) -> str:
+    """A paired difference: a log10 difference is a ratio a/b."""
+    if math.isnan(value):
+        return "n/a"
+    if log10:
+        return "x0" if value == -math.inf else "x inf" if value == math.inf else f"x{10 ** value:.3g}"
+    if math.isinf(value):
+        return "+inf" if value > 0 else "-inf"
+    return f"{value:+.4f}"
+
+
+def effect(record: dict) -> str:
+    """'median [low, high] (93.8% CI, n=5)' for a verdict record."""
+    log10 = record["log10"]
+    text = f"{fmt_difference(record['median_difference'], log10)} [{fmt_difference(record['low'], log10)}, {fmt_difference(record['high'], log10)}] ({record['interval']})"
+    images = record.get("images")
+    if images and math.isfinite(images["median_difference"]):
+        text += f"; {images['median_difference']:+.0f} of {images['n_images']:,} {images['split']} images"
+    return text
+
+
+def margin_text(record: dict) -> str:
+    m = record["margin"]
+    return f"x{10 ** m:.3g}" if record["log10"] else f"{m:g}"
+
+
+def claim_rows(verdicts: list[dict]) -> list[list[str]]:
+    """Rows for a markdown table: claim, sides, metric, rule, effect with interval, outcome."""
+    rows = []
+    for r in verdicts:
+        expect = {"higher": "a > b", "lower": "a < b", "not_lower": "a not below b"}[r["direction"]]
+        rows.append([f"`{r['id']}`: {r['sentence']} ({r['source']})", f"a = {r['a']['label']}, b = {r['b']['label']}", r["metric"],
+                     f"{expect} by more than {margin_text(r)}" if r["direction"] != "not_lower" else f"a - b above -{margin_text(r)}",
+                     effect(r), f"**{r['outcome']}**" + (f" (rule history: {r['history']})" if r.get("history") else "")])
+    return rows
+
+
+CLAIM_HEADER = ["claim (source)", "sides", "metric (per seed)", "expected", "a - b: median [interval]", "outcome"]
