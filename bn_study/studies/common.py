@@ -13,6 +13,9 @@ import pandas as pd
 from .. import collect, plots, stats, verdicts
 
 
+SPLIT_NAMES = {"val": "validation", "test": "test", "train": "training"}
+
+
 class StudyError(RuntimeError):
     pass
 

@@ -1,23 +1,19 @@
 """Final accuracy against one swept scale, per arm: the studies lr_sensitivity (the paper's "much higher
 learning rates"), init_scale ("less sensitive to weight initialisation") and batch_size ("small batches
-hurt BN; Batch Renormalization reduces that"). They differ only in the swept key, the arms and the rule
-that turns the table into a verdict.
+hurt BN; Batch Renormalization reduces that"). They differ only in the swept key, the arms and their claims.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
-import pandas as pd
 
 from .. import plots
 from ..claims import Claim, GridChange, GridCount, GridLargest, Side
 from .registry import Study
-from .common import Tables, draw_band, fmt_ci, final_by, markdown_table, write
+from .common import SPLIT_NAMES, Tables, draw_band, fmt_ci, final_by, markdown_table, write
 
-# A setting "trains" when its median final test accuracy reaches this.
+# A setting "trains" when its final validation accuracy reaches this.
 GOOD = 0.90
 NO_BN, BN, RENORM = "without BN", "with BN", "with BN + renorm"
 ARM_KEYS = ["model.bn", "model.bn_renorm"]
@@ -32,7 +28,8 @@ class Sweep:
     axis: str
     title: str
     setup: str
-    verdict: Callable[["Sweep", pd.DataFrame, str], str]
+    # The split the figure and the claims read: where a claim selects (which values "train"), validation.
+    split: str = "val"
     log_base: int = 10
 
 
@@ -41,68 +38,23 @@ def _arm(final: pd.DataFrame, name: str) -> pd.DataFrame:
     return final[(final["model.bn"] == bn) & (final["model.bn_renorm"] == renorm)]
 
 
-def _span(values: list) -> str:
-    return f"{len(values)} values, {min(values):g} to {max(values):g}" if values else "none"
-
-
-def less_spread(claim: str) -> Callable:
-    """Verdict: the claim holds when the median final accuracy varies less across the swept values with BN."""
-
-    def verdict(sweep: Sweep, final: pd.DataFrame, act: str) -> str:
-        spread = {arm: (_arm(final, arm)["median"].min(), _arm(final, arm)["median"].max()) for arm in (BN, NO_BN)}
-        good = {arm: _arm(final, arm).query("median >= @GOOD")[sweep.key].tolist() for arm in (BN, NO_BN)}
-        holds = spread[BN][1] - spread[BN][0] < spread[NO_BN][1] - spread[NO_BN][0]
-        return (f"{act}: across the {sweep.axis}s the median final accuracy ranges {spread[BN][0]:.3f} to {spread[BN][1]:.3f} with BN and "
-                f"{spread[NO_BN][0]:.3f} to {spread[NO_BN][1]:.3f} without, and reaches {GOOD:.0%} at {_span(good[BN])} with BN against "
-                f"{_span(good[NO_BN])} without, so '{claim}' {'holds' if holds else 'does not hold'} (criterion: a narrower accuracy range)")
-
-    return verdict
-
-
-def wider_range(claim: str) -> Callable:
-    """Verdict: the claim holds when BN trains (>= GOOD) over more swept values, reaching at least as far up."""
-
-    def verdict(sweep: Sweep, final: pd.DataFrame, act: str) -> str:
-        good = {arm: _arm(final, arm).query("median >= @GOOD")[sweep.key].tolist() for arm in (BN, NO_BN)}
-        holds = bool(good[BN]) and (not good[NO_BN] or (len(good[BN]) > len(good[NO_BN]) and max(good[BN]) >= max(good[NO_BN])))
-        return (f"{act}: the {sweep.axis}s reaching {GOOD:.0%} are {_span(good[BN])} with BN against {_span(good[NO_BN])} without, "
-                f"so '{claim}' {'holds' if holds else 'does not hold'}")
-
-    return verdict
-
-
-def small_batch_verdict(sweep: Sweep, final: pd.DataFrame, act: str) -> str:
-    """Small batches hurt BN if its accuracy at the smallest batch falls further below its best than no-BN's does;
-    renormalization helps if it recovers part of that drop."""
-    smallest = final[sweep.key].min()
-    drop = {}
-    for arm in ARMS:
-        rows = _arm(final, arm)
-        drop[arm] = rows["median"].max() - rows[rows[sweep.key] == smallest]["median"].item()
-    hurts = drop[BN] > drop[NO_BN] + 0.01
-    helps = drop[RENORM] < drop[BN] - 0.01
-    return (f"at batch size {smallest:g} the median final accuracy falls {drop[BN]:.3f} below its best with BN, {drop[RENORM]:.3f} with renormalization "
-            f"and {drop[NO_BN]:.3f} without BN: 'small batches hurt BN' {'holds' if hurts else 'does not hold'} and "
-            f"'Batch Renormalization reduces that' {'holds' if helps else 'does not hold'} here (criterion: 0.01 accuracy)")
-
-
 LR = Sweep("lr_sensitivity", "optimizer.lr", "learning rate", "Learning-rate sensitivity: the paper's 'much higher learning rates'",
-           "3x100 MLP, plain SGD, batch 60", wider_range("BN allows much higher learning rates"))
+           "3x100 MLP, plain SGD, batch 60")
 INIT = Sweep("init_scale", "model.init_std", "Gaussian init std", "Init-scale sensitivity: 'less sensitive to weight initialisation'",
-             "3x100 sigmoid MLP, SGD momentum 0.9 lr 0.01, batch 60", less_spread("BN makes training less sensitive to the init scale"))
+             "3x100 sigmoid MLP, SGD momentum 0.9 lr 0.01, batch 60")
 BATCH = Sweep("batch_size", "trainer.batch_size", "batch size", "Batch size: small mini-batches, BN and Batch Renormalization",
-              "3x100 relu MLP, SGD momentum 0.9 lr 0.01, 96,000 examples seen whatever the batch size", small_batch_verdict, log_base=2)
+              "3x100 relu MLP, SGD momentum 0.9 lr 0.01, 48,000 examples seen whatever the batch size", split="test", log_base=2)
 
 
 def build_sweep(sweep: Sweep, study_dir: Path) -> list[Path]:
     study = Tables.load(study_dir)
     acts = sorted(study.runs["model.activation"].unique())
-    final = final_by(study, ["model.activation", sweep.key, *ARM_KEYS])
+    final = final_by(study, ["model.activation", sweep.key, *ARM_KEYS], metric=f"{sweep.split}_accuracy")
     arms = [arm for arm in ARMS if not _arm(final, arm).empty]
 
     fig, axes = plots.new_figure(len(acts), width=4.4, height=3.3)
     axes = axes if len(acts) > 1 else [axes]
-    rows, sentences = [], []
+    rows = []
     for ax, act in zip(axes, acts):
         of_act = final[final["model.activation"] == act]
         for arm in arms:
@@ -113,18 +65,17 @@ def build_sweep(sweep: Sweep, study_dir: Path) -> list[Path]:
                             xycoords=("data", "axes fraction"))
         ax.set_xscale("log", base=sweep.log_base)
         ax.axhline(GOOD, color="0.5", lw=0.8, ls=":")
-        ax.set(title=act, xlabel=sweep.axis, ylabel="final test accuracy", ylim=(0, 1))
+        ax.set(title=act, xlabel=sweep.axis, ylabel=f"final {SPLIT_NAMES[sweep.split]} accuracy", ylim=(0, 1))
         for value in sorted(of_act[sweep.key].unique()):
             rows.append([act, f"{value:g}", *(fmt_ci(_arm(of_act, arm)[lambda t: t[sweep.key] == value].iloc[0]) for arm in arms)])
-        sentences.append(sweep.verdict(sweep, of_act, act))
     axes[0].legend(loc="lower left", fontsize=7)
-    plots.caption(fig, f"{sweep.setup}. Median over seeds with 95% bootstrap band ({study.seeds_note()}); dotted: {GOOD:.0%}; "
-                       f"'div.': runs that diverged. {study.data_note()}.")
+    plots.caption(fig, f"{sweep.setup}. {study.band_note().capitalize()}; dotted: {GOOD:.0%}; 'div.': runs that diverged. {study.data_note()}.")
     summary = "\n".join([
         f"# {sweep.title}", "",
         f"{sweep.setup}; {sweep.axis} on a log grid; {study.seeds_note()}. {study.data_note()}.", "",
-        markdown_table(["activation", sweep.axis, *(f"final acc {arm} (median [95% CI])" for arm in arms)], rows), "",
-        "Verdict: " + "; ".join(sentences) + ".", "",
+        markdown_table(["activation", sweep.axis, *(f"final {SPLIT_NAMES[sweep.split]} accuracy {arm}" for arm in arms)], rows), "",
+        f"Cells: {study.band_note()}.", "",
+        *study.claims_section(),
         f"Figure: {sweep.name}.png / .pdf; the numbers plotted: {sweep.name}.csv.", "",
     ])
     return write(study, sweep.name, fig, final, summary)
@@ -144,7 +95,7 @@ def build_batch(study_dir: Path) -> list[Path]:
 
 SEED_PAPER = "Ioffe & Szegedy (2015)"
 TUTORIALS = "Tutorials (Machine Learning Mastery, devarena)"
-_BN, _NO_BN, _RENORM = ({"model.bn": bn, "model.bn_renorm": renorm} for bn, renorm in ARMS.values())
+_BN, _NO_BN, _RENORM = ({"model.bn": ARMS[arm][0], "model.bn_renorm": ARMS[arm][1]} for arm in (BN, NO_BN, RENORM))
 
 
 def _lr_claim(act: str) -> Claim:
