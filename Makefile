@@ -9,15 +9,16 @@ INSTALLED := $(VENV)/.installed
 STUDY ?= fig1
 # QUICK=1 make <study>: the small version (tests, CI), in results/<study>_quick/.
 ifdef QUICK
-ARGS += quick=true
-SUFFIX := _quick
+QUICKFLAG := --quick
 endif
-STUDIES := keras_blog placement lr_sensitivity inception_table dropout init_scale batch_size input_bn mechanisms
+STUDIES_CLI := $(BIN)/bn-study-studies
 
-.PHONY: help install test test-slow reproduce fig1 fig1-pilot studies report $(STUDIES) collect figures notebooks notebooks-sync bench clean-runs
+.PHONY: help install test test-slow reproduce fig1 fig1-pilot studies list check report collect figures notebooks notebooks-sync bench clean-runs
 
-help: ## List the targets
+help: ## List the targets, and the studies (each is a target: make <study>)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  make <study>     Run a study end to end: its sweeps, collect, verdicts, figures (QUICK=1: the small version)"
+	@if test -x $(STUDIES_CLI); then $(STUDIES_CLI) list | sed 's/^/    /'; else echo "    (make install, then make help lists the studies)"; fi
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,46 +32,39 @@ install: $(INSTALLED) ## Create .venv and install bn-study with its dev extras (
 test: $(INSTALLED) ## Run the fast tests (a few minutes here)
 	$(BIN)/python -m pytest -q
 
-test-slow: $(INSTALLED) ## Run the slower end-to-end tests
+test-slow: $(INSTALLED) ## Run the slower end-to-end tests (every study's quick version)
 	$(BIN)/python -m pytest -q -m slow
 
 reproduce: fig1 ## The main job: the Figure 1 study (= make fig1)
 
-fig1: $(INSTALLED) ## Figure 1 of Ioffe & Szegedy: 2 runs x 50,000 steps, then results/fig1/{fig1.png,pdf,csv,summary.md}
-	$(BIN)/bn-study -m experiment=fig1 $(ARGS)
-	$(MAKE) --no-print-directory figures STUDY=fig1
+fig1: $(INSTALLED) ## Figure 1 of Ioffe & Szegedy: 2 arms x 10 seeds x 50,000 steps, then results/fig1/{fig1.png,pdf,csv,summary.md,verdicts.json}
+	$(STUDIES_CLI) run fig1 $(QUICKFLAG)
 
-fig1-pilot: $(INSTALLED) ## Why fig1 uses lr 2.0: both arms, lr 0.1..8, 10,000 steps -> results/fig1_pilot/runs.csv
-	$(BIN)/bn-study -m experiment=fig1 study=fig1_pilot optimizer.lr=0.1,0.5,1,2,4,8 trainer.steps=10000 $(ARGS)
-	$(BIN)/bn-study-collect fig1_pilot
+fig1-pilot: fig1_pilot ## Why fig1 uses its learning rate: lr 0.1..8 x both arms x 5 seeds, selected on validation -> results/fig1_pilot/
 
-keras_blog: ## Keras-blog CNN: lr x activation x BN, 3 seeds (36 runs, ~6 min here)
-placement: ## BN none/before/after x sigmoid/tanh/relu on the MLP, and the tutorial's circles (36 runs, ~4 min)
-lr_sensitivity: ## Final accuracy over lr 1e-3..10, BN vs none, sigmoid and relu (108 runs, ~10 min)
-inception_table: ## The paper's Section 4.2 variants on the small CNN, steps-to-accuracy table (18 runs, ~10 min)
-dropout: ## Dropout 0/0.2/0.5 x no BN / BN / dropout before BN, with the variance shift (27 runs, ~3 min)
-init_scale: ## Final accuracy over init std 1e-3..10, BN vs none (54 runs, ~5 min)
-batch_size: ## Batch size 2..256 at equal examples seen: no BN, BN, BN + renorm (72 runs, ~10 min)
-input_bn: ## BN on raw inputs vs standardised inputs vs neither (12 runs, ~1.5 min)
-mechanisms: ## Inside the network: ICS, loss landscape, saturation, gradients, train vs inference BN by momentum (15 runs, ~2 min)
-
-$(STUDIES): $(INSTALLED)
-	$(BIN)/bn-study -m experiment=$@ $(ARGS)
-	$(if $(filter placement,$@),$(BIN)/bn-study -m experiment=placement_circles $(ARGS) && $(BIN)/bn-study-collect placement_circles$(SUFFIX))
-	$(if $(filter mechanisms,$@),$(BIN)/bn-study -m experiment=mechanisms_momentum $(ARGS) && $(BIN)/bn-study-collect mechanisms_momentum$(SUFFIX))
-	$(MAKE) --no-print-directory figures STUDY=$@$(SUFFIX)
-
-studies: fig1 $(STUDIES) ## Every study above, then results/REPORT.md
+studies: $(INSTALLED) ## Every registered study (about 90 minutes here), then results/REPORT.md
+	$(STUDIES_CLI) run --all $(QUICKFLAG)
 	$(MAKE) --no-print-directory report
 
-report: $(INSTALLED) ## results/REPORT.md from the studies' collected tables
-	$(BIN)/bn-study-report
+list: $(INSTALLED) ## The registered studies, their sweeps and claims
+	@$(STUDIES_CLI) list
 
-collect: $(INSTALLED) ## Gather the newest sweep of STUDY (default fig1) into results/STUDY/{runs.csv,curves.parquet,by_config.csv}
-	$(BIN)/bn-study-collect $(STUDY)
+check: $(INSTALLED) ## Compose every study's planned runs and check its claims against them (nothing runs)
+	$(STUDIES_CLI) check $(QUICKFLAG)
 
-figures: collect ## Collect STUDY, then draw its figures and summary
-	$(BIN)/bn-study-figures $(STUDY)
+report: $(INSTALLED) ## results/REPORT.md and README's results block, from every study's verdicts.json
+	$(STUDIES_CLI) report
+
+collect: $(INSTALLED) ## Gather the newest sweep of each of STUDY's experiments into results/STUDY/ (runs.csv, curves.parquet, by_config.csv)
+	$(STUDIES_CLI) collect $(STUDY) $(QUICKFLAG)
+
+figures: $(INSTALLED) ## Judge STUDY's claims and draw its figures and summary from its collected tables (works on a fresh clone)
+	$(STUDIES_CLI) render $(STUDY) $(QUICKFLAG)
+
+# Any other target is a study's name: the registry (bn-study-studies list) says which exist.
+.DEFAULT:
+	@$(MAKE) --no-print-directory $(INSTALLED)
+	$(STUDIES_CLI) run $@ $(QUICKFLAG)
 
 bench: $(INSTALLED) ## Speed: the Figure 1 protocol as the tutorials train, as bare Keras, and in bn-study -> results/bench/ (~12 min)
 	$(BIN)/bn-study-bench

@@ -70,8 +70,8 @@ class Metric:
 
     @property
     def images(self) -> Optional[str]:
-        """The split whose image count turns an accuracy difference into images, if this is an accuracy."""
-        return self.split if self.name == "accuracy" and self.split in ("test", "val") and not self.grid else None
+        """The split whose image count turns a difference of this metric into images (accuracies only)."""
+        return None
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,10 @@ class Final(Metric):
 
     def of_curve(self, curve, run, context):
         return float(curve.iloc[-1])
+
+    @property
+    def images(self) -> Optional[str]:
+        return self.split if self.name == "accuracy" and self.split in ("test", "val") else None
 
     def describe(self) -> str:
         return f"final {self.split} {self.name}"
@@ -98,6 +102,10 @@ class Best(Metric):
 
     def of_curve(self, curve, run, context):
         return float(curve.max())
+
+    @property
+    def images(self) -> Optional[str]:
+        return self.split if self.name == "accuracy" and self.split in ("test", "val") else None
 
     def describe(self) -> str:
         return f"max {self.split} {self.name} over evaluations"

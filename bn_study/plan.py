@@ -6,13 +6,16 @@ not produce is refused before the first run), and by the tests to compare a stud
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from . import config as config_lib
 from .collect import flatten_config
@@ -36,9 +39,33 @@ def jobs(experiment: str, quick: bool = False) -> list[list[str]]:
 
 
 def configs(experiment: str, quick: bool = False) -> list[RunConfig]:
+    """Every job's validated config. Hydra composes once per distinct choice of config groups (the slow
+    part); each job's plain `key=value` overrides are then set on a copy, as the sweeper's would be. The
+    seed changes nothing else in a config, so jobs that differ only in it are validated once."""
+    groups = {p.name for p in Path(conf_dir()).iterdir() if p.is_dir()}
+    parser = OverridesParser.create()
+    composed: dict[tuple, DictConfig] = {}
+    validated: dict[tuple, RunConfig] = {}
+    out = []
     planned_jobs = jobs(experiment, quick)
     with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
-        return [validate(compose(config_name="config", overrides=job)) for job in planned_jobs]
+        for job in planned_jobs:
+            parsed = parser.parse_overrides(job)
+            seed = next((int(o.value()) for o in parsed if o.key_or_group == "seed"), None)
+            rest = tuple(o for o in parsed if o.key_or_group != "seed")
+            key = tuple(o.input_line for o in rest)
+            if key not in validated:
+                chosen = tuple(o.input_line for o in rest if o.key_or_group.lstrip("+") in groups)
+                if chosen not in composed:
+                    composed[chosen] = compose(config_name="config", overrides=list(chosen))
+                cfg = copy.deepcopy(composed[chosen])
+                for o in rest:
+                    if o.key_or_group.lstrip("+") not in groups:
+                        OmegaConf.update(cfg, o.key_or_group, o.value(), merge=False)
+                validated[key] = validate(cfg)
+            run = validated[key]
+            out.append(run if seed is None else dataclasses.replace(run, seed=seed))
+    return out
 
 
 def splits(cfg: RunConfig) -> frozenset:

@@ -58,7 +58,8 @@ def _median(x: list[float]) -> float:
 
 def median_interval(values, confidence: float = CONFIDENCE) -> Interval:
     """The median of `values` (NaN left out) and the order-statistic interval for it (see the module doc)."""
-    x = sorted(float(v) for v in values if not math.isnan(float(v)))
+    numbers = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").astype(float)  # None (a split a run lacks) -> NaN
+    x = sorted(float(v) for v in numbers if not math.isnan(v))
     n = len(x)
     if n == 0:
         return Interval(math.nan, math.nan, math.nan, 0.0, 0)

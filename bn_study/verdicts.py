@@ -165,20 +165,17 @@ def effect(record: dict) -> str:
     return text
 
 
-def margin_text(record: dict) -> str:
-    m = record["margin"]
-    return f"x{10 ** m:.3g}" if record["log10"] else f"{m:g}"
+def expected_text(record: dict) -> str:
+    m, d = record["margin"], record["direction"]
+    if record["log10"]:
+        return {"higher": f"a/b above x{10 ** m:.3g}", "lower": f"a/b below x{10 ** -m:.3g}", "not_lower": f"a/b above x{10 ** -m:.3g}"}[d]
+    return {"higher": f"a - b above +{m:g}", "lower": f"a - b below -{m:g}", "not_lower": f"a - b above -{m:g} (no worse)"}[d]
 
 
 def claim_rows(verdicts: list[dict]) -> list[list[str]]:
     """Rows for a markdown table: claim, sides, metric, rule, effect with interval, outcome."""
-    rows = []
-    for r in verdicts:
-        expect = {"higher": "a > b", "lower": "a < b", "not_lower": "a not below b"}[r["direction"]]
-        rows.append([f"`{r['id']}`: {r['sentence']} ({r['source']})", f"a = {r['a']['label']}, b = {r['b']['label']}", r["metric"],
-                     f"{expect} by more than {margin_text(r)}" if r["direction"] != "not_lower" else f"a - b above -{margin_text(r)}",
-                     effect(r), f"**{r['outcome']}**" + (f" (rule history: {r['history']})" if r.get("history") else "")])
-    return rows
+    return [[f"`{r['id']}`: {r['sentence']} ({r['source']})", f"a = {r['a']['label']}, b = {r['b']['label']}", r["metric"], expected_text(r),
+             effect(r), f"**{r['outcome']}**" + (f" (rule history: {r['history']})" if r.get("history") else "")] for r in verdicts]
 
 
-CLAIM_HEADER = ["claim (source)", "sides", "metric (per seed)", "expected", "a - b: median [interval]", "outcome"]
+CLAIM_HEADER = ["claim (source)", "sides", "metric (per seed)", "holds if the interval lies", "a - b (a/b for ratios): median [interval]", "outcome"]

@@ -8,7 +8,7 @@ CASES = [
     (["data=imagenet"], "data=imagenet: unknown option; choose one of: cifar10, circles, digits, fashion_mnist, mnist, mnist5k"),
     (["model=rnn"], "model=rnn: unknown option; choose one of: cnn, mlp"),
     (["optimizer=rmsprop"], "optimizer=rmsprop: unknown option; choose one of: adam, momentum, sgd"),
-    (["experiment=nope"], "experiment=nope: unknown option; choose one of: batch_size, dropout, fig1, inception_table, init_scale, input_bn, keras_blog"),
+    (["experiment=nope"], "experiment=nope: unknown option; choose one of: batch_size, dropout, fig1, fig1_pilot, inception_table, init_scale, input_bn, keras_blog"),
     (["model.bn=sideways"], "model.bn: Invalid value 'sideways', expected one of [none, before, after]"),
     (["model.activation=swishy"], "model.activation: Invalid value 'swishy', expected one of [sigmoid, tanh, relu"),
     (["trainer.stepz=5"], "trainer.stepz: unknown key; trainer has: steps, batch_size, eval_every"),
@@ -21,6 +21,11 @@ CASES = [
     (["model.init_std=0"], "model.init_std=0.0: must be > 0, or null for model.kernel_init"),
     (["data=circles", "model=cnn"], "model.conv=[32, 64, 64] needs image data (H, W, C); this dataset's inputs have shape (2,)"),
     (["probe.unit=100"], "probe.unit=100: dense3_act has 100 units (use 0..99)"),
+    (["model.input_bn=true"], "model.input_bn: Invalid value 'True', expected one of [none, feature, scalar]"),
+    (["data.standardize=pixel"], "data.standardize: Invalid value 'pixel', expected one of [none, feature, scalar]"),
+    (["data.val_fraction=0.6"], "data.val_fraction=0.6: must be in [0, 0.5)"),
+    (["model.output_bn=true"], "model.output_bn=True: must be false when model.bn=none"),
+    (["model.output=sigmoid"], "model.output=sigmoid: needs a two-class dataset; this one has 10 classes (use model.output=softmax)"),
 ]
 
 

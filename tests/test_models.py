@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -56,11 +57,11 @@ def test_paired_arms_start_from_the_same_kernels():
 
 
 def test_dropout_before_bn_input_bn_renorm_and_l2():
-    cfg = compose_run("model.bn=before", "model.dropout=0.3", "model.dropout_before_bn=true", "model.input_bn=true",
+    cfg = compose_run("model.bn=before", "model.dropout=0.3", "model.dropout_before_bn=true", "model.input_bn=feature",
                       "model.bn_renorm=true", "model.l2=0.01")
     model = models.build(cfg.model, (28, 28, 1), 10, seed=0)
     assert _kinds(model) == ["Dense", "Dropout", "BatchNormalization", "Activation"]
-    assert type(model.layers[1]).__name__ == "BatchNormalization" and model.layers[1].name == "input_bn"
+    assert type(model.get_layer("input_bn")).__name__ == "BatchNormalization"
     assert all(l.renorm for l in model.layers if type(l).__name__ == "BatchNormalization")
     assert model.get_layer("dense2_linear").kernel_regularizer is not None
 
@@ -82,3 +83,31 @@ def test_variance_shift_is_one_when_bn_scales_by_the_inputs_true_variance():
     bn.moving_variance.assign(bn.moving_variance.numpy() * 3)
     assert abs(VarianceShift(model, x).metrics()["var_shift_dense1_bn"] - 3.0) < 1e-3
     assert VarianceShift(models.build(compose_run().model, (4,), 3, seed=0), x).metrics() == {}  # no BN layer: nothing to measure
+
+
+@pytest.mark.parametrize("kind, n_stats", [("feature", 784), ("scalar", 1)])
+def test_input_bn_per_feature_or_scalar(kind, n_stats):
+    """Per feature: a mean and variance per pixel; scalar: one for all pixels. In training mode each
+    normalises its batch to mean 0 and variance 1 over what it averages."""
+    model = models.build(compose_run(f"model.input_bn={kind}").model, (28, 28, 1), 10, seed=0)
+    bn = model.get_layer("input_bn")
+    assert bn.moving_mean.shape == (n_stats,)
+    x = np.random.default_rng(0).uniform(0, 1, size=(64, 28, 28, 1)).astype("float32") * np.linspace(1, 3, 784).reshape(1, 28, 28, 1)
+    out = keras.Model(model.inputs, model.get_layer("input_bn_unflat").output)(x, training=True).numpy()
+    assert out.shape == x.shape
+    flat = out.reshape(64, -1)
+    if kind == "feature":
+        np.testing.assert_allclose(flat.mean(axis=0), 0, atol=1e-4)
+        np.testing.assert_allclose(flat.var(axis=0), 1, atol=0.02)
+    else:
+        assert abs(flat.mean()) < 1e-4 and abs(flat.var() - 1) < 0.01 and flat.var(axis=0).std() > 0.1  # one scale: pixels keep their differences
+
+
+def test_keras_blog_output_bn_and_the_circles_sigmoid_head():
+    model = models.build(compose_run("model=cnn", "model.bn=before", "model.output_bn=true").model, (28, 28, 1), 10, seed=0)
+    assert type(model.get_layer("logits")).__name__ == "BatchNormalization" and not model.get_layer("logits_linear").use_bias
+    assert model.output_shape == (None, 10)
+    head = compose_run("data=circles", "model.output=sigmoid", "model.output_init=glorot_uniform", "model.kernel_init=he_uniform").model
+    model = models.build(head, (2,), 2, seed=0)
+    assert model.output_shape == (None, 1) and type(model.get_layer("logits").kernel_initializer).__name__ == "GlorotUniform"
+    assert type(model.get_layer("dense1_linear").kernel_initializer).__name__ == "HeUniform"

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from bn_study.records import CURVE_COLUMNS
 
@@ -17,7 +18,10 @@ def test_run_json_and_curves_schema(run_tiny):
         assert key in on_disk, key
     assert on_disk["status"] == "done" and on_disk["steps"] == 60
     assert on_disk["config"]["model"]["bn"] == "before" and on_disk["config"]["trainer"]["steps"] == 60
-    assert on_disk["data"]["name"] == "mnist5k" and on_disk["data"]["n_train"] == 4000 and on_disk["data"]["n_test"] == 1000
+    assert on_disk["data"]["name"] == "mnist5k" and on_disk["data"]["n_train"] == 3600 and on_disk["data"]["n_val"] == 400 and on_disk["data"]["n_test"] == 1000
+    runtime = on_disk["runtime"]
+    assert len(runtime["git_commit"]) == 40 and isinstance(runtime["git_dirty"], bool)
+    assert runtime["cpu"] and runtime["isa_level"].startswith(("x86-64", "aarch64", "arm")) and runtime["threads"]
     assert {"keras", "python", "hydra-core", "numpy"} <= set(on_disk["versions"])
     assert {"tensorflow", "tensorflow-cpu"} & set(on_disk["versions"])
     assert 0.0 <= on_disk["final"]["test_accuracy"] <= 1.0
@@ -27,6 +31,8 @@ def test_run_json_and_curves_schema(run_tiny):
     assert (curves["run_id"] == on_disk["run_id"]).all()
     test = curves[curves["split"] == "test"]
     assert sorted(test["step"].unique()) == [0, 20, 40, 60]
+    val = curves[curves["split"] == "val"]
+    assert sorted(val["step"].unique()) == [0, 20, 40, 60] and on_disk["final"]["val_accuracy"] == val[(val["step"] == 60) & (val["metric"] == "accuracy")]["value"].item()
     assert set(test["metric"]) == {"accuracy", "loss"}
     probe = curves[curves["split"] == "probe"]
     assert set(probe["metric"]) == {"p15", "p50", "p85"} and sorted(probe["step"].unique()) == [0, 20, 40, 60]
@@ -50,15 +56,15 @@ def test_same_seed_same_curve_and_other_seed_differs(run_tiny):
 def test_huge_learning_rate_without_bn_diverges(run_tiny):
     record, folder = run_tiny("model.bn=none", "model.activation=relu", "optimizer.lr=1e6")
     assert record["status"] == "diverged"
-    assert math.isnan(record["final"]["test_accuracy"]) and math.isnan(record["final"]["test_loss"])
+    assert math.isnan(record["final"]["test_accuracy"]) and math.isnan(record["final"]["test_loss"]) and math.isnan(record["final"]["val_accuracy"])
     on_disk = json.loads((folder / "run.json").read_text())
     assert on_disk["status"] == "diverged" and on_disk["final"]["test_accuracy"] is None  # NaN -> null in JSON
     stopped = on_disk["diverged_at_step"]
     assert 1 <= stopped < 60 and on_disk["steps"] == stopped
     curves = pd.read_csv(folder / "curves.csv")
     assert curves["step"].max() == stopped  # never padded to the planned length
-    last = curves[(curves["split"] == "test") & (curves["step"] == stopped)]
-    assert last["value"].isna().all() and len(last) == 2
+    last = curves[curves["split"].isin(["test", "val"]) & (curves["step"] == stopped)]
+    assert last["value"].isna().all() and len(last) == 4
 
 
 def test_staircase_lr_decay_and_l2_are_applied():
@@ -82,3 +88,51 @@ def test_a_run_restarted_on_compiled_functions_equals_a_freshly_compiled_one(run
     assert len(run._COMPILED) == 2
     pd.testing.assert_frame_equal(pd.read_csv(fresh / "curves.csv"), pd.read_csv(again / "curves.csv"))
     assert not pd.read_csv(fresh / "curves.csv")["value"].equals(pd.read_csv(other / "curves.csv")["value"])
+
+
+def test_validation_split_is_fixed_stratified_and_never_trained_on():
+    from bn_study import data
+    from tests.conftest import compose_run
+
+    d = data.load(compose_run("data=mnist5k").data)
+    assert (len(d.x_train), len(d.x_val), len(d.x_test)) == (3600, 400, 1000)
+    assert np.bincount(d.y_val).tolist() == [40] * 10  # stratified: 500 images a digit, a tenth of the 4,000 training ones
+    rows = {r.tobytes() for r in d.x_train.reshape(len(d.x_train), -1)}
+    assert not any(r.tobytes() in rows for r in d.x_val.reshape(len(d.x_val), -1))  # disjoint from training
+    again = data.with_validation(data._load(data.DataName.mnist5k, False), 0.1)
+    np.testing.assert_array_equal(again.y_val, d.y_val)  # the same split every time, whatever the run seed
+    assert len(data.load(compose_run("data=mnist5k", "data.val_fraction=0").data).x_val) == 0
+
+
+@pytest.mark.parametrize("kind", ["feature", "scalar"])
+def test_standardisation_per_feature_or_scalar_with_bn_epsilon(kind):
+    from bn_study import data
+    from tests.conftest import compose_run
+
+    raw = data.load(compose_run("data=mnist5k").data)
+    std = data.load(compose_run("data=mnist5k", f"data.standardize={kind}").data)
+    axis = 0 if kind == "feature" else None
+    mean, var = raw.x_train.mean(axis=axis), raw.x_train.var(axis=axis)
+    np.testing.assert_allclose(std.x_test, (raw.x_test - mean) / np.sqrt(var + 1e-3), rtol=1e-4, atol=1e-4)
+    # epsilon keeps a near-constant pixel from blowing up: no standardised value beyond sqrt(1 / 1e-3) ~ 32
+    assert np.abs(std.x_train).max() < 32
+
+
+def test_partial_batches_follow_epochs_as_keras_fit_does():
+    from bn_study.train import BatchOrder
+
+    blocks = BatchOrder(500, 32, seed=0, partial=True).take(32)  # two epochs: 15 batches of 32, one of 20, twice
+    assert [b.shape for b in blocks] == [(15, 32), (1, 20), (15, 32), (1, 20)]
+    first_epoch = np.concatenate([blocks[0].ravel(), blocks[1].ravel()])
+    assert sorted(first_epoch) == list(range(500))  # each epoch sees every example once
+    full = BatchOrder(500, 32, seed=0).take(32)
+    assert [b.shape for b in full] == [(32, 32)]
+
+
+def test_circles_run_with_the_tutorial_network(run_tiny):
+    record, folder = run_tiny("data=circles", "model.hidden=[50]", "model.activation=relu", "model.kernel_init=he_uniform", "model.output=sigmoid",
+                              "model.output_init=glorot_uniform", "trainer.batch_size=32", "trainer.partial_batch=true", "trainer.steps=48",
+                              "trainer.eval_every=16", "data.val_fraction=0", "probe.examples=500", "optimizer=momentum")
+    curves = pd.read_csv(folder / "curves.csv")
+    assert sorted(curves[curves["split"] == "test"]["step"].unique()) == [0, 16, 32, 48] and "val" not in set(curves["split"])
+    assert record["final"]["test_accuracy"] > 0.5  # one sigmoid unit with binary cross-entropy learns the circles

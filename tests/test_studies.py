@@ -1,79 +1,104 @@
-"""The seeded studies: quick versions end to end (sweep -> collect -> figure + summary -> REPORT.md)."""
+"""The study registry: every registered study composed and checked (claims against its planned runs, quick
+smaller than full), bad input to the study runner refused before any run, the committed verdicts and
+README numbers reproducible from the committed tables, and one study end to end in its quick version."""
 
 import math
 
 import pandas as pd
 import pytest
 
-from bn_study import collect, report, studies
-from bn_study.stats import bootstrap_ci
-from tests.conftest import cli, compose_run
+from bn_study import collect, plan, report, verdicts
+from bn_study.claims import Claim, Final, Side
+from bn_study.studies import cli, registry
+from tests.conftest import REPO
+
+STUDIES = list(registry.studies())
+RESULTS = REPO / "results"
 
 
-def _run_quick(tmp_path, *experiments):
-    for experiment in experiments:
-        proc = cli("-m", f"experiment={experiment}", "quick=true", cwd=tmp_path, timeout=900)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        assert collect.main([f"{experiment}_quick", "--results", str(tmp_path / "results")]) == 0
+def _size(planned: pd.DataFrame) -> float:
+    """Training steps times batch size, over every planned run: what a study costs."""
+    return float((planned["trainer.steps"] * planned["trainer.batch_size"]).sum())
 
 
-def test_quick_switch_shrinks_a_study_and_keeps_its_results_apart():
-    full, quick = compose_run("experiment=keras_blog"), compose_run("experiment=keras_blog", "quick=true")
-    assert (full.trainer.steps, quick.trainer.steps) == (375, 20)
-    assert full.model.conv == [32, 64, 64] and full.optimizer.name.value == "adam" and full.trainer.batch_size == 32
+@pytest.mark.parametrize("name", STUDIES)
+def test_every_study_composes_and_its_claims_match_its_planned_runs(name):
+    study = registry.get(name)
+    assert study.sweeps and all((REPO / "experiments" / f"{s}.yaml").is_file() for s in study.sweeps)
+    full, quick = cli.check(study, quick=False), cli.check(study, quick=True)  # ClaimError if a claim names what the runs lack
+    assert _size(quick) < _size(full) / 10, "the quick version must be much smaller than the full one"
+    assert (full["quick"] == False).all() and (quick["quick"] == True).all()  # noqa: E712
+    if study.claims:
+        assert full.groupby([c for c in full.columns if c not in ("seed", "splits")], dropna=False)["seed"].nunique().min() >= 5, "full mode: >= 5 seeds"
+    assert len({c.id for c in study.claims}) == len(study.claims)
 
 
-def test_bootstrap_ci_known_cases():
-    assert bootstrap_ci([0.9, 0.9, 0.9]) == (0.9, 0.9)
-    lo, hi = bootstrap_ci([1.0, 2.0, 3.0, 4.0, 100.0])
-    assert 1.0 <= lo <= 3.0 <= hi <= 100.0
-    assert bootstrap_ci([5.0, math.inf, math.inf])[1] == math.inf  # a threshold never reached stays inf
-    assert bootstrap_ci([math.nan, 2.0, 2.0]) == (2.0, 2.0)  # a diverged run's NaN is left out
-    assert all(math.isnan(v) for v in bootstrap_ci([math.nan]))
+def test_fig1_runs_ten_seeds():
+    assert plan.planned(["fig1"])["seed"].nunique() >= 10
 
 
-def test_input_bn_study_quick_end_to_end_with_report(tmp_path):
-    _run_quick(tmp_path, "input_bn")
+def test_unknown_study_and_malformed_claim_are_refused_before_any_run(tmp_path, monkeypatch, capsys):
+    assert cli.main(["run", "nope", "--results", str(tmp_path)]) == 2
+    assert "study=nope: unknown study; choose one of: fig1" in capsys.readouterr().err
+    bad = registry.Study("bad", "t", "t", sweeps=("input_bn",), claims=(
+        Claim("bad.arm", "src", "s", Side("a", {"model.input_bn": "sideways"}), Side("b", {"model.input_bn": "none"}), Final(), "higher", 0.01),))
+    monkeypatch.setattr(registry, "studies", lambda: {"bad": bad})
+    assert cli.main(["run", "bad", "--quick", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["bn-study-studies: error: claims.bad.arm.a.where: model.input_bn=sideways matches none of the study's runs; "
+                   "it runs model.input_bn in {feature, none, scalar}"]
+    assert not list(tmp_path.iterdir())  # nothing ran, nothing written
+
+
+@pytest.mark.parametrize("name", [s for s in STUDIES if (RESULTS / s / verdicts.VERDICTS).exists()])
+def test_committed_verdicts_are_what_the_committed_tables_give(name):
+    """Re-judging the committed tables must give the committed verdicts: a flipped direction, a zeroed
+    statistic or an edited number in verdicts.json fails here."""
+    study = registry.get(name)
+    runs, curves = collect.load(RESULTS / name)
+    committed = verdicts.read(RESULTS / name)["claims"]
+    again = verdicts.judge_all(study.claims, runs, curves)
+    assert [r["id"] for r in committed] == [c.id for c in study.claims], "claims changed since the verdicts were written: make figures"
+    for old, new in zip(committed, again):
+        assert old["outcome"] == new["outcome"], old["id"]
+        for key in ("median_difference", "low", "high"):
+            assert (math.isnan(old[key]) and math.isnan(new[key])) or old[key] == pytest.approx(new[key]), (old["id"], key)
+
+
+def test_readme_results_block_is_generated_from_the_committed_verdicts():
+    text = (REPO / "README.md").read_text()
+    assert report.BEGIN in text and report.with_results_block(text, RESULTS) == text, "README's results block is stale: make report"
+
+
+def test_input_bn_quick_end_to_end_with_report(tmp_path):
     results = tmp_path / "results"
-    assert studies.main(["input_bn_quick", "--results", str(results)]) == 0
+    assert cli.main(["run", "input_bn", "--quick", "--results", str(results)]) == 0
     out = results / "input_bn_quick"
-    for name in ("input_bn.png", "input_bn.pdf", "input_bn.csv", "summary.md", "runs.csv", "curves.parquet", "by_config.csv"):
+    for name in ("input_bn.png", "input_bn.pdf", "input_bn.csv", "summary.md", "runs.csv", "curves.parquet", "by_config.csv", "verdicts.json"):
         assert (out / name).stat().st_size > 0, name
     runs = pd.read_csv(out / "runs.csv")
-    assert len(runs) == 8 and sorted(runs["seed"].unique()) == [0, 1] and runs["quick"].all()
-    plotted = pd.read_csv(out / "input_bn.csv")
-    assert {"median", "ci_low", "ci_high", "n"} <= set(plotted.columns) and (plotted["ci_low"] <= plotted["ci_high"]).all()
+    assert len(runs) == 10 and sorted(runs["seed"].unique()) == [0, 1] and runs["quick"].all()
+    assert {"git_commit", "git_dirty", "cpu", "isa_level", "threads", "val_accuracy"} <= set(runs.columns)
+    judged = verdicts.read(out)["claims"]
+    # two seeds give a range, never a CI, so every claim is inconclusive by rule
+    assert [r["id"] for r in judged] == ["input_bn.feature", "input_bn.scalar"] and {r["outcome"] for r in judged} == {"inconclusive"}
+    assert all(not r["is_ci"] and r["n"] == 2 for r in judged)
     summary = (out / "summary.md").read_text()
-    for arm in ("neither", "BN on raw inputs", "standardised inputs", "both"):
-        assert f"| {arm} |" in summary
-    assert "Verdict: BN on the raw inputs reaches" in summary
+    assert "| BN on raw inputs, per pixel |" in summary and "`input_bn.feature`" in summary and "range of 2 seeds" in summary
 
-    # REPORT.md picks up whatever studies exist, and says which do not.
+    # REPORT.md opens with every run study's claims, and lists the others as not run.
     (results / "input_bn").symlink_to(out)
-    text = report.build(results).read_text()
-    assert "![input_bn](input_bn/input_bn.png)" in text and "Verdict: BN on the raw inputs" in text
-    assert f"Studies reproduced here: 1 of {len(report.SECTIONS)} (input_bn)" in text
+    text = report.build(results)[0].read_text()
+    assert "![input_bn](input_bn/input_bn.png)" in text and "| [input_bn](#input_bn) `input_bn.feature`" in text
     assert "Not reproduced yet: `make keras_blog` has not been run." in text
+    assert "0 claims hold, 0 are contradicted, 2 are inconclusive." in text
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "study, experiments, figure",
-    [
-        ("keras_blog", ["keras_blog"], "keras_blog"),
-        ("placement", ["placement", "placement_circles"], "placement"),
-        ("lr_sensitivity", ["lr_sensitivity"], "lr_sensitivity"),
-        ("init_scale", ["init_scale"], "init_scale"),
-        ("batch_size", ["batch_size"], "batch_size"),
-        ("dropout", ["dropout"], "dropout"),
-        ("inception_table", ["inception_table"], "inception_table"),
-        ("mechanisms", ["mechanisms", "mechanisms_momentum"], "mechanisms"),
-    ],
-)
-def test_study_quick_end_to_end(tmp_path, study, experiments, figure):
-    _run_quick(tmp_path, *experiments)
-    assert studies.main([f"{study}_quick", "--results", str(tmp_path / "results")]) == 0
-    out = tmp_path / "results" / f"{study}_quick"
-    assert (out / f"{figure}.png").stat().st_size > 0 and (out / f"{figure}.pdf").stat().st_size > 0
-    summary = (out / "summary.md").read_text()
-    assert "Verdict:" in summary or "The claims, as measured here:" in summary
+@pytest.mark.parametrize("name", [s for s in STUDIES if s != "input_bn"])
+def test_study_quick_end_to_end(tmp_path, name):
+    study = registry.get(name)
+    assert cli.main(["run", name, "--quick", "--results", str(tmp_path)]) == 0
+    out = study.folder(tmp_path, quick=True)
+    assert (out / "summary.md").stat().st_size > 0 and (out / verdicts.VERDICTS).exists()
+    assert [r["id"] for r in verdicts.read(out)["claims"]] == [c.id for c in study.claims]

@@ -2,7 +2,7 @@
 
     bn-study-studies list                      # the registered studies, their sweeps and claims
     bn-study-studies check [STUDY ...]         # compose every planned run and check the claims against them
-    bn-study-studies run STUDY [--quick]       # check, run its sweeps, collect, judge, render (= make STUDY)
+    bn-study-studies run STUDY [--quick]       # check, run its sweeps, collect, judge, render (= make STUDY; --all: every study)
     bn-study-studies collect STUDY [--quick]   # the newest sweep of each of its experiments -> results/STUDY/
     bn-study-studies render STUDY [--quick]    # verdicts.json, figures and summary.md from the collected tables
     bn-study-studies report                    # results/REPORT.md (and README's results block)
@@ -84,11 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bn-study-studies", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=STAGES)
     parser.add_argument("study", nargs="*", help="registered study names (default for list/check: all of them)")
+    parser.add_argument("--all", action="store_true", help="every registered study")
     parser.add_argument("--quick", action="store_true", help="the small version, into results/<study>_quick/")
     parser.add_argument("--results", type=Path, default=collect.RESULTS, help="results root (default: results)")
     args = parser.parse_args(argv)
     try:
-        chosen = [get(name) for name in args.study] or (list(studies().values()) if args.stage in ("list", "check") else [])
+        chosen = [get(name) for name in args.study] or (list(studies().values()) if args.all or args.stage in ("list", "check") else [])
         if not chosen and args.stage != "report":
             raise UnknownStudy(f"{args.stage}: name a study; choose from: {', '.join(studies())}")
         if args.stage == "list":

@@ -16,16 +16,16 @@ from .registry import Study
 TITLE = "Inside the network: internal covariate shift, loss landscape, saturation, train vs inference"
 MOMENTUM = "mechanisms_momentum"
 ARMS = ("none", "before")
-# Measures summarised per run as the median over its evaluations after step 0, then across seeds.
-# (split, metric, what it is, True if BN "helps" when it makes it smaller)
+# Measures summarised per run as the median over its evaluations after step 0, then across seeds:
+# (split, metric, what it is).
 MEASURES = [
-    ("ics", "{last}.ics_l2", "ICS of the last hidden layer: l2 change of its gradient", True),
-    ("ics", "{last}.ics_cos", "ICS of the last hidden layer: cosine of its gradients (1 = no shift)", False),
-    ("landscape", "loss_range", "loss range along the gradient", True),
-    ("landscape", "grad_change_max", "largest gradient change along the gradient (predictiveness)", True),
-    ("landscape", "beta_smoothness", "effective beta-smoothness", True),
-    ("act", "{last}.saturated", "fraction of saturated units, last hidden sigmoid", True),
-    ("act", "dense1.saturated", "fraction of saturated units, first hidden sigmoid", True),
+    ("ics", "{last}.ics_l2", "ICS of the last hidden layer: l2 change of its gradient"),
+    ("ics", "{last}.ics_cos", "ICS of the last hidden layer: cosine of its gradients (1 = no shift)"),
+    ("landscape", "loss_range", "loss range along the gradient"),
+    ("landscape", "grad_change_max", "largest gradient change along the gradient (predictiveness)"),
+    ("landscape", "beta_smoothness", "effective beta-smoothness"),
+    ("act", "{last}.saturated", "fraction of saturated units, last hidden sigmoid"),
+    ("act", "dense1.saturated", "fraction of saturated units, first hidden sigmoid"),
 ]
 
 
@@ -47,7 +47,7 @@ def _median_ci(values: pd.Series) -> dict:
 
 
 def _fmt(cell: dict) -> str:
-    """Median [95% CI] to 4 significant digits: these measures span many orders of magnitude."""
+    """Median [interval] to 4 significant digits: these measures span many orders of magnitude."""
     return f"{cell['median']:.4g} [{cell['ci_low']:.4g}, {cell['ci_high']:.4g}]"
 
 
@@ -103,14 +103,12 @@ def _momentum(ax_curves, ax_gap, momentum: Tables) -> tuple[list[list[str]], boo
     ax_gap.set(title="(j) the gap, averaged over the run", xlabel="BN momentum", ylabel="acc(batch stats) - acc(moving)", xscale="logit")
     ax_gap.set_xticks(values, [f"{m:g}" for m in values])
     ax_gap.minorticks_off()
-    rows = [[f"{m:g}", *(_fmt(_median_ci(g[k])) for k in ("acc_batch_stats", "acc_moving_averages", "gap"))] for m, g in wide.groupby("model.bn_momentum")]
-    gaps = table.sort_values("model.bn_momentum")["median"].tolist()
-    return rows, all(a < b for a, b in zip(gaps, gaps[1:]))
+    return [[f"{m:g}", *(_fmt(_median_ci(g[k])) for k in ("acc_batch_stats", "acc_moving_averages", "gap"))] for m, g in wide.groupby("model.bn_momentum")]
 
 
 def build(study_dir: Path) -> list[Path]:
-    study = Tables.load(study_dir)
-    momentum = Tables.load(study_dir.parent / (MOMENTUM + ("_quick" if study_dir.name.endswith("_quick") else "")))
+    tables = Tables.load(study_dir)
+    study, momentum = tables.select({"study": "mechanisms"}), tables.select({"study": MOMENTUM})
     last = _last_hidden(study)
     steps = "/".join(f"{x:g}" for x in json.loads(study.runs["probe.landscape_steps"].iloc[0]))
 
@@ -128,42 +126,25 @@ def build(study_dir: Path) -> list[Path]:
     _per_layer(g, study, "grad", ".grad_norm", "(g) gradient norm per layer, end", "||dL/dW||")
     _per_layer(h, study, "grad", ".update_ratio", "(h) one optimizer step over the\nweights' size, per layer, end", "||step|| / ||W||")
     a.legend(fontsize=7)
-    momentum_rows, gap_grows = _momentum(i, j, momentum)
+    momentum_rows = _momentum(i, j, momentum)
     m_cfg = momentum.runs.iloc[0]
-    plots.caption(fig, f"(a-h) 3x100 sigmoid MLP, SGD momentum 0.9 lr 0.01, batch 60, {int(study.runs['steps'].max()):,} steps; median over seeds ({study.seeds_note()}) "
-                       f"with 95% bootstrap band, except (b): between the medians of the smallest and largest change over steps of {steps} x lr along the gradient. "
+    plots.caption(fig, f"(a-h) 3x100 sigmoid MLP, SGD momentum 0.9 lr 0.01, batch 60, {int(study.runs['steps'].max()):,} steps; {study.band_note()}, "
+                       f"except (b): between the medians of the smallest and largest change over steps of {steps} x lr along the gradient. "
                        f"Gradients: 256 fixed training examples, training mode; activations: 1,000 fixed test images, inference mode. (i, j) 3x100 relu MLP with BN, "
                        f"Adam lr {m_cfg['optimizer.lr']:g}, batch {m_cfg['trainer.batch_size']}, {int(momentum.runs['steps'].max())} steps ({momentum.seeds_note()}). "
                        f"{study.data_note()}.")
 
-    measured, rows = {}, []
-    for split, template, what, smaller_is_better in MEASURES:
+    rows = []
+    for split, template, what in MEASURES:
         metric = template.format(last=last)
         runs = per_run(study, split, metric)
-        arms = {bn: _median_ci(runs[runs["model.bn"] == bn]["value"]) for bn in ARMS}
-        with_bn, without = arms["before"]["median"], arms["none"]["median"]
-        # +1: BN better on this measure, -1: worse, 0: no difference
-        measured[metric] = 0 if with_bn == without else 1 if (with_bn < without) == smaller_is_better else -1
-        rows.append([what, f"`{split}/{metric}`", *(_fmt(arms[bn]) for bn in ARMS)])
+        rows.append([what, f"`{split}/{metric}`", *(_fmt(_median_ci(runs[runs["model.bn"] == bn]["value"])) for bn in ARMS)])
 
-    def verdict(*metrics) -> str:
-        says = {measured[m.format(last=last)] for m in metrics}
-        return {frozenset({1}): "holds", frozenset({-1}): "does not hold", frozenset({0}): "no difference measured"}.get(frozenset(says), "is mixed")
-
-    claims = [
-        f"- BN reduces internal covariate shift in Santurkar et al.'s sense (a smaller l2 change and a cosine nearer 1 for {last}'s gradient): "
-        f"{verdict('{last}.ics_l2', '{last}.ics_cos')}.",
-        f"- BN makes the loss landscape smoother (a smaller loss range, gradient change and effective beta-smoothness along the gradient): "
-        f"{verdict('loss_range', 'grad_change_max', 'beta_smoothness')}.",
-        f"- BN keeps sigmoid units out of saturation (first and last hidden layer): {verdict('dense1.saturated', '{last}.saturated')}.",
-        f"- On short runs, a higher BN momentum widens the gap between train-mode and inference-mode accuracy: {'holds' if gap_grows else 'does not hold'} "
-        f"(criterion: the median over seeds of the run-averaged gap grows with each step of momentum).",
-    ]
     summary = "\n".join([
         f"# {TITLE}", "",
         f"3x100 sigmoid MLP with and without BN before each sigmoid, SGD momentum 0.9 lr 0.01, batch 60, {int(study.runs['steps'].max()):,} steps, "
         f"every probe at each evaluation (every {int(study.runs['trainer.eval_every'].iloc[0])} steps); {study.seeds_note()}. {study.data_note()}. "
-        "Each run is summarised by the median of a measure over its evaluations after step 0; the table gives the median over seeds [95% bootstrap CI]. "
+        f"Each run is summarised by the median of a measure over its evaluations after step 0; the table gives the {study.band_note()}. "
         "ICS as Santurkar et al. (2018) define it: the change of a layer's gradient when every earlier layer first takes its gradient step (lr x gradient), "
         f"on the same 256 training examples. Landscape: the loss and gradient at steps of {steps} x lr along the gradient.", "",
         markdown_table(["measure", "split/metric in curves.parquet", "without BN", "with BN (before the sigmoid)"], rows), "",
@@ -172,11 +153,10 @@ def build(study_dir: Path) -> list[Path]:
         "(test batches of the training batch size) and on its moving averages, and the gap between the two averaged over every evaluation of the run. "
         "The momentum changes only the moving averages, never the training itself, so the batch-statistics column is the same in every row.", "",
         markdown_table(["BN momentum", "at the end: batch statistics", "at the end: moving averages", "gap (batch - moving), mean over the run"], momentum_rows), "",
-        "The claims, as measured here:", "",
-        *claims, "",
+        *tables.claims_section(),
         "Figure: mechanisms.png / .pdf; the curves plotted in (a) and (c)-(f): mechanisms.csv; all measures of every run: curves.parquet (splits act, grad, ics, landscape, bn_modes).", "",
     ])
-    return write(study, "mechanisms", fig, plotted, summary)
+    return write(tables, "mechanisms", fig, plotted, summary)
 
 
 SANTURKAR = "Santurkar et al. (2018), 'How Does Batch Normalization Help Optimization?'"

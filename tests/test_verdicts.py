@@ -1,0 +1,172 @@
+"""The verdict layer on small synthetic tables with known answers: every rule kind, every outcome, the
+margin, diverged runs, n < 5; the interval's coverage; claims refused when malformed or unproducible."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bn_study import stats, verdicts
+from bn_study.claims import Best, Claim, ClaimError, Final, GridChange, GridCount, GridLargest, Side, StepsTo
+from bn_study.stats import median_interval
+
+A, B = Side("a", {"arm": "a"}), Side("b", {"arm": "b"})
+STEPS = (0, 100, 200, 300)
+
+
+def tables(finals: dict[str, list[float]], curves_of=None, diverged=()):
+    """Runs and curves for arms -> per-seed final test accuracy; curves rise linearly to the final value
+    (or follow curves_of(arm, seed)); (arm, seed) in `diverged` ends in NaN at step 200."""
+    runs, points = [], []
+    for arm, values in finals.items():
+        for seed, final in enumerate(values):
+            run_id = f"{arm}{seed}"
+            gone = (arm, seed) in diverged
+            runs.append({"run_id": run_id, "arm": arm, "seed": seed, "status": "diverged" if gone else "done",
+                         "test_accuracy": math.nan if gone else final, "val_accuracy": math.nan if gone else final, "n_test": 1000, "n_val": 400})
+            curve = curves_of(arm, seed) if curves_of else [final * s / STEPS[-1] for s in STEPS]
+            for step, value in zip(STEPS, curve):
+                if gone and step > 200:
+                    break
+                v = math.nan if gone and step == 200 else value
+                points += [{"run_id": run_id, "step": step, "split": split, "metric": "accuracy", "value": v} for split in ("test", "val")]
+    return pd.DataFrame(runs), pd.DataFrame(points)
+
+
+def claim(direction="higher", margin=0.01, metric=Final("test", "accuracy"), a=A, b=B):
+    return Claim("t.claim", "a source", "a sentence", a, b, metric, direction, margin)
+
+
+def judge(finals, c=None, **kw):
+    runs, curves = tables(finals, **kw)
+    return verdicts.judge(c or claim(), runs, curves)
+
+
+BASE = [0.90, 0.91, 0.92, 0.93, 0.94]
+
+
+def test_interval_coverage_is_exact_for_n():
+    assert median_interval(range(5)).coverage == pytest.approx(1 - 2 / 32)  # [min, max] of 5
+    ten = median_interval(range(10))
+    assert (ten.low, ten.high) == (1, 8) and ten.coverage == pytest.approx(1 - 2 * 11 / 1024)
+    three = median_interval([0.9, 0.95, 0.97])
+    assert not three.is_ci and three.coverage == 0.75 and "range" in three.label() and "CI" not in three.label().split(",")[0]
+    assert median_interval([1.0, math.inf, math.inf, math.inf, 2.0]).median == math.inf  # never reached, kept
+
+
+@pytest.mark.parametrize("shift, direction, expected", [
+    (0.05, "higher", "holds"),
+    (-0.05, "higher", "contradicted"),
+    (0.05, "lower", "contradicted"),
+    (-0.05, "lower", "holds"),
+    (0.005, "higher", "inconclusive"),  # inside the margin
+    (-0.001, "not_lower", "holds"),  # within the non-inferiority margin
+    (-0.02, "not_lower", "contradicted"),
+])
+def test_outcome_by_direction_and_margin(shift, direction, expected):
+    r = judge({"a": [v + shift for v in BASE], "b": BASE}, claim(direction, margin=0.01))
+    assert r["outcome"] == expected
+    assert r["n"] == 5 and r["is_ci"] and r["median_difference"] == pytest.approx(shift)
+    assert r["images"]["median_difference"] == pytest.approx(shift * 1000)  # in test images
+
+
+def test_mixed_signs_are_inconclusive_and_pairs_are_by_seed():
+    # Seed by seed a - b = +0.03, -0.03, +0.03, -0.03, +0.03: unpaired medians would differ, the interval spans 0.
+    b = BASE
+    a = [b[0] + 0.03, b[1] - 0.03, b[2] + 0.03, b[3] - 0.03, b[4] + 0.03]
+    r = judge({"a": a, "b": b})
+    assert r["outcome"] == "inconclusive" and r["low"] == pytest.approx(-0.03) and r["high"] == pytest.approx(0.03)
+
+
+def test_fewer_than_five_seeds_are_inconclusive_however_large_the_effect():
+    r = judge({"a": [0.99] * 4, "b": [0.1] * 4})
+    assert r["outcome"] == "inconclusive" and not r["is_ci"] and r["n"] == 4
+
+
+def test_diverged_runs_count_as_the_worst_accuracy_never_dropped():
+    # b diverges on every seed: a wins every pair by +inf, and the claim holds.
+    r = judge({"a": BASE, "b": BASE}, diverged=[("b", s) for s in range(5)])
+    assert r["outcome"] == "holds" and r["median_difference"] == math.inf and r["n"] == 5
+    # a diverges on one seed of five: that pair is -inf, so the interval reaches -inf and nothing is decided.
+    r = judge({"a": [v + 0.05 for v in BASE], "b": BASE}, diverged=[("a", 2)])
+    assert r["outcome"] == "inconclusive" and r["low"] == -math.inf and r["n"] == 5 and r["n_excluded"] == 0
+
+
+def test_steps_to_threshold_as_a_ratio():
+    # a reaches 0.9 at step 100, b at step 300 on every seed: a needs 3x fewer steps.
+    def curve(arm, seed):
+        return [0.1, 0.95, 0.95, 0.95] if arm == "a" else [0.1, 0.5, 0.8, 0.95]
+
+    r = judge({"a": [0.95] * 5, "b": [0.95] * 5}, claim("lower", margin=math.log10(1.25), metric=StepsTo("test", "accuracy", threshold=0.9)), curves_of=curve)
+    assert r["outcome"] == "holds" and 10 ** r["median_difference"] == pytest.approx(1 / 3)
+    assert verdicts.fmt_difference(r["median_difference"], log10=True) == "x0.333"
+    # never reaching the threshold is inf steps: a ratio of 0 for the arm that does
+    r = judge({"a": [0.95] * 5, "b": [0.5] * 5}, claim("lower", margin=0.1, metric=StepsTo("test", "accuracy", threshold=0.9)),
+              curves_of=lambda arm, seed: [0.1, 0.95, 0.95, 0.95] if arm == "a" else [0.1, 0.3, 0.4, 0.5])
+    assert r["median_difference"] == -math.inf and r["outcome"] == "holds"
+
+
+def test_target_steps_and_best_on_the_validation_split():
+    def curve(arm, seed):
+        return {"base": [0.1, 0.6, 0.8, 0.7], "a": [0.1, 0.85, 0.9, 0.9]}[arm]
+
+    runs, curves = tables({"base": [0.7] * 5, "a": [0.9] * 5}, curves_of=curve)
+    to_base = StepsTo("val", "accuracy", target=(("arm", "base"),))
+    r = verdicts.judge(claim("lower", 0.1, to_base, Side("a", {"arm": "a"}), Side("base", {"arm": "base"})), runs, curves)
+    # the target is base's best (0.8, at step 200); a passes it at step 100
+    assert 10 ** r["median_difference"] == pytest.approx(0.5) and r["outcome"] == "holds"
+    best = verdicts.judge(claim("higher", 0.05, Best("val", "accuracy"), Side("a", {"arm": "a"}), Side("base", {"arm": "base"})), runs, curves)
+    assert best["median_difference"] == pytest.approx(0.1) and best["outcome"] == "holds"
+
+
+def test_grid_metrics_known_answers():
+    grid = [0.01, 0.1, 1.0]
+    rows = []
+    for seed in range(5):
+        for lr in grid:
+            rows.append({"run_id": f"a{seed}{lr}", "arm": "a", "seed": seed, "lr": lr, "status": "done", "val_accuracy": 0.95, "test_accuracy": 0.95})
+            bad = lr == 1.0
+            rows.append({"run_id": f"b{seed}{lr}", "arm": "b", "seed": seed, "lr": lr, "status": "diverged" if bad else "done",
+                         "val_accuracy": math.nan if bad else 0.95, "test_accuracy": math.nan if bad else 0.95 - (0.1 if lr == 0.01 else 0)})
+    runs, curves = pd.DataFrame(rows), pd.DataFrame(columns=["run_id", "step", "split", "metric", "value"])
+    count = verdicts.judge(claim("higher", 0.5, GridCount(grid="lr", threshold=0.9)), runs, curves)
+    assert count["median_difference"] == 1 and count["outcome"] == "holds"  # 3 trainable rates against 2
+    largest = verdicts.judge(claim("higher", 0.4, GridLargest(grid="lr", threshold=0.9)), runs, curves)
+    assert largest["median_difference"] == pytest.approx(1.0) and largest["outcome"] == "holds"  # 1.0 against 0.1: a decade
+    change = verdicts.judge(claim("lower", 0.01, GridChange("test", "accuracy", grid="lr", start=0.1, to=0.01)), runs, curves)
+    assert change["median_difference"] == pytest.approx(0.1) and change["outcome"] == "contradicted"  # b loses 0.1, a nothing
+
+
+def test_by_config_reports_the_median_and_its_interval():
+    runs = pd.DataFrame({"model.bn": ["before"] * 5 + ["none"] * 5, "seed": list(range(5)) * 2, "status": "done",
+                         "test_accuracy": BASE + [0.5, 0.6, 0.7, 0.8, 0.9], "run_id": [str(i) for i in range(10)]})
+    table = stats.by_config(runs).set_index("model.bn")
+    assert table.loc["before", "test_accuracy_median"] == pytest.approx(0.92)
+    assert (table.loc["before", "test_accuracy_low"], table.loc["before", "test_accuracy_high"]) == (0.90, 0.94)
+    assert table.loc["none", "test_accuracy_median"] == pytest.approx(0.7) and table.loc["none", "test_accuracy_coverage"] == pytest.approx(0.9375)
+
+
+PLANNED = pd.DataFrame([{"arm": arm, "seed": s, "splits": frozenset({("test", "accuracy"), ("val", "accuracy")})} for arm in "ab" for s in range(5)])
+
+
+@pytest.mark.parametrize("bad, message", [
+    (claim(direction="sideways"), "claims.t.claim.direction=sideways: must be one of higher, lower, not_lower"),
+    (claim(margin=-1), "claims.t.claim.margin=-1: must be a finite number >= 0"),
+    (claim(a=Side("a", {"arm": "c"})), "claims.t.claim.a.where: arm=c matches none of the study's runs; it runs arm in {a, b}"),
+    (claim(b=Side("b", {"model.bn": "none"})), "claims.t.claim.b.where: no column model.bn; the study's runs have arm, seed"),
+    (claim(metric=Final("bn_modes", "acc_batch_stats")), "claims.t.claim.a.metric: Final needs bn_modes/acc_batch_stats, which 5 of its 5 runs do not log"),
+    (claim(metric=GridCount(grid="lr")), "claims.t.claim.a.metric: lr is not swept in these runs"),
+])
+def test_malformed_or_unproducible_claims_are_refused_in_one_line(bad, message):
+    with pytest.raises(ClaimError) as err:
+        bad.check(PLANNED)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_verdicts_round_trip_through_json(tmp_path):
+    r = judge({"a": BASE, "b": BASE}, diverged=[("b", s) for s in range(5)])
+    verdicts.write("t", [r], tmp_path)
+    back = verdicts.read(tmp_path)["claims"][0]
+    assert back["median_difference"] == math.inf and back["outcome"] == "holds" and back["per_seed"]["0"]["b"] == -math.inf
+    assert "Infinity" not in (tmp_path / "verdicts.json").read_text()
