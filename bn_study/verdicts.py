@@ -80,6 +80,7 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> dict:
         "interval": interval.label(), "is_ci": interval.is_ci, "outcome": outcome(claim.direction, claim.margin, interval),
         "history": claim.history,
     }
+    record["holds_if"] = f"the interval lies {expected_text(record)}"
     split = metric.images if claim.a.metric is None and claim.b.metric is None else None
     if split and f"n_{split}" in runs.columns and not runs.empty:
         record["images"] = {"split": split, "n_images": int(runs[f"n_{split}"].iloc[0]),

@@ -10,7 +10,7 @@
 # # Compare any runs
 #
 # Pick a study, narrow its runs by config (`where`), group them (`by`), and compare any logged curve:
-# the median over seeds with its 95% bootstrap band, one line per group, and the final numbers.
+# the median over seeds with its interval (bn_study.stats: a CI where the seeds allow one), one line per group, and the final numbers.
 # Reads only the collected `runs.csv` and `curves.parquet` of `results/<study>/`.
 
 # %% tags=["parameters"]
@@ -46,12 +46,12 @@ curves = median_curves(chosen, by, split=split, metric=metric)
 fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
 for i, (key, group) in enumerate(curves.groupby(by, sort=True)):
     draw_band(ax, group, "step", f"C{i % 10}", ", ".join(f"{k.split('.')[-1]}={v}" for k, v in zip(by, key)))
-ax.set(xlabel="training steps", ylabel=f"{split} {metric}", title=f"{study}: median over seeds, 95% bootstrap band")
+ax.set(xlabel="training steps", ylabel=f"{split} {metric}", title=f"{study}: {everything.band_note()}")
 ax.legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
-# Final test accuracy per group (median, 95% bootstrap CI, diverged runs), and the steps each group took
+# Final test accuracy per group (median with its interval, diverged runs), and the steps each group took
 # to reach 90% test accuracy (median over seeds; inf: not reached).
 
 # %%

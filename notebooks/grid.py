@@ -9,7 +9,7 @@
 # %% [markdown]
 # # The learning-rate x activation x BN-placement grid
 #
-# Median test-accuracy curves over seeds (with their 95% bootstrap band) in a grid of panels, and the
+# Median test-accuracy curves over seeds (with their interval: a CI where the seeds allow one, see bn_study.stats) in a grid of panels, and the
 # final accuracies as a table. Works for any collected study that varies these knobs: `keras_blog`
 # (learning rate x activation x BN, the default), `placement` (activation x BN placement),
 # `lr_sensitivity`. It reads only `runs.csv` and `curves.parquet`, through the package.
@@ -60,7 +60,7 @@ axes[0][0].legend(fontsize=7, loc="lower right")
 plt.show()
 
 # %% [markdown]
-# Final test accuracy: median over seeds with its 95% bootstrap CI, and how many runs diverged.
+# Final test accuracy: median over seeds with its interval (bn_study.stats), and how many runs diverged.
 
 # %%
 final = final_by(grid, keys)

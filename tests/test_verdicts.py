@@ -3,7 +3,6 @@ margin, diverged runs, n < 5; the interval's coverage; claims refused when malfo
 
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 

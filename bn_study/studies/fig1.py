@@ -13,10 +13,9 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from .. import analysis, collect, plots
+from .. import plots
 from ..claims import Claim, Final, Side, StepsTo, UnitDrift
 from . import fig1_pilot
 from .common import Tables, draw_band, final_by, fmt_ci, markdown_table, median_curves

@@ -69,10 +69,14 @@ TUTORIALS = "Tutorials (Machine Learning Mastery, devarena)"
 MLM = "Machine Learning Mastery, two circles"
 
 
+HISTORY = ("First judged by 'a higher median final accuracy', changed to 'at least as high a median' in the commit that added the "
+           "3-seed results it judged (392cf67). Declared anew here, before the regenerated runs: paired differences, margin 0.005.")
+
+
 def _mlp(act: str, a: str, b: str, sentence: str) -> Claim:
     where = {"study": "placement", "model.activation": act}
     return Claim(f"placement.{act}_{a}", TUTORIALS, sentence, Side(f"BN {a}", {**where, "model.bn": a}), Side(f"BN {b}", {**where, "model.bn": b}),
-                 Final("test", "accuracy"), "higher", 0.005)
+                 Final("test", "accuracy"), "higher", 0.005, history=HISTORY)
 
 
 CIRCLES_WHERE = {"study": CIRCLES}
