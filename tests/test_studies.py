@@ -102,3 +102,23 @@ def test_study_quick_end_to_end(tmp_path, name):
     out = study.folder(tmp_path, quick=True)
     assert (out / "summary.md").stat().st_size > 0 and (out / verdicts.VERDICTS).exists()
     assert [r["id"] for r in verdicts.read(out)["claims"]] == [c.id for c in study.claims]
+
+
+def test_figures_redraw_from_the_committed_tables_alone(tmp_path):
+    """`make figures STUDY=fig1` on a fresh clone: only the committed tables (no run folders) are needed."""
+    import shutil
+
+    for name in ("fig1", "fig1_pilot"):
+        shutil.copytree(RESULTS / name, tmp_path / name, ignore=shutil.ignore_patterns("sweeps", "runs", "*.png", "*.pdf", "summary.md", "verdicts.json"))
+    assert cli.main(["render", "fig1", "--results", str(tmp_path)]) == 0
+    assert (tmp_path / "fig1" / "fig1.png").stat().st_size > 0
+    assert verdicts.read(tmp_path / "fig1") == verdicts.read(RESULTS / "fig1")
+    assert (tmp_path / "fig1" / "summary.md").read_text() == (RESULTS / "fig1" / "summary.md").read_text()
+
+
+def test_quick_make_targets_run_the_quick_version():
+    import subprocess
+
+    for target in ("fig1", "fig1-pilot", "keras_blog"):
+        out = subprocess.run(["make", "-n", target, "QUICK=1"], cwd=REPO, capture_output=True, text=True).stdout
+        assert "--quick" in out and "bn-study-studies run" in out, (target, out)
