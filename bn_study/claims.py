@@ -90,18 +90,24 @@ class Final(Metric):
         return self.split if self.name == "accuracy" and self.split in ("test", "val") else None
 
     def describe(self) -> str:
+        if self.split == "train":
+            return f"training {self.name} over the last evaluation interval (training mode)"
         return f"final {self.split} {self.name}"
 
 
 @dataclass(frozen=True)
 class Best(Metric):
-    """The highest value over the run's evaluations (a maximum over evaluations: use the validation split)."""
+    """The highest value over the run's evaluations (a maximum over evaluations: use the validation split);
+    a diverged run's evaluations up to where it stopped count."""
 
     split: str = "val"
-    diverged = -math.inf
+
+    def value(self, runs, curves, context):
+        run = runs.iloc[0]
+        return self.of_curve(_curve(curves, run["run_id"], self.split, self.name), run, context)
 
     def of_curve(self, curve, run, context):
-        return float(curve.max())
+        return float(curve.max()) if curve.notna().any() else -math.inf
 
     @property
     def images(self) -> Optional[str]:
@@ -114,16 +120,22 @@ class Best(Metric):
 @dataclass(frozen=True)
 class StepsTo(Metric):
     """The first evaluated step at which the curve reaches `threshold` (inf if never); with `target`, the
-    threshold is, per seed, the best value the runs matching `target` reached on the same split."""
+    threshold is, per seed, the best value the runs matching `target` reached on the same split. A diverged
+    run counts as far as it got (it may have crossed before it blew up); no target run for the seed: NaN."""
 
     threshold: float = 0.9
     target: Optional[tuple] = None  # ((column, value), ...): the runs whose best value is the threshold
     log10 = True
-    diverged = math.inf
     unit = "steps"
+
+    def value(self, runs, curves, context):
+        run = runs.iloc[0]
+        return self.of_curve(_curve(curves, run["run_id"], self.split, self.name), run, context)
 
     def of_curve(self, curve, run, context):
         threshold = self.threshold if self.target is None else context.best(dict(self.target), run["seed"], self.split, self.name)
+        if math.isnan(threshold):
+            return math.nan
         return math.log10(max(analysis.steps_to_reach(curve, threshold), 1.0))
 
     def describe(self) -> str:
@@ -220,6 +232,8 @@ class GridCount(Metric):
     unit = "grid values"
 
     def value(self, runs, curves, context):
+        if not _complete(runs, self.grid, context):
+            return math.nan
         return float((runs[f"{self.split}_accuracy"].fillna(-math.inf) >= self.threshold).sum())
 
     def describe(self) -> str:
@@ -236,6 +250,8 @@ class GridLargest(Metric):
     log10 = True
 
     def value(self, runs, curves, context):
+        if not _complete(runs, self.grid, context):
+            return math.nan
         good = runs.loc[runs[f"{self.split}_accuracy"].fillna(-math.inf) >= self.threshold, self.grid]
         return math.log10(good.max()) if len(good) else -math.inf
 
@@ -261,6 +277,12 @@ class GridChange(Metric):
 
     def describe(self) -> str:
         return f"final {self.split} {self.name} at {self.grid}={self.to:g} minus at {self.grid}={self.start:g}"
+
+
+def _complete(runs: pd.DataFrame, grid: str, context: "Context") -> bool:
+    """Whether one seed's runs cover every value of the grid the study ran (a missing run would silently
+    lower a count: the seed is excluded instead)."""
+    return set(runs[grid]) == set(context.runs[grid].dropna())
 
 
 def _difference(a: float, b: float) -> float:
@@ -357,4 +379,5 @@ class Context:
         rows = rows[rows["seed"] == seed]
         if len(rows) != 1:
             return math.nan
-        return float(_curve(self.curves, rows.iloc[0]["run_id"], split, metric).max())
+        curve = _curve(self.curves, rows.iloc[0]["run_id"], split, metric)
+        return float(curve.max()) if curve.notna().any() else math.nan

@@ -71,7 +71,7 @@ def build(results: Path) -> list[Path]:
         "(Ioffe & Szegedy 2015, the Keras blog, the Machine Learning Mastery tutorial, and later work).", "",
         f"Every claim is declared with its study before the study's runs, and judged by one rule: {verdicts.RULE}. "
         "Selections (a learning rate, a target accuracy, a maximum over evaluations) are made on each dataset's validation split; the test split is reported. "
-        "Where a single test set decides an accuracy claim, the effect is also given in test images.", "",
+        f"Where a single test set decides an accuracy claim, the effect is also given in test images. {verdicts.SCOPE}", "",
         f"Studies run: {len(done)} of {len(registered)} ({', '.join(done) or 'none'}).", "",
         *overview(results), "",
     ]

@@ -63,7 +63,7 @@ class Tables:
         found = self.verdicts()
         if not found:
             return []
-        return ["## Claims", "", f"Rule: {verdicts.RULE}.", "", markdown_table(verdicts.CLAIM_HEADER, verdicts.claim_rows(found)), ""]
+        return ["## Claims", "", f"Rule: {verdicts.RULE}. {verdicts.SCOPE}", "", markdown_table(verdicts.CLAIM_HEADER, verdicts.claim_rows(found)), ""]
 
 
 def at_end(rows: pd.DataFrame) -> pd.DataFrame:
@@ -97,12 +97,13 @@ def mark_diverged(ax, subset: pd.DataFrame, color, y: float = 0.02) -> int:
 
 
 def final_by(study: Tables, by: list[str], metric: str = "test_accuracy") -> pd.DataFrame:
-    """Per configuration: median of a final metric over seeds with its interval, and the diverged count."""
+    """Per configuration: median of a final metric over seeds with its interval (over the runs that have the
+    number: a diverged run has none, and is counted in n_diverged), and how many values it rests on."""
     out = []
     for key, group in study.runs.groupby(by, dropna=False, sort=True):
-        median, lo, hi = stats.median_ci(group[metric])
-        out.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "median": median,
-                    "ci_low": lo, "ci_high": hi, "n_runs": len(group), "n_diverged": int((group["status"] == "diverged").sum())})
+        i = stats.median_interval(group[metric])
+        out.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "median": i.median, "ci_low": i.low, "ci_high": i.high,
+                    "n": i.n, "is_ci": i.is_ci, "n_runs": len(group), "n_diverged": int((group["status"] == "diverged").sum())})
     return pd.DataFrame(out)
 
 
@@ -110,6 +111,8 @@ def fmt_ci(row) -> str:
     if math.isnan(row["median"]):
         return "diverged" if row.get("n_diverged") else "n/a"
     text = f"{row['median']:.4f} [{row['ci_low']:.4f}, {row['ci_high']:.4f}]"
+    if "is_ci" in row and not row["is_ci"]:
+        text += f" (range of {row['n']}: no CI)"
     return text + (f", {row['n_diverged']}/{row['n_runs']} diverged" if row.get("n_diverged") else "")
 
 
