@@ -223,37 +223,44 @@ class UnitDrift(Metric):
 
 
 @dataclass(frozen=True)
-class GridCount(Metric):
-    """How many values of the swept `grid` key train: final `split` accuracy at least `threshold`."""
+class _GridReaching(Metric):
+    """Base of the grid metrics that ask which values of the swept `grid` key train: final `split` accuracy
+    at least `threshold` (a diverged run does not)."""
 
     split: str = "val"
     threshold: float = 0.9
     grid: Optional[str] = "optimizer.lr"
-    unit = "grid values"
 
     def value(self, runs, curves, context):
         if not _complete(runs, self.grid, context):
             return math.nan
-        return float((runs[f"{self.split}_accuracy"].fillna(-math.inf) >= self.threshold).sum())
+        return self.of_values(runs.loc[runs[f"{self.split}_accuracy"].fillna(-math.inf) >= self.threshold, self.grid])
+
+    def of_values(self, trained: pd.Series) -> float:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class GridCount(_GridReaching):
+    """How many values of the swept `grid` key train."""
+
+    unit = "grid values"
+
+    def of_values(self, trained):
+        return float(len(trained))
 
     def describe(self) -> str:
         return f"number of {self.grid} values whose final {self.split} accuracy reaches {self.threshold:g}"
 
 
 @dataclass(frozen=True)
-class GridLargest(Metric):
-    """The largest value of the swept `grid` key that trains (final `split` accuracy >= `threshold`), log10."""
+class GridLargest(_GridReaching):
+    """The largest value of the swept `grid` key that trains, log10 (-inf if none does)."""
 
-    split: str = "val"
-    threshold: float = 0.9
-    grid: Optional[str] = "optimizer.lr"
     log10 = True
 
-    def value(self, runs, curves, context):
-        if not _complete(runs, self.grid, context):
-            return math.nan
-        good = runs.loc[runs[f"{self.split}_accuracy"].fillna(-math.inf) >= self.threshold, self.grid]
-        return math.log10(good.max()) if len(good) else -math.inf
+    def of_values(self, trained):
+        return math.log10(trained.max()) if len(trained) else -math.inf
 
     def describe(self) -> str:
         return f"largest {self.grid} whose final {self.split} accuracy reaches {self.threshold:g} (log10)"

@@ -62,6 +62,19 @@ def _section(results: Path, study: Study) -> str:
 
 
 def build(results: Path) -> list[Path]:
+    """Write results/REPORT.md, and README.md's results block when README.md sits beside results/."""
+    path = results / "REPORT.md"
+    path.write_text(text(results))
+    written = [path]
+    readme = results.parent / README.name
+    if readme.exists() and BEGIN in readme.read_text():
+        readme.write_text(with_results_block(readme.read_text(), results))
+        written.append(readme)
+    return written
+
+
+def text(results: Path) -> str:
+    """REPORT.md's text, from the studies' verdicts.json and summary.md files."""
     registered = list(studies().values())
     done = [s.name for s in registered if (s.folder(results) / verdicts.VERDICTS).exists()]
     parts = [
@@ -76,14 +89,7 @@ def build(results: Path) -> list[Path]:
         *overview(results), "",
     ]
     parts += [_section(results, study) for study in registered]
-    path = results / "REPORT.md"
-    path.write_text("\n".join(parts))
-    written = [path]
-    readme = results.parent / README.name
-    if readme.exists() and BEGIN in readme.read_text():
-        readme.write_text(with_results_block(readme.read_text(), results))
-        written.append(readme)
-    return written
+    return "\n".join(parts)
 
 
 def results_block(results: Path) -> str:

@@ -65,9 +65,10 @@ def test_committed_verdicts_are_what_the_committed_tables_give(name):
             assert (math.isnan(old[key]) and math.isnan(new[key])) or old[key] == pytest.approx(new[key]), (old["id"], key)
 
 
-def test_readme_results_block_is_generated_from_the_committed_verdicts():
+def test_readme_block_and_report_are_generated_from_the_committed_verdicts():
     text = (REPO / "README.md").read_text()
     assert report.BEGIN in text and report.with_results_block(text, RESULTS) == text, "README's results block is stale: make report"
+    assert (RESULTS / "REPORT.md").read_text() == report.text(RESULTS), "results/REPORT.md is stale: make report"
 
 
 def test_input_bn_quick_end_to_end_with_report(tmp_path):
