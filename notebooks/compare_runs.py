@@ -30,7 +30,7 @@ from bn_study.studies.common import Tables, draw_band, final_by, median_curves
 
 everything = Tables.load(Path(results) / study)
 print(f"{len(everything.runs)} runs in {everything.dir}. The columns that tell them apart, and their values:")
-{c: sorted(everything.runs[c].unique().tolist()) for c in stats.varying_config_columns(everything.runs)}
+{c: sorted(str(v) for v in everything.runs[c].unique()) for c in stats.varying_config_columns(everything.runs)}
 
 # %% [markdown]
 # The curves every run logged (`split` / `metric` pairs):
