@@ -47,7 +47,9 @@ def test_grid_2x2x2_runs_every_combination_and_collects(tmp_path):
     assert not curves.duplicated(["run_id", "step", "split", "metric"]).any()
     by_config = pd.read_csv(out / "by_config.csv")
     assert len(by_config) == 8 and (by_config["n_runs"] == 1).all()
-    assert {"test_accuracy_median", "test_accuracy_ci_low", "test_accuracy_ci_high", "n_diverged"} <= set(by_config.columns)
+    assert {"test_accuracy_median", "test_accuracy_low", "test_accuracy_high", "test_accuracy_coverage", "n_diverged"} <= set(by_config.columns)
+    # one seed per configuration: its "interval" is the single value, with no coverage, never a CI
+    assert (by_config["test_accuracy_low"] == by_config["test_accuracy_median"]).all() and (by_config["test_accuracy_coverage"] == 0).all()
 
     # Another grid pointed at this folder is refused, and nothing in it is overwritten.
     before = {p: p.read_text() for p in sweep.glob("*/run.json")}
