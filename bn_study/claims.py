@@ -62,6 +62,11 @@ class Metric:
             return self.diverged
         return self.of_curve(_curve(curves, run["run_id"], self.split, self.name), run, context)
 
+    def bounds(self, runs: pd.DataFrame, curves: pd.DataFrame, context: "Context") -> tuple[float, float]:
+        """(low, high) between which the number lies: the value itself, unless it is only known in part."""
+        v = self.value(runs, curves, context)
+        return v, v
+
     def of_curve(self, curve: pd.Series, run: pd.Series, context: "Context") -> float:
         raise NotImplementedError
 
@@ -137,6 +142,16 @@ class StepsTo(Metric):
         if math.isnan(threshold):
             return math.nan
         return math.log10(max(analysis.steps_to_reach(curve, threshold), 1.0))
+
+    def bounds(self, runs, curves, context):
+        """A run that ended without reaching the threshold would have needed more steps than it ran: at least
+        its last evaluated step, not infinitely many (a diverged run never gets there: inf)."""
+        v = self.value(runs, curves, context)
+        run = runs.iloc[0]
+        if v == math.inf and run["status"] != "diverged":
+            last = _curve(curves, run["run_id"], self.split, self.name).index.max()
+            return math.log10(max(float(last), 1.0)), math.inf
+        return v, v
 
     def describe(self) -> str:
         what = f"{self.threshold:g}" if self.target is None else "the best " + self.split + " " + self.name + " of " + _where_text(dict(self.target))

@@ -31,6 +31,8 @@ class Interval:
     high: float
     coverage: float  # the exact coverage of [low, high] for the median, for n values
     n: int
+    # Where values are only known to lie in a range (censored), the median lies in [median, median_high].
+    median_high: float | None = None
 
     @property
     def is_ci(self) -> bool:
@@ -59,15 +61,25 @@ def _median(x: list[float]) -> float:
 def median_interval(values, confidence: float = CONFIDENCE) -> Interval:
     """The median of `values` (NaN left out) and the order-statistic interval for it (see the module doc)."""
     numbers = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").astype(float)  # None (a split a run lacks) -> NaN
-    x = sorted(float(v) for v in numbers if not math.isnan(v))
-    n = len(x)
+    return bounded_interval(numbers, numbers, confidence)
+
+
+def bounded_interval(lows, highs, confidence: float = CONFIDENCE) -> Interval:
+    """The same interval for values known only to lie in [low, high] each (a threshold not reached by the end
+    of a run: at least the run's length). The true values' order statistics lie between those of the lows
+    and of the highs, so [k-th smallest low, k-th largest high] covers the median at least as often as the
+    interval of the true values would. Pairs with a NaN are left out."""
+    kept = [(float(lo), float(hi)) for lo, hi in zip(lows, highs) if not (math.isnan(float(lo)) or math.isnan(float(hi)))]
+    lo, hi = sorted(p[0] for p in kept), sorted(p[1] for p in kept)
+    n = len(kept)
     if n == 0:
         return Interval(math.nan, math.nan, math.nan, 0.0, 0)
+    median_high = None if lo == hi else _median(hi)
     for k in range(n // 2, 0, -1):
         coverage = 1 - 2 * _binomial_cdf(k - 1, n)
         if coverage >= confidence - 1e-12:
-            return Interval(_median(x), x[k - 1], x[n - k], coverage, n)
-    return Interval(_median(x), x[0], x[-1], 1 - 2 * 0.5**n, n)
+            return Interval(_median(lo), lo[k - 1], hi[n - k], coverage, n, median_high)
+    return Interval(_median(lo), lo[0], hi[-1], 1 - 2 * 0.5**n, n, median_high)
 
 
 def median_ci(values) -> tuple[float, float, float]:

@@ -6,8 +6,10 @@ confidence interval (the sign test inverted: order statistics d(k) and d(n+1-k))
 for n seeds is 1 - 2 P(Binomial(n, 1/2) <= k - 1); k is the largest with coverage >= CONFIDENCE. At
 n = 5 that is [min, max] with 93.8% coverage, at n = 10 the 2nd smallest to the 2nd largest with 97.9%.
 With fewer than 5 seeds no interval reaches CONFIDENCE: the range is shown as a range, and the claim is
-inconclusive. Infinite values stay in (a diverged run's accuracy is -inf, a threshold never reached is
-inf steps): order statistics need no arithmetic on them.
+inconclusive. Infinite values stay in (a diverged run's accuracy is -inf): order statistics need no
+arithmetic on them. A threshold a run did not reach by its end is censored, not infinite: the run needed
+more steps than it ran, so each difference is known only within bounds, and the interval runs from the
+k-th smallest lower bound to the k-th largest upper bound (stats.bounded_interval).
 
 Outcomes, for margin m:
 - higher:    holds if the interval lies above +m, contradicted if it lies below -m;
@@ -26,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .claims import Claim, ClaimError, Context, _difference, select
-from .stats import CONFIDENCE, Interval, median_interval
+from .stats import CONFIDENCE, Interval, bounded_interval, median_interval
 
 VERDICTS = "verdicts.json"
 OUTCOMES = ("holds", "contradicted", "inconclusive")
@@ -52,15 +54,15 @@ def outcome(direction: str, margin: float, interval: Interval) -> str:
     raise ClaimError(f"direction={direction}: unknown")
 
 
-def per_seed(claim: Claim, side, runs: pd.DataFrame, curves: pd.DataFrame, context: Context) -> dict[int, float]:
-    """The claim's metric for `side`, one number per seed."""
+def per_seed(claim: Claim, side, runs: pd.DataFrame, curves: pd.DataFrame, context: Context) -> dict[int, tuple[float, float]]:
+    """The claim's metric for `side`, per seed: (low, high) bounds, equal unless the number is censored."""
     metric = claim.metric_of(side)
     rows = select(runs, side.where)
     values = {}
     for seed, group in rows.groupby("seed"):
         if metric.grid is None and len(group) != 1:
             raise ClaimError(f"claims.{claim.id}: side '{side.label}' matches {len(group)} runs of seed {seed}; its where must pick one run per seed")
-        values[int(seed)] = metric.value(group, curves, context)
+        values[int(seed)] = metric.bounds(group, curves, context)
     return values
 
 
@@ -69,18 +71,24 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> dict:
     context = Context(runs, curves)
     a, b = (per_seed(claim, side, runs, curves, context) for side in (claim.a, claim.b))
     seeds = sorted(set(a) & set(b))
-    diffs = {s: _difference(a[s], b[s]) for s in seeds}
-    usable = [d for d in diffs.values() if not math.isnan(d)]
-    interval = median_interval(usable)
+    # a - b lies between (a's lowest - b's highest) and (a's highest - b's lowest)
+    d_low = {s: _difference(a[s][0], b[s][1]) for s in seeds}
+    d_high = {s: _difference(a[s][1], b[s][0]) for s in seeds}
+    usable = [s for s in seeds if not (math.isnan(d_low[s]) or math.isnan(d_high[s]))]
+    interval = bounded_interval([d_low[s] for s in usable], [d_high[s] for s in usable])
     metric = claim.metric
     record = {
         "id": claim.id, "source": claim.source, "sentence": claim.sentence,
-        "a": {"label": claim.a.label, "where": claim.a.where, "metric": claim.metric_of(claim.a).describe(), "median": median_interval(list(a.values())).median},
-        "b": {"label": claim.b.label, "where": claim.b.where, "metric": claim.metric_of(claim.b).describe(), "median": median_interval(list(b.values())).median},
+        "a": {"label": claim.a.label, "where": claim.a.where, "metric": claim.metric_of(claim.a).describe(), "median": median_interval([v[0] for v in a.values()]).median},
+        "b": {"label": claim.b.label, "where": claim.b.where, "metric": claim.metric_of(claim.b).describe(), "median": median_interval([v[0] for v in b.values()]).median},
         "metric": metric.describe(), "log10": metric.log10, "direction": claim.direction, "margin": claim.margin,
-        "seeds": seeds, "per_seed": {str(s): {"a": a[s], "b": b[s], "d": diffs[s]} for s in seeds},
+        "seeds": seeds,
+        "per_seed": {str(s): {"a": a[s][0], "b": b[s][0], "d": d_low[s],
+                              **({"a_high": a[s][1], "b_high": b[s][1], "d_high": d_high[s]} if d_low[s] != d_high[s] else {})} for s in seeds},
         "n": interval.n, "n_excluded": len(seeds) - len(usable), "unpaired_seeds": sorted(set(a) ^ set(b)),
-        "median_difference": interval.median, "low": interval.low, "high": interval.high, "coverage": interval.coverage,
+        "n_censored": sum(d_low[s] != d_high[s] for s in usable),
+        "median_difference": interval.median, "median_difference_high": interval.median_high,
+        "low": interval.low, "high": interval.high, "coverage": interval.coverage,
         "interval": interval.label(), "is_ci": interval.is_ci, "outcome": outcome(claim.direction, claim.margin, interval),
         "history": claim.history,
     }
@@ -164,7 +172,12 @@ def fmt_difference(value: float, log10: bool = False) -> str:
 def effect(record: dict) -> str:
     """'median [low, high] (93.8% CI, n=5)' for a verdict record."""
     log10 = record["log10"]
-    text = f"{fmt_difference(record['median_difference'], log10)} [{fmt_difference(record['low'], log10)}, {fmt_difference(record['high'], log10)}] ({record['interval']})"
+    median = fmt_difference(record["median_difference"], log10)
+    if record.get("median_difference_high") not in (None, record["median_difference"]):
+        median = f"{median} to {fmt_difference(record['median_difference_high'], log10)}"
+    text = f"{median} [{fmt_difference(record['low'], log10)}, {fmt_difference(record['high'], log10)}] ({record['interval']})"
+    if record.get("n_censored"):
+        text += f"; {record['n_censored']} pair(s) censored (a threshold not reached by the end of a run: at least the run's length)"
     images = record.get("images")
     if images and math.isfinite(images["median_difference"]):
         text += f"; {images['median_difference']:+.0f} of {images['n_images']:,} {images['split']} images"

@@ -106,6 +106,22 @@ def test_steps_to_threshold_as_a_ratio():
     assert r["median_difference"] == -math.inf and r["outcome"] == "holds"
 
 
+def test_a_threshold_not_reached_by_the_end_is_censored_not_infinite():
+    # a never reaches 0.9 in its 300 steps, b reaches it at step 200: a needs more than 300/200 = 1.5x b's steps, no more is known.
+    def curve(arm, seed):
+        return [0.1, 0.5, 0.6, 0.7] if arm == "a" else [0.1, 0.5, 0.95, 0.95]
+
+    steps = StepsTo("test", "accuracy", threshold=0.9)
+    small = judge({"a": [0.7] * 5, "b": [0.95] * 5}, claim("lower", margin=math.log10(1.25), metric=steps), curves_of=curve)
+    assert small["outcome"] == "contradicted" and 10 ** small["low"] == pytest.approx(1.5) and small["high"] == math.inf
+    assert small["n_censored"] == 5 and "censored" in verdicts.effect(small)
+    large = judge({"a": [0.7] * 5, "b": [0.95] * 5}, claim("lower", margin=math.log10(2), metric=steps), curves_of=curve)
+    assert large["outcome"] == "inconclusive"  # 1.5x is all the runs can show: not beyond a 2x margin
+    # both never reach it: nothing is known about the pair, never a tie
+    both = judge({"a": [0.7] * 5, "b": [0.7] * 5}, claim("lower", margin=0.1, metric=steps), curves_of=lambda arm, seed: [0.1, 0.5, 0.6, 0.7])
+    assert (both["low"], both["high"]) == (-math.inf, math.inf) and both["outcome"] == "inconclusive"
+
+
 def test_target_steps_and_best_on_the_validation_split():
     def curve(arm, seed):
         return {"base": [0.1, 0.6, 0.8, 0.7], "a": [0.1, 0.85, 0.9, 0.9]}[arm]

@@ -63,7 +63,11 @@ class Tables:
         found = self.verdicts()
         if not found:
             return []
-        return ["## Claims", "", f"Rule: {verdicts.RULE}. {verdicts.SCOPE}", "", markdown_table(verdicts.CLAIM_HEADER, verdicts.claim_rows(found)), ""]
+        from .registry import get
+
+        history = get(self.dir.name).history
+        return ["## Claims", "", f"Rule: {verdicts.RULE}. {verdicts.SCOPE}", "", markdown_table(verdicts.CLAIM_HEADER, verdicts.claim_rows(found)), "",
+                *([f"Before these claims: {history}", ""] if history else [])]
 
 
 def at_end(rows: pd.DataFrame) -> pd.DataFrame:

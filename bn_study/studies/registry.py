@@ -31,6 +31,8 @@ class Study:
     render: Callable[[Path], list[Path]] | None = field(default=None, compare=False)
     # Its place in the report.
     order: int = 100
+    # What came before these claims: the rules earlier results were judged by, where they differ.
+    history: str = ""
 
     def folder(self, results: Path, quick: bool = False) -> Path:
         return results / (self.name + ("_quick" if quick else ""))

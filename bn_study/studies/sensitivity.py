@@ -126,9 +126,13 @@ BATCH_CLAIMS = (
 
 STUDIES = [
     Study(LR.name, LR.title, "'much higher learning rates': the largest lr (1e-3 to 10) that still trains, BN vs none", sweeps=(LR.name,),
-          claims=LR_CLAIMS, render=build_lr, order=30),
+          claims=LR_CLAIMS, render=build_lr, order=30,
+          history="3-seed results (392cf67) were judged by 'BN trains (median test accuracy >= 0.9) at more rates, reaching at least as far "
+                  "up'; here: the largest rate reaching 0.9 on the validation split, per seed."),
     Study(INIT.name, INIT.title, "'less sensitive to initialisation': how many Gaussian init stds (1e-3 to 10) train, BN vs none", sweeps=(INIT.name,),
           claims=INIT_CLAIMS, render=build_init, order=60),
     Study(BATCH.name, BATCH.title, "batch sizes 2 to 256 at equal examples seen: no BN, BN, Batch Renormalization", sweeps=(BATCH.name,),
-          claims=BATCH_CLAIMS, render=build_batch, order=70),
+          claims=BATCH_CLAIMS, render=build_batch, order=70,
+          history="3-seed results at 96,000 examples (392cf67) were judged by each arm's drop from its best batch size to batch 2; here "
+                  "from batch 64 to batch 2, per seed."),
 ]
