@@ -42,7 +42,7 @@ fig1: $(INSTALLED) ## Figure 1 of Ioffe & Szegedy: 2 arms x 10 seeds x 50,000 st
 
 fig1-pilot: fig1_pilot ## Why fig1 uses its learning rate: lr 0.1..8 x both arms x 5 seeds, selected on validation -> results/fig1_pilot/
 
-studies: $(INSTALLED) ## Every registered study (about 90 minutes here), then results/REPORT.md
+studies: $(INSTALLED) ## Every registered study (about an hour here), then results/REPORT.md
 	$(STUDIES_CLI) run --all $(QUICKFLAG)
 	$(MAKE) --no-print-directory report
 

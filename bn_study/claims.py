@@ -45,11 +45,10 @@ class Metric:
     split: str = "test"
     name: str = "accuracy"
 
-    # Value for a diverged run (its curves stop where it blew up): accuracy is the worst possible, a step
-    # count is never; NaN means the pair cannot be compared and is reported as excluded.
+    # Value for a diverged run, where a metric reads its final state (its curves stop where it blew up): an
+    # accuracy is the worst possible; NaN means the pair cannot be compared and is reported as excluded.
     diverged = math.nan
     log10 = False
-    unit = ""
     grid: Optional[str] = None
 
     def needs(self) -> list[tuple[str, str]]:
@@ -131,7 +130,6 @@ class StepsTo(Metric):
     threshold: float = 0.9
     target: Optional[tuple] = None  # ((column, value), ...): the runs whose best value is the threshold
     log10 = True
-    unit = "steps"
 
     def value(self, runs, curves, context):
         run = runs.iloc[0]
@@ -259,7 +257,6 @@ class _GridReaching(Metric):
 class GridCount(_GridReaching):
     """How many values of the swept `grid` key train."""
 
-    unit = "grid values"
 
     def of_values(self, trained):
         return float(len(trained))
