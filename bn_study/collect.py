@@ -21,7 +21,7 @@ import pandas as pd
 
 from . import analysis, stats
 from .config import RunConfig, to_dict
-from .records import CURVE_COLUMNS, CURVES_CSV, RUN_JSON
+from .records import CURVE_COLUMNS, CURVES_CSV, PROVENANCE, RUN_JSON
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,6 @@ CURVES_TABLE = "curves.parquet"
 CONFIGS_TABLE = "by_config.csv"
 # Test accuracies whose first crossing is recorded per run as steps_to_<threshold>.
 THRESHOLDS = (0.5, 0.9, 0.95, 0.98)
-# Where each run was made (records.provenance), carried into runs.csv.
-PROVENANCE = ("git_commit", "git_dirty", "cpu", "isa_level", "threads")
 
 
 @dataclass

@@ -77,6 +77,10 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+# The keys of provenance() that collect carries into runs.csv.
+PROVENANCE = ("git_commit", "git_dirty", "cpu", "isa_level", "threads")
+
+
 def provenance() -> dict:
     """Where a run was made: the code's git commit (and whether its tree had uncommitted changes), the CPU
     and its instruction-set level, and the threads TensorFlow was allowed."""

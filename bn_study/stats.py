@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .records import PROVENANCE
+
 CONFIDENCE = 0.90
 
 # Columns of a collected runs table that describe a run's outcome or identity, not its configuration.
 NOT_CONFIG = {"run_id", "status", "folder", "seed", "study", "quick", "test_accuracy", "test_loss", "val_accuracy", "val_loss", "steps",
-              "diverged_at_step", "wall_seconds", "ms_per_step", "data_used", "data_fallback", "n_val", "n_test",
-              "git_commit", "git_dirty", "cpu", "isa_level", "threads"}
+              "diverged_at_step", "wall_seconds", "ms_per_step", "data_used", "data_fallback", "n_val", "n_test", *PROVENANCE}
 
 
 @dataclass(frozen=True)
@@ -82,10 +83,10 @@ def bounded_interval(lows, highs, confidence: float = CONFIDENCE) -> Interval:
     return Interval(_median(lo), lo[0], hi[-1], 1 - 2 * 0.5**n, n, median_high)
 
 
-def median_ci(values) -> tuple[float, float, float]:
-    """(median, low, high) of median_interval: what a figure's band and a table's cell show."""
+def median_ci(values) -> dict:
+    """{median, ci_low, ci_high} of median_interval: the columns a figure's band and a table's cell read."""
     i = median_interval(values)
-    return i.median, i.low, i.high
+    return {"median": i.median, "ci_low": i.low, "ci_high": i.high}
 
 
 def config_columns(runs: pd.DataFrame) -> list[str]:

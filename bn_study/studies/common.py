@@ -80,8 +80,7 @@ def median_curves(study: Tables, by: list[str], split: str = "test", metric: str
     rows = collect.with_config(study.curves, study.runs, by, split, metric)
     out = []
     for key, group in rows.groupby([*by, "step"], dropna=False, sort=True):
-        median, lo, hi = stats.median_ci(group["value"])
-        out.append({**dict(zip([*by, "step"], key)), "median": median, "ci_low": lo, "ci_high": hi, "n": int(group["value"].notna().sum())})
+        out.append({**dict(zip([*by, "step"], key)), **stats.median_ci(group["value"]), "n": int(group["value"].notna().sum())})
     return pd.DataFrame(out)
 
 

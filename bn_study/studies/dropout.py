@@ -40,7 +40,7 @@ def build(study_dir: Path) -> list[Path]:
     for key, group in shifts.groupby(BY, sort=True):
         row = dict(zip(BY, key))
         for col in [*layers, "var_shift_mean"]:
-            row[f"{col}_median"], row[f"{col}_ci_low"], row[f"{col}_ci_high"] = stats.median_ci(group[col])
+            row.update({f"{col}_{k}": v for k, v in stats.median_ci(group[col]).items()})
         shift_table.append(row)
     shift_table = pd.DataFrame(shift_table)
 

@@ -41,11 +41,6 @@ def per_run(study: Tables, split: str, metric: str) -> pd.DataFrame:
     return rows.groupby(["run_id", "model.bn", "seed"], as_index=False)["value"].median()
 
 
-def _median_ci(values: pd.Series) -> dict:
-    median, lo, hi = stats.median_ci(values)
-    return {"median": median, "ci_low": lo, "ci_high": hi}
-
-
 def _fmt(cell: dict) -> str:
     """Median [interval] to 4 significant digits: these measures span many orders of magnitude."""
     return f"{cell['median']:.4g} [{cell['ci_low']:.4g}, {cell['ci_high']:.4g}]"
@@ -97,13 +92,13 @@ def _momentum(ax_curves, ax_gap, momentum: Tables) -> tuple[list[list[str]], boo
     # Per run: the gap averaged over its evaluations (the whole short run), and its accuracies at the end.
     runs = points.groupby("run_id").agg(gap=("gap", "mean")).join(at_end(points).set_index("run_id")[["acc_batch_stats", "acc_moving_averages"]])
     wide = runs.reset_index().merge(momentum.runs[["run_id", "model.bn_momentum"]], on="run_id")
-    table = pd.DataFrame([{"model.bn_momentum": m, **_median_ci(g["gap"])} for m, g in wide.groupby("model.bn_momentum")])
+    table = pd.DataFrame([{"model.bn_momentum": m, **stats.median_ci(g["gap"])} for m, g in wide.groupby("model.bn_momentum")])
     draw_band(ax_gap, table, "model.bn_momentum", plots.BN_COLORS["before"], "with BN")
     ax_gap.axhline(0, color="0.5", lw=0.8, ls=":")
     ax_gap.set(title="(j) the gap, averaged over the run", xlabel="BN momentum", ylabel="acc(batch stats) - acc(moving)", xscale="logit")
     ax_gap.set_xticks(values, [f"{m:g}" for m in values])
     ax_gap.minorticks_off()
-    return [[f"{m:g}", *(_fmt(_median_ci(g[k])) for k in ("acc_batch_stats", "acc_moving_averages", "gap"))] for m, g in wide.groupby("model.bn_momentum")]
+    return [[f"{m:g}", *(_fmt(stats.median_ci(g[k])) for k in ("acc_batch_stats", "acc_moving_averages", "gap"))] for m, g in wide.groupby("model.bn_momentum")]
 
 
 def build(study_dir: Path) -> list[Path]:
@@ -138,7 +133,7 @@ def build(study_dir: Path) -> list[Path]:
     for split, template, what in MEASURES:
         metric = template.format(last=last)
         runs = per_run(study, split, metric)
-        rows.append([what, f"`{split}/{metric}`", *(_fmt(_median_ci(runs[runs["model.bn"] == bn]["value"])) for bn in ARMS)])
+        rows.append([what, f"`{split}/{metric}`", *(_fmt(stats.median_ci(runs[runs["model.bn"] == bn]["value"])) for bn in ARMS)])
 
     summary = "\n".join([
         f"# {TITLE}", "",
