@@ -13,7 +13,7 @@ QUICKFLAG := --quick
 endif
 STUDIES_CLI := $(BIN)/bn-study-studies
 
-.PHONY: help install test test-slow reproduce fig1 fig1-pilot studies list check report collect figures notebooks notebooks-sync bench clean-runs
+.PHONY: help install test test-slow reproduce fig1 fig1-pilot studies list check report collect figures verify notebooks notebooks-sync bench clean-runs
 
 help: ## List the targets, and the studies (each is a target: make <study>)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,6 +60,9 @@ collect: $(INSTALLED) ## Gather the newest sweep of each of STUDY's experiments 
 
 figures: $(INSTALLED) ## Judge STUDY's claims and draw its figures and summary from its collected tables (works on a fresh clone)
 	$(STUDIES_CLI) render $(STUDY) $(QUICKFLAG)
+
+verify: $(INSTALLED) ## Check results/ after a crash or a copy: finished runs against run.json, tables against collection.json
+	$(BIN)/bn-study-verify
 
 # Any other target is a study's name: the registry (bn-study-studies list) says which exist.
 .DEFAULT:

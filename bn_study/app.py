@@ -2,11 +2,14 @@
 
 Bad input is reported as one line on stderr with exit status 2 and no traceback, whether Hydra refuses
 it while composing (unknown option or key, wrong type) or our checks do (ranges, data, model shape).
-The run folder Hydra made for a refused run is removed while it is still empty.
+A folder is owned by one process at a time (`ownership`); one that holds no run when the process ends
+(a refused config, a crash before training) is removed. Ctrl-C prints one line and exits 130, with the
+run's run.json marked failed; a file-system error (a read-only folder, a full disk) one line and exit 1.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -16,13 +19,17 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from . import config as config_lib
-from . import sweep
-from .config import ConfigError, validate
+from . import ownership, sweep
+from .config import ConfigError, unknown_key
 from .data import DataUnavailable
+from .records import RUN_JSON
+from .shapes import checked
+
+log = logging.getLogger(__name__)
 
 config_lib.register()
 
@@ -32,42 +39,61 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 USAGE_ERRORS = (ConfigError, DataUnavailable, ConfigCompositionException, OverrideParseException, OmegaConfBaseException)
 
 
+# The folders this process works in, for the one line printed on Ctrl-C.
+_WORKING: dict[str, Path] = {}
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     folder = Path(hc.runtime.output_dir)
     overrides = list(hc.overrides.task)
-    progress = sweep.JobProgress(Path(hc.sweep.dir), hc.job.num, overrides) if hc.mode == RunMode.MULTIRUN else None
+    multirun = hc.mode == RunMode.MULTIRUN
+    progress = sweep.JobProgress(Path(hc.sweep.dir), hc.job.num, overrides) if multirun else None
+    _WORKING.update(run=folder, **({"sweep": Path(hc.sweep.dir)} if multirun else {}))
     try:
-        run_cfg = validate(cfg)
-        threads = sweep.limit_threads()
-        from . import run  # imports TensorFlow: only once the config is known to be good
+        with ownership.owned(folder, "hydra.sweep.dir" if multirun else "hydra.run.dir"):
+            run_cfg = checked(cfg)
+            threads = sweep.limit_threads()
+            from . import run  # imports TensorFlow: only once the config is known to be good
 
-        record = previous = run.finished(run_cfg, folder)
-        if previous is None:
-            if progress:
-                progress.start()
-            runtime = {"launcher": hc.launcher.get("_target_"), "intra_op_threads": threads}
-            record = run.execute(run_cfg, folder, overrides=overrides, runtime=runtime)
+            record = previous = run.finished(run_cfg, folder)
+            if previous is None:
+                if progress:
+                    progress.start()
+                runtime = {"launcher": hc.launcher.get("_target_"), "intra_op_threads": threads}
+                record = run.execute(run_cfg, folder, overrides=overrides, runtime=runtime)
     except USAGE_ERRORS as err:
         _remove_if_empty(folder)
         refuse(err)
+    except BaseException:
+        _remove_if_empty(folder)  # died before training began: leave nothing that looks like a run
+        raise
     if progress:
         progress.end(record, skipped=previous is not None)
+    elif previous is not None:
+        log.info("skipped: %s already holds this run, %s%s; to run it again, choose another hydra.run.dir", folder, record["status"], _accuracy(record))
     return record["final"]["test_accuracy"]
 
 
+def _accuracy(record: dict) -> str:
+    acc = (record.get("final") or {}).get("test_accuracy")
+    return f" (test acc {acc:.4f})" if isinstance(acc, float) and acc == acc else ""
+
+
 def _remove_if_empty(folder: Path) -> None:
-    try:
-        folder.rmdir()
-    except OSError:
-        pass
-
-
-def _keys_of(path: str) -> list[str]:
-    """The keys a (dotted) config node allows, from the schema."""
-    node = OmegaConf.select(OmegaConf.structured(config_lib.RunConfig), path) if path else OmegaConf.structured(config_lib.RunConfig)
-    return list(node.keys()) if isinstance(node, DictConfig) else []
+    """Remove `folder` if empty, and the parents Hydra made for it below the current folder (results/<study>/runs/)
+    while they are empty too."""
+    stop = Path.cwd().resolve()
+    folder = folder.resolve()
+    while True:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
+        if folder == stop or stop not in folder.parents:
+            return
 
 
 def one_line(err: BaseException) -> str:
@@ -79,11 +105,12 @@ def one_line(err: BaseException) -> str:
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
         key = cause.full_key
         if isinstance(cause, (ConfigKeyError, ConfigAttributeError)):
-            parent = key.rpartition(".")[0]
-            allowed = _keys_of(parent)
-            where = parent or "the top level"
-            return f"{key}: unknown key; {where} has: {', '.join(allowed)}" if allowed else f"{key}: unknown key"
+            return str(unknown_key(key))
         return f"{key}: {str(cause).splitlines()[0]}"
+    if isinstance(err, OverrideParseException):
+        loose = next((arg for arg in sys.argv[1:] if "=" not in arg and not arg.startswith("-")), None)
+        if loose is not None:
+            return f"{loose!r}: not a key=value override; quote a value that holds spaces, e.g. 'hydra.run.dir=\"my runs/a\"'"
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     return " ".join(lines[:2]) if lines else type(err).__name__
 
@@ -94,10 +121,36 @@ def refuse(err: BaseException) -> NoReturn:
     raise SystemExit(2)
 
 
+# Settings that name where results are written: empty (or the current folder) would write into the repository.
+_FOLDER_KEYS = ("hydra.run.dir", "hydra.sweep.dir")
+
+
+def _check_folders(args: list[str]) -> None:
+    """What decides a folder's name, checked before Hydra makes the folder."""
+    for arg in args:
+        key, eq, value = arg.partition("=")
+        key = key.lstrip("+~")
+        if eq and key == "study":
+            config_lib.check_study_name(value)
+        if eq and key in _FOLDER_KEYS and (not value.strip(" '\"") or Path(value.strip(" '\"")).resolve() == Path.cwd()):
+            raise ConfigError(f"{key}={value}: must name a folder of its own (this would write into the current folder {Path.cwd()})")
+
+
 def cli() -> None:
     # Composition errors reach us instead of Hydra's multi-line report; real bugs still get a traceback.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
+        _check_folders(sys.argv[1:])
         main()
     except USAGE_ERRORS as err:
         refuse(err)
+    except KeyboardInterrupt:
+        where = (f"; rerun the same command with hydra.sweep.dir={_WORKING['sweep']} to resume the sweep" if "sweep" in _WORKING
+                 else "; rerun the same command to redo it")
+        run = _WORKING.get("run")
+        marked = f"run folder {run} marked failed" if run and (run / RUN_JSON).exists() else "no run was written"
+        print(f"bn-study: interrupted: {marked}{where}", file=sys.stderr)
+        raise SystemExit(130) from None
+    except OSError as err:
+        print(f"bn-study: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), file=sys.stderr)
+        raise SystemExit(1) from None

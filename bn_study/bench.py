@@ -298,7 +298,7 @@ def summarize(table: pd.DataFrame, facts: dict) -> tuple[dict, str]:
     """Per way the median ms per model-step over rounds and arms; the ratios; the limit; the targets."""
     ms = table.groupby("way")["ms_per_step"].median()
     b_way = ms[["b1_bare_loop", "b2_tuned_fit"]].idxmin()
-    a, b, c = ms["a_tutorial"], ms[b_way], ms["c_bn_study"]
+    c = ms["c_bn_study"]
     # Ratios are taken within each (round, arm), whose ways ran back to back, then their median.
     paired = table.pivot_table(index=["round", "arm"], columns="way", values="ms_per_step")
     m = facts["matmul"]

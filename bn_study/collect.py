@@ -1,8 +1,13 @@
 """Run folders -> tables: one row per run (runs.csv), every curve point in long form (curves.parquet),
-and the statistics across seeds per configuration (by_config.csv).
+and the statistics across seeds per configuration (by_config.csv), described by collection.json.
 
-Only finished runs (status done or diverged) are collected. A folder whose run.json is missing,
-unreadable, still `running` (interrupted) or `failed` is reported and skipped, never mixed in.
+Only finished runs (status done or diverged) whose curves verify against their run.json are collected.
+A folder whose run.json is missing, unreadable, still `running` (interrupted) or `failed`, or whose
+curves.csv is missing, torn or edited, is reported and left out, never mixed in.
+
+A collection appears whole or is refused: the tables are written beside the old ones, renamed into place,
+and collection.json (each table's size and checksum) is written last. `load` checks the tables against
+it, so tables from two collections (a crash between the renames) are refused, never read together.
 
     bn-study-collect fig1                 # the newest sweep under results/fig1/sweeps/
     bn-study-collect fig1 --runs DIR      # every run folder below DIR
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +26,10 @@ from pathlib import Path
 import pandas as pd
 
 from . import analysis, stats
-from .config import RunConfig, to_dict
-from .records import CURVE_COLUMNS, CURVES_CSV, PROVENANCE, RUN_JSON
+from . import records
+from .config import ConfigError, RunConfig, check_study_name, to_dict
+from .records import CURVE_COLUMNS, PROVENANCE, RUN_JSON, Unverified
+from .sweep import MANIFEST as SWEEP_MANIFEST
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +37,12 @@ RESULTS = Path("results")
 RUNS_TABLE = "runs.csv"
 CURVES_TABLE = "curves.parquet"
 CONFIGS_TABLE = "by_config.csv"
+MANIFEST = "collection.json"
+TABLES = (RUNS_TABLE, CURVES_TABLE, CONFIGS_TABLE)
+
+
+class TornCollection(RuntimeError):
+    """Collected tables that do not match their collection.json, or have none: not to be read."""
 # Test accuracies whose first crossing is recorded per run as steps_to_<threshold>.
 THRESHOLDS = (0.5, 0.9, 0.95, 0.98)
 
@@ -38,6 +52,7 @@ class Collected:
     runs: pd.DataFrame
     curves: pd.DataFrame
     skipped: list[str] = field(default_factory=list)  # "folder: why", one per folder left out
+    sources: list[str] = field(default_factory=list)  # the folders collected
 
 
 def _flatten(prefix: str, value, out: dict) -> None:
@@ -98,9 +113,10 @@ def collect(root: Path) -> Collected:
             if status not in ("done", "diverged"):
                 skipped.append(f"{folder}: status {status}" + (" (interrupted)" if status == "running" else ""))
                 continue
-            curve = pd.read_csv(folder / CURVES_CSV, dtype={"run_id": str})  # an all-digit id must stay a string
-            if list(curve.columns) != CURVE_COLUMNS or (curve["run_id"] != record["run_id"]).any():
-                raise ValueError(f"{CURVES_CSV} does not match run.json")
+            curve = records.verified_curves(folder, record)
+        except Unverified as err:
+            skipped.append(f"{folder}: fails verification, {err}; rerun its sweep to redo it")
+            continue
         except (OSError, ValueError, KeyError) as err:
             skipped.append(f"{folder}: unreadable ({type(err).__name__}: {err})")
             continue
@@ -113,28 +129,73 @@ def collect(root: Path) -> Collected:
         runs_df = runs_df.drop(dup.index).reset_index(drop=True)
     curves_df = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=CURVE_COLUMNS)
     curves_df = curves_df[curves_df["run_id"].isin(runs_df.get("run_id", []))].drop_duplicates(["run_id", "step", "split", "metric"])
-    return Collected(runs_df, curves_df.reset_index(drop=True), skipped)
+    return Collected(runs_df, curves_df.reset_index(drop=True), skipped, [str(root)])
+
+
+def combined(parts: list[Collected]) -> Collected:
+    """Several collections (a study's sweeps) as one."""
+    return Collected(pd.concat([p.runs for p in parts], ignore_index=True), pd.concat([p.curves for p in parts], ignore_index=True),
+                     [line for p in parts for line in p.skipped], [source for p in parts for source in p.sources])
 
 
 def latest_sweep(study: str, results: Path = RESULTS) -> Path:
-    sweeps = sorted((results / study / "sweeps").glob("*"))
-    if not sweeps:
-        raise FileNotFoundError(f"no sweeps under {results / study / 'sweeps'}: run `make {study}` first")
-    return sweeps[-1]
+    """The sweep folder under results/<study>/sweeps/ that was started last, by the time its sweep.json
+    records (a folder's name can be anything a user chose)."""
+    root = results / study / "sweeps"
+    started = {}
+    for manifest in root.glob(f"*/{SWEEP_MANIFEST}"):
+        try:
+            started[manifest.parent] = json.loads(manifest.read_text())["created_at"]
+        except (OSError, ValueError, KeyError, TypeError):
+            log.warning("WARNING %s: unreadable, not a candidate for the newest sweep", manifest)
+    if not started:
+        raise FileNotFoundError(f"no sweeps under {root}: run `make {study}` first")
+    return max(started, key=started.get)
 
 
 def write(collected: Collected, out_dir: Path) -> None:
+    """All tables to temporary files, renamed into place, then collection.json: whole, or refused by `load`."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    collected.runs.to_csv(out_dir / RUNS_TABLE, index=False)
-    collected.curves.to_parquet(out_dir / CURVES_TABLE, index=False)
-    stats.by_config(collected.runs).to_csv(out_dir / CONFIGS_TABLE, index=False)
+    savers = {
+        RUNS_TABLE: lambda path: collected.runs.to_csv(path, index=False),
+        CURVES_TABLE: lambda path: collected.curves.to_parquet(path, index=False),
+        CONFIGS_TABLE: lambda path: stats.by_config(collected.runs).to_csv(path, index=False),
+    }
+    staged: dict[str, Path] = {}
+    try:
+        for name, save in savers.items():
+            staged[name] = records.staged(out_dir / name, save)
+        manifest = {"created_at": records.now(), "n_runs": len(collected.runs), "sources": collected.sources,
+                    "tables": {name: records.digest(path) for name, path in staged.items()}}
+        for name, path in staged.items():
+            os.replace(path, out_dir / name)
+        records.write_json_atomic(out_dir / MANIFEST, manifest)
+    finally:
+        for path in staged.values():
+            path.unlink(missing_ok=True)
+
+
+def verify(out_dir: Path) -> dict:
+    """collection.json of a study folder, once every table matches it; raises TornCollection otherwise."""
+    out_dir = Path(out_dir)
+    try:
+        manifest = json.loads((out_dir / MANIFEST).read_text())
+        expected = manifest["tables"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise TornCollection(f"{out_dir / MANIFEST}: missing or unreadable ({type(err).__name__}); collect the study again") from None
+    for name in TABLES:
+        path = out_dir / name
+        if not path.is_file() or records.digest(path) != expected.get(name):
+            raise TornCollection(f"{path}: not the table collection.json describes (a collection torn by a crash, or edited); collect the study again")
+    return manifest
 
 
 def load(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The collected tables of a study folder (what figures and notebooks read)."""
+    """The collected tables of a study folder (what figures and notebooks read), once verified to be one collection."""
     out_dir = Path(out_dir)
     if not (out_dir / RUNS_TABLE).is_file():
         raise FileNotFoundError(f"{out_dir / RUNS_TABLE} not found: collect the study first (`make collect STUDY={out_dir.name}`)")
+    verify(out_dir)
     return pd.read_csv(out_dir / RUNS_TABLE, dtype={"run_id": str}), pd.read_parquet(out_dir / CURVES_TABLE)
 
 
@@ -161,8 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=RESULTS, help="results root (default: results)")
     args = parser.parse_args(argv)
     try:
+        check_study_name(args.study)
         root = args.runs or latest_sweep(args.study, args.results)
-    except FileNotFoundError as err:
+        if not root.is_dir():
+            raise FileNotFoundError(f"--runs {root}: no such folder")
+    except (ConfigError, FileNotFoundError) as err:
         print(f"bn-study-collect: error: {err}", file=sys.stderr)
         return 2
     got = collect(root)
@@ -172,11 +236,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bn-study-collect: error: no finished runs under {root}", file=sys.stderr)
         return 1
     out = args.results / args.study
-    write(got, out)
+    try:
+        write(got, out)
+    except OSError as err:
+        print(f"bn-study-collect: error: cannot write {out}: {err.strerror or err}", file=sys.stderr)
+        return 1
     counts = got.runs["status"].value_counts().to_dict()
-    print(f"collected {len(got.runs)} runs ({', '.join(f'{n} {s}' for s, n in counts.items())}) from {root} -> {out}/{RUNS_TABLE}, {CURVES_TABLE}, {CONFIGS_TABLE}")
+    print(f"collected {len(got.runs)} runs ({', '.join(f'{n} {s}' for s, n in counts.items())}) from {root} -> {out}/{RUNS_TABLE}, {CURVES_TABLE}, {CONFIGS_TABLE}, {MANIFEST}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,7 +7,8 @@ message is one line naming the key and what it allows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from typing import Any, List, Optional
 
@@ -205,14 +206,66 @@ def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"{key}={value}: must be {allowed}")
 
 
+# Bounds that catch typos before they cost anything: a seed Keras and numpy accept, a run length short of
+# a typo's 1e12 steps (the paper's longest run is 50,000; ten million is hours even at 1 ms a step), and a
+# study name that fits in a path.
+MAX_SEED = 2**32 - 1
+MAX_STEPS = 10_000_000
+MAX_STUDY_NAME = 64
+
+
+def check_study_name(name: str) -> None:
+    """A study name becomes a folder name: results/<study>/."""
+    _require(name.replace("_", "").replace("-", "").isalnum() and len(name) <= MAX_STUDY_NAME, "study", name,
+             f"letters, digits, '_' or '-', at most {MAX_STUDY_NAME} characters")
+
+
+def keys_of(path: str = "") -> list[str]:
+    """The keys a (dotted) node of the schema allows; [] for a leaf or an unknown path."""
+    node = OmegaConf.select(OmegaConf.structured(RunConfig), path) if path else OmegaConf.structured(RunConfig)
+    return list(node.keys()) if isinstance(node, DictConfig) else []
+
+
+def unknown_key(key: str) -> ConfigError:
+    parent = key.rpartition(".")[0]
+    allowed = keys_of(parent)
+    where = parent or "the top level"
+    return ConfigError(f"{key}: unknown key; {where} has: {', '.join(allowed)}" if allowed else f"{key}: unknown key")
+
+
+def _refuse_unknown_keys(cfg: DictConfig, schema: DictConfig, prefix: str = "") -> None:
+    """Every key of a composed config must be in the schema: a `+key=value` override can add one that
+    OmegaConf's own merge lets through inside a typed node, and the run would silently ignore it."""
+    for key in cfg.keys():
+        path = f"{prefix}{key}"
+        if key not in schema:
+            raise unknown_key(path)
+        child, expected = cfg._get_node(key), schema._get_node(key)
+        if isinstance(child, DictConfig) and isinstance(expected, DictConfig) and not child._is_none():
+            _refuse_unknown_keys(child, expected, f"{path}.")
+
+
+def _refuse_non_finite(node: Any, prefix: str = "") -> None:
+    """inf or nan in any number (a learning rate, an init std, an L2 factor) trains a run that can only diverge."""
+    for f in fields(node):
+        value, key = getattr(node, f.name), f"{prefix}{f.name}"
+        if is_dataclass(value):
+            _refuse_non_finite(value, f"{key}.")
+        for v in value if isinstance(value, list) else [value]:
+            _require(not isinstance(v, float) or math.isfinite(v), key, value, "a finite number")
+
+
 def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     """Return the typed config, or raise ConfigError on the first value out of range."""
     if isinstance(cfg, DictConfig):
         if "hydra" in cfg:
             cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
-        run = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunConfig), cfg))
+        schema = OmegaConf.structured(RunConfig)
+        _refuse_unknown_keys(cfg, schema)
+        run = OmegaConf.to_object(OmegaConf.merge(schema, cfg))
     else:
         run = cfg
+    _refuse_non_finite(run)
     m, o, t, p = run.model, run.optimizer, run.trainer, run.probe
     _require(bool(m.hidden) or bool(m.conv), "model.hidden", m.hidden, "non-empty when model.conv is empty")
     for key, sizes in (("model.hidden", m.hidden), ("model.conv", m.conv)):
@@ -231,7 +284,7 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     _require(m.l2 >= 0, "model.l2", m.l2, ">= 0")
     _require(0.0 <= o.momentum < 1.0, "optimizer.momentum", o.momentum, "in [0, 1)")
     _require(o.name is not OptimizerName.adam or o.momentum == 0, "optimizer.momentum", o.momentum, "0 with optimizer=adam (Adam has its own betas)")
-    _require(t.steps >= 1, "trainer.steps", t.steps, "an integer >= 1")
+    _require(1 <= t.steps <= MAX_STEPS, "trainer.steps", t.steps, f"an integer in [1, {MAX_STEPS:,}]")
     _require(t.batch_size >= 1, "trainer.batch_size", t.batch_size, "an integer >= 1")
     _require(t.eval_every >= 1, "trainer.eval_every", t.eval_every, "an integer >= 1")
     _require(t.eval_batch_size >= 1, "trainer.eval_batch_size", t.eval_batch_size, "an integer >= 1")
@@ -240,8 +293,8 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     _require(p.batch >= 2, "probe.batch", p.batch, "an integer >= 2")
     _require(bool(p.landscape_steps) and all(s > 0 for s in p.landscape_steps), "probe.landscape_steps", p.landscape_steps, "a non-empty list of positive multiples of lr")
     _require(all(0 <= q <= 100 for q in p.percentiles), "probe.percentiles", p.percentiles, "values in [0, 100]")
-    _require(run.seed >= 0, "seed", run.seed, "an integer >= 0")
-    _require(run.study.replace("_", "").replace("-", "").isalnum(), "study", run.study, "letters, digits, '_' or '-'")
+    _require(0 <= run.seed <= MAX_SEED, "seed", run.seed, f"an integer in [0, {MAX_SEED}] (2**32 - 1)")
+    check_study_name(run.study)
     return run
 
 

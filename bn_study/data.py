@@ -28,6 +28,32 @@ class DataUnavailable(RuntimeError):
     """The dataset cannot be had on this machine (no network and no cached copy)."""
 
 
+@dataclass(frozen=True)
+class Spec:
+    """What a dataset gives a model, known without loading it: enough to check every job of a sweep
+    before the first one starts (a test checks each against the loaded arrays)."""
+
+    input_shape: tuple
+    n_classes: int
+    n_train: int  # before the validation split is carved out of it
+    n_test: int
+
+
+SPECS: dict[DataName, Spec] = {
+    DataName.mnist: Spec((28, 28, 1), 10, 60_000, 10_000),
+    DataName.mnist5k: Spec((28, 28, 1), 10, 4_000, 1_000),
+    DataName.fashion_mnist: Spec((28, 28, 1), 10, 60_000, 10_000),
+    DataName.cifar10: Spec((32, 32, 3), 10, 50_000, 10_000),
+    DataName.digits: Spec((8, 8, 1), 10, 1_437, 360),
+    DataName.circles: Spec((2,), 2, 500, 500),
+}
+
+
+def n_val(n_train: int, fraction: float) -> int:
+    """How many training examples the validation split takes."""
+    return int(round(fraction * n_train))
+
+
 @dataclass
 class Dataset:
     name: str  # what was actually loaded
@@ -49,6 +75,11 @@ class Dataset:
     @property
     def n_classes(self) -> int:
         return int(max(self.y_train.max(), self.y_test.max())) + 1
+
+    @property
+    def spec(self) -> Spec:
+        """What was actually loaded (data=mnist may have fallen back), as the checks read it."""
+        return Spec(self.input_shape, self.n_classes, len(self.x_train) + len(self.x_val), len(self.x_test))
 
     def describe(self) -> dict:
         return {
@@ -162,12 +193,12 @@ def _prepared(requested: DataName, strict: bool, val_fraction: float, norm: Norm
 def with_validation(data: Dataset, fraction: float) -> Dataset:
     """A stratified `fraction` of the training split moved to the validation split, by a fixed seed: the
     same images for every run, arm and seed."""
-    n_val = int(round(fraction * len(data.x_train)))
-    if n_val == 0:
+    n = n_val(len(data.x_train), fraction)
+    if n == 0:
         return data
-    x_train, x_val, y_train, y_val = _stratified_split(data.x_train, data.y_train, n_val)
+    x_train, x_val, y_train, y_val = _stratified_split(data.x_train, data.y_train, n)
     arrays = [_frozen(a) for a in (x_train, y_train, x_val, y_val)]
-    return dataclasses.replace(data, source=f"{data.source}; validation: a stratified {n_val:,} of the training split",
+    return dataclasses.replace(data, source=f"{data.source}; validation: a stratified {n:,} of the training split",
                                x_train=arrays[0], y_train=arrays[1], x_val=arrays[2], y_val=arrays[3])
 
 

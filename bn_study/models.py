@@ -11,6 +11,8 @@ conv1_bn, ...) so probes can find "the nonlinearity of hidden block 3" in any ar
 Dense of one logit per class (softmax) or a single logit (sigmoid, two classes), and with `model.output_bn`
 the Keras blog's Dense(no bias) -> BN before the softmax.
 
+Whether a config fits its data (image shapes, class count) is checked before building, in `shapes`.
+
 Weights are initialised from per-layer seeds derived from the run seed only, so the BN and no-BN
 arms of a paired comparison start from the same kernels: BN-before only drops the biases (zeros).
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .config import BN, ConfigError, ModelConfig, Norm, Output
+from .config import BN, ModelConfig, Norm, Output
 
 OUTPUT = "logits"
 
@@ -44,8 +46,6 @@ def _input_bn(x, cfg: ModelConfig):
 
 
 def _output(x, cfg: ModelConfig, n_classes: int, seed: int):
-    if cfg.output is Output.sigmoid and n_classes != 2:
-        raise ConfigError(f"model.output=sigmoid: needs a two-class dataset; this one has {n_classes} classes (use model.output=softmax)")
     units = 1 if cfg.output is Output.sigmoid else n_classes
     x = layers.Dense(units, use_bias=not cfg.output_bn, kernel_initializer=_initializer(cfg, seed, output=True), name=f"{OUTPUT}_linear" if cfg.output_bn else OUTPUT)(x)
     if cfg.output_bn:
@@ -80,8 +80,6 @@ def _block(x, linear_cls, name: str, cfg: ModelConfig, seed: int, **linear_kwarg
 
 
 def build(cfg: ModelConfig, input_shape: tuple, n_classes: int, seed: int) -> keras.Model:
-    if cfg.conv and len(input_shape) != 3:
-        raise ConfigError(f"model.conv={list(cfg.conv)} needs image data (H, W, C); this dataset's inputs have shape {input_shape}")
     layer_seed = iter(range(seed * 1000, seed * 1000 + 1000))
 
     inputs = keras.Input(shape=input_shape, name="inputs")

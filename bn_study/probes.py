@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .config import ConfigError, ProbeConfig
+from .config import ProbeConfig
 from .models import nonlinearities
 
 
@@ -49,13 +49,7 @@ class VarianceShift:
 
 class InputPercentiles:
     def __init__(self, model: keras.Model, cfg: ProbeConfig, x_fixed: np.ndarray):
-        acts = nonlinearities(model)
-        if not -len(acts) <= cfg.layer < len(acts):
-            raise ConfigError(f"probe.layer={cfg.layer}: the model has {len(acts)} hidden nonlinearities (use -{len(acts)}..{len(acts) - 1})")
-        self.layer = acts[cfg.layer]
-        units = self.layer.input.shape[-1]
-        if not 0 <= cfg.unit < units:
-            raise ConfigError(f"probe.unit={cfg.unit}: {self.layer.name} has {units} units (use 0..{units - 1})")
+        self.layer = nonlinearities(model)[cfg.layer]  # `shapes.check` made sure the layer and unit exist
         self._unit = cfg.unit
         self._q = list(cfg.percentiles)
         self._x = tf.constant(x_fixed[: cfg.examples])

@@ -4,6 +4,10 @@ run.json's `status` is `running` from the first write until the run ends as `don
 `failed`; a folder left at `running` is an interrupted run. curves.csv is long form,
 `run_id,step,split,metric,value`, one row per measurement, flushed at every evaluation so a killed
 run keeps every point it measured.
+
+A finished run is verifiable: on closing, run.json records what its curves.csv holds (rows, bytes,
+SHA-256), and `verified_curves` checks the file against that record and against the run's final values
+before anyone (collect, resume, verify) trusts it.
 """
 
 from __future__ import annotations
@@ -105,17 +109,80 @@ def _json_safe(value):
     return value
 
 
-def write_json_atomic(path: Path, payload: dict) -> None:
+# mkstemp creates its files 0600; a result must be as readable as its siblings (the group on a shared filesystem).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+
+
+def staged(path: Path, write) -> Path:
+    """`write(tmp_path)` into a temporary file beside `path`, flushed to disk with the usual file mode;
+    returns the temporary path for the caller to `os.replace` into place (removed again on any failure)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_json_safe(payload), f, indent=2, allow_nan=False)
-            f.flush()
+        write(Path(tmp))
+        os.chmod(tmp, FILE_MODE)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    text = json.dumps(_json_safe(payload), indent=2, allow_nan=False)
+    os.replace(staged(path, lambda tmp: tmp.write_text(text)), path)
+
+
+def digest(path: Path) -> dict:
+    """What a file holds, to check it later: its size and SHA-256."""
+    data = Path(path).read_bytes()
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+class Unverified(ValueError):
+    """A finished run whose curves.csv is missing, torn or edited: not to be trusted, collected or skipped."""
+
+
+def verified_curves(folder: Path, record: dict):
+    """The curves of a finished run as a DataFrame, once checked against run.json: the size and checksum it
+    recorded on closing, and (for runs that predate the checksum too) that the curve ends at the run's
+    last step with its final test accuracy. Raises Unverified saying what is wrong."""
+    import pandas as pd
+
+    path = Path(folder) / CURVES_CSV
+    if not path.is_file():
+        raise Unverified(f"{CURVES_CSV} is missing")
+    expected = record.get("curves")
+    if expected is not None:
+        found = digest(path)
+        if found != {k: expected.get(k) for k in found}:
+            raise Unverified(f"{CURVES_CSV} is not what the run wrote ({found['bytes']} bytes, run.json recorded {expected.get('bytes')} "
+                             "and another checksum): torn or edited")
+    with open(path, "rb") as f:
+        f.seek(max(0, path.stat().st_size - 1))
+        if f.read(1) != b"\n":  # every row is written whole, newline included: a cut file ends mid-row
+            raise Unverified(f"{CURVES_CSV} ends mid-row: torn")
+    try:
+        curve = pd.read_csv(path, dtype={"run_id": str})  # an all-digit id must stay a string
+    except (ValueError, pd.errors.ParserError) as err:
+        raise Unverified(f"{CURVES_CSV} is unreadable ({err})") from None
+    if list(curve.columns) != CURVE_COLUMNS or (curve["run_id"] != record.get("run_id")).any():
+        raise Unverified(f"{CURVES_CSV} does not belong to this run.json (columns or run_id differ)")
+    if curve[CURVE_COLUMNS[:-1]].isna().any(axis=None):
+        raise Unverified(f"{CURVES_CSV} has rows with missing fields: torn or edited")
+    if expected is not None and len(curve) != expected.get("rows"):
+        raise Unverified(f"{CURVES_CSV} has {len(curve)} rows, run.json recorded {expected.get('rows')}")
+    test = curve[(curve["split"] == "test") & (curve["metric"] == "accuracy")]
+    last = test.loc[test["step"].idxmax()] if len(test) else None
+    final = (record.get("final") or {}).get("test_accuracy")
+    if last is None or int(last["step"]) != record.get("steps"):
+        raise Unverified(f"{CURVES_CSV} ends at step {None if last is None else int(last['step'])}, the run at step {record.get('steps')}")
+    if record.get("status") == "done" and float(last["value"]) != final:
+        raise Unverified(f"{CURVES_CSV} ends at test accuracy {float(last['value'])!r}, run.json says {final!r}: torn or edited")
+    return curve
 
 
 def read_run(folder: Path) -> dict:
@@ -132,6 +199,7 @@ class RunWriter:
         self._json = self.folder / RUN_JSON
         write_json_atomic(self._json, self.record)
         self._file = open(self.folder / CURVES_CSV, "w", newline="")
+        self._rows = 0
         self._csv = csv.writer(self._file, lineterminator="\n")
         self._csv.writerow(CURVE_COLUMNS)
         self._file.flush()
@@ -139,6 +207,7 @@ class RunWriter:
     def log(self, step: int, split: str, metrics: dict) -> None:
         for metric, value in metrics.items():
             self._csv.writerow([self.record["run_id"], step, split, metric, repr(float(value))])
+            self._rows += 1
 
     def flush(self) -> None:
         self._file.flush()
@@ -150,8 +219,9 @@ class RunWriter:
 
     def close(self, status: str, **fields) -> None:
         assert status in STATUSES[1:], status
+        self.flush()
         self._file.close()
-        self.update(status=status, finished_at=now(), **fields)
+        self.update(status=status, finished_at=now(), curves={"rows": self._rows, **digest(self.folder / CURVES_CSV)}, **fields)
 
 
 def python_command() -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 
 from . import data as data_lib
-from . import models, records
+from . import models, records, shapes
 from .config import ConfigError, RunConfig, to_dict
 from .mechanisms import Mechanisms
 from .probes import InputPercentiles, VarianceShift
@@ -54,7 +54,8 @@ def _label(cfg: RunConfig) -> str:
 
 
 def finished(cfg: RunConfig, folder: Path) -> dict | None:
-    """The record of this very config if `folder` already holds it finished (done or diverged), so a rerun can skip it.
+    """The record of this very config if `folder` already holds it finished (done or diverged) and its
+    curves verify, so a rerun can skip it; None if it is to be (re)run.
 
     A folder holding a finished run of another config is refused rather than overwritten.
     """
@@ -66,6 +67,11 @@ def finished(cfg: RunConfig, folder: Path) -> dict | None:
         return None  # interrupted or failed: redo
     if old.get("run_id") != records.config_id(to_dict(cfg)):
         raise ConfigError(f"{folder}: holds a finished run of another config (run {old.get('run_id')}); choose another output folder")
+    try:
+        records.verified_curves(folder, old)
+    except records.Unverified as err:
+        log.warning("WARNING %s: redoing this run: %s", folder, err)
+        return None
     return old
 
 
@@ -110,14 +116,15 @@ def prepare(cfg: RunConfig) -> tuple[data_lib.Dataset, Compiled]:
     """Everything that can refuse the config before any file is written (data, model, probes), compiled
     or restarted from the compiled functions of an earlier run of the same graph."""
     data = data_lib.load(cfg.data)
+    shapes.check(cfg, data.spec)  # what was loaded, which may be a fallback: a batch larger than its training split
     key = graph_key(cfg)
     compiled = _COMPILED.pop(key, None)
     if compiled is None:
         keras.backend.clear_session()  # a sweep builds many models in one process: drop the previous one's graphs
     keras.utils.set_random_seed(cfg.seed)
-    model = models.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)  # ConfigError if the data cannot feed it
+    model = models.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
     if compiled is None:
-        compiled = _compile(cfg, data, model)  # ConfigError if the probe asks for a layer or unit the model lacks
+        compiled = _compile(cfg, data, model)
     else:
         compiled.trainer.restart(model, make_optimizer(cfg.optimizer))
         compiled.fresh = False

@@ -20,8 +20,10 @@ from typing import Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from .config import ConfigError, validate
+from .config import ConfigError
+from .ownership import LOCK
 from .records import RUN_JSON, now, write_json_atomic
+from .shapes import checked
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ def check_and_record(sweep_dir: Path, jobs: list[list[str]], config: DictConfig,
     """
     try:
         for job in jobs:
-            validate(compose(job))
+            checked(compose(job))
         _write_manifest(sweep_dir, jobs, config)
     except Exception:
         _remove_if_fresh(sweep_dir)
@@ -48,7 +50,7 @@ def check_and_record(sweep_dir: Path, jobs: list[list[str]], config: DictConfig,
 
 def _remove_if_fresh(sweep_dir: Path) -> None:
     """Undo a sweep folder that holds nothing but what Hydra wrote on starting it."""
-    if sweep_dir.is_dir() and {p.name for p in sweep_dir.iterdir()} <= {"multirun.yaml"}:
+    if sweep_dir.is_dir() and {p.name for p in sweep_dir.iterdir()} <= {"multirun.yaml", LOCK}:
         shutil.rmtree(sweep_dir)
 
 
@@ -56,8 +58,13 @@ def _write_manifest(sweep_dir: Path, jobs: list[list[str]], config: DictConfig) 
     path = sweep_dir / MANIFEST
     manifest = {"sweep_dir": str(sweep_dir), "created_at": now(), "n_jobs": len(jobs), "jobs": jobs, "launcher": config.hydra.launcher.get("_target_"), "resumed_at": []}
     if path.exists():
-        old = json.loads(path.read_text())
-        if old["jobs"] != jobs:
+        try:
+            old = json.loads(path.read_text())
+            old_jobs = old["jobs"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ConfigError(f"hydra.sweep.dir={sweep_dir}: its {MANIFEST} is unreadable ({type(err).__name__}); "
+                              "move the folder away or choose another") from None
+        if old_jobs != jobs:
             raise ConfigError(
                 f"hydra.sweep.dir={sweep_dir}: holds a different sweep ({old['n_jobs']} jobs, first {' '.join(old['jobs'][0])}); "
                 "rerun it with the same overrides to resume, or choose another folder"
@@ -72,8 +79,10 @@ class JobProgress:
 
     def __init__(self, sweep_dir: Path, job_num: int, overrides: Sequence[str]):
         self.sweep_dir = sweep_dir
-        manifest_path = sweep_dir / MANIFEST
-        manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+        try:
+            manifest = json.loads((sweep_dir / MANIFEST).read_text())
+        except (OSError, ValueError):
+            manifest = None  # the sweep was checked before its jobs started: only a hand-made folder lacks it
         self.n = manifest["n_jobs"] if manifest else None
         self.k = job_num + 1
         self.what = " ".join(_swept(overrides, manifest["jobs"] if manifest else None))

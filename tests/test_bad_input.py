@@ -12,11 +12,29 @@ CASES = [
     (["model.bn=sideways"], "model.bn: Invalid value 'sideways', expected one of [none, before, after]"),
     (["model.activation=swishy"], "model.activation: Invalid value 'swishy', expected one of [sigmoid, tanh, relu"),
     (["trainer.stepz=5"], "trainer.stepz: unknown key; trainer has: steps, batch_size, eval_every"),
+    (["+trainer.stepz=5000"], "trainer.stepz: unknown key; trainer has: steps, batch_size, eval_every"),
+    (["+model.widths=[100,100]"], "model.widths: unknown key; model has: name, conv, kernel_size, hidden"),
     (["lr=0.1"], "lr: unknown key; the top level has: data, model, optimizer, trainer, probe, seed, study, quick, tag"),
     (["trainer.steps=many"], "trainer.steps: Value 'many' of type 'str' could not be converted to Integer"),
     (["optimizer.lr=-0.1"], "optimizer.lr=-0.1: must be > 0"),
-    (["trainer.steps=0"], "trainer.steps=0: must be an integer >= 1"),
+    (["trainer.steps=0"], "trainer.steps=0: must be an integer in [1, 10,000,000]"),
+    (["trainer.steps=1000000000000"], "trainer.steps=1000000000000: must be an integer in [1, 10,000,000]"),
+    (["trainer.steps=1e12"], "trainer.steps: Value '1000000000000.0' of type 'float' could not be converted to Integer"),
     (["trainer.batch_size=0"], "trainer.batch_size=0: must be an integer >= 1"),
+    (["optimizer.lr=inf"], "optimizer.lr=inf: must be a finite number"),
+    (["optimizer.lr=nan"], "optimizer.lr=nan: must be a finite number"),
+    (["model.init_std=inf"], "model.init_std=inf: must be a finite number"),
+    (["model.l2=inf"], "model.l2=inf: must be a finite number"),
+    (["seed=4294967296"], "seed=4294967296: must be an integer in [0, 4294967295] (2**32 - 1)"),
+    (["seed=-1"], "seed=-1: must be an integer in [0, 4294967295] (2**32 - 1)"),
+    (["trainer.batch_size=3601"], "trainer.batch_size=3601: must be at most the training split's 3,600 examples (data=mnist5k)"),
+    (["model=cnn", "data=digits"], "model.conv=[32, 64, 64]: conv block 3 gets a 0x0 input from data=digits (8x8), smaller than model.kernel_size=3"),
+    (["model=cnn", "model.kernel_size=50"], "conv block 1 gets a 28x28 input from data=mnist5k (28x28), smaller than model.kernel_size=50"),
+    (["model=cnn", "model.conv=[8,8,8,8,8]"], "model.conv=[8, 8, 8, 8, 8]: conv block 4 gets a 1x1 input from data=mnist5k (28x28)"),
+    (["study=" + "a" * 65], "must be letters, digits, '_' or '-', at most 64 characters"),
+    (["study=../elsewhere"], "study=../elsewhere: must be letters, digits, '_' or '-', at most 64 characters"),
+    (["hydra.run.dir="], "hydra.run.dir=: must name a folder of its own (this would write into the current folder"),
+    (["hydra.run.dir=my", "runs/a"], "'runs/a': not a key=value override; quote a value that holds spaces"),
     (["model.dropout=1.5"], "model.dropout=1.5: must be in [0, 1)"),
     (["model.init_std=0"], "model.init_std=0.0: must be > 0, or null for model.kernel_init"),
     (["data=circles", "model=cnn"], "model.conv=[32, 64, 64] needs image data (H, W, C); this dataset's inputs have shape (2,)"),
@@ -32,7 +50,7 @@ CASES = [
 @pytest.mark.parametrize("overrides, message", CASES, ids=[" ".join(c[0]) for c in CASES])
 def test_bad_input_is_refused_in_one_line(tmp_path, overrides, message):
     out = tmp_path / "run"
-    proc = cli(*TINY, *overrides, f"hydra.run.dir={out}")
+    proc = cli(*TINY, f"hydra.run.dir={out}", *overrides)  # after it: a case may set hydra.run.dir itself
     assert proc.returncode == 2, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("bn-study: error:")]
     assert len(errors) == 1 and message in errors[0], proc.stderr

@@ -3,10 +3,12 @@
 import json
 
 import pandas as pd
+import pytest
 
 from bn_study import bench
 
 
+@pytest.mark.slow  # ~30 s: `make bench` itself exercises the same code
 def test_bench_runs_every_way_and_writes_its_tables(tmp_path):
     assert bench.main(["--steps", "40", "--rounds", "1", "--sweep-runs", "2", "--arms", "none", "--out", str(tmp_path)]) == 0
     table = pd.read_csv(tmp_path / "bench.csv")

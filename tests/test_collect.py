@@ -2,7 +2,7 @@
 
 import json
 
-from bn_study import collect
+from bn_study import collect, records
 
 
 def test_collect_skips_torn_and_interrupted_folders(run_tiny, tmp_path):
@@ -27,9 +27,10 @@ def test_an_all_digit_run_id_is_kept_as_a_string(run_tiny, tmp_path):
     _, folder = run_tiny(name="sweep/0")
     record = json.loads((folder / "run.json").read_text())
     digits = "370230566605"
-    (folder / "run.json").write_text(json.dumps({**record, "run_id": digits}))
     curve = (folder / "curves.csv").read_text().replace(record["run_id"], digits)
     (folder / "curves.csv").write_text(curve)
+    curves = {**record["curves"], **records.digest(folder / "curves.csv")}
+    (folder / "run.json").write_text(json.dumps({**record, "run_id": digits, "curves": curves}))
     got = collect.collect(tmp_path / "sweep")
     assert got.skipped == [] and list(got.runs["run_id"]) == [digits] and set(got.curves["run_id"]) == {digits}
     collect.write(got, tmp_path / "out")

@@ -109,11 +109,15 @@ def test_two_sweeps_started_together_never_collide(tmp_path):
         (["model.bn=none,sideways"], "model.bn: Invalid value 'sideways', expected one of [none, before, after]"),
         (["optimizer.lr=0.1,-1"], "optimizer.lr=-1.0: must be > 0"),
         (["model.dropuot=0,0.5"], "model.dropuot: unknown key; model has:"),
+        (["+trainer.stepz=5,6"], "trainer.stepz: unknown key; trainer has:"),
+        (["data=circles", "model=mlp,cnn"], "model.conv=[32, 64, 64] needs image data (H, W, C); this dataset's inputs have shape (2,)"),
+        (["model=cnn", "model.conv=[8],[8,8,8,8,8]"], "model.conv=[8, 8, 8, 8, 8]: conv block 4 gets a 1x1 input"),
     ],
 )
 def test_bad_sweep_value_is_refused_before_any_run(tmp_path, grid, message):
+    """Every job's whole config (model shapes included) is checked before the first runs: a bad second job leaves nothing."""
     sweep = tmp_path / "sweep"
-    proc = cli("-m", *FAST, *grid, f"hydra.sweep.dir={sweep}")
+    proc = cli("-m", *FAST[1:], *(grid if grid[0].startswith("data=") else ["data=mnist5k", *grid]), f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 2
     errors = [line for line in proc.stderr.splitlines() if line.startswith("bn-study: error:")]
     assert len(errors) == 1 and message in errors[0], proc.stderr
@@ -127,7 +131,8 @@ CORES = os.cpu_count() or 1
     "launcher, threads",
     [
         (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], max(1, CORES // min(2, CORES))),
-        (["hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2", "+hydra.launcher.ray.init.include_dashboard=false"], 1),
+        pytest.param(["hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2", "+hydra.launcher.ray.init.include_dashboard=false"], 1,
+                     marks=pytest.mark.slow),  # starting a local Ray instance takes ~15 s
     ],
     ids=["joblib", "ray"],
 )

@@ -63,7 +63,7 @@ def collect_study(study: Study, quick: bool, results: Path, folders: list[Path] 
             print(f"skipped {line}", file=sys.stderr)
         if part.runs.empty:
             raise StageError(f"no finished runs under {folder}")
-    combined = collect.Collected(pd.concat([p.runs for p in parts], ignore_index=True), pd.concat([p.curves for p in parts], ignore_index=True))
+    combined = collect.combined(parts)
     out = study.folder(results, quick)
     collect.write(combined, out)
     print(f"collected {len(combined.runs)} runs from {', '.join(str(f) for f in folders)} -> {out}/")
@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the small version, into results/<study>_quick/")
     parser.add_argument("--results", type=Path, default=collect.RESULTS, help="results root (default: results)")
     args = parser.parse_args(argv)
+    if args.stage in ("render", "report") and not args.results.is_dir():
+        print(f"bn-study-studies: error: --results {args.results}: no such folder", file=sys.stderr)
+        return 2
     try:
         chosen = [get(name) for name in args.study] or (list(studies().values()) if args.all or args.stage in ("list", "check") else [])
         if not chosen and args.stage != "report":
@@ -112,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UnknownStudy, ClaimError) as err:
         print(f"bn-study-studies: error: {err}", file=sys.stderr)
         return 2
-    except (StageError, FileNotFoundError) as err:
+    except (StageError, collect.TornCollection, OSError) as err:  # a missing table, a torn collection, a folder it cannot write
         print(f"bn-study-studies: error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -1,13 +1,14 @@
-"""`hydra/sweeper=bn_study`: the basic grid sweeper, with every job checked and recorded before any runs."""
+"""`hydra/sweeper=bn_study`: the basic grid sweeper, owning its folder for the whole sweep, with every job
+checked and recorded before any runs."""
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
 
-from bn_study import sweep
+from bn_study import ownership, sweep
 
 
 @dataclass
@@ -21,6 +22,11 @@ ConfigStore.instance().store(group="hydra/sweeper", name="bn_study", node=BNStud
 
 
 class BNStudySweeper(BasicSweeper):
+    def sweep(self, arguments: List[str]) -> Any:
+        # Owned before Hydra writes multirun.yaml into it: a second copy of the sweep must not touch it.
+        with ownership.owned(Path(self.config.hydra.sweep.dir), "hydra.sweep.dir"):
+            return super().sweep(arguments)
+
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         if self.batch_index > 1:  # the whole sweep was checked with the first batch
             return super().validate_batch_is_legal(batch)

@@ -1,0 +1,60 @@
+"""Does a config's network fit its data, and its probe the network? Worked out from the dataset's shape
+(`data.SPECS`, or the arrays a run actually loaded), never by building a model, so that a sweep can check
+every job before its first one starts, without TensorFlow.
+
+The arithmetic mirrors `models.build`: a conv block is a 'valid' convolution (side - kernel + 1), and a
+2x2 max-pooling (side // 2) sits between consecutive blocks.
+"""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from .config import ConfigError, Output, RunConfig, validate
+from .data import SPECS, Spec, n_val
+
+
+def checked(cfg: DictConfig | RunConfig) -> RunConfig:
+    """The typed config, checked for ranges (`config.validate`) and for fit against its dataset's spec."""
+    run = validate(cfg)
+    check(run, SPECS[run.data.name])
+    return run
+
+
+def check(run: RunConfig, spec: Spec) -> None:
+    """Raise ConfigError (one line naming the key) if `run` cannot train on data shaped like `spec`."""
+    m, data = run.model, run.data.name.value
+    if m.conv and len(spec.input_shape) != 3:
+        raise ConfigError(f"model.conv={list(m.conv)} needs image data (H, W, C); this dataset's inputs have shape {spec.input_shape}")
+    if m.conv:
+        _check_conv(list(m.conv), m.kernel_size, spec.input_shape[:2], data)
+    if m.output is Output.sigmoid and spec.n_classes != 2:
+        raise ConfigError(f"model.output=sigmoid: needs a two-class dataset; this one has {spec.n_classes} classes (use model.output=softmax)")
+    n_train = spec.n_train - n_val(spec.n_train, run.data.val_fraction)
+    if run.trainer.batch_size > n_train:
+        raise ConfigError(f"trainer.batch_size={run.trainer.batch_size}: must be at most the training split's {n_train:,} examples (data={data})")
+    if run.probe.enabled:
+        _check_probe(run)
+
+
+def _check_conv(filters: list[int], kernel: int, side: tuple, data: str) -> None:
+    h, w = side
+    for i in range(1, len(filters) + 1):
+        if i > 1:
+            h, w = h // 2, w // 2
+        if min(h, w) < kernel:
+            raise ConfigError(
+                f"model.conv={filters}: conv block {i} gets a {h}x{w} input from data={data} ({side[0]}x{side[1]}), smaller than "
+                f"model.kernel_size={kernel}; use fewer blocks or a smaller kernel"
+            )
+        h, w = h - kernel + 1, w - kernel + 1
+
+
+def _check_probe(run: RunConfig) -> None:
+    m, p = run.model, run.probe
+    blocks = [*(("conv", i, f) for i, f in enumerate(m.conv, 1)), *(("dense", i, u) for i, u in enumerate(m.hidden, 1))]
+    if not -len(blocks) <= p.layer < len(blocks):
+        raise ConfigError(f"probe.layer={p.layer}: the model has {len(blocks)} hidden nonlinearities (use -{len(blocks)}..{len(blocks) - 1})")
+    kind, i, units = blocks[p.layer]
+    if not 0 <= p.unit < units:
+        raise ConfigError(f"probe.unit={p.unit}: {kind}{i}_act has {units} units (use 0..{units - 1})")

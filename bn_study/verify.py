@@ -1,0 +1,91 @@
+"""Check a results folder after a crash, a copy or a hand edit: is everything in it what it says it is?
+
+    bn-study-verify                     # everything under results/
+    bn-study-verify results/fig1 DIR    # only these folders
+
+- every finished run (done or diverged): its curves.csv against what run.json recorded on closing;
+- every collection (a study folder's runs.csv, curves.parquet, by_config.csv): against its collection.json;
+- every unfinished run is listed: interrupted (its process is gone), failed, or running now.
+
+Exit status 0 when everything finished verifies (unfinished runs are not errors: rerunning their sweep
+redoes them), 1 when anything is torn, edited or unreadable, 2 for a path that does not exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import collect, ownership, records
+from .records import RUN_JSON
+
+
+@dataclass
+class Findings:
+    runs: int = 0  # finished runs that verify
+    collections: int = 0  # collections that verify
+    unfinished: list[str] = field(default_factory=list)  # "folder: why", not errors
+    problems: list[str] = field(default_factory=list)  # "folder: what is wrong"
+
+
+def check(root: Path, found: Findings | None = None) -> Findings:
+    """Every run folder and collection below `root` (or `root` itself), checked."""
+    found = found or Findings()
+    root = Path(root)
+    for run_json in sorted(root.rglob(RUN_JSON)):
+        _check_run(run_json.parent, found)
+    collections = {p.parent for name in (collect.RUNS_TABLE, collect.MANIFEST) for p in root.rglob(name)}
+    for folder in sorted(collections):
+        try:
+            collect.verify(folder)
+            found.collections += 1
+        except collect.TornCollection as err:
+            found.problems.append(str(err))
+    return found
+
+
+def _check_run(folder: Path, found: Findings) -> None:
+    try:
+        record = records.read_run(folder)
+        status = record["status"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        found.problems.append(f"{folder}: {RUN_JSON} unreadable ({type(err).__name__})")
+        return
+    if status in ("done", "diverged"):
+        try:
+            records.verified_curves(folder, record)
+            found.runs += 1
+        except records.Unverified as err:
+            found.problems.append(f"{folder}: {err}; rerun its sweep to redo it")
+    elif status == "running":
+        owner = ownership.owner(folder)
+        found.unfinished.append(f"{folder}: running now ({owner})" if owner else f"{folder}: interrupted (its process is gone)")
+    else:
+        found.unfinished.append(f"{folder}: {status}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bn-study-verify", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("paths", nargs="*", type=Path, default=[collect.RESULTS], help="folders to check (default: results)")
+    args = parser.parse_args(argv)
+    missing = [str(p) for p in args.paths if not p.is_dir()]
+    if missing:
+        print(f"bn-study-verify: error: no such folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    found = Findings()
+    for path in args.paths:
+        check(path, found)
+    for line in found.unfinished:
+        print(f"unfinished {line}")
+    for line in found.problems:
+        print(f"FAILS {line}")
+    verdict = f"{len(found.problems)} problem(s)" if found.problems else "everything finished verifies"
+    print(f"bn-study-verify: {found.runs} finished runs and {found.collections} collections verify, "
+          f"{len(found.unfinished)} runs unfinished; {verdict}")
+    return 1 if found.problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

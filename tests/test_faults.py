@@ -1,0 +1,197 @@
+"""Faults: torn and missing curves, a collection torn between its writes, two owners of one folder, Ctrl-C,
+corrupt manifests. Each must end in a refusal or a report, never in a table holding wrong numbers."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bn_study import collect, ownership, records, verify
+from bn_study.run import finished
+from tests.conftest import REPO, TINY, cli, compose_run
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """Two tiny finished runs (seeds 0 and 1) of one sweep, trained once for this file; tests get copies."""
+    from bn_study.run import execute
+
+    root = tmp_path_factory.mktemp("made") / "sweep"
+    for seed in (0, 1):
+        execute(compose_run(*TINY, f"seed={seed}"), root / str(seed))
+    return root
+
+
+@pytest.fixture
+def sweep(made, tmp_path):
+    shutil.copytree(made, tmp_path / "sweep")
+    return tmp_path / "sweep"
+
+
+def _tear(folder):
+    """Cut curves.csv's last row two characters into its value, as a crash during a write would (`...,accuracy,0.`)."""
+    path = folder / "curves.csv"
+    text = path.read_text()
+    path.write_text(text[: text.rindex(",") + 3])
+    assert float(path.read_text().rpartition(",")[2]) != float(text.rpartition(",")[2])
+
+
+@pytest.mark.parametrize("fault", ["torn", "missing", "torn, recorded before checksums"])
+def test_a_finished_run_whose_curves_fail_verification_is_reported_left_out_and_redone(sweep, fault):
+    good, bad = sweep / "0", sweep / "1"
+    if fault == "missing":
+        (bad / "curves.csv").unlink()
+    else:
+        _tear(bad)
+    if "before checksums" in fault:  # a run.json written before runs recorded their curves: its final accuracy still checks
+        record = records.read_run(bad)
+        del record["curves"]
+        records.write_json_atomic(bad / "run.json", record)
+
+    got = collect.collect(sweep)
+    assert list(got.runs["seed"]) == [0] and set(got.curves["run_id"]) == set(got.runs["run_id"])
+    assert len(got.skipped) == 1 and str(bad) in got.skipped[0] and "fails verification" in got.skipped[0], got.skipped
+
+    found = verify.check(sweep)
+    assert found.runs == 1 and len(found.problems) == 1 and str(bad) in found.problems[0]
+    assert finished(compose_run(*TINY, "seed=1"), bad) is None  # resume redoes it ...
+    assert finished(compose_run(*TINY, "seed=0"), good) is not None  # ... and skips the good one
+
+
+def test_resume_redoes_a_torn_run_and_says_so(sweep):
+    folder = sweep / "0"
+    record = records.read_run(folder)
+    whole = (folder / "curves.csv").read_text()
+    _tear(folder)
+    proc = cli(*TINY, f"hydra.run.dir={folder}")
+    assert proc.returncode == 0, proc.stderr
+    assert f"WARNING {folder}: redoing this run: curves.csv is not what the run wrote" in proc.stdout
+    again = records.read_run(folder)
+    assert again["started_at"] != record["started_at"] and again["final"] == record["final"]
+    records.verified_curves(folder, again)
+    assert (folder / "curves.csv").read_text() == whole  # the same run again, value for value
+
+
+def test_a_rerun_of_a_finished_run_says_it_was_skipped(sweep):
+    folder = sweep / "0"
+    record = records.read_run(folder)
+    proc = cli(*TINY, f"hydra.run.dir={folder}")
+    assert proc.returncode == 0, proc.stderr
+    assert f"skipped: {folder} already holds this run, done (test acc {record['final']['test_accuracy']:.4f})" in proc.stdout
+    assert records.read_run(folder)["started_at"] == record["started_at"]
+
+
+def test_run_files_are_as_readable_as_their_siblings(made):
+    folder = made / "0"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {(folder / name).stat().st_mode & 0o777 for name in ("run.json", "curves.csv")} == {0o666 & ~umask}
+
+
+@pytest.fixture
+def collected(made):
+    return collect.collect(made)
+
+
+def test_a_collection_torn_between_its_writes_is_refused(collected, tmp_path, monkeypatch):
+    out = tmp_path / "results" / "s"
+    collect.write(collected, out)
+    assert len(collect.load(out)[0]) == 2
+
+    # Kill the next collection (of one run) after its first table is in place, before the rest.
+    one = collect.Collected(collected.runs.iloc[:1], collected.curves[collected.curves["run_id"] == collected.runs["run_id"].iloc[0]])
+    real_replace, calls = os.replace, []
+
+    def dying_replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(collect.os, "replace", dying_replace)
+    with pytest.raises(KeyboardInterrupt):
+        collect.write(one, out)
+    monkeypatch.undo()
+    assert sorted(p.name for p in out.iterdir()) == ["by_config.csv", "collection.json", "curves.parquet", "runs.csv"]  # no temp files left
+    with pytest.raises(collect.TornCollection, match="runs.csv: not the table collection.json describes"):
+        collect.load(out)
+    assert verify.main([str(out)]) == 1
+
+    collect.write(one, out)  # collecting again repairs it
+    assert len(collect.load(out)[0]) == 1 and verify.main([str(out)]) == 0
+    (out / "collection.json").unlink()
+    with pytest.raises(collect.TornCollection, match="collection.json: missing"):
+        collect.load(out)
+
+
+def test_the_newest_sweep_is_the_one_started_last_whatever_its_name(tmp_path):
+    sweeps = tmp_path / "s" / "sweeps"
+    for name, created in [("2026-11-24_10-00-00_abc", "2026-11-24T10:00:00"), ("2026-11-24_09-00-00_def", "2026-11-24T09:00:00"),
+                          ("zz-my-copy", "2026-11-23T12:00:00")]:
+        (sweeps / name).mkdir(parents=True)
+        (sweeps / name / "sweep.json").write_text(json.dumps({"created_at": created}))
+    (sweeps / "zzz-no-manifest").mkdir()
+    assert collect.latest_sweep("s", tmp_path) == sweeps / "2026-11-24_10-00-00_abc"
+
+
+FAST = ["data=mnist5k", "trainer.steps=20", "trainer.eval_every=10", "probe.examples=100"]
+
+
+@pytest.mark.parametrize("mode", ["sweep", "run"])
+def test_a_folder_has_one_owner_at_a_time(tmp_path, mode):
+    folder = tmp_path / mode
+    args = ["-m", *FAST, "seed=0,1", f"hydra.sweep.dir={folder}"] if mode == "sweep" else [*FAST, f"hydra.run.dir={folder}"]
+    with ownership.owned(folder, "test"):
+        assert ownership.owner(folder).startswith(f"pid {os.getpid()} on ")
+        proc = cli(*args)
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("bn-study: error:")]
+    assert len(errors) == 1 and f"in use by another bn-study process (pid {os.getpid()} on " in errors[0], proc.stderr
+    assert not list(folder.rglob("run.json")) and not (folder / "sweep.json").exists()
+    assert ownership.owner(folder) is None and not (folder / ownership.LOCK).exists()
+
+
+def test_the_lock_of_a_killed_owner_is_taken_over(tmp_path, caplog):
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    (folder / ownership.LOCK).write_text(json.dumps({"pid": 999999, "host": "gone", "since": "2026-01-01T00:00:00"}))
+    assert ownership.owner(folder) is None
+    with caplog.at_level("INFO"), ownership.owned(folder, "hydra.sweep.dir"):
+        pass
+    assert "taking over from a process that stopped without finishing (pid 999999 on gone" in caplog.text
+
+
+def test_a_corrupt_sweep_manifest_is_refused_in_one_line(tmp_path):
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "sweep.json").write_text('{"jobs": [')
+    proc = cli("-m", *FAST, "seed=0,1", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"bn-study: error: hydra.sweep.dir={sweep}: its sweep.json is unreadable (JSONDecodeError)" in proc.stderr
+    assert not list(sweep.rglob("run.json"))
+
+
+def test_ctrl_c_prints_one_line_marks_the_run_failed_and_exits_130(tmp_path):
+    folder = tmp_path / "run"
+    args = [sys.executable, "-m", "bn_study", "data=mnist5k", "trainer.steps=20000", "trainer.eval_every=100", f"hydra.run.dir={folder}"]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and ",100,test,accuracy," not in ((folder / "curves.csv").read_text() if (folder / "curves.csv").exists() else ""):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [f"bn-study: interrupted: run folder {folder} marked failed; rerun the same command to redo it"]
+    assert records.read_run(folder)["status"] == "failed"
+    assert verify.check(folder).unfinished == [f"{folder}: failed"]
+
+
+def test_verify_passes_the_committed_results():
+    """Every collection committed under results/ is whole (and any local run folders verify)."""
+    found = verify.check(REPO / "results")
+    assert found.problems == [] and found.collections >= 10
