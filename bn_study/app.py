@@ -18,7 +18,7 @@ from typing import NoReturn
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
@@ -26,7 +26,7 @@ from . import config as config_lib
 from . import ownership, sweep
 from .config import ConfigError, unknown_key
 from .data import DataUnavailable
-from .records import RUN_JSON
+from .records import read_run
 from .shapes import checked
 
 log = logging.getLogger(__name__)
@@ -36,11 +36,8 @@ config_lib.register()
 # The repo's conf/ (the package is installed editable, so it sits beside bn_study/).
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
-USAGE_ERRORS = (ConfigError, DataUnavailable, ConfigCompositionException, OverrideParseException, OmegaConfBaseException)
-
-
-# The folders this process works in, for the one line printed on Ctrl-C.
-_WORKING: dict[str, Path] = {}
+# HydraException: what Hydra raises for input it cannot use (composition, override syntax, sweep syntax).
+USAGE_ERRORS = (ConfigError, DataUnavailable, HydraException, OmegaConfBaseException)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
@@ -50,9 +47,9 @@ def main(cfg: DictConfig) -> float:
     overrides = list(hc.overrides.task)
     multirun = hc.mode == RunMode.MULTIRUN
     progress = sweep.JobProgress(Path(hc.sweep.dir), hc.job.num, overrides) if multirun else None
-    _WORKING.update(run=folder, **({"sweep": Path(hc.sweep.dir)} if multirun else {}))
+    sweep.WORKING["run"] = folder
     try:
-        with ownership.owned(folder, "hydra.sweep.dir" if multirun else "hydra.run.dir"):
+        with ownership.owned(folder, f"job folder {folder} of hydra.sweep.dir" if multirun else f"hydra.run.dir={folder}"):
             run_cfg = checked(cfg)
             threads = sweep.limit_threads()
             from . import run  # imports TensorFlow: only once the config is known to be good
@@ -108,11 +105,28 @@ def one_line(err: BaseException) -> str:
             return str(unknown_key(key))
         return f"{key}: {str(cause).splitlines()[0]}"
     if isinstance(err, OverrideParseException):
-        loose = next((arg for arg in sys.argv[1:] if "=" not in arg and not arg.startswith("-")), None)
+        loose = _loose_word(sys.argv[1:])
         if loose is not None:
             return f"{loose!r}: not a key=value override; quote a value that holds spaces, e.g. 'hydra.run.dir=\"my runs/a\"'"
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     return " ".join(lines[:2]) if lines else type(err).__name__
+
+
+# Hydra's own options that take a value, which is not an override.
+_OPTIONS_WITH_VALUE = {"--cfg", "-c", "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--package", "-p",
+                       "--experimental-rerun", "--info", "-i"}
+
+
+def _loose_word(args: list[str]) -> str | None:
+    """The first argument that is neither an option, an option's value nor a key=value override."""
+    after_option = False
+    for arg in args:
+        if after_option or arg.startswith("-"):
+            after_option = arg in _OPTIONS_WITH_VALUE
+            continue
+        if "=" not in arg:
+            return arg
+    return None
 
 
 def refuse(err: BaseException) -> NoReturn:
@@ -131,9 +145,28 @@ def _check_folders(args: list[str]) -> None:
         key, eq, value = arg.partition("=")
         key = key.lstrip("+~")
         if eq and key == "study":
-            config_lib.check_study_name(value)
-        if eq and key in _FOLDER_KEYS and (not value.strip(" '\"") or Path(value.strip(" '\"")).resolve() == Path.cwd()):
+            for name in value.split(","):  # a multirun may sweep it
+                config_lib.check_study_name(name)
+        if eq and key in _FOLDER_KEYS and (not value.strip(" '\"") or Path(value.strip(" '\"")).resolve() == Path.cwd().resolve()):
             raise ConfigError(f"{key}={value}: must name a folder of its own (this would write into the current folder {Path.cwd()})")
+
+
+def _interrupted() -> str:
+    """What Ctrl-C left behind, and how to carry on."""
+    run, sweep_dir = sweep.WORKING.get("run"), sweep.WORKING.get("sweep")
+    try:
+        status = read_run(run)["status"] if run else None
+    except (OSError, ValueError, KeyError, TypeError):
+        status = None
+    if status == "failed":
+        left = f"run folder {run} marked failed"
+    elif status:
+        left = f"run folder {run} left {status}"
+    else:
+        left = f"sweep {sweep_dir} stopped, its finished runs kept" if sweep_dir else "no run was written"
+    if sweep_dir:
+        return f"{left}; rerun the same command with hydra.sweep.dir={sweep_dir} to resume the sweep"
+    return f"{left}; rerun the same command to redo it"
 
 
 def cli() -> None:
@@ -145,11 +178,7 @@ def cli() -> None:
     except USAGE_ERRORS as err:
         refuse(err)
     except KeyboardInterrupt:
-        where = (f"; rerun the same command with hydra.sweep.dir={_WORKING['sweep']} to resume the sweep" if "sweep" in _WORKING
-                 else "; rerun the same command to redo it")
-        run = _WORKING.get("run")
-        marked = f"run folder {run} marked failed" if run and (run / RUN_JSON).exists() else "no run was written"
-        print(f"bn-study: interrupted: {marked}{where}", file=sys.stderr)
+        print(f"bn-study: interrupted: {_interrupted()}", file=sys.stderr)
         raise SystemExit(130) from None
     except OSError as err:
         print(f"bn-study: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), file=sys.stderr)

@@ -2,8 +2,9 @@
 and the statistics across seeds per configuration (by_config.csv), described by collection.json.
 
 Only finished runs (status done or diverged) whose curves verify against their run.json are collected.
-A folder whose run.json is missing, unreadable, still `running` (interrupted) or `failed`, or whose
-curves.csv is missing, torn or edited, is reported and left out, never mixed in.
+A folder whose run.json is unreadable, still `running` (interrupted, or running now) or `failed`, or whose
+curves.csv is missing, torn or edited, is reported and left out, never mixed in; so is a job of the
+sweep's sweep.json that no folder holds. collection.json lists what was left out, and why.
 
 A collection appears whole or is refused: the tables are written beside the old ones, renamed into place,
 and collection.json (each table's size and checksum) is written last. `load` checks the tables against
@@ -16,6 +17,7 @@ it, so tables from two collections (a crash between the renames) are refused, ne
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -25,11 +27,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import analysis, stats
-from . import records
+from . import analysis, ownership, records, stats, sweep
 from .config import ConfigError, RunConfig, check_study_name, to_dict
 from .records import CURVE_COLUMNS, PROVENANCE, RUN_JSON, Unverified
-from .sweep import MANIFEST as SWEEP_MANIFEST
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ TABLES = (RUNS_TABLE, CURVES_TABLE, CONFIGS_TABLE)
 
 class TornCollection(RuntimeError):
     """Collected tables that do not match their collection.json, or have none: not to be read."""
+
 # Test accuracies whose first crossing is recorded per run as steps_to_<threshold>.
 THRESHOLDS = (0.5, 0.9, 0.95, 0.98)
 
@@ -111,7 +112,7 @@ def collect(root: Path) -> Collected:
             record = json.loads(run_json.read_text())
             status = record["status"]
             if status not in ("done", "diverged"):
-                skipped.append(f"{folder}: status {status}" + (" (interrupted)" if status == "running" else ""))
+                skipped.append(f"{folder}: status {status}" + (_running(folder) if status == "running" else ""))
                 continue
             curve = records.verified_curves(folder, record)
         except Unverified as err:
@@ -129,7 +130,12 @@ def collect(root: Path) -> Collected:
         runs_df = runs_df.drop(dup.index).reset_index(drop=True)
     curves_df = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=CURVE_COLUMNS)
     curves_df = curves_df[curves_df["run_id"].isin(runs_df.get("run_id", []))].drop_duplicates(["run_id", "step", "split", "metric"])
-    return Collected(runs_df, curves_df.reset_index(drop=True), skipped, [str(root)])
+    return Collected(runs_df, curves_df.reset_index(drop=True), skipped + sweep.unstarted(root), [str(root)])
+
+
+def _running(folder: Path) -> str:
+    owner = ownership.owner(folder)
+    return f" (running now: {owner})" if owner else " (interrupted)"
 
 
 def combined(parts: list[Collected]) -> Collected:
@@ -143,50 +149,62 @@ def latest_sweep(study: str, results: Path = RESULTS) -> Path:
     records (a folder's name can be anything a user chose)."""
     root = results / study / "sweeps"
     started = {}
-    for manifest in root.glob(f"*/{SWEEP_MANIFEST}"):
+    for folder in sorted(p for p in root.glob("*") if p.is_dir()):
         try:
-            started[manifest.parent] = json.loads(manifest.read_text())["created_at"]
+            started[folder] = str(json.loads((folder / sweep.MANIFEST).read_text())["created_at"])
         except (OSError, ValueError, KeyError, TypeError):
-            log.warning("WARNING %s: unreadable, not a candidate for the newest sweep", manifest)
+            log.warning("WARNING %s: no readable %s, so not a candidate for the newest sweep (collect it with --runs)", folder, sweep.MANIFEST)
     if not started:
         raise FileNotFoundError(f"no sweeps under {root}: run `make {study}` first")
     return max(started, key=started.get)
 
 
 def write(collected: Collected, out_dir: Path) -> None:
-    """All tables to temporary files, renamed into place, then collection.json: whole, or refused by `load`."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """All tables to temporary files, renamed into place, then collection.json: whole, or refused by `load`.
+    One collecting process at a time per folder (`ownership`)."""
     savers = {
         RUNS_TABLE: lambda path: collected.runs.to_csv(path, index=False),
         CURVES_TABLE: lambda path: collected.curves.to_parquet(path, index=False),
         CONFIGS_TABLE: lambda path: stats.by_config(collected.runs).to_csv(path, index=False),
     }
-    staged: dict[str, Path] = {}
-    try:
-        for name, save in savers.items():
-            staged[name] = records.staged(out_dir / name, save)
-        manifest = {"created_at": records.now(), "n_runs": len(collected.runs), "sources": collected.sources,
-                    "tables": {name: records.digest(path) for name, path in staged.items()}}
-        for name, path in staged.items():
-            os.replace(path, out_dir / name)
-        records.write_json_atomic(out_dir / MANIFEST, manifest)
-    finally:
-        for path in staged.values():
-            path.unlink(missing_ok=True)
+    with ownership.owned(out_dir, f"results folder {out_dir}"):
+        for leftover in out_dir.glob(".*.tmp"):  # of a collect killed mid-write: nobody else writes here now
+            leftover.unlink()
+        staged: dict[str, Path] = {}
+        try:
+            for name, save in savers.items():
+                staged[name] = records.staged(out_dir / name, save)
+            manifest = {"created_at": records.now(), "n_runs": len(collected.runs), "sources": collected.sources,
+                        "skipped": collected.skipped, "tables": {name: records.digest(path) for name, path in staged.items()}}
+            for name, path in staged.items():
+                os.replace(path, out_dir / name)
+            records.write_json_atomic(out_dir / MANIFEST, manifest)  # last: until it lands, load refuses the tables
+        finally:
+            for path in staged.values():
+                path.unlink(missing_ok=True)
 
 
 def verify(out_dir: Path) -> dict:
     """collection.json of a study folder, once every table matches it; raises TornCollection otherwise."""
-    out_dir = Path(out_dir)
+    return _verified(Path(out_dir), _read(Path(out_dir), TABLES))
+
+
+def _read(out_dir: Path, names) -> dict[str, bytes | None]:
+    return {name: (out_dir / name).read_bytes() if (out_dir / name).is_file() else None for name in names}
+
+
+def _verified(out_dir: Path, tables: dict[str, bytes | None]) -> dict:
     try:
         manifest = json.loads((out_dir / MANIFEST).read_text())
         expected = manifest["tables"]
+        if not isinstance(expected, dict):
+            raise TypeError("tables is not a mapping")
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise TornCollection(f"{out_dir / MANIFEST}: missing or unreadable ({type(err).__name__}); collect the study again") from None
-    for name in TABLES:
-        path = out_dir / name
-        if not path.is_file() or records.digest(path) != expected.get(name):
-            raise TornCollection(f"{path}: not the table collection.json describes (a collection torn by a crash, or edited); collect the study again")
+    for name, data in tables.items():
+        if data is None or records.digest(data) != expected.get(name):
+            raise TornCollection(f"{out_dir / name}: not the table collection.json describes (a collection torn by a crash, or edited); "
+                                 "collect the study again")
     return manifest
 
 
@@ -195,8 +213,9 @@ def load(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     out_dir = Path(out_dir)
     if not (out_dir / RUNS_TABLE).is_file():
         raise FileNotFoundError(f"{out_dir / RUNS_TABLE} not found: collect the study first (`make collect STUDY={out_dir.name}`)")
-    verify(out_dir)
-    return pd.read_csv(out_dir / RUNS_TABLE, dtype={"run_id": str}), pd.read_parquet(out_dir / CURVES_TABLE)
+    tables = _read(out_dir, (RUNS_TABLE, CURVES_TABLE))
+    _verified(out_dir, tables)  # read once: what is checked is what is returned
+    return pd.read_csv(io.BytesIO(tables[RUNS_TABLE]), dtype={"run_id": str}), pd.read_parquet(io.BytesIO(tables[CURVES_TABLE]))
 
 
 def select(runs: pd.DataFrame, where: dict | None = None) -> pd.DataFrame:
@@ -238,12 +257,16 @@ def main(argv: list[str] | None = None) -> int:
     out = args.results / args.study
     try:
         write(got, out)
+    except ConfigError as err:  # another process is collecting into it
+        print(f"bn-study-collect: error: {err}", file=sys.stderr)
+        return 2
     except OSError as err:
         print(f"bn-study-collect: error: cannot write {out}: {err.strerror or err}", file=sys.stderr)
         return 1
     counts = got.runs["status"].value_counts().to_dict()
     print(f"collected {len(got.runs)} runs ({', '.join(f'{n} {s}' for s, n in counts.items())}) from {root} -> {out}/{RUNS_TABLE}, {CURVES_TABLE}, {CONFIGS_TABLE}, {MANIFEST}")
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

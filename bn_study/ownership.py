@@ -3,8 +3,13 @@
 Two copies of a sweep pointed at one folder would train the same jobs into the same files, each taking
 the other's running job for an interrupted one. So a process owns a folder by an exclusive `flock` on a
 lock file inside it, held for as long as it works there. The kernel drops the lock when its process dies
-however it dies, so the lock of a killed process is stale by construction: the next owner takes the
-folder over and says so. The lock file names its owner (pid, host, start) for the refusal message.
+however it dies, so a killed process leaves no live claim: the next owner takes the folder over and says
+so. The lock file names its owner (pid, host, start) for the refusal message.
+
+The bn-study commands own their folders (sweep, run, collected tables); `run.execute` called directly
+(a notebook, the benchmark) does not. On a local disk this is exact. On NFS, `flock` becomes a POSIX lock
+through the server's lock manager: it works across clients only on mounts with locking on (not `nolock`),
+and a crashed client's lock lasts until the server's lease expires (about 90 s).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import json
 import logging
 import os
 import socket
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -31,13 +37,13 @@ class FolderBusy(ConfigError):
 
 
 @contextmanager
-def owned(folder: Path, key: str) -> Iterator[None]:
+def owned(folder: Path, what: str) -> Iterator[None]:
     """Own `folder` (created if need be) until the block ends; FolderBusy if another live process owns it.
-    `key` names the setting that chose the folder, for the refusal (e.g. hydra.sweep.dir)."""
+    `what` names the folder for the refusal, by the setting that chose it (e.g. "hydra.sweep.dir=...")."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK
-    fd = _lock(path, key, folder)
+    fd = _lock(path, what)
     try:
         previous = os.read(fd, 4096).decode(errors="replace").strip()
         if previous:
@@ -59,7 +65,7 @@ def owner(folder: Path) -> str | None:
     except OSError:
         return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # held for an instant: `_lock` waits that out
         return None  # nobody holds it: a stale lock file at most
     except BlockingIOError:
         return _describe(os.read(fd, 4096).decode(errors="replace").strip())
@@ -67,7 +73,13 @@ def owner(folder: Path) -> str | None:
         os.close(fd)
 
 
-def _lock(path: Path, key: str, folder: Path) -> int:
+# How long a claim is retried before it is refused: long enough for an `owner` probe, or an owner that
+# is releasing the folder, to get out of the way.
+PATIENCE_SECONDS = 0.5
+
+
+def _lock(path: Path, what: str) -> int:
+    deadline = time.monotonic() + PATIENCE_SECONDS
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
@@ -75,7 +87,10 @@ def _lock(path: Path, key: str, folder: Path) -> int:
         except BlockingIOError:
             holder = os.read(fd, 4096).decode(errors="replace").strip()
             os.close(fd)
-            raise FolderBusy(f"{key}={folder}: in use by another bn-study process ({_describe(holder)}); wait for it to end, or choose another folder") from None
+            if time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
+            raise FolderBusy(f"{what}: in use by another bn-study process ({_describe(holder)}); wait for it to end, or choose another folder") from None
         if _same_file(fd, path):
             return fd
         os.close(fd)  # the owner released and unlinked it between our open and our lock: try the new file

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import io
 import json
 import math
 import os
@@ -109,10 +110,21 @@ def _json_safe(value):
     return value
 
 
+def _umask() -> int:
+    """The process's umask, read without setting it (os.umask sets it, which races with other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 # mkstemp creates its files 0600; a result must be as readable as its siblings (the group on a shared filesystem).
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-FILE_MODE = 0o666 & ~_UMASK
+FILE_MODE = 0o666 & ~_umask()
 
 
 def staged(path: Path, write) -> Path:
@@ -131,14 +143,24 @@ def staged(path: Path, write) -> Path:
     return Path(tmp)
 
 
+def sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (renames into it) to disk, so they survive a power cut."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_json_atomic(path: Path, payload: dict) -> None:
     text = json.dumps(_json_safe(payload), indent=2, allow_nan=False)
     os.replace(staged(path, lambda tmp: tmp.write_text(text)), path)
+    sync_folder(path.parent)
 
 
-def digest(path: Path) -> dict:
-    """What a file holds, to check it later: its size and SHA-256."""
-    data = Path(path).read_bytes()
+def digest(path_or_bytes) -> dict:
+    """What a file (or its bytes, read once) holds, to check it later: its size and SHA-256."""
+    data = path_or_bytes if isinstance(path_or_bytes, bytes) else Path(path_or_bytes).read_bytes()
     return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
@@ -148,25 +170,26 @@ class Unverified(ValueError):
 
 def verified_curves(folder: Path, record: dict):
     """The curves of a finished run as a DataFrame, once checked against run.json: the size and checksum it
-    recorded on closing, and (for runs that predate the checksum too) that the curve ends at the run's
-    last step with its final test accuracy. Raises Unverified saying what is wrong."""
+    recorded on closing; and, for every run (those that predate the checksum too), that every row is whole
+    and that the curve ends at the run's last step, with every series measured at the start measured there
+    too and the final test accuracy run.json records. Raises Unverified saying what is wrong."""
     import pandas as pd
 
     path = Path(folder) / CURVES_CSV
-    if not path.is_file():
-        raise Unverified(f"{CURVES_CSV} is missing")
+    try:
+        data = path.read_bytes()  # read once: what is checked is what is parsed
+    except FileNotFoundError:
+        raise Unverified(f"{CURVES_CSV} is missing") from None
     expected = record.get("curves")
     if expected is not None:
-        found = digest(path)
+        found = digest(data)
         if found != {k: expected.get(k) for k in found}:
             raise Unverified(f"{CURVES_CSV} is not what the run wrote ({found['bytes']} bytes, run.json recorded {expected.get('bytes')} "
                              "and another checksum): torn or edited")
-    with open(path, "rb") as f:
-        f.seek(max(0, path.stat().st_size - 1))
-        if f.read(1) != b"\n":  # every row is written whole, newline included: a cut file ends mid-row
-            raise Unverified(f"{CURVES_CSV} ends mid-row: torn")
+    if not data.endswith(b"\n"):  # every row is written whole, newline included: a cut file ends mid-row
+        raise Unverified(f"{CURVES_CSV} ends mid-row: torn")
     try:
-        curve = pd.read_csv(path, dtype={"run_id": str})  # an all-digit id must stay a string
+        curve = pd.read_csv(io.BytesIO(data), dtype={"run_id": str})  # an all-digit id must stay a string
     except (ValueError, pd.errors.ParserError) as err:
         raise Unverified(f"{CURVES_CSV} is unreadable ({err})") from None
     if list(curve.columns) != CURVE_COLUMNS or (curve["run_id"] != record.get("run_id")).any():
@@ -175,14 +198,22 @@ def verified_curves(folder: Path, record: dict):
         raise Unverified(f"{CURVES_CSV} has rows with missing fields: torn or edited")
     if expected is not None and len(curve) != expected.get("rows"):
         raise Unverified(f"{CURVES_CSV} has {len(curve)} rows, run.json recorded {expected.get('rows')}")
-    test = curve[(curve["split"] == "test") & (curve["metric"] == "accuracy")]
-    last = test.loc[test["step"].idxmax()] if len(test) else None
+    last_step = int(curve["step"].max()) if len(curve) else None
+    if last_step != record.get("steps"):
+        raise Unverified(f"{CURVES_CSV} ends at step {last_step}, the run at step {record.get('steps')}")
+    cut = _series(curve, 0) - _series(curve, last_step)
+    if cut:
+        raise Unverified(f"{CURVES_CSV} lacks {', '.join(sorted(cut))} at its last step {last_step}: torn or edited")
     final = (record.get("final") or {}).get("test_accuracy")
-    if last is None or int(last["step"]) != record.get("steps"):
-        raise Unverified(f"{CURVES_CSV} ends at step {None if last is None else int(last['step'])}, the run at step {record.get('steps')}")
-    if record.get("status") == "done" and float(last["value"]) != final:
-        raise Unverified(f"{CURVES_CSV} ends at test accuracy {float(last['value'])!r}, run.json says {final!r}: torn or edited")
+    last = curve[(curve["step"] == last_step) & (curve["split"] == "test") & (curve["metric"] == "accuracy")]["value"]
+    if record.get("status") == "done" and last.iloc[-1] != final:
+        raise Unverified(f"{CURVES_CSV} ends at test accuracy {last.iloc[-1]!r}, run.json says {final!r}: torn or edited")
     return curve
+
+
+def _series(curve, step: int) -> set[str]:
+    at = curve[curve["step"] == step]
+    return set(at["split"] + "/" + at["metric"])
 
 
 def read_run(folder: Path) -> dict:

@@ -29,26 +29,22 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "sweep.json"
 
+# The folders this process works in ("sweep", and "run": the current job's), for the line printed on Ctrl-C.
+WORKING: dict[str, Path] = {}
+
 # One id per process: Hydra copies its resolver cache into every job's config, so all jobs of a sweep
 # (in this process or a launcher's workers) see the same value.
 OmegaConf.register_new_resolver("sweep_id", lambda: secrets.token_hex(3), use_cache=True, replace=True)
 
 
 def check_and_record(sweep_dir: Path, jobs: list[list[str]], config: DictConfig, compose) -> None:
-    """Compose and check every job (`compose(overrides)` -> its config), then write or match `sweep.json`.
-
-    On a refusal the sweep folder is removed again if nothing but Hydra's multirun.yaml is in it.
-    """
-    try:
-        for job in jobs:
-            checked(compose(job))
-        _write_manifest(sweep_dir, jobs, config)
-    except Exception:
-        _remove_if_fresh(sweep_dir)
-        raise
+    """Compose and check every job (`compose(overrides)` -> its config), then write or match `sweep.json`."""
+    for job in jobs:
+        checked(compose(job))
+    _write_manifest(sweep_dir, jobs, config)
 
 
-def _remove_if_fresh(sweep_dir: Path) -> None:
+def remove_if_fresh(sweep_dir: Path) -> None:
     """Undo a sweep folder that holds nothing but what Hydra wrote on starting it."""
     if sweep_dir.is_dir() and {p.name for p in sweep_dir.iterdir()} <= {"multirun.yaml", LOCK}:
         shutil.rmtree(sweep_dir)
@@ -61,12 +57,15 @@ def _write_manifest(sweep_dir: Path, jobs: list[list[str]], config: DictConfig) 
         try:
             old = json.loads(path.read_text())
             old_jobs = old["jobs"]
+            if not isinstance(old_jobs, list):
+                raise TypeError("jobs is not a list")
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise ConfigError(f"hydra.sweep.dir={sweep_dir}: its {MANIFEST} is unreadable ({type(err).__name__}); "
                               "move the folder away or choose another") from None
         if old_jobs != jobs:
+            first = " ".join(map(str, old_jobs[0])) if old_jobs and isinstance(old_jobs[0], list) else "?"
             raise ConfigError(
-                f"hydra.sweep.dir={sweep_dir}: holds a different sweep ({old['n_jobs']} jobs, first {' '.join(old['jobs'][0])}); "
+                f"hydra.sweep.dir={sweep_dir}: holds a different sweep ({len(old_jobs)} jobs, first {first}); "
                 "rerun it with the same overrides to resume, or choose another folder"
             )
         manifest = {**old, "resumed_at": [*old.get("resumed_at", []), now()]}
@@ -119,6 +118,23 @@ class JobProgress:
             return " | sweep complete"
         eta = sum(walls) / max(len(walls), 1) * left / max(1, parallel_jobs())
         return f" | {finished}/{self.n} finished, ETA {eta / 60:.1f} min"
+
+
+def unstarted(sweep_dir: Path) -> list[str]:
+    """The jobs of a sweep (by its sweep.json) that no readable run.json below it holds: never started, or
+    removed; rerunning the sweep runs them."""
+    try:
+        jobs = json.loads((Path(sweep_dir) / MANIFEST).read_text())["jobs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    seen = set()
+    for run_json in Path(sweep_dir).rglob(RUN_JSON):
+        try:
+            seen.add(tuple(json.loads(run_json.read_text())["overrides"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return [f"{sweep_dir}: job {k + 1}/{len(jobs)} ({' '.join(_swept(job, jobs))}) has no run: never started, or its folder was removed"
+            for k, job in enumerate(jobs) if tuple(job) not in seen]
 
 
 def _swept(overrides: Sequence[str], jobs: Optional[list[list[str]]]) -> list[str]:

@@ -3,9 +3,12 @@
     bn-study-verify                     # everything under results/
     bn-study-verify results/fig1 DIR    # only these folders
 
-- every finished run (done or diverged): its curves.csv against what run.json recorded on closing;
+- every finished run (done or diverged): its curves.csv against what run.json recorded on closing (runs
+  made before runs recorded a checksum: every row whole, every series measured to the last step, the
+  final accuracy; they are counted apart);
 - every collection (a study folder's runs.csv, curves.parquet, by_config.csv): against its collection.json;
-- every unfinished run is listed: interrupted (its process is gone), failed, or running now.
+- unfinished work is listed: runs interrupted (their process is gone), failed or running now, jobs of a
+  sweep.json that no run folder holds, temporary files a killed write left.
 
 Exit status 0 when everything finished verifies (unfinished runs are not errors: rerunning their sweep
 redoes them), 1 when anything is torn, edited or unreadable, 2 for a path that does not exist.
@@ -18,13 +21,14 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import collect, ownership, records
+from . import collect, ownership, records, sweep
 from .records import RUN_JSON
 
 
 @dataclass
 class Findings:
     runs: int = 0  # finished runs that verify
+    unchecksummed: int = 0  # of which made before runs recorded a checksum of their curves
     collections: int = 0  # collections that verify
     unfinished: list[str] = field(default_factory=list)  # "folder: why", not errors
     problems: list[str] = field(default_factory=list)  # "folder: what is wrong"
@@ -36,6 +40,9 @@ def check(root: Path, found: Findings | None = None) -> Findings:
     root = Path(root)
     for run_json in sorted(root.rglob(RUN_JSON)):
         _check_run(run_json.parent, found)
+    for manifest in sorted(root.rglob(sweep.MANIFEST)):
+        found.unfinished += sweep.unstarted(manifest.parent)
+    found.unfinished += [f"{tmp}: left by a write that was killed; safe to delete" for tmp in sorted(root.rglob(".*.tmp"))]
     collections = {p.parent for name in (collect.RUNS_TABLE, collect.MANIFEST) for p in root.rglob(name)}
     for folder in sorted(collections):
         try:
@@ -57,6 +64,7 @@ def _check_run(folder: Path, found: Findings) -> None:
         try:
             records.verified_curves(folder, record)
             found.runs += 1
+            found.unchecksummed += "curves" not in record
         except records.Unverified as err:
             found.problems.append(f"{folder}: {err}; rerun its sweep to redo it")
     elif status == "running":
@@ -82,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     for line in found.problems:
         print(f"FAILS {line}")
     verdict = f"{len(found.problems)} problem(s)" if found.problems else "everything finished verifies"
-    print(f"bn-study-verify: {found.runs} finished runs and {found.collections} collections verify, "
-          f"{len(found.unfinished)} runs unfinished; {verdict}")
+    older = f" ({found.unchecksummed} made before runs recorded checksums)" if found.unchecksummed else ""
+    print(f"bn-study-verify: {found.runs} finished runs{older} and {found.collections} collections verify, "
+          f"{len(found.unfinished)} unfinished; {verdict}")
     return 1 if found.problems else 0
 
 

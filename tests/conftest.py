@@ -40,3 +40,15 @@ def run_tiny(tmp_path):
         return execute(cfg, folder), folder
 
     return _run
+
+
+@pytest.fixture(scope="session")
+def made(tmp_path_factory):
+    """A sweep folder of two tiny finished runs (seeds 0 and 1), trained once per test session: tests that
+    tear, edit or collect run folders work on copies (shutil.copytree) or read it as it is."""
+    from bn_study.run import execute
+
+    root = tmp_path_factory.mktemp("made") / "sweep"
+    for seed in (0, 1):
+        execute(compose_run(*TINY, f"seed={seed}"), root / str(seed), overrides=[f"seed={seed}"])
+    return root

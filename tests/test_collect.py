@@ -1,20 +1,22 @@
 """Collect keeps finished runs and reports, never mixes in, torn or interrupted folders."""
 
 import json
+import shutil
 
 from bn_study import collect, records
 
 
-def test_collect_skips_torn_and_interrupted_folders(run_tiny, tmp_path):
-    _, good = run_tiny("model.bn=before", name="sweep/0")
-    _, torn = run_tiny("model.bn=none", name="sweep/1")
-    _, interrupted = run_tiny("model.bn=after", name="sweep/2")
+def test_collect_skips_torn_and_interrupted_folders(made, tmp_path):
+    sweep = tmp_path / "sweep"
+    shutil.copytree(made, sweep)
+    good, torn, interrupted = sweep / "0", sweep / "1", sweep / "2"
+    shutil.copytree(good, interrupted)
     (torn / "run.json").write_text((torn / "run.json").read_text()[:100])  # cut mid-write by hand
     record = json.loads((interrupted / "run.json").read_text())
     (interrupted / "run.json").write_text(json.dumps({**record, "status": "running"}))
 
-    got = collect.collect(tmp_path / "sweep")
-    assert list(got.runs["model.bn"]) == ["before"]
+    got = collect.collect(sweep)
+    assert list(got.runs["seed"]) == [0]
     assert set(got.curves["run_id"]) == set(got.runs["run_id"])
     assert len(got.skipped) == 2
     assert any(str(torn) in s and "unreadable" in s for s in got.skipped)
@@ -23,8 +25,9 @@ def test_collect_skips_torn_and_interrupted_folders(run_tiny, tmp_path):
     assert str(good) in got.runs["folder"].iloc[0]
 
 
-def test_an_all_digit_run_id_is_kept_as_a_string(run_tiny, tmp_path):
-    _, folder = run_tiny(name="sweep/0")
+def test_an_all_digit_run_id_is_kept_as_a_string(made, tmp_path):
+    folder = tmp_path / "sweep" / "0"
+    shutil.copytree(made / "0", folder)
     record = json.loads((folder / "run.json").read_text())
     digits = "370230566605"
     curve = (folder / "curves.csv").read_text().replace(record["run_id"], digits)

@@ -16,17 +16,6 @@ from bn_study.run import finished
 from tests.conftest import REPO, TINY, cli, compose_run
 
 
-@pytest.fixture(scope="module")
-def made(tmp_path_factory):
-    """Two tiny finished runs (seeds 0 and 1) of one sweep, trained once for this file; tests get copies."""
-    from bn_study.run import execute
-
-    root = tmp_path_factory.mktemp("made") / "sweep"
-    for seed in (0, 1):
-        execute(compose_run(*TINY, f"seed={seed}"), root / str(seed))
-    return root
-
-
 @pytest.fixture
 def sweep(made, tmp_path):
     shutil.copytree(made, tmp_path / "sweep")
@@ -61,6 +50,16 @@ def test_a_finished_run_whose_curves_fail_verification_is_reported_left_out_and_
     assert found.runs == 1 and len(found.problems) == 1 and str(bad) in found.problems[0]
     assert finished(compose_run(*TINY, "seed=1"), bad) is None  # resume redoes it ...
     assert finished(compose_run(*TINY, "seed=0"), good) is not None  # ... and skips the good one
+
+
+def test_a_job_of_the_sweep_with_no_run_is_reported(sweep):
+    (sweep / "sweep.json").write_text(json.dumps({"created_at": "2026-11-24T00:00:00", "n_jobs": 3, "jobs": [["seed=0"], ["seed=1"], ["seed=2"]]}))
+    (sweep / "1" / "run.json").unlink()  # a job folder removed by hand
+    missing = [f"{sweep}: job 2/3 (seed=1) has no run: never started, or its folder was removed",
+               f"{sweep}: job 3/3 (seed=2) has no run: never started, or its folder was removed"]
+    got = collect.collect(sweep)
+    assert list(got.runs["seed"]) == [0] and got.skipped == missing
+    assert verify.check(sweep).unfinished == missing
 
 
 def test_resume_redoes_a_torn_run_and_says_so(sweep):
@@ -118,12 +117,15 @@ def test_a_collection_torn_between_its_writes_is_refused(collected, tmp_path, mo
         collect.write(one, out)
     monkeypatch.undo()
     assert sorted(p.name for p in out.iterdir()) == ["by_config.csv", "collection.json", "curves.parquet", "runs.csv"]  # no temp files left
+    (out / ".curves.parquet.x1y2.tmp").write_bytes(b"PAR")  # what a SIGKILL mid-write would leave, cleanup unrun
+    assert verify.check(out).unfinished == [f"{out / '.curves.parquet.x1y2.tmp'}: left by a write that was killed; safe to delete"]
     with pytest.raises(collect.TornCollection, match="runs.csv: not the table collection.json describes"):
         collect.load(out)
     assert verify.main([str(out)]) == 1
 
     collect.write(one, out)  # collecting again repairs it
     assert len(collect.load(out)[0]) == 1 and verify.main([str(out)]) == 0
+    assert not list(out.glob(".*.tmp")) and json.loads((out / "collection.json").read_text())["n_runs"] == 1
     (out / "collection.json").unlink()
     with pytest.raises(collect.TornCollection, match="collection.json: missing"):
         collect.load(out)
@@ -149,6 +151,7 @@ def test_a_folder_has_one_owner_at_a_time(tmp_path, mode):
     with ownership.owned(folder, "test"):
         assert ownership.owner(folder).startswith(f"pid {os.getpid()} on ")
         proc = cli(*args)
+        assert (folder / ownership.LOCK).exists()  # the refused process removed nothing of the owner's
     assert proc.returncode == 2
     errors = [line for line in proc.stderr.splitlines() if line.startswith("bn-study: error:")]
     assert len(errors) == 1 and f"in use by another bn-study process (pid {os.getpid()} on " in errors[0], proc.stderr
@@ -156,14 +159,43 @@ def test_a_folder_has_one_owner_at_a_time(tmp_path, mode):
     assert ownership.owner(folder) is None and not (folder / ownership.LOCK).exists()
 
 
-def test_the_lock_of_a_killed_owner_is_taken_over(tmp_path, caplog):
+def test_the_folder_of_a_killed_owner_is_taken_over(tmp_path, caplog):
     folder = tmp_path / "sweep"
-    folder.mkdir()
-    (folder / ownership.LOCK).write_text(json.dumps({"pid": 999999, "host": "gone", "since": "2026-01-01T00:00:00"}))
-    assert ownership.owner(folder) is None
-    with caplog.at_level("INFO"), ownership.owned(folder, "hydra.sweep.dir"):
+    hold = f"from bn_study import ownership; import time\nwith ownership.owned({str(folder)!r}, 'x'):\n    print('held', flush=True); time.sleep(300)"
+    owner = subprocess.Popen([sys.executable, "-c", hold], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout.readline() == "held\n"
+        assert ownership.owner(folder) == ownership._describe((folder / ownership.LOCK).read_text())
+        with pytest.raises(ownership.FolderBusy, match=f"in use by another bn-study process \\(pid {owner.pid} on "):
+            with ownership.owned(folder, "x"):
+                pass
+    finally:
+        owner.kill()
+        owner.wait()
+    assert ownership.owner(folder) is None  # the kernel dropped the dead process's claim
+    with caplog.at_level("INFO"), ownership.owned(folder, "hydra.sweep.dir=..."):
         pass
-    assert "taking over from a process that stopped without finishing (pid 999999 on gone" in caplog.text
+    assert f"taking over from a process that stopped without finishing (pid {owner.pid} on " in caplog.text
+
+
+def test_two_collects_into_one_folder_are_refused(collected, tmp_path, capsys):
+    with ownership.owned(tmp_path / "results" / "s", "test"):
+        assert collect.main(["s", "--runs", str(collected.sources[0]), "--results", str(tmp_path / "results")]) == 2
+    assert f"results folder {tmp_path / 'results' / 's'}: in use by another bn-study process (pid {os.getpid()}" in capsys.readouterr().err
+
+
+def test_the_report_of_a_missing_results_root_is_one_line(tmp_path, capsys):
+    from bn_study.studies import cli as studies_cli
+
+    assert studies_cli.main(["report", "--results", str(tmp_path / "none")]) == 2
+    assert capsys.readouterr().err == f"bn-study-studies: error: --results {tmp_path / 'none'}: no such folder\n"
+
+
+def test_a_folder_that_cannot_be_made_is_one_line_and_exit_1(tmp_path):
+    """A path through a file stands in for a read-only folder (root, who runs the tests here, can write anywhere)."""
+    (tmp_path / "a-file").write_text("")
+    proc = cli(*FAST, f"hydra.run.dir={tmp_path / 'a-file' / 'run'}")
+    assert proc.returncode == 1 and proc.stderr == f"bn-study: error: Not a directory: {tmp_path / 'a-file' / 'run'}\n"
 
 
 def test_a_corrupt_sweep_manifest_is_refused_in_one_line(tmp_path):
@@ -191,7 +223,8 @@ def test_ctrl_c_prints_one_line_marks_the_run_failed_and_exits_130(tmp_path):
     assert verify.check(folder).unfinished == [f"{folder}: failed"]
 
 
-def test_verify_passes_the_committed_results():
-    """Every collection committed under results/ is whole (and any local run folders verify)."""
-    found = verify.check(REPO / "results")
-    assert found.problems == [] and found.collections >= 10
+def test_every_committed_collection_verifies():
+    manifests = sorted((REPO / "results").glob(f"*/{collect.MANIFEST}"))
+    assert len(manifests) >= 10
+    for manifest in manifests:
+        collect.verify(manifest.parent)

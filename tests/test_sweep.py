@@ -110,6 +110,7 @@ def test_two_sweeps_started_together_never_collide(tmp_path):
         (["optimizer.lr=0.1,-1"], "optimizer.lr=-1.0: must be > 0"),
         (["model.dropuot=0,0.5"], "model.dropuot: unknown key; model has:"),
         (["+trainer.stepz=5,6"], "trainer.stepz: unknown key; trainer has:"),
+        (["seed=interval(0,1)"], "BasicSweeper does not support sweep type : INTERVAL_SWEEP"),
         (["data=circles", "model=mlp,cnn"], "model.conv=[32, 64, 64] needs image data (H, W, C); this dataset's inputs have shape (2,)"),
         (["model=cnn", "model.conv=[8],[8,8,8,8,8]"], "model.conv=[8, 8, 8, 8, 8]: conv block 4 gets a 1x1 input"),
     ],

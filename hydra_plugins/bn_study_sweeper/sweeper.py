@@ -24,8 +24,14 @@ ConfigStore.instance().store(group="hydra/sweeper", name="bn_study", node=BNStud
 class BNStudySweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
         # Owned before Hydra writes multirun.yaml into it: a second copy of the sweep must not touch it.
-        with ownership.owned(Path(self.config.hydra.sweep.dir), "hydra.sweep.dir"):
-            return super().sweep(arguments)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep.WORKING["sweep"] = sweep_dir
+        with ownership.owned(sweep_dir, f"hydra.sweep.dir={sweep_dir}"):  # refused here if another process owns it
+            try:
+                return super().sweep(arguments)
+            except Exception:
+                sweep.remove_if_fresh(sweep_dir)  # refused while parsing or checking the grid: leave no folder
+                raise
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         if self.batch_index > 1:  # the whole sweep was checked with the first batch
