@@ -13,7 +13,7 @@ QUICKFLAG := --quick
 endif
 STUDIES_CLI := $(BIN)/bn-study-studies
 
-.PHONY: help install test test-slow reproduce fig1 fig1-pilot studies list check report collect figures verify notebooks notebooks-sync bench clean-runs
+.PHONY: help install test test-slow reproduce fig1 fig1-pilot studies list check report collect figures verify fashion-mnist notebooks notebooks-sync bench clean-runs
 
 help: ## List the targets, and the studies (each is a target: make <study>)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -63,6 +63,14 @@ figures: $(INSTALLED) ## Judge STUDY's claims and draw its figures and summary f
 
 verify: $(INSTALLED) ## Check results/ after a crash or a copy: finished runs against run.json, tables against collection.json
 	$(BIN)/bn-study-verify
+
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
+
+fashion-mnist: ## The full Fashion-MNIST (70,000 images) offline, for data=fashion_mnist: Debian's dataset-fashion-mnist
+	@if test -d $(FASHION_MNIST); then echo "Fashion-MNIST is installed: $(FASHION_MNIST)"; \
+	elif command -v apt-get >/dev/null; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \
+	else echo "no apt-get here: put the four IDX files of https://github.com/zalandoresearch/fashion-mnist in a folder and run with data=fashion_mnist data.path=<that folder> (or let keras.datasets download them)"; exit 1; fi
 
 # Any other target is a study's name: the registry (bn-study-studies list) says which exist.
 .DEFAULT:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -76,6 +77,10 @@ class DataConfig:
     name: DataName = DataName.mnist
     # data=mnist with neither network nor cache falls back to mnist5k unless strict.
     strict: bool = False
+    # MNIST-format files a user already has, for data=mnist or fashion_mnist without network: a folder of
+    # the four IDX files (gzipped or not) or Keras's mnist.npz. null: the Keras cache, else a download
+    # (fashion_mnist: else Debian's dataset-fashion-mnist files, before any download).
+    path: Optional[str] = None
     # Standardise the inputs with the training split's statistics: (x - mean) / sqrt(var + epsilon), per
     # feature or by one scalar mean and variance; epsilon is BN's own, so input BN and this compare like with like.
     standardize: Norm = Norm.none
@@ -277,6 +282,9 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     _require(m.init_std is None or m.init_std > 0, "model.init_std", m.init_std, "> 0, or null for model.kernel_init")
     _require(not m.output_bn or m.bn is not BN.none, "model.output_bn", m.output_bn, "false when model.bn=none")
     _require(0.0 <= run.data.val_fraction < 0.5, "data.val_fraction", run.data.val_fraction, "in [0, 0.5)")
+    _require(run.data.path is None or run.data.name in (DataName.mnist, DataName.fashion_mnist), "data.path", run.data.path,
+             "null unless data=mnist or data=fashion_mnist (it names MNIST-format files)")
+    _require(run.data.path is None or Path(run.data.path).exists(), "data.path", run.data.path, "an existing file or folder")
     _require(run.data.standardize_epsilon >= 0, "data.standardize_epsilon", run.data.standardize_epsilon, ">= 0")
     _require(o.lr > 0, "optimizer.lr", o.lr, "> 0")
     _require(o.decay_every >= 0, "optimizer.decay_every", o.decay_every, "an integer >= 0 (0: constant lr)")

@@ -16,6 +16,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from . import mnist_format
 from .config import DataConfig, DataName, Norm
 
 log = logging.getLogger(__name__)
@@ -129,9 +130,20 @@ def _mnist():
     return _images(xtr, 255.0), ytr, _images(xte, 255.0), yte, src
 
 
+# Where Debian's package dataset-fashion-mnist installs the four IDX files (`make fashion-mnist`).
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
 def _fashion_mnist():
+    if not _keras_cache_path("fashion-mnist").exists() and DEBIAN_FASHION_MNIST.is_dir():
+        return _from_files(DEBIAN_FASHION_MNIST, "Debian package dataset-fashion-mnist")
     (xtr, ytr, xte, yte), src = _keras_dataset("fashion_mnist", "fashion-mnist")
     return _images(xtr, 255.0), ytr, _images(xte, 255.0), yte, src
+
+
+def _from_files(path: Path, origin: str):
+    xtr, ytr, xte, yte, what = mnist_format.load(path)
+    return _images(xtr, 255.0), ytr, _images(xte, 255.0), yte, f"{origin}: {what}"
 
 
 def _cifar10():
@@ -182,12 +194,12 @@ def load(cfg: DataConfig) -> Dataset:
     """The dataset a config asks for, with its validation split carved out and standardised as asked;
     loaded once per process, as a sweep runs many configs on one dataset (the same arrays each time, so the
     trainers of a sweep share one device copy of them)."""
-    return _prepared(cfg.name, cfg.strict, cfg.val_fraction, cfg.standardize, cfg.standardize_epsilon)
+    return _prepared(cfg.name, cfg.strict, cfg.path, cfg.val_fraction, cfg.standardize, cfg.standardize_epsilon)
 
 
 @functools.lru_cache(maxsize=4)
-def _prepared(requested: DataName, strict: bool, val_fraction: float, norm: Norm, epsilon: float) -> Dataset:
-    return standardized(with_validation(_load(requested, strict), val_fraction), norm, epsilon)
+def _prepared(requested: DataName, strict: bool, path: Optional[str], val_fraction: float, norm: Norm, epsilon: float) -> Dataset:
+    return standardized(with_validation(_load(requested, strict, path), val_fraction), norm, epsilon)
 
 
 def with_validation(data: Dataset, fraction: float) -> Dataset:
@@ -221,10 +233,10 @@ def _frozen(array: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4)
-def _load(requested: DataName, strict: bool) -> Dataset:
+def _load(requested: DataName, strict: bool, path: Optional[str] = None) -> Dataset:
     name, fallback = requested, None
     try:
-        xtr, ytr, xte, yte, source = _LOADERS[requested]()
+        xtr, ytr, xte, yte, source = _from_files(Path(path), "data.path") if path else _LOADERS[requested]()
     except DataUnavailable as err:
         if requested is not DataName.mnist or strict:
             hint = " (data.strict=true forbids the mnist5k fallback)" if requested is DataName.mnist else ""

@@ -1,9 +1,13 @@
 """The datasets' declared specs (what every job of a sweep is checked against before any loads) match what loads."""
 
+import gzip
+
+import numpy as np
 import pytest
 
 from bn_study import data as data_lib
-from bn_study.config import DataName
+from bn_study import mnist_format
+from bn_study.config import ConfigError, DataName
 from tests.conftest import compose_run
 
 
@@ -11,3 +15,90 @@ from tests.conftest import compose_run
 def test_each_dataset_loads_as_its_spec_declares(name):
     loaded = data_lib.load(compose_run(f"data={name}").data)
     assert loaded.name == name and loaded.spec == data_lib.SPECS[DataName(name)]
+
+
+def _write_idx(path, array, gz):
+    payload = bytes([0, 0, 0x08, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape) + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(payload) if gz else payload)
+
+
+def _mnist_like(folder, gz=True, n_train=200, n_test=50, seed=0):
+    """Small MNIST-format files: 28x28 uint8 images, labels 0..9, every class in both splits."""
+    rng = np.random.default_rng(seed)
+    arrays = {"x_train": rng.integers(0, 256, (n_train, 28, 28)), "y_train": np.arange(n_train) % 10,
+              "x_test": rng.integers(0, 256, (n_test, 28, 28)), "y_test": np.arange(n_test) % 10}
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, name in mnist_format.IDX_FILES.items():
+        _write_idx(folder / (name + (".gz" if gz else "")), arrays[part], gz)
+    return arrays
+
+
+@pytest.fixture
+def fresh_cache():
+    data_lib._load.cache_clear(), data_lib._prepared.cache_clear()
+    yield
+    data_lib._load.cache_clear(), data_lib._prepared.cache_clear()
+
+
+@pytest.mark.parametrize("form", ["idx.gz", "idx", "npz"])
+def test_data_path_loads_mnist_format_files(tmp_path, form, fresh_cache):
+    arrays = _mnist_like(tmp_path / "files", gz=form == "idx.gz")
+    path = tmp_path / "files"
+    if form == "npz":
+        path = tmp_path / "mnist.npz"
+        np.savez(path, **{k: v.astype(np.uint8) for k, v in arrays.items()})
+    loaded = data_lib.load(compose_run("data=mnist", f"data.path={path}").data)
+    assert loaded.name == "mnist" and loaded.source.startswith("data.path: ") and str(path) in loaded.source
+    assert (len(loaded.x_train), len(loaded.x_val), len(loaded.x_test)) == (180, 20, 50)
+    np.testing.assert_array_equal(loaded.x_test[..., 0], arrays["x_test"].astype(np.float32) / 255)
+    np.testing.assert_array_equal(loaded.y_test, arrays["y_test"])
+
+
+def test_fashion_mnist_loads_from_the_debian_package_before_any_download(tmp_path, monkeypatch, fresh_cache):
+    arrays = _mnist_like(tmp_path / "debian")
+    monkeypatch.setattr(data_lib, "DEBIAN_FASHION_MNIST", tmp_path / "debian")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty-keras-home"))
+    loaded = data_lib.load(compose_run("data=fashion_mnist").data)
+    assert loaded.source.startswith(f"Debian package dataset-fashion-mnist: the four IDX files in {tmp_path / 'debian'}")
+    np.testing.assert_array_equal(loaded.y_test, arrays["y_test"])
+
+
+def _truncated(folder):
+    name = folder / (mnist_format.IDX_FILES["x_test"] + ".gz")
+    name.write_bytes(gzip.compress(gzip.decompress(name.read_bytes())[:-5]))
+
+
+def _bad_magic(folder):
+    (folder / (mnist_format.IDX_FILES["y_train"] + ".gz")).write_bytes(gzip.compress(b"\x00\x00\x0d\x01" + bytes(8)))
+
+
+def _label_ten(folder):
+    _write_idx(folder / (mnist_format.IDX_FILES["y_test"] + ".gz"), np.full(50, 10), gz=True)
+
+
+def _label_count(folder):
+    _write_idx(folder / (mnist_format.IDX_FILES["y_test"] + ".gz"), np.zeros(49), gz=True)
+
+
+def _missing(folder):
+    (folder / (mnist_format.IDX_FILES["y_train"] + ".gz")).unlink()
+
+
+def _wrong_size(folder):
+    _write_idx(folder / (mnist_format.IDX_FILES["x_train"] + ".gz"), np.zeros((200, 32, 32)), gz=True)
+
+
+@pytest.mark.parametrize("spoil, message", [
+    (_truncated, "t10k-images-idx3-ubyte.gz holds 39,211 bytes, its header says 39,216 (shape (50, 28, 28)): truncated or padded"),
+    (_bad_magic, "train-labels-idx1-ubyte.gz is not an IDX file of unsigned bytes (its first bytes are 00000d01)"),
+    (_label_ten, "test labels range 10..10, not 0..9"),
+    (_label_count, "50 test images but labels of shape (49,)"),
+    (_missing, "lacks train-labels-idx1-ubyte (or train-labels-idx1-ubyte.gz)"),
+    (_wrong_size, "train images have shape (200, 32, 32), not (N, 28, 28)"),
+])
+def test_files_that_are_not_mnist_format_are_refused_in_one_line(tmp_path, spoil, message, fresh_cache):
+    _mnist_like(tmp_path / "files")
+    spoil(tmp_path / "files")
+    with pytest.raises(ConfigError) as err:
+        data_lib.load(compose_run("data=mnist", f"data.path={tmp_path / 'files'}").data)
+    assert str(err.value).startswith("data.path") and message in str(err.value) and "\n" not in str(err.value)
