@@ -9,7 +9,11 @@ INSTALLED := $(VENV)/.installed
 STUDY ?= fig1
 # QUICK=1 make <study>: the small version (tests, CI), in results/<study>_quick/.
 ifdef QUICK
-QUICKFLAG := --quick
+VERSION_FLAGS := --quick
+endif
+# DATA=fashion_mnist make <study>: its MNIST sweeps on that dataset (mnist, mnist5k, fashion_mnist), in results/<study>_<data>/.
+ifdef DATA
+VERSION_FLAGS += --data $(DATA)
 endif
 STUDIES_CLI := $(BIN)/bn-study-studies
 
@@ -38,28 +42,28 @@ test-slow: $(INSTALLED) ## Run the slower end-to-end tests (every study's quick 
 reproduce: fig1 ## The main job: the Figure 1 study (= make fig1)
 
 fig1: $(INSTALLED) ## Figure 1 of Ioffe & Szegedy: 2 arms x 10 seeds x 50,000 steps, then results/fig1/{fig1.png,pdf,csv,summary.md,verdicts.json}
-	$(STUDIES_CLI) run fig1 $(QUICKFLAG)
+	$(STUDIES_CLI) run fig1 $(VERSION_FLAGS)
 
 fig1-pilot: fig1_pilot ## Why fig1 uses its learning rate: lr 0.1..8 x both arms x 5 seeds, selected on validation -> results/fig1_pilot/
 
 studies: $(INSTALLED) ## Every registered study (about an hour here), then results/REPORT.md
-	$(STUDIES_CLI) run --all $(QUICKFLAG)
+	$(STUDIES_CLI) run --all $(VERSION_FLAGS)
 	$(MAKE) --no-print-directory report
 
 list: $(INSTALLED) ## The registered studies, their sweeps and claims
 	@$(STUDIES_CLI) list
 
 check: $(INSTALLED) ## Compose every study's planned runs and check its claims against them (nothing runs)
-	$(STUDIES_CLI) check $(QUICKFLAG)
+	$(STUDIES_CLI) check $(VERSION_FLAGS)
 
 report: $(INSTALLED) ## results/REPORT.md and README's results block, from every study's verdicts.json
 	$(STUDIES_CLI) report
 
 collect: $(INSTALLED) ## Gather the newest sweep of each of STUDY's experiments into results/STUDY/ (runs.csv, curves.parquet, by_config.csv)
-	$(STUDIES_CLI) collect $(STUDY) $(QUICKFLAG)
+	$(STUDIES_CLI) collect $(STUDY) $(VERSION_FLAGS)
 
 figures: $(INSTALLED) ## Judge STUDY's claims and draw its figures and summary from its collected tables (works on a fresh clone)
-	$(STUDIES_CLI) render $(STUDY) $(QUICKFLAG)
+	$(STUDIES_CLI) render $(STUDY) $(VERSION_FLAGS)
 
 verify: $(INSTALLED) ## Check results/ after a crash or a copy: finished runs against run.json, tables against collection.json
 	$(BIN)/bn-study-verify
@@ -75,7 +79,7 @@ fashion-mnist: ## The full Fashion-MNIST (70,000 images) offline, for data=fashi
 # Any other target is a study's name: the registry (bn-study-studies list) says which exist.
 .DEFAULT:
 	@$(MAKE) --no-print-directory $(INSTALLED)
-	$(STUDIES_CLI) run $@ $(QUICKFLAG)
+	$(STUDIES_CLI) run $@ $(VERSION_FLAGS)
 
 bench: $(INSTALLED) ## Speed: the Figure 1 protocol as the tutorials train, as bare Keras, and in bn-study -> results/bench/ (~12 min)
 	$(BIN)/bn-study-bench

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from . import config as config_lib
 from .collect import flatten_config
 from .config import Norm, RunConfig, validate
+from .studies.registry import DATASETS, Version
 
 
 def conf_dir() -> str:
@@ -28,17 +29,31 @@ def conf_dir() -> str:
     return str(CONF_DIR)
 
 
-def jobs(experiment: str, quick: bool = False) -> list[list[str]]:
-    """The override list of every job of `experiment`'s sweep, as the sweeper expands it."""
-    base = [f"experiment={experiment}", f"quick={str(quick).lower()}"]
+def base(experiment: str, version: Version = Version()) -> list[str]:
+    """The overrides that make `experiment` the given version: quick or full, and its dataset, which
+    replaces the experiment's own only where that is an MNIST-like one (a sweep on circles stays on circles)."""
+    overrides = [f"experiment={experiment}", f"quick={str(version.quick).lower()}"]
+    own = _composed(tuple(overrides)).data.name
+    if version.data and getattr(own, "value", own) in DATASETS:
+        overrides.append(f"data={version.data}")
+    return overrides
+
+
+def _composed(overrides: tuple[str, ...]) -> DictConfig:
     with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=base, return_hydra_config=True)
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+
+
+def jobs(experiment: str, version: Version = Version()) -> list[list[str]]:
+    """The override list of every job of `experiment`'s sweep, as the sweeper expands it."""
+    base_overrides = base(experiment, version)
+    cfg = _composed(tuple(base_overrides))
     params = OmegaConf.to_container(cfg.hydra.sweeper.params or {}, resolve=True)
     parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
-    return [[*base, *job] for chunk in BasicSweeper.split_arguments(parsed, None) for job in chunk]
+    return [[*base_overrides, *job] for chunk in BasicSweeper.split_arguments(parsed, None) for job in chunk]
 
 
-def configs(experiment: str, quick: bool = False) -> list[RunConfig]:
+def configs(experiment: str, version: Version = Version()) -> list[RunConfig]:
     """Every job's validated config. Hydra composes once per distinct choice of config groups (the slow
     part); each job's plain `key=value` overrides are then set on a copy, as the sweeper's would be. The
     seed changes nothing else in a config, so jobs that differ only in it are validated once."""
@@ -47,7 +62,7 @@ def configs(experiment: str, quick: bool = False) -> list[RunConfig]:
     composed: dict[tuple, DictConfig] = {}
     validated: dict[tuple, RunConfig] = {}
     out = []
-    planned_jobs = jobs(experiment, quick)
+    planned_jobs = jobs(experiment, version)
     with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
         for job in planned_jobs:
             parsed = parser.parse_overrides(job)
@@ -84,12 +99,12 @@ def splits(cfg: RunConfig) -> frozenset:
     return frozenset(out)
 
 
-def planned(experiments: Iterable[str], quick: bool = False) -> pd.DataFrame:
+def planned(experiments: Iterable[str], version: Version = Version()) -> pd.DataFrame:
     """One row per planned run: runs.csv's config columns, plus `splits` (what it will log)."""
     config_lib.register()
     rows = []
     for experiment in experiments:
-        for cfg in configs(experiment, quick):
+        for cfg in configs(experiment, version):
             row = flatten_config(config_lib.to_dict(cfg))
             rows.append({**row, "splits": splits(cfg)})
     return pd.DataFrame(rows)

@@ -2,7 +2,9 @@
 smaller than full), bad input to the study runner refused before any run, the committed verdicts and
 README numbers reproducible from the committed tables, and one study end to end in its quick version."""
 
+import json
 import math
+import subprocess
 
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from bn_study import collect, plan, report, verdicts
 from bn_study.claims import Claim, Final, Side
 from bn_study.studies import cli, registry
+from bn_study.studies.registry import Version
 from tests.conftest import REPO
 
 STUDIES = list(registry.studies())
@@ -25,7 +28,7 @@ def _size(planned: pd.DataFrame) -> float:
 def test_every_study_composes_and_its_claims_match_its_planned_runs(name):
     study = registry.get(name)
     assert study.sweeps and all((REPO / "experiments" / f"{s}.yaml").is_file() for s in study.sweeps)
-    full, quick = cli.check(study, quick=False), cli.check(study, quick=True)  # ClaimError if a claim names what the runs lack
+    full, quick = cli.check(study, Version()), cli.check(study, Version(quick=True))  # ClaimError if a claim names what the runs lack
     assert _size(quick) < _size(full) / 10, "the quick version must be much smaller than the full one"
     assert (full["quick"] == False).all() and (quick["quick"] == True).all()  # noqa: E712
     if study.claims:
@@ -101,7 +104,7 @@ def test_input_bn_quick_end_to_end_with_report(tmp_path):
 def test_study_quick_end_to_end(tmp_path, name):
     study = registry.get(name)
     assert cli.main(["run", name, "--quick", "--results", str(tmp_path)]) == 0
-    out = study.folder(tmp_path, quick=True)
+    out = study.folder(tmp_path, Version(quick=True))
     assert (out / "summary.md").stat().st_size > 0 and (out / verdicts.VERDICTS).exists()
     assert [r["id"] for r in verdicts.read(out)["claims"]] == [c.id for c in study.claims]
 
@@ -119,8 +122,32 @@ def test_figures_redraw_from_the_committed_tables_alone(tmp_path):
 
 
 def test_quick_make_targets_run_the_quick_version():
-    import subprocess
-
     for target in ("fig1", "fig1-pilot", "keras_blog"):
         out = subprocess.run(["make", "-n", target, "QUICK=1"], cwd=REPO, capture_output=True, text=True).stdout
         assert "--quick" in out and "bn-study-studies run" in out, (target, out)
+
+
+def test_a_study_version_on_another_dataset_has_its_own_folder_and_keeps_non_mnist_sweeps():
+    fashion = Version(quick=True, data="fashion_mnist")
+    study = registry.get("placement")
+    assert study.folder(RESULTS, fashion) == RESULTS / "placement_fashion_mnist_quick"
+    assert registry.get("placement_fashion_mnist_quick") is study and Version.of_folder("placement_fashion_mnist_quick", "placement") == fashion
+    planned = cli.check(study, fashion)
+    assert set(planned["data.name"]) == {"fashion_mnist", "circles"}  # the circles sweep stays on circles
+    out = subprocess.run(["make", "-n", "placement", "DATA=fashion_mnist"], cwd=REPO, capture_output=True, text=True).stdout
+    assert "bn-study-studies run placement --data fashion_mnist" in out
+
+
+def test_a_study_resumes_its_newest_sweep_if_it_did_not_finish(tmp_path):
+    study = registry.get("fig1")
+    sweeps = tmp_path / "fig1" / "sweeps"
+    for name, created, statuses in [("2026-11-23_10-00-00_fig1", "2026-11-23T10:00:00", ["done", "done"]),
+                                    ("2026-11-24_10-00-00_fig1", "2026-11-24T10:00:00", ["done", "running"])]:
+        for job, status in enumerate(statuses):
+            (sweeps / name / str(job)).mkdir(parents=True)
+            (sweeps / name / str(job) / "run.json").write_text(json.dumps({"status": status, "overrides": [f"seed={job}"]}))
+        (sweeps / name / "sweep.json").write_text(json.dumps({"created_at": created, "jobs": [["seed=0"], ["seed=1"]]}))
+    assert cli._unfinished(sweeps, study) == sweeps / "2026-11-24_10-00-00_fig1"
+    (sweeps / "2026-11-24_10-00-00_fig1" / "1" / "run.json").write_text(json.dumps({"status": "done", "overrides": ["seed=1"]}))
+    assert cli._unfinished(sweeps, study) is None  # finished: the next run starts a new sweep
+    assert cli._unfinished(tmp_path / "none" / "sweeps", study) is None

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .. import collect, plots
 from .common import Tables, final_by, fmt_ci, markdown_table
-from .registry import Study
+from .registry import Study, Version
 
 NAME = "fig1_pilot"
 
@@ -30,7 +30,7 @@ def selected_lr(runs: pd.DataFrame) -> tuple[float, pd.DataFrame]:
 
 def agreement(fig1: Tables) -> str:
     """A sentence for fig1's summary: does its rate match the pilot's selection?"""
-    pilot_dir = fig1.dir.parent / (NAME + ("_quick" if fig1.dir.name.endswith("_quick") else ""))
+    pilot_dir = fig1.dir.parent / (NAME + Version.of_folder(fig1.dir.name, "fig1").suffix)  # the pilot of the same version
     lr = float(fig1.runs["optimizer.lr"].iloc[0])
     try:
         runs, _ = collect.load(pilot_dir)

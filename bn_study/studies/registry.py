@@ -2,7 +2,7 @@
 
 A study module declares `STUDY = Study(...)` (or `STUDIES = [...]`); `studies()` finds every one of them,
 so a new study is its experiment file(s) plus one module. The registry drives `make <study>`, `QUICK=1`,
-collect, the verdicts, the figures, the report and the tests.
+`DATA=...`, collect, the verdicts, the figures, the report and the tests.
 """
 
 from __future__ import annotations
@@ -15,6 +15,36 @@ from pathlib import Path
 from typing import Callable
 
 from ..claims import Claim
+
+
+# The datasets a study's MNIST sweeps can be rerun on (DATA=... make <study>): 28x28 greyscale, 10 classes.
+DATASETS = ("mnist", "mnist5k", "fashion_mnist")
+
+
+@dataclass(frozen=True)
+class Version:
+    """Which version of a study: the small one (quick: tests, CI) or the full one, and the dataset its MNIST
+    sweeps train on (None: the one its experiment files name). Each version has a results folder of its own."""
+
+    quick: bool = False
+    data: str | None = None
+
+    def __post_init__(self):
+        if self.data is not None and self.data not in DATASETS:
+            raise UnknownStudy(f"--data {self.data}: not a dataset a study can be rerun on; choose one of: {', '.join(DATASETS)}")
+
+    @property
+    def suffix(self) -> str:
+        """What the version adds to a folder's name: <study>[_<data>][_quick]."""
+        return (f"_{self.data}" if self.data else "") + ("_quick" if self.quick else "")
+
+    @classmethod
+    def of_folder(cls, name: str, study: str) -> "Version":
+        """The version whose results folder for `study` is called `name`."""
+        rest = name.removeprefix(study)
+        quick = rest.endswith("_quick")
+        data = rest.removesuffix("_quick").removeprefix("_") or None
+        return cls(quick, data)
 
 
 @dataclass(frozen=True)
@@ -34,8 +64,8 @@ class Study:
     # What came before these claims: the rules earlier results were judged by, where they differ.
     history: str = ""
 
-    def folder(self, results: Path, quick: bool = False) -> Path:
-        return results / (self.name + ("_quick" if quick else ""))
+    def folder(self, results: Path, version: Version = Version()) -> Path:
+        return results / (self.name + version.suffix)
 
 
 class UnknownStudy(ValueError):
@@ -60,9 +90,10 @@ def studies() -> dict[str, Study]:
 
 
 def get(name: str) -> Study:
-    """The study named `name` (or `<name>_quick`, its quick version's folder name)."""
+    """The study named `name`, or whose version's folder is called `name` (`fig1_quick`, `fig1_fashion_mnist`)."""
     known = studies()
-    study = known.get(name.removesuffix("_quick"))
+    study = known.get(name) or next((s for s in known.values() for d in (None, *DATASETS) for q in (False, True)
+                                     if name == s.name + Version(q, d).suffix), None)
     if study is None:
         raise UnknownStudy(f"study={name}: unknown study; choose one of: {', '.join(known)}")
     return study
