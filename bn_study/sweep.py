@@ -123,18 +123,35 @@ class JobProgress:
 def unstarted(sweep_dir: Path) -> list[str]:
     """The jobs of a sweep (by its sweep.json) that no readable run.json below it holds: never started, or
     removed; rerunning the sweep runs them."""
+    jobs, runs = _jobs(sweep_dir), _runs(sweep_dir)
+    return [f"{sweep_dir}: job {k + 1}/{len(jobs)} ({' '.join(_swept(job, jobs))}) has no run: never started, or its folder was removed"
+            for k, job in enumerate(jobs or []) if tuple(job) not in runs]
+
+
+def complete(sweep_dir: Path) -> bool:
+    """Whether every job of a sweep has finished (done or diverged): nothing is left for a resume to do."""
+    runs = _runs(sweep_dir)
+    jobs = _jobs(sweep_dir) or list(runs)
+    return all(runs.get(tuple(job)) in ("done", "diverged") for job in jobs)
+
+
+def _jobs(sweep_dir: Path) -> Optional[list[list[str]]]:
     try:
-        jobs = json.loads((Path(sweep_dir) / MANIFEST).read_text())["jobs"]
+        return json.loads((Path(sweep_dir) / MANIFEST).read_text())["jobs"]
     except (OSError, ValueError, KeyError, TypeError):
-        return []
-    seen = set()
+        return None
+
+
+def _runs(sweep_dir: Path) -> dict[tuple, str]:
+    """Each readable run.json below a sweep folder: its overrides -> its status."""
+    found = {}
     for run_json in Path(sweep_dir).rglob(RUN_JSON):
         try:
-            seen.add(tuple(json.loads(run_json.read_text())["overrides"]))
+            record = json.loads(run_json.read_text())
+            found[tuple(record["overrides"])] = record["status"]
         except (OSError, ValueError, KeyError, TypeError):
             pass
-    return [f"{sweep_dir}: job {k + 1}/{len(jobs)} ({' '.join(_swept(job, jobs))}) has no run: never started, or its folder was removed"
-            for k, job in enumerate(jobs) if tuple(job) not in seen]
+    return found
 
 
 def _swept(overrides: Sequence[str], jobs: Optional[list[list[str]]]) -> list[str]:

@@ -17,7 +17,6 @@ Bad input (an unknown study, a malformed claim) gets one line and exit status 2 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -67,15 +66,7 @@ def _unfinished(sweeps: Path, study: Study) -> Path | None:
         return None
     if not newest.name.endswith(f"_{study.name}"):
         return None
-    unfinished = sweep.unstarted(newest) or [p for p in newest.rglob("run.json") if _status(p) not in ("done", "diverged")]
-    return newest if unfinished else None
-
-
-def _status(run_json: Path) -> str | None:
-    try:
-        return json.loads(run_json.read_text()).get("status")
-    except (OSError, ValueError, AttributeError):
-        return None
+    return None if sweep.complete(newest) else newest
 
 
 def collect_study(study: Study, version: Version, results: Path, folders: list[Path] | None = None) -> Path:
