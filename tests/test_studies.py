@@ -151,3 +151,17 @@ def test_a_study_resumes_its_newest_sweep_if_it_did_not_finish(tmp_path):
     (sweeps / "2026-11-24_10-00-00_fig1" / "1" / "run.json").write_text(json.dumps({"status": "done", "overrides": ["seed=1"]}))
     assert cli._unfinished(sweeps, study) is None  # finished: the next run starts a new sweep
     assert cli._unfinished(tmp_path / "none" / "sweeps", study) is None
+
+
+def test_fig1_runs_at_the_rate_its_pilot_of_the_same_version_selects(tmp_path, monkeypatch):
+    from bn_study.studies import fig1
+    from tests.conftest import compose_run
+
+    # The experiment file's rate is the committed base pilot's selection (a rerun pilot that moves fails this).
+    assert fig1.pilot_rate(RESULTS, Version()) == [f"optimizer.lr={compose_run('experiment=fig1').optimizer.lr:g}"]
+    assert fig1.pilot_rate(tmp_path, Version(quick=True)) == []  # no pilot collected: the experiment's own rate
+    commands = []
+    monkeypatch.setattr(cli.subprocess, "run", lambda command, env: commands.append(command) or subprocess.CompletedProcess(command, 0))
+    monkeypatch.setattr(fig1, "pilot_rate", lambda results, version: ["optimizer.lr=1"])
+    cli.run_sweeps(registry.Study("fig1", "t", "t", sweeps=("fig1",), selected=fig1.pilot_rate), Version(quick=True, data="fashion_mnist"), tmp_path)
+    assert commands[0][4:8] == ["experiment=fig1", "quick=true", "data=fashion_mnist", "optimizer.lr=1"], commands

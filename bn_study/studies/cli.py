@@ -48,9 +48,10 @@ def run_sweeps(study: Study, version: Version, results: Path) -> list[Path]:
     so a killed study resumes); returns the folders."""
     folders = []
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    selected = study.selected(results, version) if study.selected else []
     for name in study.sweeps:
         folder = _unfinished(results / (name + version.suffix) / "sweeps", study) or results / (name + version.suffix) / "sweeps" / f"{stamp}_{study.name}"
-        command = [sys.executable, "-m", "bn_study", "-m", *plan.base(name, version), f"hydra.sweep.dir={folder}"]
+        command = [sys.executable, "-m", "bn_study", "-m", *plan.base(name, version), *selected, f"hydra.sweep.dir={folder}"]
         print(f"[{study.name}] sweep {name}: {' '.join(command[3:])}", flush=True)
         if subprocess.run(command, env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode != 0:
             raise StageError(f"sweep {name} failed (its folder {folder} resumes with the same command)")

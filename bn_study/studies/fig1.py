@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import plots
+from .. import collect, plots
 from ..claims import Claim, Final, Side, StepsTo, UnitDrift
 from . import fig1_pilot
 from .common import Tables, draw_band, final_by, fmt_ci, markdown_table, median_curves
-from .registry import Study
+from .registry import Study, Version
 
 ARMS = ("none", "before")
 CHANCE = 0.15  # a final test accuracy at or below this: the run never left chance (0.1)
@@ -137,7 +137,20 @@ def build(study_dir: Path) -> list[Path]:
     return [*paths, study_dir / "fig1.csv", study_dir / "summary.md"]
 
 
+def pilot_rate(results: Path, version: Version) -> list[str]:
+    """fig1's learning rate: the one its pilot of the same version selects on validation; the experiment
+    file's own rate (the base pilot's selection) when that pilot has not been collected."""
+    folder = results / (fig1_pilot.NAME + version.suffix)
+    try:
+        runs, _ = collect.load(folder)
+    except FileNotFoundError:
+        print(f"[fig1] no collected pilot in {folder}: the experiment file's learning rate (`make fig1_pilot` with the same QUICK/DATA selects one)")
+        return []
+    lr, _ = fig1_pilot.selected_lr(runs)
+    return [f"optimizer.lr={lr:g}"]
+
+
 STUDY = Study("fig1", "Figure 1 (Ioffe & Szegedy 2015, Section 4.1)", "the paper's Figure 1: MLP accuracy and a sigmoid's input distribution, BN vs none, 10 seeds",
-              sweeps=("fig1",), claims=CLAIMS, render=build, order=0,
+              sweeps=("fig1",), claims=CLAIMS, render=build, selected=pilot_rate, order=0,
               history="one seed at lr 2, a rate picked on the test split (392cf67), judged by 'higher final accuracy' and 'reaches 90% sooner' "
                       "without an interval; here 10 seeds at the rate the pilot selects on the validation split.")

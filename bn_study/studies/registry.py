@@ -59,6 +59,9 @@ class Study:
     claims: tuple[Claim, ...] = ()
     # Draws the figures and writes summary.md from results/<study>/ (tables and verdicts.json).
     render: Callable[[Path], list[Path]] | None = field(default=None, compare=False)
+    # Overrides the study takes from another study's collected tables of the same version, selected there
+    # on validation (fig1: its pilot's learning rate): (results root, version) -> overrides for every job.
+    selected: Callable[[Path, "Version"], list[str]] | None = field(default=None, compare=False)
     # Its place in the report.
     order: int = 100
     # What came before these claims: the rules earlier results were judged by, where they differ.
