@@ -40,11 +40,9 @@ class Version:
 
     @classmethod
     def of_folder(cls, name: str, study: str) -> "Version":
-        """The version whose results folder for `study` is called `name`."""
-        rest = name.removeprefix(study)
-        quick = rest.endswith("_quick")
-        data = rest.removesuffix("_quick").removeprefix("_") or None
-        return cls(quick, data)
+        """The version whose results folder for `study` is called `name` (the full base version for a folder
+        named otherwise)."""
+        return next((cls(q, d) for d in (None, *DATASETS) for q in (False, True) if name == study + cls(q, d).suffix), cls())
 
 
 @dataclass(frozen=True)
@@ -95,8 +93,7 @@ def studies() -> dict[str, Study]:
 def get(name: str) -> Study:
     """The study named `name`, or whose version's folder is called `name` (`fig1_quick`, `fig1_fashion_mnist`)."""
     known = studies()
-    study = known.get(name) or next((s for s in known.values() for d in (None, *DATASETS) for q in (False, True)
-                                     if name == s.name + Version(q, d).suffix), None)
+    study = next((s for s in known.values() if name == s.folder(Path(), Version.of_folder(name, s.name)).name), None)
     if study is None:
         raise UnknownStudy(f"study={name}: unknown study; choose one of: {', '.join(known)}")
     return study
