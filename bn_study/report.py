@@ -88,7 +88,7 @@ def text(results: Path) -> str:
         "Every study also had earlier 3-seed results from the previous engine (commit 392cf67) when its claims were declared; each "
         "study's section says how those were judged, and a claim whose rule or cell was set after seeing them says so beside it. "
         "Selections (a learning rate, a target accuracy, a maximum over evaluations) are made on each dataset's validation split; the test split is reported. "
-        f"Where a single test set decides an accuracy claim, the effect is also given in test images. {verdicts.SCOPE}", "",
+        f"Where a single test set decides an accuracy claim, the effect is also given in test images. {verdicts.scope()}", "",
         f"Studies run: {len(done)} of {len(registered)} ({', '.join(done) or 'none'}).", "",
         *overview(results), "",
     ]

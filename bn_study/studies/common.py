@@ -66,7 +66,7 @@ class Tables:
         from .registry import get
 
         history = get(self.dir.name).history
-        return ["## Claims", "", f"Rule: {verdicts.RULE}. {verdicts.SCOPE}", "", markdown_table(verdicts.CLAIM_HEADER, verdicts.claim_rows(found)), "",
+        return ["## Claims", "", f"Rule: {verdicts.RULE}. {verdicts.scope(verdicts.test_set_errors(self.runs))}", "", markdown_table(verdicts.CLAIM_HEADER, verdicts.claim_rows(found)), "",
                 *([f"Before these claims: {history}", ""] if history else [])]
 
 
