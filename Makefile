@@ -17,7 +17,7 @@ VERSION_FLAGS += --data $(DATA)
 endif
 STUDIES_CLI := $(BIN)/bn-study-studies
 
-.PHONY: help install test test-slow reproduce fig1 fig1-pilot studies list check report collect figures verify fashion-mnist notebooks notebooks-sync bench clean-runs
+.PHONY: help install test test-slow reproduce fig1 fig1-fashion fig1-pilot studies list check report collect figures verify fashion-mnist notebooks notebooks-sync bench clean-runs
 
 help: ## List the targets, and the studies (each is a target: make <study>)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,6 +43,10 @@ reproduce: fig1 ## The main job: the Figure 1 study (= make fig1)
 
 fig1: $(INSTALLED) ## Figure 1 of Ioffe & Szegedy: 2 arms x 10 seeds x 50,000 steps, then results/fig1/{fig1.png,pdf,csv,summary.md,verdicts.json}
 	$(STUDIES_CLI) run fig1 $(VERSION_FLAGS)
+
+fig1-fashion: $(INSTALLED) ## Figure 1 on the full Fashion-MNIST (60,000 images): installs it, its pilot, then fig1 at the rate the pilot selects -> results/fig1_fashion_mnist/
+	@$(MAKE) --no-print-directory fashion-mnist
+	$(STUDIES_CLI) run fig1_pilot fig1 --data fashion_mnist $(if $(QUICK),--quick)
 
 fig1-pilot: fig1_pilot ## Why fig1 uses its learning rate: lr 0.1..8 x both arms x 5 seeds, selected on validation -> results/fig1_pilot/
 
