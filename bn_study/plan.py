@@ -33,9 +33,10 @@ def base(experiment: str, version: Version = Version()) -> list[str]:
     """The overrides that make `experiment` the given version: quick or full, and its dataset, which
     replaces the experiment's own only where that is an MNIST-like one (a sweep on circles stays on circles)."""
     overrides = [f"experiment={experiment}", f"quick={str(version.quick).lower()}"]
-    own = _composed(tuple(overrides)).data.name
-    if version.data and getattr(own, "value", own) in DATASETS:
-        overrides.append(f"data={version.data}")
+    if version.data:
+        own = _composed(tuple(overrides)).data.name
+        if getattr(own, "value", own) in DATASETS:
+            overrides.append(f"data={version.data}")
     return overrides
 
 
