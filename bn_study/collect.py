@@ -112,7 +112,7 @@ def collect(root: Path) -> Collected:
             record = json.loads(run_json.read_text())
             status = record["status"]
             if status not in ("done", "diverged"):
-                skipped.append(f"{folder}: status {status}" + (_running(folder) if status == "running" else ""))
+                skipped.append(f"{folder}: status {status}" + (f", {ownership.still_running(folder)}" if status == "running" else ""))
                 continue
             curve = records.verified_curves(folder, record)
         except Unverified as err:
@@ -131,11 +131,6 @@ def collect(root: Path) -> Collected:
     curves_df = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=CURVE_COLUMNS)
     curves_df = curves_df[curves_df["run_id"].isin(runs_df.get("run_id", []))].drop_duplicates(["run_id", "step", "split", "metric"])
     return Collected(runs_df, curves_df.reset_index(drop=True), skipped + sweep.unstarted(root), [str(root)])
-
-
-def _running(folder: Path) -> str:
-    owner = ownership.owner(folder)
-    return f" (running now: {owner})" if owner else " (interrupted)"
 
 
 def combined(parts: list[Collected]) -> Collected:

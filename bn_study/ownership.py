@@ -78,6 +78,12 @@ def owner(folder: Path) -> str | None:
 PATIENCE_SECONDS = 0.5
 
 
+def still_running(folder: Path) -> str:
+    """What a run folder left at status `running` is: running now in a live process, or interrupted."""
+    holder = owner(folder)
+    return f"running now ({holder})" if holder else "interrupted (its process is gone)"
+
+
 def _lock(path: Path, what: str) -> int:
     deadline = time.monotonic() + PATIENCE_SECONDS
     while True:

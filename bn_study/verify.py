@@ -68,8 +68,7 @@ def _check_run(folder: Path, found: Findings) -> None:
         except records.Unverified as err:
             found.problems.append(f"{folder}: {err}; rerun its sweep to redo it")
     elif status == "running":
-        owner = ownership.owner(folder)
-        found.unfinished.append(f"{folder}: running now ({owner})" if owner else f"{folder}: interrupted (its process is gone)")
+        found.unfinished.append(f"{folder}: {ownership.still_running(folder)}")
     else:
         found.unfinished.append(f"{folder}: {status}")
 

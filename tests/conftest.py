@@ -29,6 +29,14 @@ def cli(*args: str, cwd: Path = REPO, timeout: int = 300) -> subprocess.Complete
     return subprocess.run([sys.executable, "-m", "bn_study", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def refused(proc: subprocess.CompletedProcess) -> str:
+    """The one error line of a CLI call refused as bad input (exit 2); fails unless there is exactly one."""
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("bn-study: error:")]
+    assert len(errors) == 1, proc.stderr
+    return errors[0]
+
+
 @pytest.fixture
 def run_tiny(tmp_path):
     """Execute a tiny run in-process and return (record, folder)."""
