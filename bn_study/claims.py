@@ -124,11 +124,13 @@ class Best(Metric):
 @dataclass(frozen=True)
 class StepsTo(Metric):
     """The first evaluated step at which the curve reaches `threshold` (inf if never); with `target`, the
-    threshold is, per seed, the best value the runs matching `target` reached on the same split. A diverged
-    run counts as far as it got (it may have crossed before it blew up); no target run for the seed: NaN."""
+    threshold is, per seed, `fraction` of the best value the runs matching `target` reached on the same split
+    (a target that follows the dataset). A diverged run counts as far as it got (it may have crossed before it
+    blew up); no target run for the seed: NaN."""
 
     threshold: float = 0.9
     target: Optional[tuple] = None  # ((column, value), ...): the runs whose best value is the threshold
+    fraction: float = 1.0
     log10 = True
 
     def value(self, runs, curves, context):
@@ -136,7 +138,7 @@ class StepsTo(Metric):
         return self.of_curve(_curve(curves, run["run_id"], self.split, self.name), run, context)
 
     def of_curve(self, curve, run, context):
-        threshold = self.threshold if self.target is None else context.best(dict(self.target), run["seed"], self.split, self.name)
+        threshold = self.threshold if self.target is None else self.fraction * context.best(dict(self.target), run["seed"], self.split, self.name)
         if math.isnan(threshold):
             return math.nan
         return math.log10(max(analysis.steps_to_reach(curve, threshold), 1.0))
@@ -152,7 +154,8 @@ class StepsTo(Metric):
         return v, v
 
     def describe(self) -> str:
-        what = f"{self.threshold:g}" if self.target is None else "the best " + self.split + " " + self.name + " of " + _where_text(dict(self.target))
+        share = "" if self.fraction == 1 else f"{self.fraction:.0%} of "
+        what = f"{self.threshold:g}" if self.target is None else share + "the best " + self.split + " " + self.name + " of " + _where_text(dict(self.target))
         return f"steps to reach {self.split} {self.name} {what} (log10)"
 
 

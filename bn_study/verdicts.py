@@ -144,11 +144,12 @@ def _decode(value):
     return value
 
 
-def write(study: str, verdicts: list[dict], folder: Path) -> Path:
+def write(study: str, verdicts: list[dict], folder: Path, data: list[str] = ()) -> Path:
+    """verdicts.json: the claims' verdicts, the rule they were judged by and the datasets the runs used."""
     from .records import write_json_atomic
 
     path = Path(folder) / VERDICTS
-    write_json_atomic(path, {"study": study, "rule": RULE, "confidence": CONFIDENCE, "claims": _encode(verdicts)})
+    write_json_atomic(path, {"study": study, "rule": RULE, "confidence": CONFIDENCE, "data": list(data), "claims": _encode(verdicts)})
     return path
 
 

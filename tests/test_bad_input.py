@@ -8,7 +8,7 @@ CASES = [
     (["data=imagenet"], "data=imagenet: unknown option; choose one of: cifar10, circles, digits, fashion_mnist, mnist, mnist5k"),
     (["model=rnn"], "model=rnn: unknown option; choose one of: cnn, mlp"),
     (["optimizer=rmsprop"], "optimizer=rmsprop: unknown option; choose one of: adam, momentum, sgd"),
-    (["experiment=nope"], "experiment=nope: unknown option; choose one of: batch_size, dropout, fig1, fig1_pilot, inception_table, init_scale, input_bn, keras_blog"),
+    (["experiment=nope"], "experiment=nope: unknown option; choose one of: batch_size, dropout, fig1, fig1_pilot, fig1_second_lr, inception_table, init_scale, input_bn"),
     (["model.bn=sideways"], "model.bn: Invalid value 'sideways', expected one of [none, before, after]"),
     (["model.activation=swishy"], "model.activation: Invalid value 'swishy', expected one of [sigmoid, tanh, relu"),
     (["trainer.stepz=5"], "trainer.stepz: unknown key; trainer has: steps, batch_size, eval_every"),

@@ -96,7 +96,28 @@ def test_input_bn_quick_end_to_end_with_report(tmp_path):
     text = report.build(results)[0].read_text()
     assert "![input_bn](input_bn/input_bn.png)" in text and "| [input_bn](#input_bn) `input_bn.feature`" in text
     assert "Not reproduced yet: `make keras_blog` has not been run." in text
-    assert "0 claims hold, 0 are contradicted, 2 are inconclusive." in text
+    assert "0 holds, 0 contradicted, 2 inconclusive of 2 judged" in text and "0 claims are judged on both" in text
+
+
+def test_the_report_sets_each_claim_side_by_side_on_both_datasets_and_lists_what_scale_changes(tmp_path):
+    study = registry.get("input_bn")
+    records = {}
+    for version, outcomes in ((Version(), ("holds", "inconclusive")), (Version(data="fashion_mnist"), ("contradicted", "inconclusive"))):
+        folder = study.folder(tmp_path, version)
+        folder.mkdir()
+        base = verdicts.read(RESULTS / "input_bn")["claims"]
+        records[version] = [{**r, "outcome": o} for r, o in zip(base, outcomes)]
+        verdicts.write("input_bn", records[version], folder, ["mnist5k" if version.data is None else version.data])
+        (folder / "summary.md").write_text(f"# t\n\nbody of {folder.name}\n")
+    (tmp_path / report.FINDINGS).write_text("A finding written by hand.")
+    found = report.changes(tmp_path)
+    assert [(c["id"], c["change"]) for c in found] == [("input_bn.feature", "reversed")]
+    text = report.text(tmp_path)
+    assert "| data=mnist (runs used: mnist5k): outcome" in text and "| fashion_mnist: outcome" in text
+    row = next(line for line in text.splitlines() if "`input_bn.feature`" in line and line.startswith("| [input_bn]"))
+    assert row.count("**holds**") == 1 and row.count("**contradicted**") == 1
+    assert "2 claims are judged on both" in text and "1 change outcome (1 reversed" in text and "A finding written by hand." in text
+    assert "body of input_bn_fashion_mnist" in text and "### input_bn on fashion_mnist" in text
 
 
 @pytest.mark.slow
@@ -153,15 +174,29 @@ def test_a_study_resumes_its_newest_sweep_if_it_did_not_finish(tmp_path):
     assert cli._unfinished(tmp_path / "none" / "sweeps", study) is None
 
 
-def test_fig1_runs_at_the_rate_its_pilot_of_the_same_version_selects(tmp_path, monkeypatch):
-    from bn_study.studies import fig1
+def test_fig1_and_fig1_second_lr_run_at_the_rates_their_pilot_of_the_same_version_picks(tmp_path, monkeypatch):
+    from bn_study.studies import fig1_pilot
     from tests.conftest import compose_run
 
-    # The experiment file's rate is the committed base pilot's selection (a rerun pilot that moves fails this).
-    assert fig1.pilot_rate(RESULTS, Version()) == [f"optimizer.lr={compose_run('experiment=fig1').optimizer.lr:g}"]
-    assert fig1.pilot_rate(tmp_path, Version(quick=True)) == []  # no pilot collected: the experiment's own rate
+    # Each experiment file's rate is its rule's pick on the committed base pilot (a rerun pilot that moves fails this).
+    for name in ("fig1", "fig1_second_lr"):
+        study = registry.get(name)
+        assert study.selected(RESULTS, Version()) == [f"optimizer.lr={compose_run(f'experiment={name}').optimizer.lr:g}"]
+        assert study.selected(tmp_path, Version(quick=True)) == []  # no pilot collected: the experiment's own rate
     commands = []
     monkeypatch.setattr(cli.subprocess, "run", lambda command, env: commands.append(command) or subprocess.CompletedProcess(command, 0))
-    monkeypatch.setattr(fig1, "pilot_rate", lambda results, version: ["optimizer.lr=1"])
-    cli.run_sweeps(registry.Study("fig1", "t", "t", sweeps=("fig1",), selected=fig1.pilot_rate), Version(quick=True, data="fashion_mnist"), tmp_path)
+    rule = fig1_pilot.Rule("t", lambda runs: 1.0)
+    monkeypatch.setattr(fig1_pilot.collect, "load", lambda folder: (None, None))
+    cli.run_sweeps(registry.Study("fig1", "t", "t", sweeps=("fig1",), selected=lambda r, v: rule.rate(r, v, "fig1")), Version(quick=True, data="fashion_mnist"), tmp_path)
     assert commands[0][4:8] == ["experiment=fig1", "quick=true", "data=fashion_mnist", "optimizer.lr=1"], commands
+
+
+def test_the_second_rate_is_the_largest_other_rate_every_seed_without_bn_survives():
+    from bn_study.studies import fig1_pilot
+
+    runs = pd.DataFrame([(lr, bn, seed, acc) for lr, accs in {0.5: (0.8, 0.8), 1: (0.9, 0.9), 2: (0.85, 0.1), 4: (0.85, float("nan"))}.items()
+                         for bn in ("none", "before") for seed, acc in enumerate(accs)],
+                        columns=["optimizer.lr", "model.bn", "seed", "val_accuracy"])
+    assert fig1_pilot.selected_lr(runs)[0] == 1
+    assert fig1_pilot.second_lr(runs) == 0.5  # 2 lost a seed to chance, 4 one to divergence
+    assert fig1_pilot.second_lr(runs[runs["optimizer.lr"] == 1]) is None

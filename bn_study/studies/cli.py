@@ -90,7 +90,7 @@ def render(study: Study, version: Version, results: Path) -> list[Path]:
     """verdicts.json from the collected tables, then the study's figures and summary."""
     folder = study.folder(results, version)
     runs, curves = collect.load(folder)
-    written = [verdicts.write(study.name, verdicts.judge_all(study.claims, runs, curves), folder)]
+    written = [verdicts.write(study.name, verdicts.judge_all(study.claims, runs, curves), folder, sorted(runs["data_used"].unique()))]
     if study.render is not None:
         written += study.render(folder)
     return written

@@ -43,6 +43,15 @@ class Tables:
         note = f"Data: {', '.join(used)}"
         return note + (f" (data=mnist requested: {fallback[0]})" if len(fallback) else "")
 
+    def epochs_note(self) -> str:
+        """How many passes over its training split the longest run made: 'about 3 epochs of 3,600 training images'."""
+        from ..config import DataName
+        from ..data import SPECS
+
+        run = self.runs.loc[self.runs["steps"].idxmax()]
+        images = SPECS[DataName(run["data_used"])].n_train - int(run["n_val"])
+        return f"about {run['steps'] * run['trainer.batch_size'] / images:.3g} epochs of {images:,} training images"
+
     def seeds_note(self) -> str:
         per = self.runs.groupby(stats.varying_config_columns(self.runs), dropna=False)["seed"].nunique()
         return f"{per.min()}" + (f"-{per.max()}" if per.max() != per.min() else "") + " seeds per configuration"

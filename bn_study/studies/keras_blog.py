@@ -59,7 +59,7 @@ def build(study_dir: Path) -> list[Path]:
         f"# {TITLE}", "",
         f"Keras-blog CNN (Conv32-Pool-Conv64-Pool-Conv64-Dense64-Dense10; with BN, every Conv2D and Dense, the output layer included, is "
         f"linear (no bias) -> BN -> activation), Adam, batch 32, {steps:,} steps; {study.seeds_note()}. {study.data_note()}.",
-        "The blog trained 3 epochs of full MNIST (5,625 steps); here about 3 epochs of the 3,600 training images. Nothing is selected here; "
+        f"The blog trained 3 epochs of full MNIST (5,625 steps); here {study.epochs_note()}. Nothing is selected here; "
         "the claims are judged on test accuracy with BN's moving averages (inference mode), as the blog's table is.", "",
         markdown_table(["lr", "activation", f"final test accuracy without BN ({study.band_note()})", "with BN (moving averages)",
                         "with BN on batch statistics (median)", "blog: without -> with"], rows), "",
