@@ -44,9 +44,9 @@ reproduce: fig1 ## The main job: the Figure 1 study (= make fig1)
 fig1: $(INSTALLED) ## Figure 1 of Ioffe & Szegedy: 2 arms x 10 seeds x 50,000 steps, then results/fig1/{fig1.png,pdf,csv,summary.md,verdicts.json}
 	$(STUDIES_CLI) run fig1 $(VERSION_FLAGS)
 
-fig1-fashion: $(INSTALLED) ## Figure 1 on the full Fashion-MNIST (60,000 images): installs it, its pilot, then fig1 at the rate the pilot selects -> results/fig1_fashion_mnist/
+fig1-fashion: $(INSTALLED) ## Figure 1 on the full Fashion-MNIST (60,000 images): installs it, its pilot, fig1 and fig1_second_lr at the rates the pilot selects -> results/fig1*_fashion_mnist/
 	@$(MAKE) --no-print-directory fashion-mnist
-	$(STUDIES_CLI) run fig1_pilot fig1 --data fashion_mnist $(if $(QUICK),--quick)
+	$(STUDIES_CLI) run fig1_pilot fig1 fig1_second_lr --data fashion_mnist $(if $(QUICK),--quick)
 
 fig1-pilot: fig1_pilot ## Why fig1 uses its learning rate: lr 0.1..8 x both arms x 5 seeds, selected on validation -> results/fig1_pilot/
 
@@ -85,8 +85,9 @@ fashion-mnist: ## The full Fashion-MNIST (70,000 images) offline, for data=fashi
 	@$(MAKE) --no-print-directory $(INSTALLED)
 	$(STUDIES_CLI) run $@ $(VERSION_FLAGS)
 
-bench: $(INSTALLED) ## Speed: the Figure 1 protocol as the tutorials train, as bare Keras, and in bn-study -> results/bench/ (~12 min)
+bench: $(INSTALLED) ## Speed: Figure 1's MLP as the tutorials train, as bare Keras and in bn-study; the Keras-blog CNN against bare TensorFlow -> results/bench/ (~25 min)
 	$(BIN)/bn-study-bench
+	$(BIN)/bn-study-bench-cnn
 
 NOTEBOOKS := $(wildcard notebooks/*.py)
 

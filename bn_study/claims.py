@@ -241,16 +241,22 @@ class UnitDrift(Metric):
 @dataclass(frozen=True)
 class _GridReaching(Metric):
     """Base of the grid metrics that ask which values of the swept `grid` key train: final `split` accuracy
-    at least `threshold` (a diverged run does not)."""
+    at least `threshold`, or with `of_best`, at least that fraction of the best final `split` accuracy of any
+    run of the study (a target that follows the dataset). A diverged run does not train."""
 
     split: str = "val"
     threshold: float = 0.9
     grid: Optional[str] = "optimizer.lr"
+    of_best: Optional[float] = None
 
     def value(self, runs, curves, context):
         if not _complete(runs, self.grid, context):
             return math.nan
-        return self.of_values(runs.loc[runs[f"{self.split}_accuracy"].fillna(-math.inf) >= self.threshold, self.grid])
+        threshold = self.threshold if self.of_best is None else self.of_best * context.runs[f"{self.split}_accuracy"].max()
+        return self.of_values(runs.loc[runs[f"{self.split}_accuracy"].fillna(-math.inf) >= threshold, self.grid])
+
+    def reaches(self) -> str:
+        return f"{self.threshold:g}" if self.of_best is None else f"{self.of_best:.0%} of the best final {self.split} accuracy of any run of the study"
 
     def of_values(self, trained: pd.Series) -> float:
         raise NotImplementedError
@@ -265,7 +271,7 @@ class GridCount(_GridReaching):
         return float(len(trained))
 
     def describe(self) -> str:
-        return f"number of {self.grid} values whose final {self.split} accuracy reaches {self.threshold:g}"
+        return f"number of {self.grid} values whose final {self.split} accuracy reaches {self.reaches()}"
 
 
 @dataclass(frozen=True)
@@ -278,7 +284,7 @@ class GridLargest(_GridReaching):
         return math.log10(trained.max()) if len(trained) else -math.inf
 
     def describe(self) -> str:
-        return f"largest {self.grid} whose final {self.split} accuracy reaches {self.threshold:g} (log10)"
+        return f"largest {self.grid} whose final {self.split} accuracy reaches {self.reaches()} (log10)"
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ def build_sweep(sweep: Sweep, study_dir: Path) -> list[Path]:
     final = final_by(study, ["model.activation", sweep.key, *ARM_KEYS], metric=f"{sweep.split}_accuracy")
     arms = [arm for arm in ARMS if not _arm(final, arm).empty]
 
+    relative = OF_BEST * study.runs["val_accuracy"].max()  # the *_relative claims' target
     fig, axes = plots.new_figure(len(acts), width=4.4, height=3.3)
     axes = axes if len(acts) > 1 else [axes]
     rows = []
@@ -68,11 +69,14 @@ def build_sweep(sweep: Sweep, study_dir: Path) -> list[Path]:
                             xycoords=("data", "axes fraction"))
         ax.set_xscale("log", base=sweep.log_base)
         ax.axhline(GOOD, color="0.5", lw=0.8, ls=":")
+        if sweep.split == "val":
+            ax.axhline(relative, color="0.5", lw=0.8, ls="--")
         ax.set(title=act, xlabel=sweep.axis, ylabel=f"final {SPLIT_NAMES[sweep.split]} accuracy", ylim=(0, 1))
         for value in sorted(of_act[sweep.key].unique()):
             rows.append([act, f"{value:g}", *(fmt_ci(_arm(of_act, arm)[lambda t: t[sweep.key] == value].iloc[0]) for arm in arms)])
     axes[0].legend(loc="lower left", fontsize=7)
-    plots.caption(fig, f"{sweep.setup}. {study.band_note().capitalize()}; dotted: {GOOD:.0%}; 'div.': runs that diverged. {study.data_note()}.")
+    targets = f"dotted: {GOOD:.0%}" + (f"; dashed: {OF_BEST:.0%} of the best run's validation accuracy ({relative:.3f})" if sweep.split == "val" else "")
+    plots.caption(fig, f"{sweep.setup}. {study.band_note().capitalize()}; {targets}; 'div.': runs that diverged. {study.data_note()}.")
     summary = "\n".join([
         f"# {sweep.title}", "",
         f"{sweep.setup}; {sweep.axis} on a log grid; {study.seeds_note()}. {study.data_note()}.", "",
@@ -101,13 +105,21 @@ TUTORIALS = "Tutorials (Machine Learning Mastery, devarena)"
 _BN, _NO_BN, _RENORM = ({"model.bn": ARMS[arm][0], "model.bn_renorm": ARMS[arm][1]} for arm in (BN, NO_BN, RENORM))
 
 
-def _lr_claim(act: str) -> Claim:
-    return Claim(f"lr_sensitivity.{act}", SEED_PAPER, "BN allows much higher learning rates.",
+# 95% of the best final validation accuracy of any run of the study: 0.90 on mnist5k, as GOOD, and a target
+# that follows the dataset elsewhere.
+OF_BEST = 0.95
+RELATIVE_HISTORY = (f"Declared after the Fashion-MNIST runs, where no run reaches {GOOD} (an MNIST number) so the claim above cannot tell "
+                    f"the arms apart: 'trains' is reaching {OF_BEST:.0%} of the best final validation accuracy of any run of the study.")
+
+
+def _lr_claim(act: str, of_best: float | None = None) -> Claim:
+    return Claim(f"lr_sensitivity.{act}" + ("_relative" if of_best else ""), SEED_PAPER, "BN allows much higher learning rates.",
                  Side(BN, {"model.activation": act, "model.bn": "before"}), Side(NO_BN, {"model.activation": act, "model.bn": "none"}),
-                 GridLargest(grid="optimizer.lr", threshold=GOOD), "higher", margin=0.4)  # log10(2.5): at least one grid step (x3.16)
+                 GridLargest(grid="optimizer.lr", threshold=GOOD, of_best=of_best), "higher", margin=0.4,  # log10(2.5): at least one grid step (x3.16)
+                 history=RELATIVE_HISTORY if of_best else "")
 
 
-LR_CLAIMS = (_lr_claim("sigmoid"), _lr_claim("relu"))
+LR_CLAIMS = (_lr_claim("sigmoid"), _lr_claim("relu"), _lr_claim("sigmoid", OF_BEST), _lr_claim("relu", OF_BEST))
 INIT_CLAIMS = (
     Claim("init_scale.trainable_range", TUTORIALS, "BN makes training less sensitive to weight initialisation.",
           Side(BN, {"model.bn": "before"}), Side(NO_BN, {"model.bn": "none"}),
@@ -116,6 +128,9 @@ INIT_CLAIMS = (
                   "'a narrower range of median final accuracy' (less_spread) in the commit that also added the 3-seed results it judged "
                   "(392cf67), which flipped that verdict. Declared anew here, before the regenerated runs: how many of the 9 init scales "
                   "reach 90% validation accuracy, per seed, paired."),
+    Claim("init_scale.trainable_range_relative", TUTORIALS, "BN makes training less sensitive to weight initialisation.",
+          Side(BN, {"model.bn": "before"}), Side(NO_BN, {"model.bn": "none"}),
+          GridCount(grid="model.init_std", threshold=GOOD, of_best=OF_BEST), "higher", margin=0.5, history=RELATIVE_HISTORY),
 )
 BATCH_CLAIMS = (
     Claim("batch_size.small_hurts_bn", TUTORIALS, "Small or unrepresentative mini-batches hurt BN.",
