@@ -128,12 +128,14 @@ def _timed_steps(cfg, data, steps: int) -> float:
 
     from .train import BatchOrder
 
-    step = tf.function(_step_fn(*_model_and_optimizer(cfg, data), tf.constant(data.x_train), tf.constant(data.y_train)))
+    model, optimizer = _model_and_optimizer(cfg, data)
+    step = tf.function(_step_fn(model, optimizer, tf.constant(data.x_train), tf.constant(data.y_train)))
     idx = BatchOrder(len(data.x_train), cfg.trainer.batch_size, cfg.seed).take(steps)[0]
     step(tf.constant(idx[0]))  # compiles
     start = time.perf_counter()
     for row in idx:
         step(tf.constant(row))
+    model.trainable_variables[0].numpy()  # waits for the last step (on a GPU, calls return before the work is done)
     return time.perf_counter() - start
 
 
@@ -283,7 +285,7 @@ def _paired_ratio(table: pd.DataFrame, way: str, single: str) -> stats.Interval:
 def summarize(table: pd.DataFrame, facts: dict) -> tuple[dict, str]:
     default = table[table["setting"] == "default"]
     per = default.pivot_table(index=["round", "arm"], columns="way", values="ms_per_step")
-    bare = [w for w in ("bare_step", "bare_loop", "bare_xla", "nchw") if w in per and per[w].notna().any()]
+    bare = ["bare_step", "bare_loop", "bare_xla"]  # nchw, measured on one arm only, is reported beside them
     best_bare = per[bare].median().idxmin()
     # The best bare loop of any setting, against the default's, within each round.
     by_setting = table[table["way"] == "bare_loop"].pivot_table(index=["round", "arm"], columns="setting", values="ms_per_step")

@@ -200,6 +200,15 @@ def effect(record: dict) -> str:
     return text
 
 
+def measurable(record: dict) -> bool:
+    """False where the runs cannot tell the sides apart at all: no pairs, every pair censored, or every pair
+    a tie of infinities (a threshold neither side reaches)."""
+    pairs = list(record.get("per_seed", {}).values())
+    if not record["n"] or record.get("n_censored", 0) >= record["n"]:
+        return False
+    return not pairs or not all(math.isinf(p["a"]) and p["a"] == p["b"] for p in pairs)
+
+
 def expected_text(record: dict) -> str:
     m, d = record["margin"], record["direction"]
     if record["log10"]:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bn_study import stats, verdicts
-from bn_study.claims import Best, Claim, ClaimError, Final, GridChange, GridCount, GridLargest, Side, StepsTo
+from bn_study.claims import Best, Claim, ClaimError, Context, Final, GridChange, GridCount, GridLargest, Side, StepsTo
 from bn_study.stats import median_interval
 
 A, B = Side("a", {"arm": "a"}), Side("b", {"arm": "b"})
@@ -131,6 +131,10 @@ def test_target_steps_and_best_on_the_validation_split():
     r = verdicts.judge(claim("lower", 0.1, to_base, Side("a", {"arm": "a"}), Side("base", {"arm": "base"})), runs, curves)
     # the target is base's best (0.8, at step 200); a passes it at step 100
     assert 10 ** r["median_difference"] == pytest.approx(0.5) and r["outcome"] == "holds"
+    # 70% of base's best (0.56): base reaches it at step 100 too, a tie
+    share = StepsTo("val", "accuracy", target=(("arm", "base"),), fraction=0.7)
+    r = verdicts.judge(claim("lower", 0.1, share, Side("a", {"arm": "a"}), Side("base", {"arm": "base"})), runs, curves)
+    assert r["median_difference"] == 0 and "70% of the best val accuracy of arm=base" in r["metric"]
     best = verdicts.judge(claim("higher", 0.05, Best("val", "accuracy"), Side("a", {"arm": "a"}), Side("base", {"arm": "base"})), runs, curves)
     assert best["median_difference"] == pytest.approx(0.1) and best["outcome"] == "holds"
 
@@ -151,6 +155,24 @@ def test_grid_metrics_known_answers():
     assert largest["median_difference"] == pytest.approx(1.0) and largest["outcome"] == "holds"  # 1.0 against 0.1: a decade
     change = verdicts.judge(claim("lower", 0.01, GridChange("test", "accuracy", grid="lr", start=0.1, to=0.01)), runs, curves)
     assert change["median_difference"] == pytest.approx(0.1) and change["outcome"] == "contradicted"  # b loses 0.1, a nothing
+    # No rate reaches 0.99: a tie of -inf in every pair, which the report calls not measurable.
+    none = verdicts.judge(claim("higher", 0.4, GridLargest(grid="lr", threshold=0.99)), runs, curves)
+    assert none["median_difference"] == 0 and not verdicts.measurable(none) and verdicts.measurable(largest)
+
+
+def test_a_grid_target_relative_to_the_baselines_best_median_configuration():
+    rows = []
+    for seed in range(5):
+        for lr, (a, b) in {0.1: (0.80, 0.70), 1.0: (0.82, 0.55 + 0.01 * seed), 10.0: (0.81, math.nan)}.items():
+            rows.append({"run_id": f"a{seed}{lr}", "arm": "a", "seed": seed, "lr": lr, "status": "done", "val_accuracy": a})
+            rows.append({"run_id": f"b{seed}{lr}", "arm": "b", "seed": seed, "lr": lr, "status": "diverged" if math.isnan(b) else "done", "val_accuracy": b})
+    runs, curves = pd.DataFrame(rows), pd.DataFrame(columns=["run_id", "step", "split", "metric", "value"])
+    metric = GridLargest(grid="lr", of_best=0.9, baseline=(("arm", "b"),))
+    # b's best median configuration is lr 0.1 (0.70; lr 1's median is 0.57, lr 10 diverged): the target is 0.63,
+    # which a reaches up to lr 10 and b only at 0.1 (every seed at lr 1 is below it)
+    assert metric.target(Context(runs, curves)) == pytest.approx(0.63)
+    r = verdicts.judge(claim("higher", 0.4, metric), runs, curves)
+    assert 10 ** r["median_difference"] == pytest.approx(100) and "90% of the best median final val accuracy over lr of arm=b" in r["metric"]
 
 
 def test_by_config_reports_the_median_and_its_interval():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import plots
-from ..claims import Claim, GridChange, GridCount, GridLargest, Side
+from ..claims import Claim, Context, GridChange, GridCount, GridLargest, Side
 from .registry import Study
 from .common import SPLIT_NAMES, Tables, draw_band, fmt_ci, final_by, markdown_table, write
 
@@ -55,7 +55,8 @@ def build_sweep(sweep: Sweep, study_dir: Path) -> list[Path]:
     final = final_by(study, ["model.activation", sweep.key, *ARM_KEYS], metric=f"{sweep.split}_accuracy")
     arms = [arm for arm in ARMS if not _arm(final, arm).empty]
 
-    relative = OF_BEST * study.runs["val_accuracy"].max()  # the *_relative claims' target
+    relative = {act: OF_BEST * Context(study.runs, study.curves).best_median({"model.activation": act, "model.bn": "none"}, sweep.key, "val_accuracy")
+                for act in acts}  # the *_relative claims' target
     fig, axes = plots.new_figure(len(acts), width=4.4, height=3.3)
     axes = axes if len(acts) > 1 else [axes]
     rows = []
@@ -70,12 +71,13 @@ def build_sweep(sweep: Sweep, study_dir: Path) -> list[Path]:
         ax.set_xscale("log", base=sweep.log_base)
         ax.axhline(GOOD, color="0.5", lw=0.8, ls=":")
         if sweep.split == "val":
-            ax.axhline(relative, color="0.5", lw=0.8, ls="--")
+            ax.axhline(relative[act], color="0.5", lw=0.8, ls="--")
         ax.set(title=act, xlabel=sweep.axis, ylabel=f"final {SPLIT_NAMES[sweep.split]} accuracy", ylim=(0, 1))
         for value in sorted(of_act[sweep.key].unique()):
             rows.append([act, f"{value:g}", *(fmt_ci(_arm(of_act, arm)[lambda t: t[sweep.key] == value].iloc[0]) for arm in arms)])
     axes[0].legend(loc="lower left", fontsize=7)
-    targets = f"dotted: {GOOD:.0%}" + (f"; dashed: {OF_BEST:.0%} of the best run's validation accuracy ({relative:.3f})" if sweep.split == "val" else "")
+    targets = f"dotted: {GOOD:.0%}" + (f"; dashed: {OF_BEST:.0%} of the no-BN arm's best median validation accuracy "
+                                       f"({', '.join(f'{v:.3f}' for v in relative.values())})" if sweep.split == "val" else "")
     plots.caption(fig, f"{sweep.setup}. {study.band_note().capitalize()}; {targets}; 'div.': runs that diverged. {study.data_note()}.")
     summary = "\n".join([
         f"# {sweep.title}", "",
@@ -105,17 +107,18 @@ TUTORIALS = "Tutorials (Machine Learning Mastery, devarena)"
 _BN, _NO_BN, _RENORM = ({"model.bn": ARMS[arm][0], "model.bn_renorm": ARMS[arm][1]} for arm in (BN, NO_BN, RENORM))
 
 
-# 95% of the best final validation accuracy of any run of the study: 0.90 on mnist5k, as GOOD, and a target
-# that follows the dataset elsewhere.
+# "Trains": 95% of the no-BN arm's best configuration (median over seeds) on the same data: a target that
+# follows the dataset, set by the baseline for both arms.
 OF_BEST = 0.95
-RELATIVE_HISTORY = (f"Declared after the Fashion-MNIST runs, where no run reaches {GOOD} (an MNIST number) so the claim above cannot tell "
-                    f"the arms apart: 'trains' is reaching {OF_BEST:.0%} of the best final validation accuracy of any run of the study.")
+RELATIVE_HISTORY = (f"Post hoc: declared after the Fashion-MNIST runs, where no run reaches {GOOD} (an MNIST number) so the claim above cannot "
+                    "tell the arms apart, with the mnist5k results known too; where the two differ on mnist5k, it is because the target differs "
+                    f"there as well. 'Trains' is reaching {OF_BEST:.0%} of the best median final validation accuracy of the arm without BN.")
 
 
 def _lr_claim(act: str, of_best: float | None = None) -> Claim:
     return Claim(f"lr_sensitivity.{act}" + ("_relative" if of_best else ""), SEED_PAPER, "BN allows much higher learning rates.",
                  Side(BN, {"model.activation": act, "model.bn": "before"}), Side(NO_BN, {"model.activation": act, "model.bn": "none"}),
-                 GridLargest(grid="optimizer.lr", threshold=GOOD, of_best=of_best), "higher", margin=0.4,  # log10(2.5): at least one grid step (x3.16)
+                 GridLargest(grid="optimizer.lr", threshold=GOOD, of_best=of_best, baseline=(("model.activation", act), ("model.bn", "none"))), "higher", margin=0.4,  # log10(2.5): at least one grid step (x3.16)
                  history=RELATIVE_HISTORY if of_best else "")
 
 
@@ -130,7 +133,8 @@ INIT_CLAIMS = (
                   "reach 90% validation accuracy, per seed, paired."),
     Claim("init_scale.trainable_range_relative", TUTORIALS, "BN makes training less sensitive to weight initialisation.",
           Side(BN, {"model.bn": "before"}), Side(NO_BN, {"model.bn": "none"}),
-          GridCount(grid="model.init_std", threshold=GOOD, of_best=OF_BEST), "higher", margin=0.5, history=RELATIVE_HISTORY),
+          GridCount(grid="model.init_std", threshold=GOOD, of_best=OF_BEST, baseline=(("model.bn", "none"),)), "higher", margin=0.5,
+          history=RELATIVE_HISTORY),
 )
 BATCH_CLAIMS = (
     Claim("batch_size.small_hurts_bn", TUTORIALS, "Small or unrepresentative mini-batches hurt BN.",
