@@ -84,9 +84,9 @@ def overview(results: Path) -> list[str]:
 
 # How an outcome moves from the first version to the second (where both can tell the sides apart).
 NOT_COMPARABLE = "not measurable on one dataset"
-CHANGES = {("holds", "contradicted"): "reversed", ("contradicted", "holds"): "reversed", ("holds", "inconclusive"): "no longer shown",
-           ("contradicted", "inconclusive"): "no longer shown", ("inconclusive", "holds"): "shown only at scale",
-           ("inconclusive", "contradicted"): "shown only at scale"}
+CHANGES = {("holds", "contradicted"): "reversed", ("contradicted", "holds"): "reversed", ("holds", "inconclusive"): "decided on the first only",
+           ("contradicted", "inconclusive"): "decided on the first only", ("inconclusive", "holds"): "decided on the second only",
+           ("inconclusive", "contradicted"): "decided on the second only"}
 
 
 def changes(results: Path) -> list[dict]:

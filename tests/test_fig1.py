@@ -27,7 +27,7 @@ def test_fig1_quick_end_to_end(tmp_path):
     assert table["probe_seed"].nunique() == 1 and table["probe_unit"].nunique() == 1 and {"p15", "p50", "p85"} <= set(table.columns)
 
     judged = {r["id"]: r for r in verdicts.read(out)["claims"]}
-    assert list(judged) == ["fig1.accuracy", "fig1.faster", "fig1.stable_mean", "fig1.stable_spread"]
+    assert list(judged) == ["fig1.accuracy", "fig1.faster", "fig1.faster_val", "fig1.stable_mean", "fig1.stable_spread"]
     acc = judged["fig1.accuracy"]
     paired = {s: runs[(runs["seed"] == s) & (runs["model.bn"] == "before")]["test_accuracy"].item()
               - runs[(runs["seed"] == s) & (runs["model.bn"] == "none")]["test_accuracy"].item() for s in (0, 1)}

@@ -29,7 +29,7 @@ ARGPARSE_CLIS = {"bn-study-collect": collect.main, "bn-study-studies": studies_c
 
 def _shell_commands() -> list[str]:
     """Each command line of the bash blocks, and each inline `make ...` / `bn-study ...` with no placeholder."""
-    found = [line.strip() for lang, body in FENCE.findall(README) if lang == "bash" for line in body.splitlines() if line.strip()]
+    found = [line.strip() for lang, body in FENCE.findall(README) if lang == "bash" for line in body.splitlines() if line.strip() and not line.strip().startswith("#")]
     prose = FENCE.sub("", README)
     found += [" ".join(span.split()) for span in re.findall(r"`((?:QUICK=1 )?(?:make|bn-study[\w-]*|python -m bn_study|\.venv/bin/\w+|pip)(?: [^`]*)?)`", prose)]
     return [c for c in dict.fromkeys(found) if "<" not in c]  # `make <study>` is a template, not a command

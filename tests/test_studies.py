@@ -42,7 +42,7 @@ def test_fig1_runs_ten_seeds():
 
 def test_unknown_study_and_malformed_claim_are_refused_before_any_run(tmp_path, monkeypatch, capsys):
     assert cli.main(["run", "nope", "--results", str(tmp_path)]) == 2
-    assert "study=nope: unknown study; choose one of: fig1" in capsys.readouterr().err
+    assert "study=nope: unknown study; choose one of: fig1_pilot, fig1, fig1_second_lr" in capsys.readouterr().err
     bad = registry.Study("bad", "t", "t", sweeps=("input_bn",), claims=(
         Claim("bad.arm", "src", "s", Side("a", {"model.input_bn": "sideways"}), Side("b", {"model.input_bn": "none"}), Final(), "higher", 0.01),))
     monkeypatch.setattr(registry, "studies", lambda: {"bad": bad})
@@ -200,3 +200,8 @@ def test_the_second_rate_is_the_largest_other_rate_every_seed_without_bn_survive
     assert fig1_pilot.selected_lr(runs)[0] == 1
     assert fig1_pilot.second_lr(runs) == 0.5  # 2 lost a seed to chance, 4 one to divergence
     assert fig1_pilot.second_lr(runs[runs["optimizer.lr"] == 1]) is None
+
+
+def test_every_study_runs_after_the_studies_it_takes_a_selection_from():
+    # `run --all` goes in registry order: the pilot must be collected before fig1 and fig1_second_lr ask it for their rates.
+    assert STUDIES.index("fig1_pilot") < min(STUDIES.index("fig1"), STUDIES.index("fig1_second_lr"))
