@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from . import verdicts
+from . import plan, verdicts
 from .studies.registry import DATASETS, Study, Version, studies
 
 README = Path("README.md")
@@ -66,19 +66,20 @@ def overview(results: Path) -> list[str]:
                 judged[v] += [r["outcome"]] if r else []
             first = next((r for r in cells if r), None)
             expected = f" (a = {first['a']['label']}, b = {first['b']['label']}; holds if {verdicts.expected_text(first)})" if first else ""
-            mark = f" {POST_HOC}" if claim.history else ""
+            mark = f" {POST_HOC}" if claim.history or study.history else ""
             rows.append([f"[{study.name}](#{study.name}) `{claim.id}`{mark}: {claim.sentence}{expected}", claim.source, *map(_cell, cells)])
     counts = [f"{label}: {', '.join(f'{judged[v].count(o)} {o}' for o in verdicts.OUTCOMES)} of {len(judged[v])} judged"
               for v, label in zip(VERSIONS, labels)]
-    post_hoc = sum(1 for s in studies().values() for c in s.claims if c.history)
+    post_hoc = sum(1 for s in studies().values() for c in s.claims if c.history or s.history)
     return [
         "| claim | source | " + " | ".join(f"{label}: outcome, effect a - b [interval]" for label in labels) + " |",
         "|---|---|" + "---|" * len(labels),
         *("| " + " | ".join(row) + " |" for row in rows), "",
         "; ".join(counts) + ".", "",
-        f"{POST_HOC} {post_hoc} claims have a rule history: declared, or their rule changed, after some results were seen (each study's section "
-        "says what and when); the others were declared before any run they are judged on. 'Not measurable here': no pair can tell the sides "
-        "apart (every pair censored, or a threshold neither side reaches).",
+        f"{POST_HOC} {post_hoc} claims have a rule history: declared, or their rule, margin or cell set, after some results were seen: earlier "
+        "3-seed results for most, and for those whose history says 'Post hoc', the very runs shown (each study's section says what and when); "
+        "the others were declared before any run they are judged on. 'Not measurable here': no pair can tell the sides apart (every pair a tie, "
+        "or censored on both sides: a threshold neither side reaches).",
     ]
 
 
@@ -89,6 +90,13 @@ CHANGES = {("holds", "contradicted"): "reversed", ("contradicted", "holds"): "re
            ("inconclusive", "contradicted"): "decided on the second only"}
 
 
+def same_data(study, record: dict) -> bool:
+    """Whether a claim's runs come only from sweeps whose data no version changes (placement's circles): the same runs in both."""
+    sweeps = {record[side]["where"].get("study") for side in ("a", "b")}
+    sweeps = set(study.sweeps) if None in sweeps else sweeps
+    return all(not any(o.startswith("data=") for o in plan.base(s, VERSIONS[1])) for s in sweeps)
+
+
 def changes(results: Path) -> list[dict]:
     """The claims whose outcome differs between the two versions, with both verdicts."""
     small, large = VERSIONS
@@ -96,7 +104,7 @@ def changes(results: Path) -> list[dict]:
     for study in studies().values():
         a, b = _by_id(results, study, small), _by_id(results, study, large)
         for claim in study.claims:
-            if claim.id in a and claim.id in b and a[claim.id]["outcome"] != b[claim.id]["outcome"]:
+            if claim.id in a and claim.id in b and a[claim.id]["outcome"] != b[claim.id]["outcome"] and not same_data(study, a[claim.id]):
                 both = verdicts.measurable(a[claim.id]) and verdicts.measurable(b[claim.id])
                 out.append({"study": study.name, "id": claim.id, "small": a[claim.id], "large": b[claim.id],
                             "change": CHANGES[a[claim.id]["outcome"], b[claim.id]["outcome"]] if both else NOT_COMPARABLE})
@@ -106,13 +114,16 @@ def changes(results: Path) -> list[dict]:
 def scale_section(results: Path) -> list[str]:
     small, large = (version_label(results, v) for v in VERSIONS)
     found = changes(results)
-    both = sum(1 for s in studies().values() for c in s.claims
-               if c.id in _by_id(results, s, VERSIONS[0]) and c.id in _by_id(results, s, VERSIONS[1]))
+    pairs = [(s, c) for s in studies().values() for c in s.claims if c.id in _by_id(results, s, VERSIONS[0]) and c.id in _by_id(results, s, VERSIONS[1])]
+    same = [c.id for s, c in pairs if same_data(s, _by_id(results, s, VERSIONS[0])[c.id])]
     kinds = ", ".join(f"{sum(c['change'] == k for c in found)} {k}" for k in (*dict.fromkeys(CHANGES.values()), NOT_COMPARABLE))
     lines = ['<a id="scale"></a>', "## Where the dataset changes a verdict", "",
-             f"{both} claims are judged on both {small} and {large}; {len(found)} change outcome ({kinds}). The two differ in more than "
+             f"{len(pairs) - len(same)} claims are judged on both {small} and {large}; {len(found)} change outcome ({kinds}). "
+             + (f"({len(same)} more, {', '.join(f'`{i}`' for i in same)}, run on the same data in both versions and are left out.) " if same else "")
+             + "The two differ in more than "
              "size: the images (digits against clothing), the training split (3,600 against 54,000 images), the validation and test splits "
-             "(400 / 1,000 against 6,000 / 10,000: an interval on test accuracy is about three times narrower on the second), and whatever "
+             "(400 / 1,000 against 6,000 / 10,000: the test set's own sampling error, which the intervals here leave out, is about three "
+             "times smaller on the second), and whatever "
              "each dataset's own validation split selects (fig1's learning rate: 4 against 1). Where a study's steps are fixed, the second "
              "also sees each image fewer times.", ""]
     lines += [f"- `{c['id']}` ({c['change']}): {c['small']['outcome']} on {small}, {verdicts.effect(c['small'])}; "
@@ -164,9 +175,9 @@ def text(results: Path) -> str:
         "Generated by `make report` from each study's verdicts.json and summary.md, which `bn-study-studies render` builds from the "
         "collected tables (results/<study>/runs.csv, curves.parquet). Published setups and numbers: ../shared/reference/published.md "
         "(Ioffe & Szegedy 2015, the Keras blog, the Machine Learning Mastery tutorial, and later work).", "",
-        f"Every claim is declared with its study before the runs shown here, and judged by one rule: {verdicts.RULE}. "
-        "Every study also had earlier 3-seed results from the previous engine (commit 392cf67) when its claims were declared; each "
-        "study's section says how those were judged, and a claim whose rule or cell was set after seeing them says so beside it. "
+        f"Every claim is judged by one rule: {verdicts.RULE}. Claims are declared with their study before its runs, except those marked "
+        f"{POST_HOC}: every study had earlier 3-seed results from the previous engine (commit 392cf67), and a claim whose rule, margin or cell "
+        "was set after seeing them, or after the runs shown here ('Post hoc'), is marked and says so in its study's section. "
         "Selections (a learning rate, a target accuracy, a maximum over evaluations) are made on each dataset's validation split; the test split is reported. "
         f"Where a single test set decides an accuracy claim, the effect is also given in test images. {verdicts.scope()}", "",
         *(f"Studies run on {version_label(results, v)}: {len(done[v])} of {len(registered)} ({', '.join(done[v]) or 'none'})." for v in VERSIONS), "",

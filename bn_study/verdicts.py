@@ -201,12 +201,18 @@ def effect(record: dict) -> str:
 
 
 def measurable(record: dict) -> bool:
-    """False where the runs cannot tell the sides apart at all: no pairs, every pair censored, or every pair
-    a tie of infinities (a threshold neither side reaches)."""
+    """False where the runs cannot tell the sides apart at all: no pairs, or no pair whose difference is bounded
+    on either side (every pair a tie of infinities, or censored on both sides: a threshold neither side reaches).
+    A pair censored on one side only still says which side is ahead (the other reached the threshold)."""
     pairs = list(record.get("per_seed", {}).values())
-    if not record["n"] or record.get("n_censored", 0) >= record["n"]:
+    if not record["n"]:
         return False
-    return not pairs or not all(math.isinf(p["a"]) and p["a"] == p["b"] for p in pairs)
+
+    def informative(p: dict) -> bool:
+        a, b, low, high = (float(p[k]) for k in ("a", "b", "d", "d_high")) if "d_high" in p else (float(p["a"]), float(p["b"]), float(p["d"]), float(p["d"]))
+        return not (math.isinf(a) and a == b) and not (low == -math.inf and high == math.inf)
+
+    return not pairs or any(informative(p) for p in pairs)
 
 
 def expected_text(record: dict) -> str:

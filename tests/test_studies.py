@@ -136,6 +136,8 @@ def test_figures_redraw_from_the_committed_tables_alone(tmp_path):
 
     for name in ("fig1", "fig1_pilot"):
         shutil.copytree(RESULTS / name, tmp_path / name, ignore=shutil.ignore_patterns("sweeps", "runs", "*.png", "*.pdf", "summary.md", "verdicts.json"))
+    # fig1's summary sets its stability verdict beside the second rate's (a committed verdicts.json)
+    shutil.copytree(RESULTS / "fig1_second_lr", tmp_path / "fig1_second_lr", ignore=shutil.ignore_patterns("sweeps", "runs"))
     assert cli.main(["render", "fig1", "--results", str(tmp_path)]) == 0
     assert (tmp_path / "fig1" / "fig1.png").stat().st_size > 0
     assert verdicts.read(tmp_path / "fig1") == verdicts.read(RESULTS / "fig1")
@@ -205,3 +207,19 @@ def test_the_second_rate_is_the_largest_other_rate_every_seed_without_bn_survive
 def test_every_study_runs_after_the_studies_it_takes_a_selection_from():
     # `run --all` goes in registry order: the pilot must be collected before fig1 and fig1_second_lr ask it for their rates.
     assert STUDIES.index("fig1_pilot") < min(STUDIES.index("fig1"), STUDIES.index("fig1_second_lr"))
+
+
+def test_claims_on_a_sweep_no_version_changes_are_left_out_of_the_dataset_comparison():
+    """placement's circles sweep runs on circles in every version: its claims rest on the same runs on both sides."""
+    placement, fig1 = registry.get("placement"), registry.get("fig1")
+    by_id = {r["id"]: r for r in verdicts.read(RESULTS / "placement")["claims"]}
+    assert report.same_data(placement, by_id["placement.circles_after_faster"])
+    assert not report.same_data(placement, by_id["placement.sigmoid_after"])
+    assert not report.same_data(fig1, verdicts.read(RESULTS / "fig1")["claims"][0])
+
+
+def test_fig1_summary_sets_the_stability_verdict_at_both_rates_side_by_side():
+    text = (RESULTS / "fig1" / "summary.md").read_text()
+    for name in ("fig1", "fig1_second_lr"):
+        spread = next(r for r in verdicts.read(RESULTS / name)["claims"] if r["id"].endswith("stable_spread"))
+        assert f"(`{name}`)" in text and f"`stable_spread` {spread['outcome']}, {verdicts.effect(spread)}" in text

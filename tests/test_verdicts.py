@@ -158,6 +158,10 @@ def test_grid_metrics_known_answers():
     # No rate reaches 0.99: a tie of -inf in every pair, which the report calls not measurable.
     none = verdicts.judge(claim("higher", 0.4, GridLargest(grid="lr", threshold=0.99)), runs, curves)
     assert none["median_difference"] == 0 and not verdicts.measurable(none) and verdicts.measurable(largest)
+    # Censored on one side only: that side never reached the threshold, the other did, so the pair says who is ahead.
+    one_sided = {"n": 1, "per_seed": {"0": {"a": 3.0, "b": 2.9, "d": 0.1, "a_high": "inf", "b_high": 2.9, "d_high": "inf"}}}
+    both_sided = {"n": 1, "per_seed": {"0": {"a": 4.7, "b": 4.7, "d": "-inf", "a_high": "inf", "b_high": "inf", "d_high": "inf"}}}
+    assert verdicts.measurable(one_sided) and not verdicts.measurable(both_sided)
 
 
 def test_a_grid_target_relative_to_the_baselines_best_median_configuration():

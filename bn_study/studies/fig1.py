@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import plots
+from .. import plots, verdicts
 from ..claims import Claim, Final, Side, StepsTo, UnitDrift
 from . import fig1_pilot
 from .common import Tables, draw_band, final_by, fmt_ci, markdown_table, median_curves
-from .registry import Study
+from .registry import Study, Version
 
 ARMS = ("none", "before")
 SETTLED = 0.1  # drift is measured from this fraction of training on: from a tiny init every arm first spreads out
@@ -115,7 +115,50 @@ def _fmt_steps(v: float) -> str:
     return f"{v:,.0f}" if math.isfinite(v) else "not reached"
 
 
-def summary(tables: Tables, caption: str, rule: fig1_pilot.Rule, title: str) -> str:
+PAPER_PANELS = ("The paper's panels (b, c): without BN the distribution of the sigmoid's input 'changes significantly over time, both in "
+                "its mean and the variance', while with BN it is 'much more stable'.")
+
+
+def _stability(folder: Path) -> tuple[float, dict] | None:
+    """(learning rate, {claim suffix: verdict}) of a fig1-network study's stability claims, if it has been judged."""
+    try:
+        found = {r["id"].split(".", 1)[1]: r for r in verdicts.read(folder)["claims"]}
+        lr = float(pd.read_csv(folder / "runs.csv", usecols=["optimizer.lr"])["optimizer.lr"].iloc[0])
+    except (OSError, KeyError, ValueError):
+        return None
+    return lr, found
+
+
+def panels_note(tables: Tables, name: str) -> list[str]:
+    """Panels (b, c) against the paper's description, at this study's rate and at the other fig1 study's rate
+    of the same version: whether the stability verdict depends on the rate."""
+    version = Version.of_folder(tables.dir.name, name)
+    rates = {s.name: _stability(s.folder(tables.dir.parent, version)) for s in STUDIES}
+    if rates.get(name) is None:
+        return []
+    lines = []
+    for study_name, found in rates.items():
+        if found is None:
+            continue
+        lr, claims = found
+        spread, mean = claims["stable_spread"], claims["stable_mean"]
+        lines.append(f"- At lr {lr:g} (`{study_name}`), a unit's 15th-85th spread moves by {spread['a']['median']:.2f} with BN from "
+                     f"{SETTLED:.0%} of training to the end against {spread['b']['median']:.2f} without (mean over the last hidden layer's units, "
+                     f"median over seeds): `stable_spread` {spread['outcome']}, {verdicts.effect(spread)}. Its median moves by "
+                     f"{mean['a']['median']:.2f} against {mean['b']['median']:.2f}: `stable_mean` {mean['outcome']}.")
+    outcomes = {found[1]["stable_spread"]["outcome"] for found in rates.values() if found}
+    judged = sum(1 for found in rates.values() if found)
+    if judged < 2:
+        verdict = "The other rate's study has not been judged on this data, so whether this depends on the rate is open."
+    elif len(outcomes) == 1:
+        verdict = f"`stable_spread` is {outcomes.pop()} at both rates: on this data it is the same at both rates measured."
+    else:
+        each = " and ".join(f"{found[1]['stable_spread']['outcome']} at lr {found[0]:g}" for found in rates.values() if found)
+        verdict = f"`stable_spread` is {each}: on this data the verdict is not the same at both rates."
+    return ["## Panels (b, c) against the paper", "", PAPER_PANELS, "", *lines, "", verdict, ""]
+
+
+def summary(tables: Tables, caption: str, rule: fig1_pilot.Rule, title: str, name: str) -> str:
     final = final_by(tables, ["model.bn"]).set_index("model.bn")
     reach = final_by(tables, ["model.bn"], metric="steps_to_0.9").set_index("model.bn")
     chance = tables.runs.assign(stuck=tables.runs["test_accuracy"].fillna(0) <= fig1_pilot.CHANCE).groupby("model.bn")["stuck"].sum()
@@ -128,12 +171,13 @@ def summary(tables: Tables, caption: str, rule: fig1_pilot.Rule, title: str) -> 
         "each seed the same initial kernels and batches in both arms.", "",
         rule.agreement(tables), "",
         markdown_table(["arm", "seeds", f"final test accuracy ({tables.band_note()})", "steps to 90% test accuracy (median [interval])"], rows), "",
+        *panels_note(tables, name),
         *tables.claims_section(),
         "Figure: fig1.png / fig1.pdf; the numbers plotted: fig1.csv; the runs: runs.csv, curves.parquet (every unit's percentiles: split probe_units).", "",
     ])
 
 
-def build(study_dir: Path, rule: fig1_pilot.Rule, title: str) -> list[Path]:
+def build(study_dir: Path, rule: fig1_pilot.Rule, title: str, name: str) -> list[Path]:
     tables = Tables.load(study_dir)
     for bn in ARMS:
         if not (tables.runs["model.bn"] == bn).any():
@@ -142,13 +186,13 @@ def build(study_dir: Path, rule: fig1_pilot.Rule, title: str) -> list[Path]:
     table.to_csv(study_dir / "fig1.csv", index=False)
     caption = caption_for(tables, int(table["probe_seed"].iloc[0]), int(table["probe_unit"].iloc[0]))
     paths = draw(table, caption, study_dir / "fig1")
-    (study_dir / "summary.md").write_text(summary(tables, caption, rule, title))
+    (study_dir / "summary.md").write_text(summary(tables, caption, rule, title, name))
     return [*paths, study_dir / "fig1.csv", study_dir / "summary.md"]
 
 
 def study(name: str, title: str, about: str, rule: fig1_pilot.Rule, order: int, history: str = "") -> Study:
     """A study of the fig1 network at the rate `rule` takes from the pilot of its version (experiments/<name>.yaml)."""
-    return Study(name, title, about, sweeps=(name,), claims=claims(name), render=functools.partial(build, rule=rule, title=title),
+    return Study(name, title, about, sweeps=(name,), claims=claims(name), render=functools.partial(build, rule=rule, title=title, name=name),
                  selected=functools.partial(rule.rate, study=name), order=order, history=history)
 
 

@@ -63,7 +63,7 @@ def build(study_dir: Path) -> list[Path]:
         f"Keras-blog CNN, SGD momentum 0.9, batch 32, {int(study.runs['steps'].max()):,} steps, eta = 0.01, lr x0.94 every 100 steps "
         f"(every 17 for BN-x5/x30: the paper's 6x faster decay); dropout 0.2 and L2 5e-4 in the baseline, none and 1e-4 from BN-x5 on. "
         f"x5-no-BN (not in the paper) is BN-x5's whole package without BN, so that BN's own part of BN-x5's speed can be told from the package's. "
-        f"{study.seeds_note()}. {study.data_note()}. 1,000 steps: shortened so that `make studies` fits in about 90 minutes here.", "",
+        f"{study.seeds_note()}. {study.data_note()}. 1,000 steps: shortened so that `make studies` fits in about an hour here (on mnist5k).", "",
         "Each seed's target is the best validation accuracy its Inception run reached (the paper's 72.2% is Inception's maximum); "
         "steps and maxima are read on the validation split, and the test split is only reported.", "",
         markdown_table(["model", f"steps to the seed's Inception best, validation ({study.band_note()})", "max validation accuracy", "final test accuracy",

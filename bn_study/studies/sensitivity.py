@@ -46,7 +46,7 @@ INIT = Sweep("init_scale", "model.init_std", "Gaussian init std", "Init-scale se
              "3x100 sigmoid MLP, SGD momentum 0.9 lr 0.01, batch 60")
 BATCH = Sweep("batch_size", "trainer.batch_size", "batch size", "Batch size: small mini-batches, BN and Batch Renormalization",
               "3x100 relu MLP, SGD momentum 0.9 lr 0.01, 48,000 examples seen whatever the batch size (halved from 96,000 so that "
-              "`make studies` fits in about 90 minutes here)", split="test", log_base=2)
+              "`make studies` fits in about an hour here on mnist5k)", split="test", log_base=2)
 
 
 def build_sweep(sweep: Sweep, study_dir: Path) -> list[Path]:
