@@ -6,6 +6,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+DEV_INSTALLED := $(VENV)/.installed-dev
+# The TensorFlow build, an extra of bn-study: cpu here; EXTRAS=cuda on a CUDA machine (README).
+EXTRAS ?= cpu
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 STUDY ?= fig1
 # QUICK=1 make <study>: the small version (tests, CI), in results/<study>_quick/.
 ifdef QUICK
@@ -17,26 +21,31 @@ VERSION_FLAGS += --data $(DATA)
 endif
 STUDIES_CLI := $(BIN)/bn-study-studies
 
-.PHONY: help install test test-slow reproduce fig1 fig1-fashion fig1-pilot studies list check report collect figures verify fashion-mnist notebooks notebooks-sync bench clean-runs
+.PHONY: help install install-dev test test-slow reproduce fig1 fig1-fashion fig1-pilot studies list check report collect figures verify fashion-mnist notebooks notebooks-sync bench clean-runs
 
 help: ## List the targets, and the studies (each is a target: make <study>)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  make <study>     Run a study end to end: its sweeps, collect, verdicts, figures (QUICK=1: the small version)"
 	@if test -x $(STUDIES_CLI); then $(STUDIES_CLI) list | sed 's/^/    /'; else echo "    (make install, then make help lists the studies)"; fi
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(PIP) -e ".[$(EXTRAS)]"
+	@touch $@
+
+$(DEV_INSTALLED): $(INSTALLED)
+	$(PIP) -e ".[$(EXTRAS),dev]"
 	@# Strip notebook outputs on commit (a git filter in this clone's .git/config).
 	@if git rev-parse --git-dir >/dev/null 2>&1; then $(BIN)/nbstripout --install; fi
 	@touch $@
 
-install: $(INSTALLED) ## Create .venv and install bn-study with its dev extras (every target does this when needed)
+install: $(INSTALLED) ## Create .venv and install bn-study and TensorFlow (EXTRAS=cpu; cuda on a GPU machine); every target does this when needed
+install-dev: $(DEV_INSTALLED) ## install, plus what the tests and notebooks need (make test does this when needed)
 
-test: $(INSTALLED) ## Run the fast tests, two at a time (about 4.5 minutes here)
+test: $(DEV_INSTALLED) ## Run the fast tests, two at a time (about 4.5 minutes here)
 	$(BIN)/python -m pytest -q -n 2
 
-test-slow: $(INSTALLED) ## Run the slower end-to-end tests (every study's quick version)
+test-slow: $(DEV_INSTALLED) ## Run the slower end-to-end tests (every study's quick version, the wheel in a fresh venv)
 	$(BIN)/python -m pytest -q -m slow
 
 reproduce: fig1 ## The main job: the Figure 1 study (= make fig1)
@@ -91,14 +100,14 @@ bench: $(INSTALLED) ## Speed: Figure 1's MLP as the tutorials train, as bare Ker
 
 NOTEBOOKS := $(wildcard notebooks/*.py)
 
-notebooks: $(INSTALLED) ## Execute every notebook (papermill) on the committed results -> results/notebooks/*.ipynb
+notebooks: $(DEV_INSTALLED) ## Execute every notebook (papermill) on the committed results -> results/notebooks/*.ipynb
 	@mkdir -p results/notebooks
 	@for nb in $(NOTEBOOKS:.py=.ipynb); do \
 		echo "executing $$nb -> results/notebooks/$$(basename $$nb)"; \
 		$(BIN)/papermill --cwd . --kernel python3 --no-progress-bar --log-level WARNING $$nb results/notebooks/$$(basename $$nb) -p results results || exit 1; \
 	done
 
-notebooks-sync: $(INSTALLED) ## After editing a notebook (either file of a pair): sync the .py and .ipynb, strip outputs
+notebooks-sync: $(DEV_INSTALLED) ## After editing a notebook (either file of a pair): sync the .py and .ipynb, strip outputs
 	$(BIN)/jupytext --sync $(NOTEBOOKS)
 	$(BIN)/nbstripout $(NOTEBOOKS:.py=.ipynb)
 

@@ -9,6 +9,7 @@ run's run.json marked failed; a file-system error (a read-only folder, a full di
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
@@ -33,8 +34,8 @@ log = logging.getLogger(__name__)
 
 config_lib.register()
 
-# The repo's conf/ (the package is installed editable, so it sits beside bn_study/).
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+# The configs ship inside the package, so an installed bn-study finds them wherever it runs.
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 # HydraException: what Hydra raises for input it cannot use (composition, override syntax, sweep syntax).
 USAGE_ERRORS = (ConfigError, DataUnavailable, HydraException, OmegaConfBaseException)
@@ -147,6 +148,8 @@ def _check_folders(args: list[str]) -> None:
         if eq and key == "study":
             for name in value.split(","):  # a multirun may sweep it
                 config_lib.check_study_name(name)
+        if eq and key == "paths.results" and not value.strip(" '\""):
+            raise ConfigError(f"{key}={value}: must name a folder (empty would write results/<study>/ at the file system's root)")
         if eq and key in _FOLDER_KEYS and (not value.strip(" '\"") or Path(value.strip(" '\"")).resolve() == Path.cwd().resolve()):
             raise ConfigError(f"{key}={value}: must name a folder of its own (this would write into the current folder {Path.cwd()})")
 
@@ -169,10 +172,18 @@ def _interrupted() -> str:
     return f"{left}; rerun the same command to redo it"
 
 
+def _check_tensorflow() -> None:
+    """TensorFlow comes from an extra (bn-study[cpu] or [cuda]), so a plain `pip install bn-study` lacks it."""
+    if importlib.util.find_spec("tensorflow") is None:
+        raise ConfigError("TensorFlow is not installed: pip install 'bn-study[cpu]' (or 'bn-study[cuda]' on a CUDA machine, "
+                          "or keep the TensorFlow 2.21 build you have)")
+
+
 def cli() -> None:
     # Composition errors reach us instead of Hydra's multi-line report; real bugs still get a traceback.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
+        _check_tensorflow()
         _check_folders(sys.argv[1:])
         main()
     except USAGE_ERRORS as err:

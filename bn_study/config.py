@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
@@ -90,9 +90,16 @@ class DataConfig:
     val_fraction: float = 0.1
 
 
+# The registered model builders: model=<name> picks one (conf/model/<name>.yaml), model._target_ a user's own.
+BUILDERS = {"mlp": "bn_study.models.mlp", "cnn": "bn_study.models.cnn"}
+
+
 @dataclass
 class ModelConfig:
+    # A registered builder's name (BUILDERS), or with _target_ a free label for a user's own.
     name: str = "mlp"
+    # A user's builder, `pkg.module.function` (README "Your own model builder"); null: BUILDERS[name].
+    _target_: Optional[str] = None
     # Convolutional blocks (filters each); 2x2 max-pooling sits between consecutive blocks.
     conv: List[int] = field(default_factory=list)
     kernel_size: int = 3
@@ -180,6 +187,33 @@ class ProbeConfig:
 
 
 @dataclass
+class LoggerConfig:
+    """Trackers beside the CSV files (run.json, curves.csv), which are always written; each needs its extra."""
+
+    # TensorBoard event files in <run folder>/tensorboard/ (bn-study[tensorboard] to view them).
+    tensorboard: bool = False
+    # An MLflow run per run: params, per-evaluation metrics, status (bn-study[mlflow]).
+    mlflow: bool = False
+    # null: a local SQLite store, <paths.results>/mlflow.db; else any MLflow tracking URI (http://host:5000, file:...).
+    mlflow_uri: Optional[str] = None
+
+
+@dataclass
+class CheckpointConfig:
+    # At every evaluation, save the model and optimizer variables, the batch order and the step (the last one
+    # kept), so a run found interrupted resumes there instead of from step 0.
+    enabled: bool = True
+    # Keep the checkpoint once the run has finished (default: removed; a finished run needs none).
+    keep: bool = False
+
+
+@dataclass
+class PathsConfig:
+    # The results root: results/<study>/ folders go here (relative to the working directory, or absolute).
+    results: str = "results"
+
+
+@dataclass
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -193,6 +227,17 @@ class RunConfig:
     quick: bool = False
     # A free label that figures may group by (e.g. the paper's variant name, "BN-x5").
     tag: str = ""
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    # Keras callbacks by name, each {_target_: class, **kwargs} (conf/callbacks/, or a user's own): driven at
+    # every evaluation, which is one "epoch" to them; one may stop the run (EarlyStopping).
+    callbacks: Dict[str, Any] = field(default_factory=dict)
+
+
+# Where a run is written and how it is watched, not what it computes: left out of its identity (run_id), so
+# the same run logged elsewhere, or resumed from a checkpoint, is still the same run.
+NOT_IDENTITY = ("paths", "logger", "checkpoint")
 
 
 def register() -> None:
@@ -246,6 +291,8 @@ def _refuse_unknown_keys(cfg: DictConfig, schema: DictConfig, prefix: str = "") 
         if key not in schema:
             raise unknown_key(path)
         child, expected = cfg._get_node(key), schema._get_node(key)
+        if isinstance(expected, DictConfig) and OmegaConf.get_type(expected) is dict:
+            continue  # a Dict[str, Any] (callbacks): any key is the user's own name
         if isinstance(child, DictConfig) and isinstance(expected, DictConfig) and not child._is_none():
             _refuse_unknown_keys(child, expected, f"{path}.")
 
@@ -272,6 +319,12 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
         run = cfg
     _refuse_non_finite(run)
     m, o, t, p = run.model, run.optimizer, run.trainer, run.probe
+    _require(m._target_ is not None or m.name in BUILDERS, "model.name", m.name,
+             f"a registered builder ({', '.join(BUILDERS)}), or any label with model._target_=pkg.module.build")
+    _require(m._target_ is None or all(p.isidentifier() for p in m._target_.split(".")) and "." in m._target_, "model._target_", m._target_,
+             "a dotted path to a builder function, pkg.module.build")
+    _require(m._target_ is not None or m.name != "mlp" or not m.conv, "model.conv", m.conv, "[] for model=mlp (model=cnn has conv blocks)")
+    _require(m._target_ is not None or m.name != "cnn" or bool(m.conv), "model.conv", m.conv, "a non-empty list of filters for model=cnn")
     _require(bool(m.hidden) or bool(m.conv), "model.hidden", m.hidden, "non-empty when model.conv is empty")
     for key, sizes in (("model.hidden", m.hidden), ("model.conv", m.conv)):
         _require(all(s >= 1 for s in sizes), key, sizes, "a list of positive sizes")
@@ -309,3 +362,15 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
 def to_dict(run: RunConfig) -> dict:
     """The resolved config as plain JSON-able values (Enums as their names)."""
     return OmegaConf.to_container(OmegaConf.structured(run), resolve=True, enum_to_str=True)
+
+
+def identity(run: RunConfig) -> dict:
+    """What makes a run the run it is: the config without NOT_IDENTITY (records.config_id hashes this). A null
+    model._target_ (a registered builder, as every run had before the key existed) is left out too, so the
+    runs made before it keep their ids."""
+    c = {k: v for k, v in to_dict(run).items() if k not in NOT_IDENTITY}
+    if c["model"]["_target_"] is None:
+        c["model"] = {k: v for k, v in c["model"].items() if k != "_target_"}
+    if not c["callbacks"]:  # likewise: no callbacks, as before the key existed
+        del c["callbacks"]
+    return c

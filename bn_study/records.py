@@ -221,19 +221,34 @@ def read_run(folder: Path) -> dict:
 
 
 class RunWriter:
-    """Writes one run folder. The curve file is truncated on start, so a redone run never duplicates rows."""
+    """Writes one run folder. The curve file is truncated on start, so a redone run never duplicates rows; a run
+    resumed from a checkpoint at step `resume_at` keeps the rows up to that step (whole ones) and goes on from there."""
 
-    def __init__(self, folder: Path, record: dict):
+    def __init__(self, folder: Path, record: dict, resume_at: int | None = None):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.record = {**record, "status": "running", "started_at": now(), "versions": versions()}
         self._json = self.folder / RUN_JSON
+        path = self.folder / CURVES_CSV
+        kept = [CURVE_COLUMNS]
+        if resume_at is not None:
+            kept += self._rows_up_to(path, resume_at)
+            earlier = read_run(self.folder)
+            self.record.update(started_at=earlier.get("started_at", self.record["started_at"]),
+                               resumed=[*earlier.get("resumed", []), {"step": resume_at, "at": now()}])
         write_json_atomic(self._json, self.record)
-        self._file = open(self.folder / CURVES_CSV, "w", newline="")
-        self._rows = 0
+        os.replace(staged(path, lambda tmp: _write_rows(tmp, kept)), path)
+        self._rows = len(kept) - 1
+        self._file = open(path, "a", newline="")
         self._csv = csv.writer(self._file, lineterminator="\n")
-        self._csv.writerow(CURVE_COLUMNS)
-        self._file.flush()
+
+    @staticmethod
+    def _rows_up_to(path: Path, step: int) -> list[list[str]]:
+        with open(path, newline="") as f:
+            text = f.read()
+        lines = text.splitlines(keepends=True)
+        whole = [line for line in lines[1:] if line.endswith("\n")]  # a kill mid-row leaves a torn last line
+        return [row for row in csv.reader(whole) if len(row) == len(CURVE_COLUMNS) and int(row[1]) <= step]
 
     def log(self, step: int, split: str, metrics: dict) -> None:
         for metric, value in metrics.items():
@@ -253,6 +268,11 @@ class RunWriter:
         self.flush()
         self._file.close()
         self.update(status=status, finished_at=now(), curves={"rows": self._rows, **digest(self.folder / CURVES_CSV)}, **fields)
+
+
+def _write_rows(path: Path, rows: list[list[str]]) -> None:
+    with open(path, "w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows(rows)
 
 
 def python_command() -> str:

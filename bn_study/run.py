@@ -16,10 +16,11 @@ from pathlib import Path
 import keras
 
 from . import data as data_lib
-from . import models, records, shapes
-from .config import ConfigError, RunConfig, to_dict
+from . import checkpoints, models, records, shapes
+from .config import ConfigError, RunConfig, identity, to_dict
 from .mechanisms import Mechanisms
 from .probes import InputPercentiles, VarianceShift
+from .trackers import Trackers, epoch_logs
 from .train import MAX_CHUNK, BatchOrder, Head, Trainer, make_optimizer, use_xla
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def finished(cfg: RunConfig, folder: Path) -> dict | None:
         return None  # nothing there, or a torn file: (re)run
     if old.get("status") not in ("done", "diverged"):
         return None  # interrupted or failed: redo
-    if old.get("run_id") != records.config_id(to_dict(cfg)):
+    if old.get("run_id") != records.config_id(identity(cfg)):
         raise ConfigError(f"{folder}: holds a finished run of another config (run {old.get('run_id')}); choose another output folder")
     try:
         records.verified_curves(folder, old)
@@ -95,7 +96,7 @@ KEEP_COMPILED = 8
 def graph_key(cfg: RunConfig) -> str:
     """What the compiled functions depend on: everything but the seed, the initial weights' distribution,
     the learning rate (a variable, unless a schedule bakes it in), the run length and the labels."""
-    c = to_dict(cfg)
+    c = identity(cfg)
     for key in ("init_std", "kernel_init"):
         c["model"].pop(key)
     if not cfg.optimizer.decay_every:
@@ -123,6 +124,8 @@ def prepare(cfg: RunConfig) -> tuple[data_lib.Dataset, Compiled]:
         keras.backend.clear_session()  # a sweep builds many models in one process: drop the previous one's graphs
     keras.utils.set_random_seed(cfg.seed)
     model = models.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
+    if cfg.model._target_ is not None:
+        shapes.check_probe(model, cfg.probe)
     if compiled is None:
         compiled = _compile(cfg, data, model)
     else:
@@ -152,10 +155,14 @@ def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, ru
     t_start = time.perf_counter()
     data, compiled = prepare(cfg)
     config = to_dict(cfg)
+    run_id = records.config_id(identity(cfg))
+    resume = _resumable(cfg, folder, run_id)
+    t = cfg.trainer
+    trackers = Trackers(cfg, folder, compiled.trainer.model, compiled.trainer.optimizer, epochs=-(-t.steps // t.eval_every), steps_per_epoch=t.eval_every)
     writer = records.RunWriter(
         folder,
         {
-            "run_id": records.config_id(config),
+            "run_id": run_id,
             "study": cfg.study,
             "overrides": list(overrides or []),
             "command": records.python_command(),
@@ -165,20 +172,36 @@ def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, ru
             "runtime": {**(runtime or {}), **records.provenance()},
             "steps_planned": cfg.trainer.steps,
         },
+        resume_at=resume.step if resume else None,
     )
     try:
-        return _train(cfg, compiled, writer, t_start)
+        return _train(cfg, compiled, writer, trackers, t_start, folder, resume)
     except BaseException as err:  # KeyboardInterrupt too: the folder must not claim to be running
+        trackers.end("failed")
         writer.close("failed", error=f"{type(err).__name__}: {err}", wall_seconds=time.perf_counter() - t_start)
         raise
 
 
-def _train(cfg, compiled: Compiled, writer, t_start) -> dict:
+def _resumable(cfg: RunConfig, folder: Path, run_id: str) -> checkpoints.Resume | None:
+    """The checkpoint to go on from: one left in `folder` by an unfinished run of this very config."""
+    if not cfg.checkpoint.enabled:
+        return None
+    try:
+        earlier = records.read_run(folder)
+    except (OSError, ValueError):
+        return None
+    if earlier.get("run_id") != run_id or earlier.get("status") not in ("running", "failed"):
+        return None
+    return checkpoints.latest(folder)
+
+
+def _train(cfg, compiled: Compiled, writer, trackers: Trackers, t_start, folder: Path, resume: checkpoints.Resume | None) -> dict:
     t = cfg.trainer
     trainer, probes = compiled.trainer, compiled.probes
     trainer.warm_up()
     order = BatchOrder(trainer.n_train, t.batch_size, cfg.seed, partial=t.partial_batch)
     progress = _Progress(_label(cfg), t.steps, t.progress_seconds)
+    saver = checkpoints.Saver(folder, trainer) if cfg.checkpoint.enabled else None
 
     def evaluate(step: int) -> dict:
         """Every evaluated split (test, val) and probe at `step`; returns the test split's numbers."""
@@ -189,16 +212,27 @@ def _train(cfg, compiled: Compiled, writer, t_start) -> dict:
             for split, values in probe.measure().items():
                 writer.log(step, split, values)
         writer.flush()
+        if saver:
+            saver.save(step, measured)
         return measured
 
-    measured = evaluate(0)
+    if resume:
+        checkpoints.restore(resume, trainer)
+        order.skip(resume.step)
+        step, measured = resume.step, resume.measured
+        log.info("[%s] resumed from its checkpoint at step %d", _label(cfg), step)
+    else:
+        step, measured = 0, evaluate(0)
     test = measured["test"]
-    progress(0, test, force=True)
+    progress(step, test, force=True)
     setup_seconds = time.perf_counter() - t_start
     t_train = time.perf_counter()
-    step, diverged_at = 0, None
-    while step < t.steps and diverged_at is None:
+    diverged_at, stopped_at = None, None
+    trackers.begin()
+    while step < t.steps and diverged_at is None and stopped_at is None:
         target = min(step + t.eval_every - step % t.eval_every, t.steps)
+        epoch = (target - 1) // t.eval_every
+        trackers.epoch_begin(epoch)
         seen = {"loss": 0.0, "accuracy": 0.0}
         examples = 0
         while step < target and diverged_at is None:
@@ -211,14 +245,20 @@ def _train(cfg, compiled: Compiled, writer, t_start) -> dict:
                 if chunk["diverged"]:
                     diverged_at = step
                     break
-        writer.log(step, "train", {k: v / examples for k, v in seen.items()})
+        train = {k: v / examples for k, v in seen.items()}
+        writer.log(step, "train", train)
         if diverged_at is None:
             measured = evaluate(step)
             test = measured["test"]
             progress(step, test, force=step == t.steps)
+            if trackers.epoch_end(epoch, epoch_logs(step, train, measured)) and step < t.steps:
+                stopped_at = step
+                log.info("[%s] stopped by a callback at step %d", _label(cfg), step)
+                progress(step, test, force=True)
     train_seconds = time.perf_counter() - t_train
 
-    timing = {"xla": trainer.xla, "compiled": compiled.fresh, "setup_seconds": round(setup_seconds, 3), "train_seconds": round(train_seconds, 3), "ms_per_step": round(1e3 * train_seconds / step, 4)}
+    timing = {"xla": trainer.xla, "compiled": compiled.fresh, "setup_seconds": round(setup_seconds, 3), "train_seconds": round(train_seconds, 3),
+              "ms_per_step": round(1e3 * train_seconds / max(1, step - (resume.step if resume else 0)), 4)}
     if diverged_at is not None:
         # The weights are non-finite from here on: record NaN where the run stopped, nothing after it.
         for split in trainer.splits:
@@ -228,5 +268,9 @@ def _train(cfg, compiled: Compiled, writer, t_start) -> dict:
         status, final = "diverged", {f"{split}_{k}": math.nan for split in trainer.splits for k in ("loss", "accuracy")}
     else:
         status, final = "done", {f"{split}_{k}": v for split, values in measured.items() for k, v in values.items()}
-    writer.close(status, final=final, steps=step, diverged_at_step=diverged_at, wall_seconds=round(time.perf_counter() - t_start, 3), timing=timing)
+    trackers.end(status, epoch_logs(step, {}, measured) if status == "done" else None)
+    writer.close(status, final=final, steps=step, diverged_at_step=diverged_at, stopped_at_step=stopped_at,
+                 wall_seconds=round(time.perf_counter() - t_start, 3), timing=timing)
+    if saver and not cfg.checkpoint.keep:
+        saver.remove()
     return writer.record

@@ -1,8 +1,10 @@
-"""Does a config's network fit its data, and its probe the network? Worked out from the dataset's shape
-(`data.SPECS`, or the arrays a run actually loaded), never by building a model, so that a sweep can check
-every job before its first one starts, without TensorFlow.
+"""Does a config's network fit its data, and its probe the network? For the registered builders this is
+worked out from the dataset's shape (`data.SPECS`, or the arrays a run actually loaded), never by building a
+model, so that a sweep can check every job before its first one starts, without TensorFlow. A user's own
+builder (model._target_) is unknown to that arithmetic: its model is built once and checked against the
+contract (`contract`) instead.
 
-The arithmetic mirrors `models.build`: a conv block is a 'valid' convolution (side - kernel + 1), and a
+The arithmetic mirrors `models.cnn`: a conv block is a 'valid' convolution (side - kernel + 1), and a
 2x2 max-pooling (side // 2) sits between consecutive blocks.
 """
 
@@ -11,29 +13,37 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from .config import ConfigError, Output, RunConfig, validate
+from . import trackers
 from .data import SPECS, Spec, n_val
 
 
 def checked(cfg: DictConfig | RunConfig) -> RunConfig:
-    """The typed config, checked for ranges (`config.validate`) and for fit against its dataset's spec."""
+    """The typed config, checked for ranges (`config.validate`), for fit against its dataset's spec, and for
+    trackers and callbacks that can start (`trackers.check`): all that can refuse a run before it starts."""
     run = validate(cfg)
-    check(run, SPECS[run.data.name])
+    spec = SPECS[run.data.name]
+    check(run, spec)
+    trackers.check(run)
+    if run.model._target_ is not None:
+        from . import models  # imports TensorFlow: only for a builder the arithmetic cannot follow
+
+        check_probe(models.build(run.model, spec.input_shape, spec.n_classes, run.seed), run.probe)
     return run
 
 
 def check(run: RunConfig, spec: Spec) -> None:
     """Raise ConfigError (one line naming the key) if `run` cannot train on data shaped like `spec`."""
     m, data = run.model, run.data.name.value
-    if m.conv and len(spec.input_shape) != 3:
+    if m.conv and m._target_ is None and len(spec.input_shape) != 3:
         raise ConfigError(f"model.conv={list(m.conv)} needs image data (H, W, C); this dataset's inputs have shape {spec.input_shape}")
-    if m.conv:
+    if m.conv and m._target_ is None:
         _check_conv(list(m.conv), m.kernel_size, spec.input_shape[:2], data)
     if m.output is Output.sigmoid and spec.n_classes != 2:
         raise ConfigError(f"model.output=sigmoid: needs a two-class dataset; this one has {spec.n_classes} classes (use model.output=softmax)")
     n_train = spec.n_train - n_val(spec.n_train, run.data.val_fraction)
     if run.trainer.batch_size > n_train:
         raise ConfigError(f"trainer.batch_size={run.trainer.batch_size}: must be at most the training split's {n_train:,} examples (data={data})")
-    if run.probe.enabled:
+    if run.probe.enabled and m._target_ is None:
         _check_probe(run)
 
 
@@ -58,3 +68,17 @@ def _check_probe(run: RunConfig) -> None:
     kind, i, units = blocks[p.layer]
     if not 0 <= p.unit < units:
         raise ConfigError(f"probe.unit={p.unit}: {kind}{i}_act has {units} units (use 0..{units - 1})")
+
+
+def check_probe(model, p) -> None:
+    """probe.layer and probe.unit against a built model's nonlinearities (a user's builder)."""
+    from .models import nonlinearities
+
+    if not p.enabled:
+        return
+    acts = nonlinearities(model)
+    if not -len(acts) <= p.layer < len(acts):
+        raise ConfigError(f"probe.layer={p.layer}: the model has {len(acts)} hidden nonlinearities (use -{len(acts)}..{len(acts) - 1})")
+    units = acts[p.layer].output.shape[-1]
+    if not 0 <= p.unit < units:
+        raise ConfigError(f"probe.unit={p.unit}: {acts[p.layer].name} has {units} units (use 0..{units - 1})")

@@ -85,6 +85,11 @@ class BatchOrder:
         self._pool = np.empty(0, dtype=np.int32)
         self._queue: list[np.ndarray] = []
 
+    def skip(self, steps: int) -> None:
+        """Move on past `steps` batches, as a run resumed at that step does: the order depends only on how many were taken."""
+        while steps > 0:
+            steps -= sum(len(block) for block in self.take(min(steps, 10_000)))
+
     def take(self, steps: int) -> list[np.ndarray]:
         """The next `steps` batches as blocks of equal-sized batches, [steps in block, batch size] each."""
         if not self._partial:

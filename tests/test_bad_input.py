@@ -13,7 +13,7 @@ CASES = [
     (["model.activation=swishy"], "model.activation: Invalid value 'swishy', expected one of [sigmoid, tanh, relu"),
     (["trainer.stepz=5"], "trainer.stepz: unknown key; trainer has: steps, batch_size, eval_every"),
     (["+trainer.stepz=5000"], "trainer.stepz: unknown key; trainer has: steps, batch_size, eval_every"),
-    (["+model.widths=[100,100]"], "model.widths: unknown key; model has: name, conv, kernel_size, hidden"),
+    (["+model.widths=[100,100]"], "model.widths: unknown key; model has: name, _target_, conv, kernel_size, hidden"),
     (["lr=0.1"], "lr: unknown key; the top level has: data, model, optimizer, trainer, probe, seed, study, quick, tag"),
     (["trainer.steps=many"], "trainer.steps: Value 'many' of type 'str' could not be converted to Integer"),
     (["optimizer.lr=-0.1"], "optimizer.lr=-0.1: must be > 0"),
@@ -47,6 +47,17 @@ CASES = [
     (["data.val_fraction=0.6"], "data.val_fraction=0.6: must be in [0, 0.5)"),
     (["model.output_bn=true"], "model.output_bn=True: must be false when model.bn=none"),
     (["model.output=sigmoid"], "model.output=sigmoid: needs a two-class dataset; this one has 10 classes (use model.output=softmax)"),
+    (["model.name=rnn"], "model.name=rnn: must be a registered builder (mlp, cnn), or any label with model._target_=pkg.module.build"),
+    (["model.conv=[8]"], "model.conv=[8]: must be [] for model=mlp (model=cnn has conv blocks)"),
+    (["model._target_=no-such"], "model._target_=no-such: must be a dotted path to a builder function, pkg.module.build"),
+    (["model._target_=nosuchpkg.build"], "model._target_=nosuchpkg.build: cannot import nosuchpkg (No module named 'nosuchpkg')"),
+    (["model._target_=tests.builders.missing"], "model._target_=tests.builders.missing: tests.builders has no function missing"),
+    (["model._target_=tests.builders.not_a_function"], "model._target_=tests.builders.not_a_function: tests.builders has no function not_a_function"),
+    (["model._target_=tests.builders.unnamed"], "model._target_=tests.builders.unnamed: breaks the model contract: no hidden nonlinearity: name each one '{block}_act'"),
+    (["model._target_=tests.builders.always_after", "model.bn=before"], "breaks the model contract: model.bn=before: 'dense1_bn' must feed 'dense1_act'"),
+    (["model._target_=tests.builders.always_after"], "breaks the model contract: model.bn=none, but there is a 'dense1_bn' layer"),
+    (["model._target_=tests.builders.wide_then_narrow", "probe.unit=40"], "probe.unit=40: dense2_act has 32 units (use 0..31)"),
+    (["paths.results="], "paths.results=: must name a folder (empty would write results/<study>/ at the file system's root)"),
 ]
 
 

@@ -1,9 +1,13 @@
+import json
+
 import keras
 import numpy as np
 import pytest
 
-from bn_study import models
-from tests.conftest import compose_run
+from bn_study import contract, models
+from bn_study.config import BUILDERS
+from bn_study.probes import InputPercentiles, VarianceShift
+from tests.conftest import TINY, cli, compose_run
 
 
 def _kinds(model):
@@ -67,10 +71,6 @@ def test_dropout_before_bn_input_bn_renorm_and_l2():
 
 
 def test_variance_shift_is_one_when_bn_scales_by_the_inputs_true_variance():
-    import numpy as np
-
-    from bn_study.probes import VarianceShift
-
     cfg = compose_run("model.bn=before", "model.hidden=[8]")
     model = models.build(cfg.model, (4,), 3, seed=0)
     x = np.random.default_rng(0).normal(size=(500, 4)).astype("float32")
@@ -111,3 +111,40 @@ def test_keras_blog_output_bn_and_the_circles_sigmoid_head():
     model = models.build(head, (2,), 2, seed=0)
     assert model.output_shape == (None, 1) and type(model.get_layer("logits").kernel_initializer).__name__ == "GlorotUniform"
     assert type(model.get_layer("dense1_linear").kernel_initializer).__name__ == "HeUniform"
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+@pytest.mark.parametrize("bn", ["none", "before", "after"])
+@pytest.mark.parametrize("dropout", [[], ["model.dropout=0.2"], ["model.dropout=0.2", "model.dropout_before_bn=true"]], ids=["none", "after", "before_bn"])
+def test_every_registered_builder_keeps_the_contract(name, bn, dropout):
+    """Probes find their layers and BN sits where model.bn says, for every builder, with dropout anywhere."""
+    if bn == "none" and len(dropout) == 2:
+        pytest.skip("dropout_before_bn needs a BN layer")
+    cfg = compose_run(f"model={name}", f"model.bn={bn}", *dropout)
+    model = models.build(cfg.model, (28, 28, 1), 10, seed=0)  # contract.check runs inside, and would raise
+    acts = models.nonlinearities(model)
+    assert len(acts) == len(cfg.model.conv) + len(cfg.model.hidden)
+    bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    assert len(bns) == (0 if bn == "none" else len(acts))
+    x = np.random.default_rng(0).uniform(size=(8, 28, 28, 1)).astype("float32")
+    assert InputPercentiles(model, cfg.probe, x).measure()  # Figure 1's probe finds its unit
+    if bn != "none":
+        assert VarianceShift(model, x).metrics().keys() == {f"var_shift_{l.name}" for l in bns}
+
+
+def test_the_contract_refuses_bn_on_the_wrong_side():
+    """A model built for model.bn=after is not a model.bn=before one: the check compares the graph, not names alone."""
+    after = models.build(compose_run("model.bn=after").model, (28, 28, 1), 10, seed=0)
+    with pytest.raises(contract.ContractError, match="model.bn=before: 'dense1_bn' must feed 'dense1_act'"):
+        contract.check(after, compose_run("model.bn=before").model, 10)
+    with pytest.raises(contract.ContractError, match="'logits' must give 3 logit"):
+        contract.check(after, compose_run("model.bn=after").model, 3)
+
+
+def test_a_users_builder_trains_end_to_end(tmp_path):
+    out = tmp_path / "run"
+    proc = cli(*TINY, "model._target_=tests.builders.wide_then_narrow", "model.name=wide_then_narrow", "model.bn=before", f"hydra.run.dir={out}")
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "done" and record["config"]["model"]["_target_"] == "tests.builders.wide_then_narrow"
+    assert record["probe"].startswith("input of dense2_act, unit 0")  # the user's last nonlinearity

@@ -59,6 +59,9 @@ def _check(command: str) -> None:
     if program == "make":
         targets = [a for a in args if "=" not in a]
         assert set(targets) <= _make_targets(), f"{command}: no such make target"
+    elif program in ("bn-study", "python") and args[-1:] == ["--help"]:
+        proc = cli(*args[2:] if program == "python" else args)
+        assert proc.returncode == 0 and "== Config groups (group=option) ==" in proc.stdout, proc.stderr
     elif program in ("bn-study", "python"):
         args = args[2:] if program == "python" else args  # python -m bn_study
         if args[:2] == ["--cfg", "job"]:

@@ -11,7 +11,7 @@ from .common import Tables, draw_band, fmt_ci, final_by, mark_diverged, markdown
 
 TITLE = "Input BN: BN on the raw inputs vs standardising the data"
 BY = ["model.input_bn", "data.standardize"]
-# (model.input_bn, data.standardize) -> label: the arms of conf/inputs/.
+# (model.input_bn, data.standardize) -> label: the arms of bn_study/conf/inputs/.
 ARMS = {("none", "none"): "neither (raw pixels)", ("feature", "none"): "BN on raw inputs, per pixel", ("scalar", "none"): "BN on raw inputs, scalar",
         ("none", "feature"): "standardised per pixel", ("none", "scalar"): "standardised, scalar"}
 

@@ -1,0 +1,156 @@
+"""What watches a run besides its CSV files: TensorBoard, MLflow and any Keras callback.
+
+The training loop is custom (many steps per compiled call), so Keras callbacks are driven by hand through a
+`keras.callbacks.CallbackList`: each evaluation interval is one "epoch" to them, and its `logs` hold the
+interval's training loss and accuracy, `val_*` and `test_*` (Keras's naming), and `step`. A callback may stop
+the run (`model.stop_training`, as EarlyStopping sets it); per-step hooks are never called, which keeps the
+compiled loop as fast as without callbacks.
+
+`check` refuses, before any run starts, a logger whose extra is missing, a tracking URI that cannot be reached
+and a callback that cannot be made.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from .config import ConfigError, RunConfig
+
+MLFLOW_DB = "mlflow.db"
+MLFLOW_ARTIFACTS = "mlflow-artifacts"
+TENSORBOARD_DIR = "tensorboard"
+
+
+def mlflow_uri(run: RunConfig) -> str:
+    return run.logger.mlflow_uri or f"sqlite:///{(Path(run.paths.results) / MLFLOW_DB).resolve()}"
+
+
+def _callback_objects(callbacks: dict) -> list:
+    from hydra.utils import instantiate
+
+    made = []
+    for name, spec in callbacks.items():
+        if not isinstance(spec, dict) or "_target_" not in spec:
+            raise ConfigError(f"callbacks.{name}: must be {{_target_: pkg.module.Class, ...its arguments}}")
+        try:
+            made.append(instantiate(OmegaConf.create(spec)))
+        except Exception as err:  # an unknown class or a wrong argument: Hydra wraps the cause
+            cause = err.__cause__ or err
+            raise ConfigError(f"callbacks.{name}: cannot make {spec['_target_']}: {str(cause).splitlines()[0]}") from None
+    return made
+
+
+def check(run: RunConfig) -> None:
+    """Everything that would stop the trackers or callbacks, raised as one ConfigError line (once per distinct
+    setting: a sweep checks each of its jobs)."""
+    if run.logger.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError("logger.tensorboard=true: TensorBoard is not installed (TensorFlow's summaries need it): pip install 'bn-study[tensorboard]'")
+    if run.logger.mlflow or run.callbacks:
+        _check(json.dumps([mlflow_uri(run) if run.logger.mlflow else None, run.callbacks], sort_keys=True, default=str))
+
+
+@functools.lru_cache(maxsize=None)
+def _check(key: str) -> None:
+    uri, callbacks = json.loads(key)
+    if uri is not None:
+        if importlib.util.find_spec("mlflow") is None:
+            raise ConfigError("logger.mlflow=true: MLflow is not installed: pip install 'bn-study[mlflow]'")
+        _check_mlflow(uri)
+    _callback_objects(callbacks)
+
+
+def _check_mlflow(uri: str) -> None:
+    if uri.startswith(("http://", "https://")):
+        # One quick try, not MLflow's minutes of retries: a sweep should hear at once that the server is down.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+        from mlflow import MlflowClient
+
+        try:
+            MlflowClient(uri).search_experiments(max_results=1)
+        except Exception as err:
+            raise ConfigError(f"logger.mlflow_uri={uri}: cannot reach the tracking server ({type(err).__name__})") from None
+    elif uri.startswith("sqlite:///"):
+        folder = Path(uri.removeprefix("sqlite:///")).parent
+        if not os.access(next(p for p in (folder, *folder.parents) if p.exists()), os.W_OK):
+            raise ConfigError(f"logger.mlflow_uri={uri}: {folder} cannot be written")
+
+
+class Trackers:
+    """The run's callbacks (the user's, then TensorBoard and MLflow if asked for), driven at each evaluation."""
+
+    def __init__(self, run: RunConfig, folder: Path, model, optimizer, epochs: int, steps_per_epoch: int):
+        import keras
+
+        callbacks = _callback_objects(run.callbacks)
+        self._mlflow = None
+        if run.logger.tensorboard:
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(Path(folder) / TENSORBOARD_DIR), write_graph=False))
+        if run.logger.mlflow:
+            import mlflow
+            from mlflow.exceptions import MlflowException
+            from mlflow.keras import MlflowCallback
+
+            from .collect import flatten_config
+            from .config import identity
+
+            mlflow.set_tracking_uri(mlflow_uri(run))
+            if run.logger.mlflow_uri is None and mlflow.get_experiment_by_name(run.study) is None:
+                # Artifacts beside the local store, not in ./mlruns of whatever folder the run was started from.
+                artifacts = (Path(run.paths.results) / MLFLOW_ARTIFACTS).resolve().as_uri()
+                try:
+                    mlflow.create_experiment(run.study, artifact_location=artifacts)
+                except MlflowException:
+                    pass  # another run of the sweep made it first
+            mlflow.set_experiment(run.study)
+            self._mlflow = mlflow.start_run(run_name=Path(folder).name, tags={"bn_study.folder": str(Path(folder).resolve())})
+            mlflow.log_params({k: str(v)[:500] for k, v in flatten_config(identity(run)).items()})
+            callbacks.append(MlflowCallback(self._mlflow))
+        self.model = model
+        self.active = bool(callbacks)
+        if self.active:
+            # What fit() would have set up: callbacks read model.optimizer (the learning rate, the step count).
+            model.compile(optimizer=optimizer)
+        self._list = keras.callbacks.CallbackList(callbacks, model=model, epochs=epochs, steps=steps_per_epoch, verbose=0)
+
+    def begin(self) -> None:
+        if self.active:
+            self.model.stop_training = False
+            self._list.on_train_begin()
+
+    def epoch_begin(self, epoch: int) -> None:
+        if self.active:
+            self._list.on_epoch_begin(epoch)
+
+    def epoch_end(self, epoch: int, logs: dict) -> bool:
+        """Hand the evaluation to the callbacks; True if one of them asks the run to stop."""
+        if not self.active:
+            return False
+        self._list.on_epoch_end(epoch, logs)
+        return bool(self.model.stop_training)
+
+    def end(self, status: str, logs: dict | None = None) -> None:
+        """Once: a run that fails after ending its trackers does not end them again."""
+        if self.active:
+            self.active = False
+            self._list.on_train_end(logs or {})
+        if self._mlflow is not None:
+            import mlflow
+
+            mlflow.set_tag("bn_study.status", status)
+            mlflow.end_run("FINISHED" if status in ("done", "diverged") else "FAILED")
+            self._mlflow = None
+
+
+def epoch_logs(step: int, train: dict, measured: dict) -> dict:
+    """An evaluation as Keras names it: loss/accuracy (training), val_*, test_*, and the step."""
+    logs = {"step": step, **train}
+    for split, values in measured.items():
+        logs.update({f"{split}_{k}": v for k, v in values.items()})
+    return logs
