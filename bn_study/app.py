@@ -182,8 +182,13 @@ def _check_tensorflow() -> None:
 def cli() -> None:
     # Composition errors reach us instead of Hydra's multi-line report; real bugs still get a traceback.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    # A user's builder or callback (model._target_=mypkg.build) in the folder they run from is importable, as
+    # with `python -m bn_study`; the installed console script would not look there.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
-        _check_tensorflow()
+        if not {"--help", "-h", "--hydra-help", "-sc", "--shell-completion", "--cfg", "-c"} & set(sys.argv[1:]):
+            _check_tensorflow()
         _check_folders(sys.argv[1:])
         main()
     except USAGE_ERRORS as err:

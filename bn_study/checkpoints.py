@@ -38,29 +38,31 @@ def _variables(trainer) -> tf.train.Checkpoint:
 
 
 class Saver:
-    def __init__(self, folder: Path, trainer):
-        self.folder = Path(folder) / FOLDER
+    def __init__(self, folder: Path, trainer, run_id: str, fresh: bool):
+        self.folder, self.run_id = Path(folder) / FOLDER, run_id
+        if fresh:  # a run starting from step 0 never leaves another run's checkpoint to be restored later
+            self.remove()
         self._checkpoint = _variables(trainer)
         self._manager = tf.train.CheckpointManager(self._checkpoint, str(self.folder), max_to_keep=2)
 
     def save(self, step: int, measured: dict) -> None:
         prefix = self._manager.save(checkpoint_number=step)
-        state = {"step": step, "measured": measured, "prefix": Path(prefix).name}
+        state = {"run_id": self.run_id, "step": step, "measured": measured, "prefix": Path(prefix).name}
         records.write_json_atomic(self.folder / STATE, state)
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def latest(folder: Path) -> Resume | None:
-    """The checkpoint a run folder holds, if it has a whole one."""
+def latest(folder: Path, run_id: str | None = None) -> Resume | None:
+    """The checkpoint a run folder holds, if it has a whole one (of the run `run_id`, if given)."""
     path = Path(folder) / FOLDER / STATE
     try:
         state = json.loads(path.read_text())
-    except (OSError, ValueError):
+        prefix = path.parent / state["prefix"]
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    prefix = path.parent / state["prefix"]
-    if not Path(f"{prefix}.index").exists():
+    if (run_id is not None and state.get("run_id") != run_id) or not Path(f"{prefix}.index").exists():
         return None
     return Resume(int(state["step"]), state["measured"], str(prefix))
 

@@ -67,6 +67,9 @@ def check(model, cfg: ModelConfig, n_classes: int) -> None:
     require(OUTPUT in names and len(model.outputs) == 1 and model.outputs[0] is names[OUTPUT].output,
             f"its output must be the layer named '{OUTPUT}'")
     require(tuple(model.outputs[0].shape[1:]) == (units,), f"'{OUTPUT}' must give {units} logit(s) per example, not shape {tuple(model.outputs[0].shape[1:])}")
+    if cfg.bn is BN.none:
+        hidden_bn = [layer.name for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization) and layer.name != "input_bn"]
+        require(not hidden_bn, f"model.bn=none, but the model has BatchNormalization layers: {', '.join(hidden_bn)}")
     acts = [layer for layer in model.layers if layer.name.endswith(ACT)]
     require(bool(acts), f"no hidden nonlinearity: name each one '{{block}}{ACT}'")
     require(all(isinstance(a, keras.layers.Activation) for a in acts), f"every '*{ACT}' layer must be a keras.layers.Activation")

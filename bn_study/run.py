@@ -157,8 +157,6 @@ def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, ru
     config = to_dict(cfg)
     run_id = records.config_id(identity(cfg))
     resume = _resumable(cfg, folder, run_id)
-    t = cfg.trainer
-    trackers = Trackers(cfg, folder, compiled.trainer.model, compiled.trainer.optimizer, epochs=-(-t.steps // t.eval_every), steps_per_epoch=t.eval_every)
     writer = records.RunWriter(
         folder,
         {
@@ -174,11 +172,15 @@ def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, ru
         },
         resume_at=resume.step if resume else None,
     )
+    t, trackers = cfg.trainer, None
     try:
-        return _train(cfg, compiled, writer, trackers, t_start, folder, resume)
+        trackers = Trackers(cfg, folder, compiled.trainer.model, compiled.trainer.optimizer, epochs=-(-t.steps // t.eval_every), steps_per_epoch=t.eval_every)
+        return _train(cfg, compiled, writer, trackers, t_start, folder, resume, run_id)
     except BaseException as err:  # KeyboardInterrupt too: the folder must not claim to be running
-        trackers.end("failed")
-        writer.close("failed", error=f"{type(err).__name__}: {err}", wall_seconds=time.perf_counter() - t_start)
+        if writer.record["status"] == "running":
+            writer.close("failed", error=f"{type(err).__name__}: {err}", wall_seconds=time.perf_counter() - t_start)
+        if trackers is not None:
+            trackers.end("failed")
         raise
 
 
@@ -192,16 +194,16 @@ def _resumable(cfg: RunConfig, folder: Path, run_id: str) -> checkpoints.Resume 
         return None
     if earlier.get("run_id") != run_id or earlier.get("status") not in ("running", "failed"):
         return None
-    return checkpoints.latest(folder)
+    return checkpoints.latest(folder, run_id)
 
 
-def _train(cfg, compiled: Compiled, writer, trackers: Trackers, t_start, folder: Path, resume: checkpoints.Resume | None) -> dict:
+def _train(cfg, compiled: Compiled, writer, trackers: Trackers, t_start, folder: Path, resume: checkpoints.Resume | None, run_id: str) -> dict:
     t = cfg.trainer
     trainer, probes = compiled.trainer, compiled.probes
     trainer.warm_up()
     order = BatchOrder(trainer.n_train, t.batch_size, cfg.seed, partial=t.partial_batch)
     progress = _Progress(_label(cfg), t.steps, t.progress_seconds)
-    saver = checkpoints.Saver(folder, trainer) if cfg.checkpoint.enabled else None
+    saver = checkpoints.Saver(folder, trainer, run_id, fresh=resume is None) if cfg.checkpoint.enabled else None
 
     def evaluate(step: int) -> dict:
         """Every evaluated split (test, val) and probe at `step`; returns the test split's numbers."""
@@ -268,9 +270,9 @@ def _train(cfg, compiled: Compiled, writer, trackers: Trackers, t_start, folder:
         status, final = "diverged", {f"{split}_{k}": math.nan for split in trainer.splits for k in ("loss", "accuracy")}
     else:
         status, final = "done", {f"{split}_{k}": v for split, values in measured.items() for k, v in values.items()}
-    trackers.end(status, epoch_logs(step, {}, measured) if status == "done" else None)
     writer.close(status, final=final, steps=step, diverged_at_step=diverged_at, stopped_at_step=stopped_at,
                  wall_seconds=round(time.perf_counter() - t_start, 3), timing=timing)
     if saver and not cfg.checkpoint.keep:
         saver.remove()
+    trackers.end(status, epoch_logs(step, {}, measured) if status == "done" else None)  # after the run's own files are whole
     return writer.record

@@ -19,7 +19,8 @@ from .data import SPECS, Spec, n_val
 
 def checked(cfg: DictConfig | RunConfig) -> RunConfig:
     """The typed config, checked for ranges (`config.validate`), for fit against its dataset's spec, and for
-    trackers and callbacks that can start (`trackers.check`): all that can refuse a run before it starts."""
+    trackers and callbacks that can start (`trackers.check`: a callback is made once, which imports TensorFlow, as a
+    user's builder does): all that can refuse a run before it starts."""
     run = validate(cfg)
     spec = SPECS[run.data.name]
     check(run, spec)

@@ -22,7 +22,9 @@ CONFIDENCE = 0.90
 
 # Columns of a collected runs table that describe a run's outcome or identity, not its configuration.
 NOT_CONFIG = {"run_id", "status", "folder", "seed", "study", "quick", "test_accuracy", "test_loss", "val_accuracy", "val_loss", "steps",
-              "diverged_at_step", "wall_seconds", "ms_per_step", "data_used", "data_fallback", "n_val", "n_test", *PROVENANCE}
+              "diverged_at_step", "wall_seconds", "ms_per_step", "data_used", "data_fallback", "n_val", "n_test", *PROVENANCE,
+              # where a run was written and how it was watched (config.NOT_IDENTITY): never an arm
+              "paths.results", "logger.tensorboard", "logger.mlflow", "logger.mlflow_uri", "checkpoint.enabled", "checkpoint.keep"}
 
 
 @dataclass(frozen=True)

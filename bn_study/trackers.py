@@ -12,9 +12,11 @@ and a callback that cannot be made.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from omegaconf import OmegaConf
 
 from .config import ConfigError, RunConfig
 
+log = logging.getLogger(__name__)
 MLFLOW_DB = "mlflow.db"
 MLFLOW_ARTIFACTS = "mlflow-artifacts"
 TENSORBOARD_DIR = "tensorboard"
@@ -65,15 +68,29 @@ def _check(key: str) -> None:
     _callback_objects(callbacks)
 
 
+@contextlib.contextmanager
+def _one_quick_try():
+    """One quick try, not MLflow's minutes of retries: a sweep should hear at once that the server is down. The
+    run itself keeps MLflow's own retries, so the settings are put back."""
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="5")
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _check_mlflow(uri: str) -> None:
     if uri.startswith(("http://", "https://")):
-        # One quick try, not MLflow's minutes of retries: a sweep should hear at once that the server is down.
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
         from mlflow import MlflowClient
 
         try:
-            MlflowClient(uri).search_experiments(max_results=1)
+            with _one_quick_try():
+                MlflowClient(uri).search_experiments(max_results=1)
         except Exception as err:
             raise ConfigError(f"logger.mlflow_uri={uri}: cannot reach the tracking server ({type(err).__name__})") from None
     elif uri.startswith("sqlite:///"):
@@ -136,16 +153,24 @@ class Trackers:
         return bool(self.model.stop_training)
 
     def end(self, status: str, logs: dict | None = None) -> None:
-        """Once: a run that fails after ending its trackers does not end them again."""
-        if self.active:
-            self.active = False
-            self._list.on_train_end(logs or {})
+        """Once, and never raising: the run's own files are already closed, and a tracker that fails to end
+        (a server gone, a callback's bug) is reported without changing the run's status."""
+        try:
+            if self.active:
+                self.active = False
+                self._list.on_train_end(logs or {})
+        except Exception as err:
+            log.warning("WARNING a callback failed to end: %s: %s", type(err).__name__, err)
         if self._mlflow is not None:
             import mlflow
 
-            mlflow.set_tag("bn_study.status", status)
-            mlflow.end_run("FINISHED" if status in ("done", "diverged") else "FAILED")
-            self._mlflow = None
+            try:
+                mlflow.set_tag("bn_study.status", status)
+            except Exception as err:
+                log.warning("WARNING MLflow: could not record the status: %s: %s", type(err).__name__, err)
+            finally:
+                mlflow.end_run("FINISHED" if status in ("done", "diverged") else "FAILED")
+                self._mlflow = None
 
 
 def epoch_logs(step: int, train: dict, measured: dict) -> dict:

@@ -55,7 +55,7 @@ CASES = [
     (["model._target_=tests.builders.not_a_function"], "model._target_=tests.builders.not_a_function: tests.builders has no function not_a_function"),
     (["model._target_=tests.builders.unnamed"], "model._target_=tests.builders.unnamed: breaks the model contract: no hidden nonlinearity: name each one '{block}_act'"),
     (["model._target_=tests.builders.always_after", "model.bn=before"], "breaks the model contract: model.bn=before: 'dense1_bn' must feed 'dense1_act'"),
-    (["model._target_=tests.builders.always_after"], "breaks the model contract: model.bn=none, but there is a 'dense1_bn' layer"),
+    (["model._target_=tests.builders.always_after"], "breaks the model contract: model.bn=none, but the model has BatchNormalization layers: dense1_bn"),
     (["model._target_=tests.builders.wide_then_narrow", "probe.unit=40"], "probe.unit=40: dense2_act has 32 units (use 0..31)"),
     (["paths.results="], "paths.results=: must name a folder (empty would write results/<study>/ at the file system's root)"),
 ]

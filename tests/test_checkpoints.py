@@ -61,3 +61,14 @@ def test_skipping_batches_is_taking_them():
         skipped.skip(21)
         for x, y in zip(taken.take(30), skipped.take(30)):
             assert (x == y).all()
+
+
+def test_a_checkpoint_is_only_ever_resumed_by_the_run_that_wrote_it(tmp_path):
+    folder = tmp_path / checkpoints.FOLDER
+    folder.mkdir()
+    (folder / "ckpt-300.index").write_bytes(b"")
+    records.write_json_atomic(folder / checkpoints.STATE, {"run_id": "abc", "step": 300, "measured": {}, "prefix": "ckpt-300"})
+    assert checkpoints.latest(tmp_path, "abc").step == 300
+    assert checkpoints.latest(tmp_path, "another") is None
+    (folder / checkpoints.STATE).write_text("{torn")
+    assert checkpoints.latest(tmp_path, "abc") is None
