@@ -235,7 +235,8 @@ class RunWriter:
             kept += self._rows_up_to(path, resume_at)
             earlier = read_run(self.folder)
             self.record.update(started_at=earlier.get("started_at", self.record["started_at"]),
-                               resumed=[*earlier.get("resumed", []), {"step": resume_at, "at": now()}])
+                               resumed=[*earlier.get("resumed", []), {"step": resume_at, "at": now()}],
+                               **{k: earlier[k] for k in ("mlflow_run_id",) if k in earlier})
         write_json_atomic(self._json, self.record)
         os.replace(staged(path, lambda tmp: _write_rows(tmp, kept)), path)
         self._rows = len(kept) - 1

@@ -174,7 +174,10 @@ def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, ru
     )
     t, trackers = cfg.trainer, None
     try:
-        trackers = Trackers(cfg, folder, compiled.trainer.model, compiled.trainer.optimizer, epochs=-(-t.steps // t.eval_every), steps_per_epoch=t.eval_every)
+        trackers = Trackers(cfg, folder, compiled.trainer.model, compiled.trainer.optimizer, epochs=-(-t.steps // t.eval_every),
+                            steps_per_epoch=t.eval_every, mlflow_run_id=writer.record.get("mlflow_run_id") if resume else None)
+        if trackers.mlflow_run_id:
+            writer.update(mlflow_run_id=trackers.mlflow_run_id)  # a resumed run goes on in the same MLflow run
         return _train(cfg, compiled, writer, trackers, t_start, folder, resume, run_id)
     except BaseException as err:  # KeyboardInterrupt too: the folder must not claim to be running
         if writer.record["status"] == "running":

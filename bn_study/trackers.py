@@ -102,7 +102,8 @@ def _check_mlflow(uri: str) -> None:
 class Trackers:
     """The run's callbacks (the user's, then TensorBoard and MLflow if asked for), driven at each evaluation."""
 
-    def __init__(self, run: RunConfig, folder: Path, model, optimizer, epochs: int, steps_per_epoch: int):
+    def __init__(self, run: RunConfig, folder: Path, model, optimizer, epochs: int, steps_per_epoch: int, mlflow_run_id: str | None = None):
+        """`mlflow_run_id`: the MLflow run of an interrupted run being resumed, which goes on in it."""
         import keras
 
         callbacks = _callback_objects(run.callbacks)
@@ -126,8 +127,11 @@ class Trackers:
                 except MlflowException:
                     pass  # another run of the sweep made it first
             mlflow.set_experiment(run.study)
-            self._mlflow = mlflow.start_run(run_name=Path(folder).name, tags={"bn_study.folder": str(Path(folder).resolve())})
-            mlflow.log_params({k: str(v)[:500] for k, v in flatten_config(identity(run)).items()})
+            if mlflow_run_id:
+                self._mlflow = mlflow.start_run(run_id=mlflow_run_id)
+            else:
+                self._mlflow = mlflow.start_run(run_name=Path(folder).name, tags={"bn_study.folder": str(Path(folder).resolve())})
+                mlflow.log_params({k: str(v)[:500] for k, v in flatten_config(identity(run)).items()})
             callbacks.append(MlflowCallback(self._mlflow))
         self.model = model
         self.active = bool(callbacks)
@@ -135,6 +139,10 @@ class Trackers:
             # What fit() would have set up: callbacks read model.optimizer (the learning rate, the step count).
             model.compile(optimizer=optimizer)
         self._list = keras.callbacks.CallbackList(callbacks, model=model, epochs=epochs, steps=steps_per_epoch, verbose=0)
+
+    @property
+    def mlflow_run_id(self) -> str | None:
+        return self._mlflow.info.run_id if self._mlflow is not None else None
 
     def begin(self) -> None:
         if self.active:

@@ -19,8 +19,8 @@ RUN = ["data=mnist5k", "trainer.steps=1200", "trainer.eval_every=100", "probe.ex
        "optimizer=momentum", "optimizer.momentum=0.9", "optimizer.lr=0.05"]
 
 
-def _start(folder) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bn_study", *RUN, f"hydra.run.dir={folder}"], cwd=REPO, stdout=subprocess.DEVNULL,
+def _start(folder, args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bn_study", *args, f"hydra.run.dir={folder}"], cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
@@ -32,9 +32,10 @@ def _checkpointed_step(folder) -> int:
 def test_a_killed_run_resumes_from_its_checkpoint_value_for_value(tmp_path):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     assert cli(*RUN, f"hydra.run.dir={whole}").returncode == 0
+    logged = [*RUN, "logger=mlflow", f"paths.results={tmp_path / 'results'}"]  # the killed run logs to MLflow too
     assert not (whole / checkpoints.FOLDER).exists()  # removed once the run finished
 
-    proc = _start(killed)
+    proc = _start(killed, logged)
     deadline = time.monotonic() + 240
     while _checkpointed_step(killed) < 300 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -42,8 +43,9 @@ def test_a_killed_run_resumes_from_its_checkpoint_value_for_value(tmp_path):
     proc.wait()
     at = _checkpointed_step(killed)
     assert 300 <= at < 1200 and records.read_run(killed)["status"] == "running"
+    mlflow_run = records.read_run(killed)["mlflow_run_id"]
 
-    resumed = cli(*RUN, f"hydra.run.dir={killed}")
+    resumed = cli(*logged, f"hydra.run.dir={killed}")
     assert resumed.returncode == 0, resumed.stderr
     assert f"resumed from its checkpoint at step {at}" in resumed.stdout
     record = records.read_run(killed)
@@ -51,6 +53,12 @@ def test_a_killed_run_resumes_from_its_checkpoint_value_for_value(tmp_path):
     a, b = (records.verified_curves(f, records.read_run(f)) for f in (whole, killed))
     pd.testing.assert_frame_equal(a, b)  # every split, metric and probe, at every step, bit for bit
     assert not (killed / checkpoints.FOLDER).exists()
+
+    from mlflow import MlflowClient  # the resumed run went on in the killed run's MLflow run
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'results' / 'mlflow.db'}")
+    assert record["mlflow_run_id"] == mlflow_run and client.get_run(mlflow_run).info.status == "FINISHED"
+    assert max(m.step for m in client.get_metric_history(mlflow_run, "test_accuracy")) == 11  # evaluations 1..12 are epochs 0..11
 
 
 def test_skipping_batches_is_taking_them():

@@ -88,6 +88,8 @@ def test_sweep_killed_mid_run_resumes_to_one_record_per_config(tmp_path):
     redone = pd.read_csv(sweep / "1" / "curves.csv")
     assert not redone.duplicated(["step", "split", "metric"]).any()
     assert sorted(redone[redone["split"] == "test"]["step"].unique()) == list(range(0, 4001, 100))
+    # The sweep's resume went on from run 1's last checkpoint (step 100 at least was saved before the kill), not from step 0.
+    assert json.loads((sweep / "1" / "run.json").read_text())["resumed"][0]["step"] >= 100
 
 
 def test_two_sweeps_started_together_never_collide(tmp_path):
