@@ -93,12 +93,12 @@ def tutorial_style(cfg: RunConfig, data, steps: int) -> tuple[float, None]:
     """(a) seconds for `steps` steps the way the tutorials train: fit / evaluate / predict per interval."""
     import keras
 
-    from . import models
+    from . import blocks, models
     from .train import BatchOrder
 
     model = models.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
     model.compile(optimizer=keras.optimizers.SGD(cfg.optimizer.lr), loss=_loss(), metrics=["accuracy"])
-    probe = keras.Model(model.inputs, models.nonlinearities(model)[-1].input)
+    probe = keras.Model(model.inputs, blocks.nonlinearities(model)[-1].input)
     order, every, fixed = BatchOrder(len(data.x_train), cfg.trainer.batch_size, cfg.seed), cfg.trainer.eval_every, data.x_test[: cfg.probe.examples]
 
     def interval():

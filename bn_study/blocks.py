@@ -79,6 +79,11 @@ def block(x, linear_cls, name: str, cfg: ModelConfig, seed: int, **linear_kwargs
     return x
 
 
+def nonlinearities(model: keras.Model) -> list[layers.Layer]:
+    """The hidden blocks' activation layers, input to output (the layers named *_act)."""
+    return [layer for layer in model.layers if layer.name.endswith(ACT)]
+
+
 def flat(x):
     return layers.Flatten(name="flatten")(x) if len(x.shape) > 2 else x
 

@@ -20,7 +20,7 @@ from typing import Callable
 
 import keras
 
-from .blocks import ACT, BN_LAYER, OUTPUT
+from .blocks import ACT, BN_LAYER, OUTPUT, nonlinearities
 from .config import BN, BUILDERS, ConfigError, ModelConfig, Output
 
 
@@ -70,7 +70,7 @@ def check(model, cfg: ModelConfig, n_classes: int) -> None:
     if cfg.bn is BN.none:
         hidden_bn = [layer.name for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization) and layer.name != "input_bn"]
         require(not hidden_bn, f"model.bn=none, but the model has BatchNormalization layers: {', '.join(hidden_bn)}")
-    acts = [layer for layer in model.layers if layer.name.endswith(ACT)]
+    acts = nonlinearities(model)
     require(bool(acts), f"no hidden nonlinearity: name each one '{{block}}{ACT}'")
     require(all(isinstance(a, keras.layers.Activation) for a in acts), f"every '*{ACT}' layer must be a keras.layers.Activation")
     for act in acts:

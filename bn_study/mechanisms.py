@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from .config import ProbeConfig
-from .models import nonlinearities
+from .blocks import nonlinearities
 
 # A sigmoid unit is saturated when its output is outside [0.05, 0.95], a tanh unit beyond +-0.95: that is,
 # when its input's magnitude exceeds logit(0.95) or atanh(0.95).

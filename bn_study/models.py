@@ -11,8 +11,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from . import blocks
-from .blocks import ACT
+from . import blocks, contract
 from .config import ModelConfig
 
 
@@ -44,13 +43,6 @@ def cnn(cfg: ModelConfig, input_shape: tuple, n_classes: int, seed: int) -> kera
 
 def build(cfg: ModelConfig, input_shape: tuple, n_classes: int, seed: int) -> keras.Model:
     """The model of `cfg`, from its builder (registered or the user's), checked against the contract."""
-    from . import contract
-
     model = contract.builder(cfg)(cfg, input_shape, n_classes, seed)
     contract.check(model, cfg, n_classes)
     return model
-
-
-def nonlinearities(model: keras.Model) -> list[keras.layers.Layer]:
-    """The hidden blocks' activation layers, input to output."""
-    return [layer for layer in model.layers if layer.name.endswith(ACT)]

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from .config import ProbeConfig
-from .models import nonlinearities
+from .blocks import nonlinearities
 
 
 class VarianceShift:

@@ -62,24 +62,22 @@ def _check_conv(filters: list[int], kernel: int, side: tuple, data: str) -> None
 
 
 def _check_probe(run: RunConfig) -> None:
-    m, p = run.model, run.probe
-    blocks = [*(("conv", i, f) for i, f in enumerate(m.conv, 1)), *(("dense", i, u) for i, u in enumerate(m.hidden, 1))]
-    if not -len(blocks) <= p.layer < len(blocks):
-        raise ConfigError(f"probe.layer={p.layer}: the model has {len(blocks)} hidden nonlinearities (use -{len(blocks)}..{len(blocks) - 1})")
-    kind, i, units = blocks[p.layer]
-    if not 0 <= p.unit < units:
-        raise ConfigError(f"probe.unit={p.unit}: {kind}{i}_act has {units} units (use 0..{units - 1})")
+    m = run.model
+    _probe_fits([*((f"conv{i}_act", f) for i, f in enumerate(m.conv, 1)), *((f"dense{i}_act", u) for i, u in enumerate(m.hidden, 1))], run.probe)
 
 
 def check_probe(model, p) -> None:
     """probe.layer and probe.unit against a built model's nonlinearities (a user's builder)."""
-    from .models import nonlinearities
+    from .blocks import nonlinearities
 
-    if not p.enabled:
-        return
-    acts = nonlinearities(model)
+    if p.enabled:
+        _probe_fits([(act.name, act.output.shape[-1]) for act in nonlinearities(model)], p)
+
+
+def _probe_fits(acts: list[tuple[str, int]], p) -> None:
+    """`acts`: the hidden nonlinearities' (name, units), input to output."""
     if not -len(acts) <= p.layer < len(acts):
         raise ConfigError(f"probe.layer={p.layer}: the model has {len(acts)} hidden nonlinearities (use -{len(acts)}..{len(acts) - 1})")
-    units = acts[p.layer].output.shape[-1]
+    name, units = acts[p.layer]
     if not 0 <= p.unit < units:
-        raise ConfigError(f"probe.unit={p.unit}: {acts[p.layer].name} has {units} units (use 0..{units - 1})")
+        raise ConfigError(f"probe.unit={p.unit}: {name} has {units} units (use 0..{units - 1})")

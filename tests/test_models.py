@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from bn_study import contract, models
+from bn_study import blocks, contract, models
 from bn_study.config import BUILDERS
 from bn_study.probes import InputPercentiles, VarianceShift
 from tests.conftest import TINY, cli, compose_run
@@ -28,7 +28,7 @@ def test_bn_placement_builds_the_layer_order_it_claims(bn, expected):
     assert _kinds(model) == expected
     # The layer feeding BN has no bias: BN's beta would make it redundant.
     assert model.get_layer("dense1_linear").use_bias is (bn != "before")
-    assert len(models.nonlinearities(model)) == 3
+    assert len(blocks.nonlinearities(model)) == 3
 
 
 def test_dropout_follows_the_block():
@@ -122,7 +122,7 @@ def test_every_registered_builder_keeps_the_contract(name, bn, dropout):
         pytest.skip("dropout_before_bn needs a BN layer")
     cfg = compose_run(f"model={name}", f"model.bn={bn}", *dropout)
     model = models.build(cfg.model, (28, 28, 1), 10, seed=0)  # contract.check runs inside, and would raise
-    acts = models.nonlinearities(model)
+    acts = blocks.nonlinearities(model)
     assert len(acts) == len(cfg.model.conv) + len(cfg.model.hidden)
     bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
     assert len(bns) == (0 if bn == "none" else len(acts))
