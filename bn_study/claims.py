@@ -100,6 +100,29 @@ class Final(Metric):
 
 
 @dataclass(frozen=True)
+class At(Metric):
+    """The value at the last evaluation at or before `step`: a run of that length, when nothing in the training
+    depends on the planned run length (a constant learning rate); NaN for a run that diverged before it."""
+
+    step: int = 0
+
+    def of_curve(self, curve, run, context):
+        upto = curve[curve.index <= self.step]
+        return float(upto.iloc[-1]) if len(upto) else math.nan
+
+    def value(self, runs, curves, context):
+        run = runs.iloc[0]
+        return self.of_curve(_curve(curves, run["run_id"], self.split, self.name), run, context)
+
+    @property
+    def images(self) -> Optional[str]:
+        return self.split if self.name == "accuracy" and self.split in ("test", "val") else None
+
+    def describe(self) -> str:
+        return f"{self.split} {self.name} at step {self.step:,}"
+
+
+@dataclass(frozen=True)
 class Best(Metric):
     """The highest value over the run's evaluations (a maximum over evaluations: use the validation split);
     a diverged run's evaluations up to where it stopped count."""

@@ -154,6 +154,10 @@ class TrainerConfig:
     # Compile the training loop with XLA. null: yes, except for conv models without a GPU, where XLA's
     # CPU convolutions measured 12x slower than TensorFlow's own (152 vs 12.9 ms per Keras-blog CNN step).
     xla: Optional[bool] = None
+    # Precise BN (Wu & Johnson 2021) as a run option: before each evaluation (the last one too), BN's population
+    # statistics, recomputed over this many training batches with the weights frozen, replace its moving
+    # averages. 0: the moving averages, as Keras keeps them.
+    precise_bn: int = 0
 
 
 @dataclass
@@ -180,6 +184,9 @@ class ProbeConfig:
     landscape: bool = False
     # Test accuracy with BN on batch statistics vs on its moving averages.
     bn_modes: bool = False
+    # With bn_modes: also test accuracy with BN's statistics recomputed over this many training batches (precise
+    # BN; metric acc_precise), set for that measure only. 0: not measured.
+    precise_batches: int = 0
     # Fixed training examples behind gradients, ics and landscape.
     batch: int = 256
     # Step sizes along the gradient for `landscape`, as multiples of the current learning rate.
@@ -351,6 +358,9 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     _require(t.eval_batch_size >= 1, "trainer.eval_batch_size", t.eval_batch_size, "an integer >= 1")
     _require(0.0 <= m.bn_momentum < 1.0, "model.bn_momentum", m.bn_momentum, "in [0, 1)")
     _require(p.examples >= 1, "probe.examples", p.examples, "an integer >= 1")
+    _require(p.precise_batches >= 0, "probe.precise_batches", p.precise_batches, "an integer >= 0 (0: not measured)")
+    _require(not p.precise_batches or p.bn_modes, "probe.precise_batches", p.precise_batches, "0 unless probe.bn_modes=true (it adds a BN mode)")
+    _require(t.precise_bn >= 0, "trainer.precise_bn", t.precise_bn, "an integer >= 0 (0: BN's moving averages)")
     _require(p.batch >= 2, "probe.batch", p.batch, "an integer >= 2")
     _require(bool(p.landscape_steps) and all(s > 0 for s in p.landscape_steps), "probe.landscape_steps", p.landscape_steps, "a non-empty list of positive multiples of lr")
     _require(all(0 <= q <= 100 for q in p.percentiles), "probe.percentiles", p.percentiles, "values in [0, 100]")
@@ -364,13 +374,20 @@ def to_dict(run: RunConfig) -> dict:
     return OmegaConf.to_container(OmegaConf.structured(run), resolve=True, enum_to_str=True)
 
 
+# Keys added after runs were made, with the value every earlier run had: left out of a run's identity while
+# they hold it, so the runs made before a key existed keep their ids.
+ADDED_LATER = {"model._target_": None, "callbacks": {}, "trainer.precise_bn": 0, "probe.precise_batches": 0}
+
+
 def identity(run: RunConfig) -> dict:
-    """What makes a run the run it is: the config without NOT_IDENTITY (records.config_id hashes this). A null
-    model._target_ (a registered builder, as every run had before the key existed) is left out too, so the
-    runs made before it keep their ids."""
+    """What makes a run the run it is: the config without NOT_IDENTITY, nor ADDED_LATER keys at their old
+    value (records.config_id hashes this)."""
     c = {k: v for k, v in to_dict(run).items() if k not in NOT_IDENTITY}
-    if c["model"]["_target_"] is None:
-        c["model"] = {k: v for k, v in c["model"].items() if k != "_target_"}
-    if not c["callbacks"]:  # likewise: no callbacks, as before the key existed
-        del c["callbacks"]
+    for dotted, old in ADDED_LATER.items():
+        *parents, key = dotted.split(".")
+        node = c
+        for parent in parents:
+            node = node[parent]
+        if node[key] == old:
+            del node[key]
     return c

@@ -13,7 +13,9 @@ per-step path, and never changing the training: every measure is stateless or re
   per unit distance, max ||grad(w - eta g) - grad(w)|| / ||eta g|| ("effective beta-smoothness").
 - bn_modes: test accuracy with BN using each test batch's own statistics (as in training) against BN using
   its moving averages (as at inference), batches of the training batch size. (With model.bn_renorm the
-  batch-statistics side is plain BN: renorm's r/d corrections are left out.)
+  batch-statistics side is plain BN: renorm's r/d corrections are left out.) With probe.precise_batches, also
+  with the population statistics recomputed over that many training batches (precise BN, `precise_bn`),
+  set for this measure only.
 
 Gradients use the training objective (BN with batch statistics, dropout on) through `stateless_call`,
 so BN's moving averages and the dropout seeds are left untouched.
@@ -27,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from . import precise_bn
 from .config import ProbeConfig
 from .blocks import nonlinearities
 
@@ -97,6 +100,9 @@ class Mechanisms:
         self._restore = tf.function(lambda values: [v.assign(x) for v, x in zip(variables, values)])
         self._preacts = keras.Model(model.inputs, [layer.input for layer in self._acts]) if self._acts else None
         self._fn = tf.function(self._measure)
+        if cfg.bn_modes and cfg.precise_batches:
+            self._precise = precise_bn.Recomputer(model, x_train, batch_size, cfg.precise_batches)
+            self._acc_moving = tf.function(lambda: self._accuracy(batch_stats=False))
 
     @staticmethod
     def wanted(cfg: ProbeConfig) -> bool:
@@ -168,6 +174,9 @@ class Mechanisms:
             out.setdefault(split, {})[key] = float(value)
         if self.cfg.gradients:
             out["grad"].update(self._update_ratios())
+        if self.cfg.bn_modes and self.cfg.precise_batches:
+            with precise_bn.applied(self.model, self._precise.statistics()):
+                out["bn_modes"]["acc_precise"] = float(self._acc_moving())
         return out
 
     def _activation_stats(self, preacts: list[np.ndarray]) -> dict[str, float]:

@@ -6,8 +6,9 @@ The network runs in training mode, as it trained: every BN layer normalises with
 (and dropout is on), and each BN layer's inputs are pooled over the batches: the population mean is the mean
 of the batch means, the population variance the mean of the batch second moments minus the squared
 population mean. Over equal batches that partition a dataset, this is that dataset's exact mean and
-(biased) variance, the estimate Keras's BN itself keeps. Nothing in the model changes unless `applied` is
-used, which sets the statistics for the duration of a `with` block only.
+(biased) variance, the estimate Keras's BN itself keeps. Measuring leaves the model as it was; `applied` sets
+the statistics for the duration of a `with` block (the probe), `assign` for good (the run option
+trainer.precise_bn).
 """
 
 from __future__ import annotations
@@ -23,48 +24,72 @@ def bn_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
     return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
 
 
-def recompute(model: keras.Model, x: np.ndarray, batch_size: int, batches: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{BN layer name: (population mean, population variance)} over the first `batches` batches of `x`."""
-    layers = bn_layers(model)
-    if not layers:
-        return {}
-    inputs = keras.Model(model.inputs, [layer.input for layer in layers])
-    moving = [v for layer in layers for v in (layer.moving_mean, layer.moving_variance)]
-    saved = [v.numpy() for v in moving]  # training mode updates the moving averages: they are put back
-    sums = [None] * len(layers)
-    try:
-        for b in range(batches):
-            batch = x[b * batch_size : (b + 1) * batch_size]
-            if len(batch) < batch_size:
-                raise ValueError(f"precise BN: {batches} batches of {batch_size} need {batches * batch_size} examples, got {len(x)}")
-            outs = inputs(tf.constant(batch), training=True)
+Statistics = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+class Recomputer:
+    """Precise BN for one model over fixed training batches: `batches` disjoint batches of `batch_size` drawn
+    once from `x` (a seeded permutation, so every run and evaluation measures over the same examples; `x`
+    itself in order with shuffle=False). One compiled call measures every batch."""
+
+    def __init__(self, model: keras.Model, x: np.ndarray, batch_size: int, batches: int, shuffle: bool = True, seed: int = 0x9B0BE):
+        if batches * batch_size > len(x):
+            raise ValueError(f"precise BN: {batches} batches of {batch_size} need {batches * batch_size} examples, got {len(x)}")
+        order = np.random.default_rng(seed).permutation(len(x)) if shuffle else np.arange(len(x))
+        self._x = tf.constant(x[order[: batches * batch_size]].reshape(batches, batch_size, *x.shape[1:]))
+        self._layers = bn_layers(model)
+        # Training mode updates BN's moving statistics (and renorm's): all of them are put back after measuring.
+        self._state = [v for layer in self._layers for v in layer.non_trainable_variables]
+        if self._layers:
+            inputs = keras.Model(model.inputs, [layer.input for layer in self._layers])
+            self._fn = tf.function(lambda xb: self._moments(inputs, xb))
+
+    @staticmethod
+    def _moments(inputs: keras.Model, xb):
+        """Per BN layer: the mean over batches of each batch's mean and second moment, in float64."""
+        def one(batch):
+            outs = inputs(batch, training=True)
             outs = outs if isinstance(outs, (list, tuple)) else [outs]
-            for i, out in enumerate(outs):
-                flat = tf.reshape(out, (-1, out.shape[-1]))
-                moments = np.stack([tf.reduce_mean(flat, 0).numpy(), tf.reduce_mean(tf.square(flat), 0).numpy()]).astype(np.float64)
-                sums[i] = moments if sums[i] is None else sums[i] + moments
-    finally:
-        for v, value in zip(moving, saved):
-            v.assign(value)
-    out = {}
-    for layer, (first, second) in zip(layers, sums):
-        mean, square = first / batches, second / batches
-        out[layer.name] = (mean, np.maximum(square - mean**2, 0.0))
-    return out
+            flat = [tf.cast(tf.reshape(o, (-1, o.shape[-1])), tf.float64) for o in outs]
+            return [tf.stack([tf.reduce_mean(f, 0), tf.reduce_mean(tf.square(f), 0)]) for f in flat]
+
+        per_batch = tf.map_fn(one, xb, fn_output_signature=[tf.float64] * len(inputs.outputs))
+        return [tf.reduce_mean(m, 0) for m in per_batch]
+
+    def statistics(self) -> Statistics:
+        """{BN layer name: (population mean, population variance)}, the model left as it was."""
+        if not self._layers:
+            return {}
+        saved = [v.numpy() for v in self._state]
+        try:
+            moments = [m.numpy() for m in self._fn(self._x)]
+        finally:
+            for v, value in zip(self._state, saved):
+                v.assign(value)
+        return {layer.name: (first, np.maximum(second - first**2, 0.0)) for layer, (first, second) in zip(self._layers, moments)}
 
 
-@contextlib.contextmanager
-def applied(model: keras.Model, stats: dict[str, tuple[np.ndarray, np.ndarray]]):
-    """The model with its BN layers' moving statistics set to `stats` inside the block, restored after it."""
-    layers = [layer for layer in bn_layers(model) if layer.name in stats]
-    saved = [(layer.moving_mean.numpy(), layer.moving_variance.numpy()) for layer in layers]
-    try:
-        for layer in layers:
+def recompute(model: keras.Model, x: np.ndarray, batch_size: int, batches: int) -> Statistics:
+    """{BN layer name: (population mean, population variance)} over the first `batches` batches of `x`, in order."""
+    return Recomputer(model, x, batch_size, batches, shuffle=False).statistics()
+
+
+def assign(model: keras.Model, stats: Statistics) -> None:
+    """Set the moving statistics BN uses at inference to `stats`, for good (precise BN as a run option)."""
+    for layer in bn_layers(model):
+        if layer.name in stats:
             mean, var = stats[layer.name]
             layer.moving_mean.assign(mean.astype(layer.moving_mean.dtype))
             layer.moving_variance.assign(var.astype(layer.moving_variance.dtype))
+
+
+@contextlib.contextmanager
+def applied(model: keras.Model, stats: Statistics):
+    """The model with its BN layers' moving statistics set to `stats` inside the block, restored after it."""
+    layers = [layer for layer in bn_layers(model) if layer.name in stats]
+    saved = {layer.name: (layer.moving_mean.numpy(), layer.moving_variance.numpy()) for layer in layers}
+    try:
+        assign(model, stats)
         yield model
     finally:
-        for layer, (mean, var) in zip(layers, saved):
-            layer.moving_mean.assign(mean)
-            layer.moving_variance.assign(var)
+        assign(model, saved)

@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 
 from . import data as data_lib
-from . import checkpoints, models, records, shapes
+from . import checkpoints, models, precise_bn, records, shapes
 from .config import ConfigError, RunConfig, identity, to_dict
 from .mechanisms import Mechanisms
 from .probes import InputPercentiles, VarianceShift
@@ -83,6 +83,7 @@ class Compiled:
     trainer: Trainer
     probes: list
     fresh: bool  # compiled for this run, not restarted
+    precise: precise_bn.Recomputer | None = None  # trainer.precise_bn's
 
 
 # Compiling the training loop is most of a short run's fixed cost (about 1 s of XLA here), and a sweep
@@ -102,7 +103,7 @@ def graph_key(cfg: RunConfig) -> str:
     if not cfg.optimizer.decay_every:
         c["optimizer"].pop("lr")
     t = c.pop("trainer")
-    c["trainer"] = {"batch_size": t["batch_size"], "eval_batch_size": t["eval_batch_size"], "chunk": _chunk(cfg),
+    c["trainer"] = {"batch_size": t["batch_size"], "eval_batch_size": t["eval_batch_size"], "chunk": _chunk(cfg), "precise_bn": cfg.trainer.precise_bn,
                     "xla": use_xla(cfg.trainer.xla, has_conv=bool(cfg.model.conv))}
     for key in ("seed", "study", "quick", "tag"):
         c.pop(key, None)
@@ -147,7 +148,8 @@ def _compile(cfg: RunConfig, data: data_lib.Dataset, model: keras.Model) -> Comp
                       head=Head(cfg.model.output))
     if Mechanisms.wanted(cfg.probe):
         probes.append(Mechanisms(trainer, cfg.probe, data.x_train, data.y_train, data.x_test, data.y_test, t.batch_size))
-    return Compiled(trainer, probes, fresh=True)
+    precise = precise_bn.Recomputer(model, data.x_train, t.batch_size, t.precise_bn) if t.precise_bn else None
+    return Compiled(trainer, probes, fresh=True, precise=precise)
 
 
 def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, runtime: dict | None = None) -> dict:
@@ -210,6 +212,8 @@ def _train(cfg, compiled: Compiled, writer, trackers: Trackers, t_start, folder:
 
     def evaluate(step: int) -> dict:
         """Every evaluated split (test, val) and probe at `step`; returns the test split's numbers."""
+        if compiled.precise:
+            precise_bn.assign(trainer.model, compiled.precise.statistics())
         measured = {split: trainer.evaluate(split) for split in trainer.splits}
         for split, values in measured.items():
             writer.log(step, split, values)

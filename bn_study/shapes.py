@@ -44,6 +44,10 @@ def check(run: RunConfig, spec: Spec) -> None:
     n_train = spec.n_train - n_val(spec.n_train, run.data.val_fraction)
     if run.trainer.batch_size > n_train:
         raise ConfigError(f"trainer.batch_size={run.trainer.batch_size}: must be at most the training split's {n_train:,} examples (data={data})")
+    for key, batches in (("trainer.precise_bn", run.trainer.precise_bn), ("probe.precise_batches", run.probe.precise_batches)):
+        if batches * run.trainer.batch_size > n_train:
+            raise ConfigError(f"{key}={batches}: {batches} batches of trainer.batch_size={run.trainer.batch_size} need {batches * run.trainer.batch_size:,} "
+                              f"training examples; the training split has {n_train:,} (data={data}); use at most {n_train // run.trainer.batch_size}")
     if run.probe.enabled and m._target_ is None:
         _check_probe(run)
 

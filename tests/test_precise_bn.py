@@ -50,3 +50,31 @@ def test_applied_statistics_hold_inside_the_block_only():
 def test_too_few_examples_are_refused():
     with pytest.raises(ValueError, match="need 100 examples, got 60"):
         precise_bn.recompute(_identity_net(2), np.zeros((60, 2), "float32"), batch_size=50, batches=2)
+
+
+def test_precise_bn_run_option_evaluates_with_what_the_probe_measures(run_tiny):
+    """Training never reads BN's moving averages, so a run with trainer.precise_bn trains exactly as one without;
+    its test accuracy at every evaluation is the probe's acc_precise (over the same batches), and it differs from
+    the moving averages' (short run, slow average) where the lag is real."""
+    import pandas as pd
+
+    common = ("model.activation=relu", "model.bn=before", "optimizer=adam", "optimizer.lr=0.001", "trainer.batch_size=40", "model.bn_momentum=0.999")
+    probed, probed_dir = run_tiny(*common, "probe.bn_modes=true", "probe.precise_batches=30", name="probed")
+    option, option_dir = run_tiny(*common, "trainer.precise_bn=30", name="option")
+    read = lambda folder: pd.read_csv(folder / "curves.csv").pivot_table(index="step", columns=["split", "metric"], values="value")
+    p, o = read(probed_dir), read(option_dir)
+    pd.testing.assert_series_equal(p[("train", "loss")], o[("train", "loss")])
+    # mnist5k's 1,000 test images are 25 batches of 40: the probe sees the whole test split too.
+    np.testing.assert_allclose(o[("test", "accuracy")], p[("bn_modes", "acc_precise")], atol=1e-6)
+    assert (p[("bn_modes", "acc_precise")] - p[("test", "accuracy")]).abs().max() > 0.05
+    assert probed["run_id"] != option["run_id"]
+
+
+def test_a_key_added_later_keeps_earlier_run_ids():
+    from bn_study import config, records
+    from tests.conftest import compose_run
+
+    run = compose_run("data=mnist5k")
+    assert "precise_bn" not in config.identity(run)["trainer"] and "precise_batches" not in config.identity(run)["probe"]
+    with_key = compose_run("data=mnist5k", "trainer.precise_bn=5")
+    assert records.config_id(config.identity(with_key)) != records.config_id(config.identity(run))

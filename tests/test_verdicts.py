@@ -211,3 +211,14 @@ def test_verdicts_round_trip_through_json(tmp_path):
     back = verdicts.read(tmp_path)["claims"][0]
     assert back["median_difference"] == math.inf and back["outcome"] == "holds" and back["per_seed"]["0"]["b"] == -math.inf
     assert "Infinity" not in (tmp_path / "verdicts.json").read_text()
+
+
+def test_at_reads_a_curve_at_the_last_evaluation_at_or_before_its_step():
+    from bn_study.claims import At
+
+    curve = pd.Series([0.1, 0.5, 0.9], index=[0, 100, 200])
+    assert At(step=150).of_curve(curve, None, None) == 0.5
+    assert At(step=200).of_curve(curve, None, None) == 0.9
+    assert At(step=10_000).of_curve(curve, None, None) == 0.9  # a run of that length or longer: its last value
+    diverged = pd.Series([0.1, float("nan")], index=[0, 100])
+    assert math.isnan(At(step=200).of_curve(diverged, None, None))
