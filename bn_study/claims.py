@@ -261,6 +261,39 @@ class UnitDrift(Metric):
         return f"mean over the probed layer's units of the net drift of each unit's input {what}, from {self.settled:.0%} of training to the end"
 
 
+def gradient_growth(norms: pd.Series) -> float:
+    """Per-layer growth of the gradient norm towards the input: the least-squares slope of log10(norm) against
+    how many blocks a layer sits below the last one (`norms` indexed by block number, 1 = next to the input).
+    0: flat; log10(2) = 0.30: each block's gradient twice the norm of the block above it. The first block is
+    left out: its kernel reads the raw inputs (784 pixels, not a block's 100 units), so its norm is on
+    another scale. NaN with fewer than two blocks left, or a zero norm."""
+    norms = norms[norms.index >= 2]
+    if len(norms) < 2 or not (norms > 0).all():
+        return math.nan
+    return float(-np.polyfit(norms.index.to_numpy(dtype=float), np.log10(norms.to_numpy(dtype=float)), 1)[0])
+
+
+@dataclass(frozen=True)
+class GradientGrowth(Metric):
+    """`gradient_growth` of the hidden dense blocks' kernel-gradient norms (the gradients probe) at evaluation `step`."""
+
+    split: str = "grad"
+    name: str = "dense1.grad_norm"
+    step: int = 0
+    log10 = True  # a slope of log10 norms: a difference of two is the log10 of a ratio of per-layer factors
+
+    def value(self, runs, curves, context):
+        run = runs.iloc[0]
+        rows = curves[(curves["run_id"] == run["run_id"]) & (curves["split"] == self.split) & (curves["step"] == self.step)]
+        found = rows["metric"].str.extract(r"^dense(\d+)\.grad_norm$")[0]
+        rows = rows[found.notna()]
+        return gradient_growth(pd.Series(rows["value"].to_numpy(), index=found.dropna().astype(int).to_numpy()).sort_index())
+
+    def describe(self) -> str:
+        return (f"growth of the hidden layers' gradient norm per layer towards the input at step {self.step:,} (log10 slope; "
+                "0.1 = x1.26 per layer)")
+
+
 @dataclass(frozen=True)
 class _GridReaching(Metric):
     """Base of the grid metrics that ask which values of the swept `grid` key train: final `split` accuracy

@@ -105,6 +105,9 @@ class ModelConfig:
     kernel_size: int = 3
     # Dense hidden blocks (units each), after the conv stack is flattened.
     hidden: List[int] = field(default_factory=lambda: [100, 100, 100])
+    # The dense blocks as a depth, for a depth sweep (model.depth=2,10,50): this many blocks of model.hidden[0]
+    # units each. null: model.hidden as it is.
+    depth: Optional[int] = None
     bn: BN = BN.none
     activation: Activation = Activation.sigmoid
     dropout: float = 0.0
@@ -127,6 +130,10 @@ class ModelConfig:
     l2: float = 0.0
     # BN's moving averages: new = momentum * old + (1 - momentum) * batch statistic (Keras's default 0.99).
     bn_momentum: float = 0.99
+
+    def dense_units(self) -> list[int]:
+        """Units of each dense hidden block, input to output (model.hidden, or model.depth of them)."""
+        return [self.hidden[0]] * self.depth if self.depth else list(self.hidden)
 
 
 @dataclass
@@ -335,6 +342,8 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     _require(bool(m.hidden) or bool(m.conv), "model.hidden", m.hidden, "non-empty when model.conv is empty")
     for key, sizes in (("model.hidden", m.hidden), ("model.conv", m.conv)):
         _require(all(s >= 1 for s in sizes), key, sizes, "a list of positive sizes")
+    _require(m.depth is None or 1 <= m.depth <= 1000, "model.depth", m.depth, "an integer in [1, 1000], or null for model.hidden as it is")
+    _require(m.depth is None or bool(m.hidden), "model.hidden", m.hidden, "one width at least when model.depth is set (model.depth blocks of model.hidden[0] units)")
     _require(m.kernel_size >= 1, "model.kernel_size", m.kernel_size, "an integer >= 1")
     _require(not m.bn_renorm or m.bn is not BN.none or m.input_bn is not Norm.none, "model.bn_renorm", m.bn_renorm, "false when there is no BN layer (model.bn=none)")
     _require(not m.dropout_before_bn or m.bn is not BN.none, "model.dropout_before_bn", m.dropout_before_bn, "false when model.bn=none")
@@ -376,7 +385,7 @@ def to_dict(run: RunConfig) -> dict:
 
 # Keys added after runs were made, with the value every earlier run had: left out of a run's identity while
 # they hold it, so the runs made before a key existed keep their ids.
-ADDED_LATER = {"model._target_": None, "callbacks": {}, "trainer.precise_bn": 0, "probe.precise_batches": 0}
+ADDED_LATER = {"model._target_": None, "model.depth": None, "callbacks": {}, "trainer.precise_bn": 0, "probe.precise_batches": 0}
 
 
 def identity(run: RunConfig) -> dict:

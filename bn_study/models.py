@@ -16,11 +16,11 @@ from .config import ModelConfig
 
 
 def mlp(cfg: ModelConfig, input_shape: tuple, n_classes: int, seed: int) -> keras.Model:
-    """The paper's Figure 1 network: [input BN] -> flatten -> dense blocks (model.hidden) -> logits."""
+    """The paper's Figure 1 network: [input BN] -> flatten -> dense blocks (model.hidden, or model.depth of them) -> logits."""
     seeds = blocks.layer_seeds(seed)
     inputs = keras.Input(shape=input_shape, name="inputs")
     x = blocks.flat(blocks.input_bn(inputs, cfg))
-    for i, units in enumerate(cfg.hidden, start=1):
+    for i, units in enumerate(cfg.dense_units(), start=1):
         x = blocks.block(x, layers.Dense, f"dense{i}", cfg, next(seeds), units=units)
     return keras.Model(inputs, blocks.head(x, cfg, n_classes, next(seeds)), name=f"{cfg.name}_bn-{cfg.bn.value}")
 
@@ -36,7 +36,7 @@ def cnn(cfg: ModelConfig, input_shape: tuple, n_classes: int, seed: int) -> kera
             x = layers.MaxPooling2D(name=f"conv{i}_pool")(x)
         x = blocks.block(x, layers.Conv2D, f"conv{i}", cfg, next(seeds), filters=filters, kernel_size=cfg.kernel_size)
     x = blocks.flat(x)
-    for i, units in enumerate(cfg.hidden, start=1):
+    for i, units in enumerate(cfg.dense_units(), start=1):
         x = blocks.block(x, layers.Dense, f"dense{i}", cfg, next(seeds), units=units)
     return keras.Model(inputs, blocks.head(x, cfg, n_classes, next(seeds)), name=f"{cfg.name}_bn-{cfg.bn.value}")
 

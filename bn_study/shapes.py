@@ -67,7 +67,7 @@ def _check_conv(filters: list[int], kernel: int, side: tuple, data: str) -> None
 
 def _check_probe(run: RunConfig) -> None:
     m = run.model
-    _probe_fits([*((f"conv{i}_act", f) for i, f in enumerate(m.conv, 1)), *((f"dense{i}_act", u) for i, u in enumerate(m.hidden, 1))], run.probe)
+    _probe_fits([*((f"conv{i}_act", f) for i, f in enumerate(m.conv, 1)), *((f"dense{i}_act", u) for i, u in enumerate(m.dense_units(), 1))], run.probe)
 
 
 def check_probe(model, p) -> None:

@@ -36,6 +36,8 @@ CASES = [
     (["hydra.run.dir="], "hydra.run.dir=: must name a folder of its own (this would write into the current folder"),
     (["hydra.run.dir=my", "runs/a"], "'runs/a': not a key=value override; quote a value that holds spaces"),
     (["model.dropout=1.5"], "model.dropout=1.5: must be in [0, 1)"),
+    (["model.depth=0"], "model.depth=0: must be an integer in [1, 1000], or null for model.hidden as it is"),
+    (["model.depth=3", "model.hidden=[]"], "model.hidden=[]: must be non-empty when model.conv is empty"),
     (["probe.precise_batches=10"], "probe.precise_batches=10: must be 0 unless probe.bn_modes=true (it adds a BN mode)"),
     (["trainer.precise_bn=-1"], "trainer.precise_bn=-1: must be an integer >= 0 (0: BN's moving averages)"),
     (["trainer.precise_bn=61"], "trainer.precise_bn=61: 61 batches of trainer.batch_size=60 need 3,660 training examples; the training split has 3,600 (data=mnist5k); use at most 60"),

@@ -73,6 +73,28 @@ def test_gradient_norm_of_the_linear_output_layer_and_its_sgd_update():
     assert got["logits.update_ratio"] == pytest.approx(0.3 * expected / np.linalg.norm(w), rel=1e-3)
 
 
+def test_gradient_norm_of_every_layer_of_a_deep_linear_network_is_backpropagation_by_hand():
+    """The gradient-norm-by-layer measure (the depth study's) against the closed form of a linear network:
+    delta_out = (softmax(z) - onehot(y)) / n, delta_k = delta_(k+1) W_(k+1)^T, dL/dW_k = h_(k-1)^T delta_k."""
+    probe, trainer, _ = _mechanisms("gradients", "model.hidden=[6]", "model.depth=4", "model.activation=linear", "probe.batch=50")
+    model = trainer.model
+    kernels = [model.get_layer(f"dense{i}_linear").kernel.numpy() for i in range(1, 5)] + [model.get_layer("logits").kernel.numpy()]
+    h = [probe._x.numpy().reshape(50, -1).astype(np.float64)]
+    for w in kernels:
+        h.append(h[-1] @ w)  # biases start at zero
+    p = np.exp(h[-1] - h[-1].max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(50), probe._y.numpy()] -= 1
+    delta, expected = p / 50, []
+    for k in range(len(kernels) - 1, -1, -1):
+        expected.insert(0, np.linalg.norm(h[k].T @ delta))
+        delta = delta @ kernels[k].T
+    got = probe.measure()["grad"]
+    names = [f"dense{i}" for i in range(1, 5)] + ["logits"]
+    np.testing.assert_allclose([got[f"{n}.grad_norm"] for n in names], expected, rtol=1e-4)
+    assert len({round(e, 6) for e in expected}) == 5  # five different answers: a layer mixed up would fail
+
+
 def test_activation_stats_of_a_constant_preactivation():
     probe, trainer, _ = _mechanisms("activations", "model.hidden=[4]", "model.activation=sigmoid")
     linear = trainer.model.get_layer("dense1_linear")

@@ -116,14 +116,15 @@ def test_keras_blog_output_bn_and_the_circles_sigmoid_head():
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 @pytest.mark.parametrize("bn", ["none", "before", "after"])
 @pytest.mark.parametrize("dropout", [[], ["model.dropout=0.2"], ["model.dropout=0.2", "model.dropout_before_bn=true"]], ids=["none", "after", "before_bn"])
-def test_every_registered_builder_keeps_the_contract(name, bn, dropout):
-    """Probes find their layers and BN sits where model.bn says, for every builder, with dropout anywhere."""
+@pytest.mark.parametrize("depth", [[], ["model.depth=7"]], ids=["hidden", "depth"])
+def test_every_registered_builder_keeps_the_contract(name, bn, dropout, depth):
+    """Probes find their layers and BN sits where model.bn says, for every builder, with dropout anywhere, at any depth."""
     if bn == "none" and len(dropout) == 2:
         pytest.skip("dropout_before_bn needs a BN layer")
-    cfg = compose_run(f"model={name}", f"model.bn={bn}", *dropout)
+    cfg = compose_run(f"model={name}", f"model.bn={bn}", *dropout, *depth)
     model = models.build(cfg.model, (28, 28, 1), 10, seed=0)  # contract.check runs inside, and would raise
     acts = blocks.nonlinearities(model)
-    assert len(acts) == len(cfg.model.conv) + len(cfg.model.hidden)
+    assert len(acts) == len(cfg.model.conv) + (7 if depth else len(cfg.model.hidden))
     bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
     assert len(bns) == (0 if bn == "none" else len(acts))
     x = np.random.default_rng(0).uniform(size=(8, 28, 28, 1)).astype("float32")

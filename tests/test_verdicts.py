@@ -222,3 +222,17 @@ def test_at_reads_a_curve_at_the_last_evaluation_at_or_before_its_step():
     assert At(step=10_000).of_curve(curve, None, None) == 0.9  # a run of that length or longer: its last value
     diverged = pd.Series([0.1, float("nan")], index=[0, 100])
     assert math.isnan(At(step=200).of_curve(diverged, None, None))
+
+
+def test_gradient_growth_is_the_per_layer_factor_towards_the_input():
+    from bn_study.claims import GradientGrowth, gradient_growth
+
+    # Block 1 (the raw inputs' kernel) is left out whatever its norm.
+    assert gradient_growth(pd.Series([1e9, 4.0, 2.0, 1.0], index=[1, 2, 3, 4])) == pytest.approx(math.log10(2))  # doubles per layer down
+    assert gradient_growth(pd.Series([0.0, 1.0, 3.0], index=[1, 2, 3])) == pytest.approx(-math.log10(3))  # shrinks towards the input
+    assert math.isnan(gradient_growth(pd.Series([1.0, 1.0], index=[1, 2]))) and math.isnan(gradient_growth(pd.Series([1.0, 0.0, 1.0], index=[1, 2, 3])))
+    curves = pd.DataFrame({"run_id": "r", "split": "grad", "step": [0, 0, 0, 0, 0, 100],
+                           "metric": ["dense3.grad_norm", "dense2.grad_norm", "dense1.grad_norm", "logits.grad_norm", "dense2.update_ratio", "dense2.grad_norm"],
+                           "value": [1.0, 10.0, 7.0, 1e6, 5.0, 1.0]})
+    runs = pd.DataFrame({"run_id": ["r"], "status": ["done"]})
+    assert GradientGrowth(step=0).value(runs, curves, None) == pytest.approx(1.0)  # the output layer, other steps and measures left out
