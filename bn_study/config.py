@@ -192,7 +192,8 @@ class ProbeConfig:
     # Test accuracy with BN on batch statistics vs on its moving averages.
     bn_modes: bool = False
     # With bn_modes: also test accuracy with BN's statistics recomputed over this many training batches (precise
-    # BN; metric acc_precise), set for that measure only. 0: not measured.
+    # BN; metric acc_precise) and with the moving averages' start taken out (acc_moving_debiased), each set for
+    # that measure only. 0: neither.
     precise_batches: int = 0
     # Fixed training examples behind gradients, ics and landscape.
     batch: int = 256
@@ -370,6 +371,8 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     _require(p.precise_batches >= 0, "probe.precise_batches", p.precise_batches, "an integer >= 0 (0: not measured)")
     _require(not p.precise_batches or p.bn_modes, "probe.precise_batches", p.precise_batches, "0 unless probe.bn_modes=true (it adds a BN mode)")
     _require(t.precise_bn >= 0, "trainer.precise_bn", t.precise_bn, "an integer >= 0 (0: BN's moving averages)")
+    _require(not t.precise_bn or not p.bn_modes, "trainer.precise_bn", t.precise_bn,
+             "0 with probe.bn_modes=true (the probe compares BN's moving averages, which precise BN replaces; measure it with probe.precise_batches)")
     _require(p.batch >= 2, "probe.batch", p.batch, "an integer >= 2")
     _require(bool(p.landscape_steps) and all(s > 0 for s in p.landscape_steps), "probe.landscape_steps", p.landscape_steps, "a non-empty list of positive multiples of lr")
     _require(all(0 <= q <= 100 for q in p.percentiles), "probe.percentiles", p.percentiles, "values in [0, 100]")

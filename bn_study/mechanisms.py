@@ -14,8 +14,9 @@ per-step path, and never changing the training: every measure is stateless or re
 - bn_modes: test accuracy with BN using each test batch's own statistics (as in training) against BN using
   its moving averages (as at inference), batches of the training batch size. (With model.bn_renorm the
   batch-statistics side is plain BN: renorm's r/d corrections are left out.) With probe.precise_batches, also
-  with the population statistics recomputed over that many training batches (precise BN, `precise_bn`),
-  set for this measure only.
+  with the population statistics recomputed over that many training batches (precise BN, `precise_bn`:
+  acc_precise) and with the moving averages' start taken out (acc_moving_debiased), each set for that
+  measure only.
 
 Gradients use the training objective (BN with batch statistics, dropout on) through `stateless_call`,
 so BN's moving averages and the dropout seeds are left untouched.
@@ -23,6 +24,7 @@ so BN's moving averages and the dropout seeds are left untouched.
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import keras
@@ -177,6 +179,9 @@ class Mechanisms:
         if self.cfg.bn_modes and self.cfg.precise_batches:
             with precise_bn.applied(self.model, self._precise.statistics()):
                 out["bn_modes"]["acc_precise"] = float(self._acc_moving())
+            debiased = precise_bn.debiased(self.model, int(self.trainer.optimizer.iterations.numpy()))
+            with precise_bn.applied(self.model, debiased):
+                out["bn_modes"]["acc_moving_debiased"] = float(self._acc_moving()) if debiased else math.nan
         return out
 
     def _activation_stats(self, preacts: list[np.ndarray]) -> dict[str, float]:

@@ -222,9 +222,15 @@ def expected_text(record: dict) -> str:
     return {"higher": f"a - b above +{m:g}", "lower": f"a - b below -{m:g}", "not_lower": f"a - b above -{m:g} (no worse)"}[d]
 
 
+def _metric_text(record: dict) -> str:
+    """The metric, or each side's where the two sides read different ones (a probe's two modes on the same runs)."""
+    a, b = record["a"].get("metric"), record["b"].get("metric")
+    return f"a: {a}; b: {b}" if a and b and a != b else record["metric"]
+
+
 def claim_rows(verdicts: list[dict]) -> list[list[str]]:
     """Rows for a markdown table: claim, sides, metric, rule, effect with interval, outcome."""
-    return [[f"`{r['id']}`: {r['sentence']} ({r['source']})", f"a = {r['a']['label']}, b = {r['b']['label']}", r["metric"], expected_text(r),
+    return [[f"`{r['id']}`: {r['sentence']} ({r['source']})", f"a = {r['a']['label']}, b = {r['b']['label']}", _metric_text(r), expected_text(r),
              effect(r), f"**{r['outcome']}**" + (f" (rule history: {r['history']})" if r.get("history") else "")] for r in verdicts]
 
 

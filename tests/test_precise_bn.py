@@ -53,12 +53,13 @@ def test_too_few_examples_are_refused():
 
 
 def test_precise_bn_run_option_evaluates_with_what_the_probe_measures(run_tiny):
-    """Training never reads BN's moving averages, so a run with trainer.precise_bn trains exactly as one without;
+    """Training never reads BN's moving averages, so a run with trainer.precise_bn trains exactly as one without (dropout too);
     its test accuracy at every evaluation is the probe's acc_precise (over the same batches), and it differs from
     the moving averages' (short run, slow average) where the lag is real."""
     import pandas as pd
 
-    common = ("model.activation=relu", "model.bn=before", "optimizer=adam", "optimizer.lr=0.001", "trainer.batch_size=40", "model.bn_momentum=0.999")
+    common = ("model.activation=relu", "model.bn=before", "optimizer=adam", "optimizer.lr=0.001", "trainer.batch_size=40", "model.bn_momentum=0.999",
+              "model.dropout=0.2")  # dropout draws masks while statistics are recomputed: its seed state must be put back
     probed, probed_dir = run_tiny(*common, "probe.bn_modes=true", "probe.precise_batches=30", name="probed")
     option, option_dir = run_tiny(*common, "trainer.precise_bn=30", name="option")
     read = lambda folder: pd.read_csv(folder / "curves.csv").pivot_table(index="step", columns=["split", "metric"], values="value")
@@ -78,3 +79,18 @@ def test_a_key_added_later_keeps_earlier_run_ids():
     assert "precise_bn" not in config.identity(run)["trainer"] and "precise_batches" not in config.identity(run)["probe"]
     with_key = compose_run("data=mnist5k", "trainer.precise_bn=5")
     assert records.config_id(config.identity(with_key)) != records.config_id(config.identity(run))
+
+
+def test_debiased_moving_averages_take_out_the_start():
+    """After k updates with constant batch statistics (mu, var), Keras's averages are momentum^k x start + (1 - momentum^k) x (mu, var):
+    taking the start (0, 1) out gives (mu, var) back exactly; before any step there is nothing to correct."""
+    model = _identity_net(2)
+    layer = model.get_layer("dense1_bn")
+    left = layer.momentum**30
+    mu, var = np.array([2.0, -1.0]), np.array([4.0, 0.25])
+    layer.moving_mean.assign((1 - left) * mu)
+    layer.moving_variance.assign(left * 1.0 + (1 - left) * var)
+    got = precise_bn.debiased(model, 30)["dense1_bn"]
+    np.testing.assert_allclose(got[0], mu, rtol=1e-5)
+    np.testing.assert_allclose(got[1], var, rtol=1e-4)
+    assert precise_bn.debiased(model, 0) == {}

@@ -54,7 +54,9 @@ def test_same_seed_same_curve_and_other_seed_differs(run_tiny):
 
 
 def test_huge_learning_rate_without_bn_diverges(run_tiny):
-    record, folder = run_tiny("model.bn=none", "model.activation=relu", "optimizer.lr=1e6")
+    from bn_study import records
+
+    record, folder = run_tiny("model.bn=none", "model.activation=relu", "optimizer.lr=1e6", "probe.gradients=true")
     assert record["status"] == "diverged"
     assert math.isnan(record["final"]["test_accuracy"]) and math.isnan(record["final"]["test_loss"]) and math.isnan(record["final"]["val_accuracy"])
     on_disk = json.loads((folder / "run.json").read_text())
@@ -65,6 +67,9 @@ def test_huge_learning_rate_without_bn_diverges(run_tiny):
     assert curves["step"].max() == stopped  # never padded to the planned length
     last = curves[curves["split"].isin(["test", "val"]) & (curves["step"] == stopped)]
     assert last["value"].isna().all() and len(last) == 4
+    # Probes measured at step 0 have no value where it blew up: the run is still whole, and collected.
+    assert not curves[(curves["split"] == "grad") & (curves["step"] == stopped)].size
+    records.verified_curves(folder, on_disk)
 
 
 def test_staircase_lr_decay_and_l2_are_applied():
