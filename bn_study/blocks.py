@@ -6,9 +6,13 @@ A hidden block is `linear -> act` with BN placed per `model.bn`:
     after:  linear(+bias) -> act -> BN
 followed by dropout when `model.dropout > 0` (or, with `model.dropout_before_bn`, dropout just before BN).
 
+BN is the block's normalisation layer: BatchNormalization unless `model.norm` picks Batch Renormalization,
+LayerNormalization or GroupNormalization, placed the same way.
+
 The names are what probes and studies find a network by, in any builder (`contract` checks them):
-`{block}_linear`, `{block}_bn`, `{block}_act` (block = dense3, conv1, ...: the hidden nonlinearities, input
-to output, are the layers named *_act), and the output layer `logits`.
+`{block}_linear`, `{block}_bn` (the block's normalisation layer, whichever `model.norm` is: the name is
+older than the choice), `{block}_act` (block = dense3, conv1, ...: the hidden nonlinearities, input to
+output, are the layers named *_act), and the output layer `logits`.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .config import BN, ModelConfig, Norm, Output
+from .config import BN, ModelConfig, Norm, Normalizer, Output
 
 OUTPUT = "logits"
 ACT, BN_LAYER, LINEAR = "_act", "_bn", "_linear"
@@ -37,7 +41,25 @@ def layer_seeds(seed: int):
 
 
 def batch_norm(cfg: ModelConfig, name: str) -> layers.Layer:
-    return layers.BatchNormalization(momentum=cfg.bn_momentum, renorm=cfg.bn_renorm, name=name)
+    return layers.BatchNormalization(momentum=cfg.bn_momentum, renorm=cfg.bn_renorm or cfg.norm is Normalizer.batch_renorm, name=name)
+
+
+# The Keras classes a block's normalisation layer may be, per model.norm (layer norm of a conv block is a
+# one-group GroupNormalization, below).
+NORM_LAYERS = {Normalizer.batch: (layers.BatchNormalization,), Normalizer.batch_renorm: (layers.BatchNormalization,),
+               Normalizer.layer: (layers.LayerNormalization, layers.GroupNormalization), Normalizer.group: (layers.GroupNormalization,)}
+
+
+def normalizer(cfg: ModelConfig, name: str, conv: bool) -> layers.Layer:
+    """A block's normalisation layer, as model.norm picks it; epsilon is BN's for all, so they differ only in
+    what they normalise over. Layer norm of a conv block normalises each example over its whole feature map
+    with a gain and bias per channel: GroupNormalization with one group, as Wu & He (2018) define it (Keras's
+    LayerNormalization over (H, W, C) would learn a gain per element)."""
+    if cfg.norm is Normalizer.layer:
+        return layers.GroupNormalization(groups=1, epsilon=1e-3, name=name) if conv else layers.LayerNormalization(epsilon=1e-3, name=name)
+    if cfg.norm is Normalizer.group:
+        return layers.GroupNormalization(groups=cfg.norm_groups, epsilon=1e-3, name=name)
+    return batch_norm(cfg, name)
 
 
 def input_bn(x, cfg: ModelConfig):
@@ -60,7 +82,7 @@ def block(x, linear_cls, name: str, cfg: ModelConfig, seed: int, **linear_kwargs
     def bn(x):
         if early:
             x = layers.Dropout(cfg.dropout, seed=seed, name=f"{name}_dropout")(x)
-        return batch_norm(cfg, f"{name}{BN_LAYER}")(x)
+        return normalizer(cfg, f"{name}{BN_LAYER}", conv=len(x.shape) > 2)(x)
 
     x = linear_cls(
         use_bias=cfg.bn is not BN.before,

@@ -32,6 +32,15 @@ class BN(Enum):
     after = "after"  # BN after the nonlinearity, the tutorials' alternative
 
 
+class Normalizer(Enum):
+    """The normalisation layer `model.bn` places in each block (Keras's own layers)."""
+
+    batch = "batch"  # BatchNormalization: each feature over the batch; moving averages at inference
+    batch_renorm = "batch_renorm"  # the same with Batch Renormalization's corrections (Ioffe 2017)
+    layer = "layer"  # LayerNormalization: each example over its own features; the same in training and at inference
+    group = "group"  # GroupNormalization: each example over each of model.norm_groups groups of its channels
+
+
 class Activation(Enum):
     sigmoid = "sigmoid"
     tanh = "tanh"
@@ -108,7 +117,11 @@ class ModelConfig:
     # The dense blocks as a depth, for a depth sweep (model.depth=2,10,50): this many blocks of model.hidden[0]
     # units each. null: model.hidden as it is.
     depth: Optional[int] = None
+    # Where each block's normalisation layer sits (the paper's BN unless model.norm says otherwise).
     bn: BN = BN.none
+    norm: Normalizer = Normalizer.batch
+    # Groups of channels per example for model.norm=group; must divide every block's width.
+    norm_groups: int = 4
     activation: Activation = Activation.sigmoid
     dropout: float = 0.0
     # Std of a Gaussian weight init; null uses `kernel_init` instead.
@@ -367,6 +380,13 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     _require(t.eval_every >= 1, "trainer.eval_every", t.eval_every, "an integer >= 1")
     _require(t.eval_batch_size >= 1, "trainer.eval_batch_size", t.eval_batch_size, "an integer >= 1")
     _require(0.0 <= m.bn_momentum < 1.0, "model.bn_momentum", m.bn_momentum, "in [0, 1)")
+    per_example = m.bn is not BN.none and m.norm in (Normalizer.layer, Normalizer.group)
+    _require(not per_example or m.bn_momentum == 0.99, "model.bn_momentum", m.bn_momentum,
+             f"0.99 (unset) with model.norm={m.norm.value}: layer and group normalisation keep no moving averages")
+    _require(not per_example or not m.output_bn, "model.output_bn", m.output_bn, f"false with model.norm={m.norm.value} (the Keras blog's output layer is BN)")
+    _require(not m.bn_renorm or m.norm is Normalizer.batch, "model.bn_renorm", m.bn_renorm,
+             f"false with model.norm={m.norm.value} (model.bn_renorm=true is model.norm=batch_renorm's older spelling)")
+    _require(m.norm_groups >= 1, "model.norm_groups", m.norm_groups, "an integer >= 1")
     _require(p.examples >= 1, "probe.examples", p.examples, "an integer >= 1")
     _require(p.precise_batches >= 0, "probe.precise_batches", p.precise_batches, "an integer >= 0 (0: not measured)")
     _require(not p.precise_batches or p.bn_modes, "probe.precise_batches", p.precise_batches, "0 unless probe.bn_modes=true (it adds a BN mode)")
@@ -388,7 +408,7 @@ def to_dict(run: RunConfig) -> dict:
 
 # Keys added after runs were made, with the value every earlier run had: left out of a run's identity while
 # they hold it, so the runs made before a key existed keep their ids.
-ADDED_LATER = {"model._target_": None, "model.depth": None, "callbacks": {}, "trainer.precise_bn": 0, "probe.precise_batches": 0}
+ADDED_LATER = {"model._target_": None, "model.depth": None, "model.norm": "batch", "model.norm_groups": 4, "callbacks": {}, "trainer.precise_bn": 0, "probe.precise_batches": 0}
 
 
 def identity(run: RunConfig) -> dict:

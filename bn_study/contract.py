@@ -7,7 +7,8 @@
 - each hidden nonlinearity is an Activation layer named `{block}_act`, input to output (Figure 1's probe
   reads `probe.layer` of them; the activation probes read them all); at least one;
 - BN follows cfg.bn: with `none` there is no `{block}_bn` layer; with `before` each `{block}_act` is fed by
-  the BatchNormalization `{block}_bn`, and with `after` each `{block}_act` feeds it (a Dropout may sit between);
+  the normalisation layer `{block}_bn` (the Keras class cfg.norm names: BatchNormalization by default), and
+  with `after` each `{block}_act` feeds it (a Dropout may sit between);
 - weights are initialised from `seed` only, so paired arms with one seed start from the same kernels.
 
 `check` enforces the first three on the built model; a builder that breaks one is refused in one line.
@@ -20,7 +21,7 @@ from typing import Callable
 
 import keras
 
-from .blocks import ACT, BN_LAYER, OUTPUT, nonlinearities
+from .blocks import ACT, BN_LAYER, NORM_LAYERS, OUTPUT, nonlinearities
 from .config import BN, BUILDERS, ConfigError, ModelConfig, Output
 
 
@@ -68,8 +69,9 @@ def check(model, cfg: ModelConfig, n_classes: int) -> None:
             f"its output must be the layer named '{OUTPUT}'")
     require(tuple(model.outputs[0].shape[1:]) == (units,), f"'{OUTPUT}' must give {units} logit(s) per example, not shape {tuple(model.outputs[0].shape[1:])}")
     if cfg.bn is BN.none:
-        hidden_bn = [layer.name for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization) and layer.name != "input_bn"]
-        require(not hidden_bn, f"model.bn=none, but the model has BatchNormalization layers: {', '.join(hidden_bn)}")
+        classes = tuple({c for kinds in NORM_LAYERS.values() for c in kinds})
+        hidden_bn = [layer.name for layer in model.layers if isinstance(layer, classes) and layer.name != "input_bn"]
+        require(not hidden_bn, f"model.bn=none, but the model has normalisation layers: {', '.join(hidden_bn)}")
     acts = nonlinearities(model)
     require(bool(acts), f"no hidden nonlinearity: name each one '{{block}}{ACT}'")
     require(all(isinstance(a, keras.layers.Activation) for a in acts), f"every '*{ACT}' layer must be a keras.layers.Activation")
@@ -79,7 +81,8 @@ def check(model, cfg: ModelConfig, n_classes: int) -> None:
         if cfg.bn is BN.none:
             require(bn is None, f"model.bn=none, but there is a '{bn_name}' layer")
             continue
-        require(isinstance(bn, keras.layers.BatchNormalization), f"model.bn={cfg.bn.value}: '{act.name}' has no BatchNormalization '{bn_name}'")
+        kinds = NORM_LAYERS[cfg.norm]
+        require(isinstance(bn, kinds), f"model.bn={cfg.bn.value} model.norm={cfg.norm.value}: '{act.name}' has no {' or '.join(k.__name__ for k in kinds)} '{bn_name}'")
         if cfg.bn is BN.before:
             require(_producer(act.input) is bn, f"model.bn=before: '{bn_name}' must feed '{act.name}'")
         else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from .config import ConfigError, Output, RunConfig, validate
+from .config import BN, ConfigError, Normalizer, Output, RunConfig, validate
 from . import trackers
 from .data import SPECS, Spec, n_val
 
@@ -39,6 +39,12 @@ def check(run: RunConfig, spec: Spec) -> None:
         raise ConfigError(f"model.conv={list(m.conv)} needs image data (H, W, C); this dataset's inputs have shape {spec.input_shape}")
     if m.conv and m._target_ is None:
         _check_conv(list(m.conv), m.kernel_size, spec.input_shape[:2], data)
+    if m.bn is not BN.none and m.norm is Normalizer.group and m._target_ is None:
+        widths = [*m.conv, *m.dense_units()]
+        uneven = [w for w in widths if w % m.norm_groups]
+        if uneven:
+            raise ConfigError(f"model.norm_groups={m.norm_groups}: must divide every block's width (here {widths}); {uneven[0]} does not split into "
+                              f"{m.norm_groups} equal groups")
     if m.output is Output.sigmoid and spec.n_classes != 2:
         raise ConfigError(f"model.output=sigmoid: needs a two-class dataset; this one has {spec.n_classes} classes (use model.output=softmax)")
     n_train = spec.n_train - n_val(spec.n_train, run.data.val_fraction)

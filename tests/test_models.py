@@ -149,3 +149,26 @@ def test_a_users_builder_trains_end_to_end(tmp_path):
     record = json.loads((out / "run.json").read_text())
     assert record["status"] == "done" and record["config"]["model"]["_target_"] == "tests.builders.wide_then_narrow"
     assert record["probe"].startswith("input of dense2_act, unit 0")  # the user's last nonlinearity
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+@pytest.mark.parametrize("bn", ["before", "after"])
+@pytest.mark.parametrize("norm", ["batch", "batch_renorm", "layer", "group"])
+def test_every_normalizer_keeps_the_contract_and_layer_and_group_norm_ignore_the_batch(name, bn, norm):
+    """Each model.norm is the block's normalisation layer where model.bn places it; layer and group normalisation
+    treat each example on its own, so an example's output does not depend on the rest of its batch, nor on the mode.
+    (Batch renorm's unclipped corrections make its forward pass the moving averages': not checked either way.)"""
+    cfg = compose_run(f"model={name}", f"model.bn={bn}", f"model.norm={norm}", "model.activation=relu")
+    model = models.build(cfg.model, (28, 28, 1), 10, seed=0)  # contract.check runs inside
+    layer = model.get_layer("dense1_bn")
+    assert isinstance(layer, blocks.NORM_LAYERS[cfg.model.norm])
+    if name == "cnn" and norm == "layer":  # a conv block's layer norm: the whole feature map, one group
+        assert model.get_layer("conv1_bn").groups == 1
+    x = np.random.default_rng(0).uniform(size=(8, 28, 28, 1)).astype("float32")
+    alone, together = model(x[:1], training=True).numpy(), model(x, training=True).numpy()[:1]
+    gap = np.abs(alone - together).max()
+    if norm == "batch":
+        assert gap > 0.01  # BN: the batch sets the statistics
+    elif norm in ("layer", "group"):
+        assert gap < 1e-3  # float rounding only (another batch shape, another reduction order)
+        np.testing.assert_allclose(model(x, training=False).numpy(), model(x, training=True).numpy(), atol=1e-3)
