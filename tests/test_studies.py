@@ -223,3 +223,13 @@ def test_fig1_summary_sets_the_stability_verdict_at_both_rates_side_by_side():
     for name in ("fig1", "fig1_second_lr"):
         spread = next(r for r in verdicts.read(RESULTS / name)["claims"] if r["id"].endswith("stable_spread"))
         assert f"(`{name}`)" in text and f"`stable_spread` {spread['outcome']}, {verdicts.effect(spread)}" in text
+
+
+def test_a_version_folder_name_picks_that_version(tmp_path):
+    """`render fig1_fashion_mnist` renders results/fig1_fashion_mnist/, not results/fig1/."""
+    from bn_study.studies.cli import _version
+
+    fig1 = registry.get("fig1")
+    assert _version(["fig1_fashion_mnist"], [fig1], Version()) == Version(data="fashion_mnist")
+    assert _version(["fig1"], [fig1], Version(quick=True)) == Version(quick=True)
+    assert cli.main(["render", "fig1_fashion_mnist", "--quick", "--results", str(tmp_path)]) == 2

@@ -59,6 +59,17 @@ def run_sweeps(study: Study, version: Version, results: Path) -> list[Path]:
     return folders
 
 
+def _version(names: list[str], chosen: list[Study], flags: Version) -> Version:
+    """The version the flags say, or the one a version's folder name says (`fig1_fashion_mnist`): one for all."""
+    folders = [name != s.name for name, s in zip(names, chosen)]
+    if not any(folders):
+        return flags
+    named = {Version.of_folder(name, s.name) for name, s in zip(names, chosen)}
+    if not all(folders) or len(named) > 1 or flags != Version():
+        raise UnknownStudy(f"{' '.join(names)}: name studies by their names with --quick/--data, or by one version's folder names alone")
+    return named.pop()
+
+
 def _unfinished(sweeps: Path, study: Study) -> Path | None:
     """The study's newest sweep folder under `sweeps`, if some job of it has not finished."""
     try:
@@ -109,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bn-study-studies: error: --results {args.results}: no such folder", file=sys.stderr)
         return 2
     try:
-        version = Version(args.quick, args.data)
+        flags = Version(args.quick, args.data)
         chosen = [get(name) for name in args.study] or (list(studies().values()) if args.all or args.stage in ("list", "check") else [])
+        version = _version(args.study, chosen, flags)
         if not chosen and args.stage != "report":
             raise UnknownStudy(f"{args.stage}: name a study; choose from: {', '.join(studies())}")
         if args.stage == "list":
