@@ -36,17 +36,7 @@ CASES = [
     (["hydra.run.dir="], "hydra.run.dir=: must name a folder of its own (this would write into the current folder"),
     (["hydra.run.dir=my", "runs/a"], "'runs/a': not a key=value override; quote a value that holds spaces"),
     (["model.dropout=1.5"], "model.dropout=1.5: must be in [0, 1)"),
-    (["model.depth=0"], "model.depth=0: must be an integer in [1, 1000], or null for model.hidden as it is"),
-    (["model.depth=3", "model.hidden=[]"], "model.hidden=[]: must be non-empty when model.conv is empty"),
-    (["model.bn=before", "model.norm=group", "model.norm_groups=3"], "model.norm_groups=3: must divide every block's width (here [100, 100, 100]); 100 does not split into 3 equal groups"),
-    (["model.bn=before", "model.norm=layer", "model.bn_momentum=0.9"], "model.bn_momentum=0.9: must be 0.99 (unset) with model.norm=layer: layer and group normalisation keep no moving averages"),
-    (["model.bn=before", "model.norm=group", "model.output_bn=true"], "model.output_bn=True: must be false with model.norm=group (the Keras blog's output layer is BN)"),
-    (["model.bn=before", "model.norm=layer", "model.bn_renorm=true"], "model.bn_renorm=True: must be false with model.norm=layer (model.bn_renorm=true is model.norm=batch_renorm's older spelling)"),
     (["model.norm=instance"], "model.norm: Invalid value 'instance', expected one of [batch, batch_renorm, layer, group]"),
-    (["probe.precise_batches=10"], "probe.precise_batches=10: must be 0 unless probe.bn_modes=true (it adds a BN mode)"),
-    (["trainer.precise_bn=5", "probe.bn_modes=true"], "trainer.precise_bn=5: must be 0 with probe.bn_modes=true (the probe compares BN's moving averages"),
-    (["trainer.precise_bn=-1"], "trainer.precise_bn=-1: must be an integer >= 0 (0: BN's moving averages)"),
-    (["trainer.precise_bn=61"], "trainer.precise_bn=61: 61 batches of trainer.batch_size=60 need 3,660 training examples; the training split has 3,600 (data=mnist5k); use at most 60"),
     (["model.init_std=0"], "model.init_std=0.0: must be > 0, or null for model.kernel_init"),
     (["data=circles", "model=cnn"], "model.conv=[32, 64, 64] needs image data (H, W, C); this dataset's inputs have shape (2,)"),
     (["probe.unit=100"], "probe.unit=100: dense3_act has 100 units (use 0..99)"),
@@ -97,3 +87,31 @@ def test_mnist_without_network_falls_back_unless_strict(tmp_path, monkeypatch):
 
     data = json.loads((tmp_path / "loose" / "run.json").read_text())["data"]
     assert data["requested"] == "mnist" and data["name"] == "mnist5k" and "no network" in data["fallback"]
+
+
+# Refusals of config values alone, checked in-process (the CLI path of such a refusal is the cases above).
+CONFIG_CASES = [
+    (["model.depth=0"], "model.depth=0: must be an integer in [1, 1000], or null for model.hidden as it is"),
+    (["model.depth=3", "model.hidden=[]"], "model.hidden=[]: must be non-empty when model.conv is empty"),
+    (["model.bn=before", "model.norm=group", "model.norm_groups=3"], "model.norm_groups=3: must divide every block's width (here [100, 100, 100]); 100 does not split into 3 equal groups"),
+    (["model.bn=before", "model.norm=layer", "model.bn_momentum=0.9"], "model.bn_momentum=0.9: must be 0.99 (unset) with model.norm=layer: layer and group normalisation keep no moving averages"),
+    (["model.bn=before", "model.norm=group", "model.output_bn=true"], "model.output_bn=True: must be false with model.norm=group (the Keras blog's output layer is BN)"),
+    (["model.bn=before", "model.norm=layer", "model.bn_renorm=true"], "model.bn_renorm=True: must be false with model.norm=layer (model.bn_renorm=true is model.norm=batch_renorm's older spelling)"),
+    (["probe.precise_batches=10"], "probe.precise_batches=10: must be 0 unless probe.bn_modes=true (it adds a BN mode)"),
+    (["trainer.precise_bn=5", "probe.bn_modes=true"], "trainer.precise_bn=5: must be 0 with probe.bn_modes=true (the probe compares BN's moving averages"),
+    (["trainer.precise_bn=-1"], "trainer.precise_bn=-1: must be an integer >= 0 (0: BN's moving averages)"),
+    (["trainer.precise_bn=61"], "trainer.precise_bn=61: 61 batches of trainer.batch_size=60 need 3,660 training examples; the training split has 3,600 (data=mnist5k); use at most 60"),
+]
+
+
+@pytest.mark.parametrize("overrides, message", CONFIG_CASES, ids=[" ".join(c[0]) for c in CONFIG_CASES])
+def test_bad_config_values_are_refused_naming_the_key(overrides, message):
+    from bn_study import shapes
+    from bn_study.config import ConfigError
+    from bn_study.data import SPECS
+    from tests.conftest import compose_run
+
+    with pytest.raises(ConfigError) as err:
+        run = compose_run(*TINY, *overrides)
+        shapes.check(run, SPECS[run.data.name])
+    assert message in str(err.value)

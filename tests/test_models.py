@@ -116,15 +116,14 @@ def test_keras_blog_output_bn_and_the_circles_sigmoid_head():
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 @pytest.mark.parametrize("bn", ["none", "before", "after"])
 @pytest.mark.parametrize("dropout", [[], ["model.dropout=0.2"], ["model.dropout=0.2", "model.dropout_before_bn=true"]], ids=["none", "after", "before_bn"])
-@pytest.mark.parametrize("depth", [[], ["model.depth=7"]], ids=["hidden", "depth"])
-def test_every_registered_builder_keeps_the_contract(name, bn, dropout, depth):
-    """Probes find their layers and BN sits where model.bn says, for every builder, with dropout anywhere, at any depth."""
+def test_every_registered_builder_keeps_the_contract(name, bn, dropout):
+    """Probes find their layers and BN sits where model.bn says, for every builder, with dropout anywhere."""
     if bn == "none" and len(dropout) == 2:
         pytest.skip("dropout_before_bn needs a BN layer")
-    cfg = compose_run(f"model={name}", f"model.bn={bn}", *dropout, *depth)
+    cfg = compose_run(f"model={name}", f"model.bn={bn}", *dropout)
     model = models.build(cfg.model, (28, 28, 1), 10, seed=0)  # contract.check runs inside, and would raise
     acts = blocks.nonlinearities(model)
-    assert len(acts) == len(cfg.model.conv) + (7 if depth else len(cfg.model.hidden))
+    assert len(acts) == len(cfg.model.conv) + len(cfg.model.hidden)
     bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
     assert len(bns) == (0 if bn == "none" else len(acts))
     x = np.random.default_rng(0).uniform(size=(8, 28, 28, 1)).astype("float32")
@@ -155,11 +154,12 @@ def test_a_users_builder_trains_end_to_end(tmp_path):
 @pytest.mark.parametrize("bn", ["before", "after"])
 @pytest.mark.parametrize("norm", ["batch", "batch_renorm", "layer", "group"])
 def test_every_normalizer_keeps_the_contract_and_layer_and_group_norm_ignore_the_batch(name, bn, norm):
-    """Each model.norm is the block's normalisation layer where model.bn places it; layer and group normalisation
+    """Each model.norm is the block's normalisation layer where model.bn places it, at any depth; layer and group normalisation
     treat each example on its own, so an example's output does not depend on the rest of its batch, nor on the mode.
     (Batch renorm's unclipped corrections make its forward pass the moving averages': not checked either way.)"""
-    cfg = compose_run(f"model={name}", f"model.bn={bn}", f"model.norm={norm}", "model.activation=relu")
+    cfg = compose_run(f"model={name}", f"model.bn={bn}", f"model.norm={norm}", "model.activation=relu", "model.hidden=[64]", "model.depth=4")
     model = models.build(cfg.model, (28, 28, 1), 10, seed=0)  # contract.check runs inside
+    assert len(blocks.nonlinearities(model)) == len(cfg.model.conv) + 4
     layer = model.get_layer("dense1_bn")
     assert isinstance(layer, blocks.NORM_LAYERS[cfg.model.norm])
     if name == "cnn" and norm == "layer":  # a conv block's layer norm: the whole feature map, one group
