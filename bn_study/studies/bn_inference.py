@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import collect, plots, stats
+from .. import collect, plots
 from ..claims import At, Claim, Final, Side
-from .common import Tables, draw_band, markdown_table, write
+from .common import Tables, draw_band, markdown_table, median_by, median_curves, write
 from .registry import Study
 
 TITLE = "BN's inference statistics: moving averages, precise BN and batch statistics"
@@ -30,19 +30,12 @@ TABLE_STEPS = (100, SHORT, 500)
 def gap_curves(study: Tables, by: list[str], a: str, b: str, split: str = "bn_modes") -> pd.DataFrame:
     """Per configuration (`by`) and evaluated step: the median over seeds of each run's own `a` - `b`, with its interval."""
     pair = [collect.with_config(study.curves, study.runs, by, split, m).set_index(["run_id", "step"]) for m in (a, b)]
-    gap = pair[0].assign(value=pair[0]["value"] - pair[1]["value"]).reset_index()
-    return pd.DataFrame([{**dict(zip([*by, "step"], key)), **stats.median_ci(g["value"]), "n": int(g["value"].notna().sum())}
-                         for key, g in gap.groupby([*by, "step"], sort=True)])
+    return median_by(pair[0].assign(value=pair[0]["value"] - pair[1]["value"]).reset_index(), [*by, "step"])
 
 
 def mode_curves(study: Tables, by: list[str]) -> pd.DataFrame:
     """Per configuration, BN mode and evaluated step: the median test accuracy over seeds, with its interval."""
-    out = []
-    for metric, _, _ in MODES:
-        rows = collect.with_config(study.curves, study.runs, by, "bn_modes", metric)
-        out += [{**dict(zip([*by, "step"], key)), "mode": metric, **stats.median_ci(g["value"]), "n": int(g["value"].notna().sum())}
-                for key, g in rows.groupby([*by, "step"], sort=True)]
-    return pd.DataFrame(out)
+    return pd.concat([median_curves(study, by, "bn_modes", metric).assign(mode=metric) for metric, _, _ in MODES], ignore_index=True)
 
 
 def _modes_panel(ax, curves: pd.DataFrame, title: str) -> None:

@@ -84,13 +84,16 @@ def at_end(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows["step"] == rows.groupby("run_id")["step"].transform("max")]
 
 
+def median_by(table: pd.DataFrame, by: list[str], value: str = "value") -> pd.DataFrame:
+    """Per group of `by` (a configuration, a step): the median of `value` over its rows (seeds) with its interval,
+    and n, how many rows have a value."""
+    return pd.DataFrame([{**dict(zip(by, key)), **stats.median_ci(g[value]), "n": int(g[value].notna().sum())}
+                         for key, g in table.groupby(by, dropna=False, sort=True)])
+
+
 def median_curves(study: Tables, by: list[str], split: str = "test", metric: str = "accuracy") -> pd.DataFrame:
     """Per configuration (`by`) and evaluated step: median over seeds, its interval, seeds still running."""
-    rows = collect.with_config(study.curves, study.runs, by, split, metric)
-    out = []
-    for key, group in rows.groupby([*by, "step"], dropna=False, sort=True):
-        out.append({**dict(zip([*by, "step"], key)), **stats.median_ci(group["value"]), "n": int(group["value"].notna().sum())})
-    return pd.DataFrame(out)
+    return median_by(collect.with_config(study.curves, study.runs, by, split, metric), [*by, "step"])
 
 
 def draw_band(ax, table: pd.DataFrame, x: str, color, name: str, logx: bool = False) -> None:

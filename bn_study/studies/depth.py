@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import collect, plots, stats
+from .. import collect, plots
 from ..claims import Claim, GradientGrowth, GridCount, Side, gradient_growth
-from .common import Tables, draw_band, final_by, markdown_table, write
+from .common import Tables, draw_band, final_by, markdown_table, median_by, write
 from .registry import Study
 
 TITLE = "BN at depth: exploding gradients against trainable depth"
@@ -51,11 +51,6 @@ def growth_per_run(study: Tables) -> pd.DataFrame:
     return pd.DataFrame(out).merge(study.runs[["run_id", *CONFIG]], on="run_id")
 
 
-def medians(table: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
-    """Per configuration (`by`): the median of `value` over seeds with its interval, and how many seeds have one (n)."""
-    return pd.DataFrame([{**dict(zip(by, key)), **stats.median_ci(g[value]), "n": int(g[value].notna().sum())} for key, g in table.groupby(by, sort=True)])
-
-
 def _label(bn: str, act: str) -> str:
     return ARMS[(bn, act)][0]
 
@@ -87,13 +82,13 @@ def build(study_dir: Path) -> list[Path]:
     growth = growth_per_run(study)
     growth = growth[growth["study"] != HE]  # the gradient panels and tables: Glorot init throughout; He only in the trainability table
     at_init = growth[(growth["step"] == 0) & np.isclose(growth["optimizer.lr"], INIT_LR)]
-    growth_by_depth = medians(at_init, ["model.depth", *ARM_KEYS], "growth")
+    growth_by_depth = median_by(at_init, ["model.depth", *ARM_KEYS], "growth")
     deepest = int(study.runs["model.depth"].max())
 
     norms = layer_norms(study).merge(study.runs[["run_id", *CONFIG]], on="run_id")
     norms = norms[norms["study"] != HE]
     init_norms = norms[(norms["step"] == 0) & (norms["model.depth"] == deepest) & np.isclose(norms["optimizer.lr"], INIT_LR)]
-    profile = medians(init_norms, [*ARM_KEYS, "block"], "value")
+    profile = median_by(init_norms, [*ARM_KEYS, "block"], "value")
 
     fig, axes = plots.new_figure(5, width=3.6, height=3.4)
     for (bn, act), (label, color) in ARMS.items():
@@ -113,7 +108,7 @@ def build(study_dir: Path) -> list[Path]:
     relu_deep = growth[(growth["model.depth"] == deepest) & (growth["model.activation"] == "relu") & (growth["study"] == RELU)
                        & np.isclose(growth["optimizer.lr"], INIT_LR)]
     seeds = int(study.runs["seed"].nunique())
-    over_training = medians(relu_deep, ["model.bn", "step"], "growth")
+    over_training = median_by(relu_deep, ["model.bn", "step"], "growth")
     over_training = over_training[over_training["n"] == seeds]  # a point only where every seed has a factor
     for bn in ("none", "before"):
         arm = over_training[over_training["model.bn"] == bn]
