@@ -101,6 +101,11 @@ def block(x, linear_cls, name: str, cfg: ModelConfig, seed: int, **linear_kwargs
     return x
 
 
+def batch_norm_layers(model: keras.Model) -> list[layers.BatchNormalization]:
+    """Every BatchNormalization layer of the model (input, hidden and output ones), input to output."""
+    return [layer for layer in model.layers if isinstance(layer, layers.BatchNormalization)]
+
+
 def nonlinearities(model: keras.Model) -> list[layers.Layer]:
     """The hidden blocks' activation layers, input to output (the layers named *_act)."""
     return [layer for layer in model.layers if layer.name.endswith(ACT)]

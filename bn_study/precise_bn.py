@@ -24,9 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-
-def bn_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
-    return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+from .blocks import batch_norm_layers
 
 
 Statistics = dict[str, tuple[np.ndarray, np.ndarray]]
@@ -42,7 +40,7 @@ class Recomputer:
             raise ValueError(f"precise BN: {batches} batches of {batch_size} need {batches * batch_size} examples, got {len(x)}")
         order = np.random.default_rng(seed).permutation(len(x)) if shuffle else np.arange(len(x))
         self._x = tf.constant(x[order[: batches * batch_size]].reshape(batches, batch_size, *x.shape[1:]))
-        self._layers = bn_layers(model)
+        self._layers = batch_norm_layers(model)
         # Training mode updates BN's moving statistics (and renorm's) and draws dropout masks: all of that state
         # is put back after measuring, so a run measured this way trains exactly as one that is not.
         self._state = list(model.non_trainable_variables)
@@ -86,7 +84,7 @@ def debiased(model: keras.Model, steps: int) -> Statistics:
     if steps < 1:
         return {}
     out = {}
-    for layer in bn_layers(model):
+    for layer in batch_norm_layers(model):
         left = layer.momentum**steps
         mean, var = layer.moving_mean.numpy().astype(np.float64), layer.moving_variance.numpy().astype(np.float64)
         out[layer.name] = (mean / (1 - left), np.maximum((var - left) / (1 - left), 0.0))
@@ -95,7 +93,7 @@ def debiased(model: keras.Model, steps: int) -> Statistics:
 
 def assign(model: keras.Model, stats: Statistics) -> None:
     """Set the moving statistics BN uses at inference to `stats`, for good (precise BN as a run option)."""
-    for layer in bn_layers(model):
+    for layer in batch_norm_layers(model):
         if layer.name in stats:
             mean, var = stats[layer.name]
             layer.moving_mean.assign(mean.astype(layer.moving_mean.dtype))
@@ -105,7 +103,7 @@ def assign(model: keras.Model, stats: Statistics) -> None:
 @contextlib.contextmanager
 def applied(model: keras.Model, stats: Statistics):
     """The model with its BN layers' moving statistics set to `stats` inside the block, restored after it."""
-    layers = [layer for layer in bn_layers(model) if layer.name in stats]
+    layers = [layer for layer in batch_norm_layers(model) if layer.name in stats]
     saved = {layer.name: (layer.moving_mean.numpy(), layer.moving_variance.numpy()) for layer in layers}
     try:
         assign(model, stats)

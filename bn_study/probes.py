@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from .config import ProbeConfig
-from .blocks import nonlinearities
+from .blocks import batch_norm_layers, nonlinearities
 
 
 class VarianceShift:
@@ -26,7 +26,7 @@ class VarianceShift:
     """
 
     def __init__(self, model: keras.Model, x_fixed: np.ndarray):
-        self._bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+        self._bns = batch_norm_layers(model)
         self._x = tf.constant(x_fixed)
         if self._bns:
             sub = keras.Model(model.inputs, [layer.input for layer in self._bns])
