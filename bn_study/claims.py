@@ -370,9 +370,13 @@ class GridChange(Metric):
 
 
 def _complete(runs: pd.DataFrame, grid: str, context: "Context") -> bool:
-    """Whether one seed's runs cover every value of the grid the study ran (a missing run would silently
-    lower a count: the seed is excluded instead)."""
-    return set(runs[grid]) == set(context.runs[grid].dropna())
+    """Whether one seed's runs cover every value of the grid their sweep ran (a missing run would silently
+    lower a count: the seed is excluded instead). The grid is the sweep's, not the study's: another sweep of
+    the study may run the same key at other values."""
+    swept = context.runs
+    if "study" in runs.columns and "study" in swept.columns:
+        swept = swept[swept["study"].isin(set(runs["study"]))]
+    return set(runs[grid]) == set(swept[grid].dropna())
 
 
 def _difference(a: float, b: float) -> float:

@@ -17,7 +17,7 @@ import keras
 
 from . import data as data_lib
 from . import checkpoints, models, precise_bn, records, shapes
-from .config import ConfigError, RunConfig, identity, to_dict
+from .config import BN, ConfigError, Normalizer, RunConfig, identity, to_dict
 from .mechanisms import Mechanisms
 from .probes import InputPercentiles, VarianceShift
 from .trackers import Trackers, epoch_logs
@@ -26,6 +26,8 @@ from .train import MAX_CHUNK, BatchOrder, Head, Trainer, make_optimizer, use_xla
 log = logging.getLogger(__name__)
 # Every run of a sweep compiles fresh functions for its own model; TensorFlow's "retracing" warning about that is noise.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
+# TensorFlow's checkpoint saver logs a line per save through absl at INFO ("Sharding callback duration"): noise too.
+logging.getLogger("absl").setLevel(logging.WARNING)
 
 
 class _Progress:
@@ -51,7 +53,8 @@ class _Progress:
 
 def _label(cfg: RunConfig) -> str:
     m = cfg.model
-    return f"{cfg.study} {m.name} bn={m.bn.value} act={m.activation.value} lr={cfg.optimizer.lr:g} seed={cfg.seed}"
+    norm = f" norm={m.norm.value}" if m.bn is not BN.none and m.norm is not Normalizer.batch else ""
+    return f"{cfg.study} {m.name} bn={m.bn.value}{norm} act={m.activation.value} lr={cfg.optimizer.lr:g} seed={cfg.seed}"
 
 
 def finished(cfg: RunConfig, folder: Path) -> dict | None:

@@ -61,7 +61,7 @@ class Tables:
         n = int(self.runs.groupby(stats.varying_config_columns(self.runs), dropna=False)["seed"].nunique().min())
         i = stats.median_interval(range(n))
         what = (f"its {i.coverage:.1%} confidence interval (order statistics of {n} seeds)" if i.is_ci
-                else f"the range of {n} seeds ({i.coverage:.0%} coverage of the median: too few seeds for a CI)")
+                else f"the range of {n} seeds ({i.coverage:.0%} coverage of the median: too few seeds for a confidence interval)")
         return f"median over seeds with {what}"
 
     def verdicts(self) -> list[dict]:

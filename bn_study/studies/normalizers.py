@@ -1,0 +1,203 @@
+"""Is it batch statistics, or normalisation? BN against layer norm (Ba et al. 2016) and group norm (Wu & He
+2018), which normalise each example on its own, and against no normalisation: learning-rate range and speed
+on the Figure 1 MLP, batch-size sensitivity, and the Keras blog's CNN."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import collect, plots
+from ..claims import Claim, Context, Final, GridChange, GridCount, Side, StepsTo
+from .common import Tables, draw_band, final_by, fmt_ci, markdown_table, median_curves, write
+from .registry import Study
+
+TITLE = "Normalisers: batch statistics or normalisation?"
+LR, BATCH, CNN = "normalizers", "normalizers_batch", "normalizers_cnn"
+ARM_KEYS = ["model.bn", "model.norm"]
+# (model.bn, model.norm) -> label and colour: one source for every panel, table and claim.
+ARMS = {
+    ("none", "batch"): ("no normalisation", plots.BN_COLORS["none"]),
+    ("before", "batch"): ("BN", plots.BN_COLORS["before"]),
+    ("before", "layer"): ("layer norm", plots.CYCLE[1]),
+    ("before", "group"): ("group norm", plots.CYCLE[0]),
+}
+NONE, BN, LN, GN = ARMS
+# The learning rate the speed claim and panel (b) read, named before the runs: the middle of the grid.
+SPEED_LR = 1.0
+# An lr "trains" when its final validation accuracy reaches this fraction of BN's best median over the grid:
+# a target that follows the dataset, set by one arm for all.
+OF_BEST = 0.95
+SMALL, LARGE = 2, 64  # the batch sizes the batch-sensitivity claim compares
+
+
+def _where(arm: tuple[str, str], sweep: str, **more) -> dict:
+    bn, norm = arm
+    return {"study": sweep, "model.bn": bn, **({} if bn == "none" else {"model.norm": norm}), **more}
+
+
+def _label(arm) -> str:
+    return ARMS[arm][0]
+
+
+def _arms_of(table: pd.DataFrame) -> list[tuple[str, str]]:
+    return [arm for arm in ARMS if len(collect.select(table, {k: v for k, v in zip(ARM_KEYS, arm)}))]
+
+
+def _arm_rows(table: pd.DataFrame, arm) -> pd.DataFrame:
+    return collect.select(table, dict(zip(ARM_KEYS, arm)))
+
+
+def target(study: Tables) -> float:
+    return OF_BEST * Context(study.runs, study.curves).best_median(_where(BN, LR), "optimizer.lr", "val_accuracy")
+
+
+def build(study_dir: Path) -> list[Path]:
+    study = Tables.load(study_dir)
+    lr, batch, cnn = (study.select({"study": s}) for s in (LR, BATCH, CNN))
+    fig, axes = plots.new_figure(4, width=3.9, height=3.4)
+    goal = target(study)
+
+    lr_final = final_by(lr, ["optimizer.lr", *ARM_KEYS], metric="val_accuracy")
+    for arm in _arms_of(lr_final):
+        rows = _arm_rows(lr_final, arm)
+        draw_band(axes[0], rows, "optimizer.lr", ARMS[arm][1], _label(arm), logx=True)
+        for _, r in rows[rows["n_diverged"] > 0].iterrows():
+            axes[0].annotate(f"{r['n_diverged']}/{r['n_runs']} div.", (r["optimizer.lr"], 0.03), color=ARMS[arm][1], fontsize=6, ha="center",
+                             xycoords=("data", "axes fraction"))
+    axes[0].axhline(goal, color="0.5", lw=0.8, ls="--")
+    axes[0].set(title="(a) Figure 1 MLP: learning-rate range", xlabel="learning rate (plain SGD)", ylabel="final validation accuracy", ylim=(0, 1))
+    axes[0].legend(fontsize=7, loc="lower left")
+
+    at_speed = lr.select({"optimizer.lr": SPEED_LR})
+    speed_curves = median_curves(at_speed, ARM_KEYS, "val")
+    for arm in _arms_of(speed_curves):
+        draw_band(axes[1], _arm_rows(speed_curves, arm), "step", ARMS[arm][1], _label(arm))
+    axes[1].axhline(goal, color="0.5", lw=0.8, ls="--")
+    axes[1].set(title=f"(b) the same at lr {SPEED_LR:g}: speed", xlabel="training steps", ylabel="validation accuracy", ylim=(0, 1))
+
+    batch_final = final_by(batch, ["trainer.batch_size", *ARM_KEYS], metric="test_accuracy")
+    for arm in _arms_of(batch_final):
+        draw_band(axes[2], _arm_rows(batch_final, arm), "trainer.batch_size", ARMS[arm][1], _label(arm), logx=True)
+    axes[2].set_xscale("log", base=2)
+    axes[2].set(title="(c) relu MLP: batch size", xlabel="batch size (equal examples seen)", ylabel="final test accuracy", ylim=(0, 1))
+
+    cnn_curves = median_curves(cnn, ARM_KEYS, "test")
+    for arm in _arms_of(cnn_curves):
+        draw_band(axes[3], _arm_rows(cnn_curves, arm), "step", ARMS[arm][1], _label(arm))
+    low = float(cnn_curves.loc[cnn_curves["step"] > 0, "ci_low"].min()) if len(cnn_curves) else 0.0
+    axes[3].set(title="(d) Keras blog CNN", xlabel="training steps", ylabel="test accuracy", ylim=(max(0.0, math.floor(low * 20) / 20), 1))
+    axes[3].legend(fontsize=7, loc="lower right")
+    plots.caption(fig, f"{study.band_note().capitalize()}. Each normaliser sits before each hidden activation, none on the output layer; group "
+                       f"norm: {int(cnn.runs['model.norm_groups'].iloc[0]) if len(cnn.runs) else 4} groups. (a, b): 3x100 sigmoid MLP, N(0, 0.01^2) kernels, "
+                       f"plain SGD, batch 60, {int(lr.runs['steps'].max()):,} steps; dashed: {OF_BEST:.0%} of BN's best median validation accuracy "
+                       f"over the rates ({goal:.3f}), the bar an lr must reach to 'train'. (c): 3x100 relu MLP, SGD momentum 0.9 lr 0.01, "
+                       f"{_examples(batch):,} examples seen at every batch size. (d): relu, Adam lr 0.001, batch 32. {study.data_note()}.")
+
+    summary = "\n".join([
+        f"# {TITLE}", "",
+        "BN normalises each unit over the mini-batch, so its output depends on the other examples and differs between training and "
+        "inference. Layer norm (Ba, Kiros & Hinton 2016) normalises each example over its layer's units, group norm (Wu & He 2018) over "
+        "groups of its channels: no batch dependence, the same computation in training and at inference. If BN's benefits come from "
+        "normalising, they should do as well; if from the batch statistics, not. Keras's own layers (BatchNormalization, "
+        "LayerNormalization, GroupNormalization; a conv block's layer norm is one-group GroupNormalization, as Wu & He define it), "
+        "each before each hidden activation in place of BN, with a gain and bias per unit or channel; the linear layers before them "
+        f"have no bias. {study.seeds_note()}. {study.data_note()}.", "",
+        "## (a, b) The Figure 1 MLP: learning-rate range and speed", "",
+        f"3x100 sigmoid MLP, N(0, 0.01^2) kernels (the Figure 1 network), plain SGD, batch 60, {int(lr.runs['steps'].max()):,} steps "
+        f"({lr.epochs_note()}). Final validation accuracy; an lr 'trains' where it reaches {goal:.4f} ({OF_BEST:.0%} of BN's best median "
+        "over the rates, set on validation):", "",
+        _grid_table(lr_final, "optimizer.lr", "lr", goal), "",
+        f"Speed at lr {SPEED_LR:g} (named before the runs): steps until validation accuracy reaches {OF_BEST:.0%} of BN's best over the same "
+        f"run (per seed), median over seeds, and final test accuracy:", "",
+        _speed_table(lr.select({"optimizer.lr": SPEED_LR})), "",
+        "## (c) Batch size", "",
+        f"3x100 relu MLP, SGD momentum 0.9 lr 0.01, {_examples(batch):,} examples seen at every batch size (the batch_size study's setup). "
+        "Final test accuracy (no selection involved):", "",
+        _grid_table(final_by(batch, ["trainer.batch_size", *ARM_KEYS], metric="test_accuracy"), "trainer.batch_size", "batch", None), "",
+        "## (d) The Keras blog's CNN", "",
+        f"Conv32-Pool-Conv64-Pool-Conv64-Dense64-Dense10, relu, Adam lr 0.001, batch 32, {int(cnn.runs['steps'].max()) if len(cnn.runs) else 0:,} "
+        f"steps ({cnn.epochs_note() if len(cnn.runs) else ''}). Final test accuracy:", "",
+        markdown_table(["normaliser", "final test accuracy", "final validation accuracy"],
+                       [[_label(arm), fmt_ci(_arm_rows(final_by(cnn, ARM_KEYS, "test_accuracy"), arm).iloc[0]),
+                         fmt_ci(_arm_rows(final_by(cnn, ARM_KEYS, "val_accuracy"), arm).iloc[0])] for arm in _arms_of(cnn.runs)]) if len(cnn.runs) else "", "",
+        f"Cells: {study.band_note()}. Batch Renormalization is the batch_size study's arm, not this one's.", "",
+        *study.claims_section(),
+        "Figure: normalizers.png / .pdf; the numbers plotted: normalizers.csv.", "",
+    ])
+    table = pd.concat([lr_final.assign(panel="a"), speed_curves.assign(panel="b"), batch_final.assign(panel="c"), cnn_curves.assign(panel="d")])
+    return write(study, "normalizers", fig, table, summary)
+
+
+def _examples(batch: Tables) -> int:
+    runs = batch.runs
+    return int((runs["steps"] * runs["trainer.batch_size"]).max()) if len(runs) else 0
+
+
+def _grid_table(final: pd.DataFrame, key: str, name: str, goal: float | None) -> str:
+    arms = _arms_of(final)
+
+    def cell(arm, value):
+        row = collect.select(_arm_rows(final, arm), {key: value})
+        if row.empty:
+            return "-"
+        text = fmt_ci(row.iloc[0])
+        trained = goal is not None and not math.isnan(row.iloc[0]["median"]) and row.iloc[0]["median"] >= goal and not row.iloc[0]["n_diverged"]
+        return f"**{text}**" if trained else text
+
+    rows = [[f"{v:g}", *(cell(arm, v) for arm in arms)] for v in sorted(final[key].unique())]
+    note = "" if goal is None else f"\n\nIn bold: the median reaches {goal:.4f} with no run diverged (the claims count per seed)."
+    return markdown_table([name, *(_label(arm) for arm in arms)], rows) + note
+
+
+def _speed_table(at: Tables) -> str:
+    if at.runs.empty:
+        return ""
+    metric = StepsTo("val", "accuracy", target=tuple(_where(BN, LR, **{"optimizer.lr": SPEED_LR}).items()), fraction=OF_BEST)
+    context = Context(at.runs, at.curves)
+    rows = []
+    for arm in _arms_of(at.runs):
+        runs = _arm_rows(at.runs, arm)
+        steps = [metric.value(runs[runs["run_id"] == r], at.curves, context) for r in runs["run_id"]]
+        median = float(np.median(steps))
+        reached = sum(math.isfinite(s) for s in steps)
+        text = f"{10 ** median:,.0f}" if math.isfinite(median) else "not reached (median)"
+        rows.append([_label(arm), text, f"{reached}/{len(steps)}", fmt_ci(final_by(Tables(runs, at.curves, at.dir), ["model.bn"]).iloc[0])])
+    return markdown_table(["normaliser", "steps to the target (median)", "seeds that reach it", "final test accuracy"], rows)
+
+
+BA = "Ba, Kiros & Hinton (2016), 'Layer Normalization'"
+WU_HE = "Wu & He (2018), 'Group Normalization'"
+TRAINS = GridCount(grid="optimizer.lr", split="val", of_best=OF_BEST, baseline=tuple(_where(BN, LR).items()))
+FASTER = 0.176  # log10(1.5): half as many steps again
+CNN_MARGIN = 0.005  # 5 of mnist5k's 1,000 test images; Wu & He's GN-BN gap on ImageNet at batch 32 was 0.5 points
+
+CLAIMS = (
+    Claim("normalizers.layer_lr_range_like_bn", BA, "Layer normalisation can replace batch normalisation: on the Figure 1 MLP, layer norm trains at "
+          "no fewer learning rates than BN.", Side(_label(LN), _where(LN, LR)), Side(_label(BN), _where(BN, LR)), TRAINS, "not_lower", 0.5),
+    Claim("normalizers.layer_lr_range_beats_none", BA, "Normalising each example on its own, without batch statistics, already widens the range of "
+          "learning rates that train: layer norm trains at more rates than no normalisation.",
+          Side(_label(LN), _where(LN, LR)), Side(_label(NONE), _where(NONE, LR)), TRAINS, "higher", 0.5),
+    Claim("normalizers.layer_faster_than_none", BA, f"Layer normalisation reduces training time: at lr {SPEED_LR:g}, layer norm reaches "
+          f"{OF_BEST:.0%} of BN's best validation accuracy in fewer steps than no normalisation.",
+          Side(_label(LN), _where(LN, LR, **{"optimizer.lr": SPEED_LR})), Side(_label(NONE), _where(NONE, LR, **{"optimizer.lr": SPEED_LR})),
+          StepsTo("val", "accuracy", target=tuple(_where(BN, LR, **{"optimizer.lr": SPEED_LR}).items()), fraction=OF_BEST), "lower", FASTER),
+    Claim("normalizers.layer_ignores_small_batch", f"{BA}; {WU_HE}", f"A normaliser with no batch dependence is not hurt by small batches as BN "
+          f"is: from batch {LARGE} to batch {SMALL}, layer norm loses less test accuracy than BN.",
+          Side(_label(LN), _where(LN, BATCH)), Side(_label(BN), _where(BN, BATCH)),
+          GridChange("test", "accuracy", grid="trainer.batch_size", start=LARGE, to=SMALL), "higher", 0.01,
+          history="Declared before any layer-norm run, but with BN's side known: the batch_size study runs BN in the same setup, where BN at "
+                  "batch 2 fell to 0.26 on mnist5k."),
+    Claim("normalizers.cnn_group_like_batch", WU_HE, "Group normalisation is comparable to BN at a normal batch size: in the Keras blog's CNN "
+          "at batch 32, group norm's final test accuracy is no more than 0.5 points below BN's.",
+          Side(_label(GN), _where(GN, CNN)), Side(_label(BN), _where(BN, CNN)), Final("test", "accuracy"), "not_lower", CNN_MARGIN),
+    Claim("normalizers.cnn_layer_below_batch", f"{WU_HE}; {BA}", "In convolutional networks layer normalisation falls behind BN: in the Keras "
+          "blog's CNN, layer norm's final test accuracy is below BN's by more than 0.5 points.",
+          Side(_label(LN), _where(LN, CNN)), Side(_label(BN), _where(BN, CNN)), Final("test", "accuracy"), "lower", CNN_MARGIN),
+)
+
+STUDY = Study("normalizers", TITLE, "BN vs layer norm vs group norm vs none: lr range and speed (Figure 1 MLP), batch size 2-64, the Keras blog CNN",
+              sweeps=(LR, BATCH, CNN), claims=CLAIMS, render=build, order=97)
