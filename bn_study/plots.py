@@ -17,6 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 CYCLE = ["#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f"]
 # One colour per BN placement, the same in every figure.
 BN_COLORS = {"none": "#d62728", "before": "#1f77b4", "after": "#2ca02c"}
+# One colour per normaliser (model.norm; "none": no normalisation), the same in the normalizers and recurrent figures.
+NORM_COLORS = {"none": BN_COLORS["none"], "batch": BN_COLORS["before"], "layer": CYCLE[1], "group": CYCLE[0]}
 BN_LABELS = {"none": "without BN", "before": "with BN (before activation)", "after": "with BN (after activation)"}
 
 
