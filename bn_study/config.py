@@ -100,7 +100,7 @@ class DataConfig:
 
 
 # The registered model builders: model=<name> picks one (conf/model/<name>.yaml), model._target_ a user's own.
-BUILDERS = {"mlp": "bn_study.models.mlp", "cnn": "bn_study.models.cnn"}
+BUILDERS = {"mlp": "bn_study.models.mlp", "cnn": "bn_study.models.cnn", "lstm": "bn_study.models.lstm"}
 
 
 @dataclass
@@ -143,6 +143,10 @@ class ModelConfig:
     l2: float = 0.0
     # BN's moving averages: new = momentum * old + (1 - momentum) * batch statistic (Keras's default 0.99).
     bn_momentum: float = 0.99
+    # model=lstm: read the image's pixels in one fixed random order (permuted sequential MNIST).
+    permute: bool = False
+    # model=lstm: where the gains of the normalisation inside the cell start (Cooijmans et al. 2016: 0.1).
+    recurrent_gamma: float = 0.1
 
     def dense_units(self) -> list[int]:
         """Units of each dense hidden block, input to output (model.hidden, or model.depth of them)."""
@@ -171,8 +175,9 @@ class TrainerConfig:
     # Epoch-aligned batches as Keras's fit(): each epoch is one permutation, ending in a partial batch when
     # the training split is not a multiple of the batch size (a step then trains on fewer examples).
     partial_batch: bool = False
-    # Compile the training loop with XLA. null: yes, except for conv models without a GPU, where XLA's
-    # CPU convolutions measured 12x slower than TensorFlow's own (152 vs 12.9 ms per Keras-blog CNN step).
+    # Compile the training loop with XLA. null: yes, except without a GPU for conv models, where XLA's CPU
+    # convolutions measured 12x slower than TensorFlow's own (152 vs 12.9 ms per Keras-blog CNN step), and for
+    # model=lstm, whose 28 unrolled steps XLA took 15-26 s to compile against 2-7 s, for a gain of at most 20% a step.
     xla: Optional[bool] = None
     # Precise BN (Wu & Johnson 2021) as a run option: before each evaluation (the last one too), BN's population
     # statistics, recomputed over this many training batches with the weights frozen, replace its moving
@@ -387,6 +392,11 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     _require(not m.bn_renorm or m.norm is Normalizer.batch, "model.bn_renorm", m.bn_renorm,
              f"false with model.norm={m.norm.value} (model.bn_renorm=true is model.norm=batch_renorm's older spelling)")
     _require(m.norm_groups >= 1, "model.norm_groups", m.norm_groups, "an integer >= 1")
+    _require(m.recurrent_gamma > 0, "model.recurrent_gamma", m.recurrent_gamma, "> 0")
+    if m._target_ is None and m.name == "lstm":
+        _validate_lstm(run)
+    else:
+        _require(not m.permute, "model.permute", m.permute, "false unless model=lstm (the other builders do not read the pixels in order)")
     _require(p.examples >= 1, "probe.examples", p.examples, "an integer >= 1")
     _require(p.precise_batches >= 0, "probe.precise_batches", p.precise_batches, "an integer >= 0 (0: not measured)")
     _require(not p.precise_batches or p.bn_modes, "probe.precise_batches", p.precise_batches, "0 unless probe.bn_modes=true (it adds a BN mode)")
@@ -401,6 +411,24 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     return run
 
 
+def _validate_lstm(run: RunConfig) -> None:
+    """model=lstm: one LSTM layer with its normalisation inside the cell (bn_study.lstm); the feed-forward
+    options and the probes, which read feed-forward blocks, are refused rather than ignored."""
+    m, p = run.model, run.probe
+    _require(not m.conv, "model.conv", m.conv, "[] for model=lstm")
+    _require(m.depth is None and len(m.hidden) == 1, "model.hidden", m.hidden, "one width for model=lstm (the LSTM's units), with model.depth null")
+    _require(m.bn in (BN.none, BN.before), "model.bn", m.bn.value, "none or before for model=lstm (before: normalised inside the cell, as Cooijmans et al. 2016)")
+    _require(m.norm in (Normalizer.batch, Normalizer.layer), "model.norm", m.norm.value, "batch or layer for model=lstm")
+    _require(m.activation is Activation.tanh, "model.activation", m.activation.value, "tanh for model=lstm (the cell's own)")
+    for key, value, default in (("model.input_bn", m.input_bn, Norm.none), ("model.output_bn", m.output_bn, False), ("model.dropout", m.dropout, 0.0),
+                                ("model.dropout_before_bn", m.dropout_before_bn, False), ("model.bn_renorm", m.bn_renorm, False), ("model.l2", m.l2, 0.0)):
+        _require(value == default, key, getattr(value, "value", value), f"{getattr(default, 'value', default)} for model=lstm (a feed-forward block's option)")
+    _require(not run.trainer.precise_bn or (m.bn is BN.before and m.norm is Normalizer.batch), "trainer.precise_bn", run.trainer.precise_bn,
+             "0 for model=lstm unless model.bn=before and model.norm=batch (a BN-LSTM: there are no batch statistics to recompute)")
+    for probe in ("enabled", "variance_shift", "activations", "gradients", "ics", "landscape", "bn_modes"):
+        _require(not getattr(p, probe), f"probe.{probe}", True, "false for model=lstm (the probes read feed-forward blocks)")
+
+
 def to_dict(run: RunConfig) -> dict:
     """The resolved config as plain JSON-able values (Enums as their names)."""
     return OmegaConf.to_container(OmegaConf.structured(run), resolve=True, enum_to_str=True)
@@ -408,7 +436,8 @@ def to_dict(run: RunConfig) -> dict:
 
 # Keys added after runs were made, with the value every earlier run had: left out of a run's identity while
 # they hold it, so the runs made before a key existed keep their ids.
-ADDED_LATER = {"model._target_": None, "model.depth": None, "model.norm": "batch", "model.norm_groups": 4, "callbacks": {}, "trainer.precise_bn": 0, "probe.precise_batches": 0}
+ADDED_LATER = {"model._target_": None, "model.depth": None, "model.norm": "batch", "model.norm_groups": 4, "callbacks": {}, "trainer.precise_bn": 0, "probe.precise_batches": 0,
+               "model.permute": False, "model.recurrent_gamma": 0.1}
 
 
 def identity(run: RunConfig) -> dict:

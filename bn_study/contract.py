@@ -11,6 +11,9 @@
   with `after` each `{block}_act` feeds it (a Dropout may sit between);
 - weights are initialised from `seed` only, so paired arms with one seed start from the same kernels.
 
+A recurrent model (bn_study.lstm.NormLSTM layers) keeps its nonlinearities and its normalisation inside the
+cell: in place of the `{block}_act` rules, each cell's normalisation must be the one cfg.bn and cfg.norm name.
+
 `check` enforces the first three on the built model; a builder that breaks one is refused in one line.
 """
 
@@ -23,6 +26,7 @@ import keras
 
 from .blocks import ACT, BN_LAYER, NORM_LAYERS, OUTPUT, nonlinearities
 from .config import BN, BUILDERS, ConfigError, ModelConfig, Output
+from .lstm import NormLSTM
 
 
 class ContractError(ConfigError):
@@ -72,8 +76,12 @@ def check(model, cfg: ModelConfig, n_classes: int) -> None:
         classes = tuple({c for kinds in NORM_LAYERS.values() for c in kinds})
         hidden_bn = [layer.name for layer in model.layers if isinstance(layer, classes) and layer.name != "input_bn"]
         require(not hidden_bn, f"model.bn=none, but the model has normalisation layers: {', '.join(hidden_bn)}")
+    cells = [layer for layer in model.layers if isinstance(layer, NormLSTM)]
+    for cell in cells:
+        expected = None if cfg.bn is BN.none else cfg.norm.value
+        require(cell.norm == expected, f"model.bn={cfg.bn.value} model.norm={cfg.norm.value}: the LSTM '{cell.name}' normalises with {cell.norm}")
     acts = nonlinearities(model)
-    require(bool(acts), f"no hidden nonlinearity: name each one '{{block}}{ACT}'")
+    require(bool(acts) or bool(cells), f"no hidden nonlinearity: name each one '{{block}}{ACT}'")
     require(all(isinstance(a, keras.layers.Activation) for a in acts), f"every '*{ACT}' layer must be a keras.layers.Activation")
     for act in acts:
         bn_name = act.name[: -len(ACT)] + BN_LAYER

@@ -8,11 +8,14 @@ Whether a config fits its data (image shapes, class count) is checked before bui
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import layers
 
 from . import blocks, contract
-from .config import ModelConfig
+from .lstm import FixedPermutation, NormLSTM
+from .config import BN, ModelConfig
 
 
 def mlp(cfg: ModelConfig, input_shape: tuple, n_classes: int, seed: int) -> keras.Model:
@@ -38,6 +41,28 @@ def cnn(cfg: ModelConfig, input_shape: tuple, n_classes: int, seed: int) -> kera
     x = blocks.flat(x)
     for i, units in enumerate(cfg.dense_units(), start=1):
         x = blocks.block(x, layers.Dense, f"dense{i}", cfg, next(seeds), units=units)
+    return keras.Model(inputs, blocks.head(x, cfg, n_classes, next(seeds)), name=f"{cfg.name}_bn-{cfg.bn.value}")
+
+
+# One pixel order for every permuted run (model.permute), whatever its seed: the task is fixed, not drawn per run.
+PERMUTATION_SEED = 0
+
+
+def lstm(cfg: ModelConfig, input_shape: tuple, n_classes: int, seed: int) -> keras.Model:
+    """Sequential MNIST read row by row (Cooijmans et al. 2016 read pixel by pixel): each image row is one time
+    step (28 steps of 28 pixels), with model.permute the pixels first put in one fixed random order -> an LSTM of
+    model.hidden[0] units, normalised inside its cell as model.bn and model.norm say (lstm.NormLSTM) -> its
+    last hidden state -> logits."""
+    seeds = blocks.layer_seeds(seed)
+    inputs = keras.Input(shape=input_shape, name="inputs")
+    rows, width = input_shape[0], math.prod(input_shape[1:])
+    x = layers.Reshape((rows * width,), name="pixels")(inputs)
+    if cfg.permute:
+        x = FixedPermutation(PERMUTATION_SEED, name="permuted")(x)
+    x = layers.Reshape((rows, width), name="rows")(x)
+    x = NormLSTM(cfg.hidden[0], norm=None if cfg.bn is BN.none else cfg.norm.value, gamma=cfg.recurrent_gamma, momentum=cfg.bn_momentum,
+                 kernel_initializer=blocks.initializer(cfg, next(seeds)), recurrent_initializer=keras.initializers.Orthogonal(seed=next(seeds)),
+                 name="lstm1")(x)
     return keras.Model(inputs, blocks.head(x, cfg, n_classes, next(seeds)), name=f"{cfg.name}_bn-{cfg.bn.value}")
 
 

@@ -12,7 +12,8 @@ Keras's moving variance averages the batch variances themselves, E[var_B]: for i
 
 Measuring leaves the model as it was (BN's statistics and dropout's seed state are put back); `applied` sets
 the statistics for the duration of a `with` block (the probe), `assign` for good (the run option
-trainer.precise_bn). `debiased` separates the moving averages' warm-up from their lag: Keras starts them at
+trainer.precise_bn). A BN-LSTM (lstm.NormLSTM with batch norm) is measured the same way, per time step and per
+normalised transform, under the keys '<cell>/x', '<cell>/h' and '<cell>/c'. `debiased` separates the moving averages' warm-up from their lag: Keras starts them at
 mean 0, variance 1 and never corrects for that start, which after k steps still holds momentum^k of them.
 """
 
@@ -25,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from .blocks import batch_norm_layers
+from .lstm import TRANSFORMS, NormLSTM
 
 
 Statistics = dict[str, tuple[np.ndarray, np.ndarray]]
@@ -41,28 +43,32 @@ class Recomputer:
         order = np.random.default_rng(seed).permutation(len(x)) if shuffle else np.arange(len(x))
         self._x = tf.constant(x[order[: batches * batch_size]].reshape(batches, batch_size, *x.shape[1:]))
         self._layers = batch_norm_layers(model)
+        self._cells = batch_norm_cells(model)
         # Training mode updates BN's moving statistics (and renorm's) and draws dropout masks: all of that state
         # is put back after measuring, so a run measured this way trains exactly as one that is not.
         self._state = list(model.non_trainable_variables)
-        if self._layers:
-            inputs = keras.Model(model.inputs, [layer.input for layer in self._layers])
+        if self._layers or self._cells:
+            inputs = keras.Model(model.inputs, [layer.input for layer in [*self._layers, *self._cells]])
             self._fn = tf.function(lambda xb: self._moments(inputs, xb))
 
-    @staticmethod
-    def _moments(inputs: keras.Model, xb):
-        """Per BN layer: the mean over batches of each batch's mean and second moment, in float64."""
+    def _moments(self, inputs: keras.Model, xb):
+        """Per BN layer (then per BN-LSTM transform): the mean over batches of each batch's mean and second moment, in float64."""
         def one(batch):
             outs = inputs(batch, training=True)
             outs = outs if isinstance(outs, (list, tuple)) else [outs]
-            flat = [tf.cast(tf.reshape(o, (-1, o.shape[-1])), tf.float64) for o in outs]
-            return [tf.stack([tf.reduce_mean(f, 0), tf.reduce_mean(tf.square(f), 0)]) for f in flat]
+            flat = [tf.cast(tf.reshape(o, (-1, o.shape[-1])), tf.float64) for o in outs[: len(self._layers)]]
+            moments = [tf.stack([tf.reduce_mean(f, 0), tf.reduce_mean(tf.square(f), 0)]) for f in flat]
+            for cell, o in zip(self._cells, outs[len(self._layers):]):
+                moments += [tf.cast(m, tf.float64) for m in cell.batch_moments(o)]
+            return moments
 
-        per_batch = tf.map_fn(one, xb, fn_output_signature=[tf.float64] * len(inputs.outputs))
+        n = len(self._layers) + len(TRANSFORMS) * len(self._cells)
+        per_batch = tf.map_fn(one, xb, fn_output_signature=[tf.float64] * n)
         return [tf.reduce_mean(m, 0) for m in per_batch]
 
     def statistics(self) -> Statistics:
         """{BN layer name: (population mean, population variance)}, the model left as it was."""
-        if not self._layers:
+        if not (self._layers or self._cells):
             return {}
         saved = [v.numpy() for v in self._state]
         try:
@@ -70,7 +76,13 @@ class Recomputer:
         finally:
             for v, value in zip(self._state, saved):
                 v.assign(value)
-        return {layer.name: (first, np.maximum(second - first**2, 0.0)) for layer, (first, second) in zip(self._layers, moments)}
+        names = [layer.name for layer in self._layers] + [f"{cell.name}/{which}" for cell in self._cells for which in TRANSFORMS]
+        return {name: (first, np.maximum(second - first**2, 0.0)) for name, (first, second) in zip(names, moments)}
+
+
+def batch_norm_cells(model: keras.Model) -> list[NormLSTM]:
+    """The model's BN-LSTM layers (lstm.NormLSTM with batch norm), input to output."""
+    return [layer for layer in model.layers if isinstance(layer, NormLSTM) and layer.norm == "batch"]
 
 
 def recompute(model: keras.Model, x: np.ndarray, batch_size: int, batches: int) -> Statistics:
@@ -98,6 +110,10 @@ def assign(model: keras.Model, stats: Statistics) -> None:
             mean, var = stats[layer.name]
             layer.moving_mean.assign(mean.astype(layer.moving_mean.dtype))
             layer.moving_variance.assign(var.astype(layer.moving_variance.dtype))
+    for cell in batch_norm_cells(model):
+        for which in TRANSFORMS:
+            if f"{cell.name}/{which}" in stats:
+                cell.set_population(which, *stats[f"{cell.name}/{which}"])
 
 
 @contextlib.contextmanager

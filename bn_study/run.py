@@ -107,7 +107,7 @@ def graph_key(cfg: RunConfig) -> str:
         c["optimizer"].pop("lr")
     t = c.pop("trainer")
     c["trainer"] = {"batch_size": t["batch_size"], "eval_batch_size": t["eval_batch_size"], "chunk": _chunk(cfg), "precise_bn": cfg.trainer.precise_bn,
-                    "xla": use_xla(cfg.trainer.xla, has_conv=bool(cfg.model.conv))}
+                    "xla": use_xla(cfg.trainer.xla, cfg.model)}
     for key in ("seed", "study", "quick", "tag"):
         c.pop(key, None)
     return json.dumps(c, sort_keys=True)
@@ -147,7 +147,7 @@ def _compile(cfg: RunConfig, data: data_lib.Dataset, model: keras.Model) -> Comp
     if cfg.probe.variance_shift:
         probes.append(VarianceShift(model, data.x_test[: cfg.probe.examples]))
     trainer = Trainer(model, make_optimizer(cfg.optimizer), data.x_train, data.y_train, {"test": (data.x_test, data.y_test), "val": (data.x_val, data.y_val)},
-                      batch_size=t.batch_size, chunk=_chunk(cfg), eval_batch_size=t.eval_batch_size, xla=use_xla(t.xla, has_conv=bool(cfg.model.conv)),
+                      batch_size=t.batch_size, chunk=_chunk(cfg), eval_batch_size=t.eval_batch_size, xla=use_xla(t.xla, cfg.model),
                       head=Head(cfg.model.output))
     if Mechanisms.wanted(cfg.probe):
         probes.append(Mechanisms(trainer, cfg.probe, data.x_train, data.y_train, data.x_test, data.y_test, t.batch_size))

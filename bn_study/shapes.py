@@ -37,6 +37,8 @@ def check(run: RunConfig, spec: Spec) -> None:
     m, data = run.model, run.data.name.value
     if m.conv and m._target_ is None and len(spec.input_shape) != 3:
         raise ConfigError(f"model.conv={list(m.conv)} needs image data (H, W, C); this dataset's inputs have shape {spec.input_shape}")
+    if m.name == "lstm" and m._target_ is None and len(spec.input_shape) != 3:
+        raise ConfigError(f"model=lstm needs image data (H, W, C), one row per time step; data={data}'s inputs have shape {spec.input_shape}")
     if m.conv and m._target_ is None:
         _check_conv(list(m.conv), m.kernel_size, spec.input_shape[:2], data)
     if m.bn is not BN.none and m.norm is Normalizer.group and m._target_ is None:

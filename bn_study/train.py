@@ -14,17 +14,18 @@ import numpy as np
 import keras
 import tensorflow as tf
 
-from .config import OptimizerConfig, OptimizerName, Output
+from .config import ModelConfig, OptimizerConfig, OptimizerName, Output
 
 # Most steps per compiled call: large enough that the call overhead (~0.1 ms) vanishes, small enough
 # that a progress line can appear every few seconds.
 MAX_CHUNK = 2_000
 
 
-def use_xla(requested: bool | None, has_conv: bool) -> bool:
+def use_xla(requested: bool | None, model: ModelConfig) -> bool:
+    """trainer.xla, or where it is null: XLA unless the model is one it slows down without a GPU (config.TrainerConfig.xla)."""
     if requested is not None:
         return requested
-    return not has_conv or bool(tf.config.list_physical_devices("GPU"))
+    return not (model.conv or model.name == "lstm") or bool(tf.config.list_physical_devices("GPU"))
 
 
 def make_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:

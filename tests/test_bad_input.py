@@ -100,6 +100,12 @@ CONFIG_CASES = [
     (["probe.precise_batches=10"], "probe.precise_batches=10: must be 0 unless probe.bn_modes=true (it adds a BN mode)"),
     (["trainer.precise_bn=5", "probe.bn_modes=true"], "trainer.precise_bn=5: must be 0 with probe.bn_modes=true (the probe compares BN's moving averages"),
     (["trainer.precise_bn=-1"], "trainer.precise_bn=-1: must be an integer >= 0 (0: BN's moving averages)"),
+    (["model=lstm", "model.bn=after"], "model.bn=after: must be none or before for model=lstm (before: normalised inside the cell, as Cooijmans et al. 2016)"),
+    (["model=lstm", "model.bn=before", "model.norm=group"], "model.norm=group: must be batch or layer for model=lstm"),
+    (["model=lstm", "probe.gradients=true"], "probe.gradients=True: must be false for model=lstm (the probes read feed-forward blocks)"),
+    (["model=lstm", "model.dropout=0.1"], "model.dropout=0.1: must be 0.0 for model=lstm (a feed-forward block's option)"),
+    (["model=lstm", "data=circles"], "model=lstm needs image data (H, W, C), one row per time step; data=circles's inputs have shape (2,)"),
+    (["model.permute=true"], "model.permute=True: must be false unless model=lstm (the other builders do not read the pixels in order)"),
     (["trainer.precise_bn=61"], "trainer.precise_bn=61: 61 batches of trainer.batch_size=60 need 3,660 training examples; the training split has 3,600 (data=mnist5k); use at most 60"),
 ]
 
