@@ -35,20 +35,27 @@ OUTCOMES = ("holds", "contradicted", "inconclusive")
 RULE = (f"paired per-seed differences a - b; the median difference with a distribution-free (sign-test) confidence interval of at least "
         f"{CONFIDENCE:.0%} coverage; holds if the interval lies beyond the margin in the claimed direction, contradicted if beyond it the "
         "other way, inconclusive otherwise (and whenever n is too small for such an interval)")
-def scope(test_sets: str = "about 0.008 for 1,000 test images at 93%, 0.003 for 10,000 at 88%") -> str:
-    """What the intervals cover and what they leave out; `test_sets`: the test-set error of the runs at hand (`test_set_errors`)."""
+def scope(split_errors: str = "about 0.008 for 1,000 test images at 93%, 0.003 for 10,000 at 88%") -> str:
+    """What the intervals cover and what they leave out; `split_errors`: the sampling error of the evaluation split(s) the
+    claims read, for the runs at hand (`sampling_errors`)."""
     return ("The interval covers seed-to-seed variation (initial weights, batch order) on fixed data splits; it does not include the sampling "
-            f"error of the test set itself (the standard error sqrt(p(1-p)/n) of an accuracy p on n test images: {test_sets}), so a "
-            "difference of a few test images is within that noise. Each claim is judged on its own: with this many claims, a few outcomes "
+            f"error of the evaluation images themselves (the standard error sqrt(p(1-p)/n) of an accuracy p on n images: {split_errors}), so a "
+            "difference of a few images is within that noise. Each claim is judged on its own: with this many claims, a few outcomes "
             "are expected to land beyond a margin by chance.")
 
 
-def test_set_errors(runs) -> str:
-    """`scope`'s test-set error for a study's runs, per dataset: its test images and its runs' median final test accuracy."""
+SPLIT_IMAGES = {"test": ("n_test", "test"), "val": ("n_val", "validation")}
+
+
+def sampling_errors(runs, splits=("test",)) -> str:
+    """`scope`'s sampling error for a study's runs, per split its claims read (test, val) and dataset: the split's images
+    and the runs' median final accuracy on it."""
     parts = []
-    for data, group in runs.groupby("data_used", sort=True):
-        n, p = int(group["n_test"].median()), float(group["test_accuracy"].median())
-        parts.append(f"{math.sqrt(p * (1 - p) / n):.3f} for the {n:,} test images of {data} at the median accuracy here, {p:.0%}")
+    for split in (s for s in SPLIT_IMAGES if s in splits):
+        count, name = SPLIT_IMAGES[split]
+        for data, group in runs.groupby("data_used", sort=True):
+            n, p = int(group[count].median()), float(group[f"{split}_accuracy"].median())
+            parts.append(f"{math.sqrt(p * (1 - p) / n):.3f} for the {n:,} {name} images of {data} at the median accuracy here, {p:.0%}")
     return "; ".join(parts)
 
 

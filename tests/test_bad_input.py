@@ -105,6 +105,7 @@ CONFIG_CASES = [
     (["model=lstm", "probe.gradients=true"], "probe.gradients=True: must be false for model=lstm (the probes read feed-forward blocks)"),
     (["model=lstm", "model.dropout=0.1"], "model.dropout=0.1: must be 0.0 for model=lstm (a feed-forward block's option)"),
     (["model=lstm", "data=circles"], "model=lstm needs image data (H, W, C), one row per time step; data=circles's inputs have shape (2,)"),
+    (["model=lstm", "model.bn=before", "model.norm=layer", "trainer.precise_bn=10"], "trainer.precise_bn=10: must be 0 for model=lstm unless model.bn=before and model.norm=batch"),
     (["model.permute=true"], "model.permute=True: must be false unless model=lstm (the other builders do not read the pixels in order)"),
     (["trainer.precise_bn=61"], "trainer.precise_bn=61: 61 batches of trainer.batch_size=60 need 3,660 training examples; the training split has 3,600 (data=mnist5k); use at most 60"),
 ]

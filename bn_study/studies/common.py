@@ -74,9 +74,10 @@ class Tables:
             return []
         from .registry import get
 
-        history = get(self.dir.name).history
-        return ["## Claims", "", f"Rule: {verdicts.RULE}. {verdicts.scope(verdicts.test_set_errors(self.runs))}", "", markdown_table(verdicts.CLAIM_HEADER, verdicts.claim_rows(found)), "",
-                *([f"Before these claims: {history}", ""] if history else [])]
+        study = get(self.dir.name)
+        splits = {claim.metric_of(side).split for claim in study.claims for side in (claim.a, claim.b)} & set(verdicts.SPLIT_IMAGES) or {"test"}
+        return ["## Claims", "", f"Rule: {verdicts.RULE}. {verdicts.scope(verdicts.sampling_errors(self.runs, splits))}", "", markdown_table(verdicts.CLAIM_HEADER, verdicts.claim_rows(found)), "",
+                *([f"Before these claims: {study.history}", ""] if study.history else [])]
 
 
 def at_end(rows: pd.DataFrame) -> pd.DataFrame:

@@ -18,7 +18,8 @@ from .registry import Study
 TITLE = "Normalisers: batch statistics or normalisation?"
 LR, BATCH, CNN = "normalizers", "normalizers_batch", "normalizers_cnn"
 ARM_KEYS = ["model.bn", "model.norm", "trainer.precise_bn"]
-PRECISE_BATCHES = 100  # arm bn_precise
+PRECISE_BATCHES = 100  # arm bn_precise at batch 32
+BN_MOMENTUM = 0.99  # Keras's default, which every arm here keeps
 # (model.bn, model.norm, trainer.precise_bn) -> label and colour: one source for every panel, table and claim.
 ARMS = {
     ("none", "batch", 0): ("no normalisation", plots.NORM_COLORS["none"]),
@@ -121,7 +122,10 @@ def build(study_dir: Path) -> list[Path]:
         _grid_table(final_by(batch, ["trainer.batch_size", *ARM_KEYS], metric="test_accuracy"), "trainer.batch_size", "batch", None), "",
         "## (d) The Keras blog's CNN", "",
         f"Conv32-Pool-Conv64-Pool-Conv64-Dense64-Dense10, relu, Adam lr 0.001, batch 32, {int(cnn.runs['steps'].max()) if len(cnn.runs) else 0:,} "
-        f"steps ({cnn.epochs_note() if len(cnn.runs) else ''}). Final test accuracy:", "",
+        f"steps ({cnn.epochs_note() if len(cnn.runs) else ''}). The two BN arms train identically (BN trains on batch statistics either "
+        f"way) and differ only at inference: Keras's moving averages (momentum {BN_MOMENTUM}, started at mean 0 and variance 1), or the "
+        f"population statistics recomputed before each evaluation over {PRECISE_BATCHES} training batches (precise BN; see bn_inference). "
+        "Final test accuracy:", "",
         markdown_table(["normaliser", "final test accuracy", "final validation accuracy"],
                        [[_label(arm), fmt_ci(_arm_rows(final_by(cnn, ARM_KEYS, "test_accuracy"), arm).iloc[0]),
                          fmt_ci(_arm_rows(final_by(cnn, ARM_KEYS, "val_accuracy"), arm).iloc[0])] for arm in _arms_of(cnn.runs)]) if len(cnn.runs) else "", "",
