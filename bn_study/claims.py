@@ -50,6 +50,8 @@ class Metric:
     diverged = math.nan
     log10 = False
     grid: Optional[str] = None
+    # The value that says the measure found nothing on that side (GridCount: no value trains); None: no such value.
+    floor = None
 
     def needs(self) -> list[tuple[str, str]]:
         """(split, metric) pairs the runs must log."""
@@ -328,6 +330,7 @@ class _GridReaching(Metric):
 class GridCount(_GridReaching):
     """How many values of the swept `grid` key train."""
 
+    floor = 0.0
 
     def of_values(self, trained):
         return float(len(trained))

@@ -109,6 +109,8 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> dict:
         "low": interval.low, "high": interval.high, "coverage": interval.coverage,
         "interval": interval.label(), "is_ci": interval.is_ci, "outcome": outcome(claim.direction, claim.margin, interval),
         "history": claim.history,
+        # The metric's floor (GridCount: no value trains): a pair with both sides on it says nothing.
+        "floor": metric.floor,
     }
     record["holds_if"] = f"the interval lies {expected_text(record)}"
     split = metric.images if claim.a.metric is None and claim.b.metric is None else None
@@ -209,15 +211,17 @@ def effect(record: dict) -> str:
 
 def measurable(record: dict) -> bool:
     """False where the runs cannot tell the sides apart at all: no pairs, or no pair whose difference is bounded
-    on either side (every pair a tie of infinities, or censored on both sides: a threshold neither side reaches).
-    A pair censored on one side only still says which side is ahead (the other reached the threshold)."""
+    on either side (every pair a tie of infinities, a tie at the metric's floor such as no learning rate training on
+    either side, or censored on both sides: a threshold neither side reaches). A pair censored on one side only
+    still says which side is ahead (the other reached the threshold)."""
     pairs = list(record.get("per_seed", {}).values())
     if not record["n"]:
         return False
 
     def informative(p: dict) -> bool:
         a, b, low, high = (float(p[k]) for k in ("a", "b", "d", "d_high")) if "d_high" in p else (float(p["a"]), float(p["b"]), float(p["d"]), float(p["d"]))
-        return not (math.isinf(a) and a == b) and not (low == -math.inf and high == math.inf)
+        floor = record.get("floor")
+        return not (math.isinf(a) and a == b) and not (floor is not None and a == b == floor) and not (low == -math.inf and high == math.inf)
 
     return not pairs or any(informative(p) for p in pairs)
 

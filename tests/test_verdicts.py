@@ -155,6 +155,9 @@ def test_grid_metrics_known_answers():
     assert largest["median_difference"] == pytest.approx(1.0) and largest["outcome"] == "holds"  # 1.0 against 0.1: a decade
     change = verdicts.judge(claim("lower", 0.01, GridChange("test", "accuracy", grid="lr", start=0.1, to=0.01)), runs, curves)
     assert change["median_difference"] == pytest.approx(0.1) and change["outcome"] == "contradicted"  # b loses 0.1, a nothing
+    # No rate trains on either side: a tie at the count's floor in every pair, not measurable.
+    floor = verdicts.judge(claim("higher", 0.5, GridCount(grid="lr", threshold=0.99)), runs, curves)
+    assert floor["median_difference"] == 0 and not verdicts.measurable(floor) and verdicts.measurable(count)
     # Another sweep of the same study at a rate off this grid leaves this sweep's grid complete.
     other = pd.DataFrame([{"run_id": f"c{seed}", "arm": "c", "seed": seed, "lr": 0.001, "status": "done", "val_accuracy": 0.9,
                            "test_accuracy": 0.9, "study": "other"} for seed in range(5)])
