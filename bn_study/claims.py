@@ -22,6 +22,11 @@ import pandas as pd
 
 from . import analysis
 
+def factor(x: float) -> float:
+    """A margin for a log10 metric (steps to a target) as the factor it stands for: factor(1.5), half as many steps again.
+    Exact, where a rounded 0.176 would let a ratio of exactly 2/3 (200 against 300 steps) pass as beyond it."""
+    return math.log10(x)
+
 DIRECTIONS = {
     "higher": "a exceeds b by more than the margin",
     "lower": "a falls below b by more than the margin",

@@ -62,7 +62,10 @@ def sampling_errors(runs, splits=("test",)) -> str:
 def outcome(direction: str, margin: float, interval: Interval) -> str:
     if not interval.is_ci:
         return "inconclusive"
-    lo, hi = interval.low, interval.high
+    # "Beyond the margin" is strict, and a difference at the margin up to float rounding (log10(200) - log10(300) against
+    # log10(1.5)) is at it, not beyond it.
+    tol = 1e-9 * max(1.0, abs(margin))
+    lo, hi = interval.low - tol, interval.high + tol
     if direction == "higher":
         return "holds" if lo > margin else "contradicted" if hi < -margin else "inconclusive"
     if direction == "lower":

@@ -139,6 +139,17 @@ def test_target_steps_and_best_on_the_validation_split():
     assert best["median_difference"] == pytest.approx(0.1) and best["outcome"] == "holds"
 
 
+def test_a_difference_at_the_margin_up_to_float_rounding_is_not_beyond_it():
+    """log10(200) - log10(300) is log10(1.5) but lands a hair beyond it in floats: at the margin, inconclusive."""
+    from bn_study.claims import factor
+    from bn_study.stats import median_interval
+
+    at = math.log10(200) - math.log10(300)
+    assert at < -factor(1.5)  # the float rounding the rule must not count
+    assert verdicts.outcome("lower", factor(1.5), median_interval([at - 0.2] * 2 + [at] * 3)) == "inconclusive"
+    assert verdicts.outcome("lower", factor(1.5), median_interval([at - 0.001] * 5)) == "holds"
+
+
 def test_grid_metrics_known_answers():
     grid = [0.01, 0.1, 1.0]
     rows = []

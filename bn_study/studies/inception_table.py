@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .. import plots, stats
-from ..claims import Best, Claim, Context, Side, StepsTo
+from ..claims import Best, Claim, Context, factor, Side, StepsTo
 from .registry import Study
 from .common import Tables, draw_band, fmt_ci, final_by, mark_diverged, markdown_table, median_curves, write
 
@@ -83,16 +83,21 @@ def _tag(tag: str) -> Side:
     return Side(tag, {"tag": tag})
 
 
+MARGIN_HISTORY = ("Margin made exactly log10 of its factor after the results and a review (it was rounded down, to 0.301 or 0.176, which "
+                  "let a ratio exactly at the factor pass as beyond it): this turned bn_baseline_faster on Fashion-MNIST from holds to "
+                  "inconclusive (one seed at exactly 600 against 900 steps); no other outcome changed.")
+
+
 CLAIMS = (
     Claim("inception_table.x5_faster", PAPER, "BN-x5 needs 14 times fewer steps than Inception to reach 72.2% (tested here: at least 2 times fewer "
           "to reach the seed's Inception best).",
-          _tag("BN-x5"), _tag("Inception"), TO_BASELINE, "lower", margin=0.301),  # log10(2): at least 2x fewer steps
+          _tag("BN-x5"), _tag("Inception"), TO_BASELINE, "lower", margin=factor(2), history=MARGIN_HISTORY),
     Claim("inception_table.bn_part_of_x5", PAPER, "BN-x5 (BN with the x5 rate, no dropout, L2 / 5, faster decay) needs far fewer steps; the same rate "
           "on plain Inception 'caused the model parameters to reach machine infinity': BN's own part, against the x5 package without BN.",
-          _tag("BN-x5"), _tag("x5-no-BN"), TO_BASELINE, "lower", margin=0.301),
+          _tag("BN-x5"), _tag("x5-no-BN"), TO_BASELINE, "lower", margin=factor(2), history=MARGIN_HISTORY),
     Claim("inception_table.bn_baseline_faster", PAPER, "BN-Baseline reaches Inception's accuracy in 13.3M steps against 31.0M (tested here: at least "
           "1.5 times fewer).",
-          _tag("BN-Baseline"), _tag("Inception"), TO_BASELINE, "lower", margin=0.176),  # log10(1.5)
+          _tag("BN-Baseline"), _tag("Inception"), TO_BASELINE, "lower", margin=factor(1.5), history=MARGIN_HISTORY),
     Claim("inception_table.sigmoid", PAPER, "Plain Inception with sigmoid never achieves better than 1/1000 accuracy; BN-x5-Sigmoid reaches 69.8%.",
           _tag("BN-x5-Sigmoid"), _tag("Baseline-Sigmoid"), Best("val", "accuracy"), "higher", margin=0.1),
 )
