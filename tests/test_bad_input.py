@@ -6,7 +6,7 @@ from tests.conftest import TINY, cli, refused
 
 CASES = [
     (["data=imagenet"], "data=imagenet: unknown option; choose one of: cifar10, circles, digits, fashion_mnist, mnist, mnist5k"),
-    (["model=rnn"], "model=rnn: unknown option; choose one of: cnn, mlp"),
+    (["model=rnn"], "model=rnn: unknown option; choose one of: cnn, lstm, mlp"),
     (["optimizer=rmsprop"], "optimizer=rmsprop: unknown option; choose one of: adam, momentum, sgd"),
     (["experiment=nope"], "experiment=nope: unknown option; choose one of: batch_size, bn_inference, bn_inference_cnn, depth, depth_he, depth_nonlinearity, dropout, fig1"),
     (["model.bn=sideways"], "model.bn: Invalid value 'sideways', expected one of [none, before, after]"),
@@ -48,7 +48,7 @@ CASES = [
     (["data.val_fraction=0.6"], "data.val_fraction=0.6: must be in [0, 0.5)"),
     (["model.output_bn=true"], "model.output_bn=True: must be false when model.bn=none"),
     (["model.output=sigmoid"], "model.output=sigmoid: needs a two-class dataset; this one has 10 classes (use model.output=softmax)"),
-    (["model.name=rnn"], "model.name=rnn: must be a registered builder (mlp, cnn), or any label with model._target_=pkg.module.build"),
+    (["model.name=rnn"], "model.name=rnn: must be a registered builder (mlp, cnn, lstm), or any label with model._target_=pkg.module.build"),
     (["model.conv=[8]"], "model.conv=[8]: must be [] for model=mlp (model=cnn has conv blocks)"),
     (["model._target_=no-such"], "model._target_=no-such: must be a dotted path to a builder function, pkg.module.build"),
     (["model._target_=nosuchpkg.build"], "model._target_=nosuchpkg.build: cannot import nosuchpkg (No module named 'nosuchpkg')"),

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pandas as pd
+import pytest
 
 from bn_study import checkpoints, records
 from bn_study.train import BatchOrder
@@ -29,6 +30,7 @@ def _checkpointed_step(folder) -> int:
     return found.step if found else -1
 
 
+@pytest.mark.slow  # ~50 s: three runs of 1,200 steps, one killed and resumed
 def test_a_killed_run_resumes_from_its_checkpoint_value_for_value(tmp_path):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     assert cli(*RUN, f"hydra.run.dir={whole}").returncode == 0

@@ -75,6 +75,7 @@ def test_readme_block_and_report_are_generated_from_the_committed_verdicts():
     assert (RESULTS / "REPORT.md").read_text() == report.text(RESULTS), "results/REPORT.md is stale: make report"
 
 
+@pytest.mark.slow  # ~25 s: a study end to end, then the report across two versions
 def test_input_bn_quick_end_to_end_with_report(tmp_path):
     results = tmp_path / "results"
     assert cli.main(["run", "input_bn", "--quick", "--results", str(results)]) == 0

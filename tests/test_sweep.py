@@ -58,6 +58,7 @@ def test_grid_2x2x2_runs_every_combination_and_collects(tmp_path):
     assert {p: p.read_text() for p in sweep.glob("*/run.json")} == before
 
 
+@pytest.mark.slow  # ~30 s: a sweep killed mid-run and resumed
 def test_sweep_killed_mid_run_resumes_to_one_record_per_config(tmp_path):
     sweep = tmp_path / "sweep"
     args = [sys.executable, "-m", "bn_study", "-m", "data=mnist5k", "trainer.steps=4000", "trainer.eval_every=100",
