@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .. import collect, plots, stats, verdicts
@@ -121,6 +122,17 @@ def final_by(study: Tables, by: list[str], metric: str = "test_accuracy") -> pd.
         out.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "median": i.median, "ci_low": i.low, "ci_high": i.high,
                     "n": i.n, "is_ci": i.is_ci, "n_runs": len(group), "n_diverged": int((group["status"] == "diverged").sum())})
     return pd.DataFrame(out)
+
+
+def steps_summary(study: Tables, runs: pd.DataFrame, metric) -> tuple[str, str]:
+    """A StepsTo metric over `runs` (one run per seed), its target looked up among the study's runs: the median steps
+    to the target ('not reached' where the median run never got there), and how many of the runs reached it."""
+    from ..claims import Context
+
+    context = Context(study.runs, study.curves)
+    steps = [10 ** metric.value(runs.loc[[i]], study.curves, context) for i in runs.index]
+    median = float(np.median(steps)) if steps else math.nan
+    return (f"{median:,.0f}" if math.isfinite(median) else "not reached (median)"), f"{sum(math.isfinite(s) for s in steps)}/{len(steps)}"
 
 
 def fmt_ci(row) -> str:

@@ -7,12 +7,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .. import collect, plots
 from ..claims import Claim, Context, factor, Final, GridChange, GridCount, Side, StepsTo
-from .common import Tables, draw_band, final_by, fmt_ci, markdown_table, median_curves, write
+from .common import Tables, draw_band, final_by, fmt_ci, markdown_table, median_curves, steps_summary, write
 from .registry import Study
 
 TITLE = "Normalisers: batch statistics or normalisation?"
@@ -211,15 +210,10 @@ def _speed_table(at: Tables) -> str:
     if at.runs.empty:
         return ""
     metric = StepsTo("val", "accuracy", target=tuple(_where(BN, LR, **{"optimizer.lr": SPEED_LR}).items()), fraction=OF_BEST)
-    context = Context(at.runs, at.curves)
     rows = []
     for arm in _arms_of(at.runs):
         runs = _arm_rows(at.runs, arm)
-        steps = [metric.value(runs[runs["run_id"] == r], at.curves, context) for r in runs["run_id"]]
-        median = float(np.median(steps))
-        reached = sum(math.isfinite(s) for s in steps)
-        text = f"{10 ** median:,.0f}" if math.isfinite(median) else "not reached (median)"
-        rows.append([_label(arm), text, f"{reached}/{len(steps)}", fmt_ci(final_by(Tables(runs, at.curves, at.dir), ["model.bn"]).iloc[0])])
+        rows.append([_label(arm), *steps_summary(at, runs, metric), fmt_ci(final_by(Tables(runs, at.curves, at.dir), ["model.bn"]).iloc[0])])
     return markdown_table(["normaliser", "steps to the target (median)", "seeds that reach it", "final test accuracy"], rows)
 
 

@@ -3,16 +3,14 @@ sequential MNIST read row by row, in order and permuted: convergence speed and t
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .. import collect, plots
-from ..claims import Claim, Context, factor, Final, Side, StepsTo
+from ..claims import Claim, factor, Final, Side, StepsTo
 from .bn_inference import WU
-from .common import Tables, draw_band, final_by, fmt_ci, markdown_table, median_curves, write
+from .common import Tables, draw_band, final_by, fmt_ci, markdown_table, median_curves, steps_summary, write
 from .registry import Study
 
 TITLE = "BN in recurrent networks: LSTM, BN-LSTM and LN-LSTM on sequential MNIST"
@@ -48,12 +46,6 @@ def _speed(permute: bool) -> StepsTo:
     return StepsTo("val", "accuracy", target=tuple(_where(LSTM, permute).items()), fraction=OF_BEST)
 
 
-def steps_to_target(study: Tables, arm, permute: bool) -> list[float]:
-    """Per seed: the steps until the arm's validation accuracy reaches the claims' target (inf: never)."""
-    runs, context = _rows(study.runs, arm, permute), Context(study.runs, study.curves)
-    return [10 ** _speed(permute).value(runs[runs["run_id"] == r], study.curves, context) for r in runs["run_id"]]
-
-
 def build(study_dir: Path) -> list[Path]:
     study = Tables.load(study_dir)
     variants = [v for v in VARIANTS if v in set(study.runs["model.permute"])]
@@ -86,11 +78,7 @@ def build(study_dir: Path) -> list[Path]:
             cell = _rows(final, arm, permute)
             if cell.empty:
                 continue
-            to_target = steps_to_target(study, arm, permute)
-            median = float(np.median(to_target))
-            reached = sum(math.isfinite(s) for s in to_target)
-            rows.append([VARIANTS[permute], _label(arm), fmt_ci(cell.iloc[0]),
-                         f"{median:,.0f}" if math.isfinite(median) else "not reached (median)", f"{reached}/{len(to_target)}"])
+            rows.append([VARIANTS[permute], _label(arm), fmt_ci(cell.iloc[0]), *steps_summary(study, _rows(study.runs, arm, permute), _speed(permute))])
     summary = "\n".join([
         f"# {TITLE}", "",
         "Cooijmans et al. (2016) put BN inside the LSTM: on the input-to-hidden and hidden-to-hidden transforms, each with its own gain "
