@@ -6,4 +6,8 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from . import tensorflow_startup  # noqa: E402
+
+tensorflow_startup.install()
+
 __version__ = "0.1.0"

@@ -20,7 +20,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from . import config as config_lib
@@ -45,7 +45,7 @@ USAGE_ERRORS = (ConfigError, DataUnavailable, HydraException, OmegaConfBaseExcep
 def main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     folder = Path(hc.runtime.output_dir)
-    overrides = list(hc.overrides.task)
+    overrides = OmegaConf.to_container(hc.overrides.task, resolve=False)  # as typed: iterating would resolve a `${...}` in them
     multirun = hc.mode == RunMode.MULTIRUN
     progress = sweep.JobProgress(Path(hc.sweep.dir), hc.job.num, overrides) if multirun else None
     sweep.WORKING["run"] = folder

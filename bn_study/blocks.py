@@ -20,7 +20,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .config import BN, ModelConfig, Norm, Normalizer, Output
+from .config import BN, LAYER_SEEDS, ModelConfig, Norm, Normalizer, Output
 
 OUTPUT = "logits"
 ACT, BN_LAYER, LINEAR = "_act", "_bn", "_linear"
@@ -37,7 +37,7 @@ def initializer(cfg: ModelConfig, seed: int, output: bool = False):
 def layer_seeds(seed: int):
     """Per-layer init seeds from the run seed only, in build order: so the BN and no-BN arms of a paired
     comparison start from the same kernels (BN-before only drops the biases, which are zeros)."""
-    return iter(range(seed * 1000, seed * 1000 + 1000))
+    return iter(range(seed * LAYER_SEEDS, (seed + 1) * LAYER_SEEDS))
 
 
 def batch_norm(cfg: ModelConfig, name: str) -> layers.Layer:

@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import analysis, ownership, records, stats, sweep
-from .config import ConfigError, RunConfig, check_study_name, to_dict
+from .config import ConfigError, check_study_name, with_defaults
 from .records import CURVE_COLUMNS, PROVENANCE, RUN_JSON, Unverified
 
 log = logging.getLogger(__name__)
@@ -71,16 +71,8 @@ def flatten_config(config: dict) -> dict:
     return out
 
 
-def _with_defaults(config: dict) -> dict:
-    """A run's config with every key of today's schema: a knob added after the run was made has its default,
-    which is what the code that made the run did."""
-    defaults = to_dict(RunConfig())
-    merged = {k: ({**v, **config[k]} if isinstance(v, dict) else config[k]) if k in config else v for k, v in defaults.items()}
-    return {**config, **merged}
-
-
 def _run_row(record: dict, folder: Path, curve: pd.DataFrame) -> dict:
-    row = {"run_id": record["run_id"], "status": record["status"], "folder": str(folder), **flatten_config(_with_defaults(record["config"]))}
+    row = {"run_id": record["run_id"], "status": record["status"], "folder": str(folder), **flatten_config(with_defaults(record["config"]))}
     final = record.get("final") or {}
     runtime = record.get("runtime") or {}
     row.update(
@@ -163,8 +155,6 @@ def write(collected: Collected, out_dir: Path) -> None:
         CONFIGS_TABLE: lambda path: stats.by_config(collected.runs).to_csv(path, index=False),
     }
     with ownership.owned(out_dir, f"results folder {out_dir}"):
-        for leftover in out_dir.glob(".*.tmp"):  # of a collect killed mid-write: nobody else writes here now
-            leftover.unlink()
         staged: dict[str, Path] = {}
         try:
             for name, save in savers.items():

@@ -7,6 +7,7 @@ message is one line naming the key and what it allows.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
@@ -295,6 +296,10 @@ def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
 MAX_SEED = 2**32 - 1
 MAX_STEPS = 10_000_000
 MAX_STUDY_NAME = 64
+# Each run seed has this many layer init seeds (blocks.layer_seeds: seed s draws s*1000 .. s*1000+999, so two runs
+# never share one); the deepest network takes one per block plus one for its output layer.
+LAYER_SEEDS = 1000
+MAX_DEPTH = LAYER_SEEDS - 1
 
 
 def check_study_name(name: str) -> None:
@@ -330,14 +335,20 @@ def _refuse_unknown_keys(cfg: DictConfig, schema: DictConfig, prefix: str = "") 
             _refuse_unknown_keys(child, expected, f"{path}.")
 
 
+# The model computes in float32, where anything larger than this is inf.
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 def _refuse_non_finite(node: Any, prefix: str = "") -> None:
-    """inf or nan in any number (a learning rate, an init std, an L2 factor) trains a run that can only diverge."""
+    """inf or nan in any number (a learning rate, an init std, an L2 factor) trains a run that can only diverge;
+    so does a number float32 cannot hold (optimizer.lr=1e39 is inf to the model)."""
     for f in fields(node):
         value, key = getattr(node, f.name), f"{prefix}{f.name}"
         if is_dataclass(value):
             _refuse_non_finite(value, f"{key}.")
         for v in value if isinstance(value, list) else [value]:
-            _require(not isinstance(v, float) or math.isfinite(v), key, value, "a finite number")
+            _require(not isinstance(v, float) or (math.isfinite(v) and abs(v) <= FLOAT32_MAX), key, value,
+                     f"a finite number, at most {FLOAT32_MAX:.4g} in magnitude (the model computes in float32)")
 
 
 def validate(cfg: DictConfig | RunConfig) -> RunConfig:
@@ -361,7 +372,7 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     _require(bool(m.hidden) or bool(m.conv), "model.hidden", m.hidden, "non-empty when model.conv is empty")
     for key, sizes in (("model.hidden", m.hidden), ("model.conv", m.conv)):
         _require(all(s >= 1 for s in sizes), key, sizes, "a list of positive sizes")
-    _require(m.depth is None or 1 <= m.depth <= 1000, "model.depth", m.depth, "an integer in [1, 1000], or null for model.hidden as it is")
+    _require(m.depth is None or 1 <= m.depth <= MAX_DEPTH, "model.depth", m.depth, f"an integer in [1, {MAX_DEPTH}], or null for model.hidden as it is")
     _require(m.depth is None or bool(m.hidden), "model.hidden", m.hidden, "one width at least when model.depth is set (model.depth blocks of model.hidden[0] units)")
     _require(m.kernel_size >= 1, "model.kernel_size", m.kernel_size, "an integer >= 1")
     _require(not m.bn_renorm or m.bn is not BN.none or m.input_bn is not Norm.none, "model.bn_renorm", m.bn_renorm, "false when there is no BN layer (model.bn=none)")
@@ -443,12 +454,26 @@ ADDED_LATER = {"model._target_": None, "model.depth": None, "model.norm": "batch
 def identity(run: RunConfig) -> dict:
     """What makes a run the run it is: the config without NOT_IDENTITY, nor ADDED_LATER keys at their old
     value (records.config_id hashes this)."""
-    c = {k: v for k, v in to_dict(run).items() if k not in NOT_IDENTITY}
+    return identity_of(to_dict(run))
+
+
+def identity_of(config: dict) -> dict:
+    """`identity` of a config as a run recorded it (run.json's `config`), with the keys the schema had then:
+    what its run_id was computed from."""
+    c = {k: copy.deepcopy(v) for k, v in config.items() if k not in NOT_IDENTITY}
     for dotted, old in ADDED_LATER.items():
         *parents, key = dotted.split(".")
         node = c
         for parent in parents:
-            node = node[parent]
-        if node[key] == old:
+            node = node.get(parent, {})
+        if key in node and node[key] == old:
             del node[key]
     return c
+
+
+def with_defaults(config: dict) -> dict:
+    """A run's recorded config with every key of today's schema: a knob added after the run was made has its
+    default, which is what the code that made the run did."""
+    defaults = to_dict(RunConfig())
+    merged = {k: ({**v, **config[k]} if isinstance(v, dict) else config[k]) if k in config else v for k, v in defaults.items()}
+    return {**config, **merged}

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .config import ConfigError
-from .records import now
+from .records import now, remove_leftovers
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ def owned(folder: Path, what: str) -> Iterator[None]:
             log.info("%s: taking over from a process that stopped without finishing (%s)", folder, _describe(previous))
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": now()}).encode(), 0)
+        remove_leftovers(folder)  # a killed owner's half-written files: only the owner writes here
         yield
     finally:
         # Unlink while still holding the lock: a process that opened the old file finds it unlinked and retries.

@@ -27,6 +27,9 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from . import tensorflow_startup
+from .config import identity_of
+
 RUN_JSON = "run.json"
 CURVES_CSV = "curves.csv"
 CURVE_COLUMNS = ["run_id", "step", "split", "metric", "value"]
@@ -83,15 +86,16 @@ def _git(*args: str) -> str | None:
 
 
 # The keys of provenance() that collect carries into runs.csv.
-PROVENANCE = ("git_commit", "git_dirty", "cpu", "isa_level", "threads")
+PROVENANCE = ("git_commit", "git_dirty", "cpu", "isa_level", "onednn", "threads")
 
 
 def provenance() -> dict:
-    """Where a run was made: the code's git commit (and whether its tree had uncommitted changes), the CPU
-    and its instruction-set level, and the threads TensorFlow was allowed."""
+    """Where a run was made: the code's git commit (and whether its tree had uncommitted changes), the CPU,
+    its instruction-set level and whether TensorFlow's oneDNN kernels were on (both change the last bits of
+    the numbers), and the threads TensorFlow was allowed."""
     commit = _git("rev-parse", "HEAD")
     dirty = None if commit is None else bool(_git("status", "--porcelain", "--untracked-files=no"))
-    return {"git_commit": commit, "git_dirty": dirty, **_cpu(),
+    return {"git_commit": commit, "git_dirty": dirty, **_cpu(), "onednn": tensorflow_startup.onednn(),
             "threads": os.environ.get("TF_NUM_INTRAOP_THREADS", f"all ({os.cpu_count()})")}
 
 
@@ -130,17 +134,44 @@ FILE_MODE = 0o666 & ~_umask()
 def staged(path: Path, write) -> Path:
     """`write(tmp_path)` into a temporary file beside `path`, flushed to disk with the usual file mode;
     returns the temporary path for the caller to `os.replace` into place (removed again on any failure)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+    except OSError as err:
+        raise named(err, path) from None
     os.close(fd)
     try:
         write(Path(tmp))
         os.chmod(tmp, FILE_MODE)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise named(err, path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return Path(tmp)
+
+
+def named(err: OSError, path: Path) -> OSError:
+    """`err` naming the file it was about: a write on a full disk raises ENOSPC without a file name."""
+    if err.filename:
+        return err
+    return type(err)(err.errno, err.strerror or str(err), str(path)) if err.errno else OSError(None, str(err), str(path))
+
+
+TMP_SUFFIX = ".tmp"
+
+
+def leftovers(folder: Path) -> list[Path]:
+    """The temporary files a killed write left directly in `folder` (`staged`'s `.<name>.<random>.tmp`)."""
+    return sorted(p for p in Path(folder).glob(f".*{TMP_SUFFIX}") if p.is_file())
+
+
+def remove_leftovers(folder: Path) -> None:
+    """Remove them: for the folder's owner only (`ownership`), who is the only one writing there."""
+    for path in leftovers(folder):
+        path.unlink(missing_ok=True)
 
 
 def sync_folder(folder: Path) -> None:
@@ -174,9 +205,10 @@ class Unverified(ValueError):
 
 def verified_curves(folder: Path, record: dict):
     """The curves of a finished run as a DataFrame, once checked against run.json: the size and checksum it
-    recorded on closing; and, for every run (those that predate the checksum too), that every row is whole
-    and that the curve ends at the run's last step, with every series measured at the start measured there
-    too and the final test accuracy run.json records. Raises Unverified saying what is wrong."""
+    recorded on closing; and, for every run (those that predate the checksum too), that every row is whole, that
+    the curve ends at the run's last step with every series measured at the start measured there too, and that
+    every field of run.json the tables use says what the curve and the config say (`_check_record`). Raises
+    Unverified saying what is wrong."""
     import pandas as pd
 
     path = Path(folder) / CURVES_CSV
@@ -211,11 +243,59 @@ def verified_curves(folder: Path, record: dict):
     cut = expected_series - _series(curve, last_step)
     if cut:
         raise Unverified(f"{CURVES_CSV} lacks {', '.join(sorted(cut))} at its last step {last_step}: torn or edited")
-    final = (record.get("final") or {}).get("test_accuracy")
-    last = curve[(curve["step"] == last_step) & (curve["split"] == "test") & (curve["metric"] == "accuracy")]["value"]
-    if record.get("status") == "done" and last.iloc[-1] != final:
-        raise Unverified(f"{CURVES_CSV} ends at test accuracy {last.iloc[-1]!r}, run.json says {final!r}: torn or edited")
+    _check_record(record, curve, last_step)
     return curve
+
+
+def _check_record(record: dict, curve, last_step: int) -> None:
+    """run.json's fields that the tables read, against its config and its curve: an edited run.json is refused."""
+    try:
+        config, status, final = record["config"], record["status"], record.get("final") or {}
+        data, trainer = record["data"], config["trainer"]
+        if record["run_id"] != config_id(identity_of(config)):
+            raise Unverified(f"{RUN_JSON}'s run_id is not its config's ({config_id(identity_of(config))}): edited")
+        if record.get("study", config.get("study")) != config.get("study"):
+            raise Unverified(f"{RUN_JSON}'s study {record.get('study')!r} is not its config's {config.get('study')!r}: edited")
+        requested, used = config["data"]["name"], data["name"]
+        if used != requested and not (data.get("fallback") and (requested, used) == ("mnist", "mnist5k")):
+            raise Unverified(f"{RUN_JSON}'s data.name {used!r} is not what its config asked for ({requested!r}) and no fallback is recorded: edited")
+        at_end = curve[curve["step"] == last_step]
+        for split in sorted(set(at_end["split"]) & set(EVALUATED)):
+            for metric in ("loss", "accuracy"):
+                values = at_end[(at_end["split"] == split) & (at_end["metric"] == metric)]["value"]
+                value, said = (float(values.iloc[-1]) if len(values) else math.nan), final.get(f"{split}_{metric}")
+                said = math.nan if said is None else float(said)
+                if status == "done" and not math.isfinite(value):
+                    raise Unverified(f"status done, but its {split} {metric} at the last step is {value}: a diverged run")
+                if not (value == said or (math.isnan(value) and math.isnan(said))):
+                    raise Unverified(f"{RUN_JSON}'s final.{split}_{metric} is {said!r}, its {CURVES_CSV} ends at {value!r}: edited")
+        if status == "diverged" and record.get("diverged_at_step") != last_step:
+            raise Unverified(f"status diverged at step {record.get('diverged_at_step')}, but its {CURVES_CSV} stops at step {last_step}: edited")
+        if status == "diverged" and not at_end[at_end["split"].isin(EVALUATED)]["value"].isna().all():
+            raise Unverified(f"status diverged, but its {CURVES_CSV} has finite evaluations at its last step {last_step}: edited")
+        if status == "done" and last_step != trainer["steps"] and record.get("stopped_at_step") != last_step:
+            raise Unverified(f"status done at step {last_step} of trainer.steps={trainer['steps']}, and no callback stopped it: edited")
+    except (KeyError, TypeError, ValueError) as err:
+        raise Unverified(f"{RUN_JSON} lacks or garbles a field the tables read ({type(err).__name__}: {err})") from None
+
+
+def curve_reaches(folder: Path, step: int, measured: dict, eval_every: int) -> str | None:
+    """Why `folder`'s curves.csv does not hold every evaluation from step 0 to `step`, the last one measuring
+    `measured`; None if it does. A checkpoint its curve does not reach would resume over a hole."""
+    try:
+        rows = rows_up_to(Path(folder) / CURVES_CSV, step)
+        evaluated = {int(row[1]) for row in rows if row[2:4] == ["test", "accuracy"]}
+        at_step = {(row[2], row[3]): float(row[4]) for row in rows if int(row[1]) == step}
+    except (OSError, ValueError) as err:
+        return f"{CURVES_CSV} is unreadable ({type(err).__name__})"
+    missing = sorted(set(range(0, step + 1, eval_every)) - evaluated)
+    if missing:
+        return f"{CURVES_CSV} lacks the evaluation at step {missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+    for split, values in measured.items():
+        for metric, value in values.items():
+            if at_step.get((split, metric)) != float(value):
+                return f"its {split} {metric} at step {step} is not the one {CURVES_CSV} holds there"
+    return None
 
 
 def _series(curve, step: int) -> set[str]:
@@ -225,6 +305,15 @@ def _series(curve, step: int) -> set[str]:
 
 def read_run(folder: Path) -> dict:
     return json.loads((Path(folder) / RUN_JSON).read_text())
+
+
+def rows_up_to(path: Path, step: int) -> list[list[str]]:
+    """The whole rows of a curves.csv up to `step` (a kill mid-row leaves a torn last line)."""
+    with open(path, newline="") as f:
+        text = f.read()
+    lines = text.splitlines(keepends=True)
+    whole = [line for line in lines[1:] if line.endswith("\n")]
+    return [row for row in csv.reader(whole) if len(row) == len(CURVE_COLUMNS) and int(row[1]) <= step]
 
 
 class RunWriter:
@@ -239,7 +328,7 @@ class RunWriter:
         path = self.folder / CURVES_CSV
         kept = [CURVE_COLUMNS]
         if resume_at is not None:
-            kept += self._rows_up_to(path, resume_at)
+            kept += rows_up_to(path, resume_at)
             earlier = read_run(self.folder)
             self.record.update(started_at=earlier.get("started_at", self.record["started_at"]),
                                resumed=[*earlier.get("resumed", []), {"step": resume_at, "at": now()}],
@@ -250,22 +339,17 @@ class RunWriter:
         self._file = open(path, "a", newline="")
         self._csv = csv.writer(self._file, lineterminator="\n")
 
-    @staticmethod
-    def _rows_up_to(path: Path, step: int) -> list[list[str]]:
-        with open(path, newline="") as f:
-            text = f.read()
-        lines = text.splitlines(keepends=True)
-        whole = [line for line in lines[1:] if line.endswith("\n")]  # a kill mid-row leaves a torn last line
-        return [row for row in csv.reader(whole) if len(row) == len(CURVE_COLUMNS) and int(row[1]) <= step]
-
     def log(self, step: int, split: str, metrics: dict) -> None:
         for metric, value in metrics.items():
             self._csv.writerow([self.record["run_id"], step, split, metric, repr(float(value))])
             self._rows += 1
 
     def flush(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as err:
+            raise named(err, self.folder / CURVES_CSV) from None
 
     def update(self, **fields) -> None:
         self.record.update(fields)

@@ -61,16 +61,17 @@ def finished(cfg: RunConfig, folder: Path) -> dict | None:
     """The record of this very config if `folder` already holds it finished (done or diverged) and its
     curves verify, so a rerun can skip it; None if it is to be (re)run.
 
-    A folder holding a finished run of another config is refused rather than overwritten.
+    A folder holding a run of another config, finished or interrupted, is refused rather than overwritten.
     """
     try:
         old = records.read_run(folder)
     except (OSError, ValueError):
         return None  # nothing there, or a torn file: (re)run
-    if old.get("status") not in ("done", "diverged"):
-        return None  # interrupted or failed: redo
     if old.get("run_id") != records.config_id(identity(cfg)):
-        raise ConfigError(f"{folder}: holds a finished run of another config (run {old.get('run_id')}); choose another output folder")
+        raise ConfigError(f"{folder}: holds {'a finished' if old.get('status') in ('done', 'diverged') else 'an interrupted'} run of another config "
+                          f"(run {old.get('run_id')}, {old.get('status')}); choose another output folder, or move that one away")
+    if old.get("status") not in ("done", "diverged"):
+        return None  # interrupted or failed: redo, or resume from its checkpoint
     try:
         records.verified_curves(folder, old)
     except records.Unverified as err:
@@ -161,7 +162,9 @@ def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, ru
     data, compiled = prepare(cfg)
     config = to_dict(cfg)
     run_id = records.config_id(identity(cfg))
-    resume = _resumable(cfg, folder, run_id)
+    resume = _resumable(cfg, folder, run_id, compiled.trainer)
+    if resume is None:
+        checkpoints.remove(folder)  # the curve starts again at step 0: no older checkpoint may be resumed over it
     writer = records.RunWriter(
         folder,
         {
@@ -192,8 +195,9 @@ def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, ru
         raise
 
 
-def _resumable(cfg: RunConfig, folder: Path, run_id: str) -> checkpoints.Resume | None:
-    """The checkpoint to go on from: one left in `folder` by an unfinished run of this very config."""
+def _resumable(cfg: RunConfig, folder: Path, run_id: str, trainer: Trainer) -> checkpoints.Resume | None:
+    """The checkpoint to go on from, restored into `trainer`: one left in `folder` by an unfinished run of this very
+    config, whole, and reached by the curve in the folder (`checkpoints.resume`)."""
     if not cfg.checkpoint.enabled:
         return None
     try:
@@ -202,7 +206,7 @@ def _resumable(cfg: RunConfig, folder: Path, run_id: str) -> checkpoints.Resume 
         return None
     if earlier.get("run_id") != run_id or earlier.get("status") not in ("running", "failed"):
         return None
-    return checkpoints.latest(folder, run_id)
+    return checkpoints.resume(folder, run_id, trainer, lambda found: records.curve_reaches(folder, found.step, found.measured, cfg.trainer.eval_every))
 
 
 def _train(cfg, compiled: Compiled, writer, trackers: Trackers, t_start, folder: Path, resume: checkpoints.Resume | None, run_id: str) -> dict:
@@ -211,13 +215,17 @@ def _train(cfg, compiled: Compiled, writer, trackers: Trackers, t_start, folder:
     trainer.warm_up()
     order = BatchOrder(trainer.n_train, t.batch_size, cfg.seed, partial=t.partial_batch)
     progress = _Progress(_label(cfg), t.steps, t.progress_seconds)
-    saver = checkpoints.Saver(folder, trainer, run_id, fresh=resume is None) if cfg.checkpoint.enabled else None
+    saver = checkpoints.Saver(folder, trainer, run_id, kept=resume) if cfg.checkpoint.enabled else None
 
-    def evaluate(step: int) -> dict:
-        """Every evaluated split (test, val) and probe at `step`; returns the test split's numbers."""
+    def evaluate(step: int) -> dict | None:
+        """Every evaluated split (test, val) and probe at `step`, logged; returns the splits' numbers, or None (nothing
+        logged) where the network's outputs are not finite: a network that computes NaN has diverged, whatever its
+        training loss said."""
         if compiled.precise:
             precise_bn.assign(trainer.model, compiled.precise.statistics())
         measured = {split: trainer.evaluate(split) for split in trainer.splits}
+        if not all(math.isfinite(v) for values in measured.values() for v in values.values()):
+            return None
         for split, values in measured.items():
             writer.log(step, split, values)
         for probe in probes:
@@ -228,18 +236,19 @@ def _train(cfg, compiled: Compiled, writer, trackers: Trackers, t_start, folder:
             saver.save(step, measured)
         return measured
 
+    diverged_at, stopped_at, why = None, None, ""
     if resume:
-        checkpoints.restore(resume, trainer)
         order.skip(resume.step)
         step, measured = resume.step, resume.measured
         log.info("[%s] resumed from its checkpoint at step %d", _label(cfg), step)
     else:
         step, measured = 0, evaluate(0)
-    test = measured["test"]
-    progress(step, test, force=True)
+        if measured is None:
+            diverged_at, why = 0, "non-finite outputs at its first evaluation"
+    if measured is not None:
+        progress(step, measured["test"], force=True)
     setup_seconds = time.perf_counter() - t_start
     t_train = time.perf_counter()
-    diverged_at, stopped_at = None, None
     trackers.begin()
     while step < t.steps and diverged_at is None and stopped_at is None:
         target = min(step + t.eval_every - step % t.eval_every, t.steps)
@@ -255,34 +264,36 @@ def _train(cfg, compiled: Compiled, writer, trackers: Trackers, t_start, folder:
                 examples += chunk["examples"]
                 step += chunk["steps"]
                 if chunk["diverged"]:
-                    diverged_at = step
+                    diverged_at, why = step, "non-finite training loss"
                     break
         train = {k: v / examples for k, v in seen.items()}
         writer.log(step, "train", train)
         if diverged_at is None:
             measured = evaluate(step)
-            test = measured["test"]
-            progress(step, test, force=step == t.steps)
+            if measured is None:
+                diverged_at, why = step, "non-finite outputs at its evaluation"
+                break
+            progress(step, measured["test"], force=step == t.steps)
             if trackers.epoch_end(epoch, epoch_logs(step, train, measured)) and step < t.steps:
                 stopped_at = step
                 log.info("[%s] stopped by a callback at step %d", _label(cfg), step)
-                progress(step, test, force=True)
+                progress(step, measured["test"], force=True)
     train_seconds = time.perf_counter() - t_train
 
     timing = {"xla": trainer.xla, "compiled": compiled.fresh, "setup_seconds": round(setup_seconds, 3), "train_seconds": round(train_seconds, 3),
               "ms_per_step": round(1e3 * train_seconds / max(1, step - (resume.step if resume else 0)), 4)}
     if diverged_at is not None:
-        # The weights are non-finite from here on: record NaN where the run stopped, nothing after it.
+        # The network is non-finite from here on: record NaN where the run stopped, nothing after it.
         for split in trainer.splits:
             writer.log(step, split, {"loss": math.nan, "accuracy": math.nan})
         writer.flush()
-        log.info("[%s] diverged: non-finite training loss at step %d", _label(cfg), diverged_at)
+        log.info("[%s] diverged: %s at step %d", _label(cfg), why, diverged_at)
         status, final = "diverged", {f"{split}_{k}": math.nan for split in trainer.splits for k in ("loss", "accuracy")}
     else:
         status, final = "done", {f"{split}_{k}": v for split, values in measured.items() for k, v in values.items()}
     writer.close(status, final=final, steps=step, diverged_at_step=diverged_at, stopped_at_step=stopped_at,
                  wall_seconds=round(time.perf_counter() - t_start, 3), timing=timing)
     if saver and not cfg.checkpoint.keep:
-        saver.remove()
+        checkpoints.remove(folder)
     trackers.end(status, epoch_logs(step, {}, measured) if status == "done" else None)  # after the run's own files are whole
     return writer.record

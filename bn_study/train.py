@@ -8,6 +8,7 @@ called between chunks, never on the per-step path.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 
 import numpy as np
@@ -177,7 +178,8 @@ class Trainer:
 
     def _eval_sums(self, x, y):
         logits = self.model(x, training=False)
-        return tf.reduce_sum(self.head.losses(y, logits)), tf.reduce_sum(self.head.hits(y, logits))
+        non_finite = tf.reduce_sum(tf.cast(tf.logical_not(tf.math.is_finite(logits)), tf.float32))
+        return tf.reduce_sum(self.head.losses(y, logits)), tf.reduce_sum(self.head.hits(y, logits)), non_finite
 
     def train(self, batches: np.ndarray) -> dict:
         """Run one SGD step per row of `batches`; stop early at the first non-finite loss.
@@ -205,10 +207,11 @@ class Trainer:
         return list(self._eval_sets)
 
     def evaluate(self, split: str = "test") -> dict:
-        """Loss and accuracy over a whole evaluated split, with the BN moving averages."""
+        """Loss and accuracy over a whole evaluated split, with the BN moving averages; the loss is NaN wherever a
+        logit is not finite (an argmax over NaNs would still count some examples as right)."""
         n, batches = self._eval_sets[split]
-        loss_sum = hits = 0.0
+        loss_sum = hits = non_finite = 0.0
         for x, y in batches:
-            l, h = self._eval_batch_fn(x, y)
-            loss_sum, hits = loss_sum + float(l), hits + float(h)
-        return {"loss": loss_sum / n, "accuracy": hits / n}
+            l, h, bad = self._eval_batch_fn(x, y)
+            loss_sum, hits, non_finite = loss_sum + float(l), hits + float(h), non_finite + float(bad)
+        return {"loss": loss_sum / n if not non_finite else math.nan, "accuracy": hits / n}

@@ -33,3 +33,18 @@ def always_after(cfg, input_shape, n_classes, seed):
 
 
 not_a_function = 3
+
+
+def negative_moving_variance(cfg, input_shape, n_classes, seed):
+    """Keeps the contract, but its BN layers start with a moving variance of -1: finite in training (batch
+    statistics), NaN at inference (the moving ones)."""
+    model = wide_then_narrow(cfg, input_shape, n_classes, seed)
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.moving_variance.assign(-keras.ops.ones_like(layer.moving_variance))
+    return model
+
+
+def raises(cfg, input_shape, n_classes, seed):
+    """A builder with a bug in it."""
+    raise ValueError(f"no such layer size: {cfg.hidden}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,8 +28,8 @@ def _start(folder, args) -> subprocess.Popen:
 
 
 def _checkpointed_step(folder) -> int:
-    found = checkpoints.latest(folder)
-    return found.step if found else -1
+    found = checkpoints.candidates(folder)
+    return found[0].step if found else -1
 
 
 @pytest.mark.slow  # ~50 s: three runs of 1,200 steps, one killed and resumed
@@ -76,9 +78,96 @@ def test_skipping_batches_is_taking_them():
 def test_a_checkpoint_is_only_ever_resumed_by_the_run_that_wrote_it(tmp_path):
     folder = tmp_path / checkpoints.FOLDER
     folder.mkdir()
-    (folder / "ckpt-300.index").write_bytes(b"")
-    records.write_json_atomic(folder / checkpoints.STATE, {"run_id": "abc", "step": 300, "measured": {}, "prefix": "ckpt-300"})
-    assert checkpoints.latest(tmp_path, "abc").step == 300
-    assert checkpoints.latest(tmp_path, "another") is None
+    records.write_json_atomic(folder / checkpoints.STATE, {"run_id": "abc", "checkpoints": [
+        {"step": 200, "measured": {}, "prefix": "ckpt-200", "files": {}}, {"step": 300, "measured": {}, "prefix": "ckpt-300", "files": {}}]})
+    assert [c.step for c in checkpoints.candidates(tmp_path, "abc")] == [300, 200]  # newest first
+    assert checkpoints.candidates(tmp_path, "another") == []
     (folder / checkpoints.STATE).write_text("{torn")
-    assert checkpoints.latest(tmp_path, "abc") is None
+    assert checkpoints.candidates(tmp_path, "abc") == []
+
+
+# In-process runs of 100 steps that keep their checkpoints (at steps 80 and 100), then made to look interrupted.
+SHORT = ["data=mnist5k", "trainer.steps=100", "trainer.eval_every=20", "probe.examples=100", "model.bn=before", "model.dropout=0.2",
+         "optimizer=momentum", "optimizer.momentum=0.9", "optimizer.lr=0.05"]
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    """An uninterrupted run, and a copy of it with its checkpoints kept."""
+    from bn_study.run import execute
+    from tests.conftest import compose_run
+
+    root = tmp_path_factory.mktemp("whole")
+    execute(compose_run(*SHORT), root / "whole")
+    execute(compose_run(*SHORT, "checkpoint.keep=true"), root / "kept")
+    assert [c.step for c in checkpoints.candidates(root / "kept")] == [100, 80]
+    return root
+
+
+def _interrupted(whole, tmp_path, curve_to: int):
+    """The kept run as if killed after its evaluation at `curve_to` (its checkpoints still those of steps 80 and 100)."""
+    folder = tmp_path / "run"
+    shutil.copytree(whole / "kept", folder)
+    record = records.read_run(folder)
+    records.write_json_atomic(folder / "run.json", {**record, "status": "failed"})
+    rows = records.rows_up_to(folder / "curves.csv", curve_to)
+    (folder / "curves.csv").write_text("\n".join(",".join(r) for r in [records.CURVE_COLUMNS, *rows]) + "\n")
+    return folder
+
+
+def _rerun(folder, caplog):
+    from bn_study.run import execute
+    from tests.conftest import compose_run
+
+    with caplog.at_level("INFO"):
+        record = execute(compose_run(*SHORT), folder)
+    return record, caplog.text
+
+
+def _same_as_uninterrupted(whole, folder):
+    a, b = (records.verified_curves(f, records.read_run(f)) for f in (whole / "whole", folder))
+    pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.parametrize("fault", ["curve cut back by a later run", "forged state.json"])
+def test_a_checkpoint_its_curve_does_not_reach_is_never_resumed_over_a_hole(whole, tmp_path, caplog, fault):
+    """Checkpointed to step 100, the run's curve cut back to step 40 (a later run without checkpoints, killed there):
+    resuming at 80 or 100 would leave steps 60-80 missing. A forged state.json naming step 80 with the files of
+    step 100 passes the curve check, not the optimizer's step count."""
+    folder = _interrupted(whole, tmp_path, curve_to=40 if fault.startswith("curve") else 80)
+    if fault == "forged state.json":
+        state = json.loads((folder / checkpoints.FOLDER / checkpoints.STATE).read_text())
+        at_80, at_100 = state["checkpoints"]
+        state["checkpoints"] = [{**at_80, "prefix": at_100["prefix"], "files": at_100["files"]}]
+        records.write_json_atomic(folder / checkpoints.FOLDER / checkpoints.STATE, state)
+    record, log = _rerun(folder, caplog)
+    why = "lacks the evaluation at step 60" if fault.startswith("curve") else "its optimizer has taken 100 steps, not 80"
+    assert f"WARNING {folder}: starting afresh from step 0; no usable checkpoint (" in log and why in log, log
+    assert record["status"] == "done" and "resumed" not in record
+    _same_as_uninterrupted(whole, folder)
+
+
+def test_a_torn_checkpoint_falls_back_to_the_older_one_then_to_a_fresh_start(whole, tmp_path, caplog):
+    folder = _interrupted(whole, tmp_path, curve_to=100)
+    data = next((folder / checkpoints.FOLDER).glob("ckpt-100.data-*"))
+    data.write_bytes(data.read_bytes()[:100])  # not fsynced before a power cut, say
+    record, log = _rerun(folder, caplog)
+    assert f"WARNING {folder}: resuming from the checkpoint at step 80; passed over the one at step 100: {data.name} is not what was saved (torn)" in log
+    assert record["resumed"][0]["step"] == 80
+    _same_as_uninterrupted(whole, folder)
+
+    folder = _interrupted(whole, tmp_path / "both", curve_to=100)
+    for data in (folder / checkpoints.FOLDER).glob("ckpt-*.data-*"):
+        data.write_bytes(b"")
+    record, log = _rerun(folder, caplog)
+    assert f"WARNING {folder}: starting afresh from step 0; no usable checkpoint (the one at step 100: " in log and "resumed" not in record
+    _same_as_uninterrupted(whole, folder)
+
+
+def test_a_run_without_checkpoints_removes_the_stale_one_it_cuts_the_curve_under(whole, tmp_path):
+    from bn_study.run import execute
+    from tests.conftest import compose_run
+
+    folder = _interrupted(whole, tmp_path, curve_to=100)
+    execute(compose_run(*SHORT, "checkpoint.enabled=false"), folder)
+    assert not (folder / checkpoints.FOLDER).exists()

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from bn_study import collect, ownership, records, verify
+from bn_study.config import ConfigError
 from bn_study.run import finished
 from tests.conftest import REPO, TINY, cli, compose_run, refused
 
@@ -50,6 +51,44 @@ def test_a_finished_run_whose_curves_fail_verification_is_reported_left_out_and_
     assert found.runs == 1 and len(found.problems) == 1 and str(bad) in found.problems[0]
     assert finished(compose_run(*TINY, "seed=1"), bad) is None  # resume redoes it ...
     assert finished(compose_run(*TINY, "seed=0"), good) is not None  # ... and skips the good one
+
+
+EDITS = {
+    "final.val_accuracy": (lambda r: r["final"].update(val_accuracy=r["final"]["val_accuracy"] + 0.01), "final.val_accuracy is"),
+    "final.test_loss": (lambda r: r["final"].update(test_loss=r["final"]["test_loss"] / 2), "final.test_loss is"),
+    "status": (lambda r: r.update(status="diverged"), "status diverged at step None"),
+    "data.name": (lambda r: r["data"].update(name="fashion_mnist"), "data.name 'fashion_mnist' is not what its config asked for"),
+    "config": (lambda r: r["config"]["optimizer"].update(lr=2.0), "run_id is not its config's"),
+    "run_id": (lambda r: r.update(run_id="0123456789ab"), "does not belong to this run.json"),
+    "study": (lambda r: r.update(study="fig1"), "study 'fig1' is not its config's 'adhoc'"),
+    "trainer.steps": (lambda r: r.update(config={**r["config"], "trainer": {**r["config"]["trainer"], "steps": 70}}), "run_id is not its config's"),
+}
+
+
+@pytest.mark.parametrize("field", EDITS)
+def test_an_edited_run_json_field_the_tables_read_fails_verification(sweep, field):
+    """run.json's fields (what fig1_pilot's rate selection, the verdicts and the report read) must say what the
+    curve and the config say: an edit is reported by collect and verify, and a rerun redoes the run."""
+    edit, says = EDITS[field]
+    folder = sweep / "1"
+    record = records.read_run(folder)
+    edit(record)
+    records.write_json_atomic(folder / "run.json", record)
+    got = collect.collect(sweep)
+    assert list(got.runs["seed"]) == [0] and len(got.skipped) == 1 and says in got.skipped[0], got.skipped
+    found = verify.check(sweep)
+    assert len(found.problems) == 1 and says in found.problems[0]
+    if field not in ("config", "trainer.steps", "run_id", "study"):  # those now name another run: refused, below
+        assert finished(compose_run(*TINY, "seed=1"), folder) is None  # redone
+
+
+def test_an_interrupted_run_of_another_config_is_not_overwritten(sweep):
+    folder = sweep / "1"
+    record = records.read_run(folder)
+    records.write_json_atomic(folder / "run.json", {**record, "status": "failed"})
+    with pytest.raises(ConfigError, match=f"{folder}: holds an interrupted run of another config \\(run {record['run_id']}, failed\\); choose another"):
+        finished(compose_run(*TINY, "seed=1", "optimizer.lr=0.5"), folder)
+    assert finished(compose_run(*TINY, "seed=1"), folder) is None  # its own config: redone (resumed where it can be)
 
 
 def test_a_job_of_the_sweep_with_no_run_is_reported(sweep):

@@ -72,6 +72,24 @@ def test_huge_learning_rate_without_bn_diverges(run_tiny):
     records.verified_curves(folder, on_disk)
 
 
+@pytest.mark.parametrize("case", ["weights blown up by the last step", "NaN only at inference"])
+def test_a_network_whose_evaluation_is_not_finite_is_diverged_never_done(run_tiny, case):
+    """The training loss is judged before each update, so the last update, or BN's moving statistics (used only at
+    inference), can leave a network that computes NaN behind a finite training loss."""
+    from bn_study import collect, records
+
+    overrides = (["model.activation=relu", "optimizer.lr=1e30", "trainer.steps=1", "trainer.eval_every=1"] if case.startswith("weights") else
+                 ["model._target_=tests.builders.negative_moving_variance", "model.bn=before", "model.activation=relu"])
+    record, folder = run_tiny(*overrides)
+    assert record["status"] == "diverged" and all(math.isnan(v) for v in record["final"].values()), record["final"]
+    stopped = record["diverged_at_step"]
+    assert stopped == (1 if case.startswith("weights") else 0) and record["steps"] == stopped
+    curves = records.verified_curves(folder, records.read_run(folder))
+    assert curves[(curves["step"] == stopped) & curves["split"].isin(["test", "val"])]["value"].isna().all()
+    row = collect.collect(folder.parent).runs.iloc[0]
+    assert row["status"] == "diverged" and pd.isna(row["test_accuracy"])
+
+
 def test_staircase_lr_decay_and_l2_are_applied():
     from bn_study.train import make_optimizer
     from tests.conftest import compose_run

@@ -1,0 +1,107 @@
+"""TensorFlow's start-up, the same on every host: its import notices kept off stderr, and what it turned on.
+
+On CPUs with AVX512-VNNI, BF16 or AMX, TensorFlow 2.21 turns oneDNN on and says so while it is imported,
+before absl's logging is set up, so TF_CPP_MIN_LOG_LEVEL does not reach it: absl's preamble and a oneDNN
+notice, twice per process, on stderr. A command's one-line error would be five lines on those hosts and one
+on the others. So the first import of `tensorflow` in a process runs with file descriptor 2 captured; those
+notices are dropped and everything else it printed is written back to stderr, so a real error at import is
+still seen. Whether oneDNN is on is recorded with every run instead (`records.provenance`): it changes the
+numbers in their last bits.
+
+`install()` (bn_study/__init__.py) arms this before anything imports TensorFlow; importing it first
+elsewhere (a notebook that imported TensorFlow before bn_study) only means its notices stay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import importlib.util
+import os
+import re
+import sys
+import tempfile
+
+# The lines TensorFlow prints at import that say nothing about the run's input or its failure.
+NOTICES = (
+    re.compile(r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$"),
+    re.compile(r"I\d{4} [\d:. ]+\d+ port\.cc:\d+\] oneDNN custom operations are on\. "),
+)
+
+
+def kept(text: str) -> str:
+    """`text` without the start-up notices."""
+    return "".join(line for line in text.splitlines(keepends=True) if not any(p.match(line) for p in NOTICES))
+
+
+@contextlib.contextmanager
+def _stderr_filtered():
+    """Whatever is written to file descriptor 2 inside the block (by C++ or Python), written back without the notices."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no file descriptor 2 (an embedded interpreter): nothing to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = kept(capture.read().decode(errors="replace"))
+            if text:
+                sys.stderr.write(text)
+                sys.stderr.flush()
+
+
+class _FilteringLoader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(_FINDER)
+        module.__spec__.loader = module.__loader__ = self.loader  # TensorFlow's own loader from here on
+        with _stderr_filtered():
+            self.loader.exec_module(module)
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    """Finds `tensorflow` with its loader wrapped, until it is imported (a mere `find_spec` asks too)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        for finder in sys.meta_path:
+            spec = finder.find_spec(name, path, target) if finder is not self and hasattr(finder, "find_spec") else None
+            if spec is not None:
+                if spec.loader is not None:
+                    spec.loader = _FilteringLoader(spec.loader)
+                return spec
+        return None
+
+
+_FINDER = _Finder()
+
+
+def install() -> None:
+    if "tensorflow" not in sys.modules and _FINDER not in sys.meta_path:
+        sys.meta_path.insert(0, _FINDER)
+
+
+def onednn() -> bool | None:
+    """Whether TensorFlow runs with oneDNN's kernels (None if this TensorFlow cannot say)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port  # TensorFlow's own answer; only once it is imported
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return None
