@@ -1,3 +1,3 @@
-from .app import cli
+from .commands import bn_study
 
-cli()
+bn_study()

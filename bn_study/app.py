@@ -37,6 +37,9 @@ config_lib.register()
 # The configs ship inside the package, so an installed bn-study finds them wherever it runs.
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 
+# Set (to the study's name) in the environment of a sweep that `bn-study-studies run` started.
+RUN_BY = "BN_STUDY_RUN_BY"
+
 # HydraException: what Hydra raises for input it cannot use (composition, override syntax, sweep syntax).
 USAGE_ERRORS = (ConfigError, DataUnavailable, HydraException, OmegaConfBaseException)
 
@@ -64,6 +67,9 @@ def main(cfg: DictConfig) -> float:
     except USAGE_ERRORS as err:
         _remove_if_empty(folder)
         refuse(err)
+    except OSError as err:  # a full disk, a folder it cannot write: one line, not Hydra's "Error executing job" and a traceback
+        _remove_if_empty(folder)
+        fail(err)
     except BaseException:
         _remove_if_empty(folder)  # died before training began: leave nothing that looks like a run
         raise
@@ -109,6 +115,10 @@ def one_line(err: BaseException) -> str:
         loose = _loose_word(sys.argv[1:])
         if loose is not None:
             return f"{loose!r}: not a key=value override; quote a value that holds spaces, e.g. 'hydra.run.dir=\"my runs/a\"'"
+        odd = next((arg for arg in sys.argv[1:] if "=" in arg and not arg.isascii() and arg.partition("=")[2][:1] not in "'\""), None)
+        if odd is not None:
+            key, _, value = odd.partition("=")
+            return f"{odd}: a value with characters beyond ASCII must be quoted, e.g. '{key}=\"{value}\"'"
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     return " ".join(lines[:2]) if lines else type(err).__name__
 
@@ -128,6 +138,11 @@ def _loose_word(args: list[str]) -> str | None:
         if "=" not in arg:
             return arg
     return None
+
+
+def fail(err: OSError) -> NoReturn:
+    print(f"bn-study: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), file=sys.stderr)
+    raise SystemExit(1)
 
 
 def refuse(err: BaseException) -> NoReturn:
@@ -194,8 +209,8 @@ def cli() -> None:
     except USAGE_ERRORS as err:
         refuse(err)
     except KeyboardInterrupt:
-        print(f"bn-study: interrupted: {_interrupted()}", file=sys.stderr)
+        if not os.environ.get(RUN_BY):  # a study's sweep: the study runner says what to do, once
+            print(f"bn-study: interrupted: {_interrupted()}", file=sys.stderr)
         raise SystemExit(130) from None
     except OSError as err:
-        print(f"bn-study: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), file=sys.stderr)
-        raise SystemExit(1) from None
+        fail(err)

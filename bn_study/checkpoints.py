@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,13 +77,18 @@ class Saver:
                 files[path.name] = records.digest(path)
             records.sync_folder(self.folder)
         except tf.errors.OpError as err:  # a full disk, a folder gone: as the OSError it is, naming the file
-            raise OSError(None, f"cannot save the checkpoint ({err.message.splitlines()[0]})", str(prefix)) from None
+            raise OSError(None, f"cannot save the checkpoint: {_os_error(err.message)}", str(prefix)) from None
         self._named = [*self._named, {"step": step, "measured": measured, "prefix": prefix.name, "files": files}][-KEEP:]
         records.write_json_atomic(self.folder / STATE, {"run_id": self.run_id, "checkpoints": self._named})
         named = {name for entry in self._named for name in entry["files"]}
         for path in self.folder.glob("ckpt-*"):
             if path.name not in named:
                 path.unlink(missing_ok=True)
+
+
+def _os_error(message: str) -> str:
+    """What the operating system said, out of TensorFlow's message ('{{function_node ...}} <file>; No space left on device [Op:SaveV2]')."""
+    return re.sub(r"\s*\[Op:\w+\]$", "", message.strip().splitlines()[0].rpartition("; ")[2]).strip()
 
 
 def _entry(resume: Resume) -> dict:

@@ -10,25 +10,24 @@ A collection appears whole or is refused: the tables are written beside the old 
 and collection.json (each table's size and checksum) is written last. `load` checks the tables against
 it, so tables from two collections (a crash between the renames) are refused, never read together.
 
-    bn-study-collect fig1                 # the newest sweep under results/fig1/sweeps/
-    bn-study-collect fig1 --runs DIR      # every run folder below DIR
+A run below a sweep folder is collected only if its sweep.json records it as one of its jobs (a run folder of
+another study put there is reported); a registered study's folder receives only the runs its plan declares
+(bn-study-studies: `collect_command`, the `bn-study-collect` command).
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import logging
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from . import analysis, ownership, records, stats, sweep
-from .config import ConfigError, check_study_name, with_defaults
+from .config import with_defaults
 from .records import CURVE_COLUMNS, PROVENANCE, RUN_JSON, Unverified
 
 log = logging.getLogger(__name__)
@@ -97,8 +96,11 @@ def _run_row(record: dict, folder: Path, curve: pd.DataFrame) -> dict:
 
 
 def collect(root: Path) -> Collected:
+    """The finished, verified runs below `root`; a run below a sweep folder only if it is one of the jobs its sweep.json
+    records. The rest is reported in `skipped`, never mixed in."""
+    root = Path(root)
     runs, curves, skipped = [], [], []
-    for run_json in sorted(Path(root).rglob(RUN_JSON)):
+    for run_json in sorted(root.rglob(RUN_JSON)):
         folder = run_json.parent
         try:
             record = json.loads(run_json.read_text())
@@ -106,11 +108,15 @@ def collect(root: Path) -> Collected:
             if status not in ("done", "diverged"):
                 skipped.append(f"{folder}: status {status}" + (f", {ownership.still_running(folder)}" if status == "running" else ""))
                 continue
+            foreign = _foreign(folder, root, record)
+            if foreign:
+                skipped.append(f"{folder}: {foreign}; left out")
+                continue
             curve = records.verified_curves(folder, record)
         except Unverified as err:
             skipped.append(f"{folder}: fails verification, {err}; rerun its sweep to redo it")
             continue
-        except (OSError, ValueError, KeyError) as err:
+        except (OSError, ValueError, KeyError, TypeError) as err:
             skipped.append(f"{folder}: unreadable ({type(err).__name__}: {err})")
             continue
         runs.append(_run_row(record, folder, curve))
@@ -122,7 +128,25 @@ def collect(root: Path) -> Collected:
         runs_df = runs_df.drop(dup.index).reset_index(drop=True)
     curves_df = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=CURVE_COLUMNS)
     curves_df = curves_df[curves_df["run_id"].isin(runs_df.get("run_id", []))].drop_duplicates(["run_id", "step", "split", "metric"])
-    return Collected(runs_df, curves_df.reset_index(drop=True), skipped + sweep.unstarted(root), [str(root)])
+    unstarted = [line for sweep_dir in _sweeps(root) for line in sweep.unstarted(sweep_dir)]
+    return Collected(runs_df, curves_df.reset_index(drop=True), skipped + unstarted, [str(root)])
+
+
+def _sweeps(root: Path) -> list[Path]:
+    """The sweep folders at or below `root`."""
+    return sorted({p.parent for p in root.rglob(sweep.MANIFEST)})
+
+
+def _foreign(folder: Path, root: Path, record: dict) -> str | None:
+    """Why a run does not belong to what is collected from `root`, or None: the nearest sweep folder above it (up to
+    `root`) decides by its sweep.json."""
+    for parent in folder.parents:
+        if parent != root and root not in parent.parents:
+            break
+        member = sweep.member(parent, record)
+        if member is not None:
+            return None if member else f"not one of the jobs of the sweep {parent} (a run of study {record.get('study')!r} put there?)"
+    return None
 
 
 def combined(parts: list[Collected]) -> Collected:
@@ -142,7 +166,7 @@ def latest_sweep(study: str, results: Path = RESULTS) -> Path:
         except (OSError, ValueError, KeyError, TypeError):
             log.warning("WARNING %s: no readable %s, so not a candidate for the newest sweep (collect it with --runs)", folder, sweep.MANIFEST)
     if not started:
-        raise FileNotFoundError(f"no sweeps under {root}: run `make {study}` first")
+        raise FileNotFoundError(f"no sweeps under {root}")
     return max(started, key=started.get)
 
 
@@ -217,41 +241,3 @@ def with_config(curves: pd.DataFrame, runs: pd.DataFrame, columns: list[str], sp
     """One curve (split, metric) of every run in `runs`, long form, with the run's `columns` beside each point."""
     rows = curves[(curves["split"] == split) & (curves["metric"] == metric)]
     return rows.merge(runs[["run_id", *columns]], on="run_id")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bn-study-collect", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("study", help="the study name: results/<study>/ receives runs.csv and curves.csv")
-    parser.add_argument("--runs", type=Path, help="folder holding the run folders (default: the study's newest sweep)")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="results root (default: results)")
-    args = parser.parse_args(argv)
-    try:
-        check_study_name(args.study)
-        root = args.runs or latest_sweep(args.study, args.results)
-        if not root.is_dir():
-            raise FileNotFoundError(f"--runs {root}: no such folder")
-    except (ConfigError, FileNotFoundError) as err:
-        print(f"bn-study-collect: error: {err}", file=sys.stderr)
-        return 2
-    got = collect(root)
-    for line in got.skipped:
-        print(f"skipped {line}", file=sys.stderr)
-    if got.runs.empty:
-        print(f"bn-study-collect: error: no finished runs under {root}", file=sys.stderr)
-        return 1
-    out = args.results / args.study
-    try:
-        write(got, out)
-    except ConfigError as err:  # another process is collecting into it
-        print(f"bn-study-collect: error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"bn-study-collect: error: cannot write {out}: {err.strerror or err}", file=sys.stderr)
-        return 1
-    counts = got.runs["status"].value_counts().to_dict()
-    print(f"collected {len(got.runs)} runs ({', '.join(f'{n} {s}' for s, n in counts.items())}) from {root} -> {out}/{RUNS_TABLE}, {CURVES_TABLE}, {CONFIGS_TABLE}, {MANIFEST}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,6 +20,9 @@ cell: in place of the `{block}_act` rules, each cell's normalisation must be the
 from __future__ import annotations
 
 import importlib
+import sys
+import traceback
+from pathlib import Path
 from typing import Callable
 
 import keras
@@ -49,6 +52,18 @@ def builder(cfg: ModelConfig) -> Callable:
     if not callable(fn):
         raise ConfigError(f"model._target_={path}: {module_name} has no function {attr}")
     return fn
+
+
+def raised(cfg: ModelConfig, err: Exception) -> ConfigError:
+    """A user's builder that raised, in one line: what it raised, and where in the builder's own file."""
+    path = target(cfg)
+    module = sys.modules.get(path.rpartition(".")[0])
+    own = getattr(module, "__file__", None)
+    frames = traceback.extract_tb(err.__traceback__)
+    at = next((f for f in reversed(frames) if own and f.filename == own), frames[-1] if frames else None)
+    where = f" at {Path(at.filename).name}:{at.lineno}" if at else ""
+    message = str(err).splitlines()[0] if str(err) else ""
+    return ConfigError(f"model._target_={path}: the builder raised {type(err).__name__}{': ' + message if message else ''}{where}")
 
 
 def _producer(tensor) -> keras.layers.Layer:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,7 @@ def read_idx(file: Path, key: str = "data.path") -> np.ndarray:
     """One IDX file of unsigned bytes, checked: magic number, and a size that matches its header exactly."""
     try:
         data = gzip.decompress(file.read_bytes()) if file.suffix == ".gz" else file.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as err:
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as err:
         raise BadData(f"{key}: {file} cannot be read ({type(err).__name__}: {err})") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != _UBYTE or not 1 <= data[3] <= 3:
         raise BadData(f"{key}: {file} is not an IDX file of unsigned bytes (its first bytes are {data[:4].hex() or 'missing'})")
@@ -87,6 +88,8 @@ def _check(arrays: dict[str, np.ndarray], path: Path, key: str) -> None:
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE:
             raise BadData(f"{key}={path}: {split} images have shape {x.shape}, not (N, 28, 28)")
+        if not len(x):
+            raise BadData(f"{key}={path}: holds no {split} images")
         if y.ndim != 1 or len(y) != len(x):
             raise BadData(f"{key}={path}: {len(x):,} {split} images but labels of shape {y.shape}")
         if not np.issubdtype(x.dtype, np.integer) or not np.issubdtype(y.dtype, np.integer) or x.min() < 0 or x.max() > 255:

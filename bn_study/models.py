@@ -68,6 +68,12 @@ def lstm(cfg: ModelConfig, input_shape: tuple, n_classes: int, seed: int) -> ker
 
 def build(cfg: ModelConfig, input_shape: tuple, n_classes: int, seed: int) -> keras.Model:
     """The model of `cfg`, from its builder (registered or the user's), checked against the contract."""
-    model = contract.builder(cfg)(cfg, input_shape, n_classes, seed)
+    make = contract.builder(cfg)
+    try:
+        model = make(cfg, input_shape, n_classes, seed)
+    except Exception as err:
+        if cfg._target_ is None:
+            raise  # a registered builder's failure is bn-study's bug: its traceback is wanted
+        raise contract.raised(cfg, err) from None
     contract.check(model, cfg, n_classes)
     return model

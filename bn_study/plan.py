@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from pathlib import Path
 from typing import Iterable
 
@@ -45,16 +46,17 @@ def _composed(overrides: tuple[str, ...]) -> DictConfig:
         return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
 
 
-def jobs(experiment: str, version: Version = Version()) -> list[list[str]]:
-    """The override list of every job of `experiment`'s sweep, as the sweeper expands it."""
-    base_overrides = base(experiment, version)
+def jobs(experiment: str, version: Version = Version(), extra: tuple[str, ...] = ()) -> list[list[str]]:
+    """The override list of every job of `experiment`'s sweep, as the sweeper expands it; `extra`: overrides given
+    with the sweep's own (a selection from another study, `Study.selected`)."""
+    base_overrides = [*base(experiment, version), *extra]
     cfg = _composed(tuple(base_overrides))
     params = OmegaConf.to_container(cfg.hydra.sweeper.params or {}, resolve=True)
     parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
     return [[*base_overrides, *job] for chunk in BasicSweeper.split_arguments(parsed, None) for job in chunk]
 
 
-def configs(experiment: str, version: Version = Version()) -> list[RunConfig]:
+def configs(experiment: str, version: Version = Version(), extra: tuple[str, ...] = ()) -> list[RunConfig]:
     """Every job's validated config. Hydra composes once per distinct choice of config groups (the slow
     part); each job's plain `key=value` overrides are then set on a copy, as the sweeper's would be. The
     seed changes nothing else in a config, so jobs that differ only in it are validated once."""
@@ -63,7 +65,7 @@ def configs(experiment: str, version: Version = Version()) -> list[RunConfig]:
     composed: dict[tuple, DictConfig] = {}
     validated: dict[tuple, RunConfig] = {}
     out = []
-    planned_jobs = jobs(experiment, version)
+    planned_jobs = jobs(experiment, version, extra)
     with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
         for job in planned_jobs:
             parsed = parser.parse_overrides(job)
@@ -100,12 +102,55 @@ def splits(cfg: RunConfig) -> frozenset:
     return frozenset(out)
 
 
-def planned(experiments: Iterable[str], version: Version = Version()) -> pd.DataFrame:
+def planned(experiments: Iterable[str], version: Version = Version(), extra: tuple[str, ...] = ()) -> pd.DataFrame:
     """One row per planned run: runs.csv's config columns, plus `splits` (what it will log)."""
     config_lib.register()
     rows = []
     for experiment in experiments:
-        for cfg in configs(experiment, version):
+        for cfg in configs(experiment, version, tuple(extra)):
             row = flatten_config(config_lib.to_dict(cfg))
             rows.append({**row, "splits": splits(cfg)})
     return pd.DataFrame(rows)
+
+
+def _value(value):
+    """A config value as both a run record and runs.csv give it back (None, a bool, a float or text), so the two compare."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool) or value in ("True", "False"):
+        return value in (True, "True")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def identity_columns(planned: pd.DataFrame) -> list[str]:
+    """The planned configuration's columns that make a run the run it is (not where it was written or how watched)."""
+    return [c for c in planned.columns if c != "splits" and c.split(".")[0] not in config_lib.NOT_IDENTITY]
+
+
+def unplanned(runs: pd.DataFrame, planned: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The runs (runs.csv rows, or collect's) whose configuration is none of the planned ones, and for the first of them
+    how it differs from the nearest planned run ('trainer.steps=2000 (planned: 50000)'). A key added to the schema after
+    a run was made has its default on both sides."""
+    columns = identity_columns(planned)
+    defaults = flatten_config(config_lib.to_dict(RunConfig()))
+
+    def key(row: dict) -> tuple:
+        return tuple(_value(row.get(c, defaults.get(c))) for c in columns)
+
+    wanted = {key(row) for row in planned.to_dict("records")}
+    out = [i for i, row in zip(runs.index, runs.to_dict("records")) if key(row) not in wanted]
+    if not out:
+        return runs.iloc[:0], ""
+    first = key(runs.loc[out[0]].to_dict())
+    nearest = min(wanted, key=lambda k: sum(a != b for a, b in zip(k, first)))
+    differs = [f"{c}={_shown(a)} (planned: {_shown(b)})" for c, a, b in zip(columns, first, nearest) if a != b]
+    return runs.loc[out], ", ".join(differs[:3]) + (f" and {len(differs) - 3} more" if len(differs) > 3 else "")
+
+
+def _shown(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from . import plan, verdicts
+from . import plan, rendered, verdicts
 from .studies.registry import DATASETS, Study, Version, studies
 
 README = Path("README.md")
@@ -29,8 +29,12 @@ FINDINGS = "scale_findings.md"  # written by hand after reading the side-by-side
 
 
 def _verdicts(results: Path, study: Study, version: Version = Version()) -> dict | None:
+    """The study version's verdicts, once its rendered outputs verify against its collection (rendered.Stale if not)."""
     folder = study.folder(results, version)
-    return verdicts.read(folder) if (folder / verdicts.VERDICTS).exists() else None
+    if not (folder / verdicts.VERDICTS).exists():
+        return None
+    rendered.check(folder)
+    return verdicts.read(folder)
 
 
 def _by_id(results: Path, study: Study, version: Version) -> dict[str, dict]:

@@ -20,9 +20,9 @@ from typing import Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from .config import ConfigError
+from .config import ConfigError, identity
 from .ownership import LOCK
-from .records import RUN_JSON, now, write_json_atomic
+from .records import RUN_JSON, config_id, now, write_json_atomic
 from .shapes import checked
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,10 @@ OmegaConf.register_new_resolver("sweep_id", lambda: secrets.token_hex(3), use_ca
 
 
 def check_and_record(sweep_dir: Path, jobs: list[list[str]], config: DictConfig, compose) -> None:
-    """Compose and check every job (`compose(overrides)` -> its config), then write or match `sweep.json`."""
-    for job in jobs:
-        checked(compose(job))
-    _write_manifest(sweep_dir, jobs, config)
+    """Compose and check every job (`compose(overrides)` -> its config), then write or match `sweep.json`, which
+    records each job's run_id: what collect takes from the folder, and nothing else."""
+    run_ids = [config_id(identity(checked(compose(job)))) for job in jobs]
+    _write_manifest(sweep_dir, jobs, run_ids, config)
 
 
 def remove_if_fresh(sweep_dir: Path) -> None:
@@ -50,9 +50,10 @@ def remove_if_fresh(sweep_dir: Path) -> None:
         shutil.rmtree(sweep_dir)
 
 
-def _write_manifest(sweep_dir: Path, jobs: list[list[str]], config: DictConfig) -> None:
+def _write_manifest(sweep_dir: Path, jobs: list[list[str]], run_ids: list[str], config: DictConfig) -> None:
     path = sweep_dir / MANIFEST
-    manifest = {"sweep_dir": str(sweep_dir), "created_at": now(), "n_jobs": len(jobs), "jobs": jobs, "launcher": config.hydra.launcher.get("_target_"), "resumed_at": []}
+    manifest = {"sweep_dir": str(sweep_dir), "created_at": now(), "n_jobs": len(jobs), "jobs": jobs, "run_ids": run_ids,
+                "launcher": config.hydra.launcher.get("_target_"), "resumed_at": []}
     if path.exists():
         try:
             old = json.loads(path.read_text())
@@ -68,7 +69,10 @@ def _write_manifest(sweep_dir: Path, jobs: list[list[str]], config: DictConfig) 
                 f"hydra.sweep.dir={sweep_dir}: holds a different sweep ({len(old_jobs)} jobs, first {first}); "
                 "rerun it with the same overrides to resume, or choose another folder"
             )
-        manifest = {**old, "resumed_at": [*old.get("resumed_at", []), now()]}
+        if old.get("run_ids", run_ids) != run_ids:
+            raise ConfigError(f"hydra.sweep.dir={sweep_dir}: its jobs now make other configs than when it started (an experiment file or "
+                              "the code changed since); choose another folder")
+        manifest = {**old, "run_ids": run_ids, "resumed_at": [*old.get("resumed_at", []), now()]}
         log.info("resuming sweep %s: %d jobs, finished ones are skipped", sweep_dir, len(jobs))
     write_json_atomic(path, manifest)
 
@@ -104,20 +108,21 @@ class JobProgress:
     def _eta(self) -> str:
         if not self.n:
             return ""
-        walls, finished = [], 0
+        walls, ended, failed = [], 0, 0
         for run_json in self.sweep_dir.glob(f"*/{RUN_JSON}"):
             try:
                 rec = json.loads(run_json.read_text())
             except (OSError, ValueError):
                 continue
             if rec.get("status") in ("done", "diverged", "failed"):
-                finished += 1
+                ended += 1
+                failed += rec["status"] == "failed"
                 walls.append(rec.get("wall_seconds") or 0.0)
-        left = self.n - finished
+        left = self.n - ended
         if left <= 0:
-            return " | sweep complete"
+            return f" | sweep ended, {failed} of {self.n} jobs failed: rerun it with hydra.sweep.dir={self.sweep_dir} to redo them" if failed else " | sweep complete"
         eta = sum(walls) / max(len(walls), 1) * left / max(1, parallel_jobs())
-        return f" | {finished}/{self.n} finished, ETA {eta / 60:.1f} min"
+        return f" | {ended}/{self.n} finished" + (f" ({failed} failed)" if failed else "") + f", ETA {eta / 60:.1f} min"
 
 
 def unstarted(sweep_dir: Path) -> list[str]:
@@ -138,6 +143,18 @@ def complete(sweep_dir: Path) -> bool:
 def _jobs(sweep_dir: Path) -> Optional[list[list[str]]]:
     try:
         return json.loads((Path(sweep_dir) / MANIFEST).read_text())["jobs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def member(sweep_dir: Path, record: dict) -> bool | None:
+    """Whether a run is one of the sweep's jobs, by the run_ids its sweep.json records (by the overrides for a sweep.json
+    that predates them); None if the folder has no readable sweep.json."""
+    try:
+        manifest = json.loads((Path(sweep_dir) / MANIFEST).read_text())
+        if "run_ids" in manifest:
+            return record.get("run_id") in manifest["run_ids"]
+        return list(record.get("overrides", [])) in manifest["jobs"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

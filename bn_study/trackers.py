@@ -46,6 +46,11 @@ def _callback_objects(callbacks: dict) -> list:
         except Exception as err:  # an unknown class or a wrong argument: Hydra wraps the cause
             cause = err.__cause__ or err
             raise ConfigError(f"callbacks.{name}: cannot make {spec['_target_']}: {str(cause).splitlines()[0]}") from None
+        import keras  # the callbacks' base class: only once a callback is asked for
+
+        if not isinstance(made[-1], keras.callbacks.Callback):
+            raise ConfigError(f"callbacks.{name}: {spec['_target_']} makes a {type(made[-1]).__name__}, not a keras.callbacks.Callback, "
+                              "which is all a run drives")
     return made
 
 
@@ -84,19 +89,26 @@ def _one_quick_try():
                 os.environ[k] = v
 
 
-def _check_mlflow(uri: str) -> None:
-    if uri.startswith(("http://", "https://")):
-        from mlflow import MlflowClient
+# What logger.mlflow_uri may be, for the refusal of anything else.
+MLFLOW_URIS = "http(s)://host:port (a tracking server) or sqlite:///path/to/mlflow.db (null: <paths.results>/mlflow.db)"
 
-        try:
-            with _one_quick_try():
-                MlflowClient(uri).search_experiments(max_results=1)
-        except Exception as err:
-            raise ConfigError(f"logger.mlflow_uri={uri}: cannot reach the tracking server ({type(err).__name__})") from None
-    elif uri.startswith("sqlite:///"):
+
+def _check_mlflow(uri: str) -> None:
+    if uri.startswith("sqlite:///"):  # asking the store would create it: whether it can be is enough
         folder = Path(uri.removeprefix("sqlite:///")).parent
         if not os.access(next(p for p in (folder, *folder.parents) if p.exists()), os.W_OK):
             raise ConfigError(f"logger.mlflow_uri={uri}: {folder} cannot be written")
+        return
+    from mlflow import MlflowClient
+
+    try:
+        with _one_quick_try():
+            MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as err:
+        if uri.startswith(("http://", "https://")):
+            raise ConfigError(f"logger.mlflow_uri={uri}: cannot reach the tracking server ({type(err).__name__})") from None
+        said = (str(err).strip().splitlines() or [type(err).__name__])[0].split(". ")[0].strip()
+        raise ConfigError(f"logger.mlflow_uri={uri}: MLflow cannot use it ({said}); use {MLFLOW_URIS}") from None
 
 
 class Trackers:

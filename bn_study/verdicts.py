@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .claims import Claim, ClaimError, Context, _difference, select
+from .records import write_json_atomic
 from .stats import CONFIDENCE, Interval, bounded_interval, median_interval
 
 VERDICTS = "verdicts.json"
@@ -156,12 +157,12 @@ def _decode(value):
     return value
 
 
-def write(study: str, verdicts: list[dict], folder: Path, data: list[str] = ()) -> Path:
-    """verdicts.json: the claims' verdicts, the rule they were judged by and the datasets the runs used."""
-    from .records import write_json_atomic
-
+def write(study: str, verdicts: list[dict], folder: Path, data: list[str] = (), collection: dict | None = None) -> Path:
+    """verdicts.json: the claims' verdicts, the rule they were judged by, the datasets the runs used and the checksum of
+    the collection.json whose tables they were judged on."""
     path = Path(folder) / VERDICTS
-    write_json_atomic(path, {"study": study, "rule": RULE, "confidence": CONFIDENCE, "data": list(data), "claims": _encode(verdicts)})
+    write_json_atomic(path, {"study": study, "rule": RULE, "confidence": CONFIDENCE, "data": list(data), "collection": collection,
+                             "claims": _encode(verdicts)})
     return path
 
 

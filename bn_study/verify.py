@@ -7,6 +7,8 @@
   made before runs recorded a checksum: every row whole, every series measured to the last step, the
   final accuracy; they are counted apart);
 - every collection (a study folder's runs.csv, curves.parquet, by_config.csv): against its collection.json;
+- every study's rendered outputs (verdicts.json, figures, CSVs, summary.md): against its rendered.json, and drawn
+  from the collection beside them;
 - unfinished work is listed: runs interrupted (their process is gone), failed or running now, jobs of a
   sweep.json that no run folder holds, temporary files a killed write left.
 
@@ -21,7 +23,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import collect, ownership, records, sweep
+from . import collect, ownership, records, rendered, sweep
+from .verdicts import VERDICTS
 from .records import RUN_JSON
 
 
@@ -30,6 +33,7 @@ class Findings:
     runs: int = 0  # finished runs that verify
     unchecksummed: int = 0  # of which made before runs recorded a checksum of their curves
     collections: int = 0  # collections that verify
+    rendered: int = 0  # study folders whose figures and verdicts are those rendered from the collection beside them
     unfinished: list[str] = field(default_factory=list)  # "folder: why", not errors
     problems: list[str] = field(default_factory=list)  # "folder: what is wrong"
 
@@ -42,13 +46,19 @@ def check(root: Path, found: Findings | None = None) -> Findings:
         _check_run(run_json.parent, found)
     for manifest in sorted(root.rglob(sweep.MANIFEST)):
         found.unfinished += sweep.unstarted(manifest.parent)
-    found.unfinished += [f"{tmp}: left by a write that was killed; safe to delete" for tmp in sorted(root.rglob(".*.tmp"))]
+    found.unfinished += [f"{tmp}: left by a write that was killed; safe to delete (the folder's next owner removes it)"
+                         for tmp in sorted(root.rglob(f".*{records.TMP_SUFFIX}"))]
     collections = {p.parent for name in (collect.RUNS_TABLE, collect.MANIFEST) for p in root.rglob(name)}
     for folder in sorted(collections):
         try:
             collect.verify(folder)
             found.collections += 1
         except collect.TornCollection as err:
+            found.problems.append(str(err))
+    for folder in sorted({p.parent for name in (rendered.MANIFEST, VERDICTS) for p in root.rglob(name)}):
+        try:
+            found.rendered += bool(rendered.check(folder))
+        except rendered.Stale as err:
             found.problems.append(str(err))
     return found
 
@@ -90,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAILS {line}")
     verdict = f"{len(found.problems)} problem(s)" if found.problems else "everything finished verifies"
     older = f" ({found.unchecksummed} made before runs recorded checksums)" if found.unchecksummed else ""
-    print(f"bn-study-verify: {found.runs} finished runs{older} and {found.collections} collections verify, "
+    print(f"bn-study-verify: {found.runs} finished runs{older}, {found.collections} collections and {found.rendered} studies' rendered outputs verify, "
           f"{len(found.unfinished)} unfinished; {verdict}")
     return 1 if found.problems else 0
 

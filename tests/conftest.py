@@ -24,8 +24,8 @@ def compose_run(*overrides: str) -> RunConfig:
         return validate(compose(config_name="config", overrides=list(overrides)))
 
 
-def cli(*args: str, cwd: Path = REPO, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def cli(*args: str, cwd: Path = REPO, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "bn_study", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 

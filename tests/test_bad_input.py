@@ -59,6 +59,8 @@ CASES = [
     (["model._target_=tests.builders.always_after"], "breaks the model contract: model.bn=none, but the model has normalisation layers: dense1_bn"),
     (["model._target_=tests.builders.wide_then_narrow", "probe.unit=40"], "probe.unit=40: dense2_act has 32 units (use 0..31)"),
     (["paths.results="], "paths.results=: must name a folder (empty would write results/<study>/ at the file system's root)"),
+    (["optimizer.lr=${nope}"], "optimizer.lr: Interpolation key 'nope' not found"),
+    (["tag=héllo"], "tag=héllo: a value with characters beyond ASCII must be quoted, e.g. 'tag=\"héllo\"'"),
 ]
 
 
@@ -91,7 +93,9 @@ def test_mnist_without_network_falls_back_unless_strict(tmp_path, monkeypatch):
 
 # Refusals of config values alone, checked in-process (the CLI path of such a refusal is the cases above).
 CONFIG_CASES = [
-    (["model.depth=0"], "model.depth=0: must be an integer in [1, 1000], or null for model.hidden as it is"),
+    (["model.depth=0"], "model.depth=0: must be an integer in [1, 999], or null for model.hidden as it is"),
+    (["model.depth=1000"], "model.depth=1000: must be an integer in [1, 999], or null for model.hidden as it is"),
+    (["optimizer.lr=1e39"], "optimizer.lr=1e+39: must be a finite number, at most 3.403e+38 in magnitude (the model computes in float32)"),
     (["model.depth=3", "model.hidden=[]"], "model.hidden=[]: must be non-empty when model.conv is empty"),
     (["model.bn=before", "model.norm=group", "model.norm_groups=3"], "model.norm_groups=3: must divide every block's width (here [100, 100, 100]); 100 does not split into 3 equal groups"),
     (["model.bn=before", "model.norm=layer", "model.bn_momentum=0.9"], "model.bn_momentum=0.9: must be 0.99 (unset) with model.norm=layer: layer and group normalisation keep no moving averages"),
@@ -122,3 +126,23 @@ def test_bad_config_values_are_refused_naming_the_key(overrides, message):
         run = compose_run(*TINY, *overrides)
         shapes.check(run, SPECS[run.data.name])
     assert message in str(err.value)
+
+
+# Refusals that need the builder, the tracker or the callback made once (what `shapes.checked` does before any run).
+MADE_CASES = [
+    (["model._target_=tests.builders.raises"], "model._target_=tests.builders.raises: the builder raised ValueError: no such layer size: [100, 100, 100] at builders.py:"),
+    (["logger=mlflow", "logger.mlflow_uri=bogus://x"], "logger.mlflow_uri=bogus://x: MLflow cannot use it (Model registry functionality is unavailable; "),
+    (["logger=mlflow", "logger.mlflow_uri=file:/tmp/mlruns"], "logger.mlflow_uri=file:/tmp/mlruns: MLflow cannot use it (The filesystem tracking backend"),
+    (["+callbacks.x._target_=collections.OrderedDict"], "callbacks.x: collections.OrderedDict makes a OrderedDict, not a keras.callbacks.Callback, which is all a run drives"),
+]
+
+
+@pytest.mark.parametrize("overrides, message", MADE_CASES, ids=[" ".join(c[0]) for c in MADE_CASES])
+def test_what_cannot_be_made_is_refused_naming_the_key(overrides, message):
+    from bn_study import shapes
+    from bn_study.config import ConfigError
+    from tests.conftest import compose_run
+
+    with pytest.raises(ConfigError) as err:
+        shapes.checked(compose_run(*TINY, *overrides))
+    assert message in str(err.value) and "\n" not in str(err.value), str(err.value)

@@ -2,6 +2,9 @@
 
 import json
 import shutil
+from pathlib import Path
+
+import pandas as pd
 
 from bn_study import collect, records
 
@@ -26,16 +29,67 @@ def test_collect_skips_torn_and_interrupted_folders(made, tmp_path):
 
 
 def test_an_all_digit_run_id_is_kept_as_a_string(made, tmp_path):
+    from bn_study.config import identity_of
+
     folder = tmp_path / "sweep" / "0"
     shutil.copytree(made / "0", folder)
     record = json.loads((folder / "run.json").read_text())
-    digits = "370230566605"
+    # A tag whose config hashes to an all-digit run_id: the same run as far as the tables go, with a run_id pandas would read as a number.
+    tag = next(f"t{i}" for i in range(100_000) if records.config_id(identity_of({**record["config"], "tag": f"t{i}"})).isdigit())
+    config = {**record["config"], "tag": tag}
+    digits = records.config_id(identity_of(config))
     curve = (folder / "curves.csv").read_text().replace(record["run_id"], digits)
     (folder / "curves.csv").write_text(curve)
     curves = {**record["curves"], **records.digest(folder / "curves.csv")}
-    (folder / "run.json").write_text(json.dumps({**record, "run_id": digits, "curves": curves}))
+    (folder / "run.json").write_text(json.dumps({**record, "config": config, "run_id": digits, "curves": curves}))
     got = collect.collect(tmp_path / "sweep")
     assert got.skipped == [] and list(got.runs["run_id"]) == [digits] and set(got.curves["run_id"]) == {digits}
     collect.write(got, tmp_path / "out")
     runs, curves = collect.load(tmp_path / "out")
     assert runs["run_id"].tolist() == [digits] and curves["run_id"].unique().tolist() == [digits]
+
+
+def test_a_run_of_another_study_put_in_a_sweep_folder_is_reported_not_collected(made, tmp_path):
+    sweep = tmp_path / "sweep"
+    shutil.copytree(made, sweep)
+    ids = {seed: records.read_run(sweep / seed)["run_id"] for seed in ("0", "1")}
+    (sweep / "sweep.json").write_text(json.dumps({"created_at": "2026-12-04T00:00:00", "jobs": [["seed=0"]], "run_ids": [ids["0"]]}))
+    got = collect.collect(sweep)
+    assert list(got.runs["run_id"]) == [ids["0"]]
+    assert got.skipped == [f"{sweep / '1'}: not one of the jobs of the sweep {sweep} (a run of study 'adhoc' put there?); left out"]
+    # A sweep.json written before it recorded run_ids: a job is known by its overrides.
+    (sweep / "sweep.json").write_text(json.dumps({"created_at": "2026-12-04T00:00:00", "jobs": [["seed=1"]]}))
+    assert list(collect.collect(sweep).runs["run_id"]) == [ids["1"]]
+
+
+def test_a_registered_studys_folder_takes_only_its_planned_runs(made, tmp_path, capsys):
+    """Runs of another configuration (a variant with fewer steps, another study's runs) never replace a study's results:
+    collect refuses them into its folder, and render refuses tables that hold them."""
+    from bn_study.studies import cli
+
+    assert cli.collect_command(["fig1_second_lr", "--runs", str(made), "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"bn-study-collect: error: fig1_second_lr: none of the 2 finished runs under {made} is one of "
+                                               "its planned runs (e.g. data.name=mnist5k (planned: mnist), ")
+    assert err[0].endswith(f"a variant is collected into a folder of its own: bn-study-collect <name> --runs {made}")
+    assert not (tmp_path / "fig1_second_lr").exists()
+    assert cli.collect_command(["fig1_variant", "--runs", str(made), "--results", str(tmp_path)]) == 0  # where a variant goes
+
+    collect.write(collect.collect(made), tmp_path / "fig1")  # the variant's tables put in fig1's folder by other means
+    assert cli.main(["render", "fig1", "--results", str(tmp_path)]) == 2
+    assert "2 of its 2 collected runs are not fig1's planned runs (e.g. data.name=mnist5k (planned: mnist)" in capsys.readouterr().err
+    assert not (tmp_path / "fig1" / "verdicts.json").exists()
+
+
+def test_of_planned_and_unplanned_runs_the_planned_are_kept_and_the_rest_reported():
+    from bn_study import plan
+    from bn_study.studies import cli
+    from bn_study.studies.registry import Version
+
+    planned = plan.planned(["input_bn"], Version(quick=True))
+    runs = planned.drop(columns="splits").head(2).assign(folder=["a", "b"], run_id=["r1", "r2"])
+    runs.loc[1, "trainer.steps"] = 7
+    got = cli.only_planned(collect.Collected(runs, pd.DataFrame({"run_id": ["r1", "r2"]})), planned, "input_bn_quick", Path("s"))
+    assert list(got.runs["run_id"]) == ["r1"] and list(got.curves["run_id"]) == ["r1"]
+    assert got.skipped == ["b: not one of input_bn_quick's planned runs; left out"]
+    assert plan.unplanned(runs, planned)[1] == f"trainer.steps=7 (planned: {planned['trainer.steps'].iloc[1]})"

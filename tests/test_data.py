@@ -88,7 +88,21 @@ def _wrong_size(folder):
     _write_idx(folder / (mnist_format.IDX_FILES["x_train"] + ".gz"), np.zeros((200, 32, 32)), gz=True)
 
 
+def _no_images(folder):
+    _write_idx(folder / (mnist_format.IDX_FILES["x_test"] + ".gz"), np.zeros((0, 28, 28)), gz=True)
+    _write_idx(folder / (mnist_format.IDX_FILES["y_test"] + ".gz"), np.zeros(0), gz=True)
+
+
+def _bad_deflate(folder):
+    name = folder / (mnist_format.IDX_FILES["x_train"] + ".gz")
+    data = bytearray(name.read_bytes())
+    data[10] = 0xFF  # the gzip header (10 bytes) is whole; its first deflate block has the reserved type 11
+    name.write_bytes(bytes(data))
+
+
 @pytest.mark.parametrize("spoil, message", [
+    (_no_images, "holds no test images"),
+    (_bad_deflate, "train-images-idx3-ubyte.gz cannot be read (error: "),
     (_truncated, "t10k-images-idx3-ubyte.gz holds 39,211 bytes, its header says 39,216 (shape (50, 28, 28)): truncated or padded"),
     (_bad_magic, "train-labels-idx1-ubyte.gz is not an IDX file of unsigned bytes (its first bytes are 00000d01)"),
     (_label_ten, "test labels range 10..10, not 0..9"),

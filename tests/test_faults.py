@@ -3,6 +3,7 @@ corrupt manifests. Each must end in a refusal or a report, never in a table hold
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 
 from bn_study import collect, ownership, records, verify
 from bn_study.config import ConfigError
+from bn_study.studies import cli as studies_cli
 from bn_study.run import finished
 from tests.conftest import REPO, TINY, cli, compose_run, refused
 
@@ -157,7 +159,7 @@ def test_a_collection_torn_between_its_writes_is_refused(collected, tmp_path, mo
     monkeypatch.undo()
     assert sorted(p.name for p in out.iterdir()) == ["by_config.csv", "collection.json", "curves.parquet", "runs.csv"]  # no temp files left
     (out / ".curves.parquet.x1y2.tmp").write_bytes(b"PAR")  # what a SIGKILL mid-write would leave, cleanup unrun
-    assert verify.check(out).unfinished == [f"{out / '.curves.parquet.x1y2.tmp'}: left by a write that was killed; safe to delete"]
+    assert verify.check(out).unfinished == [f"{out / '.curves.parquet.x1y2.tmp'}: left by a write that was killed; safe to delete (the folder's next owner removes it)"]
     with pytest.raises(collect.TornCollection, match="runs.csv: not the table collection.json describes"):
         collect.load(out)
     assert verify.main([str(out)]) == 1
@@ -217,7 +219,7 @@ def test_the_folder_of_a_killed_owner_is_taken_over(tmp_path, caplog):
 
 def test_two_collects_into_one_folder_are_refused(collected, tmp_path, capsys):
     with ownership.owned(tmp_path / "results" / "s", "test"):
-        assert collect.main(["s", "--runs", str(collected.sources[0]), "--results", str(tmp_path / "results")]) == 2
+        assert studies_cli.collect_command(["s", "--runs", str(collected.sources[0]), "--results", str(tmp_path / "results")]) == 2
     assert f"results folder {tmp_path / 'results' / 's'}: in use by another bn-study process (pid {os.getpid()}" in capsys.readouterr().err
 
 
@@ -265,3 +267,107 @@ def test_every_committed_collection_verifies():
     assert len(manifests) >= 10
     for manifest in manifests:
         collect.verify(manifest.parent)
+
+
+def test_a_killed_writes_leftovers_are_removed_by_the_folders_next_owner(tmp_path):
+    (tmp_path / ".run.json.x1y2.tmp").write_text("{half")
+    assert verify.check(tmp_path).unfinished == [f"{tmp_path / '.run.json.x1y2.tmp'}: left by a write that was killed; safe to delete "
+                                                 "(the folder's next owner removes it)"]
+    with ownership.owned(tmp_path, "test"):
+        pass
+    assert verify.check(tmp_path).unfinished == []
+
+
+def test_a_full_disk_names_the_file_it_could_not_write(tmp_path):
+    import errno
+
+    def full(path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError) as err:
+        records.staged(tmp_path / "curves.csv", full)
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(tmp_path / "curves.csv")
+    assert not records.leftovers(tmp_path)
+
+
+def test_a_checkpoint_that_cannot_be_saved_fails_the_run_naming_the_file(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from bn_study import checkpoints
+    from bn_study.run import execute
+
+    def full(self, prefix, options=None):
+        raise tf.errors.ResourceExhaustedError(None, None, f"{prefix}.data-00000-of-00001.tempstate123; No space left on device")
+
+    monkeypatch.setattr(tf.train.Checkpoint, "write", full)
+    with pytest.raises(OSError) as err:
+        execute(compose_run(*TINY), tmp_path / "run")
+    assert err.value.filename == str(tmp_path / "run" / checkpoints.FOLDER / "ckpt-0") and err.value.strerror == "cannot save the checkpoint: No space left on device"
+    assert records.read_run(tmp_path / "run")["status"] == "failed"
+
+
+def test_a_full_disk_during_a_run_is_one_line_and_exit_1(tmp_path):
+    """For real, on a 600 KB tmpfs: the first checkpoint does not fit."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(disk)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (not root, or no permission in this container)")
+    try:
+        proc = cli(*TINY, f"hydra.run.dir={disk / 'run'}")
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+    assert proc.returncode == 1, proc.stderr
+    assert re.fullmatch(f"bn-study: error: cannot save the checkpoint: No space left on device: {disk / 'run' / 'checkpoint'}/ckpt-\\d+\n", proc.stderr), proc.stderr
+
+
+def test_a_sweep_whose_job_failed_does_not_end_with_sweep_complete(tmp_path):
+    from bn_study.sweep import JobProgress
+
+    (tmp_path / "sweep.json").write_text(json.dumps({"n_jobs": 3, "jobs": [["seed=0"], ["seed=1"], ["seed=2"]]}))
+    for job, status in enumerate(["done", "failed", "done"]):
+        (tmp_path / str(job)).mkdir()
+        (tmp_path / str(job) / "run.json").write_text(json.dumps({"status": status, "wall_seconds": 1.0}))
+    assert JobProgress(tmp_path, 2, ["seed=2"])._eta() == f" | sweep ended, 1 of 3 jobs failed: rerun it with hydra.sweep.dir={tmp_path} to redo them"
+    (tmp_path / "1" / "run.json").write_text(json.dumps({"status": "done", "wall_seconds": 1.0}))
+    assert JobProgress(tmp_path, 2, ["seed=2"])._eta() == " | sweep complete"
+
+
+def test_a_studys_hint_names_a_make_command_that_exists(tmp_path):
+    import pandas as pd
+
+    from bn_study.studies import cli as studies_cli
+    from bn_study.studies.registry import Version, get
+
+    with pytest.raises(studies_cli.StageError) as err:
+        studies_cli.collect_study(get("placement"), Version(quick=True), tmp_path, pd.DataFrame())
+    assert str(err.value) == f"no sweeps under {tmp_path / 'placement_quick' / 'sweeps'}: run `QUICK=1 make placement` first"
+    out = subprocess.run(["make", "-n", "placement", "QUICK=1"], cwd=REPO, capture_output=True, text=True).stdout
+    assert "bn-study-studies run placement --quick" in out
+
+
+def test_ctrl_c_in_a_commands_first_moments_is_one_line(tmp_path):
+    """While Python still imports pandas and Hydra (the first second): one line, exit 130, no traceback."""
+    script = os.path.join(os.path.dirname(sys.executable), "bn-study-studies")
+    for delay in (0.15, 0.6):
+        proc = subprocess.Popen([script, "list"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        if proc.returncode == 0:
+            continue  # it had already finished
+        assert proc.returncode == 130 and len(err.splitlines()) == 1 and err.startswith("bn-study-studies: interrupted"), err
+
+
+def test_ctrl_c_while_a_study_runs_is_one_line_saying_how_to_resume(tmp_path):
+    """As under `make <study>`: the terminal's Ctrl-C reaches the study runner and its sweep alike."""
+    args = [sys.executable, "-m", "bn_study.studies.cli", "run", "input_bn", "--quick", "--results", str(tmp_path)]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(tmp_path.glob("*/sweeps/*/0/curves.csv")):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    lines = [line for line in err.splitlines() if not line.startswith("skipped ")]
+    assert proc.returncode == 130 and len(lines) == 1, err
+    assert lines[0].startswith("bn-study-studies: interrupted: sweep input_bn stopped, its finished runs kept in ")
+    assert lines[0].endswith("; rerun `QUICK=1 make input_bn` to resume it")

@@ -10,7 +10,7 @@ import shlex
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from bn_study import bench, bench_cnn, collect, verify
+from bn_study import bench, bench_cnn, verify
 from bn_study.shapes import checked
 from bn_study.studies import cli as studies_cli
 from bn_study.studies.registry import studies
@@ -24,7 +24,7 @@ NOT_RUN = {
     ".venv/bin/pip": "installs packages",
     ".venv/bin/papermill": "tests/test_notebooks.py executes every notebook with papermill",
 }
-ARGPARSE_CLIS = {"bn-study-collect": collect.main, "bn-study-studies": studies_cli.main, "bn-study-verify": verify.main, "bn-study-bench": bench.main, "bn-study-bench-cnn": bench_cnn.main}
+ARGPARSE_CLIS = {"bn-study-collect": studies_cli.collect_command, "bn-study-studies": studies_cli.main, "bn-study-verify": verify.main, "bn-study-bench": bench.main, "bn-study-bench-cnn": bench_cnn.main}
 
 
 def _shell_commands() -> list[str]:

@@ -9,7 +9,7 @@ import subprocess
 import pandas as pd
 import pytest
 
-from bn_study import collect, plan, report, verdicts
+from bn_study import collect, plan, rendered, report, verdicts
 from bn_study.claims import Claim, Final, Side
 from bn_study.studies import cli, registry
 from bn_study.studies.registry import Version
@@ -108,8 +108,10 @@ def test_the_report_sets_each_claim_side_by_side_on_both_datasets_and_lists_what
         folder.mkdir()
         base = verdicts.read(RESULTS / "input_bn")["claims"]
         records[version] = [{**r, "outcome": o} for r, o in zip(base, outcomes)]
-        verdicts.write("input_bn", records[version], folder, ["mnist5k" if version.data is None else version.data])
-        (folder / "summary.md").write_text(f"# t\n\nbody of {folder.name}\n")
+        (folder / "collection.json").write_text("{}")  # what the outputs are tied to (rendered.json)
+        with rendered.staged(folder, rendered.collection_digest(folder)) as out:
+            verdicts.write("input_bn", records[version], out, ["mnist5k" if version.data is None else version.data])
+            (out / "summary.md").write_text(f"# t\n\nbody of {folder.name}\n")
     (tmp_path / report.FINDINGS).write_text("A finding written by hand.")
     found = report.changes(tmp_path)
     assert [(c["id"], c["change"]) for c in found] == [("input_bn.feature", "reversed")]
@@ -187,10 +189,19 @@ def test_fig1_and_fig1_second_lr_run_at_the_rates_their_pilot_of_the_same_versio
         assert study.selected(RESULTS, Version()) == [f"optimizer.lr={compose_run(f'experiment={name}').optimizer.lr:g}"]
         assert study.selected(tmp_path, Version(quick=True)) == []  # no pilot collected: the experiment's own rate
     commands = []
-    monkeypatch.setattr(cli.subprocess, "run", lambda command, env: commands.append(command) or subprocess.CompletedProcess(command, 0))
+
+    class Sweep:  # a sweep that finishes at once
+        def __init__(self, command, env):
+            commands.append(command)
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", Sweep)
     rule = fig1_pilot.Rule("t", lambda runs: 1.0)
     monkeypatch.setattr(fig1_pilot.collect, "load", lambda folder: (None, None))
-    cli.run_sweeps(registry.Study("fig1", "t", "t", sweeps=("fig1",), selected=lambda r, v: rule.rate(r, v, "fig1")), Version(quick=True, data="fashion_mnist"), tmp_path)
+    study, version = registry.Study("fig1", "t", "t", sweeps=("fig1",), selected=lambda r, v: rule.rate(r, v, "fig1")), Version(quick=True, data="fashion_mnist")
+    cli.run_sweeps(study, version, tmp_path, cli.selections(study, version, tmp_path))
     assert commands[0][4:8] == ["experiment=fig1", "quick=true", "data=fashion_mnist", "optimizer.lr=1"], commands
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from bn_study import collect
+from bn_study.studies import cli as studies_cli
 from tests.conftest import REPO, cli, refused
 
 FAST = ["data=mnist5k", "trainer.steps=20", "trainer.eval_every=10", "probe.examples=100"]
@@ -35,7 +36,8 @@ def test_grid_2x2x2_runs_every_combination_and_collects(tmp_path):
     assert "[1/8] start  model.bn=none model.activation=sigmoid optimizer.lr=0.05\n" in proc.stdout
     assert "ETA" in proc.stdout and "sweep complete" in proc.stdout
 
-    assert collect.main(["grid", "--runs", str(sweep), "--results", str(tmp_path / "results")]) == 0
+    assert manifest["run_ids"] == [json.loads((sweep / str(i) / "run.json").read_text())["run_id"] for i in range(8)]
+    assert studies_cli.collect_command(["grid", "--runs", str(sweep), "--results", str(tmp_path / "results")]) == 0
     out = tmp_path / "results" / "grid"
     runs = pd.read_csv(out / "runs.csv")
     assert len(runs) == 8 and runs["run_id"].is_unique

@@ -66,8 +66,8 @@ def _precise_note(runs: Tables) -> str:
     return f"{batches} fixed training batches of {size} ({batches * size:,} images)"
 
 
-def build(study_dir: Path) -> list[Path]:
-    study = Tables.load(study_dir)
+def build(study_dir: Path, out: Path) -> list[Path]:
+    study = Tables.load(study_dir, out)
     mlp, cnn = study.select({"study": MLP}), study.select({"study": CNN})
     by = ["model.bn_momentum"]
     modes = mode_curves(mlp, by)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,8 +26,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import collect, plan, report, sweep, verdicts
+from .. import collect, ownership, plan, rendered, report, sweep, verdicts
+from ..app import RUN_BY
 from ..claims import ClaimError
+from ..config import ConfigError, check_study_name
 from .registry import DATASETS, Study, UnknownStudy, Version, get, studies
 
 STAGES = ("list", "check", "run", "collect", "render", "report")
@@ -36,27 +39,55 @@ class StageError(RuntimeError):
     pass
 
 
-def check(study: Study, version: Version) -> pd.DataFrame:
-    planned = plan.planned(study.sweeps, version)
+class Interrupted(RuntimeError):
+    """Ctrl-C while a study's sweep ran; says how to resume it."""
+
+
+class Unplanned(ValueError):
+    """Runs that are not the study's declared plan, headed for its folder."""
+
+
+def selections(study: Study, version: Version, results: Path) -> list[str]:
+    """The overrides the study takes from other studies' collected tables of the same version (fig1: its pilot's rate)."""
+    return study.selected(results, version) if study.selected else []
+
+
+def check(study: Study, version: Version, selected: list[str] = ()) -> pd.DataFrame:
+    """Every planned run of the study's version (at the `selected` overrides), once its claims are checked against them."""
+    planned = plan.planned(study.sweeps, version, tuple(selected))
     for claim in study.claims:
         claim.check(planned)
     return planned
 
 
-def run_sweeps(study: Study, version: Version, results: Path) -> list[Path]:
+def run_sweeps(study: Study, version: Version, results: Path, selected: list[str] = ()) -> list[Path]:
     """Each of the study's sweeps in a sweep folder of its own (the newest one again if it did not finish,
     so a killed study resumes); returns the folders."""
     folders = []
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
-    selected = study.selected(results, version) if study.selected else []
     for name in study.sweeps:
         folder = _unfinished(results / (name + version.suffix) / "sweeps", study) or results / (name + version.suffix) / "sweeps" / f"{stamp}_{study.name}"
         command = [sys.executable, "-m", "bn_study", "-m", *plan.base(name, version), *selected, f"hydra.sweep.dir={folder}"]
         print(f"[{study.name}] sweep {name}: {' '.join(command[3:])}", flush=True)
-        if subprocess.run(command, env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode != 0:
-            raise StageError(f"sweep {name} failed (its folder {folder} resumes with the same command)")
+        sweep_run = subprocess.Popen(command, env={**os.environ, "PYTHONUNBUFFERED": "1", RUN_BY: study.name})
+        try:
+            code = sweep_run.wait()
+        except KeyboardInterrupt:
+            _stop(sweep_run)
+            raise Interrupted(f"sweep {name} stopped, its finished runs kept in {folder}; rerun `{version.command(study.name)}` to resume it") from None
+        if code != 0:
+            raise StageError(f"sweep {name} failed (its folder {folder} resumes with `{version.command(study.name)}`)")
         folders.append(folder)
     return folders
+
+
+def _stop(child: subprocess.Popen) -> None:
+    """Let a sweep that got the terminal's Ctrl-C too mark its run failed; pass the Ctrl-C on if it did not get it."""
+    try:
+        child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        child.send_signal(signal.SIGINT)
+        child.wait()
 
 
 def _version(names: list[str], chosen: list[Study], flags: Version) -> Version:
@@ -81,30 +112,58 @@ def _unfinished(sweeps: Path, study: Study) -> Path | None:
     return None if sweep.complete(newest) else newest
 
 
-def collect_study(study: Study, version: Version, results: Path, folders: list[Path] | None = None) -> Path:
-    """All of the study's sweeps (the given folders, else each experiment's newest sweep) into one set of tables."""
-    folders = folders or [collect.latest_sweep(name + version.suffix, results) for name in study.sweeps]
-    parts = [collect.collect(folder) for folder in folders]
+def collect_study(study: Study, version: Version, results: Path, planned: pd.DataFrame, folders: list[Path] | None = None) -> Path:
+    """All of the study's sweeps (the given folders, else each experiment's newest sweep) into one set of tables, of the
+    runs its plan declares only."""
+    if folders is None:
+        try:
+            folders = [collect.latest_sweep(name + version.suffix, results) for name in study.sweeps]
+        except FileNotFoundError as err:
+            raise StageError(f"{err}: run `{version.command(study.name)}` first") from None
+    out = study.folder(results, version)
+    parts = [only_planned(collect.collect(folder), planned, out.name, folder) for folder in folders]
     for part, folder in zip(parts, folders):
         for line in part.skipped:
             print(f"skipped {line}", file=sys.stderr)
         if part.runs.empty:
             raise StageError(f"no finished runs under {folder}")
     combined = collect.combined(parts)
-    out = study.folder(results, version)
     collect.write(combined, out)
     print(f"collected {len(combined.runs)} runs from {', '.join(str(f) for f in folders)} -> {out}/")
     return out
 
 
-def render(study: Study, version: Version, results: Path) -> list[Path]:
-    """verdicts.json from the collected tables, then the study's figures and summary."""
+def only_planned(got: collect.Collected, planned: pd.DataFrame, name: str, where: Path) -> collect.Collected:
+    """`got` without the runs that are not among `planned` (reported in its skipped lines); refused if that is all of them,
+    so that a variant (other steps, other seeds) never replaces a study's declared results."""
+    extra, differs = plan.unplanned(got.runs, planned)
+    if extra.empty:
+        return got
+    if len(extra) == len(got.runs):
+        raise Unplanned(f"{name}: none of the {len(got.runs)} finished runs under {where} is one of its planned runs (e.g. {differs}); "
+                        f"a variant is collected into a folder of its own: bn-study-collect <name> --runs {where}")
+    kept = got.runs.drop(extra.index).reset_index(drop=True)
+    left_out = [f"{folder}: not one of {name}'s planned runs; left out" for folder in extra["folder"]]
+    return collect.Collected(kept, got.curves[got.curves["run_id"].isin(kept["run_id"])].reset_index(drop=True), got.skipped + left_out, got.sources)
+
+
+def render(study: Study, version: Version, results: Path, planned: pd.DataFrame) -> list[Path]:
+    """verdicts.json from the collected tables, then the study's figures and summary: staged, then switched into the
+    study folder whole (bn_study.rendered). Tables of runs the study does not plan are refused."""
     folder = study.folder(results, version)
-    runs, curves = collect.load(folder)
-    written = [verdicts.write(study.name, verdicts.judge_all(study.claims, runs, curves), folder, sorted(runs["data_used"].unique()))]
-    if study.render is not None:
-        written += study.render(folder)
-    return written
+    with ownership.owned(folder, f"results folder {folder}"):
+        runs, curves = collect.load(folder)
+        extra, differs = plan.unplanned(runs, planned)
+        if len(extra):
+            raise Unplanned(f"{folder}: {len(extra)} of its {len(runs)} collected runs are not {study.name}'s planned runs (e.g. {differs}); "
+                            f"collect the study again (`{version.command('collect')} STUDY={study.name}`)")
+        collection = rendered.collection_digest(folder)
+        with rendered.staged(folder, collection) as out:
+            verdicts.write(study.name, verdicts.judge_all(study.claims, runs, curves), out, sorted(runs["data_used"].unique()), collection)
+            if study.render is not None:
+                study.render(folder, out)
+            names = sorted(p.name for p in out.iterdir())
+    return [folder / name for name in [*names, rendered.MANIFEST]]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,25 +190,96 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.stage in ("check", "run"):
             for s in chosen:
-                planned = check(s, version)
+                planned = check(s, version, selections(s, version, args.results))
                 print(f"[{s.name}] {len(planned)} planned runs, {len(s.claims)} claims checked")
         for s in chosen:
+            if args.stage in ("run", "collect", "render"):
+                selected = selections(s, version, args.results)  # after the studies run before it: a pilot collected just now
+                planned = plan.planned(s.sweeps, version, tuple(selected))
             if args.stage == "run":
-                collect_study(s, version, args.results, run_sweeps(s, version, args.results))
+                collect_study(s, version, args.results, planned, run_sweeps(s, version, args.results, selected))
             if args.stage == "collect":
-                collect_study(s, version, args.results)
+                collect_study(s, version, args.results, planned)
             if args.stage in ("run", "render"):
-                print("wrote " + ", ".join(str(p) for p in render(s, version, args.results)))
+                print("wrote " + ", ".join(str(p) for p in render(s, version, args.results, planned)))
         if args.stage == "report":
             print("wrote " + ", ".join(str(p) for p in report.build(args.results)))
-    except (UnknownStudy, ClaimError) as err:
+    except (UnknownStudy, ClaimError, ConfigError, Unplanned) as err:  # ConfigError: a folder another process owns (FolderBusy)
         print(f"bn-study-studies: error: {err}", file=sys.stderr)
         return 2
-    except (StageError, collect.TornCollection, OSError) as err:  # a missing table, a torn collection, a folder it cannot write
-        print(f"bn-study-studies: error: {err}", file=sys.stderr)
+    except (StageError, collect.TornCollection, rendered.Stale, OSError) as err:  # a missing table, a torn collection, a folder it cannot write
+        print(f"bn-study-studies: error: {_described(err)}", file=sys.stderr)
         return 1
+    except (Interrupted, KeyboardInterrupt) as err:
+        print(f"bn-study-studies: interrupted: {str(err) or 'nothing half-written is left; rerun the same command'}", file=sys.stderr)
+        return 130
     return 0
 
+
+def _described(err: Exception) -> str:
+    if isinstance(err, OSError) and err.filename:
+        return f"{err.strerror or err}: {err.filename}"
+    return str(err)
+
+
+def collect_command(argv: list[str] | None = None) -> int:
+    """`bn-study-collect`: a study's runs into results/<study>/ (tables only; `bn-study-studies render` judges and draws)."""
+    parser = argparse.ArgumentParser(prog="bn-study-collect", description=COLLECT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("study", help="the study: results/<study>/ receives runs.csv, curves.parquet, by_config.csv and collection.json")
+    parser.add_argument("--runs", type=Path, help="folder holding the run folders (default: the study's newest sweep)")
+    parser.add_argument("--results", type=Path, default=collect.RESULTS, help="results root (default: results)")
+    args = parser.parse_args(argv)
+    try:
+        check_study_name(args.study)
+        try:
+            study = get(args.study)
+        except UnknownStudy:
+            study = None
+        version = Version.of_folder(args.study, study.name) if study else None
+        if study and args.runs is None:  # a registered study: all of its sweeps, as `make collect STUDY=...`
+            collect_study(study, version, args.results, plan.planned(study.sweeps, version, tuple(selections(study, version, args.results))))
+            return 0
+        root = args.runs or collect.latest_sweep(args.study, args.results)
+        if not root.is_dir():
+            raise FileNotFoundError(f"--runs {root}: no such folder")
+        got = collect.collect(root)
+        if study:
+            got = only_planned(got, plan.planned(study.sweeps, version, tuple(selections(study, version, args.results))), args.study, root)
+    except FileNotFoundError as err:
+        hint = "" if args.runs else f": run a sweep with study={args.study} first (bn-study -m ... study={args.study}), or name a folder of runs with --runs"
+        print(f"bn-study-collect: error: {err}{hint}", file=sys.stderr)
+        return 2
+    except (ConfigError, Unplanned) as err:
+        print(f"bn-study-collect: error: {err}", file=sys.stderr)
+        return 2
+    except StageError as err:
+        print(f"bn-study-collect: error: {err}", file=sys.stderr)
+        return 1
+    for line in got.skipped:
+        print(f"skipped {line}", file=sys.stderr)
+    if got.runs.empty:
+        print(f"bn-study-collect: error: no finished runs under {root}", file=sys.stderr)
+        return 1
+    out = args.results / args.study
+    try:
+        collect.write(got, out)
+    except ConfigError as err:  # another process is collecting into it
+        print(f"bn-study-collect: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"bn-study-collect: error: cannot write {out}: {_described(err)}", file=sys.stderr)
+        return 1
+    counts = got.runs["status"].value_counts().to_dict()
+    print(f"collected {len(got.runs)} runs ({', '.join(f'{n} {s}' for s, n in counts.items())}) from {root} -> {out}/{collect.RUNS_TABLE}, "
+          f"{collect.CURVES_TABLE}, {collect.CONFIGS_TABLE}, {collect.MANIFEST}")
+    return 0
+
+
+COLLECT_HELP = f"""{collect.__doc__}
+    bn-study-collect fig1                 # a registered study: the newest sweep of each of its experiments
+    bn-study-collect adhoc                # the newest sweep under results/adhoc/sweeps/
+    bn-study-collect mine --runs DIR      # every run folder below DIR that belongs there
+"""
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -25,18 +25,20 @@ class StudyError(RuntimeError):
 class Tables:
     runs: pd.DataFrame
     curves: pd.DataFrame
-    dir: Path
+    dir: Path  # the study folder: its collected tables
+    out: Path  # where its rendered outputs go, verdicts.json first (bn_study.rendered stages them)
 
     @classmethod
-    def load(cls, study_dir: Path) -> "Tables":
+    def load(cls, study_dir: Path, out: Path | None = None) -> "Tables":
+        """A study folder's tables; `out` (default: the folder itself, as a notebook reads it) holds its verdicts.json."""
         runs, curves = collect.load(study_dir)
         if runs.empty:
             raise StudyError(f"{study_dir}: no runs collected")
-        return cls(runs, curves, study_dir)
+        return cls(runs, curves, study_dir, out or study_dir)
 
     def select(self, where: dict | None = None) -> "Tables":
         """The same study narrowed to the runs matching `where` (see collect.select)."""
-        return Tables(collect.select(self.runs, where), self.curves, self.dir)
+        return Tables(collect.select(self.runs, where), self.curves, self.dir, self.out)
 
     def data_note(self) -> str:
         used = sorted(self.runs["data_used"].unique())
@@ -66,7 +68,7 @@ class Tables:
         return f"median over seeds with {what}"
 
     def verdicts(self) -> list[dict]:
-        return verdicts.read(self.dir)["claims"]
+        return verdicts.read(self.out)["claims"]
 
     def claims_section(self) -> list[str]:
         """The claims' verdicts as a markdown section (from verdicts.json)."""
@@ -152,7 +154,7 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
 
 def write(study: Tables, name: str, fig, table: pd.DataFrame, summary: str) -> list[Path]:
     """The figure (PNG + PDF), the CSV behind it and summary.md, side by side in the study folder."""
-    paths = plots.save(fig, study.dir / name)
-    table.to_csv(study.dir / f"{name}.csv", index=False)
-    (study.dir / "summary.md").write_text(summary)
-    return [*paths, study.dir / f"{name}.csv", study.dir / "summary.md"]
+    paths = plots.save(fig, study.out / name)
+    table.to_csv(study.out / f"{name}.csv", index=False)
+    (study.out / "summary.md").write_text(summary)
+    return [*paths, study.out / f"{name}.csv", study.out / "summary.md"]

@@ -77,8 +77,8 @@ def _heatmap(ax, final: pd.DataFrame, bn: str, title: str, target: float):
     return image
 
 
-def build(study_dir: Path) -> list[Path]:
-    study = Tables.load(study_dir)
+def build(study_dir: Path, out: Path) -> list[Path]:
+    study = Tables.load(study_dir, out)
     growth = growth_per_run(study)
     growth = growth[growth["study"] != HE]  # the gradient panels and tables: Glorot init throughout; He only in the trainability table
     at_init = growth[(growth["step"] == 0) & np.isclose(growth["optimizer.lr"], INIT_LR)]
@@ -178,9 +178,9 @@ def build(study_dir: Path) -> list[Path]:
         *study.claims_section(),
         "Figure: depth.png / .pdf; the numbers plotted: depth.csv (gradient factors by depth) and growth.csv (per run and step).", "",
     ])
-    growth.to_csv(study.dir / "growth.csv", index=False)
+    growth.to_csv(study.out / "growth.csv", index=False)
     return [*write(study, "depth", fig, pd.concat([growth_by_depth.assign(what="growth_at_init"), profile.assign(what="norm_at_init_by_block")]), summary),
-            study.dir / "growth.csv"]
+            study.out / "growth.csv"]
 
 
 def _fmt_final(cell: pd.DataFrame) -> str:

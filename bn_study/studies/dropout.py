@@ -31,8 +31,8 @@ def variance_shift(study: Tables) -> pd.DataFrame:
     return study.runs[["run_id", "seed", *BY]].merge(wide, on="run_id")
 
 
-def build(study_dir: Path) -> list[Path]:
-    study = Tables.load(study_dir)
+def build(study_dir: Path, out: Path) -> list[Path]:
+    study = Tables.load(study_dir, out)
     final = final_by(study, BY)
     shifts = variance_shift(study)
     layers = sorted(c for c in shifts.columns if c.startswith("var_shift_") and c != "var_shift_mean")
@@ -71,7 +71,7 @@ def build(study_dir: Path) -> list[Path]:
         *study.claims_section(),
         "Figure: dropout.png / .pdf; the numbers plotted: dropout.csv (accuracy) and dropout_shift.csv.", "",
     ])
-    shift_table.to_csv(study_dir / "dropout_shift.csv", index=False)
+    shift_table.to_csv(out / "dropout_shift.csv", index=False)
     return write(study, "dropout", fig, final, summary)
 
 

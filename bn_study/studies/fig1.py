@@ -119,10 +119,11 @@ PAPER_PANELS = ("The paper's panels (b, c): without BN the distribution of the s
                 "its mean and the variance', while with BN it is 'much more stable'.")
 
 
-def _stability(folder: Path) -> tuple[float, dict] | None:
-    """(learning rate, {claim suffix: verdict}) of a fig1-network study's stability claims, if it has been judged."""
+def _stability(folder: Path, judged: Path | None = None) -> tuple[float, dict] | None:
+    """(learning rate, {claim suffix: verdict}) of a fig1-network study's stability claims, if it has been judged; its
+    verdicts.json in `judged` (default: `folder`, beside its tables)."""
     try:
-        found = {r["id"].split(".", 1)[1]: r for r in verdicts.read(folder)["claims"]}
+        found = {r["id"].split(".", 1)[1]: r for r in verdicts.read(judged or folder)["claims"]}
         lr = float(pd.read_csv(folder / "runs.csv", usecols=["optimizer.lr"])["optimizer.lr"].iloc[0])
     except (OSError, KeyError, ValueError):
         return None
@@ -133,7 +134,8 @@ def panels_note(tables: Tables, name: str) -> list[str]:
     """Panels (b, c) against the paper's description, at this study's rate and at the other fig1 study's rate
     of the same version: whether the stability verdict depends on the rate."""
     version = Version.of_folder(tables.dir.name, name)
-    rates = {s.name: _stability(s.folder(tables.dir.parent, version)) for s in STUDIES}
+    # This study's own verdicts are the ones being rendered (tables.out); the other's are in its folder.
+    rates = {s.name: _stability(tables.dir, tables.out) if s.name == name else _stability(s.folder(tables.dir.parent, version)) for s in STUDIES}
     if rates.get(name) is None:
         return []
     lines = []
@@ -177,17 +179,17 @@ def summary(tables: Tables, caption: str, rule: fig1_pilot.Rule, title: str, nam
     ])
 
 
-def build(study_dir: Path, rule: fig1_pilot.Rule, title: str, name: str) -> list[Path]:
-    tables = Tables.load(study_dir)
+def build(study_dir: Path, out: Path, rule: fig1_pilot.Rule, title: str, name: str) -> list[Path]:
+    tables = Tables.load(study_dir, out)
     for bn in ARMS:
         if not (tables.runs["model.bn"] == bn).any():
             raise StudyError(f"{study_dir.name} needs runs with model.bn={bn}")
     table = figure_table(tables)
-    table.to_csv(study_dir / "fig1.csv", index=False)
+    table.to_csv(out / "fig1.csv", index=False)
     caption = caption_for(tables, int(table["probe_seed"].iloc[0]), int(table["probe_unit"].iloc[0]))
-    paths = draw(table, caption, study_dir / "fig1")
-    (study_dir / "summary.md").write_text(summary(tables, caption, rule, title, name))
-    return [*paths, study_dir / "fig1.csv", study_dir / "summary.md"]
+    paths = draw(table, caption, out / "fig1")
+    (out / "summary.md").write_text(summary(tables, caption, rule, title, name))
+    return [*paths, out / "fig1.csv", out / "summary.md"]
 
 
 def study(name: str, title: str, about: str, rule: fig1_pilot.Rule, order: int, history: str = "") -> Study:

@@ -88,8 +88,8 @@ def _fmt_rate(lr: Optional[float]) -> str:
     return "none qualifies" if lr is None else f"{lr:g}"
 
 
-def build(study_dir: Path) -> list[Path]:
-    tables = Tables.load(study_dir)
+def build(study_dir: Path, out: Path) -> list[Path]:
+    tables = Tables.load(study_dir, out)
     chosen, _ = selected_lr(tables.runs)
     val = final_by(tables, ["optimizer.lr", "model.bn"], metric="val_accuracy")
     rows = []
@@ -107,8 +107,8 @@ def build(study_dir: Path) -> list[Path]:
         markdown_table(["lr", f"final validation accuracy, {plots.BN_LABELS['none']} ({tables.band_note()})", plots.BN_LABELS["before"]], rows), "",
         "The runs: runs.csv, curves.parquet.", "",
     ])
-    (study_dir / "summary.md").write_text(text)
-    return [study_dir / "summary.md"]
+    (out / "summary.md").write_text(text)
+    return [out / "summary.md"]
 
 
 STUDY = Study(NAME, "Figure 1's learning rate, selected on the validation split",

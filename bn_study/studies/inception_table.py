@@ -33,8 +33,8 @@ def per_run(study: Tables) -> pd.DataFrame:
     return runs
 
 
-def build(study_dir: Path) -> list[Path]:
-    study = Tables.load(study_dir)
+def build(study_dir: Path, out: Path) -> list[Path]:
+    study = Tables.load(study_dir, out)
     tags = [t for t in ORDER if t in set(study.runs["tag"])]
     curves = median_curves(study, ["tag"], split="val")
     runs = per_run(study)
@@ -71,7 +71,7 @@ def build(study_dir: Path) -> list[Path]:
         *study.claims_section(),
         "Figure: inception_table.png / .pdf; the curves plotted: inception_table.csv; per-run steps and maxima: inception_runs.csv.", "",
     ])
-    runs[["run_id", "tag", "seed", "status", "target", "max_val_accuracy", "steps_to_target", "test_accuracy"]].to_csv(study_dir / "inception_runs.csv", index=False)
+    runs[["run_id", "tag", "seed", "status", "target", "max_val_accuracy", "steps_to_target", "test_accuracy"]].to_csv(out / "inception_runs.csv", index=False)
     return write(study, "inception_table", fig, curves, summary)
 
 

@@ -16,8 +16,8 @@ ARMS = {("none", "none"): "neither (raw pixels)", ("feature", "none"): "BN on ra
         ("none", "feature"): "standardised per pixel", ("none", "scalar"): "standardised, scalar"}
 
 
-def build(study_dir: Path) -> list[Path]:
-    study = Tables.load(study_dir)
+def build(study_dir: Path, out: Path) -> list[Path]:
+    study = Tables.load(study_dir, out)
     curves = median_curves(study, BY)
     final = final_by(study, BY)
 

@@ -19,8 +19,8 @@ PUBLISHED = {
 BY = ["optimizer.lr", "model.activation", "model.bn"]
 
 
-def build(study_dir: Path) -> list[Path]:
-    study = Tables.load(study_dir)
+def build(study_dir: Path, out: Path) -> list[Path]:
+    study = Tables.load(study_dir, out)
     curves = median_curves(study, BY)
     batch_stats = median_curves(study.select({"model.bn": "before"}), BY, split="bn_modes", metric="acc_batch_stats")
     lrs, acts = sorted(study.runs["optimizer.lr"].unique()), ["sigmoid", "relu"]

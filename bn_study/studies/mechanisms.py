@@ -101,8 +101,8 @@ def _momentum(ax_curves, ax_gap, momentum: Tables) -> tuple[list[list[str]], boo
     return [[f"{m:g}", *(_fmt(stats.median_ci(g[k])) for k in ("acc_batch_stats", "acc_moving_averages", "gap"))] for m, g in wide.groupby("model.bn_momentum")]
 
 
-def build(study_dir: Path) -> list[Path]:
-    tables = Tables.load(study_dir)
+def build(study_dir: Path, out: Path) -> list[Path]:
+    tables = Tables.load(study_dir, out)
     study, momentum = tables.select({"study": "mechanisms"}), tables.select({"study": MOMENTUM})
     last = _last_hidden(study)
     steps = "/".join(f"{x:g}" for x in json.loads(study.runs["probe.landscape_steps"].iloc[0]))

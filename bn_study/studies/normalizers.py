@@ -58,8 +58,8 @@ def target(study: Tables) -> float:
     return OF_BEST * Context(study.runs, study.curves).best_median(_where(BN, LR), "optimizer.lr", "val_accuracy")
 
 
-def build(study_dir: Path) -> list[Path]:
-    study = Tables.load(study_dir)
+def build(study_dir: Path, out: Path) -> list[Path]:
+    study = Tables.load(study_dir, out)
     lr, batch, cnn = (study.select({"study": s}) for s in (LR, BATCH, CNN))
     fig, axes = plots.new_figure(4, width=3.9, height=3.4)
     goal = target(study)
@@ -213,7 +213,7 @@ def _speed_table(at: Tables) -> str:
     rows = []
     for arm in _arms_of(at.runs):
         runs = _arm_rows(at.runs, arm)
-        rows.append([_label(arm), *steps_summary(at, runs, metric), fmt_ci(final_by(Tables(runs, at.curves, at.dir), ["model.bn"]).iloc[0])])
+        rows.append([_label(arm), *steps_summary(at, runs, metric), fmt_ci(final_by(Tables(runs, at.curves, at.dir, at.out), ["model.bn"]).iloc[0])])
     return markdown_table(["normaliser", "steps to the target (median)", "seeds that reach it", "final test accuracy"], rows)
 
 

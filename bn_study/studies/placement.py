@@ -27,8 +27,8 @@ def _panel(ax, study: Tables, curves, where: dict, title: str) -> None:
     ax.set(title=title, xlabel="training steps")
 
 
-def build(study_dir: Path) -> list[Path]:
-    tables = Tables.load(study_dir)
+def build(study_dir: Path, out: Path) -> list[Path]:
+    tables = Tables.load(study_dir, out)
     mlp, circles = tables.select({"study": "placement"}), tables.select({"study": CIRCLES})
     mlp_curves = median_curves(mlp, ["model.activation", "model.bn"])
     circle_curves = median_curves(circles, ["model.bn"])
@@ -61,7 +61,7 @@ def build(study_dir: Path) -> list[Path]:
         *tables.claims_section(),
         "Figure: placement.png / .pdf; the curves plotted: placement.csv (MLP) and placement_circles.csv.", "",
     ])
-    circle_curves.to_csv(study_dir / "placement_circles.csv", index=False)
+    circle_curves.to_csv(out / "placement_circles.csv", index=False)
     return write(tables, "placement", fig, mlp_curves, summary)
 
 

@@ -46,8 +46,8 @@ def _speed(permute: bool) -> StepsTo:
     return StepsTo("val", "accuracy", target=tuple(_where(LSTM, permute).items()), fraction=OF_BEST)
 
 
-def build(study_dir: Path) -> list[Path]:
-    study = Tables.load(study_dir)
+def build(study_dir: Path, out: Path) -> list[Path]:
+    study = Tables.load(study_dir, out)
     variants = [v for v in VARIANTS if v in set(study.runs["model.permute"])]
     curves = median_curves(study, ["model.permute", *ARM_KEYS], "val")
     losses = median_curves(study, ["model.permute", *ARM_KEYS], "train", "loss")

@@ -38,6 +38,10 @@ class Version:
         """What the version adds to a folder's name: <study>[_<data>][_quick]."""
         return (f"_{self.data}" if self.data else "") + ("_quick" if self.quick else "")
 
+    def command(self, target: str) -> str:
+        """The make command for `target` in this version: 'QUICK=1 DATA=fashion_mnist make placement'."""
+        return " ".join([*(["QUICK=1"] if self.quick else []), *([f"DATA={self.data}"] if self.data else []), "make", target])
+
     @classmethod
     def of_folder(cls, name: str, study: str) -> "Version":
         """The version whose results folder for `study` is called `name` (the full base version for a folder
@@ -55,8 +59,9 @@ class Study:
     sweeps: tuple[str, ...]
     # Declared before the study's runs; judged by bn_study.verdicts.
     claims: tuple[Claim, ...] = ()
-    # Draws the figures and writes summary.md from results/<study>/ (tables and verdicts.json).
-    render: Callable[[Path], list[Path]] | None = field(default=None, compare=False)
+    # Draws the figures and writes summary.md from results/<study>/'s tables and the verdicts.json in the output
+    # folder (a staging folder: bn_study.rendered), into the output folder: (study folder, output folder) -> paths written.
+    render: Callable[[Path, Path], list[Path]] | None = field(default=None, compare=False)
     # Overrides the study takes from another study's collected tables of the same version, selected there
     # on validation (fig1: its pilot's learning rate): (results root, version) -> overrides for every job.
     selected: Callable[[Path, "Version"], list[str]] | None = field(default=None, compare=False)

@@ -49,8 +49,8 @@ BATCH = Sweep("batch_size", "trainer.batch_size", "batch size", "Batch size: sma
               "`make studies` fits in about an hour here on mnist5k)", split="test", log_base=2)
 
 
-def build_sweep(sweep: Sweep, study_dir: Path) -> list[Path]:
-    study = Tables.load(study_dir)
+def build_sweep(sweep: Sweep, study_dir: Path, out: Path) -> list[Path]:
+    study = Tables.load(study_dir, out)
     acts = sorted(study.runs["model.activation"].unique())
     final = final_by(study, ["model.activation", sweep.key, *ARM_KEYS], metric=f"{sweep.split}_accuracy")
     arms = [arm for arm in ARMS if not _arm(final, arm).empty]
@@ -90,16 +90,16 @@ def build_sweep(sweep: Sweep, study_dir: Path) -> list[Path]:
     return write(study, sweep.name, fig, final, summary)
 
 
-def build_lr(study_dir: Path) -> list[Path]:
-    return build_sweep(LR, study_dir)
+def build_lr(study_dir: Path, out: Path) -> list[Path]:
+    return build_sweep(LR, study_dir, out)
 
 
-def build_init(study_dir: Path) -> list[Path]:
-    return build_sweep(INIT, study_dir)
+def build_init(study_dir: Path, out: Path) -> list[Path]:
+    return build_sweep(INIT, study_dir, out)
 
 
-def build_batch(study_dir: Path) -> list[Path]:
-    return build_sweep(BATCH, study_dir)
+def build_batch(study_dir: Path, out: Path) -> list[Path]:
+    return build_sweep(BATCH, study_dir, out)
 
 
 SEED_PAPER = "Ioffe & Szegedy (2015)"

@@ -1,0 +1,40 @@
+"""The console scripts. Each imports its command inside a guard: the first second of a command is Python importing
+pandas, Hydra and the rest, and a Ctrl-C there must end in one line too, as it does once the command runs."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+
+def _run(prog: str, module: str, function: str):
+    try:
+        command = getattr(importlib.import_module(module), function)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted before it started; nothing was written", file=sys.stderr)
+        raise SystemExit(130) from None
+    return command()
+
+
+def bn_study() -> None:
+    _run("bn-study", "bn_study.app", "cli")
+
+
+def studies() -> int:
+    return _run("bn-study-studies", "bn_study.studies.cli", "main")
+
+
+def collect() -> int:
+    return _run("bn-study-collect", "bn_study.studies.cli", "collect_command")
+
+
+def verify() -> int:
+    return _run("bn-study-verify", "bn_study.verify", "main")
+
+
+def bench() -> int:
+    return _run("bn-study-bench", "bn_study.bench", "main")
+
+
+def bench_cnn() -> int:
+    return _run("bn-study-bench-cnn", "bn_study.bench_cnn", "main")
