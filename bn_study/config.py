@@ -228,7 +228,7 @@ class LoggerConfig:
     tensorboard: bool = False
     # An MLflow run per run: params, per-evaluation metrics, status (bn-study[mlflow]).
     mlflow: bool = False
-    # null: a local SQLite store, <paths.results>/mlflow.db; else any MLflow tracking URI (http://host:5000, file:...).
+    # null: a local SQLite store, <paths.results>/mlflow.db; else a tracking server (http://host:5000) or another SQLite file (sqlite:///...).
     mlflow_uri: Optional[str] = None
 
 
