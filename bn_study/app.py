@@ -25,6 +25,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from . import config as config_lib
 from . import ownership, sweep
+from .commands import RUN_BY
 from .config import ConfigError, unknown_key
 from .data import DataUnavailable
 from .records import read_run
@@ -36,9 +37,6 @@ config_lib.register()
 
 # The configs ship inside the package, so an installed bn-study finds them wherever it runs.
 CONF_DIR = Path(__file__).resolve().parent / "conf"
-
-# Set (to the study's name) in the environment of a sweep that `bn-study-studies run` started.
-RUN_BY = "BN_STUDY_RUN_BY"
 
 # HydraException: what Hydra raises for input it cannot use (composition, override syntax, sweep syntax).
 USAGE_ERRORS = (ConfigError, DataUnavailable, HydraException, OmegaConfBaseException)

@@ -78,11 +78,17 @@ class Saver:
             records.sync_folder(self.folder)
         except tf.errors.OpError as err:  # a full disk, a folder gone: as the OSError it is, naming the file
             raise OSError(None, f"cannot save the checkpoint: {_os_error(err.message)}", str(prefix)) from None
+        except OSError as err:
+            raise records.named(err, prefix) from None
         self._named = [*self._named, {"step": step, "measured": measured, "prefix": prefix.name, "files": files}][-KEEP:]
         records.write_json_atomic(self.folder / STATE, {"run_id": self.run_id, "checkpoints": self._named})
         named = {name for entry in self._named for name in entry["files"]}
-        for path in self.folder.glob("ckpt-*"):
-            if path.name not in named:
+        for path in self.folder.glob("ckpt-*"):  # older checkpoints, and what a killed save left (TensorFlow's ckpt-<step>_temp/)
+            if path.name in named:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
                 path.unlink(missing_ok=True)
 
 
@@ -92,7 +98,10 @@ def _os_error(message: str) -> str:
 
 
 def _entry(resume: Resume) -> dict:
-    return {"step": resume.step, "measured": resume.measured, "prefix": Path(resume.prefix).name, "files": resume.files}
+    """The state.json entry of the checkpoint a run resumed from (its files' checksums taken now if its state.json,
+    written by an older bn-study, did not record them: the restore just read them whole)."""
+    files = resume.files if resume.files is not None else {p.name: records.digest(p) for p in _files(Path(resume.prefix))}
+    return {"step": resume.step, "measured": resume.measured, "prefix": Path(resume.prefix).name, "files": files}
 
 
 def remove(folder: Path) -> None:
@@ -140,7 +149,10 @@ def resume(folder: Path, run_id: str, trainer, reached: Callable[[Resume], str |
             if snapshot is None:
                 snapshot = [v.numpy() for v in variables]
             try:
-                _variables(trainer).read(found.prefix).assert_consumed()
+                if found.files is None:  # saved by an older bn-study through a CheckpointManager, which adds its save counter
+                    _variables(trainer).restore(found.prefix).assert_existing_objects_matched()
+                else:
+                    _variables(trainer).read(found.prefix).assert_consumed()
                 steps = int(trainer.optimizer.iterations.numpy())
                 why = None if steps == found.step else f"its optimizer has taken {steps} steps, not {found.step}"
             except Exception as err:  # whatever TensorFlow raises for a file it cannot read: the next one is tried

@@ -4,14 +4,20 @@ pandas, Hydra and the rest, and a Ctrl-C there must end in one line too, as it d
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+
+# Set (to the study's name) in the environment of a sweep that `bn-study-studies run` started: on Ctrl-C the study
+# runner says what to do, once, and the sweep says nothing.
+RUN_BY = "BN_STUDY_RUN_BY"
 
 
 def _run(prog: str, module: str, function: str):
     try:
         command = getattr(importlib.import_module(module), function)
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted before it started; nothing was written", file=sys.stderr)
+        if not os.environ.get(RUN_BY):
+            print(f"{prog}: interrupted before it started; nothing was written", file=sys.stderr)
         raise SystemExit(130) from None
     return command()
 

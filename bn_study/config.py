@@ -14,6 +14,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+import numpy as np
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
@@ -336,7 +337,7 @@ def _refuse_unknown_keys(cfg: DictConfig, schema: DictConfig, prefix: str = "") 
 
 
 # The model computes in float32, where anything larger than this is inf.
-FLOAT32_MAX = 3.4028234663852886e38
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _refuse_non_finite(node: Any, prefix: str = "") -> None:
@@ -374,6 +375,10 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
         _require(all(s >= 1 for s in sizes), key, sizes, "a list of positive sizes")
     _require(m.depth is None or 1 <= m.depth <= MAX_DEPTH, "model.depth", m.depth, f"an integer in [1, {MAX_DEPTH}], or null for model.hidden as it is")
     _require(m.depth is None or bool(m.hidden), "model.hidden", m.hidden, "one width at least when model.depth is set (model.depth blocks of model.hidden[0] units)")
+    blocks = len(m.conv) + len(m.dense_units())
+    _require(m._target_ is not None or m.name == "lstm" or blocks < LAYER_SEEDS, "model.depth" if m.depth else "model.hidden", m.depth or m.hidden,
+             f"at most {LAYER_SEEDS - 1 - len(m.conv)} dense blocks beside {len(m.conv)} conv blocks (a run initialises at most {LAYER_SEEDS} layers, "
+             "one seed each, the output layer included)")
     _require(m.kernel_size >= 1, "model.kernel_size", m.kernel_size, "an integer >= 1")
     _require(not m.bn_renorm or m.bn is not BN.none or m.input_bn is not Norm.none, "model.bn_renorm", m.bn_renorm, "false when there is no BN layer (model.bn=none)")
     _require(not m.dropout_before_bn or m.bn is not BN.none, "model.dropout_before_bn", m.dropout_before_bn, "false when model.bn=none")

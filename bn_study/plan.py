@@ -132,16 +132,17 @@ def identity_columns(planned: pd.DataFrame) -> list[str]:
     return [c for c in planned.columns if c != "splits" and c.split(".")[0] not in config_lib.NOT_IDENTITY]
 
 
-def unplanned(runs: pd.DataFrame, planned: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """The runs (runs.csv rows, or collect's) whose configuration is none of the planned ones, and for the first of them
-    how it differs from the nearest planned run ('trainer.steps=2000 (planned: 50000)'). A key added to the schema after
-    a run was made has its default on both sides."""
+def _keys(planned: pd.DataFrame):
+    """The identity columns, and a row's key over them: a key added to the schema after a run was made has its default."""
     columns = identity_columns(planned)
     defaults = flatten_config(config_lib.to_dict(RunConfig()))
+    return columns, lambda row: tuple(_value(row.get(c, defaults.get(c))) for c in columns)
 
-    def key(row: dict) -> tuple:
-        return tuple(_value(row.get(c, defaults.get(c))) for c in columns)
 
+def unplanned(runs: pd.DataFrame, planned: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The runs (runs.csv rows, or collect's) whose configuration is none of the planned ones, and for the first of them
+    how it differs from the nearest planned run ('trainer.steps=2000 (planned: 50000)')."""
+    columns, key = _keys(planned)
     wanted = {key(row) for row in planned.to_dict("records")}
     out = [i for i, row in zip(runs.index, runs.to_dict("records")) if key(row) not in wanted]
     if not out:
@@ -150,6 +151,15 @@ def unplanned(runs: pd.DataFrame, planned: pd.DataFrame) -> tuple[pd.DataFrame, 
     nearest = min(wanted, key=lambda k: sum(a != b for a, b in zip(k, first)))
     differs = [f"{c}={_shown(a)} (planned: {_shown(b)})" for c, a, b in zip(columns, first, nearest) if a != b]
     return runs.loc[out], ", ".join(differs[:3]) + (f" and {len(differs) - 3} more" if len(differs) > 3 else "")
+
+
+def missing(runs: pd.DataFrame, planned: pd.DataFrame) -> tuple[int, str]:
+    """How many planned runs `runs` lacks, and the first of them by the values its plan varies ('seed=7 model.bn=none')."""
+    columns, key = _keys(planned)
+    have = {key(row) for row in runs.to_dict("records")}
+    lacking = [row for row in planned.to_dict("records") if key(row) not in have]
+    varying = [c for c in columns if planned[c].astype(str).nunique() > 1]
+    return len(lacking), " ".join(f"{c}={_shown(_value(lacking[0][c]))}" for c in varying) if lacking else ""
 
 
 def _shown(value) -> str:

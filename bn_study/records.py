@@ -28,7 +28,9 @@ from importlib import metadata
 from pathlib import Path
 
 from . import tensorflow_startup
-from .config import identity_of
+from .config import DataName, identity_of
+from .data import SPECS
+from .data import n_val as held_out
 
 RUN_JSON = "run.json"
 CURVES_CSV = "curves.csv"
@@ -259,8 +261,12 @@ def _check_record(record: dict, curve, last_step: int) -> None:
         requested, used = config["data"]["name"], data["name"]
         if used != requested and not (data.get("fallback") and (requested, used) == ("mnist", "mnist5k")):
             raise Unverified(f"{RUN_JSON}'s data.name {used!r} is not what its config asked for ({requested!r}) and no fallback is recorded: edited")
+        _check_sizes(data, config["data"])
         at_end = curve[curve["step"] == last_step]
-        for split in sorted(set(at_end["split"]) & set(EVALUATED)):
+        evaluated = sorted(set(curve[curve["step"] == 0]["split"]) & set(EVALUATED))
+        if set(final) != {f"{split}_{metric}" for split in evaluated for metric in ("loss", "accuracy")}:
+            raise Unverified(f"{RUN_JSON}'s final has {', '.join(sorted(final)) or 'nothing'}, its {CURVES_CSV} evaluates {', '.join(evaluated)}: edited")
+        for split in evaluated:
             for metric in ("loss", "accuracy"):
                 values = at_end[(at_end["split"] == split) & (at_end["metric"] == metric)]["value"]
                 value, said = (float(values.iloc[-1]) if len(values) else math.nan), final.get(f"{split}_{metric}")
@@ -273,10 +279,24 @@ def _check_record(record: dict, curve, last_step: int) -> None:
             raise Unverified(f"status diverged at step {record.get('diverged_at_step')}, but its {CURVES_CSV} stops at step {last_step}: edited")
         if status == "diverged" and not at_end[at_end["split"].isin(EVALUATED)]["value"].isna().all():
             raise Unverified(f"status diverged, but its {CURVES_CSV} has finite evaluations at its last step {last_step}: edited")
+        if status == "done" and record.get("diverged_at_step") is not None:
+            raise Unverified(f"status done, but diverged_at_step is {record.get('diverged_at_step')}: edited")
         if status == "done" and last_step != trainer["steps"] and record.get("stopped_at_step") != last_step:
             raise Unverified(f"status done at step {last_step} of trainer.steps={trainer['steps']}, and no callback stopped it: edited")
     except (KeyError, TypeError, ValueError) as err:
         raise Unverified(f"{RUN_JSON} lacks or garbles a field the tables read ({type(err).__name__}: {err})") from None
+
+
+def _check_sizes(data: dict, asked: dict) -> None:
+    """The split sizes run.json records (the verdicts' sampling errors and the summaries' epochs read them) against
+    the dataset's spec, for the datasets bn-study ships a spec of and reads from its usual source."""
+    spec = SPECS.get(DataName(data["name"])) if data["name"] in DataName.__members__ and asked.get("path") is None else None
+    if spec is None:
+        return
+    n_val = held_out(spec.n_train, asked.get("val_fraction", 0.0))
+    found, expected = (data.get("n_train"), data.get("n_val", 0), data.get("n_test")), (spec.n_train - n_val, n_val, spec.n_test)
+    if found != expected:
+        raise Unverified(f"{RUN_JSON}'s split sizes (train, val, test) {found} are not {data['name']}'s {expected}: edited")
 
 
 def curve_reaches(folder: Path, step: int, measured: dict, eval_every: int) -> str | None:

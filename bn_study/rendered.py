@@ -35,11 +35,17 @@ def collection_digest(folder: Path) -> dict:
     return records.digest(Path(folder) / collect.MANIFEST)
 
 
+def _digests(folder: Path, inputs: list[Path]) -> dict[str, dict | None]:
+    """Each input's checksum (None: absent), by its path from the results root (the study folder's parent)."""
+    return {str(Path(p).relative_to(folder.parent)): records.digest(p) if Path(p).is_file() else None for p in inputs}
+
+
 @contextlib.contextmanager
-def staged(folder: Path, collection: dict) -> Iterator[Path]:
-    """A fresh staging folder for the outputs of `folder`'s collection `collection` (`collection_digest`); when the
-    block ends without an error, its files replace their namesakes in `folder` and rendered.json lists them. The
-    caller owns `folder` (`ownership`): a killed render's staging folder is removed here."""
+def staged(folder: Path, collection: dict, inputs: list[Path] = ()) -> Iterator[Path]:
+    """A fresh staging folder for the outputs of `folder`'s collection `collection` (`collection_digest`), drawn also
+    from `inputs` (other studies' files in the same results root); when the block ends without an error, its files
+    replace their namesakes in `folder` and rendered.json lists them. The caller owns `folder` (`ownership`): a
+    killed render's staging folder is removed here."""
     folder = Path(folder)
     for old in folder.glob(f"{_STAGE}*{records.TMP_SUFFIX}"):
         shutil.rmtree(old, ignore_errors=True)
@@ -48,13 +54,14 @@ def staged(folder: Path, collection: dict) -> Iterator[Path]:
     except OSError as err:
         raise records.named(err, folder) from None
     try:
+        read = _digests(folder, list(inputs))
         yield stage
-        _switch(stage, folder, collection)
+        _switch(stage, folder, {"collection": collection, "inputs": read})
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def _switch(stage: Path, folder: Path, collection: dict) -> None:
+def _switch(stage: Path, folder: Path, drawn_from: dict) -> None:
     outputs = sorted(p for p in stage.iterdir() if p.is_file())
     listed = {}
     for path in outputs:
@@ -65,11 +72,13 @@ def _switch(stage: Path, folder: Path, collection: dict) -> None:
         except OSError as err:
             raise records.named(err, path) from None
         listed[path.name] = records.digest(path)
-    manifest = {"created_at": records.now(), "collection": collection, "files": listed}
+    manifest = {"created_at": records.now(), **drawn_from, "files": listed}
+    # Said before the first rename and unsaid after the last: a kill in between leaves outputs `check` refuses.
+    records.write_json_atomic(folder / MANIFEST, {**manifest, "switching": True})
     for path in outputs:
         os.replace(path, folder / path.name)
     records.sync_folder(folder)
-    records.write_json_atomic(folder / MANIFEST, manifest)  # last: until it lands, `check` refuses the outputs
+    records.write_json_atomic(folder / MANIFEST, manifest)
 
 
 def check(folder: Path) -> int:
@@ -88,6 +97,8 @@ def check(folder: Path) -> int:
             raise TypeError("files is not a mapping")
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise Stale(f"{path}: unreadable ({type(err).__name__}); render the study again") from None
+    if manifest.get("switching"):
+        raise Stale(f"{folder}: a render was killed while it renamed its outputs into place; render the study again")
     for name, expected in files.items():
         try:
             found = records.digest(folder / name)
@@ -102,4 +113,8 @@ def check(folder: Path) -> int:
     if current != collection:
         raise Stale(f"{folder}: its figures and verdicts were drawn from another collection than the tables beside them (collected again "
                     "since?); render the study again")
+    changed = [name for name, expected in _digests(folder, [folder.parent / n for n in manifest.get("inputs") or {}]).items()
+               if expected != manifest["inputs"][name]]
+    if changed:
+        raise Stale(f"{folder}: its summary quotes {changed[0]}, which has changed since it was rendered; render the study again")
     return len(files)

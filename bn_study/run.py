@@ -63,20 +63,26 @@ def finished(cfg: RunConfig, folder: Path) -> dict | None:
 
     A folder holding a run of another config, finished or interrupted, is refused rather than overwritten.
     """
-    try:
-        old = records.read_run(folder)
-    except (OSError, ValueError):
-        return None  # nothing there, or a torn file: (re)run
-    if old.get("run_id") != records.config_id(identity(cfg)):
-        raise ConfigError(f"{folder}: holds {'a finished' if old.get('status') in ('done', 'diverged') else 'an interrupted'} run of another config "
-                          f"(run {old.get('run_id')}, {old.get('status')}); choose another output folder, or move that one away")
-    if old.get("status") not in ("done", "diverged"):
-        return None  # interrupted or failed: redo, or resume from its checkpoint
+    old = _earlier(folder, records.config_id(identity(cfg)))
+    if old is None or old.get("status") not in ("done", "diverged"):
+        return None  # nothing there (or a torn run.json), or interrupted or failed: redo, or resume from its checkpoint
     try:
         records.verified_curves(folder, old)
     except records.Unverified as err:
         log.warning("WARNING %s: redoing this run: %s", folder, err)
         return None
+    return old
+
+
+def _earlier(folder: Path, run_id: str) -> dict | None:
+    """The run.json `folder` holds (None: none, or torn); ConfigError if it is the run of another config."""
+    try:
+        old = records.read_run(folder)
+    except (OSError, ValueError):
+        return None
+    if old.get("run_id") != run_id:
+        raise ConfigError(f"{folder}: holds {'a finished' if old.get('status') in ('done', 'diverged') else 'an interrupted'} run of another config "
+                          f"(run {old.get('run_id')}, {old.get('status')}); choose another output folder, or move that one away")
     return old
 
 
@@ -159,10 +165,11 @@ def _compile(cfg: RunConfig, data: data_lib.Dataset, model: keras.Model) -> Comp
 def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, runtime: dict | None = None) -> dict:
     """Train and evaluate one config into `folder`; return the final run.json record."""
     t_start = time.perf_counter()
+    run_id = records.config_id(identity(cfg))
+    earlier = _earlier(folder, run_id)
     data, compiled = prepare(cfg)
     config = to_dict(cfg)
-    run_id = records.config_id(identity(cfg))
-    resume = _resumable(cfg, folder, run_id, compiled.trainer)
+    resume = _resumable(cfg, folder, earlier, compiled.trainer)
     if resume is None:
         checkpoints.remove(folder)  # the curve starts again at step 0: no older checkpoint may be resumed over it
     writer = records.RunWriter(
@@ -195,18 +202,13 @@ def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, ru
         raise
 
 
-def _resumable(cfg: RunConfig, folder: Path, run_id: str, trainer: Trainer) -> checkpoints.Resume | None:
+def _resumable(cfg: RunConfig, folder: Path, earlier: dict | None, trainer: Trainer) -> checkpoints.Resume | None:
     """The checkpoint to go on from, restored into `trainer`: one left in `folder` by an unfinished run of this very
-    config, whole, and reached by the curve in the folder (`checkpoints.resume`)."""
-    if not cfg.checkpoint.enabled:
+    config (`earlier`: its run.json), whole, and reached by the curve in the folder (`checkpoints.resume`)."""
+    if not cfg.checkpoint.enabled or earlier is None or earlier.get("status") not in ("running", "failed"):
         return None
-    try:
-        earlier = records.read_run(folder)
-    except (OSError, ValueError):
-        return None
-    if earlier.get("run_id") != run_id or earlier.get("status") not in ("running", "failed"):
-        return None
-    return checkpoints.resume(folder, run_id, trainer, lambda found: records.curve_reaches(folder, found.step, found.measured, cfg.trainer.eval_every))
+    return checkpoints.resume(folder, earlier["run_id"], trainer,
+                              lambda found: records.curve_reaches(folder, found.step, found.measured, cfg.trainer.eval_every))
 
 
 def _train(cfg, compiled: Compiled, writer, trackers: Trackers, t_start, folder: Path, resume: checkpoints.Resume | None, run_id: str) -> dict:

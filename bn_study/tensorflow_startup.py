@@ -3,10 +3,11 @@
 On CPUs with AVX512-VNNI, BF16 or AMX, TensorFlow 2.21 turns oneDNN on and says so while it is imported,
 before absl's logging is set up, so TF_CPP_MIN_LOG_LEVEL does not reach it: absl's preamble and a oneDNN
 notice, twice per process, on stderr. A command's one-line error would be five lines on those hosts and one
-on the others. So the first import of `tensorflow` in a process runs with file descriptor 2 captured; those
-notices are dropped and everything else it printed is written back to stderr, so a real error at import is
-still seen. Whether oneDNN is on is recorded with every run instead (`records.provenance`): it changes the
-numbers in their last bits.
+on the others. So while a process first imports `tensorflow`, its file descriptor 2 is a pipe to a small
+filter process that drops those notices and passes every other line on to the real stderr as it comes: a
+real error at import is still seen, even if TensorFlow then aborts the process (the filter outlives it).
+Whether oneDNN is on is recorded with every run instead (`records.provenance`): it changes the numbers in
+their last bits.
 
 `install()` (bn_study/__init__.py) arms this before anything imports TensorFlow; importing it first
 elsewhere (a notebook that imported TensorFlow before bn_study) only means its notices stay.
@@ -16,47 +17,58 @@ from __future__ import annotations
 
 import contextlib
 import importlib.abc
-import importlib.util
 import os
 import re
+import subprocess
 import sys
-import tempfile
 
 # The lines TensorFlow prints at import that say nothing about the run's input or its failure.
 NOTICES = (
-    re.compile(r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$"),
-    re.compile(r"I\d{4} [\d:. ]+\d+ port\.cc:\d+\] oneDNN custom operations are on\. "),
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$",
+    r"I\d{4} [\d:. ]+\d+ port\.cc:\d+\] oneDNN custom operations are on\. ",
 )
+
+# The filter, a process of its own: lines in on stdin, all but the notices out on stdout (the real stderr).
+_FILTER = """
+import re, sys
+notices = [re.compile(p) for p in sys.argv[1:]]
+for line in sys.stdin.buffer:
+    if not any(p.match(line.decode(errors="replace")) for p in notices):
+        sys.stdout.buffer.write(line)
+        sys.stdout.buffer.flush()
+"""
 
 
 def kept(text: str) -> str:
-    """`text` without the start-up notices."""
-    return "".join(line for line in text.splitlines(keepends=True) if not any(p.match(line) for p in NOTICES))
+    """`text` without the start-up notices (what the filter passes on)."""
+    return "".join(line for line in text.splitlines(keepends=True) if not any(re.match(p, line) for p in NOTICES))
 
 
 @contextlib.contextmanager
 def _stderr_filtered():
-    """Whatever is written to file descriptor 2 inside the block (by C++ or Python), written back without the notices."""
+    """File descriptor 2 through the filter for the duration of the block; as it was if the filter cannot start."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
     except (OSError, ValueError, AttributeError):  # no file descriptor 2 (an embedded interpreter): nothing to filter
         yield
         return
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(OSError, ValueError, AttributeError):
-                sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            text = kept(capture.read().decode(errors="replace"))
-            if text:
-                sys.stderr.write(text)
-                sys.stderr.flush()
+    try:
+        child = subprocess.Popen([sys.executable, "-c", _FILTER, *NOTICES], stdin=subprocess.PIPE, stdout=saved, stderr=saved)
+    except OSError:
+        os.close(saved)
+        yield
+        return
+    os.dup2(child.stdin.fileno(), 2)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        child.stdin.close()  # the pipe's last write end: the filter passes on what is left and exits
+        child.wait()
 
 
 class _FilteringLoader(importlib.abc.Loader):

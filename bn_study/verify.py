@@ -48,19 +48,25 @@ def check(root: Path, found: Findings | None = None) -> Findings:
         found.unfinished += sweep.unstarted(manifest.parent)
     found.unfinished += [f"{tmp}: left by a write that was killed; safe to delete (the folder's next owner removes it)"
                          for tmp in sorted(root.rglob(f".*{records.TMP_SUFFIX}"))]
-    collections = {p.parent for name in (collect.RUNS_TABLE, collect.MANIFEST) for p in root.rglob(name)}
+    collections = {p.parent for name in (collect.RUNS_TABLE, collect.MANIFEST) for p in _found(root, name)}
     for folder in sorted(collections):
         try:
             collect.verify(folder)
             found.collections += 1
         except collect.TornCollection as err:
             found.problems.append(str(err))
-    for folder in sorted({p.parent for name in (rendered.MANIFEST, VERDICTS) for p in root.rglob(name)}):
+    for folder in sorted({p.parent for name in (rendered.MANIFEST, VERDICTS) for p in _found(root, name)}):
         try:
             found.rendered += bool(rendered.check(folder))
         except rendered.Stale as err:
             found.problems.append(str(err))
     return found
+
+
+def _found(root: Path, name: str) -> list[Path]:
+    """The files called `name` below `root`, but for those in the hidden folders of unfinished writes (a killed render's
+    staging folder): those are listed as unfinished, with the other temporary files."""
+    return [p for p in root.rglob(name) if not any(part.startswith(".") for part in p.relative_to(root).parts[:-1])]
 
 
 def _check_run(folder: Path, found: Findings) -> None:

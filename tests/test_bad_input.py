@@ -95,6 +95,7 @@ def test_mnist_without_network_falls_back_unless_strict(tmp_path, monkeypatch):
 CONFIG_CASES = [
     (["model.depth=0"], "model.depth=0: must be an integer in [1, 999], or null for model.hidden as it is"),
     (["model.depth=1000"], "model.depth=1000: must be an integer in [1, 999], or null for model.hidden as it is"),
+    (["model=cnn", "model.depth=999"], "model.depth=999: must be at most 996 dense blocks beside 3 conv blocks (a run initialises at most 1000 layers"),
     (["optimizer.lr=1e39"], "optimizer.lr=1e+39: must be a finite number, at most 3.403e+38 in magnitude (the model computes in float32)"),
     (["model.depth=3", "model.hidden=[]"], "model.hidden=[]: must be non-empty when model.conv is empty"),
     (["model.bn=before", "model.norm=group", "model.norm_groups=3"], "model.norm_groups=3: must divide every block's width (here [100, 100, 100]); 100 does not split into 3 equal groups"),

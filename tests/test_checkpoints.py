@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -171,3 +172,24 @@ def test_a_run_without_checkpoints_removes_the_stale_one_it_cuts_the_curve_under
     folder = _interrupted(whole, tmp_path, curve_to=100)
     execute(compose_run(*SHORT, "checkpoint.enabled=false"), folder)
     assert not (folder / checkpoints.FOLDER).exists()
+
+
+def test_a_checkpoint_an_older_bn_study_saved_is_resumed(whole, tmp_path, caplog):
+    """As bn-study saved them before: through a CheckpointManager (which adds its save counter), and a state.json naming
+    that one checkpoint at its top level, without checksums."""
+    import tensorflow as tf
+
+    folder = _interrupted(whole, tmp_path, curve_to=80)
+    state = json.loads((folder / checkpoints.FOLDER / checkpoints.STATE).read_text())
+    at_80 = state["checkpoints"][0]
+    saved = tf.train.load_checkpoint(str(folder / checkpoints.FOLDER / at_80["prefix"]))
+    values = {key.split("/")[0]: tf.Variable(saved.get_tensor(key)) for key in saved.get_variable_to_shape_map() if key.startswith("v") and key.endswith("VARIABLE_VALUE")}
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(**values), str(tmp_path / "old"), max_to_keep=2)
+    old = Path(manager.save(checkpoint_number=80))
+    for path in old.parent.glob(f"{old.name}.*"):
+        shutil.copy(path, folder / checkpoints.FOLDER)
+    records.write_json_atomic(folder / checkpoints.FOLDER / checkpoints.STATE,
+                              {"run_id": state["run_id"], "step": 80, "measured": at_80["measured"], "prefix": old.name})
+    record, _ = _rerun(folder, caplog)
+    assert record["resumed"][0]["step"] == 80
+    _same_as_uninterrupted(whole, folder)

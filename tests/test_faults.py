@@ -64,6 +64,9 @@ EDITS = {
     "run_id": (lambda r: r.update(run_id="0123456789ab"), "does not belong to this run.json"),
     "study": (lambda r: r.update(study="fig1"), "study 'fig1' is not its config's 'adhoc'"),
     "trainer.steps": (lambda r: r.update(config={**r["config"], "trainer": {**r["config"]["trainer"], "steps": 70}}), "run_id is not its config's"),
+    "data.n_test": (lambda r: r["data"].update(n_test=10_000), "split sizes (train, val, test) (3600, 400, 10000) are not mnist5k's (3600, 400, 1000)"),
+    "final, a key added": (lambda r: r["final"].update(train_accuracy=0.99), "final has test_accuracy, test_loss, train_accuracy, val_accuracy, val_loss"),
+    "diverged_at_step": (lambda r: r.update(diverged_at_step=20), "status done, but diverged_at_step is 20"),
 }
 
 
@@ -80,7 +83,7 @@ def test_an_edited_run_json_field_the_tables_read_fails_verification(sweep, fiel
     assert list(got.runs["seed"]) == [0] and len(got.skipped) == 1 and says in got.skipped[0], got.skipped
     found = verify.check(sweep)
     assert len(found.problems) == 1 and says in found.problems[0]
-    if field not in ("config", "trainer.steps", "run_id", "study"):  # those now name another run: refused, below
+    if field not in ("config", "trainer.steps", "run_id", "study"):  # those now name another run: refused
         assert finished(compose_run(*TINY, "seed=1"), folder) is None  # redone
 
 
@@ -91,6 +94,11 @@ def test_an_interrupted_run_of_another_config_is_not_overwritten(sweep):
     with pytest.raises(ConfigError, match=f"{folder}: holds an interrupted run of another config \\(run {record['run_id']}, failed\\); choose another"):
         finished(compose_run(*TINY, "seed=1", "optimizer.lr=0.5"), folder)
     assert finished(compose_run(*TINY, "seed=1"), folder) is None  # its own config: redone (resumed where it can be)
+    from bn_study.run import execute
+
+    with pytest.raises(ConfigError, match="holds an interrupted run of another config"):  # called directly too (a notebook)
+        execute(compose_run(*TINY, "seed=1", "optimizer.lr=0.5"), folder)
+    assert records.read_run(folder) == {**record, "status": "failed"}
 
 
 def test_a_job_of_the_sweep_with_no_run_is_reported(sweep):

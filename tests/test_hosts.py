@@ -2,10 +2,15 @@
 import, past TF_CPP_MIN_LOG_LEVEL; those notices must never reach stderr, and whether oneDNN was on (it changes the last
 bits of the numbers) is recorded with each run. oneDNN is forced on and off here, so these run alike on any CPU."""
 
+import os
+import signal
+import subprocess
+import sys
+
 import pytest
 
 from bn_study import records, tensorflow_startup
-from tests.conftest import cli, refused
+from tests.conftest import REPO, cli, refused
 
 FAST = ["data=mnist5k", "trainer.steps=20", "trainer.eval_every=10", "probe.examples=100"]
 
@@ -18,6 +23,19 @@ NOTICES = ("WARNING: All log messages before absl::InitializeLog() is called are
 def test_the_start_up_notices_are_dropped_and_everything_else_kept():
     real = "E0000 00:00:1796426814.6 2100 cuda_dnn.cc:8310] Unable to register cuDNN factory\nTraceback (most recent call last):\n"
     assert tensorflow_startup.kept(NOTICES + real + NOTICES) == real
+
+
+def test_a_fatal_error_while_tensorflow_is_imported_still_reaches_stderr(tmp_path):
+    """The filter outlives a process that TensorFlow aborts (a CPU without the instructions it was built for, say)."""
+    fake = tmp_path / "tensorflow"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("import os\n"
+                                      f"os.write(2, {NOTICES.encode()!r})\n"
+                                      "os.write(2, b'F0000 00:00:1.0 1 cpu_feature_guard.cc:1] The TensorFlow library needs AVX\\n')\n"
+                                      "os.abort()\n")
+    proc = subprocess.run([sys.executable, "-c", "import bn_study, tensorflow"], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}"})
+    assert proc.returncode == -signal.SIGABRT and proc.stderr == "F0000 00:00:1.0 1 cpu_feature_guard.cc:1] The TensorFlow library needs AVX\n"
 
 
 @pytest.mark.parametrize("onednn", ["0", "1"])

@@ -54,8 +54,7 @@ def test_a_render_killed_midway_leaves_the_old_outputs_whole(results, monkeypatc
 def test_a_collect_without_a_render_and_a_render_killed_between_its_renames_are_refused(results, monkeypatch, capsys):
     folder = results / STUDY
     runs, curves = collect.load(folder)
-    fewer = runs[runs["seed"] != 4]  # a new collection, one seed short (n=4 where the rendered verdicts say n=5)
-    collect.write(collect.Collected(fewer, curves[curves["run_id"].isin(fewer["run_id"])]), folder)
+    collect.write(collect.Collected(runs, curves), folder)  # collected again: another collection.json
     assert _problems(folder) == [f"{folder}: its figures and verdicts were drawn from another collection than the tables beside them "
                                  "(collected again since?); render the study again"]
     with pytest.raises(rendered.Stale):
@@ -74,11 +73,32 @@ def test_a_collect_without_a_render_and_a_render_killed_between_its_renames_are_
     monkeypatch.setattr(rendered.os, "replace", dying)
     assert _render(results) == 130
     monkeypatch.undo()
-    assert len(_problems(folder)) == 1 and "render the study again" in _problems(folder)[0]
+
+    assert _problems(folder) == [f"{folder}: a render was killed while it renamed its outputs into place; render the study again"]
 
     assert _render(results) == 0  # rendering again repairs it
-    assert not _problems(folder) and {r["n"] for r in verdicts.read(folder)["claims"]} == {4}
-    assert verdicts.read(folder)["collection"] == rendered.collection_digest(folder)
+    assert not _problems(folder) and verdicts.read(folder)["collection"] == rendered.collection_digest(folder)
+
+
+def test_a_collection_short_of_the_plan_is_not_rendered(results, capsys):
+    """Tables of fewer seeds than the study declares (a variant, or unfinished sweeps) never replace its results."""
+    folder = results / STUDY
+    runs, curves = collect.load(folder)
+    fewer = runs[runs["seed"] != 4]
+    collect.write(collect.Collected(fewer, curves[curves["run_id"].isin(fewer["run_id"])]), folder)
+    before = _files(folder)
+    assert _render(results) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and f"{STUDY}: its 20 collected runs lack 5 of its 25 planned runs (e.g. " in err[0] and "seed=4" in err[0], err
+    assert _files(folder) == before
+
+
+def test_a_killed_renders_staging_folder_is_unfinished_work_not_a_problem(results):
+    stage = results / STUDY / ".render-x1y2.tmp"
+    stage.mkdir()
+    (stage / "verdicts.json").write_text("{}")
+    found = verify.check(results / STUDY)
+    assert not found.problems and f"{stage}: left by a write that was killed; safe to delete (the folder's next owner removes it)" in found.unfinished
 
 
 def test_an_edited_output_is_refused(results):
@@ -94,3 +114,14 @@ def test_a_study_folder_another_process_owns_is_refused_in_one_line(results, cap
         assert _render(results) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(f"bn-study-studies: error: results folder {results / STUDY}: in use by another bn-study process (pid {os.getpid()}")
+
+
+def test_a_summary_that_quotes_another_study_is_stale_once_that_study_changes(tmp_path):
+    """fig1's summary sets its stability verdict beside fig1_second_lr's, and checks its rate against its pilot's tables."""
+    for name in ("fig1", "fig1_second_lr", "fig1_pilot"):
+        shutil.copytree(REPO / "results" / name, tmp_path / name)
+    assert rendered.check(tmp_path / "fig1")
+    quoted = tmp_path / "fig1_second_lr" / "verdicts.json"
+    quoted.write_text(quoted.read_text().replace('"holds"', '"contradicted"'))
+    with pytest.raises(rendered.Stale, match="its summary quotes fig1_second_lr/verdicts.json, which has changed since it was rendered"):
+        rendered.check(tmp_path / "fig1")

@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import collect, ownership, plan, rendered, report, sweep, verdicts
-from ..app import RUN_BY
+from ..commands import RUN_BY
 from ..claims import ClaimError
 from ..config import ConfigError, check_study_name
 from .registry import DATASETS, Study, UnknownStudy, Version, get, studies
@@ -44,7 +44,11 @@ class Interrupted(RuntimeError):
 
 
 class Unplanned(ValueError):
-    """Runs that are not the study's declared plan, headed for its folder."""
+    """Runs that are not the study's declared plan (other runs, or too few), headed for its folder."""
+
+
+class Refused(Exception):
+    """A sweep refused its input; its own line said why."""
 
 
 def selections(study: Study, version: Version, results: Path) -> list[str]:
@@ -73,21 +77,26 @@ def run_sweeps(study: Study, version: Version, results: Path, selected: list[str
         try:
             code = sweep_run.wait()
         except KeyboardInterrupt:
-            _stop(sweep_run)
-            raise Interrupted(f"sweep {name} stopped, its finished runs kept in {folder}; rerun `{version.command(study.name)}` to resume it") from None
+            code = _stop(sweep_run)
+        if code == 130:
+            raise Interrupted(f"sweep {name} stopped, its finished runs kept in {folder}; rerun `{version.command(study.name)}` to resume it")
+        if code == 2:
+            raise Refused()  # the sweep said why, in its one line
         if code != 0:
             raise StageError(f"sweep {name} failed (its folder {folder} resumes with `{version.command(study.name)}`)")
         folders.append(folder)
     return folders
 
 
-def _stop(child: subprocess.Popen) -> None:
-    """Let a sweep that got the terminal's Ctrl-C too mark its run failed; pass the Ctrl-C on if it did not get it."""
+def _stop(child: subprocess.Popen) -> int:
+    """Let a sweep that got the terminal's Ctrl-C too mark its run failed; pass the Ctrl-C on if it did not get it.
+    Returns 130, as the sweep does."""
     try:
         child.wait(timeout=10)
     except subprocess.TimeoutExpired:
         child.send_signal(signal.SIGINT)
         child.wait()
+    return 130
 
 
 def _version(names: list[str], chosen: list[Study], flags: Version) -> Version:
@@ -128,6 +137,7 @@ def collect_study(study: Study, version: Version, results: Path, planned: pd.Dat
         if part.runs.empty:
             raise StageError(f"no finished runs under {folder}")
     combined = collect.combined(parts)
+    _whole_plan(combined.runs, planned, out.name, f"the finished runs under {', '.join(str(f) for f in folders)}", version.command(study.name))
     collect.write(combined, out)
     print(f"collected {len(combined.runs)} runs from {', '.join(str(f) for f in folders)} -> {out}/")
     return out
@@ -147,6 +157,15 @@ def only_planned(got: collect.Collected, planned: pd.DataFrame, name: str, where
     return collect.Collected(kept, got.curves[got.curves["run_id"].isin(kept["run_id"])].reset_index(drop=True), got.skipped + left_out, got.sources)
 
 
+def _whole_plan(runs: pd.DataFrame, planned: pd.DataFrame, name: str, what: str, command: str) -> None:
+    """Refuse a study's folder a collection that lacks some of its planned runs (a variant on fewer seeds, or unfinished
+    sweeps): its results are the whole plan's, or none."""
+    lacking, first = plan.missing(runs, planned)
+    if lacking:
+        raise Unplanned(f"{name}: {what} lack {lacking} of its {len(planned)} planned runs (e.g. {first}); finish its sweeps (`{command}` "
+                        "resumes them), or collect a part into a folder of its own: bn-study-collect <name> --runs <sweep>")
+
+
 def render(study: Study, version: Version, results: Path, planned: pd.DataFrame) -> list[Path]:
     """verdicts.json from the collected tables, then the study's figures and summary: staged, then switched into the
     study folder whole (bn_study.rendered). Tables of runs the study does not plan are refused."""
@@ -157,8 +176,9 @@ def render(study: Study, version: Version, results: Path, planned: pd.DataFrame)
         if len(extra):
             raise Unplanned(f"{folder}: {len(extra)} of its {len(runs)} collected runs are not {study.name}'s planned runs (e.g. {differs}); "
                             f"collect the study again (`{version.command('collect')} STUDY={study.name}`)")
+        _whole_plan(runs, planned, folder.name, f"its {len(runs)} collected runs", version.command(study.name))
         collection = rendered.collection_digest(folder)
-        with rendered.staged(folder, collection) as out:
+        with rendered.staged(folder, collection, study.reads(results, version) if study.reads else []) as out:
             verdicts.write(study.name, verdicts.judge_all(study.claims, runs, curves), out, sorted(runs["data_used"].unique()), collection)
             if study.render is not None:
                 study.render(folder, out)
@@ -210,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     except (StageError, collect.TornCollection, rendered.Stale, OSError) as err:  # a missing table, a torn collection, a folder it cannot write
         print(f"bn-study-studies: error: {_described(err)}", file=sys.stderr)
         return 1
+    except Refused:
+        return 2
     except (Interrupted, KeyboardInterrupt) as err:
         print(f"bn-study-studies: interrupted: {str(err) or 'nothing half-written is left; rerun the same command'}", file=sys.stderr)
         return 130
@@ -244,7 +266,9 @@ def collect_command(argv: list[str] | None = None) -> int:
             raise FileNotFoundError(f"--runs {root}: no such folder")
         got = collect.collect(root)
         if study:
-            got = only_planned(got, plan.planned(study.sweeps, version, tuple(selections(study, version, args.results))), args.study, root)
+            planned = plan.planned(study.sweeps, version, tuple(selections(study, version, args.results)))
+            got = only_planned(got, planned, args.study, root)
+            _whole_plan(got.runs, planned, args.study, f"the finished runs under {root}", version.command(study.name))
     except FileNotFoundError as err:
         hint = "" if args.runs else f": run a sweep with study={args.study} first (bn-study -m ... study={args.study}), or name a folder of runs with --runs"
         print(f"bn-study-collect: error: {err}{hint}", file=sys.stderr)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import plots, verdicts
+from .. import collect, plots, verdicts
 from ..claims import Claim, Final, Side, StepsTo, UnitDrift
 from . import fig1_pilot
 from .common import Tables, draw_band, final_by, fmt_ci, markdown_table, median_curves
@@ -192,10 +192,17 @@ def build(study_dir: Path, out: Path, rule: fig1_pilot.Rule, title: str, name: s
     return [*paths, out / "fig1.csv", out / "summary.md"]
 
 
+def quoted(results: Path, version: Version, name: str) -> list[Path]:
+    """What a fig1 study's summary quotes besides its own tables: its pilot's tables (the rate check) and the other fig1
+    study's tables and verdicts (the stability verdict at both rates)."""
+    other = next(s for s in STUDIES if s.name != name).folder(results, version)
+    return [results / (fig1_pilot.NAME + version.suffix) / collect.MANIFEST, other / collect.MANIFEST, other / verdicts.VERDICTS]
+
+
 def study(name: str, title: str, about: str, rule: fig1_pilot.Rule, order: int, history: str = "") -> Study:
     """A study of the fig1 network at the rate `rule` takes from the pilot of its version (experiments/<name>.yaml)."""
     return Study(name, title, about, sweeps=(name,), claims=claims(name), render=functools.partial(build, rule=rule, title=title, name=name),
-                 selected=functools.partial(rule.rate, study=name), order=order, history=history)
+                 selected=functools.partial(rule.rate, study=name), reads=functools.partial(quoted, name=name), order=order, history=history)
 
 
 STUDIES = [

@@ -65,6 +65,9 @@ class Study:
     # Overrides the study takes from another study's collected tables of the same version, selected there
     # on validation (fig1: its pilot's learning rate): (results root, version) -> overrides for every job.
     selected: Callable[[Path, "Version"], list[str]] | None = field(default=None, compare=False)
+    # Other studies' files its figures or summary quote (fig1: its pilot's tables, the other fig1 study's verdicts), tied
+    # to its rendered outputs as its own tables are (bn_study.rendered): (results root, version) -> paths.
+    reads: Callable[[Path, "Version"], list[Path]] | None = field(default=None, compare=False)
     # Its place in the report.
     order: int = 100
     # What came before these claims: the rules earlier results were judged by, where they differ.
