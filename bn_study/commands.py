@@ -15,11 +15,23 @@ RUN_BY = "BN_STUDY_RUN_BY"
 def _run(prog: str, module: str, function: str):
     try:
         command = getattr(importlib.import_module(module), function)
-    except KeyboardInterrupt:
+    except BaseException as err:
+        _interrupted(prog, err, " before it started; nothing was written")
+        raise
+    try:
+        return command()
+    except BaseException as err:  # what a command's own handlers do not see: a Ctrl-C in an import it makes late
+        _interrupted(prog, err, "; rerun the same command")
+        raise
+
+
+def _interrupted(prog: str, err: BaseException, what: str) -> None:
+    """One line and exit 130 if `err` is a Ctrl-C, also one that broke an extension module's import (ImportError:
+    initialization failed, caused by the KeyboardInterrupt)."""
+    if isinstance(err, KeyboardInterrupt) or (isinstance(err, ImportError) and isinstance(err.__cause__ or err.__context__, KeyboardInterrupt)):
         if not os.environ.get(RUN_BY):
-            print(f"{prog}: interrupted before it started; nothing was written", file=sys.stderr)
+            print(f"{prog}: interrupted{what}", file=sys.stderr)
         raise SystemExit(130) from None
-    return command()
 
 
 def bn_study() -> None:
