@@ -20,6 +20,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -166,14 +167,17 @@ TMP_SUFFIX = ".tmp"
 
 
 def leftovers(folder: Path) -> list[Path]:
-    """The temporary files a killed write left directly in `folder` (`staged`'s `.<name>.<random>.tmp`)."""
-    return sorted(p for p in Path(folder).glob(f".*{TMP_SUFFIX}") if p.is_file())
+    """What a killed write left directly in `folder`: `staged`'s `.<name>.<random>.tmp` files, a render's staging folder."""
+    return sorted(Path(folder).glob(f".*{TMP_SUFFIX}"))
 
 
 def remove_leftovers(folder: Path) -> None:
     """Remove them: for the folder's owner only (`ownership`), who is the only one writing there."""
     for path in leftovers(folder):
-        path.unlink(missing_ok=True)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def sync_folder(folder: Path) -> None:

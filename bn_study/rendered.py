@@ -27,7 +27,12 @@ _STAGE = ".render-"
 
 
 class Stale(RuntimeError):
-    """Rendered outputs that are torn, edited, or drawn from another collection than the tables beside them."""
+    """Rendered outputs that are torn, edited, or drawn from another collection than the tables beside them; `quoted`:
+    only what they quote of another study has changed (a render of their own tables brings them up to date)."""
+
+    def __init__(self, message: str, quoted: bool = False):
+        super().__init__(message)
+        self.quoted = quoted
 
 
 def collection_digest(folder: Path) -> dict:
@@ -44,11 +49,9 @@ def _digests(folder: Path, inputs: list[Path]) -> dict[str, dict | None]:
 def staged(folder: Path, collection: dict, inputs: list[Path] = ()) -> Iterator[Path]:
     """A fresh staging folder for the outputs of `folder`'s collection `collection` (`collection_digest`), drawn also
     from `inputs` (other studies' files in the same results root); when the block ends without an error, its files
-    replace their namesakes in `folder` and rendered.json lists them. The caller owns `folder` (`ownership`): a
-    killed render's staging folder is removed here."""
+    replace their namesakes in `folder` and rendered.json lists them. The caller owns `folder` (`ownership`, which
+    removed a killed render's staging folder on taking it)."""
     folder = Path(folder)
-    for old in folder.glob(f"{_STAGE}*{records.TMP_SUFFIX}"):
-        shutil.rmtree(old, ignore_errors=True)
     try:
         stage = Path(tempfile.mkdtemp(dir=folder, prefix=_STAGE, suffix=records.TMP_SUFFIX))
     except OSError as err:
@@ -92,9 +95,9 @@ def check(folder: Path) -> int:
         return 0
     try:
         manifest = json.loads(path.read_text())
-        files, collection = manifest["files"], manifest["collection"]
-        if not isinstance(files, dict):
-            raise TypeError("files is not a mapping")
+        files, collection, inputs = manifest["files"], manifest["collection"], manifest.get("inputs") or {}
+        if not isinstance(files, dict) or not isinstance(inputs, dict) or any(Path(name).is_absolute() or ".." in Path(name).parts for name in inputs):
+            raise TypeError("files or inputs is not a mapping of relative paths")
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise Stale(f"{path}: unreadable ({type(err).__name__}); render the study again") from None
     if manifest.get("switching"):
@@ -113,8 +116,8 @@ def check(folder: Path) -> int:
     if current != collection:
         raise Stale(f"{folder}: its figures and verdicts were drawn from another collection than the tables beside them (collected again "
                     "since?); render the study again")
-    changed = [name for name, expected in _digests(folder, [folder.parent / n for n in manifest.get("inputs") or {}]).items()
-               if expected != manifest["inputs"][name]]
-    if changed:
-        raise Stale(f"{folder}: its summary quotes {changed[0]}, which has changed since it was rendered; render the study again")
+    for name, expected in _digests(folder, [folder.parent / name for name in inputs]).items():
+        if expected != inputs[name]:
+            now = "is absent" if expected is None else "has changed since it was rendered"
+            raise Stale(f"{folder}: its summary quotes {name}, which {now}; render the study again", quoted=True)
     return len(files)

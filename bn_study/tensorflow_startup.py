@@ -28,9 +28,11 @@ NOTICES = (
     r"I\d{4} [\d:. ]+\d+ port\.cc:\d+\] oneDNN custom operations are on\. ",
 )
 
-# The filter, a process of its own: lines in on stdin, all but the notices out on stdout (the real stderr).
+# The filter, a process of its own (in a session of its own, so that the terminal's Ctrl-C is the importing process's
+# alone): lines in on stdin, all but the notices out on stdout (the real stderr), until the pipe closes.
 _FILTER = """
-import re, sys
+import re, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
 notices = [re.compile(p) for p in sys.argv[1:]]
 for line in sys.stdin.buffer:
     if not any(p.match(line.decode(errors="replace")) for p in notices):
@@ -54,7 +56,8 @@ def _stderr_filtered():
         yield
         return
     try:
-        child = subprocess.Popen([sys.executable, "-c", _FILTER, *NOTICES], stdin=subprocess.PIPE, stdout=saved, stderr=saved)
+        child = subprocess.Popen([sys.executable, "-I", "-S", "-c", _FILTER, *NOTICES], stdin=subprocess.PIPE, stdout=saved, stderr=saved,
+                                 start_new_session=True)
     except OSError:
         os.close(saved)
         yield
@@ -63,12 +66,13 @@ def _stderr_filtered():
     try:
         yield
     finally:
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            sys.stderr.flush()
-        os.dup2(saved, 2)
+        os.dup2(saved, 2)  # first: whatever happens next, stderr is the real one again
         os.close(saved)
-        child.stdin.close()  # the pipe's last write end: the filter passes on what is left and exits
-        child.wait()
+        child.stdin.close()  # the pipe's last write end (unless a process started meanwhile holds one): the filter drains and exits
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
 
 
 class _FilteringLoader(importlib.abc.Loader):

@@ -116,12 +116,12 @@ def _interrupted(whole, tmp_path, curve_to: int):
     return folder
 
 
-def _rerun(folder, caplog):
+def _rerun(folder, caplog, *overrides):
     from bn_study.run import execute
     from tests.conftest import compose_run
 
     with caplog.at_level("INFO"):
-        record = execute(compose_run(*SHORT), folder)
+        record = execute(compose_run(*SHORT, *overrides), folder)
     return record, caplog.text
 
 
@@ -160,7 +160,11 @@ def test_a_torn_checkpoint_falls_back_to_the_older_one_then_to_a_fresh_start(who
     folder = _interrupted(whole, tmp_path / "both", curve_to=100)
     for data in (folder / checkpoints.FOLDER).glob("ckpt-*.data-*"):
         data.write_bytes(b"")
-    record, log = _rerun(folder, caplog)
+    (folder / checkpoints.FOLDER / "ckpt-20_temp").mkdir()  # what TensorFlow leaves of a save it was killed in
+    (folder / checkpoints.FOLDER / "ckpt-20_temp" / "part-00000-of-00001.data-00000-of-00001.tempstate1").write_bytes(b"x")
+    record, log = _rerun(folder, caplog, "checkpoint.keep=true")
+    assert sorted(p.name for p in (folder / checkpoints.FOLDER).iterdir()) == ["ckpt-100.data-00000-of-00001", "ckpt-100.index",
+                                                                                 "ckpt-80.data-00000-of-00001", "ckpt-80.index", "state.json"]
     assert f"WARNING {folder}: starting afresh from step 0; no usable checkpoint (the one at step 100: " in log and "resumed" not in record
     _same_as_uninterrupted(whole, folder)
 

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -49,3 +50,52 @@ def test_an_error_after_tensorflow_is_imported_is_one_line_with_onednn_on(tmp_pa
     proc = cli(*FAST, "model._target_=tests.builders.always_after", "model.bn=before", f"hydra.run.dir={tmp_path / 'run'}",
                env={"TF_ENABLE_ONEDNN_OPTS": "1"})
     assert proc.stderr == refused(proc) + "\n" and "breaks the model contract" in proc.stderr
+
+
+@pytest.mark.parametrize("run_by", [None, "fig1"])
+def test_ctrl_c_while_tensorflow_is_imported_is_one_line_and_none_under_a_study(tmp_path, run_by):
+    """The terminal's Ctrl-C reaches the whole process group: the filter (in a session of its own) must not add its own
+    traceback. Under a study's runner (BN_STUDY_RUN_BY) the sweep says nothing: the runner says how to resume."""
+    from bn_study.commands import RUN_BY
+
+    fake = tmp_path / "tensorflow"
+    fake.mkdir()
+    started = tmp_path / "importing"
+    (fake / "__init__.py").write_text(f"import os, time\nos.write(2, {NOTICES.encode()!r})\nopen({str(started)!r}, 'w').close()\ntime.sleep(60)\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}", "PYTHONUNBUFFERED": "1", **({RUN_BY: run_by} if run_by else {})}
+    proc = subprocess.Popen([sys.executable, "-m", "bn_study", *FAST, f"hydra.run.dir={tmp_path / 'run'}"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 60
+    while not started.exists() and time.time() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    if run_by:
+        assert err == ""
+    else:
+        assert err.splitlines() == ["bn-study: interrupted: no run was written; rerun the same command to redo it"], err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_ctrl_c_that_broke_an_import_is_one_line(capsys):
+    from bn_study import commands
+
+    def broken():
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as err:
+            raise ImportError("initialization failed") from err
+
+    with pytest.raises(SystemExit) as code:
+        commands._interrupted("bn-study-studies", _caught(broken), "; rerun the same command")
+    assert code.value.code == 130 and capsys.readouterr().err == "bn-study-studies: interrupted; rerun the same command\n"
+    commands._interrupted("bn-study-studies", ImportError("no module named x"), "")  # a plain ImportError is not an interruption
+
+
+def _caught(function) -> BaseException:
+    try:
+        function()
+    except BaseException as err:
+        return err
+    raise AssertionError("did not raise")

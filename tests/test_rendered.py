@@ -116,11 +116,20 @@ def test_a_study_folder_another_process_owns_is_refused_in_one_line(results, cap
     assert len(err) == 1 and err[0].startswith(f"bn-study-studies: error: results folder {results / STUDY}: in use by another bn-study process (pid {os.getpid()}")
 
 
-def test_a_summary_that_quotes_another_study_is_stale_once_that_study_changes(tmp_path):
-    """fig1's summary sets its stability verdict beside fig1_second_lr's, and checks its rate against its pilot's tables."""
+def test_the_two_fig1_studies_quote_each_other_and_a_render_brings_both_up_to_date(tmp_path):
+    """fig1's summary sets its stability verdict beside fig1_second_lr's (and checks its rate against its pilot's tables),
+    and fig1_second_lr's beside fig1's: collecting and rendering one leaves the other quoting what it no longer says, until
+    the render of the first renders the other again."""
     for name in ("fig1", "fig1_second_lr", "fig1_pilot"):
         shutil.copytree(REPO / "results" / name, tmp_path / name)
-    assert rendered.check(tmp_path / "fig1")
+    runs, curves = collect.load(tmp_path / "fig1_second_lr")
+    collect.write(collect.Collected(runs, curves), tmp_path / "fig1_second_lr")  # collected again
+    with pytest.raises(rendered.Stale, match="its summary quotes fig1_second_lr/collection.json, which has changed since it was rendered"):
+        rendered.check(tmp_path / "fig1")
+    assert cli.main(["render", "fig1_second_lr", "--results", str(tmp_path)]) == 0
+    assert not verify.check(tmp_path).problems
+    report.text(tmp_path)  # refuses stale outputs: none
+
     quoted = tmp_path / "fig1_second_lr" / "verdicts.json"
     quoted.write_text(quoted.read_text().replace('"holds"', '"contradicted"'))
     with pytest.raises(rendered.Stale, match="its summary quotes fig1_second_lr/verdicts.json, which has changed since it was rendered"):

@@ -36,6 +36,19 @@ def test_every_study_composes_and_its_claims_match_its_planned_runs(name):
     assert len({c.id for c in study.claims}) == len(study.claims)
 
 
+def test_a_sweep_a_study_runs_that_refuses_its_input_is_its_one_line(tmp_path, monkeypatch, capsys):
+    class Refusing:  # a sweep that printed its one error line and exited 2
+        def __init__(self, command, env):
+            pass
+
+        def wait(self):
+            return 2
+
+    monkeypatch.setattr(cli.subprocess, "Popen", Refusing)
+    assert cli.main(["run", "input_bn", "--quick", "--results", str(tmp_path)]) == 2
+    assert not [line for line in capsys.readouterr().err.splitlines() if line.startswith("bn-study-studies")]
+
+
 def test_fig1_runs_ten_seeds():
     assert plan.planned(["fig1"])["seed"].nunique() >= 10
 

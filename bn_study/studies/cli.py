@@ -162,8 +162,8 @@ def _whole_plan(runs: pd.DataFrame, planned: pd.DataFrame, name: str, what: str,
     sweeps): its results are the whole plan's, or none."""
     lacking, first = plan.missing(runs, planned)
     if lacking:
-        raise Unplanned(f"{name}: {what} lack {lacking} of its {len(planned)} planned runs (e.g. {first}); finish its sweeps (`{command}` "
-                        "resumes them), or collect a part into a folder of its own: bn-study-collect <name> --runs <sweep>")
+        raise Unplanned(f"{name}: {what} lack {lacking} of its {len(planned)} planned runs (e.g. {first}); run what is missing (`{command}`), "
+                        "or collect a part into a folder of its own: bn-study-collect <name> --runs <sweep>")
 
 
 def render(study: Study, version: Version, results: Path, planned: pd.DataFrame) -> list[Path]:
@@ -184,6 +184,24 @@ def render(study: Study, version: Version, results: Path, planned: pd.DataFrame)
                 study.render(folder, out)
             names = sorted(p.name for p in out.iterdir())
     return [folder / name for name in [*names, rendered.MANIFEST]]
+
+
+def requote(version: Version, results: Path) -> list[Path]:
+    """The studies of `version` whose summaries quote a study rendered since (fig1 and fig1_second_lr quote each other's
+    verdicts), rendered again from their own tables. One pass settles it: a render of unchanged tables writes the same
+    verdicts.json, so what the others quote of it stays as they read it."""
+    again = []
+    for study in studies().values():
+        folder = study.folder(results, version)
+        if study.reads is None or not (folder / rendered.MANIFEST).exists():
+            continue
+        try:
+            rendered.check(folder)
+        except rendered.Stale as err:
+            if err.quoted:
+                render(study, version, results, plan.planned(study.sweeps, version, tuple(selections(study, version, results))))
+                again.append(folder)
+    return again
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
                 collect_study(s, version, args.results, planned)
             if args.stage in ("run", "render"):
                 print("wrote " + ", ".join(str(p) for p in render(s, version, args.results, planned)))
+        if args.stage in ("run", "render"):
+            for folder in requote(version, args.results):
+                print(f"rendered {folder} again: its summary quotes a study rendered since")
         if args.stage == "report":
             print("wrote " + ", ".join(str(p) for p in report.build(args.results)))
     except (UnknownStudy, ClaimError, ConfigError, Unplanned) as err:  # ConfigError: a folder another process owns (FolderBusy)
