@@ -42,7 +42,7 @@ $(DEV_INSTALLED): $(INSTALLED)
 install: $(INSTALLED) ## Create .venv and install bn-study and TensorFlow (EXTRAS=cpu; cuda on a GPU machine); every target does this when needed
 install-dev: $(DEV_INSTALLED) ## install, plus what the tests and notebooks need (make test does this when needed)
 
-test: $(DEV_INSTALLED) ## Run the fast tests, two at a time (about 6 minutes here)
+test: $(DEV_INSTALLED) ## Run the fast tests, two at a time (about 4 minutes here)
 	$(BIN)/python -m pytest -q -n 2
 
 test-slow: $(DEV_INSTALLED) ## Run the slower end-to-end tests (every study's quick version, the wheel in a fresh venv)
