@@ -30,8 +30,7 @@ from pathlib import Path
 
 from . import tensorflow_startup
 from .config import DataName, identity_of
-from .data import SPECS
-from .data import n_val as held_out
+from .data import SPECS, n_val
 
 RUN_JSON = "run.json"
 CURVES_CSV = "curves.csv"
@@ -258,8 +257,9 @@ def _check_record(record: dict, curve, last_step: int) -> None:
     try:
         config, status, final = record["config"], record["status"], record.get("final") or {}
         data, trainer = record["data"], config["trainer"]
-        if record["run_id"] != config_id(identity_of(config)):
-            raise Unverified(f"{RUN_JSON}'s run_id is not its config's ({config_id(identity_of(config))}): edited")
+        own_id = config_id(identity_of(config))
+        if record["run_id"] != own_id:
+            raise Unverified(f"{RUN_JSON}'s run_id is not its config's ({own_id}): edited")
         if record.get("study", config.get("study")) != config.get("study"):
             raise Unverified(f"{RUN_JSON}'s study {record.get('study')!r} is not its config's {config.get('study')!r}: edited")
         requested, used = config["data"]["name"], data["name"]
@@ -297,8 +297,8 @@ def _check_sizes(data: dict, asked: dict) -> None:
     spec = SPECS.get(DataName(data["name"])) if data["name"] in DataName.__members__ and asked.get("path") is None else None
     if spec is None:
         return
-    n_val = held_out(spec.n_train, asked.get("val_fraction", 0.0))
-    found, expected = (data.get("n_train"), data.get("n_val", 0), data.get("n_test")), (spec.n_train - n_val, n_val, spec.n_test)
+    val = n_val(spec.n_train, asked.get("val_fraction", 0.0))
+    found, expected = (data.get("n_train"), data.get("n_val", 0), data.get("n_test")), (spec.n_train - val, val, spec.n_test)
     if found != expected:
         raise Unverified(f"{RUN_JSON}'s split sizes (train, val, test) {found} are not {data['name']}'s {expected}: edited")
 

@@ -56,6 +56,12 @@ def selections(study: Study, version: Version, results: Path) -> list[str]:
     return study.selected(results, version) if study.selected else []
 
 
+def planned_runs(study: Study, version: Version, results: Path) -> tuple[list[str], pd.DataFrame]:
+    """The study's selections (`selections`) and every run its version plans at them."""
+    selected = selections(study, version, results)
+    return selected, plan.planned(study.sweeps, version, tuple(selected))
+
+
 def check(study: Study, version: Version, selected: list[str] = ()) -> pd.DataFrame:
     """Every planned run of the study's version (at the `selected` overrides), once its claims are checked against them."""
     planned = plan.planned(study.sweeps, version, tuple(selected))
@@ -199,7 +205,7 @@ def requote(version: Version, results: Path) -> list[Path]:
             rendered.check(folder)
         except rendered.Stale as err:
             if err.quoted:
-                render(study, version, results, plan.planned(study.sweeps, version, tuple(selections(study, version, results))))
+                render(study, version, results, planned_runs(study, version, results)[1])
                 again.append(folder)
     return again
 
@@ -232,8 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{s.name}] {len(planned)} planned runs, {len(s.claims)} claims checked")
         for s in chosen:
             if args.stage in ("run", "collect", "render"):
-                selected = selections(s, version, args.results)  # after the studies run before it: a pilot collected just now
-                planned = plan.planned(s.sweeps, version, tuple(selected))
+                selected, planned = planned_runs(s, version, args.results)  # after the studies run before it: a pilot collected just now
             if args.stage == "run":
                 collect_study(s, version, args.results, planned, run_sweeps(s, version, args.results, selected))
             if args.stage == "collect":
@@ -278,16 +283,17 @@ def collect_command(argv: list[str] | None = None) -> int:
             study = get(args.study)
         except UnknownStudy:
             study = None
-        version = Version.of_folder(args.study, study.name) if study else None
-        if study and args.runs is None:  # a registered study: all of its sweeps, as `make collect STUDY=...`
-            collect_study(study, version, args.results, plan.planned(study.sweeps, version, tuple(selections(study, version, args.results))))
-            return 0
+        if study:
+            version = Version.of_folder(args.study, study.name)
+            planned = planned_runs(study, version, args.results)[1]
+            if args.runs is None:  # all of its sweeps, as `make collect STUDY=...`
+                collect_study(study, version, args.results, planned)
+                return 0
         root = args.runs or collect.latest_sweep(args.study, args.results)
         if not root.is_dir():
             raise FileNotFoundError(f"--runs {root}: no such folder")
         got = collect.collect(root)
         if study:
-            planned = plan.planned(study.sweeps, version, tuple(selections(study, version, args.results)))
             got = only_planned(got, planned, args.study, root)
             _whole_plan(got.runs, planned, args.study, f"the finished runs under {root}", version.command(study.name))
     except FileNotFoundError as err:
