@@ -21,7 +21,7 @@ VERSION_FLAGS += --data $(DATA)
 endif
 STUDIES_CLI := $(BIN)/bn-study-studies
 
-.PHONY: help install install-dev test test-slow reproduce fig1 fig1-fashion fig1-pilot studies list check report collect figures verify fashion-mnist notebooks notebooks-sync bench clean-runs
+.PHONY: help install install-dev test format test-slow reproduce fig1 fig1-fashion fig1-pilot studies list check report collect figures verify fashion-mnist notebooks notebooks-sync bench clean-runs
 
 help: ## List the targets, and the studies (each is a target: make <study>)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,8 +42,14 @@ $(DEV_INSTALLED): $(INSTALLED)
 install: $(INSTALLED) ## Create .venv and install bn-study and TensorFlow (EXTRAS=cpu; cuda on a GPU machine); every target does this when needed
 install-dev: $(DEV_INSTALLED) ## install, plus what the tests and notebooks need (make test does this when needed)
 
-test: $(DEV_INSTALLED) ## Run the fast tests, two at a time (about 4 minutes here)
+test: $(DEV_INSTALLED) ## Lint and format check (ruff), then the fast tests, two at a time (about 4 minutes here)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q -n 2
+
+format: $(DEV_INSTALLED) ## Format the code and fix what the linter can (ruff); make test checks both
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 test-slow: $(DEV_INSTALLED) ## Run the slower end-to-end tests (every study's quick version, the wheel in a fresh venv)
 	$(BIN)/python -m pytest -q -m slow

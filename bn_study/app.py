@@ -18,8 +18,8 @@ from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
@@ -46,12 +46,16 @@ USAGE_ERRORS = (ConfigError, DataUnavailable, HydraException, OmegaConfBaseExcep
 def main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     folder = Path(hc.runtime.output_dir)
-    overrides = OmegaConf.to_container(hc.overrides.task, resolve=False)  # as typed: iterating would resolve a `${...}` in them
+    overrides = OmegaConf.to_container(
+        hc.overrides.task, resolve=False
+    )  # as typed: iterating would resolve a `${...}` in them
     multirun = hc.mode == RunMode.MULTIRUN
     progress = sweep.JobProgress(Path(hc.sweep.dir), hc.job.num, overrides) if multirun else None
     sweep.WORKING["run"] = folder
     try:
-        with ownership.owned(folder, f"job folder {folder} of hydra.sweep.dir" if multirun else f"hydra.run.dir={folder}"):
+        with ownership.owned(
+            folder, f"job folder {folder} of hydra.sweep.dir" if multirun else f"hydra.run.dir={folder}"
+        ):
             run_cfg = checked(cfg)
             threads = sweep.limit_threads()
             from . import run  # imports TensorFlow: only once the config is known to be good
@@ -65,7 +69,9 @@ def main(cfg: DictConfig) -> float:
     except USAGE_ERRORS as err:
         _remove_if_empty(folder)
         refuse(err)
-    except OSError as err:  # a full disk, a folder it cannot write: one line, not Hydra's "Error executing job" and a traceback
+    except (
+        OSError
+    ) as err:  # a full disk, a folder it cannot write: one line, not Hydra's "Error executing job" and a traceback
         _remove_if_empty(folder)
         fail(err)
     except BaseException:
@@ -74,7 +80,12 @@ def main(cfg: DictConfig) -> float:
     if progress:
         progress.end(record, skipped=previous is not None)
     elif previous is not None:
-        log.info("skipped: %s already holds this run, %s%s; to run it again, choose another hydra.run.dir", folder, record["status"], _accuracy(record))
+        log.info(
+            "skipped: %s already holds this run, %s%s; to run it again, choose another hydra.run.dir",
+            folder,
+            record["status"],
+            _accuracy(record),
+        )
     return record["final"]["test_accuracy"]
 
 
@@ -113,7 +124,14 @@ def one_line(err: BaseException) -> str:
         loose = _loose_word(sys.argv[1:])
         if loose is not None:
             return f"{loose!r}: not a key=value override; quote a value that holds spaces, e.g. 'hydra.run.dir=\"my runs/a\"'"
-        odd = next((arg for arg in sys.argv[1:] if "=" in arg and not arg.isascii() and arg.partition("=")[2][:1] not in "'\""), None)
+        odd = next(
+            (
+                arg
+                for arg in sys.argv[1:]
+                if "=" in arg and not arg.isascii() and arg.partition("=")[2][:1] not in "'\""
+            ),
+            None,
+        )
         if odd is not None:
             key, _, value = odd.partition("=")
             return f"{odd}: a value with characters beyond ASCII must be quoted, e.g. '{key}=\"{value}\"'"
@@ -122,8 +140,21 @@ def one_line(err: BaseException) -> str:
 
 
 # Hydra's own options that take a value, which is not an override.
-_OPTIONS_WITH_VALUE = {"--cfg", "-c", "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--package", "-p",
-                       "--experimental-rerun", "--info", "-i"}
+_OPTIONS_WITH_VALUE = {
+    "--cfg",
+    "-c",
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+    "--package",
+    "-p",
+    "--experimental-rerun",
+    "--info",
+    "-i",
+}
 
 
 def _loose_word(args: list[str]) -> str | None:
@@ -162,9 +193,17 @@ def _check_folders(args: list[str]) -> None:
             for name in value.split(","):  # a multirun may sweep it
                 config_lib.check_study_name(name)
         if eq and key == "paths.results" and not value.strip(" '\""):
-            raise ConfigError(f"{key}={value}: must name a folder (empty would write results/<study>/ at the file system's root)")
-        if eq and key in _FOLDER_KEYS and (not value.strip(" '\"") or Path(value.strip(" '\"")).resolve() == Path.cwd().resolve()):
-            raise ConfigError(f"{key}={value}: must name a folder of its own (this would write into the current folder {Path.cwd()})")
+            raise ConfigError(
+                f"{key}={value}: must name a folder (empty would write results/<study>/ at the file system's root)"
+            )
+        if (
+            eq
+            and key in _FOLDER_KEYS
+            and (not value.strip(" '\"") or Path(value.strip(" '\"")).resolve() == Path.cwd().resolve())
+        ):
+            raise ConfigError(
+                f"{key}={value}: must name a folder of its own (this would write into the current folder {Path.cwd()})"
+            )
 
 
 def _interrupted() -> str:
@@ -188,8 +227,10 @@ def _interrupted() -> str:
 def _check_tensorflow() -> None:
     """TensorFlow comes from an extra (bn-study[cpu] or [cuda]), so a plain `pip install bn-study` lacks it."""
     if importlib.util.find_spec("tensorflow") is None:
-        raise ConfigError("TensorFlow is not installed: pip install 'bn-study[cpu]' (or 'bn-study[cuda]' on a CUDA machine, "
-                          "or keep the TensorFlow 2.21 build you have)")
+        raise ConfigError(
+            "TensorFlow is not installed: pip install 'bn-study[cpu]' (or 'bn-study[cuda]' on a CUDA machine, "
+            "or keep the TensorFlow 2.21 build you have)"
+        )
 
 
 def cli() -> None:

@@ -39,9 +39,9 @@ import numpy as np
 import pandas as pd
 from hydra import compose, initialize_config_dir
 
+from . import stats
 from .app import CONF_DIR
 from .config import BN, RunConfig, validate
-from . import stats
 from .records import versions
 
 ARMS = ("none", "before")
@@ -99,11 +99,17 @@ def tutorial_style(cfg: RunConfig, data, steps: int) -> tuple[float, None]:
     model = models.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
     model.compile(optimizer=keras.optimizers.SGD(cfg.optimizer.lr), loss=_loss(), metrics=["accuracy"])
     probe = keras.Model(model.inputs, blocks.nonlinearities(model)[-1].input)
-    order, every, fixed = BatchOrder(len(data.x_train), cfg.trainer.batch_size, cfg.seed), cfg.trainer.eval_every, data.x_test[: cfg.probe.examples]
+    order, every, fixed = (
+        BatchOrder(len(data.x_train), cfg.trainer.batch_size, cfg.seed),
+        cfg.trainer.eval_every,
+        data.x_test[: cfg.probe.examples],
+    )
 
     def interval():
         idx = order.take(every)[0].ravel()
-        model.fit(data.x_train[idx], data.y_train[idx], batch_size=cfg.trainer.batch_size, epochs=1, shuffle=False, verbose=0)
+        model.fit(
+            data.x_train[idx], data.y_train[idx], batch_size=cfg.trainer.batch_size, epochs=1, shuffle=False, verbose=0
+        )
         model.evaluate(data.x_test, data.y_test, verbose=0)
         np.percentile(probe.predict(fixed, verbose=0)[:, cfg.probe.unit], list(cfg.probe.percentiles))
 
@@ -154,7 +160,9 @@ def tuned_fit(cfg: RunConfig, data, steps: int) -> tuple[float, None]:
 
     model = models.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
     every = cfg.trainer.eval_every
-    model.compile(optimizer=keras.optimizers.SGD(cfg.optimizer.lr), loss=_loss(), jit_compile=True, steps_per_execution=every)
+    model.compile(
+        optimizer=keras.optimizers.SGD(cfg.optimizer.lr), loss=_loss(), jit_compile=True, steps_per_execution=every
+    )
     order, batch = BatchOrder(len(data.x_train), cfg.trainer.batch_size, cfg.seed), cfg.trainer.batch_size
     idx = order.take(every)[0].ravel()
     model.fit(data.x_train[idx], data.y_train[idx], batch_size=batch, epochs=1, shuffle=False, verbose=0)  # compiles
@@ -181,7 +189,13 @@ def harness_all_probes(cfg: RunConfig, data, steps: int) -> tuple[float, float]:
 
 
 # Each way returns (seconds training, seconds of set-up before it where the way reports them, else None).
-WAYS = {"a_tutorial": tutorial_style, "b1_bare_loop": bare_loop, "b2_tuned_fit": tuned_fit, "c_bn_study": harness, "c_all_probes": harness_all_probes}
+WAYS = {
+    "a_tutorial": tutorial_style,
+    "b1_bare_loop": bare_loop,
+    "b2_tuned_fit": tuned_fit,
+    "c_bn_study": harness,
+    "c_all_probes": harness_all_probes,
+}
 
 
 def matmul_rates(shapes: list[tuple[int, int]], batch: int, small: bool = False) -> dict:
@@ -201,6 +215,7 @@ def matmul_rates(shapes: list[tuple[int, int]], batch: int, small: bool = False)
     def large():
         def body(i, acc):
             return i + 1, acc + tf.reduce_sum(tf.matmul(big + tf.cast(i, tf.float32), big))
+
         return tf.while_loop(lambda i, acc: i < loops, body, (0, 0.0))[1]
 
     xs = [tf.random.normal((batch, n_in)) for n_in, _ in shapes]
@@ -213,8 +228,11 @@ def matmul_rates(shapes: list[tuple[int, int]], batch: int, small: bool = False)
             for x, w in zip(xs, ws):
                 x = x + tf.cast(i, tf.float32)  # a fresh input each iteration, so nothing is hoisted out of the loop
                 dy = tf.matmul(x, w)
-                acc += tf.reduce_sum(tf.matmul(dy, w, transpose_b=True)) + tf.reduce_sum(tf.matmul(x, dy, transpose_a=True))
+                acc += tf.reduce_sum(tf.matmul(dy, w, transpose_b=True)) + tf.reduce_sum(
+                    tf.matmul(x, dy, transpose_a=True)
+                )
             return i + 1, acc
+
         return tf.while_loop(lambda i, acc: i < iters, body, (0, 0.0))[1]
 
     step_flops = 6 * batch * sum(a * b for a, b in shapes)
@@ -247,30 +265,51 @@ def sweep_fixed_cost(n_runs: int, steps: int) -> dict:
     """
     seeds = ",".join(str(s) for s in range(max(1, n_runs // len(ARMS))))
     with tempfile.TemporaryDirectory() as folder:
-        cmd = [sys.executable, "-m", "bn_study", "-m", *PROTOCOL, f"seed={seeds}", f"trainer.steps={steps}", f"hydra.sweep.dir={folder}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "bn_study",
+            "-m",
+            *PROTOCOL,
+            f"seed={seeds}",
+            f"trainer.steps={steps}",
+            f"hydra.sweep.dir={folder}",
+        ]
         launched = datetime.now(timezone.utc)
         done = subprocess.run(cmd, capture_output=True, text=True)
         process_seconds = (datetime.now(timezone.utc) - launched).total_seconds()
         if done.returncode:
             raise RuntimeError(f"the sweep failed: {done.stderr.strip().splitlines()[-1:]}")
-        records = sorted((json.loads(p.read_text()) for p in Path(folder).glob("*/run.json")), key=lambda r: r["finished_at"])
+        records = sorted(
+            (json.loads(p.read_text()) for p in Path(folder).glob("*/run.json")), key=lambda r: r["finished_at"]
+        )
     ends = [launched] + [datetime.fromisoformat(r["finished_at"]) for r in records]
     fixed = [(ends[k + 1] - ends[k]).total_seconds() - r["timing"]["train_seconds"] for k, r in enumerate(records)]
     compiled = [r["timing"]["compiled"] for r in records]
     later = [f for f, c in zip(fixed[1:], compiled[1:]) if not c]
-    return {"runs": len(records), "process_seconds": round(process_seconds, 2), "fixed_seconds": [round(f, 3) for f in fixed],
-            "compiled": compiled, "first_run": round(fixed[0], 3),
-            "compiling": [round(f, 3) for f, c in zip(fixed[1:], compiled[1:]) if c],
-            "median_restarted": round(statistics.median(later), 3) if later else None,
-            "mean_after_first": round(statistics.mean(fixed[1:]), 3)}
+    return {
+        "runs": len(records),
+        "process_seconds": round(process_seconds, 2),
+        "fixed_seconds": [round(f, 3) for f in fixed],
+        "compiled": compiled,
+        "first_run": round(fixed[0], 3),
+        "compiling": [round(f, 3) for f, c in zip(fixed[1:], compiled[1:]) if c],
+        "median_restarted": round(statistics.median(later), 3) if later else None,
+        "mean_after_first": round(statistics.mean(fixed[1:]), 3),
+    }
 
 
-def measure(steps: int, rounds: int, sweep_runs: int, arms: tuple[str, ...] = ARMS, log=print) -> tuple[pd.DataFrame, dict]:
+def measure(
+    steps: int, rounds: int, sweep_runs: int, arms: tuple[str, ...] = ARMS, log=print
+) -> tuple[pd.DataFrame, dict]:
     import tensorflow as tf
 
     from . import data as data_lib
 
-    cfgs = {bn: compose_protocol(f"model.bn={bn}", f"trainer.steps={steps}", f"trainer.eval_every={min(500, steps)}") for bn in arms}
+    cfgs = {
+        bn: compose_protocol(f"model.bn={bn}", f"trainer.steps={steps}", f"trainer.eval_every={min(500, steps)}")
+        for bn in arms
+    }
     first = cfgs[arms[0]]
     data = data_lib.load(first.data)
     rows, peak = [], {}
@@ -281,16 +320,39 @@ def measure(steps: int, rounds: int, sweep_runs: int, arms: tuple[str, ...] = AR
                 with PeakMemory() as mem:
                     seconds, setup = WAYS[way](cfg, data, steps)
                 peak[way] = max(peak.get(way, 0.0), mem.peak_mb)
-                rows.append({"round": r, "way": way, "arm": bn, "steps": steps, "seconds": seconds, "ms_per_step": 1e3 * seconds / steps, "setup_seconds": setup})
+                rows.append(
+                    {
+                        "round": r,
+                        "way": way,
+                        "arm": bn,
+                        "steps": steps,
+                        "seconds": seconds,
+                        "ms_per_step": 1e3 * seconds / steps,
+                        "setup_seconds": setup,
+                    }
+                )
                 log(f"[round {r}/{rounds}] {way:13s} bn={bn:6s} {1e3 * seconds / steps:7.3f} ms/step")
-    shapes = dense_shapes(replace(first, model=replace(first.model, bn=BN.none)), data)  # the no-BN kernels: BN-before only drops biases
+    shapes = dense_shapes(
+        replace(first, model=replace(first.model, bn=BN.none)), data
+    )  # the no-BN kernels: BN-before only drops biases
     rates = matmul_rates(shapes, first.trainer.batch_size, small=steps < 500)
-    log(f"matmul: {rates['large_gflops']:.1f} GFLOP/s (1024^3), {rates['step_shaped_gflops']:.1f} GFLOP/s at the step's shapes")
+    log(
+        f"matmul: {rates['large_gflops']:.1f} GFLOP/s (1024^3), {rates['step_shaped_gflops']:.1f} GFLOP/s at the step's shapes"
+    )
     fixed = sweep_fixed_cost(sweep_runs, first.trainer.eval_every)
     log(f"sweep of {fixed['runs']} runs: fixed cost per run {fixed['fixed_seconds']} s")
-    facts = {"protocol": PROTOCOL + ["trainer.steps=" + str(steps)], "rounds": rounds, "peak_rss_mb": {k: round(v) for k, v in peak.items()},
-             "matmul": rates, "dense_shapes": shapes, "sweep": fixed, "cpu": platform.processor() or platform.machine(),
-             "cores": os.cpu_count(), "gpu": bool(tf.config.list_physical_devices("GPU")), "versions": versions()}
+    facts = {
+        "protocol": PROTOCOL + ["trainer.steps=" + str(steps)],
+        "rounds": rounds,
+        "peak_rss_mb": {k: round(v) for k, v in peak.items()},
+        "matmul": rates,
+        "dense_shapes": shapes,
+        "sweep": fixed,
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "gpu": bool(tf.config.list_physical_devices("GPU")),
+        "versions": versions(),
+    }
     return pd.DataFrame(rows), facts
 
 
@@ -302,37 +364,65 @@ def summarize(table: pd.DataFrame, facts: dict) -> tuple[dict, str]:
     # Ratios are taken within each (round, arm), whose ways ran back to back, then their median.
     paired = table.pivot_table(index=["round", "arm"], columns="way", values="ms_per_step")
     m = facts["matmul"]
-    limit_large, limit_shaped = m["step_flops"] / m["large_gflops"] / 1e6, m["step_flops"] / m["step_shaped_gflops"] / 1e6
+    limit_large, limit_shaped = (
+        m["step_flops"] / m["large_gflops"] / 1e6,
+        m["step_flops"] / m["step_shaped_gflops"] / 1e6,
+    )
     sweep = facts["sweep"]
     fixed = sweep["mean_after_first"]
-    pairs = {"a_over_c": paired["a_tutorial"] / paired["c_bn_study"], "c_over_b": paired["c_bn_study"] / paired[b_way],
-             "probes_over_c": paired["c_all_probes"] / paired["c_bn_study"]}
+    pairs = {
+        "a_over_c": paired["a_tutorial"] / paired["c_bn_study"],
+        "c_over_b": paired["c_bn_study"] / paired[b_way],
+        "probes_over_c": paired["c_all_probes"] / paired["c_bn_study"],
+    }
     intervals = {k: stats.median_interval(v) for k, v in pairs.items()}
     ci = {k: (i.low, i.high) for k, i in intervals.items()}
-    ratios = {**{k: v.median() for k, v in pairs.items()}, "ci": ci,
-              "c_over_limit_large": c / limit_large, "c_over_limit_step_shaped": c / limit_shaped, "b": b_way, "fixed_seconds": fixed}
+    ratios = {
+        **{k: v.median() for k, v in pairs.items()},
+        "ci": ci,
+        "c_over_limit_large": c / limit_large,
+        "c_over_limit_step_shaped": c / limit_shaped,
+        "b": b_way,
+        "fixed_seconds": fixed,
+    }
 
     def band(k: str) -> str:
         return f"{intervals[k].label()}: {ci[k][0]:.2f}-{ci[k][1]:.2f}"
 
     first = table[table["round"] == 1].groupby("way")["setup_seconds"].median()
-    met = {"a_over_c": ratios["a_over_c"] >= TARGETS["a_over_c"], "c_over_b": ratios["c_over_b"] <= TARGETS["c_over_b"],
-           "probes_over_c": ratios["probes_over_c"] <= TARGETS["probes_over_c"], "fixed_seconds": fixed < TARGETS["fixed_seconds"]}
+    met = {
+        "a_over_c": ratios["a_over_c"] >= TARGETS["a_over_c"],
+        "c_over_b": ratios["c_over_b"] <= TARGETS["c_over_b"],
+        "probes_over_c": ratios["probes_over_c"] <= TARGETS["probes_over_c"],
+        "fixed_seconds": fixed < TARGETS["fixed_seconds"],
+    }
     yes = {True: "met", False: "**not met**"}
-    label = {"a_tutorial": "(a) tutorial style: fit / evaluate / predict per interval", "b1_bare_loop": "(b1) bare loop: one XLA while_loop, no eval",
-             "b2_tuned_fit": "(b2) `fit`, jit_compile + steps_per_execution, no eval", "c_bn_study": "(c) bn-study: eval + probe every 500 steps, files",
-             "c_all_probes": "(c+) bn-study with every mechanism probe on too"}
+    label = {
+        "a_tutorial": "(a) tutorial style: fit / evaluate / predict per interval",
+        "b1_bare_loop": "(b1) bare loop: one XLA while_loop, no eval",
+        "b2_tuned_fit": "(b2) `fit`, jit_compile + steps_per_execution, no eval",
+        "c_bn_study": "(c) bn-study: eval + probe every 500 steps, files",
+        "c_all_probes": "(c+) bn-study with every mechanism probe on too",
+    }
     per_arm = table.groupby(["way", "arm"])["ms_per_step"].median().unstack()
     lines = [
-        "# Benchmark: the Figure 1 protocol three ways", "",
+        "# Benchmark: the Figure 1 protocol three ways",
+        "",
         f"3x100 sigmoid MLP, SGD, batch 60, both arms, {int(table['steps'].iloc[0]):,} steps per measurement, {facts['rounds']} rounds alternating "
         f"in one process; medians over rounds. Machine: {facts['cores']} cores ({facts['cpu']}), GPU: {'yes' if facts['gpu'] else 'no'}; "
-        f"tensorflow {facts['versions'].get('tensorflow-cpu') or facts['versions'].get('tensorflow')}, keras {facts['versions'].get('keras')}.", "",
-        "| way | ms per model-step (median) | no BN | BN | peak RSS (MB) |", "|---|---|---|---|---|",
-        *[f"| {label[w]} | {ms[w]:.3f} | {' | '.join(f'{per_arm.loc[w, bn]:.3f}' if bn in per_arm else '-' for bn in ARMS)} | {facts['peak_rss_mb'][w]} |" for w in WAYS], "",
+        f"tensorflow {facts['versions'].get('tensorflow-cpu') or facts['versions'].get('tensorflow')}, keras {facts['versions'].get('keras')}.",
+        "",
+        "| way | ms per model-step (median) | no BN | BN | peak RSS (MB) |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {label[w]} | {ms[w]:.3f} | {' | '.join(f'{per_arm.loc[w, bn]:.3f}' if bn in per_arm else '-' for bn in ARMS)} | {facts['peak_rss_mb'][w]} |"
+            for w in WAYS
+        ],
+        "",
         "Ratios are medians over rounds and arms of ratios taken within a round and arm (the ways ran back to back there), with a "
         "distribution-free confidence interval for that median (bn_study.stats, its coverage shown): this machine's speed drifts by tens of "
-        "percent within minutes, and the interval says how much that moves a ratio.", "",
+        "percent within minutes, and the interval says how much that moves a ratio.",
+        "",
         f"- a / c = **{ratios['a_over_c']:.1f}x** ({band('a_over_c')}; target >= {TARGETS['a_over_c']:g}x: {yes[met['a_over_c']]}).",
         f"- c / b = **{ratios['c_over_b']:.3f}** with b = {b_way} ({band('c_over_b')}; target <= {TARGETS['c_over_b']:.2f}, although c also evaluates and probes: {yes[met['c_over_b']]}).",
         f"- Every probe on: c+ / c = **{ratios['probes_over_c']:.3f}** ({band('probes_over_c')}; target <= {TARGETS['probes_over_c']:.2f}: {yes[met['probes_over_c']]}). "
@@ -349,19 +439,33 @@ def summarize(table: pd.DataFrame, facts: dict) -> tuple[dict, str]:
         f"(median {sweep['median_restarted'] if sweep['median_restarted'] is not None else float('nan'):.2f} s). The whole sweep process took {sweep['process_seconds']:.1f} s.",
         "",
         "Peak RSS is this one process's resident memory while each way ran (ways run in turn, so later ones also hold what earlier ones left).",
-        "Raw numbers: bench.csv (every measurement), bench.json (machine, rates, sweep timings).", "",
+        "Raw numbers: bench.csv (every measurement), bench.json (machine, rates, sweep timings).",
+        "",
     ]
     return {**ratios, "met": met}, "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bn-study-bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=5000, help="steps per arm and measurement, a multiple of 500 or below it (default 5000)")
+    parser = argparse.ArgumentParser(
+        prog="bn-study-bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=5000,
+        help="steps per arm and measurement, a multiple of 500 or below it (default 5000)",
+    )
     parser.add_argument("--rounds", type=int, default=5, help="times each way runs, alternating (default 5)")
     parser.add_argument("--sweep-runs", type=int, default=8, help="runs in the fixed-cost sweep (default 8)")
     parser.add_argument("--out", type=Path, default=Path("results/bench"), help="output folder (default results/bench)")
-    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS), help="which arms each way trains (default both)")
-    parser.add_argument("--summarize-only", action="store_true", help="rewrite summary.md from the bench.csv and bench.json already in --out")
+    parser.add_argument(
+        "--arms", nargs="+", choices=ARMS, default=list(ARMS), help="which arms each way trains (default both)"
+    )
+    parser.add_argument(
+        "--summarize-only",
+        action="store_true",
+        help="rewrite summary.md from the bench.csv and bench.json already in --out",
+    )
     args = parser.parse_args(argv)
     if args.summarize_only:
         table, facts = pd.read_csv(args.out / "bench.csv"), json.loads((args.out / "bench.json").read_text())
@@ -372,7 +476,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.steps < 1 or (args.steps > 500 and args.steps % 500) or args.rounds < 1 or args.sweep_runs < 2:
         parser.error("--steps must be 1..500 or a multiple of 500, --rounds >= 1, --sweep-runs >= 2")
-    table, facts = measure(args.steps, args.rounds, args.sweep_runs, tuple(args.arms), log=lambda line: print(line, flush=True))
+    table, facts = measure(
+        args.steps, args.rounds, args.sweep_runs, tuple(args.arms), log=lambda line: print(line, flush=True)
+    )
     ratios, summary = summarize(table, facts)
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "bench.csv", index=False)

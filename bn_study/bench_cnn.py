@@ -83,6 +83,7 @@ def _step_fn(model, optimizer, x_all, y_all):
         with tf.GradientTape() as tape:
             loss = loss_fn(y, model(x, training=True))
         optimizer.apply(tape.gradient(loss, weights), weights)
+
     return step
 
 
@@ -96,7 +97,9 @@ def _loop(steps_of, xla: bool):
             for step in steps_of:
                 step(idx[i])
             return (i + 1,)
+
         return tf.while_loop(lambda i: i < n, body, (0,))
+
     return run
 
 
@@ -189,20 +192,25 @@ def conv_rates(convs: list[dict], batch: int, small: bool) -> dict:
                     dx, dw = tape.gradient(y, [x, w])
                     acc += tf.reduce_sum(y) + tf.reduce_sum(dx) + tf.reduce_sum(dw)
                 return i + 1, acc
+
             return tf.while_loop(lambda i, acc: i < iters, body, (0, 0.0))[1]
 
         loop().numpy()
         best = min(_seconds(lambda: loop().numpy()) for _ in range(2 if small else 3))
         return flops * iters / best / 1e9
 
-    return {"large_gflops": rate([{"input": [56, 56, 64], "kernel": [3, 3, 64, 64]}], 16, 2 if small else 10),
-            "step_shaped_gflops": rate(convs, batch, 5 if small else 100)}
+    return {
+        "large_gflops": rate([{"input": [56, 56, 64], "kernel": [3, 3, 64, 64]}], 16, 2 if small else 10),
+        "step_shaped_gflops": rate(convs, batch, 5 if small else 100),
+    }
 
 
 def _reason(err: Exception) -> str:
     """The line of a TensorFlow error that says why (its first line is often just 'Graph execution error')."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return next((line for line in lines if "NHWC" in line or "format" in line), lines[0] if lines else type(err).__name__)[:200]
+    return next(
+        (line for line in lines if "NHWC" in line or "format" in line), lines[0] if lines else type(err).__name__
+    )[:200]
 
 
 def _seconds(fn) -> float:
@@ -220,7 +228,16 @@ def child(setting: str, steps: int, rounds_tag: int) -> list[dict]:
     rows = []
 
     def add(way, arm, seconds, models=1):
-        rows.append({"setting": setting, "round": rounds_tag, "way": way, "arm": arm, "steps": steps, "ms_per_step": 1e3 * seconds / steps / models})
+        rows.append(
+            {
+                "setting": setting,
+                "round": rounds_tag,
+                "way": way,
+                "arm": arm,
+                "steps": steps,
+                "ms_per_step": 1e3 * seconds / steps / models,
+            }
+        )
 
     for arm, cfg in cfgs.items():
         add("bare_step", arm, _timed_steps(cfg, data, steps))
@@ -231,8 +248,17 @@ def child(setting: str, steps: int, rounds_tag: int) -> list[dict]:
                 if arm == "none":
                     add("nchw", arm, _timed_loop([cfg], data, steps, xla=False, layout="channels_first"))
             except Exception as err:  # the CPU kernels refuse NCHW without oneDNN: recorded, not fatal
-                rows.append({"setting": setting, "round": rounds_tag, "way": "nchw", "arm": arm, "steps": steps, "ms_per_step": float("nan"),
-                             "error": _reason(err)})
+                rows.append(
+                    {
+                        "setting": setting,
+                        "round": rounds_tag,
+                        "way": "nchw",
+                        "arm": arm,
+                        "steps": steps,
+                        "ms_per_step": float("nan"),
+                        "error": _reason(err),
+                    }
+                )
             add("bn_study", arm, _timed_bn_study(cfg, steps, eval_every=steps))
             add("bn_study_blog", arm, _timed_bn_study(cfg, steps, eval_every=20))
     if setting == "default":
@@ -251,14 +277,45 @@ def measure(steps: int, rounds: int, settings: list[str], log=print) -> tuple[pd
         for setting in settings[:: 1 if r % 2 else -1]:
             env = {**os.environ, **SETTINGS[setting], "TF_CPP_MIN_LOG_LEVEL": "2"}
             if setting == "default":
-                env = {k: v for k, v in env.items() if k not in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS", "TF_ENABLE_ONEDNN_OPTS")}
-            done = subprocess.run([sys.executable, "-m", "bn_study.bench_cnn", "--child", setting, "--steps", str(steps), "--round", str(r)],
-                                  env=env, capture_output=True, text=True)
+                env = {
+                    k: v
+                    for k, v in env.items()
+                    if k
+                    not in (
+                        "TF_NUM_INTRAOP_THREADS",
+                        "TF_NUM_INTEROP_THREADS",
+                        "OMP_NUM_THREADS",
+                        "TF_ENABLE_ONEDNN_OPTS",
+                    )
+                }
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "bn_study.bench_cnn",
+                    "--child",
+                    setting,
+                    "--steps",
+                    str(steps),
+                    "--round",
+                    str(r),
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             if done.returncode:
                 raise RuntimeError(f"setting {setting}: {done.stderr.strip().splitlines()[-1:]}")
             got = json.loads(done.stdout.strip().splitlines()[-1])
             rows += got
-            log(f"[round {r}/{rounds}] {setting:10s} " + " ".join(f"{x['way']}/{x['arm']}={x['ms_per_step']:.2f}" for x in got if x["way"] in ("bare_loop", "bn_study")))
+            log(
+                f"[round {r}/{rounds}] {setting:10s} "
+                + " ".join(
+                    f"{x['way']}/{x['arm']}={x['ms_per_step']:.2f}"
+                    for x in got
+                    if x["way"] in ("bare_loop", "bn_study")
+                )
+            )
     import tensorflow as tf
 
     from . import data as data_lib
@@ -267,11 +324,31 @@ def measure(steps: int, rounds: int, settings: list[str], log=print) -> tuple[pd
     data = data_lib.load(cfg.data)
     flops, convs = conv_flops(cfg, data)
     rates = conv_rates(convs, cfg.trainer.batch_size, small=steps < 100)
-    flags = sorted({f for line in open("/proc/cpuinfo") if line.startswith("flags") for f in line.split() if f.startswith(("avx", "amx", "fma"))})
-    facts = {"protocol": PROTOCOL, "steps": steps, "rounds": rounds, "settings": {s: SETTINGS[s] for s in settings}, "step_flops": flops,
-             "convs": convs, "conv": rates, "cpu": platform.processor() or platform.machine(), "cpu_flags": flags, "cores": os.cpu_count(),
-             "gpu": bool(tf.config.list_physical_devices("GPU"))}
-    log(f"conv: {rates['large_gflops']:.1f} GFLOP/s (large 3x3), {rates['step_shaped_gflops']:.1f} GFLOP/s at the step's shapes")
+    flags = sorted(
+        {
+            f
+            for line in open("/proc/cpuinfo")
+            if line.startswith("flags")
+            for f in line.split()
+            if f.startswith(("avx", "amx", "fma"))
+        }
+    )
+    facts = {
+        "protocol": PROTOCOL,
+        "steps": steps,
+        "rounds": rounds,
+        "settings": {s: SETTINGS[s] for s in settings},
+        "step_flops": flops,
+        "convs": convs,
+        "conv": rates,
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_flags": flags,
+        "cores": os.cpu_count(),
+        "gpu": bool(tf.config.list_physical_devices("GPU")),
+    }
+    log(
+        f"conv: {rates['large_gflops']:.1f} GFLOP/s (large 3x3), {rates['step_shaped_gflops']:.1f} GFLOP/s at the step's shapes"
+    )
     return pd.DataFrame(rows), facts
 
 
@@ -288,8 +365,12 @@ def summarize(table: pd.DataFrame, facts: dict) -> tuple[dict, str]:
     bare = ["bare_step", "bare_loop", "bare_xla"]  # nchw, measured on one arm only, is reported beside them
     best_bare = per[bare].median().idxmin()
     # The best bare loop of any setting, against the default's, within each round.
-    by_setting = table[table["way"] == "bare_loop"].pivot_table(index=["round", "arm"], columns="setting", values="ms_per_step")
-    setting_vs_default = {s: stats.median_interval(by_setting[s] / by_setting["default"]) for s in by_setting if s != "default"}
+    by_setting = table[table["way"] == "bare_loop"].pivot_table(
+        index=["round", "arm"], columns="setting", values="ms_per_step"
+    )
+    setting_vs_default = {
+        s: stats.median_interval(by_setting[s] / by_setting["default"]) for s in by_setting if s != "default"
+    }
     c = stats.median_interval(per["bn_study"] / per[best_bare])
     blog = stats.median_interval(per["bn_study_blog"] / per["bn_study"])
     ms = per.median()
@@ -297,17 +378,31 @@ def summarize(table: pd.DataFrame, facts: dict) -> tuple[dict, str]:
     paired, paired_mlp = _paired_ratio(table, "paired", "bare_loop"), _paired_ratio(table, "paired_mlp", "mlp_loop")
     errors = table.get("error", pd.Series(dtype=str)).dropna().unique()
     bf16 = any(f in facts["cpu_flags"] for f in ("avx512_bf16", "amx_bf16"))
-    label = {"bare_step": "one tf.function call per step", "bare_loop": "every step in one tf.function while_loop",
-             "bare_xla": "the same loop, XLA-compiled", "nchw": "bare loop, channels-first layout", "bn_study": "bn-study, one evaluation at the end",
-             "bn_study_blog": "bn-study, an evaluation every 20 steps (the keras_blog study)"}
+    label = {
+        "bare_step": "one tf.function call per step",
+        "bare_loop": "every step in one tf.function while_loop",
+        "bare_xla": "the same loop, XLA-compiled",
+        "nchw": "bare loop, channels-first layout",
+        "bn_study": "bn-study, one evaluation at the end",
+        "bn_study_blog": "bn-study, an evaluation every 20 steps (the keras_blog study)",
+    }
     lines = [
-        "# Benchmark: the Keras-blog CNN's training step", "",
+        "# Benchmark: the Keras-blog CNN's training step",
+        "",
         f"Conv32-Pool-Conv64-Pool-Conv64-Dense64-Dense10, relu, Adam, batch 32, both arms (no BN; BN before every activation and the output); "
         f"{facts['steps']:,} steps per measurement, {facts['rounds']} rounds; each setting in a process of its own, its ways back to back. "
-        f"Machine: {facts['cores']} cores ({facts['cpu']}; {', '.join(facts['cpu_flags'])}), GPU: {'yes' if facts['gpu'] else 'no'}.", "",
-        "| way (default setting) | ms per step (median) | no BN | BN |", "|---|---|---|---|",
-        *[f"| {label[w]} | {ms[w]:.2f} | " + " | ".join(f"{per[w].xs(arm, level='arm').median():.2f}" for arm in ARMS) + " |"
-          for w in label if w in per and per[w].notna().any()], "",
+        f"Machine: {facts['cores']} cores ({facts['cpu']}; {', '.join(facts['cpu_flags'])}), GPU: {'yes' if facts['gpu'] else 'no'}.",
+        "",
+        "| way (default setting) | ms per step (median) | no BN | BN |",
+        "|---|---|---|---|",
+        *[
+            f"| {label[w]} | {ms[w]:.2f} | "
+            + " | ".join(f"{per[w].xs(arm, level='arm').median():.2f}" for arm in ARMS)
+            + " |"
+            for w in label
+            if w in per and per[w].notna().any()
+        ],
+        "",
         f"- bn-study / the best bare loop ({label[best_bare]}) = **{c.median:.3f}** ({c.label()}: {c.low:.2f}-{c.high:.2f}; target <= {TARGET}: "
         f"{'met' if c.median <= TARGET else '**not met**'}).",
         f"- Evaluating every 20 steps, as the keras_blog study does, costs {blog.median:.2f}x the step alone ({blog.label()}: {blog.low:.2f}-{blog.high:.2f}).",
@@ -316,8 +411,11 @@ def summarize(table: pd.DataFrame, facts: dict) -> tuple[dict, str]:
         f"{facts['conv']['step_shaped_gflops']:.1f} GFLOP/s at the step's own shapes: a limit of {limit['large_gflops']:.2f} ms and "
         f"{limit['step_shaped_gflops']:.2f} ms per step, so bn-study's step is {ms['bn_study'] / limit['large_gflops']:.1f}x and "
         f"{ms['bn_study'] / limit['step_shaped_gflops']:.1f}x them.",
-        "- Settings, the bare loop's step against the default's (same round): " + "; ".join(
-            f"{s} {i.median:.2f}x ({i.label()}: {i.low:.2f}-{i.high:.2f})" for s, i in setting_vs_default.items()) + ". The default (oneDNN on, TensorFlow's "
+        "- Settings, the bare loop's step against the default's (same round): "
+        + "; ".join(
+            f"{s} {i.median:.2f}x ({i.label()}: {i.low:.2f}-{i.high:.2f})" for s, i in setting_vs_default.items()
+        )
+        + ". The default (oneDNN on, TensorFlow's "
         "thread pools over all cores) is what bn-study runs with; a setting below 1 would be worth taking.",
         *([f"- Channels-first: {errors[0]}"] if len(errors) else []),
         f"- XLA's CPU convolutions: {ms['bare_xla'] / ms['bare_loop']:.1f}x the TensorFlow-kernel loop, which is why bn-study leaves XLA off for convolutions on a CPU.",
@@ -326,17 +424,37 @@ def summarize(table: pd.DataFrame, facts: dict) -> tuple[dict, str]:
         f"**{paired.median:.2f}x** faster ({paired.label()}: {paired.low:.2f}-{paired.high:.2f}); Figure 1's MLP (XLA) **{paired_mlp.median:.2f}x** "
         f"({paired_mlp.label()}: {paired_mlp.low:.2f}-{paired_mlp.high:.2f}). The training step is at most the whole of a study's wall time, so a study "
         f"would gain at most this; worth building at {BUILD_PAIRED_AT}x or more: "
-        f"{'yes' if max(paired.median, paired_mlp.median) >= BUILD_PAIRED_AT else 'no, not built'}.", "",
-        "Raw numbers: cnn.csv (every measurement), cnn.json (machine, shapes, rates).", "",
+        f"{'yes' if max(paired.median, paired_mlp.median) >= BUILD_PAIRED_AT else 'no, not built'}.",
+        "",
+        "Raw numbers: cnn.csv (every measurement), cnn.json (machine, shapes, rates).",
+        "",
     ]
-    return {"bn_study_over_bare": c.median, "best_bare": best_bare, "paired_cnn": paired.median, "paired_mlp": paired_mlp.median}, "\n".join(lines)
+    return {
+        "bn_study_over_bare": c.median,
+        "best_bare": best_bare,
+        "paired_cnn": paired.median,
+        "paired_mlp": paired_mlp.median,
+    }, "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bn-study-bench-cnn", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=400, help="CNN steps per measurement (default 400; the MLP's paired loop runs 10x as many)")
+    parser = argparse.ArgumentParser(
+        prog="bn-study-bench-cnn", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=400,
+        help="CNN steps per measurement (default 400; the MLP's paired loop runs 10x as many)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="times each setting runs, alternating (default 3)")
-    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS), help="which settings (default all; 'default' is required)")
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        choices=list(SETTINGS),
+        default=list(SETTINGS),
+        help="which settings (default all; 'default' is required)",
+    )
     parser.add_argument("--out", type=Path, default=Path("results/bench"), help="output folder (default results/bench)")
     parser.add_argument("--child", choices=list(SETTINGS), help=argparse.SUPPRESS)
     parser.add_argument("--round", type=int, default=1, help=argparse.SUPPRESS)

@@ -41,13 +41,19 @@ def layer_seeds(seed: int):
 
 
 def batch_norm(cfg: ModelConfig, name: str) -> layers.Layer:
-    return layers.BatchNormalization(momentum=cfg.bn_momentum, renorm=cfg.bn_renorm or cfg.norm is Normalizer.batch_renorm, name=name)
+    return layers.BatchNormalization(
+        momentum=cfg.bn_momentum, renorm=cfg.bn_renorm or cfg.norm is Normalizer.batch_renorm, name=name
+    )
 
 
 # The Keras classes a block's normalisation layer may be, per model.norm (layer norm of a conv block is a
 # one-group GroupNormalization, below).
-NORM_LAYERS = {Normalizer.batch: (layers.BatchNormalization,), Normalizer.batch_renorm: (layers.BatchNormalization,),
-               Normalizer.layer: (layers.LayerNormalization, layers.GroupNormalization), Normalizer.group: (layers.GroupNormalization,)}
+NORM_LAYERS = {
+    Normalizer.batch: (layers.BatchNormalization,),
+    Normalizer.batch_renorm: (layers.BatchNormalization,),
+    Normalizer.layer: (layers.LayerNormalization, layers.GroupNormalization),
+    Normalizer.group: (layers.GroupNormalization,),
+}
 
 
 def normalizer(cfg: ModelConfig, name: str, conv: bool) -> layers.Layer:
@@ -56,7 +62,11 @@ def normalizer(cfg: ModelConfig, name: str, conv: bool) -> layers.Layer:
     with a gain and bias per channel: GroupNormalization with one group, as Wu & He (2018) define it (Keras's
     LayerNormalization over (H, W, C) would learn a gain per element)."""
     if cfg.norm is Normalizer.layer:
-        return layers.GroupNormalization(groups=1, epsilon=1e-3, name=name) if conv else layers.LayerNormalization(epsilon=1e-3, name=name)
+        return (
+            layers.GroupNormalization(groups=1, epsilon=1e-3, name=name)
+            if conv
+            else layers.LayerNormalization(epsilon=1e-3, name=name)
+        )
     if cfg.norm is Normalizer.group:
         return layers.GroupNormalization(groups=cfg.norm_groups, epsilon=1e-3, name=name)
     return batch_norm(cfg, name)
@@ -119,6 +129,10 @@ def head(x, cfg: ModelConfig, n_classes: int, seed: int):
     """The output layer `logits`: one logit per class (softmax), or a single logit (sigmoid, two classes);
     with `model.output_bn` the Keras blog's Dense(no bias) -> BN before the softmax."""
     units = 1 if cfg.output is Output.sigmoid else n_classes
-    x = layers.Dense(units, use_bias=not cfg.output_bn, kernel_initializer=initializer(cfg, seed, output=True),
-                     name=f"{OUTPUT}{LINEAR}" if cfg.output_bn else OUTPUT)(x)
+    x = layers.Dense(
+        units,
+        use_bias=not cfg.output_bn,
+        kernel_initializer=initializer(cfg, seed, output=True),
+        name=f"{OUTPUT}{LINEAR}" if cfg.output_bn else OUTPUT,
+    )(x)
     return batch_norm(cfg, OUTPUT)(x) if cfg.output_bn else x

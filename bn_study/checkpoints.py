@@ -43,7 +43,9 @@ class Resume:
     step: int
     measured: dict  # the evaluation at `step`: {split: {loss, accuracy}}
     prefix: str  # the TensorFlow checkpoint to restore
-    files: dict | None = None  # {file name: {bytes, sha256}} as saved (None: a checkpoint saved before they were recorded)
+    files: dict | None = (
+        None  # {file name: {bytes, sha256}} as saved (None: a checkpoint saved before they were recorded)
+    )
 
 
 def _variables(trainer) -> tf.train.Checkpoint:
@@ -80,10 +82,14 @@ class Saver:
             raise OSError(None, f"cannot save the checkpoint: {_os_error(err.message)}", str(prefix)) from None
         except OSError as err:
             raise records.named(err, prefix) from None
-        self._named = [*self._named, {"step": step, "measured": measured, "prefix": prefix.name, "files": files}][-KEEP:]
+        self._named = [*self._named, {"step": step, "measured": measured, "prefix": prefix.name, "files": files}][
+            -KEEP:
+        ]
         records.write_json_atomic(self.folder / STATE, {"run_id": self.run_id, "checkpoints": self._named})
         named = {name for entry in self._named for name in entry["files"]}
-        for path in self.folder.glob("ckpt-*"):  # older checkpoints, and what a killed save left (TensorFlow's ckpt-<step>_temp/)
+        for path in self.folder.glob(
+            "ckpt-*"
+        ):  # older checkpoints, and what a killed save left (TensorFlow's ckpt-<step>_temp/)
             if path.name in named:
                 continue
             if path.is_dir():
@@ -100,7 +106,9 @@ def _os_error(message: str) -> str:
 def _entry(resume: Resume) -> dict:
     """The state.json entry of the checkpoint a run resumed from (its files' checksums taken now if its state.json,
     written by an older bn-study, did not record them: the restore just read them whole)."""
-    files = resume.files if resume.files is not None else {p.name: records.digest(p) for p in _files(Path(resume.prefix))}
+    files = (
+        resume.files if resume.files is not None else {p.name: records.digest(p) for p in _files(Path(resume.prefix))}
+    )
     return {"step": resume.step, "measured": resume.measured, "prefix": Path(resume.prefix).name, "files": files}
 
 
@@ -117,7 +125,10 @@ def candidates(folder: Path, run_id: str | None = None) -> list[Resume]:
             return []
         # A state.json written before it named two checkpoints names one, at its top level.
         entries = state["checkpoints"] if "checkpoints" in state else [state]
-        return [Resume(int(e["step"]), e["measured"], str(path.parent / e["prefix"]), e.get("files")) for e in reversed(entries)]
+        return [
+            Resume(int(e["step"]), e["measured"], str(path.parent / e["prefix"]), e.get("files"))
+            for e in reversed(entries)
+        ]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return []
 
@@ -149,7 +160,9 @@ def resume(folder: Path, run_id: str, trainer, reached: Callable[[Resume], str |
             if snapshot is None:
                 snapshot = [v.numpy() for v in variables]
             try:
-                if found.files is None:  # saved by an older bn-study through a CheckpointManager, which adds its save counter
+                if (
+                    found.files is None
+                ):  # saved by an older bn-study through a CheckpointManager, which adds its save counter
                     _variables(trainer).restore(found.prefix).assert_existing_objects_matched()
                 else:
                     _variables(trainer).read(found.prefix).assert_consumed()
@@ -159,7 +172,12 @@ def resume(folder: Path, run_id: str, trainer, reached: Callable[[Resume], str |
                 why = f"it cannot be restored ({type(err).__name__})"
         if why is None:
             if passed:
-                log.warning("WARNING %s: resuming from the checkpoint at step %d; passed over %s", folder, found.step, "; ".join(passed))
+                log.warning(
+                    "WARNING %s: resuming from the checkpoint at step %d; passed over %s",
+                    folder,
+                    found.step,
+                    "; ".join(passed),
+                )
             return found
         passed.append(f"the one at step {found.step}: {why}")
     if snapshot is not None:  # a failed restore may have set some variables: back to this run's own start

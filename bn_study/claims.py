@@ -22,10 +22,12 @@ import pandas as pd
 
 from . import analysis
 
+
 def factor(x: float) -> float:
     """A margin for a log10 metric (steps to a target) as the factor it stands for: factor(1.5), half as many steps again.
     Exact, where a rounded 0.176 would let a ratio of exactly 2/3 (200 against 300 steps) pass as beyond it."""
     return math.log10(x)
+
 
 DIRECTIONS = {
     "higher": "a exceeds b by more than the margin",
@@ -168,7 +170,11 @@ class StepsTo(Metric):
         return self.of_curve(_curve(curves, run["run_id"], self.split, self.name), run, context)
 
     def of_curve(self, curve, run, context):
-        threshold = self.threshold if self.target is None else self.fraction * context.best(dict(self.target), run["seed"], self.split, self.name)
+        threshold = (
+            self.threshold
+            if self.target is None
+            else self.fraction * context.best(dict(self.target), run["seed"], self.split, self.name)
+        )
         if math.isnan(threshold):
             return math.nan
         return math.log10(max(analysis.steps_to_reach(curve, threshold), 1.0))
@@ -185,7 +191,11 @@ class StepsTo(Metric):
 
     def describe(self) -> str:
         share = "" if self.fraction == 1 else f"{self.fraction:.0%} of "
-        what = f"{self.threshold:g}" if self.target is None else share + "the best " + self.split + " " + self.name + " of " + _where_text(dict(self.target))
+        what = (
+            f"{self.threshold:g}"
+            if self.target is None
+            else share + "the best " + self.split + " " + self.name + " of " + _where_text(dict(self.target))
+        )
         return f"steps to reach {self.split} {self.name} {what} (log10)"
 
 
@@ -199,7 +209,9 @@ class CurveMedian(Metric):
         return float(curve[curve.index > self.after * curve.index.max()].median())
 
     def describe(self) -> str:
-        return f"median of {self.split}/{self.name} over the evaluations" + (f" after {self.after:.0%} of training" if self.after else " after step 0")
+        return f"median of {self.split}/{self.name} over the evaluations" + (
+            f" after {self.after:.0%} of training" if self.after else " after step 0"
+        )
 
 
 @dataclass(frozen=True)
@@ -291,14 +303,20 @@ class GradientGrowth(Metric):
 
     def value(self, runs, curves, context):
         run = runs.iloc[0]
-        rows = curves[(curves["run_id"] == run["run_id"]) & (curves["split"] == self.split) & (curves["step"] == self.step)]
+        rows = curves[
+            (curves["run_id"] == run["run_id"]) & (curves["split"] == self.split) & (curves["step"] == self.step)
+        ]
         found = rows["metric"].str.extract(r"^dense(\d+)\.grad_norm$")[0]
         rows = rows[found.notna()]
-        return gradient_growth(pd.Series(rows["value"].to_numpy(), index=found.dropna().astype(int).to_numpy()).sort_index())
+        return gradient_growth(
+            pd.Series(rows["value"].to_numpy(), index=found.dropna().astype(int).to_numpy()).sort_index()
+        )
 
     def describe(self) -> str:
-        return (f"growth of the hidden layers' gradient norm per layer towards the input at step {self.step:,} (log10 slope; "
-                "0.1 = x1.26 per layer)")
+        return (
+            f"growth of the hidden layers' gradient norm per layer towards the input at step {self.step:,} (log10 slope; "
+            "0.1 = x1.26 per layer)"
+        )
 
 
 @dataclass(frozen=True)
@@ -315,12 +333,18 @@ class _GridReaching(Metric):
     baseline: tuple = ()  # ((column, value), ...): the runs whose best median sets the target
 
     def target(self, context: "Context") -> float:
-        return self.threshold if self.of_best is None else self.of_best * context.best_median(dict(self.baseline), self.grid, f"{self.split}_accuracy")
+        return (
+            self.threshold
+            if self.of_best is None
+            else self.of_best * context.best_median(dict(self.baseline), self.grid, f"{self.split}_accuracy")
+        )
 
     def value(self, runs, curves, context):
         if not _complete(runs, self.grid, context):
             return math.nan
-        return self.of_values(runs.loc[runs[f"{self.split}_accuracy"].fillna(-math.inf) >= self.target(context), self.grid])
+        return self.of_values(
+            runs.loc[runs[f"{self.split}_accuracy"].fillna(-math.inf) >= self.target(context), self.grid]
+        )
 
     def reaches(self) -> str:
         if self.of_best is None:
@@ -370,7 +394,10 @@ class GridChange(Metric):
             rows = runs[np.isclose(runs[self.grid].astype(float), v)]
             if len(rows) != 1:
                 return math.nan
-            return -math.inf if rows.iloc[0]["status"] == "diverged" else float(rows.iloc[0][f"{self.split}_{self.name}"])
+            return (
+                -math.inf if rows.iloc[0]["status"] == "diverged" else float(rows.iloc[0][f"{self.split}_{self.name}"])
+            )
+
         return _difference(at(self.to), at(self.start))
 
     def describe(self) -> str:
@@ -436,24 +463,32 @@ class Claim:
             key = f"claims.{self.id}.{name}"
             for column, value in side.where.items():
                 if column not in planned.columns:
-                    raise ClaimError(f"{key}.where: no column {column}; the study's runs have {', '.join(c for c in planned.columns if c != 'splits')}")
+                    raise ClaimError(
+                        f"{key}.where: no column {column}; the study's runs have {', '.join(c for c in planned.columns if c != 'splits')}"
+                    )
                 if not _matches(planned[column], value).any():
                     values = ", ".join(sorted({str(v) for v in planned[column]}))
-                    raise ClaimError(f"{key}.where: {column}={value} matches none of the study's runs; it runs {column} in {{{values}}}")
+                    raise ClaimError(
+                        f"{key}.where: {column}={value} matches none of the study's runs; it runs {column} in {{{values}}}"
+                    )
             rows = select(planned, side.where)
             if rows.empty:
                 raise ClaimError(f"{key}.where: {_where_text(side.where)} matches none of the study's runs")
             metric = self.metric_of(side)
             if metric.grid is not None:
                 if metric.grid not in planned.columns or rows[metric.grid].nunique() < 2:
-                    raise ClaimError(f"{key}.metric: {metric.grid} is not swept in these runs, so {type(metric).__name__} has no grid to read")
+                    raise ClaimError(
+                        f"{key}.metric: {metric.grid} is not swept in these runs, so {type(metric).__name__} has no grid to read"
+                    )
                 # A grid metric reads runs.csv's final columns, which every run has.
                 continue
             for split, name in metric.needs():
                 missing = rows[[(split, name) not in s and (split, "*") not in s for s in rows["splits"]]]
                 if len(missing):
-                    raise ClaimError(f"{key}.metric: {type(metric).__name__} needs {split}/{name}, which "
-                                     f"{len(missing)} of its {len(rows)} runs do not log (switch on the probe that logs it)")
+                    raise ClaimError(
+                        f"{key}.metric: {type(metric).__name__} needs {split}/{name}, which "
+                        f"{len(missing)} of its {len(rows)} runs do not log (switch on the probe that logs it)"
+                    )
 
 
 def _matches(column: pd.Series, value) -> pd.Series:
@@ -480,7 +515,11 @@ class Context:
         """The highest median over seeds, along `grid`, of a final-value column of the runs matching `where`
         (a diverged run counts as the worst)."""
         rows = select(self.runs, where)
-        return float(rows.assign(v=rows[column].fillna(-math.inf)).groupby(grid)["v"].median().max()) if len(rows) else math.nan
+        return (
+            float(rows.assign(v=rows[column].fillna(-math.inf)).groupby(grid)["v"].median().max())
+            if len(rows)
+            else math.nan
+        )
 
     def best(self, where: dict, seed: int, split: str, metric: str) -> float:
         rows = select(self.runs, where)

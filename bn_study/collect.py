@@ -43,6 +43,7 @@ TABLES = (RUNS_TABLE, CURVES_TABLE, CONFIGS_TABLE)
 class TornCollection(RuntimeError):
     """Collected tables that do not match their collection.json, or have none: not to be read."""
 
+
 # Test accuracies whose first crossing is recorded per run as steps_to_<threshold>.
 THRESHOLDS = (0.5, 0.9, 0.95, 0.98)
 
@@ -71,7 +72,12 @@ def flatten_config(config: dict) -> dict:
 
 
 def _run_row(record: dict, folder: Path, curve: pd.DataFrame) -> dict:
-    row = {"run_id": record["run_id"], "status": record["status"], "folder": str(folder), **flatten_config(with_defaults(record["config"]))}
+    row = {
+        "run_id": record["run_id"],
+        "status": record["status"],
+        "folder": str(folder),
+        **flatten_config(with_defaults(record["config"])),
+    }
     final = record.get("final") or {}
     runtime = record.get("runtime") or {}
     row.update(
@@ -106,7 +112,10 @@ def collect(root: Path) -> Collected:
             record = json.loads(run_json.read_text())
             status = record["status"]
             if status not in ("done", "diverged"):
-                skipped.append(f"{folder}: status {status}" + (f", {ownership.still_running(folder)}" if status == "running" else ""))
+                skipped.append(
+                    f"{folder}: status {status}"
+                    + (f", {ownership.still_running(folder)}" if status == "running" else "")
+                )
                 continue
             foreign = _foreign(folder, root, record)
             if foreign:
@@ -124,10 +133,14 @@ def collect(root: Path) -> Collected:
     runs_df = pd.DataFrame(runs)
     if not runs_df.empty and runs_df["run_id"].duplicated().any():
         dup = runs_df[runs_df["run_id"].duplicated()]
-        skipped += [f"{f}: duplicate of run {r} (same config), kept the first" for f, r in zip(dup["folder"], dup["run_id"])]
+        skipped += [
+            f"{f}: duplicate of run {r} (same config), kept the first" for f, r in zip(dup["folder"], dup["run_id"])
+        ]
         runs_df = runs_df.drop(dup.index).reset_index(drop=True)
     curves_df = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=CURVE_COLUMNS)
-    curves_df = curves_df[curves_df["run_id"].isin(runs_df.get("run_id", []))].drop_duplicates(["run_id", "step", "split", "metric"])
+    curves_df = curves_df[curves_df["run_id"].isin(runs_df.get("run_id", []))].drop_duplicates(
+        ["run_id", "step", "split", "metric"]
+    )
     unstarted = [line for sweep_dir in _sweeps(root) for line in sweep.unstarted(sweep_dir)]
     return Collected(runs_df, curves_df.reset_index(drop=True), skipped + unstarted, [str(root)])
 
@@ -145,14 +158,22 @@ def _foreign(folder: Path, root: Path, record: dict) -> str | None:
             break
         member = sweep.member(parent, record)
         if member is not None:
-            return None if member else f"not one of the jobs of the sweep {parent} (a run of study {record.get('study')!r} put there?)"
+            return (
+                None
+                if member
+                else f"not one of the jobs of the sweep {parent} (a run of study {record.get('study')!r} put there?)"
+            )
     return None
 
 
 def combined(parts: list[Collected]) -> Collected:
     """Several collections (a study's sweeps) as one."""
-    return Collected(pd.concat([p.runs for p in parts], ignore_index=True), pd.concat([p.curves for p in parts], ignore_index=True),
-                     [line for p in parts for line in p.skipped], [source for p in parts for source in p.sources])
+    return Collected(
+        pd.concat([p.runs for p in parts], ignore_index=True),
+        pd.concat([p.curves for p in parts], ignore_index=True),
+        [line for p in parts for line in p.skipped],
+        [source for p in parts for source in p.sources],
+    )
 
 
 def latest_sweep(study: str, results: Path = RESULTS) -> Path:
@@ -164,7 +185,11 @@ def latest_sweep(study: str, results: Path = RESULTS) -> Path:
         try:
             started[folder] = str(json.loads((folder / sweep.MANIFEST).read_text())["created_at"])
         except (OSError, ValueError, KeyError, TypeError):
-            log.warning("WARNING %s: no readable %s, so not a candidate for the newest sweep (collect it with --runs)", folder, sweep.MANIFEST)
+            log.warning(
+                "WARNING %s: no readable %s, so not a candidate for the newest sweep (collect it with --runs)",
+                folder,
+                sweep.MANIFEST,
+            )
     if not started:
         raise FileNotFoundError(f"no sweeps under {root}")
     return max(started, key=started.get)
@@ -183,8 +208,13 @@ def write(collected: Collected, out_dir: Path) -> None:
         try:
             for name, save in savers.items():
                 staged[name] = records.staged(out_dir / name, save)
-            manifest = {"created_at": records.now(), "n_runs": len(collected.runs), "sources": collected.sources,
-                        "skipped": collected.skipped, "tables": {name: records.digest(path) for name, path in staged.items()}}
+            manifest = {
+                "created_at": records.now(),
+                "n_runs": len(collected.runs),
+                "sources": collected.sources,
+                "skipped": collected.skipped,
+                "tables": {name: records.digest(path) for name, path in staged.items()},
+            }
             for name, path in staged.items():
                 os.replace(path, out_dir / name)
             records.write_json_atomic(out_dir / MANIFEST, manifest)  # last: until it lands, load refuses the tables
@@ -209,11 +239,15 @@ def _verified(out_dir: Path, tables: dict[str, bytes | None]) -> dict:
         if not isinstance(expected, dict):
             raise TypeError("tables is not a mapping")
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise TornCollection(f"{out_dir / MANIFEST}: missing or unreadable ({type(err).__name__}); collect the study again") from None
+        raise TornCollection(
+            f"{out_dir / MANIFEST}: missing or unreadable ({type(err).__name__}); collect the study again"
+        ) from None
     for name, data in tables.items():
         if data is None or records.digest(data) != expected.get(name):
-            raise TornCollection(f"{out_dir / name}: not the table collection.json describes (a collection torn by a crash, or edited); "
-                                 "collect the study again")
+            raise TornCollection(
+                f"{out_dir / name}: not the table collection.json describes (a collection torn by a crash, or edited); "
+                "collect the study again"
+            )
     return manifest
 
 
@@ -221,10 +255,14 @@ def load(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The collected tables of a study folder (what figures and notebooks read), once verified to be one collection."""
     out_dir = Path(out_dir)
     if not (out_dir / RUNS_TABLE).is_file():
-        raise FileNotFoundError(f"{out_dir / RUNS_TABLE} not found: collect the study first (`make collect STUDY={out_dir.name}`)")
+        raise FileNotFoundError(
+            f"{out_dir / RUNS_TABLE} not found: collect the study first (`make collect STUDY={out_dir.name}`)"
+        )
     tables = _read(out_dir, (RUNS_TABLE, CURVES_TABLE))
     _verified(out_dir, tables)  # read once: what is checked is what is returned
-    return pd.read_csv(io.BytesIO(tables[RUNS_TABLE]), dtype={"run_id": str}), pd.read_parquet(io.BytesIO(tables[CURVES_TABLE]))
+    return pd.read_csv(io.BytesIO(tables[RUNS_TABLE]), dtype={"run_id": str}), pd.read_parquet(
+        io.BytesIO(tables[CURVES_TABLE])
+    )
 
 
 def select(runs: pd.DataFrame, where: dict | None = None) -> pd.DataFrame:
@@ -237,7 +275,9 @@ def select(runs: pd.DataFrame, where: dict | None = None) -> pd.DataFrame:
     return runs
 
 
-def with_config(curves: pd.DataFrame, runs: pd.DataFrame, columns: list[str], split: str = "test", metric: str = "accuracy") -> pd.DataFrame:
+def with_config(
+    curves: pd.DataFrame, runs: pd.DataFrame, columns: list[str], split: str = "test", metric: str = "accuracy"
+) -> pd.DataFrame:
     """One curve (split, metric) of every run in `runs`, long form, with the run's `columns` beside each point."""
     rows = curves[(curves["split"] == split) & (curves["metric"] == metric)]
     return rows.merge(runs[["run_id", *columns]], on="run_id")

@@ -28,7 +28,9 @@ def _run(prog: str, module: str, function: str):
 def _interrupted(prog: str, err: BaseException, what: str) -> None:
     """One line and exit 130 if `err` is a Ctrl-C, also one that broke an extension module's import (ImportError:
     initialization failed, caused by the KeyboardInterrupt)."""
-    broken_import = isinstance(err, ImportError) and any(isinstance(e, KeyboardInterrupt) for e in (err.__cause__, err.__context__))
+    broken_import = isinstance(err, ImportError) and any(
+        isinstance(e, KeyboardInterrupt) for e in (err.__cause__, err.__context__)
+    )
     if isinstance(err, KeyboardInterrupt) or broken_import:
         if not os.environ.get(RUN_BY):
             print(f"{prog}: interrupted{what}", file=sys.stderr)

@@ -63,7 +63,9 @@ def raised(cfg: ModelConfig, err: Exception) -> ConfigError:
     at = next((f for f in reversed(frames) if own and f.filename == own), frames[-1] if frames else None)
     where = f" at {Path(at.filename).name}:{at.lineno}" if at else ""
     message = str(err).splitlines()[0] if str(err) else ""
-    return ConfigError(f"model._target_={path}: the builder raised {type(err).__name__}{': ' + message if message else ''}{where}")
+    return ConfigError(
+        f"model._target_={path}: the builder raised {type(err).__name__}{': ' + message if message else ''}{where}"
+    )
 
 
 def _producer(tensor) -> keras.layers.Layer:
@@ -84,9 +86,14 @@ def check(model, cfg: ModelConfig, n_classes: int) -> None:
     require(isinstance(model, keras.Model), f"returned {type(model).__name__}, not a keras.Model")
     names = {layer.name: layer for layer in model.layers}
     units = 1 if cfg.output is Output.sigmoid else n_classes
-    require(OUTPUT in names and len(model.outputs) == 1 and model.outputs[0] is names[OUTPUT].output,
-            f"its output must be the layer named '{OUTPUT}'")
-    require(tuple(model.outputs[0].shape[1:]) == (units,), f"'{OUTPUT}' must give {units} logit(s) per example, not shape {tuple(model.outputs[0].shape[1:])}")
+    require(
+        OUTPUT in names and len(model.outputs) == 1 and model.outputs[0] is names[OUTPUT].output,
+        f"its output must be the layer named '{OUTPUT}'",
+    )
+    require(
+        tuple(model.outputs[0].shape[1:]) == (units,),
+        f"'{OUTPUT}' must give {units} logit(s) per example, not shape {tuple(model.outputs[0].shape[1:])}",
+    )
     if cfg.bn is BN.none:
         classes = tuple({c for kinds in NORM_LAYERS.values() for c in kinds})
         hidden_bn = [layer.name for layer in model.layers if isinstance(layer, classes) and layer.name != "input_bn"]
@@ -94,10 +101,16 @@ def check(model, cfg: ModelConfig, n_classes: int) -> None:
     cells = [layer for layer in model.layers if isinstance(layer, NormLSTM)]
     for cell in cells:
         expected = None if cfg.bn is BN.none else cfg.norm.value
-        require(cell.norm == expected, f"model.bn={cfg.bn.value} model.norm={cfg.norm.value}: the LSTM '{cell.name}' normalises with {cell.norm}")
+        require(
+            cell.norm == expected,
+            f"model.bn={cfg.bn.value} model.norm={cfg.norm.value}: the LSTM '{cell.name}' normalises with {cell.norm}",
+        )
     acts = nonlinearities(model)
     require(bool(acts) or bool(cells), f"no hidden nonlinearity: name each one '{{block}}{ACT}'")
-    require(all(isinstance(a, keras.layers.Activation) for a in acts), f"every '*{ACT}' layer must be a keras.layers.Activation")
+    require(
+        all(isinstance(a, keras.layers.Activation) for a in acts),
+        f"every '*{ACT}' layer must be a keras.layers.Activation",
+    )
     for act in acts:
         bn_name = act.name[: -len(ACT)] + BN_LAYER
         bn = names.get(bn_name)
@@ -105,7 +118,10 @@ def check(model, cfg: ModelConfig, n_classes: int) -> None:
             require(bn is None, f"model.bn=none, but there is a '{bn_name}' layer")
             continue
         kinds = NORM_LAYERS[cfg.norm]
-        require(isinstance(bn, kinds), f"model.bn={cfg.bn.value} model.norm={cfg.norm.value}: '{act.name}' has no {' or '.join(k.__name__ for k in kinds)} '{bn_name}'")
+        require(
+            isinstance(bn, kinds),
+            f"model.bn={cfg.bn.value} model.norm={cfg.norm.value}: '{act.name}' has no {' or '.join(k.__name__ for k in kinds)} '{bn_name}'",
+        )
         if cfg.bn is BN.before:
             require(_producer(act.input) is bn, f"model.bn=before: '{bn_name}' must feed '{act.name}'")
         else:

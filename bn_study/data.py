@@ -177,7 +177,13 @@ def _circles():
     # The Machine Learning Mastery tutorial's problem: 1,000 points, noise 0.1, first 500 train.
     x, y = make_circles(n_samples=1_000, noise=0.1, random_state=1)
     x = x.astype(np.float32)
-    return x[:500], y[:500], x[500:], y[500:], "sklearn.datasets.make_circles(n=1000, noise=0.1, random_state=1; 500/500)"
+    return (
+        x[:500],
+        y[:500],
+        x[500:],
+        y[500:],
+        "sklearn.datasets.make_circles(n=1000, noise=0.1, random_state=1; 500/500)",
+    )
 
 
 _LOADERS: dict[DataName, Callable] = {
@@ -198,7 +204,9 @@ def load(cfg: DataConfig) -> Dataset:
 
 
 @functools.lru_cache(maxsize=4)
-def _prepared(requested: DataName, strict: bool, path: Optional[str], val_fraction: float, norm: Norm, epsilon: float) -> Dataset:
+def _prepared(
+    requested: DataName, strict: bool, path: Optional[str], val_fraction: float, norm: Norm, epsilon: float
+) -> Dataset:
     return standardized(with_validation(_load(requested, strict, path), val_fraction), norm, epsilon)
 
 
@@ -210,8 +218,14 @@ def with_validation(data: Dataset, fraction: float) -> Dataset:
         return data
     x_train, x_val, y_train, y_val = _stratified_split(data.x_train, data.y_train, n)
     arrays = [_frozen(a) for a in (x_train, y_train, x_val, y_val)]
-    return dataclasses.replace(data, source=f"{data.source}; validation: a stratified {n:,} of the training split",
-                               x_train=arrays[0], y_train=arrays[1], x_val=arrays[2], y_val=arrays[3])
+    return dataclasses.replace(
+        data,
+        source=f"{data.source}; validation: a stratified {n:,} of the training split",
+        x_train=arrays[0],
+        y_train=arrays[1],
+        x_val=arrays[2],
+        y_val=arrays[3],
+    )
 
 
 def standardized(data: Dataset, norm: Norm, epsilon: float) -> Dataset:
@@ -222,8 +236,13 @@ def standardized(data: Dataset, norm: Norm, epsilon: float) -> Dataset:
     axis = 0 if norm is Norm.feature else None
     mean, var = data.x_train.mean(axis=axis), data.x_train.var(axis=axis)
     scale = lambda x: _frozen(((x - mean) / np.sqrt(var + epsilon)).astype(np.float32))  # noqa: E731
-    return dataclasses.replace(data, source=f"{data.source}; standardised ({norm.value}, epsilon {epsilon:g})",
-                               x_train=scale(data.x_train), x_val=scale(data.x_val), x_test=scale(data.x_test))
+    return dataclasses.replace(
+        data,
+        source=f"{data.source}; standardised ({norm.value}, epsilon {epsilon:g})",
+        x_train=scale(data.x_train),
+        x_val=scale(data.x_val),
+        x_test=scale(data.x_test),
+    )
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
@@ -240,10 +259,18 @@ def _load(requested: DataName, strict: bool, path: Optional[str] = None) -> Data
     except DataUnavailable as err:
         if requested is not DataName.mnist or strict:
             hint = " (data.strict=true forbids the mnist5k fallback)" if requested is DataName.mnist else ""
-            raise DataUnavailable(f"data={requested.value}: {err}{hint}; data=mnist5k, digits and circles always work") from None
-        name, fallback = DataName.mnist5k, "full MNIST unavailable (no network, no cache); used the bundled 5,000-image subset"
+            raise DataUnavailable(
+                f"data={requested.value}: {err}{hint}; data=mnist5k, digits and circles always work"
+            ) from None
+        name, fallback = (
+            DataName.mnist5k,
+            "full MNIST unavailable (no network, no cache); used the bundled 5,000-image subset",
+        )
         log.warning("WARNING data=mnist: %s", fallback)
         xtr, ytr, xte, yte, source = _LOADERS[name]()
-    arrays = [_frozen(np.asarray(a, dtype=t)) for a, t in ((xtr, np.float32), (ytr, np.int32), (xte, np.float32), (yte, np.int32))]
+    arrays = [
+        _frozen(np.asarray(a, dtype=t))
+        for a, t in ((xtr, np.float32), (ytr, np.int32), (xte, np.float32), (yte, np.int32))
+    ]
     empty_val = _frozen(np.empty((0, *arrays[0].shape[1:]), np.float32)), _frozen(np.empty(0, np.int32))
     return Dataset(name.value, requested.value, source, fallback, *arrays, *empty_val)

@@ -33,8 +33,17 @@ TRANSFORMS = ("x", "h", "c")
 class NormLSTM(keras.layers.Layer):
     """(batch, steps, features) -> the last hidden state h_T, (batch, units)."""
 
-    def __init__(self, units: int, norm: str | None = None, gamma: float = 0.1, momentum: float = 0.99, epsilon: float = 1e-3,
-                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", **kwargs):
+    def __init__(
+        self,
+        units: int,
+        norm: str | None = None,
+        gamma: float = 0.1,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if norm not in NORMS:
             raise ValueError(f"NormLSTM norm={norm!r}: one of {NORMS}")
@@ -46,7 +55,9 @@ class NormLSTM(keras.layers.Layer):
         steps, features = input_shape[1], input_shape[2]
         u = self.units
         self.kernel = self.add_weight(shape=(features, 4 * u), initializer=self.kernel_initializer, name="kernel")
-        self.recurrent_kernel = self.add_weight(shape=(u, 4 * u), initializer=self.recurrent_initializer, name="recurrent_kernel")
+        self.recurrent_kernel = self.add_weight(
+            shape=(u, 4 * u), initializer=self.recurrent_initializer, name="recurrent_kernel"
+        )
         self.bias = self.add_weight(shape=(4 * u,), initializer=_forget_bias_one(u), name="bias")
         if self.norm is None:
             return
@@ -57,8 +68,11 @@ class NormLSTM(keras.layers.Layer):
         self.beta_c = self.add_weight(shape=(u,), initializer="zeros", name="beta_c")
         if self.norm == "batch":
             self.moving = {
-                f"{which}_{stat}": self.add_weight(shape=(steps, width), initializer="zeros", trainable=False, name=f"moving_{stat}_{which}")
-                for which, width in (("x", 4 * u), ("h", 4 * u), ("c", u)) for stat in ("mean", "variance")
+                f"{which}_{stat}": self.add_weight(
+                    shape=(steps, width), initializer="zeros", trainable=False, name=f"moving_{stat}_{which}"
+                )
+                for which, width in (("x", 4 * u), ("h", 4 * u), ("c", u))
+                for stat in ("mean", "variance")
             }
             self.updates = self.add_weight(shape=(), initializer="zeros", trainable=False, name="moving_updates")
 

@@ -32,8 +32,8 @@ import numpy as np
 import tensorflow as tf
 
 from . import precise_bn
-from .config import ProbeConfig
 from .blocks import nonlinearities
+from .config import ProbeConfig
 
 # A sigmoid unit is saturated when its output is outside [0.05, 0.95], a tanh unit beyond +-0.95: that is,
 # when its input's magnitude exceeds logit(0.95) or atanh(0.95).
@@ -52,11 +52,19 @@ def landscape(loss_and_grad: Callable, w: Sequence[tf.Tensor], g: Sequence[tf.Te
         changes.append(change)
         betas.append(change / (eta * g_norm))
     losses, changes = tf.stack(losses), tf.stack(changes)
-    return {"loss_min": tf.reduce_min(losses), "loss_max": tf.reduce_max(losses), "loss_range": tf.reduce_max(losses) - tf.reduce_min(losses),
-            "grad_change_min": tf.reduce_min(changes), "grad_change_max": tf.reduce_max(changes), "beta_smoothness": tf.reduce_max(tf.stack(betas))}
+    return {
+        "loss_min": tf.reduce_min(losses),
+        "loss_max": tf.reduce_max(losses),
+        "loss_range": tf.reduce_max(losses) - tf.reduce_min(losses),
+        "grad_change_min": tf.reduce_min(changes),
+        "grad_change_max": tf.reduce_max(changes),
+        "beta_smoothness": tf.reduce_max(tf.stack(betas)),
+    }
 
 
-def covariate_shift(grad: Callable, w: Sequence[tf.Tensor], g: Sequence[tf.Tensor], group: Sequence[int], layer: int, lr) -> dict:
+def covariate_shift(
+    grad: Callable, w: Sequence[tf.Tensor], g: Sequence[tf.Tensor], group: Sequence[int], layer: int, lr
+) -> dict:
     """Santurkar et al.'s ICS of the parameter `layer` (an index into w): its gradient before and after
     every parameter of an earlier group (`group[j] < group[layer]`) stepped by -lr x its gradient."""
     shifted = [wi - lr * gi if group[j] < group[layer] else wi for j, (wi, gi) in enumerate(zip(w, g))]
@@ -83,7 +91,9 @@ class Mechanisms:
         rng = np.random.default_rng(0x9B0BE)  # the same fixed batch for every seed and arm
         pick = rng.choice(len(x_train), size=min(cfg.batch, len(x_train)), replace=False)
         self._x, self._y = tf.constant(x_train[pick]), tf.constant(y_train[pick])
-        self._update_rows = np.resize(pick, (1, batch_size)).astype(np.int32)  # one real optimizer step on these examples
+        self._update_rows = np.resize(pick, (1, batch_size)).astype(
+            np.int32
+        )  # one real optimizer step on these examples
         self._x_probe = tf.constant(x_test[: cfg.examples])
         usable = len(x_test) // batch_size * batch_size
         self._x_test = tf.constant(x_test[:usable].reshape(-1, batch_size, *x_test.shape[1:]))
@@ -172,7 +182,15 @@ class Mechanisms:
             if key == "_preacts":
                 out["act"] = self._activation_stats([v.numpy() for v in value])
                 continue
-            split = "grad" if ".grad" in key else "ics" if ".ics_" in key else "bn_modes" if key.startswith("acc_") else "landscape"
+            split = (
+                "grad"
+                if ".grad" in key
+                else "ics"
+                if ".ics_" in key
+                else "bn_modes"
+                if key.startswith("acc_")
+                else "landscape"
+            )
             out.setdefault(split, {})[key] = float(value)
         if self.cfg.gradients:
             out["grad"].update(self._update_ratios())
@@ -207,4 +225,7 @@ class Mechanisms:
         self._restore(saved)
         before = [saved[i].numpy() for i in self._kernel_slots]
         with np.errstate(divide="ignore", invalid="ignore"):  # an all-zero kernel: inf (or NaN if it did not move)
-            return {f"{name}.update_ratio": float(np.linalg.norm(a - b) / np.linalg.norm(b)) for name, b, a in zip(self._names, before, after)}
+            return {
+                f"{name}.update_ratio": float(np.linalg.norm(a - b) / np.linalg.norm(b))
+                for name, b, a in zip(self._names, before, after)
+            }

@@ -42,8 +42,10 @@ def load(path: Path, key: str = "data.path") -> tuple[np.ndarray, np.ndarray, np
     elif path.suffix == ".npz" and path.is_file():
         arrays, what = _read_npz(path, key), f"{path}"
     else:
-        raise BadData(f"{key}={path}: must be a folder holding the four IDX files ({', '.join(IDX_FILES.values())}, "
-                      "each may be .gz) or Keras's mnist.npz" + ("" if path.exists() else "; no such file or folder"))
+        raise BadData(
+            f"{key}={path}: must be a folder holding the four IDX files ({', '.join(IDX_FILES.values())}, "
+            "each may be .gz) or Keras's mnist.npz" + ("" if path.exists() else "; no such file or folder")
+        )
     _check(arrays, path, key)
     return arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], what
 
@@ -62,13 +64,17 @@ def read_idx(file: Path, key: str = "data.path") -> np.ndarray:
     except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as err:
         raise BadData(f"{key}: {file} cannot be read ({type(err).__name__}: {err})") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != _UBYTE or not 1 <= data[3] <= 3:
-        raise BadData(f"{key}: {file} is not an IDX file of unsigned bytes (its first bytes are {data[:4].hex() or 'missing'})")
+        raise BadData(
+            f"{key}: {file} is not an IDX file of unsigned bytes (its first bytes are {data[:4].hex() or 'missing'})"
+        )
     ndim = data[3]
     header = 4 + 4 * ndim
     dims = struct.unpack(f">{ndim}I", data[4:header]) if len(data) >= header else ()
     expected = header + int(np.prod(dims, dtype=np.int64))
     if len(dims) != ndim or len(data) != expected:
-        raise BadData(f"{key}: {file} holds {len(data):,} bytes, its header says {expected:,} (shape {dims}): truncated or padded")
+        raise BadData(
+            f"{key}: {file} holds {len(data):,} bytes, its header says {expected:,} (shape {dims}): truncated or padded"
+        )
     return np.frombuffer(data, np.uint8, offset=header).reshape(dims)
 
 
@@ -77,7 +83,9 @@ def _read_npz(path: Path, key: str) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as npz:
             missing = [part for part in IDX_FILES if part not in npz.files]
             if missing:
-                raise BadData(f"{key}={path}: lacks {', '.join(missing)}; Keras's mnist.npz holds {', '.join(IDX_FILES)}")
+                raise BadData(
+                    f"{key}={path}: lacks {', '.join(missing)}; Keras's mnist.npz holds {', '.join(IDX_FILES)}"
+                )
             return {part: npz[part] for part in IDX_FILES}
     except (OSError, ValueError, zipfile.BadZipFile) as err:
         raise BadData(f"{key}={path}: cannot be read as an .npz ({type(err).__name__}: {err})") from None
@@ -92,7 +100,14 @@ def _check(arrays: dict[str, np.ndarray], path: Path, key: str) -> None:
             raise BadData(f"{key}={path}: holds no {split} images")
         if y.ndim != 1 or len(y) != len(x):
             raise BadData(f"{key}={path}: {len(x):,} {split} images but labels of shape {y.shape}")
-        if not np.issubdtype(x.dtype, np.integer) or not np.issubdtype(y.dtype, np.integer) or x.min() < 0 or x.max() > 255:
-            raise BadData(f"{key}={path}: {split} images must be integers 0..255 and labels integers (found {x.dtype}, {y.dtype})")
+        if (
+            not np.issubdtype(x.dtype, np.integer)
+            or not np.issubdtype(y.dtype, np.integer)
+            or x.min() < 0
+            or x.max() > 255
+        ):
+            raise BadData(
+                f"{key}={path}: {split} images must be integers 0..255 and labels integers (found {x.dtype}, {y.dtype})"
+            )
         if len(y) and (y.min() < 0 or y.max() >= N_CLASSES):
             raise BadData(f"{key}={path}: {split} labels range {y.min()}..{y.max()}, not 0..{N_CLASSES - 1}")

@@ -14,8 +14,8 @@ import keras
 from keras import layers
 
 from . import blocks, contract
-from .lstm import FixedPermutation, NormLSTM
 from .config import BN, ModelConfig
+from .lstm import FixedPermutation, NormLSTM
 
 
 def mlp(cfg: ModelConfig, input_shape: tuple, n_classes: int, seed: int) -> keras.Model:
@@ -60,9 +60,15 @@ def lstm(cfg: ModelConfig, input_shape: tuple, n_classes: int, seed: int) -> ker
     if cfg.permute:
         x = FixedPermutation(PERMUTATION_SEED, name="permuted")(x)
     x = layers.Reshape((rows, width), name="rows")(x)
-    x = NormLSTM(cfg.hidden[0], norm=None if cfg.bn is BN.none else cfg.norm.value, gamma=cfg.recurrent_gamma, momentum=cfg.bn_momentum,
-                 kernel_initializer=blocks.initializer(cfg, next(seeds)), recurrent_initializer=keras.initializers.Orthogonal(seed=next(seeds)),
-                 name="lstm1")(x)
+    x = NormLSTM(
+        cfg.hidden[0],
+        norm=None if cfg.bn is BN.none else cfg.norm.value,
+        gamma=cfg.recurrent_gamma,
+        momentum=cfg.bn_momentum,
+        kernel_initializer=blocks.initializer(cfg, next(seeds)),
+        recurrent_initializer=keras.initializers.Orthogonal(seed=next(seeds)),
+        name="lstm1",
+    )(x)
     return keras.Model(inputs, blocks.head(x, cfg, n_classes, next(seeds)), name=f"{cfg.name}_bn-{cfg.bn.value}")
 
 

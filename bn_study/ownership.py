@@ -97,7 +97,9 @@ def _lock(path: Path, what: str) -> int:
             if time.monotonic() < deadline:
                 time.sleep(0.05)
                 continue
-            raise FolderBusy(f"{what}: in use by another bn-study process ({_describe(holder)}); wait for it to end, or choose another folder") from None
+            raise FolderBusy(
+                f"{what}: in use by another bn-study process ({_describe(holder)}); wait for it to end, or choose another folder"
+            ) from None
         if _same_file(fd, path):
             return fd
         os.close(fd)  # the owner released and unlinked it between our open and our lock: try the new file

@@ -14,7 +14,7 @@ from typing import Iterable
 
 import pandas as pd
 from hydra import compose, initialize_config_dir
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # noqa: PLC2701 (the sweeper's own job expansion)
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
@@ -96,7 +96,13 @@ def splits(cfg: RunConfig) -> frozenset:
         out |= {("probe", "*"), ("probe_units", "*")}
     if p.variance_shift and (cfg.model.bn.value != "none" or cfg.model.input_bn is not Norm.none):
         out.add(("probe", "*"))
-    for flag, split in (("activations", "act"), ("gradients", "grad"), ("ics", "ics"), ("landscape", "landscape"), ("bn_modes", "bn_modes")):
+    for flag, split in (
+        ("activations", "act"),
+        ("gradients", "grad"),
+        ("ics", "ics"),
+        ("landscape", "landscape"),
+        ("bn_modes", "bn_modes"),
+    ):
         if getattr(p, flag):
             out.add((split, "*"))
     return frozenset(out)

@@ -23,8 +23,12 @@ BN_LABELS = {"none": "without BN", "before": "with BN (before activation)", "aft
 
 
 def new_figure(ncols: int, nrows: int = 1, width: float = 4.2, height: float = 3.4, **kwargs):
-    plt.rcParams.update({"font.size": 9, "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False})
-    return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), constrained_layout=True, squeeze=nrows == 1, **kwargs)
+    plt.rcParams.update(
+        {"font.size": 9, "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False}
+    )
+    return plt.subplots(
+        nrows, ncols, figsize=(width * ncols, height * nrows), constrained_layout=True, squeeze=nrows == 1, **kwargs
+    )
 
 
 def caption(fig, text: str) -> None:

@@ -28,7 +28,6 @@ import tensorflow as tf
 from .blocks import batch_norm_layers
 from .lstm import TRANSFORMS, NormLSTM
 
-
 Statistics = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
@@ -37,9 +36,19 @@ class Recomputer:
     once from `x` (a seeded permutation, so every run and evaluation measures over the same examples; `x`
     itself in order with shuffle=False). One compiled call measures every batch."""
 
-    def __init__(self, model: keras.Model, x: np.ndarray, batch_size: int, batches: int, shuffle: bool = True, seed: int = 0x9B0BE):
+    def __init__(
+        self,
+        model: keras.Model,
+        x: np.ndarray,
+        batch_size: int,
+        batches: int,
+        shuffle: bool = True,
+        seed: int = 0x9B0BE,
+    ):
         if batches * batch_size > len(x):
-            raise ValueError(f"precise BN: {batches} batches of {batch_size} need {batches * batch_size} examples, got {len(x)}")
+            raise ValueError(
+                f"precise BN: {batches} batches of {batch_size} need {batches * batch_size} examples, got {len(x)}"
+            )
         order = np.random.default_rng(seed).permutation(len(x)) if shuffle else np.arange(len(x))
         self._x = tf.constant(x[order[: batches * batch_size]].reshape(batches, batch_size, *x.shape[1:]))
         self._layers = batch_norm_layers(model)
@@ -53,12 +62,13 @@ class Recomputer:
 
     def _moments(self, inputs: keras.Model, xb):
         """Per BN layer (then per BN-LSTM transform): the mean over batches of each batch's mean and second moment, in float64."""
+
         def one(batch):
             outs = inputs(batch, training=True)
             outs = outs if isinstance(outs, (list, tuple)) else [outs]
             flat = [tf.cast(tf.reshape(o, (-1, o.shape[-1])), tf.float64) for o in outs[: len(self._layers)]]
             moments = [tf.stack([tf.reduce_mean(f, 0), tf.reduce_mean(tf.square(f), 0)]) for f in flat]
-            for cell, o in zip(self._cells, outs[len(self._layers):]):
+            for cell, o in zip(self._cells, outs[len(self._layers) :]):
                 moments += [tf.cast(m, tf.float64) for m in cell.batch_moments(o)]
             return moments
 
@@ -76,7 +86,9 @@ class Recomputer:
         finally:
             for v, value in zip(self._state, saved):
                 v.assign(value)
-        names = [layer.name for layer in self._layers] + [f"{cell.name}/{which}" for cell in self._cells for which in TRANSFORMS]
+        names = [layer.name for layer in self._layers] + [
+            f"{cell.name}/{which}" for cell in self._cells for which in TRANSFORMS
+        ]
         return {name: (first, np.maximum(second - first**2, 0.0)) for name, (first, second) in zip(names, moments)}
 
 

@@ -13,8 +13,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .config import ProbeConfig
 from .blocks import batch_norm_layers, nonlinearities
+from .config import ProbeConfig
 
 
 class VarianceShift:
@@ -39,7 +39,9 @@ class VarianceShift:
         if not self._bns:
             return {}
         inputs = self._fn(self._x)
-        inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]  # a one-output Keras model returns a bare tensor
+        inputs = (
+            inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        )  # a one-output Keras model returns a bare tensor
         out = {}
         for layer, t in zip(self._bns, inputs):
             test = t.numpy().reshape(-1, t.shape[-1]).var(axis=0).mean()
@@ -66,4 +68,3 @@ class InputPercentiles:
         table = np.percentile(values, self._q, axis=0)  # [percentile, unit]
         units = {f"u{u}.p{q:g}": float(table[i, u]) for u in range(table.shape[1]) for i, q in enumerate(self._q)}
         return {"probe": {f"p{q:g}": float(table[i, self._unit]) for i, q in enumerate(self._q)}, "probe_units": units}
-

@@ -37,7 +37,17 @@ CURVES_CSV = "curves.csv"
 CURVE_COLUMNS = ["run_id", "step", "split", "metric", "value"]
 STATUSES = ("running", "done", "diverged", "failed")
 
-_PACKAGES = ("bn-study", "tensorflow", "tensorflow-cpu", "keras", "numpy", "hydra-core", "omegaconf", "scikit-learn", "mlxtend")
+_PACKAGES = (
+    "bn-study",
+    "tensorflow",
+    "tensorflow-cpu",
+    "keras",
+    "numpy",
+    "hydra-core",
+    "omegaconf",
+    "scikit-learn",
+    "mlxtend",
+)
 
 
 def config_id(config: dict) -> str:
@@ -73,15 +83,20 @@ def _cpu() -> dict:
                 break
     except OSError:
         pass
-    levels = [("x86-64-v4", {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}), ("x86-64-v3", {"avx2", "bmi2", "fma", "movbe"}),
-              ("x86-64-v2", {"sse4_2", "popcnt", "ssse3"})]
+    levels = [
+        ("x86-64-v4", {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}),
+        ("x86-64-v3", {"avx2", "bmi2", "fma", "movbe"}),
+        ("x86-64-v2", {"sse4_2", "popcnt", "ssse3"}),
+    ]
     isa = next((name for name, needs in levels if needs <= flags), "x86-64" if flags else platform.machine())
     return {"cpu": model, "isa_level": isa, "cpu_count": os.cpu_count()}
 
 
 def _git(*args: str) -> str | None:
     try:
-        out = subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
@@ -97,8 +112,13 @@ def provenance() -> dict:
     the numbers), and the threads TensorFlow was allowed."""
     commit = _git("rev-parse", "HEAD")
     dirty = None if commit is None else bool(_git("status", "--porcelain", "--untracked-files=no"))
-    return {"git_commit": commit, "git_dirty": dirty, **_cpu(), "onednn": tensorflow_startup.onednn(),
-            "threads": os.environ.get("TF_NUM_INTRAOP_THREADS", f"all ({os.cpu_count()})")}
+    return {
+        "git_commit": commit,
+        "git_dirty": dirty,
+        **_cpu(),
+        "onednn": tensorflow_startup.onednn(),
+        "threads": os.environ.get("TF_NUM_INTRAOP_THREADS", f"all ({os.cpu_count()})"),
+    }
 
 
 def now() -> str:
@@ -159,7 +179,9 @@ def named(err: OSError, path: Path) -> OSError:
     """`err` naming the file it was about: a write on a full disk raises ENOSPC without a file name."""
     if err.filename:
         return err
-    return type(err)(err.errno, err.strerror or str(err), str(path)) if err.errno else OSError(None, str(err), str(path))
+    return (
+        type(err)(err.errno, err.strerror or str(err), str(path)) if err.errno else OSError(None, str(err), str(path))
+    )
 
 
 TMP_SUFFIX = ".tmp"
@@ -225,8 +247,10 @@ def verified_curves(folder: Path, record: dict):
     if expected is not None:
         found = digest(data)
         if found != {k: expected.get(k) for k in found}:
-            raise Unverified(f"{CURVES_CSV} is not what the run wrote ({found['bytes']} bytes, run.json recorded {expected.get('bytes')} "
-                             "and another checksum): torn or edited")
+            raise Unverified(
+                f"{CURVES_CSV} is not what the run wrote ({found['bytes']} bytes, run.json recorded {expected.get('bytes')} "
+                "and another checksum): torn or edited"
+            )
     if not data.endswith(b"\n"):  # every row is written whole, newline included: a cut file ends mid-row
         raise Unverified(f"{CURVES_CSV} ends mid-row: torn")
     try:
@@ -261,32 +285,48 @@ def _check_record(record: dict, curve, last_step: int) -> None:
         if record["run_id"] != own_id:
             raise Unverified(f"{RUN_JSON}'s run_id is not its config's ({own_id}): edited")
         if record.get("study", config.get("study")) != config.get("study"):
-            raise Unverified(f"{RUN_JSON}'s study {record.get('study')!r} is not its config's {config.get('study')!r}: edited")
+            raise Unverified(
+                f"{RUN_JSON}'s study {record.get('study')!r} is not its config's {config.get('study')!r}: edited"
+            )
         requested, used = config["data"]["name"], data["name"]
         if used != requested and not (data.get("fallback") and (requested, used) == ("mnist", "mnist5k")):
-            raise Unverified(f"{RUN_JSON}'s data.name {used!r} is not what its config asked for ({requested!r}) and no fallback is recorded: edited")
+            raise Unverified(
+                f"{RUN_JSON}'s data.name {used!r} is not what its config asked for ({requested!r}) and no fallback is recorded: edited"
+            )
         _check_sizes(data, config["data"])
         at_end = curve[curve["step"] == last_step]
         evaluated = sorted(set(curve[curve["step"] == 0]["split"]) & set(EVALUATED))
         if set(final) != {f"{split}_{metric}" for split in evaluated for metric in ("loss", "accuracy")}:
-            raise Unverified(f"{RUN_JSON}'s final has {', '.join(sorted(final)) or 'nothing'}, its {CURVES_CSV} evaluates {', '.join(evaluated)}: edited")
+            raise Unverified(
+                f"{RUN_JSON}'s final has {', '.join(sorted(final)) or 'nothing'}, its {CURVES_CSV} evaluates {', '.join(evaluated)}: edited"
+            )
         for split in evaluated:
             for metric in ("loss", "accuracy"):
                 values = at_end[(at_end["split"] == split) & (at_end["metric"] == metric)]["value"]
                 value, said = (float(values.iloc[-1]) if len(values) else math.nan), final.get(f"{split}_{metric}")
                 said = math.nan if said is None else float(said)
                 if status == "done" and not math.isfinite(value):
-                    raise Unverified(f"status done, but its {split} {metric} at the last step is {value}: a diverged run")
+                    raise Unverified(
+                        f"status done, but its {split} {metric} at the last step is {value}: a diverged run"
+                    )
                 if not (value == said or (math.isnan(value) and math.isnan(said))):
-                    raise Unverified(f"{RUN_JSON}'s final.{split}_{metric} is {said!r}, its {CURVES_CSV} ends at {value!r}: edited")
+                    raise Unverified(
+                        f"{RUN_JSON}'s final.{split}_{metric} is {said!r}, its {CURVES_CSV} ends at {value!r}: edited"
+                    )
         if status == "diverged" and record.get("diverged_at_step") != last_step:
-            raise Unverified(f"status diverged at step {record.get('diverged_at_step')}, but its {CURVES_CSV} stops at step {last_step}: edited")
+            raise Unverified(
+                f"status diverged at step {record.get('diverged_at_step')}, but its {CURVES_CSV} stops at step {last_step}: edited"
+            )
         if status == "diverged" and not at_end[at_end["split"].isin(EVALUATED)]["value"].isna().all():
-            raise Unverified(f"status diverged, but its {CURVES_CSV} has finite evaluations at its last step {last_step}: edited")
+            raise Unverified(
+                f"status diverged, but its {CURVES_CSV} has finite evaluations at its last step {last_step}: edited"
+            )
         if status == "done" and record.get("diverged_at_step") is not None:
             raise Unverified(f"status done, but diverged_at_step is {record.get('diverged_at_step')}: edited")
         if status == "done" and last_step != trainer["steps"] and record.get("stopped_at_step") != last_step:
-            raise Unverified(f"status done at step {last_step} of trainer.steps={trainer['steps']}, and no callback stopped it: edited")
+            raise Unverified(
+                f"status done at step {last_step} of trainer.steps={trainer['steps']}, and no callback stopped it: edited"
+            )
     except (KeyError, TypeError, ValueError) as err:
         raise Unverified(f"{RUN_JSON} lacks or garbles a field the tables read ({type(err).__name__}: {err})") from None
 
@@ -294,13 +334,22 @@ def _check_record(record: dict, curve, last_step: int) -> None:
 def _check_sizes(data: dict, asked: dict) -> None:
     """The split sizes run.json records (the verdicts' sampling errors and the summaries' epochs read them) against
     the dataset's spec, for the datasets bn-study ships a spec of and reads from its usual source."""
-    spec = SPECS.get(DataName(data["name"])) if data["name"] in DataName.__members__ and asked.get("path") is None else None
+    spec = (
+        SPECS.get(DataName(data["name"]))
+        if data["name"] in DataName.__members__ and asked.get("path") is None
+        else None
+    )
     if spec is None:
         return
     val = n_val(spec.n_train, asked.get("val_fraction", 0.0))
-    found, expected = (data.get("n_train"), data.get("n_val", 0), data.get("n_test")), (spec.n_train - val, val, spec.n_test)
+    found, expected = (
+        (data.get("n_train"), data.get("n_val", 0), data.get("n_test")),
+        (spec.n_train - val, val, spec.n_test),
+    )
     if found != expected:
-        raise Unverified(f"{RUN_JSON}'s split sizes (train, val, test) {found} are not {data['name']}'s {expected}: edited")
+        raise Unverified(
+            f"{RUN_JSON}'s split sizes (train, val, test) {found} are not {data['name']}'s {expected}: edited"
+        )
 
 
 def curve_reaches(folder: Path, step: int, measured: dict, eval_every: int) -> str | None:
@@ -314,7 +363,9 @@ def curve_reaches(folder: Path, step: int, measured: dict, eval_every: int) -> s
         return f"{CURVES_CSV} is unreadable ({type(err).__name__})"
     missing = sorted(set(range(0, step + 1, eval_every)) - evaluated)
     if missing:
-        return f"{CURVES_CSV} lacks the evaluation at step {missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+        return f"{CURVES_CSV} lacks the evaluation at step {missing[0]}" + (
+            f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        )
     for split, values in measured.items():
         for metric, value in values.items():
             if at_step.get((split, metric)) != float(value):
@@ -354,9 +405,11 @@ class RunWriter:
         if resume_at is not None:
             kept += rows_up_to(path, resume_at)
             earlier = read_run(self.folder)
-            self.record.update(started_at=earlier.get("started_at", self.record["started_at"]),
-                               resumed=[*earlier.get("resumed", []), {"step": resume_at, "at": now()}],
-                               **{k: earlier[k] for k in ("mlflow_run_id",) if k in earlier})
+            self.record.update(
+                started_at=earlier.get("started_at", self.record["started_at"]),
+                resumed=[*earlier.get("resumed", []), {"step": resume_at, "at": now()}],
+                **{k: earlier[k] for k in ("mlflow_run_id",) if k in earlier},
+            )
         write_json_atomic(self._json, self.record)
         os.replace(staged(path, lambda tmp: _write_rows(tmp, kept)), path)
         self._rows = len(kept) - 1
@@ -383,7 +436,9 @@ class RunWriter:
         assert status in STATUSES[1:], status
         self.flush()
         self._file.close()
-        self.update(status=status, finished_at=now(), curves={"rows": self._rows, **digest(self.folder / CURVES_CSV)}, **fields)
+        self.update(
+            status=status, finished_at=now(), curves={"rows": self._rows, **digest(self.folder / CURVES_CSV)}, **fields
+        )
 
 
 def _write_rows(path: Path, rows: list[list[str]]) -> None:

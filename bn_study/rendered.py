@@ -91,12 +91,18 @@ def check(folder: Path) -> int:
     path = folder / MANIFEST
     if not path.exists():
         if (folder / VERDICTS).exists():
-            raise Stale(f"{folder}: verdicts.json without a {MANIFEST} (a render killed before it finished, or made by hand); render the study again")
+            raise Stale(
+                f"{folder}: verdicts.json without a {MANIFEST} (a render killed before it finished, or made by hand); render the study again"
+            )
         return 0
     try:
         manifest = json.loads(path.read_text())
         files, collection, inputs = manifest["files"], manifest["collection"], manifest.get("inputs") or {}
-        if not isinstance(files, dict) or not isinstance(inputs, dict) or any(Path(name).is_absolute() or ".." in Path(name).parts for name in inputs):
+        if (
+            not isinstance(files, dict)
+            or not isinstance(inputs, dict)
+            or any(Path(name).is_absolute() or ".." in Path(name).parts for name in inputs)
+        ):
             raise TypeError("files or inputs is not a mapping of relative paths")
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise Stale(f"{path}: unreadable ({type(err).__name__}); render the study again") from None
@@ -108,14 +114,18 @@ def check(folder: Path) -> int:
         except OSError:
             found = None
         if found != expected:
-            raise Stale(f"{folder / name}: not what was rendered (a render torn by a crash, or edited); render the study again")
+            raise Stale(
+                f"{folder / name}: not what was rendered (a render torn by a crash, or edited); render the study again"
+            )
     try:
         current = collection_digest(folder)
     except OSError:
         current = None
     if current != collection:
-        raise Stale(f"{folder}: its figures and verdicts were drawn from another collection than the tables beside them (collected again "
-                    "since?); render the study again")
+        raise Stale(
+            f"{folder}: its figures and verdicts were drawn from another collection than the tables beside them (collected again "
+            "since?); render the study again"
+        )
     for name, expected in _digests(folder, [folder.parent / name for name in inputs]).items():
         if expected != inputs[name]:
             now = "is absent" if expected is None else "has changed since it was rendered"

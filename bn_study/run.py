@@ -15,8 +15,8 @@ from pathlib import Path
 
 import keras
 
-from . import data as data_lib
 from . import checkpoints, models, precise_bn, records, shapes
+from . import data as data_lib
 from .config import BN, ConfigError, Normalizer, RunConfig, identity, to_dict
 from .mechanisms import Mechanisms
 from .probes import InputPercentiles, VarianceShift
@@ -47,14 +47,23 @@ class _Progress:
         eta = f"{elapsed / step * (self.total - step):.0f} s" if step else "?"
         log.info(
             "[%s] step %d/%d (%3.0f%%)  test acc %.4f  loss %.4f  | %.0f s elapsed, ETA %s",
-            self.label, step, self.total, 100 * step / self.total, test["accuracy"], test["loss"], elapsed, eta,
+            self.label,
+            step,
+            self.total,
+            100 * step / self.total,
+            test["accuracy"],
+            test["loss"],
+            elapsed,
+            eta,
         )
 
 
 def _label(cfg: RunConfig) -> str:
     m = cfg.model
     norm = f" norm={m.norm.value}" if m.bn is not BN.none and m.norm is not Normalizer.batch else ""
-    return f"{cfg.study} {m.name} bn={m.bn.value}{norm} act={m.activation.value} lr={cfg.optimizer.lr:g} seed={cfg.seed}"
+    return (
+        f"{cfg.study} {m.name} bn={m.bn.value}{norm} act={m.activation.value} lr={cfg.optimizer.lr:g} seed={cfg.seed}"
+    )
 
 
 def finished(cfg: RunConfig, folder: Path) -> dict | None:
@@ -81,8 +90,10 @@ def _earlier(folder: Path, run_id: str) -> dict | None:
     except (OSError, ValueError):
         return None
     if old.get("run_id") != run_id:
-        raise ConfigError(f"{folder}: holds {'a finished' if old.get('status') in ('done', 'diverged') else 'an interrupted'} run of another config "
-                          f"(run {old.get('run_id')}, {old.get('status')}); choose another output folder, or move that one away")
+        raise ConfigError(
+            f"{folder}: holds {'a finished' if old.get('status') in ('done', 'diverged') else 'an interrupted'} run of another config "
+            f"(run {old.get('run_id')}, {old.get('status')}); choose another output folder, or move that one away"
+        )
     return old
 
 
@@ -113,8 +124,13 @@ def graph_key(cfg: RunConfig) -> str:
     if not cfg.optimizer.decay_every:
         c["optimizer"].pop("lr")
     t = c.pop("trainer")
-    c["trainer"] = {"batch_size": t["batch_size"], "eval_batch_size": t["eval_batch_size"], "chunk": _chunk(cfg), "precise_bn": cfg.trainer.precise_bn,
-                    "xla": use_xla(cfg.trainer.xla, cfg.model)}
+    c["trainer"] = {
+        "batch_size": t["batch_size"],
+        "eval_batch_size": t["eval_batch_size"],
+        "chunk": _chunk(cfg),
+        "precise_bn": cfg.trainer.precise_bn,
+        "xla": use_xla(cfg.trainer.xla, cfg.model),
+    }
     for key in ("seed", "study", "quick", "tag"):
         c.pop(key, None)
     return json.dumps(c, sort_keys=True)
@@ -153,11 +169,22 @@ def _compile(cfg: RunConfig, data: data_lib.Dataset, model: keras.Model) -> Comp
     probes = [InputPercentiles(model, cfg.probe, data.x_test)] if cfg.probe.enabled else []
     if cfg.probe.variance_shift:
         probes.append(VarianceShift(model, data.x_test[: cfg.probe.examples]))
-    trainer = Trainer(model, make_optimizer(cfg.optimizer), data.x_train, data.y_train, {"test": (data.x_test, data.y_test), "val": (data.x_val, data.y_val)},
-                      batch_size=t.batch_size, chunk=_chunk(cfg), eval_batch_size=t.eval_batch_size, xla=use_xla(t.xla, cfg.model),
-                      head=Head(cfg.model.output))
+    trainer = Trainer(
+        model,
+        make_optimizer(cfg.optimizer),
+        data.x_train,
+        data.y_train,
+        {"test": (data.x_test, data.y_test), "val": (data.x_val, data.y_val)},
+        batch_size=t.batch_size,
+        chunk=_chunk(cfg),
+        eval_batch_size=t.eval_batch_size,
+        xla=use_xla(t.xla, cfg.model),
+        head=Head(cfg.model.output),
+    )
     if Mechanisms.wanted(cfg.probe):
-        probes.append(Mechanisms(trainer, cfg.probe, data.x_train, data.y_train, data.x_test, data.y_test, t.batch_size))
+        probes.append(
+            Mechanisms(trainer, cfg.probe, data.x_train, data.y_train, data.x_test, data.y_test, t.batch_size)
+        )
     precise = precise_bn.Recomputer(model, data.x_train, t.batch_size, t.precise_bn) if t.precise_bn else None
     return Compiled(trainer, probes, fresh=True, precise=precise)
 
@@ -189,8 +216,15 @@ def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, ru
     )
     t, trackers = cfg.trainer, None
     try:
-        trackers = Trackers(cfg, folder, compiled.trainer.model, compiled.trainer.optimizer, epochs=-(-t.steps // t.eval_every),
-                            steps_per_epoch=t.eval_every, mlflow_run_id=writer.record.get("mlflow_run_id") if resume else None)
+        trackers = Trackers(
+            cfg,
+            folder,
+            compiled.trainer.model,
+            compiled.trainer.optimizer,
+            epochs=-(-t.steps // t.eval_every),
+            steps_per_epoch=t.eval_every,
+            mlflow_run_id=writer.record.get("mlflow_run_id") if resume else None,
+        )
         if trackers.mlflow_run_id:
             writer.update(mlflow_run_id=trackers.mlflow_run_id)  # a resumed run goes on in the same MLflow run
         return _train(cfg, compiled, writer, trackers, t_start, folder, resume, run_id)
@@ -207,11 +241,24 @@ def _resumable(cfg: RunConfig, folder: Path, earlier: dict | None, trainer: Trai
     config (`earlier`: its run.json), whole, and reached by the curve in the folder (`checkpoints.resume`)."""
     if not cfg.checkpoint.enabled or earlier is None or earlier.get("status") not in ("running", "failed"):
         return None
-    return checkpoints.resume(folder, earlier["run_id"], trainer,
-                              lambda found: records.curve_reaches(folder, found.step, found.measured, cfg.trainer.eval_every))
+    return checkpoints.resume(
+        folder,
+        earlier["run_id"],
+        trainer,
+        lambda found: records.curve_reaches(folder, found.step, found.measured, cfg.trainer.eval_every),
+    )
 
 
-def _train(cfg, compiled: Compiled, writer, trackers: Trackers, t_start, folder: Path, resume: checkpoints.Resume | None, run_id: str) -> dict:
+def _train(
+    cfg,
+    compiled: Compiled,
+    writer,
+    trackers: Trackers,
+    t_start,
+    folder: Path,
+    resume: checkpoints.Resume | None,
+    run_id: str,
+) -> dict:
     t = cfg.trainer
     trainer, probes = compiled.trainer, compiled.probes
     trainer.warm_up()
@@ -282,8 +329,13 @@ def _train(cfg, compiled: Compiled, writer, trackers: Trackers, t_start, folder:
                 progress(step, measured["test"], force=True)
     train_seconds = time.perf_counter() - t_train
 
-    timing = {"xla": trainer.xla, "compiled": compiled.fresh, "setup_seconds": round(setup_seconds, 3), "train_seconds": round(train_seconds, 3),
-              "ms_per_step": round(1e3 * train_seconds / max(1, step - (resume.step if resume else 0)), 4)}
+    timing = {
+        "xla": trainer.xla,
+        "compiled": compiled.fresh,
+        "setup_seconds": round(setup_seconds, 3),
+        "train_seconds": round(train_seconds, 3),
+        "ms_per_step": round(1e3 * train_seconds / max(1, step - (resume.step if resume else 0)), 4),
+    }
     if diverged_at is not None:
         # The network is non-finite from here on: record NaN where the run stopped, nothing after it.
         for split in trainer.splits:
@@ -293,9 +345,18 @@ def _train(cfg, compiled: Compiled, writer, trackers: Trackers, t_start, folder:
         status, final = "diverged", {f"{split}_{k}": math.nan for split in trainer.splits for k in ("loss", "accuracy")}
     else:
         status, final = "done", {f"{split}_{k}": v for split, values in measured.items() for k, v in values.items()}
-    writer.close(status, final=final, steps=step, diverged_at_step=diverged_at, stopped_at_step=stopped_at,
-                 wall_seconds=round(time.perf_counter() - t_start, 3), timing=timing)
+    writer.close(
+        status,
+        final=final,
+        steps=step,
+        diverged_at_step=diverged_at,
+        stopped_at_step=stopped_at,
+        wall_seconds=round(time.perf_counter() - t_start, 3),
+        timing=timing,
+    )
     if saver and not cfg.checkpoint.keep:
         checkpoints.remove(folder)
-    trackers.end(status, epoch_logs(step, {}, measured) if status == "done" else None)  # after the run's own files are whole
+    trackers.end(
+        status, epoch_logs(step, {}, measured) if status == "done" else None
+    )  # after the run's own files are whole
     return writer.record

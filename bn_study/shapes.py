@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from .config import BN, ConfigError, Normalizer, Output, RunConfig, validate
 from . import trackers
+from .config import BN, ConfigError, Normalizer, Output, RunConfig, validate
 from .data import SPECS, Spec, n_val
 
 
@@ -36,26 +36,41 @@ def check(run: RunConfig, spec: Spec) -> None:
     """Raise ConfigError (one line naming the key) if `run` cannot train on data shaped like `spec`."""
     m, data = run.model, run.data.name.value
     if m.conv and m._target_ is None and len(spec.input_shape) != 3:
-        raise ConfigError(f"model.conv={list(m.conv)} needs image data (H, W, C); this dataset's inputs have shape {spec.input_shape}")
+        raise ConfigError(
+            f"model.conv={list(m.conv)} needs image data (H, W, C); this dataset's inputs have shape {spec.input_shape}"
+        )
     if m.name == "lstm" and m._target_ is None and len(spec.input_shape) != 3:
-        raise ConfigError(f"model=lstm needs image data (H, W, C), one row per time step; data={data}'s inputs have shape {spec.input_shape}")
+        raise ConfigError(
+            f"model=lstm needs image data (H, W, C), one row per time step; data={data}'s inputs have shape {spec.input_shape}"
+        )
     if m.conv and m._target_ is None:
         _check_conv(list(m.conv), m.kernel_size, spec.input_shape[:2], data)
     if m.bn is not BN.none and m.norm is Normalizer.group and m._target_ is None:
         widths = [*m.conv, *m.dense_units()]
         uneven = [w for w in widths if w % m.norm_groups]
         if uneven:
-            raise ConfigError(f"model.norm_groups={m.norm_groups}: must divide every block's width (here {widths}); {uneven[0]} does not split into "
-                              f"{m.norm_groups} equal groups")
+            raise ConfigError(
+                f"model.norm_groups={m.norm_groups}: must divide every block's width (here {widths}); {uneven[0]} does not split into "
+                f"{m.norm_groups} equal groups"
+            )
     if m.output is Output.sigmoid and spec.n_classes != 2:
-        raise ConfigError(f"model.output=sigmoid: needs a two-class dataset; this one has {spec.n_classes} classes (use model.output=softmax)")
+        raise ConfigError(
+            f"model.output=sigmoid: needs a two-class dataset; this one has {spec.n_classes} classes (use model.output=softmax)"
+        )
     n_train = spec.n_train - n_val(spec.n_train, run.data.val_fraction)
     if run.trainer.batch_size > n_train:
-        raise ConfigError(f"trainer.batch_size={run.trainer.batch_size}: must be at most the training split's {n_train:,} examples (data={data})")
-    for key, batches in (("trainer.precise_bn", run.trainer.precise_bn), ("probe.precise_batches", run.probe.precise_batches)):
+        raise ConfigError(
+            f"trainer.batch_size={run.trainer.batch_size}: must be at most the training split's {n_train:,} examples (data={data})"
+        )
+    for key, batches in (
+        ("trainer.precise_bn", run.trainer.precise_bn),
+        ("probe.precise_batches", run.probe.precise_batches),
+    ):
         if batches * run.trainer.batch_size > n_train:
-            raise ConfigError(f"{key}={batches}: {batches} batches of trainer.batch_size={run.trainer.batch_size} need {batches * run.trainer.batch_size:,} "
-                              f"training examples; the training split has {n_train:,} (data={data}); use at most {n_train // run.trainer.batch_size}")
+            raise ConfigError(
+                f"{key}={batches}: {batches} batches of trainer.batch_size={run.trainer.batch_size} need {batches * run.trainer.batch_size:,} "
+                f"training examples; the training split has {n_train:,} (data={data}); use at most {n_train // run.trainer.batch_size}"
+            )
     if run.probe.enabled and m._target_ is None:
         _check_probe(run)
 
@@ -75,7 +90,13 @@ def _check_conv(filters: list[int], kernel: int, side: tuple, data: str) -> None
 
 def _check_probe(run: RunConfig) -> None:
     m = run.model
-    _probe_fits([*((f"conv{i}_act", f) for i, f in enumerate(m.conv, 1)), *((f"dense{i}_act", u) for i, u in enumerate(m.dense_units(), 1))], run.probe)
+    _probe_fits(
+        [
+            *((f"conv{i}_act", f) for i, f in enumerate(m.conv, 1)),
+            *((f"dense{i}_act", u) for i, u in enumerate(m.dense_units(), 1)),
+        ],
+        run.probe,
+    )
 
 
 def check_probe(model, p) -> None:
@@ -89,7 +110,9 @@ def check_probe(model, p) -> None:
 def _probe_fits(acts: list[tuple[str, int]], p) -> None:
     """`acts`: the hidden nonlinearities' (name, units), input to output."""
     if not -len(acts) <= p.layer < len(acts):
-        raise ConfigError(f"probe.layer={p.layer}: the model has {len(acts)} hidden nonlinearities (use -{len(acts)}..{len(acts) - 1})")
+        raise ConfigError(
+            f"probe.layer={p.layer}: the model has {len(acts)} hidden nonlinearities (use -{len(acts)}..{len(acts) - 1})"
+        )
     name, units = acts[p.layer]
     if not 0 <= p.unit < units:
         raise ConfigError(f"probe.unit={p.unit}: {name} has {units} units (use 0..{units - 1})")

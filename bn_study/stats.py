@@ -21,10 +21,34 @@ from .records import PROVENANCE
 CONFIDENCE = 0.90
 
 # Columns of a collected runs table that describe a run's outcome or identity, not its configuration.
-NOT_CONFIG = {"run_id", "status", "folder", "seed", "study", "quick", "test_accuracy", "test_loss", "val_accuracy", "val_loss", "steps",
-              "diverged_at_step", "wall_seconds", "ms_per_step", "data_used", "data_fallback", "n_val", "n_test", *PROVENANCE,
-              # where a run was written and how it was watched (config.NOT_IDENTITY): never an arm
-              "paths.results", "logger.tensorboard", "logger.mlflow", "logger.mlflow_uri", "checkpoint.enabled", "checkpoint.keep"}
+NOT_CONFIG = {
+    "run_id",
+    "status",
+    "folder",
+    "seed",
+    "study",
+    "quick",
+    "test_accuracy",
+    "test_loss",
+    "val_accuracy",
+    "val_loss",
+    "steps",
+    "diverged_at_step",
+    "wall_seconds",
+    "ms_per_step",
+    "data_used",
+    "data_fallback",
+    "n_val",
+    "n_test",
+    *PROVENANCE,
+    # where a run was written and how it was watched (config.NOT_IDENTITY): never an arm
+    "paths.results",
+    "logger.tensorboard",
+    "logger.mlflow",
+    "logger.mlflow_uri",
+    "checkpoint.enabled",
+    "checkpoint.keep",
+}
 
 
 @dataclass(frozen=True)
@@ -45,7 +69,11 @@ class Interval:
     def label(self) -> str:
         if self.n == 0:
             return "no pairs"
-        kind = f"{self.coverage:.1%} CI" if self.is_ci else f"range, {self.coverage:.0%} coverage: too few seeds for a {CONFIDENCE:.0%} CI"
+        kind = (
+            f"{self.coverage:.1%} CI"
+            if self.is_ci
+            else f"range, {self.coverage:.0%} coverage: too few seeds for a {CONFIDENCE:.0%} CI"
+        )
         return f"{kind}, n={self.n}"
 
 
@@ -63,7 +91,9 @@ def _median(x: list[float]) -> float:
 
 def median_interval(values, confidence: float = CONFIDENCE) -> Interval:
     """The median of `values` (NaN left out) and the order-statistic interval for it (see the module doc)."""
-    numbers = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").astype(float)  # None (a split a run lacks) -> NaN
+    numbers = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").astype(
+        float
+    )  # None (a split a run lacks) -> NaN
     return bounded_interval(numbers, numbers, confidence)
 
 
@@ -72,7 +102,9 @@ def bounded_interval(lows, highs, confidence: float = CONFIDENCE) -> Interval:
     of a run: at least the run's length). The true values' order statistics lie between those of the lows
     and of the highs, so [k-th smallest low, k-th largest high] covers the median at least as often as the
     interval of the true values would. Pairs with a NaN are left out."""
-    kept = [(float(lo), float(hi)) for lo, hi in zip(lows, highs) if not (math.isnan(float(lo)) or math.isnan(float(hi)))]
+    kept = [
+        (float(lo), float(hi)) for lo, hi in zip(lows, highs) if not (math.isnan(float(lo)) or math.isnan(float(hi)))
+    ]
     lo, hi = sorted(p[0] for p in kept), sorted(p[1] for p in kept)
     n = len(kept)
     if n == 0:
@@ -108,15 +140,26 @@ def by_config(runs: pd.DataFrame) -> pd.DataFrame:
     A diverged run has NaN accuracy, so it is left out of the accuracy median but counted in n_diverged;
     a threshold never reached counts as +inf steps, so a median of inf means most seeds never got there.
     """
-    metrics = [m for m in ("test_accuracy", "val_accuracy") if m in runs.columns] + [c for c in runs.columns if c.startswith("steps_to_")]
+    metrics = [m for m in ("test_accuracy", "val_accuracy") if m in runs.columns] + [
+        c for c in runs.columns if c.startswith("steps_to_")
+    ]
     keys = varying_config_columns(runs)
     rows = []
     for key, group in runs.groupby(keys, dropna=False, sort=True):
         row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
-        row.update(n_runs=len(group), n_done=int((group["status"] == "done").sum()), n_diverged=int((group["status"] == "diverged").sum()))
+        row.update(
+            n_runs=len(group),
+            n_done=int((group["status"] == "done").sum()),
+            n_diverged=int((group["status"] == "diverged").sum()),
+        )
         row["seeds"] = " ".join(str(s) for s in sorted(group["seed"]))
         for m in metrics:
             i = median_interval(group[m])
-            row[f"{m}_median"], row[f"{m}_low"], row[f"{m}_high"], row[f"{m}_coverage"] = i.median, i.low, i.high, round(i.coverage, 4)
+            row[f"{m}_median"], row[f"{m}_low"], row[f"{m}_high"], row[f"{m}_coverage"] = (
+                i.median,
+                i.low,
+                i.high,
+                round(i.coverage, 4),
+            )
         rows.append(row)
     return pd.DataFrame(rows)

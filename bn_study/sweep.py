@@ -52,8 +52,15 @@ def remove_if_fresh(sweep_dir: Path) -> None:
 
 def _write_manifest(sweep_dir: Path, jobs: list[list[str]], run_ids: list[str], config: DictConfig) -> None:
     path = sweep_dir / MANIFEST
-    manifest = {"sweep_dir": str(sweep_dir), "created_at": now(), "n_jobs": len(jobs), "jobs": jobs, "run_ids": run_ids,
-                "launcher": config.hydra.launcher.get("_target_"), "resumed_at": []}
+    manifest = {
+        "sweep_dir": str(sweep_dir),
+        "created_at": now(),
+        "n_jobs": len(jobs),
+        "jobs": jobs,
+        "run_ids": run_ids,
+        "launcher": config.hydra.launcher.get("_target_"),
+        "resumed_at": [],
+    }
     if path.exists():
         try:
             old = json.loads(path.read_text())
@@ -61,8 +68,10 @@ def _write_manifest(sweep_dir: Path, jobs: list[list[str]], run_ids: list[str], 
             if not isinstance(old_jobs, list):
                 raise TypeError("jobs is not a list")
         except (OSError, ValueError, KeyError, TypeError) as err:
-            raise ConfigError(f"hydra.sweep.dir={sweep_dir}: its {MANIFEST} is unreadable ({type(err).__name__}); "
-                              "move the folder away or choose another") from None
+            raise ConfigError(
+                f"hydra.sweep.dir={sweep_dir}: its {MANIFEST} is unreadable ({type(err).__name__}); "
+                "move the folder away or choose another"
+            ) from None
         if old_jobs != jobs:
             first = " ".join(map(str, old_jobs[0])) if old_jobs and isinstance(old_jobs[0], list) else "?"
             raise ConfigError(
@@ -70,8 +79,10 @@ def _write_manifest(sweep_dir: Path, jobs: list[list[str]], run_ids: list[str], 
                 "rerun it with the same overrides to resume, or choose another folder"
             )
         if old.get("run_ids", run_ids) != run_ids:
-            raise ConfigError(f"hydra.sweep.dir={sweep_dir}: its jobs now make other configs than when it started (an experiment file or "
-                              "the code changed since); choose another folder")
+            raise ConfigError(
+                f"hydra.sweep.dir={sweep_dir}: its jobs now make other configs than when it started (an experiment file or "
+                "the code changed since); choose another folder"
+            )
         manifest = {**old, "run_ids": run_ids, "resumed_at": [*old.get("resumed_at", []), now()]}
         log.info("resuming sweep %s: %d jobs, finished ones are skipped", sweep_dir, len(jobs))
     write_json_atomic(path, manifest)
@@ -103,7 +114,15 @@ class JobProgress:
             return
         acc = (record.get("final") or {}).get("test_accuracy")
         result = f"test acc {acc:.4f}" if isinstance(acc, float) and acc == acc else record["status"]
-        log.info("%s %-6s %s -> %s (%.1f s)%s", self.tag, record["status"], self.what, result, record.get("wall_seconds", 0.0), self._eta())
+        log.info(
+            "%s %-6s %s -> %s (%.1f s)%s",
+            self.tag,
+            record["status"],
+            self.what,
+            result,
+            record.get("wall_seconds", 0.0),
+            self._eta(),
+        )
 
     def _eta(self) -> str:
         if not self.n:
@@ -120,7 +139,11 @@ class JobProgress:
                 walls.append(rec.get("wall_seconds") or 0.0)
         left = self.n - ended
         if left <= 0:
-            return f" | sweep ended, {failed} of {self.n} jobs failed: rerun it with hydra.sweep.dir={self.sweep_dir} to redo them" if failed else " | sweep complete"
+            return (
+                f" | sweep ended, {failed} of {self.n} jobs failed: rerun it with hydra.sweep.dir={self.sweep_dir} to redo them"
+                if failed
+                else " | sweep complete"
+            )
         eta = sum(walls) / max(len(walls), 1) * left / max(1, parallel_jobs())
         return f" | {ended}/{self.n} finished" + (f" ({failed} failed)" if failed else "") + f", ETA {eta / 60:.1f} min"
 
@@ -129,8 +152,11 @@ def unstarted(sweep_dir: Path) -> list[str]:
     """The jobs of a sweep (by its sweep.json) that no readable run.json below it holds: never started, or
     removed; rerunning the sweep runs them."""
     jobs, runs = _jobs(sweep_dir), _runs(sweep_dir)
-    return [f"{sweep_dir}: job {k + 1}/{len(jobs)} ({' '.join(_swept(job, jobs))}) has no run: never started, or its folder was removed"
-            for k, job in enumerate(jobs or []) if tuple(job) not in runs]
+    return [
+        f"{sweep_dir}: job {k + 1}/{len(jobs)} ({' '.join(_swept(job, jobs))}) has no run: never started, or its folder was removed"
+        for k, job in enumerate(jobs or [])
+        if tuple(job) not in runs
+    ]
 
 
 def complete(sweep_dir: Path) -> bool:

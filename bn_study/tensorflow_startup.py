@@ -56,8 +56,13 @@ def _stderr_filtered():
         yield
         return
     try:
-        child = subprocess.Popen([sys.executable, "-I", "-S", "-c", _FILTER, *NOTICES], stdin=subprocess.PIPE, stdout=saved, stderr=saved,
-                                 start_new_session=True)
+        child = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _FILTER, *NOTICES],
+            stdin=subprocess.PIPE,
+            stdout=saved,
+            stderr=saved,
+            start_new_session=True,
+        )
     except OSError:
         os.close(saved)
         yield
@@ -116,7 +121,7 @@ def install() -> None:
 def onednn() -> bool | None:
     """Whether TensorFlow runs with oneDNN's kernels (None if this TensorFlow cannot say)."""
     try:
-        from tensorflow.python.util import _pywrap_util_port  # TensorFlow's own answer; only once it is imported
+        from tensorflow.python.util import _pywrap_util_port  # noqa: PLC2701 (TensorFlow's own answer; only once it is imported)
 
         return bool(_pywrap_util_port.IsMklEnabled())
     except (ImportError, AttributeError):

@@ -45,12 +45,16 @@ def _callback_objects(callbacks: dict) -> list:
             made.append(instantiate(OmegaConf.create(spec)))
         except Exception as err:  # an unknown class or a wrong argument: Hydra wraps the cause
             cause = err.__cause__ or err
-            raise ConfigError(f"callbacks.{name}: cannot make {spec['_target_']}: {str(cause).splitlines()[0]}") from None
+            raise ConfigError(
+                f"callbacks.{name}: cannot make {spec['_target_']}: {str(cause).splitlines()[0]}"
+            ) from None
         import keras  # the callbacks' base class: only once a callback is asked for
 
         if not isinstance(made[-1], keras.callbacks.Callback):
-            raise ConfigError(f"callbacks.{name}: {spec['_target_']} makes a {type(made[-1]).__name__}, not a keras.callbacks.Callback, "
-                              "which is all a run drives")
+            raise ConfigError(
+                f"callbacks.{name}: {spec['_target_']} makes a {type(made[-1]).__name__}, not a keras.callbacks.Callback, "
+                "which is all a run drives"
+            )
     return made
 
 
@@ -58,7 +62,9 @@ def check(run: RunConfig) -> None:
     """Everything that would stop the trackers or callbacks, raised as one ConfigError line (once per distinct
     setting: a sweep checks each of its jobs)."""
     if run.logger.tensorboard and importlib.util.find_spec("tensorboard") is None:
-        raise ConfigError("logger.tensorboard=true: TensorBoard is not installed (TensorFlow's summaries need it): pip install 'bn-study[tensorboard]'")
+        raise ConfigError(
+            "logger.tensorboard=true: TensorBoard is not installed (TensorFlow's summaries need it): pip install 'bn-study[tensorboard]'"
+        )
     if run.logger.mlflow or run.callbacks:
         _check(json.dumps([mlflow_uri(run) if run.logger.mlflow else None, run.callbacks], sort_keys=True, default=str))
 
@@ -106,7 +112,9 @@ def _check_mlflow(uri: str) -> None:
             MlflowClient(uri).search_experiments(max_results=1)
     except Exception as err:
         if uri.startswith(("http://", "https://")):
-            raise ConfigError(f"logger.mlflow_uri={uri}: cannot reach the tracking server ({type(err).__name__})") from None
+            raise ConfigError(
+                f"logger.mlflow_uri={uri}: cannot reach the tracking server ({type(err).__name__})"
+            ) from None
         said = (str(err).strip().splitlines() or [type(err).__name__])[0].split(". ")[0].strip()
         raise ConfigError(f"logger.mlflow_uri={uri}: MLflow cannot use it ({said}); use {MLFLOW_URIS}") from None
 
@@ -114,14 +122,25 @@ def _check_mlflow(uri: str) -> None:
 class Trackers:
     """The run's callbacks (the user's, then TensorBoard and MLflow if asked for), driven at each evaluation."""
 
-    def __init__(self, run: RunConfig, folder: Path, model, optimizer, epochs: int, steps_per_epoch: int, mlflow_run_id: str | None = None):
+    def __init__(
+        self,
+        run: RunConfig,
+        folder: Path,
+        model,
+        optimizer,
+        epochs: int,
+        steps_per_epoch: int,
+        mlflow_run_id: str | None = None,
+    ):
         """`mlflow_run_id`: the MLflow run of an interrupted run being resumed, which goes on in it."""
         import keras
 
         callbacks = _callback_objects(run.callbacks)
         self._mlflow = None
         if run.logger.tensorboard:
-            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(Path(folder) / TENSORBOARD_DIR), write_graph=False))
+            callbacks.append(
+                keras.callbacks.TensorBoard(log_dir=str(Path(folder) / TENSORBOARD_DIR), write_graph=False)
+            )
         if run.logger.mlflow:
             import mlflow
             from mlflow.exceptions import MlflowException
@@ -142,7 +161,9 @@ class Trackers:
             if mlflow_run_id:
                 self._mlflow = mlflow.start_run(run_id=mlflow_run_id)
             else:
-                self._mlflow = mlflow.start_run(run_name=Path(folder).name, tags={"bn_study.folder": str(Path(folder).resolve())})
+                self._mlflow = mlflow.start_run(
+                    run_name=Path(folder).name, tags={"bn_study.folder": str(Path(folder).resolve())}
+                )
                 mlflow.log_params({k: str(v)[:500] for k, v in flatten_config(identity(run)).items()})
             callbacks.append(MlflowCallback(self._mlflow))
         self.model = model
@@ -150,7 +171,9 @@ class Trackers:
         if self.active:
             # What fit() would have set up: callbacks read model.optimizer (the learning rate, the step count).
             model.compile(optimizer=optimizer)
-        self._list = keras.callbacks.CallbackList(callbacks, model=model, epochs=epochs, steps=steps_per_epoch, verbose=0)
+        self._list = keras.callbacks.CallbackList(
+            callbacks, model=model, epochs=epochs, steps=steps_per_epoch, verbose=0
+        )
 
     @property
     def mlflow_run_id(self) -> str | None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 
-import numpy as np
 import keras
+import numpy as np
 import tensorflow as tf
 
 from .config import ModelConfig, OptimizerConfig, OptimizerName, Output
@@ -61,7 +61,9 @@ class Head:
     def losses(self, y, logits):
         """Per-example cross-entropy."""
         if self.binary:
-            return keras.losses.binary_crossentropy(tf.cast(tf.reshape(y, (-1, 1)), logits.dtype), logits, from_logits=True)
+            return keras.losses.binary_crossentropy(
+                tf.cast(tf.reshape(y, (-1, 1)), logits.dtype), logits, from_logits=True
+            )
         return keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
 
     def loss(self, y, logits):
@@ -116,8 +118,19 @@ class BatchOrder:
 class Trainer:
     """Owns the compiled train/eval functions of one model on one dataset."""
 
-    def __init__(self, model, optimizer, x_train, y_train, eval_sets: dict, batch_size: int, chunk: int, eval_batch_size: int,
-                 xla: bool = True, head: Head | None = None):
+    def __init__(
+        self,
+        model,
+        optimizer,
+        x_train,
+        y_train,
+        eval_sets: dict,
+        batch_size: int,
+        chunk: int,
+        eval_batch_size: int,
+        xla: bool = True,
+        head: Head | None = None,
+    ):
         """`eval_sets`: {split name: (x, y)} evaluated by `evaluate` (test, and val when there is one)."""
         self.model = model
         self.optimizer = optimizer
@@ -127,8 +140,15 @@ class Trainer:
         self.head = head or Head()
         # Each evaluated split is cut into its evaluation batches once, on the device.
         self._eval_sets = {
-            split: (len(x), [(tf.constant(x[i : i + eval_batch_size]), tf.constant(y[i : i + eval_batch_size])) for i in range(0, len(x), eval_batch_size)])
-            for split, (x, y) in eval_sets.items() if len(x)
+            split: (
+                len(x),
+                [
+                    (tf.constant(x[i : i + eval_batch_size]), tf.constant(y[i : i + eval_batch_size]))
+                    for i in range(0, len(x), eval_batch_size)
+                ],
+            )
+            for split, (x, y) in eval_sets.items()
+            if len(x)
         }
         # Every call gets a [chunk, batch] index block plus how many rows to run, so XLA compiles once.
         self.chunk, self._batch_size = chunk, batch_size
@@ -141,7 +161,9 @@ class Trainer:
         optimizer.build(model.trainable_variables)
         for mine, theirs in ((self.model.variables, model.variables), (self.optimizer.variables, optimizer.variables)):
             if [v.shape for v in mine] != [v.shape for v in theirs]:
-                raise ValueError("Trainer.restart: the new model or optimizer differs in structure from the compiled one")
+                raise ValueError(
+                    "Trainer.restart: the new model or optimizer differs in structure from the compiled one"
+                )
             for dst, src in zip(mine, theirs):
                 dst.assign(src)
 
@@ -212,6 +234,6 @@ class Trainer:
         n, batches = self._eval_sets[split]
         loss_sum = hits = non_finite = 0.0
         for x, y in batches:
-            l, h, bad = self._eval_batch_fn(x, y)
-            loss_sum, hits, non_finite = loss_sum + float(l), hits + float(h), non_finite + float(bad)
+            losses, right, bad = self._eval_batch_fn(x, y)
+            loss_sum, hits, non_finite = loss_sum + float(losses), hits + float(right), non_finite + float(bad)
         return {"loss": loss_sum / n if not non_finite else math.nan, "accuracy": hits / n}

@@ -33,16 +33,22 @@ from .stats import CONFIDENCE, Interval, bounded_interval, median_interval
 
 VERDICTS = "verdicts.json"
 OUTCOMES = ("holds", "contradicted", "inconclusive")
-RULE = (f"paired per-seed differences a - b; the median difference with a distribution-free (sign-test) confidence interval of at least "
-        f"{CONFIDENCE:.0%} coverage; holds if the interval lies beyond the margin in the claimed direction, contradicted if beyond it the "
-        "other way, inconclusive otherwise (and whenever n is too small for such an interval)")
+RULE = (
+    f"paired per-seed differences a - b; the median difference with a distribution-free (sign-test) confidence interval of at least "
+    f"{CONFIDENCE:.0%} coverage; holds if the interval lies beyond the margin in the claimed direction, contradicted if beyond it the "
+    "other way, inconclusive otherwise (and whenever n is too small for such an interval)"
+)
+
+
 def scope(split_errors: str = "about 0.008 for 1,000 test images at 93%, 0.003 for 10,000 at 88%") -> str:
     """What the intervals cover and what they leave out; `split_errors`: the sampling error of the evaluation split(s) the
     claims read, for the runs at hand (`sampling_errors`)."""
-    return ("The interval covers seed-to-seed variation (initial weights, batch order) on fixed data splits; it does not include the sampling "
-            f"error of the evaluation images themselves (the standard error sqrt(p(1-p)/n) of an accuracy p on n images: {split_errors}), so a "
-            "difference of a few images is within that noise. Each claim is judged on its own: with this many claims, a few outcomes "
-            "are expected to land beyond a margin by chance.")
+    return (
+        "The interval covers seed-to-seed variation (initial weights, batch order) on fixed data splits; it does not include the sampling "
+        f"error of the evaluation images themselves (the standard error sqrt(p(1-p)/n) of an accuracy p on n images: {split_errors}), so a "
+        "difference of a few images is within that noise. Each claim is judged on its own: with this many claims, a few outcomes "
+        "are expected to land beyond a margin by chance."
+    )
 
 
 SPLIT_IMAGES = {"test": ("n_test", "test"), "val": ("n_val", "validation")}
@@ -56,7 +62,9 @@ def sampling_errors(runs, splits=("test",)) -> str:
         count, name = SPLIT_IMAGES[split]
         for data, group in runs.groupby("data_used", sort=True):
             n, p = int(group[count].median()), float(group[f"{split}_accuracy"].median())
-            parts.append(f"{math.sqrt(p * (1 - p) / n):.3f} for the {n:,} {name} images of {data} at the median accuracy here, {p:.0%}")
+            parts.append(
+                f"{math.sqrt(p * (1 - p) / n):.3f} for the {n:,} {name} images of {data} at the median accuracy here, {p:.0%}"
+            )
     return "; ".join(parts)
 
 
@@ -76,14 +84,18 @@ def outcome(direction: str, margin: float, interval: Interval) -> str:
     raise ClaimError(f"direction={direction}: unknown")
 
 
-def per_seed(claim: Claim, side, runs: pd.DataFrame, curves: pd.DataFrame, context: Context) -> dict[int, tuple[float, float]]:
+def per_seed(
+    claim: Claim, side, runs: pd.DataFrame, curves: pd.DataFrame, context: Context
+) -> dict[int, tuple[float, float]]:
     """The claim's metric for `side`, per seed: (low, high) bounds, equal unless the number is censored."""
     metric = claim.metric_of(side)
     rows = select(runs, side.where)
     values = {}
     for seed, group in rows.groupby("seed"):
         if metric.grid is None and len(group) != 1:
-            raise ClaimError(f"claims.{claim.id}: side '{side.label}' matches {len(group)} runs of seed {seed}; its where must pick one run per seed")
+            raise ClaimError(
+                f"claims.{claim.id}: side '{side.label}' matches {len(group)} runs of seed {seed}; its where must pick one run per seed"
+            )
         values[int(seed)] = metric.bounds(group, curves, context)
     return values
 
@@ -100,18 +112,47 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> dict:
     interval = bounded_interval([d_low[s] for s in usable], [d_high[s] for s in usable])
     metric = claim.metric
     record = {
-        "id": claim.id, "source": claim.source, "sentence": claim.sentence,
-        "a": {"label": claim.a.label, "where": claim.a.where, "metric": claim.metric_of(claim.a).describe(), "median": median_interval([v[0] for v in a.values()]).median},
-        "b": {"label": claim.b.label, "where": claim.b.where, "metric": claim.metric_of(claim.b).describe(), "median": median_interval([v[0] for v in b.values()]).median},
-        "metric": metric.describe(), "log10": metric.log10, "direction": claim.direction, "margin": claim.margin,
+        "id": claim.id,
+        "source": claim.source,
+        "sentence": claim.sentence,
+        "a": {
+            "label": claim.a.label,
+            "where": claim.a.where,
+            "metric": claim.metric_of(claim.a).describe(),
+            "median": median_interval([v[0] for v in a.values()]).median,
+        },
+        "b": {
+            "label": claim.b.label,
+            "where": claim.b.where,
+            "metric": claim.metric_of(claim.b).describe(),
+            "median": median_interval([v[0] for v in b.values()]).median,
+        },
+        "metric": metric.describe(),
+        "log10": metric.log10,
+        "direction": claim.direction,
+        "margin": claim.margin,
         "seeds": seeds,
-        "per_seed": {str(s): {"a": a[s][0], "b": b[s][0], "d": d_low[s],
-                              **({"a_high": a[s][1], "b_high": b[s][1], "d_high": d_high[s]} if d_low[s] != d_high[s] else {})} for s in seeds},
-        "n": interval.n, "n_excluded": len(seeds) - len(usable), "unpaired_seeds": sorted(set(a) ^ set(b)),
+        "per_seed": {
+            str(s): {
+                "a": a[s][0],
+                "b": b[s][0],
+                "d": d_low[s],
+                **({"a_high": a[s][1], "b_high": b[s][1], "d_high": d_high[s]} if d_low[s] != d_high[s] else {}),
+            }
+            for s in seeds
+        },
+        "n": interval.n,
+        "n_excluded": len(seeds) - len(usable),
+        "unpaired_seeds": sorted(set(a) ^ set(b)),
         "n_censored": sum(d_low[s] != d_high[s] for s in usable),
-        "median_difference": interval.median, "median_difference_high": interval.median_high,
-        "low": interval.low, "high": interval.high, "coverage": interval.coverage,
-        "interval": interval.label(), "is_ci": interval.is_ci, "outcome": outcome(claim.direction, claim.margin, interval),
+        "median_difference": interval.median,
+        "median_difference_high": interval.median_high,
+        "low": interval.low,
+        "high": interval.high,
+        "coverage": interval.coverage,
+        "interval": interval.label(),
+        "is_ci": interval.is_ci,
+        "outcome": outcome(claim.direction, claim.margin, interval),
         "history": claim.history,
         # The metric's floor (GridCount: no value trains): a pair with both sides on it says nothing.
         "floor": metric.floor,
@@ -121,7 +162,11 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> dict:
     sides = pd.concat([select(runs, claim.a.where), select(runs, claim.b.where)])
     if split and f"n_{split}" in sides.columns and sides[f"n_{split}"].nunique() == 1:
         n_images = int(sides[f"n_{split}"].iloc[0])
-        record["images"] = {"split": split, "n_images": n_images, "median_difference": _images(interval.median, n_images)}
+        record["images"] = {
+            "split": split,
+            "n_images": n_images,
+            "median_difference": _images(interval.median, n_images),
+        }
     return record
 
 
@@ -161,8 +206,17 @@ def write(study: str, verdicts: list[dict], folder: Path, data: list[str] = (), 
     """verdicts.json: the claims' verdicts, the rule they were judged by, the datasets the runs used and the checksum of
     the collection.json whose tables they were judged on."""
     path = Path(folder) / VERDICTS
-    write_json_atomic(path, {"study": study, "rule": RULE, "confidence": CONFIDENCE, "data": list(data), "collection": collection,
-                             "claims": _encode(verdicts)})
+    write_json_atomic(
+        path,
+        {
+            "study": study,
+            "rule": RULE,
+            "confidence": CONFIDENCE,
+            "data": list(data),
+            "collection": collection,
+            "claims": _encode(verdicts),
+        },
+    )
     return path
 
 
@@ -180,7 +234,7 @@ def fmt_number(value: float, log10: bool = False, digits: int = 4) -> str:
         return "n/a"
     if math.isinf(value):
         return ("never" if value > 0 else "none") if log10 else ("inf" if value > 0 else "-inf (diverged)")
-    return f"{10 ** value:,.4g}" if log10 else f"{value:.{digits}g}"
+    return f"{10**value:,.4g}" if log10 else f"{value:.{digits}g}"
 
 
 def fmt_difference(value: float, log10: bool = False) -> str:
@@ -188,7 +242,7 @@ def fmt_difference(value: float, log10: bool = False) -> str:
     if math.isnan(value):
         return "n/a"
     if log10:
-        return "x0" if value == -math.inf else "x inf" if value == math.inf else f"x{10 ** value:.3g}"
+        return "x0" if value == -math.inf else "x inf" if value == math.inf else f"x{10**value:.3g}"
     if math.isinf(value):
         return "+inf" if value > 0 else "-inf"
     return f"{value:+.4f}"
@@ -223,9 +277,17 @@ def measurable(record: dict) -> bool:
         return False
 
     def informative(p: dict) -> bool:
-        a, b, low, high = (float(p[k]) for k in ("a", "b", "d", "d_high")) if "d_high" in p else (float(p["a"]), float(p["b"]), float(p["d"]), float(p["d"]))
+        a, b, low, high = (
+            (float(p[k]) for k in ("a", "b", "d", "d_high"))
+            if "d_high" in p
+            else (float(p["a"]), float(p["b"]), float(p["d"]), float(p["d"]))
+        )
         floor = record.get("floor")
-        return not (math.isinf(a) and a == b) and not (floor is not None and a == b == floor) and not (low == -math.inf and high == math.inf)
+        return (
+            not (math.isinf(a) and a == b)
+            and not (floor is not None and a == b == floor)
+            and not (low == -math.inf and high == math.inf)
+        )
 
     return not pairs or any(informative(p) for p in pairs)
 
@@ -233,8 +295,16 @@ def measurable(record: dict) -> bool:
 def expected_text(record: dict) -> str:
     m, d = record["margin"], record["direction"]
     if record["log10"]:
-        return {"higher": f"a/b above x{10 ** m:.3g}", "lower": f"a/b below x{10 ** -m:.3g}", "not_lower": f"a/b above x{10 ** -m:.3g}"}[d]
-    return {"higher": f"a - b above +{m:g}", "lower": f"a - b below -{m:g}", "not_lower": f"a - b above -{m:g} (no worse)"}[d]
+        return {
+            "higher": f"a/b above x{10**m:.3g}",
+            "lower": f"a/b below x{10**-m:.3g}",
+            "not_lower": f"a/b above x{10**-m:.3g}",
+        }[d]
+    return {
+        "higher": f"a - b above +{m:g}",
+        "lower": f"a - b below -{m:g}",
+        "not_lower": f"a - b above -{m:g} (no worse)",
+    }[d]
 
 
 def _metric_text(record: dict) -> str:
@@ -245,8 +315,24 @@ def _metric_text(record: dict) -> str:
 
 def claim_rows(verdicts: list[dict]) -> list[list[str]]:
     """Rows for a markdown table: claim, sides, metric, rule, effect with interval, outcome."""
-    return [[f"`{r['id']}`: {r['sentence']} ({r['source']})", f"a = {r['a']['label']}, b = {r['b']['label']}", _metric_text(r), expected_text(r),
-             effect(r), f"**{r['outcome']}**" + (f" (rule history: {r['history']})" if r.get("history") else "")] for r in verdicts]
+    return [
+        [
+            f"`{r['id']}`: {r['sentence']} ({r['source']})",
+            f"a = {r['a']['label']}, b = {r['b']['label']}",
+            _metric_text(r),
+            expected_text(r),
+            effect(r),
+            f"**{r['outcome']}**" + (f" (rule history: {r['history']})" if r.get("history") else ""),
+        ]
+        for r in verdicts
+    ]
 
 
-CLAIM_HEADER = ["claim (source)", "sides", "metric (per seed)", "holds if the interval lies", "a - b (a/b for ratios): median [interval]", "outcome"]
+CLAIM_HEADER = [
+    "claim (source)",
+    "sides",
+    "metric (per seed)",
+    "holds if the interval lies",
+    "a - b (a/b for ratios): median [interval]",
+    "outcome",
+]

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import collect, ownership, records, rendered, sweep
-from .verdicts import VERDICTS
 from .records import RUN_JSON
+from .verdicts import VERDICTS
 
 
 @dataclass
@@ -46,8 +46,10 @@ def check(root: Path, found: Findings | None = None) -> Findings:
         _check_run(run_json.parent, found)
     for manifest in sorted(root.rglob(sweep.MANIFEST)):
         found.unfinished += sweep.unstarted(manifest.parent)
-    found.unfinished += [f"{tmp}: left by a write that was killed; safe to delete (the folder's next owner removes it)"
-                         for tmp in sorted(root.rglob(f".*{records.TMP_SUFFIX}"))]
+    found.unfinished += [
+        f"{tmp}: left by a write that was killed; safe to delete (the folder's next owner removes it)"
+        for tmp in sorted(root.rglob(f".*{records.TMP_SUFFIX}"))
+    ]
     collections = {p.parent for name in (collect.RUNS_TABLE, collect.MANIFEST) for p in _found(root, name)}
     for folder in sorted(collections):
         try:
@@ -90,8 +92,12 @@ def _check_run(folder: Path, found: Findings) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bn-study-verify", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("paths", nargs="*", type=Path, default=[collect.RESULTS], help="folders to check (default: results)")
+    parser = argparse.ArgumentParser(
+        prog="bn-study-verify", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "paths", nargs="*", type=Path, default=[collect.RESULTS], help="folders to check (default: results)"
+    )
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.paths if not p.is_dir()]
     if missing:
@@ -106,8 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAILS {line}")
     verdict = f"{len(found.problems)} problem(s)" if found.problems else "everything finished verifies"
     older = f" ({found.unchecksummed} made before runs recorded checksums)" if found.unchecksummed else ""
-    print(f"bn-study-verify: {found.runs} finished runs{older}, {found.collections} collections and {found.rendered} studies' rendered outputs verify, "
-          f"{len(found.unfinished)} unfinished; {verdict}")
+    print(
+        f"bn-study-verify: {found.runs} finished runs{older}, {found.collections} collections and {found.rendered} studies' rendered outputs verify, "
+        f"{len(found.unfinished)} unfinished; {verdict}"
+    )
     return 1 if found.problems else 0
 
 

@@ -28,7 +28,19 @@ from bn_study.studies import fig1
 from bn_study.studies.common import Tables
 
 tables = Tables.load(Path(results) / study)
-tables.runs[["run_id", "model.bn", "seed", "optimizer.lr", "trainer.steps", "status", "test_accuracy", "val_accuracy", "data_used"]]
+tables.runs[
+    [
+        "run_id",
+        "model.bn",
+        "seed",
+        "optimizer.lr",
+        "trainer.steps",
+        "status",
+        "test_accuracy",
+        "val_accuracy",
+        "data_used",
+    ]
+]
 
 # %% [markdown]
 # The numbers the figure plots: per arm and evaluated step, the median test accuracy over seeds with its
@@ -51,8 +63,14 @@ for bn in fig1.ARMS:
     ax_acc.plot(arm["step"], arm["test_accuracy_median"], color=color, label=label)
     ax_acc.fill_between(arm["step"], arm["test_accuracy_low"], arm["test_accuracy_high"], color=color, alpha=0.2, lw=0)
     ax_band.plot(arm["step"], arm["p50"], color=color, label=f"{label}: median")
-    ax_band.fill_between(arm["step"], arm[low], arm[high], color=color, alpha=0.2, lw=0, label=f"{low[1:]}th-{high[1:]}th percentile")
-ax_acc.set(xlabel="training steps", ylabel="test accuracy", ylim=(max(0, table["test_accuracy_median"].quantile(0.05) - 0.05), 1))
+    ax_band.fill_between(
+        arm["step"], arm[low], arm[high], color=color, alpha=0.2, lw=0, label=f"{low[1:]}th-{high[1:]}th percentile"
+    )
+ax_acc.set(
+    xlabel="training steps",
+    ylabel="test accuracy",
+    ylim=(max(0, table["test_accuracy_median"].quantile(0.05) - 0.05), 1),
+)
 ax_band.set(xlabel="training steps", ylabel="input to the sigmoid")
 ax_acc.legend()
 ax_band.legend(fontsize=8)

@@ -38,18 +38,30 @@ print(f"{len(grid.runs)} runs; {grid.seeds_note()}. {grid.data_note()}.")
 curves = median_curves(grid, keys)
 row_values = sorted(grid.runs[rows].unique())
 col_values = sorted(grid.runs[cols].unique()) if cols else [None]
-hue_values = sorted(grid.runs[hue].unique(), key=lambda v: list(plots.BN_COLORS).index(v) if v in plots.BN_COLORS else len(plots.BN_COLORS))
+hue_values = sorted(
+    grid.runs[hue].unique(),
+    key=lambda v: list(plots.BN_COLORS).index(v) if v in plots.BN_COLORS else len(plots.BN_COLORS),
+)
 colors = {v: plots.BN_COLORS.get(v, plots.CYCLE[i % len(plots.CYCLE)]) for i, v in enumerate(hue_values)}
 
-fig, axes = plt.subplots(len(row_values), len(col_values), figsize=(3.2 * len(col_values), 2.6 * len(row_values)),
-                         sharex=True, sharey=True, squeeze=False, constrained_layout=True)
+fig, axes = plt.subplots(
+    len(row_values),
+    len(col_values),
+    figsize=(3.2 * len(col_values), 2.6 * len(row_values)),
+    sharex=True,
+    sharey=True,
+    squeeze=False,
+    constrained_layout=True,
+)
 for r, row_value in enumerate(row_values):
     for c, col_value in enumerate(col_values):
         ax = axes[r][c]
         where = {rows: row_value, **({cols: col_value} if cols else {})}
         for value in hue_values:
             panel = {**where, hue: value}
-            draw_band(ax, collect.select(curves, panel), "step", colors[value], plots.BN_LABELS.get(value, f"{hue}={value}"))
+            draw_band(
+                ax, collect.select(curves, panel), "step", colors[value], plots.BN_LABELS.get(value, f"{hue}={value}")
+            )
             mark_diverged(ax, grid.select(panel).runs, colors[value])
         ax.set_title(", ".join(f"{k.split('.')[-1]} {v}" for k, v in where.items()), fontsize=9)
         if r == len(row_values) - 1:

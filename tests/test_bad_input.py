@@ -5,10 +5,16 @@ import pytest
 from tests.conftest import TINY, cli, refused
 
 CASES = [
-    (["data=imagenet"], "data=imagenet: unknown option; choose one of: cifar10, circles, digits, fashion_mnist, mnist, mnist5k"),
+    (
+        ["data=imagenet"],
+        "data=imagenet: unknown option; choose one of: cifar10, circles, digits, fashion_mnist, mnist, mnist5k",
+    ),
     (["model=rnn"], "model=rnn: unknown option; choose one of: cnn, lstm, mlp"),
     (["optimizer=rmsprop"], "optimizer=rmsprop: unknown option; choose one of: adam, momentum, sgd"),
-    (["experiment=nope"], "experiment=nope: unknown option; choose one of: batch_size, bn_inference, bn_inference_cnn, depth, depth_he, depth_nonlinearity, dropout, fig1"),
+    (
+        ["experiment=nope"],
+        "experiment=nope: unknown option; choose one of: batch_size, bn_inference, bn_inference_cnn, depth, depth_he, depth_nonlinearity, dropout, fig1",
+    ),
     (["model.bn=sideways"], "model.bn: Invalid value 'sideways', expected one of [none, before, after]"),
     (["model.activation=swishy"], "model.activation: Invalid value 'swishy', expected one of [sigmoid, tanh, relu"),
     (["trainer.stepz=5"], "trainer.stepz: unknown key; trainer has: steps, batch_size, eval_every"),
@@ -19,7 +25,10 @@ CASES = [
     (["optimizer.lr=-0.1"], "optimizer.lr=-0.1: must be > 0"),
     (["trainer.steps=0"], "trainer.steps=0: must be an integer in [1, 10,000,000]"),
     (["trainer.steps=1000000000000"], "trainer.steps=1000000000000: must be an integer in [1, 10,000,000]"),
-    (["trainer.steps=1e12"], "trainer.steps: Value '1000000000000.0' of type 'float' could not be converted to Integer"),
+    (
+        ["trainer.steps=1e12"],
+        "trainer.steps: Value '1000000000000.0' of type 'float' could not be converted to Integer",
+    ),
     (["trainer.batch_size=0"], "trainer.batch_size=0: must be an integer >= 1"),
     (["optimizer.lr=inf"], "optimizer.lr=inf: must be a finite number"),
     (["optimizer.lr=nan"], "optimizer.lr=nan: must be a finite number"),
@@ -27,18 +36,36 @@ CASES = [
     (["model.l2=inf"], "model.l2=inf: must be a finite number"),
     (["seed=4294967296"], "seed=4294967296: must be an integer in [0, 4294967295] (2**32 - 1)"),
     (["seed=-1"], "seed=-1: must be an integer in [0, 4294967295] (2**32 - 1)"),
-    (["trainer.batch_size=3601"], "trainer.batch_size=3601: must be at most the training split's 3,600 examples (data=mnist5k)"),
-    (["model=cnn", "data=digits"], "model.conv=[32, 64, 64]: conv block 3 gets a 0x0 input from data=digits (8x8), smaller than model.kernel_size=3"),
-    (["model=cnn", "model.kernel_size=50"], "conv block 1 gets a 28x28 input from data=mnist5k (28x28), smaller than model.kernel_size=50"),
-    (["model=cnn", "model.conv=[8,8,8,8,8]"], "model.conv=[8, 8, 8, 8, 8]: conv block 4 gets a 1x1 input from data=mnist5k (28x28)"),
+    (
+        ["trainer.batch_size=3601"],
+        "trainer.batch_size=3601: must be at most the training split's 3,600 examples (data=mnist5k)",
+    ),
+    (
+        ["model=cnn", "data=digits"],
+        "model.conv=[32, 64, 64]: conv block 3 gets a 0x0 input from data=digits (8x8), smaller than model.kernel_size=3",
+    ),
+    (
+        ["model=cnn", "model.kernel_size=50"],
+        "conv block 1 gets a 28x28 input from data=mnist5k (28x28), smaller than model.kernel_size=50",
+    ),
+    (
+        ["model=cnn", "model.conv=[8,8,8,8,8]"],
+        "model.conv=[8, 8, 8, 8, 8]: conv block 4 gets a 1x1 input from data=mnist5k (28x28)",
+    ),
     (["study=" + "a" * 65], "must be letters, digits, '_' or '-', at most 64 characters"),
     (["study=../elsewhere"], "study=../elsewhere: must be letters, digits, '_' or '-', at most 64 characters"),
     (["hydra.run.dir="], "hydra.run.dir=: must name a folder of its own (this would write into the current folder"),
     (["hydra.run.dir=my", "runs/a"], "'runs/a': not a key=value override; quote a value that holds spaces"),
     (["model.dropout=1.5"], "model.dropout=1.5: must be in [0, 1)"),
-    (["model.norm=instance"], "model.norm: Invalid value 'instance', expected one of [batch, batch_renorm, layer, group]"),
+    (
+        ["model.norm=instance"],
+        "model.norm: Invalid value 'instance', expected one of [batch, batch_renorm, layer, group]",
+    ),
     (["model.init_std=0"], "model.init_std=0.0: must be > 0, or null for model.kernel_init"),
-    (["data=circles", "model=cnn"], "model.conv=[32, 64, 64] needs image data (H, W, C); this dataset's inputs have shape (2,)"),
+    (
+        ["data=circles", "model=cnn"],
+        "model.conv=[32, 64, 64] needs image data (H, W, C); this dataset's inputs have shape (2,)",
+    ),
     (["probe.unit=100"], "probe.unit=100: dense3_act has 100 units (use 0..99)"),
     (["model.input_bn=true"], "model.input_bn: Invalid value 'True', expected one of [none, feature, scalar]"),
     (["data.standardize=pixel"], "data.standardize: Invalid value 'pixel', expected one of [none, feature, scalar]"),
@@ -47,18 +74,51 @@ CASES = [
     (["data=mnist", "data.path=README.md"], "data.path=README.md: must be a folder holding the four IDX files"),
     (["data.val_fraction=0.6"], "data.val_fraction=0.6: must be in [0, 0.5)"),
     (["model.output_bn=true"], "model.output_bn=True: must be false when model.bn=none"),
-    (["model.output=sigmoid"], "model.output=sigmoid: needs a two-class dataset; this one has 10 classes (use model.output=softmax)"),
-    (["model.name=rnn"], "model.name=rnn: must be a registered builder (mlp, cnn, lstm), or any label with model._target_=pkg.module.build"),
+    (
+        ["model.output=sigmoid"],
+        "model.output=sigmoid: needs a two-class dataset; this one has 10 classes (use model.output=softmax)",
+    ),
+    (
+        ["model.name=rnn"],
+        "model.name=rnn: must be a registered builder (mlp, cnn, lstm), or any label with model._target_=pkg.module.build",
+    ),
     (["model.conv=[8]"], "model.conv=[8]: must be [] for model=mlp (model=cnn has conv blocks)"),
-    (["model._target_=no-such"], "model._target_=no-such: must be a dotted path to a builder function, pkg.module.build"),
-    (["model._target_=nosuchpkg.build"], "model._target_=nosuchpkg.build: cannot import nosuchpkg (No module named 'nosuchpkg')"),
-    (["model._target_=tests.builders.missing"], "model._target_=tests.builders.missing: tests.builders has no function missing"),
-    (["model._target_=tests.builders.not_a_function"], "model._target_=tests.builders.not_a_function: tests.builders has no function not_a_function"),
-    (["model._target_=tests.builders.unnamed"], "model._target_=tests.builders.unnamed: breaks the model contract: no hidden nonlinearity: name each one '{block}_act'"),
-    (["model._target_=tests.builders.always_after", "model.bn=before"], "breaks the model contract: model.bn=before: 'dense1_bn' must feed 'dense1_act'"),
-    (["model._target_=tests.builders.always_after"], "breaks the model contract: model.bn=none, but the model has normalisation layers: dense1_bn"),
-    (["model._target_=tests.builders.wide_then_narrow", "probe.unit=40"], "probe.unit=40: dense2_act has 32 units (use 0..31)"),
-    (["paths.results="], "paths.results=: must name a folder (empty would write results/<study>/ at the file system's root)"),
+    (
+        ["model._target_=no-such"],
+        "model._target_=no-such: must be a dotted path to a builder function, pkg.module.build",
+    ),
+    (
+        ["model._target_=nosuchpkg.build"],
+        "model._target_=nosuchpkg.build: cannot import nosuchpkg (No module named 'nosuchpkg')",
+    ),
+    (
+        ["model._target_=tests.builders.missing"],
+        "model._target_=tests.builders.missing: tests.builders has no function missing",
+    ),
+    (
+        ["model._target_=tests.builders.not_a_function"],
+        "model._target_=tests.builders.not_a_function: tests.builders has no function not_a_function",
+    ),
+    (
+        ["model._target_=tests.builders.unnamed"],
+        "model._target_=tests.builders.unnamed: breaks the model contract: no hidden nonlinearity: name each one '{block}_act'",
+    ),
+    (
+        ["model._target_=tests.builders.always_after", "model.bn=before"],
+        "breaks the model contract: model.bn=before: 'dense1_bn' must feed 'dense1_act'",
+    ),
+    (
+        ["model._target_=tests.builders.always_after"],
+        "breaks the model contract: model.bn=none, but the model has normalisation layers: dense1_bn",
+    ),
+    (
+        ["model._target_=tests.builders.wide_then_narrow", "probe.unit=40"],
+        "probe.unit=40: dense2_act has 32 units (use 0..31)",
+    ),
+    (
+        ["paths.results="],
+        "paths.results=: must name a folder (empty would write results/<study>/ at the file system's root)",
+    ),
     (["optimizer.lr=${nope}"], "optimizer.lr: Interpolation key 'nope' not found"),
     (["tag=héllo"], "tag=héllo: a value with characters beyond ASCII must be quoted, e.g. 'tag=\"héllo\"'"),
 ]
@@ -95,24 +155,69 @@ def test_mnist_without_network_falls_back_unless_strict(tmp_path, monkeypatch):
 CONFIG_CASES = [
     (["model.depth=0"], "model.depth=0: must be an integer in [1, 999], or null for model.hidden as it is"),
     (["model.depth=1000"], "model.depth=1000: must be an integer in [1, 999], or null for model.hidden as it is"),
-    (["model=cnn", "model.depth=999"], "model.depth=999: must be at most 996 dense blocks beside 3 conv blocks (a run initialises at most 1000 layers"),
-    (["optimizer.lr=1e39"], "optimizer.lr=1e+39: must be a finite number, at most 3.403e+38 in magnitude (the model computes in float32)"),
+    (
+        ["model=cnn", "model.depth=999"],
+        "model.depth=999: must be at most 996 dense blocks beside 3 conv blocks (a run initialises at most 1000 layers",
+    ),
+    (
+        ["optimizer.lr=1e39"],
+        "optimizer.lr=1e+39: must be a finite number, at most 3.403e+38 in magnitude (the model computes in float32)",
+    ),
     (["model.depth=3", "model.hidden=[]"], "model.hidden=[]: must be non-empty when model.conv is empty"),
-    (["model.bn=before", "model.norm=group", "model.norm_groups=3"], "model.norm_groups=3: must divide every block's width (here [100, 100, 100]); 100 does not split into 3 equal groups"),
-    (["model.bn=before", "model.norm=layer", "model.bn_momentum=0.9"], "model.bn_momentum=0.9: must be 0.99 (unset) with model.norm=layer: layer and group normalisation keep no moving averages"),
-    (["model.bn=before", "model.norm=group", "model.output_bn=true"], "model.output_bn=True: must be false with model.norm=group (the Keras blog's output layer is BN)"),
-    (["model.bn=before", "model.norm=layer", "model.bn_renorm=true"], "model.bn_renorm=True: must be false with model.norm=layer (model.bn_renorm=true is model.norm=batch_renorm's older spelling)"),
-    (["probe.precise_batches=10"], "probe.precise_batches=10: must be 0 unless probe.bn_modes=true (it adds a BN mode)"),
-    (["trainer.precise_bn=5", "probe.bn_modes=true"], "trainer.precise_bn=5: must be 0 with probe.bn_modes=true (the probe compares BN's moving averages"),
+    (
+        ["model.bn=before", "model.norm=group", "model.norm_groups=3"],
+        "model.norm_groups=3: must divide every block's width (here [100, 100, 100]); 100 does not split into 3 equal groups",
+    ),
+    (
+        ["model.bn=before", "model.norm=layer", "model.bn_momentum=0.9"],
+        "model.bn_momentum=0.9: must be 0.99 (unset) with model.norm=layer: layer and group normalisation keep no moving averages",
+    ),
+    (
+        ["model.bn=before", "model.norm=group", "model.output_bn=true"],
+        "model.output_bn=True: must be false with model.norm=group (the Keras blog's output layer is BN)",
+    ),
+    (
+        ["model.bn=before", "model.norm=layer", "model.bn_renorm=true"],
+        "model.bn_renorm=True: must be false with model.norm=layer (model.bn_renorm=true is model.norm=batch_renorm's older spelling)",
+    ),
+    (
+        ["probe.precise_batches=10"],
+        "probe.precise_batches=10: must be 0 unless probe.bn_modes=true (it adds a BN mode)",
+    ),
+    (
+        ["trainer.precise_bn=5", "probe.bn_modes=true"],
+        "trainer.precise_bn=5: must be 0 with probe.bn_modes=true (the probe compares BN's moving averages",
+    ),
     (["trainer.precise_bn=-1"], "trainer.precise_bn=-1: must be an integer >= 0 (0: BN's moving averages)"),
-    (["model=lstm", "model.bn=after"], "model.bn=after: must be none or before for model=lstm (before: normalised inside the cell, as Cooijmans et al. 2016)"),
+    (
+        ["model=lstm", "model.bn=after"],
+        "model.bn=after: must be none or before for model=lstm (before: normalised inside the cell, as Cooijmans et al. 2016)",
+    ),
     (["model=lstm", "model.bn=before", "model.norm=group"], "model.norm=group: must be batch or layer for model=lstm"),
-    (["model=lstm", "probe.gradients=true"], "probe.gradients=True: must be false for model=lstm (the probes read feed-forward blocks)"),
-    (["model=lstm", "model.dropout=0.1"], "model.dropout=0.1: must be 0.0 for model=lstm (a feed-forward block's option)"),
-    (["model=lstm", "data=circles"], "model=lstm needs image data (H, W, C), one row per time step; data=circles's inputs have shape (2,)"),
-    (["model=lstm", "model.bn=before", "model.norm=layer", "trainer.precise_bn=10"], "trainer.precise_bn=10: must be 0 for model=lstm unless model.bn=before and model.norm=batch"),
-    (["model.permute=true"], "model.permute=True: must be false unless model=lstm (the other builders do not read the pixels in order)"),
-    (["trainer.precise_bn=61"], "trainer.precise_bn=61: 61 batches of trainer.batch_size=60 need 3,660 training examples; the training split has 3,600 (data=mnist5k); use at most 60"),
+    (
+        ["model=lstm", "probe.gradients=true"],
+        "probe.gradients=True: must be false for model=lstm (the probes read feed-forward blocks)",
+    ),
+    (
+        ["model=lstm", "model.dropout=0.1"],
+        "model.dropout=0.1: must be 0.0 for model=lstm (a feed-forward block's option)",
+    ),
+    (
+        ["model=lstm", "data=circles"],
+        "model=lstm needs image data (H, W, C), one row per time step; data=circles's inputs have shape (2,)",
+    ),
+    (
+        ["model=lstm", "model.bn=before", "model.norm=layer", "trainer.precise_bn=10"],
+        "trainer.precise_bn=10: must be 0 for model=lstm unless model.bn=before and model.norm=batch",
+    ),
+    (
+        ["model.permute=true"],
+        "model.permute=True: must be false unless model=lstm (the other builders do not read the pixels in order)",
+    ),
+    (
+        ["trainer.precise_bn=61"],
+        "trainer.precise_bn=61: 61 batches of trainer.batch_size=60 need 3,660 training examples; the training split has 3,600 (data=mnist5k); use at most 60",
+    ),
 ]
 
 
@@ -131,10 +236,22 @@ def test_bad_config_values_are_refused_naming_the_key(overrides, message):
 
 # Refusals that need the builder, the tracker or the callback made once (what `shapes.checked` does before any run).
 MADE_CASES = [
-    (["model._target_=tests.builders.raises"], "model._target_=tests.builders.raises: the builder raised ValueError: no such layer size: [100, 100, 100] at builders.py:"),
-    (["logger=mlflow", "logger.mlflow_uri=bogus://x"], "logger.mlflow_uri=bogus://x: MLflow cannot use it (Model registry functionality is unavailable; "),
-    (["logger=mlflow", "logger.mlflow_uri=file:/tmp/mlruns"], "logger.mlflow_uri=file:/tmp/mlruns: MLflow cannot use it (The filesystem tracking backend"),
-    (["+callbacks.x._target_=collections.OrderedDict"], "callbacks.x: collections.OrderedDict makes a OrderedDict, not a keras.callbacks.Callback, which is all a run drives"),
+    (
+        ["model._target_=tests.builders.raises"],
+        "model._target_=tests.builders.raises: the builder raised ValueError: no such layer size: [100, 100, 100] at builders.py:",
+    ),
+    (
+        ["logger=mlflow", "logger.mlflow_uri=bogus://x"],
+        "logger.mlflow_uri=bogus://x: MLflow cannot use it (Model registry functionality is unavailable; ",
+    ),
+    (
+        ["logger=mlflow", "logger.mlflow_uri=file:/tmp/mlruns"],
+        "logger.mlflow_uri=file:/tmp/mlruns: MLflow cannot use it (The filesystem tracking backend",
+    ),
+    (
+        ["+callbacks.x._target_=collections.OrderedDict"],
+        "callbacks.x: collections.OrderedDict makes a OrderedDict, not a keras.callbacks.Callback, which is all a run drives",
+    ),
 ]
 
 

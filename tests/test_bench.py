@@ -10,12 +10,17 @@ from bn_study import bench
 
 @pytest.mark.slow  # ~30 s: `make bench` itself exercises the same code
 def test_bench_runs_every_way_and_writes_its_tables(tmp_path):
-    assert bench.main(["--steps", "40", "--rounds", "1", "--sweep-runs", "2", "--arms", "none", "--out", str(tmp_path)]) == 0
+    assert (
+        bench.main(["--steps", "40", "--rounds", "1", "--sweep-runs", "2", "--arms", "none", "--out", str(tmp_path)])
+        == 0
+    )
     table = pd.read_csv(tmp_path / "bench.csv")
     assert set(table["way"]) == set(bench.WAYS) and set(table["arm"]) == {"none"}
     assert (table["ms_per_step"] > 0).all() and len(table) == len(bench.WAYS)
     facts = json.loads((tmp_path / "bench.json").read_text())
-    assert facts["sweep"]["runs"] == 2 and facts["matmul"]["step_flops"] == 6 * 60 * (784 * 100 + 100 * 100 * 2 + 100 * 10)
+    assert facts["sweep"]["runs"] == 2 and facts["matmul"]["step_flops"] == 6 * 60 * (
+        784 * 100 + 100 * 100 * 2 + 100 * 10
+    )
     assert {"a_over_c", "c_over_b", "probes_over_c", "fixed_seconds"} <= set(facts["ratios"])
     summary = (tmp_path / "summary.md").read_text()
     assert "a / c =" in summary and "c / b =" in summary and "c+ / c =" in summary and "Fixed cost per run" in summary
@@ -25,14 +30,30 @@ def test_bench_runs_every_way_and_writes_its_tables(tmp_path):
 def test_cnn_bench_measures_every_way_against_the_bare_loop_and_counts_the_step_flops(tmp_path):
     from bn_study import bench_cnn
 
-    assert bench_cnn.main(["--steps", "4", "--rounds", "1", "--settings", "default", "inter1", "--out", str(tmp_path)]) == 0
+    assert (
+        bench_cnn.main(["--steps", "4", "--rounds", "1", "--settings", "default", "inter1", "--out", str(tmp_path)])
+        == 0
+    )
     table = pd.read_csv(tmp_path / "cnn.csv")
     default = table[table["setting"] == "default"]
-    assert {"bare_step", "bare_loop", "bare_xla", "bn_study", "bn_study_blog", "paired", "mlp_loop", "paired_mlp"} <= set(default["way"])
+    assert {
+        "bare_step",
+        "bare_loop",
+        "bare_xla",
+        "bn_study",
+        "bn_study_blog",
+        "paired",
+        "mlp_loop",
+        "paired_mlp",
+    } <= set(default["way"])
     assert set(table.loc[table["setting"] == "inter1", "way"]) == {"bare_step", "bare_loop"}
     facts = json.loads((tmp_path / "cnn.json").read_text())
     # Conv32 (28x28 valid 3x3 -> 26x26 from 1 channel), Conv64 on 13x13x32 -> 11x11, Conv64 on 5x5x64 -> 3x3, Dense 576->64, 64->10; batch 32
     forward = 2 * 32 * (26 * 26 * 9 * 1 * 32 + 11 * 11 * 9 * 32 * 64 + 3 * 3 * 9 * 64 * 64 + 576 * 64 + 64 * 10)
     assert facts["step_flops"] == 3 * forward
     summary = (tmp_path / "cnn.md").read_text()
-    assert "bn-study / the best bare loop" in summary and "Two runs in one compiled step" in summary and "inter1" in summary
+    assert (
+        "bn-study / the best bare loop" in summary
+        and "Two runs in one compiled step" in summary
+        and "inter1" in summary
+    )

@@ -19,13 +19,27 @@ from bn_study.train import BatchOrder
 from tests.conftest import REPO, cli
 
 # Dropout and BN with a momentum, so that resuming must restore dropout's seed state and BN's statistics too.
-RUN = ["data=mnist5k", "trainer.steps=1200", "trainer.eval_every=100", "probe.examples=200", "model.bn=before", "model.dropout=0.2",
-       "optimizer=momentum", "optimizer.momentum=0.9", "optimizer.lr=0.05"]
+RUN = [
+    "data=mnist5k",
+    "trainer.steps=1200",
+    "trainer.eval_every=100",
+    "probe.examples=200",
+    "model.bn=before",
+    "model.dropout=0.2",
+    "optimizer=momentum",
+    "optimizer.momentum=0.9",
+    "optimizer.lr=0.05",
+]
 
 
 def _start(folder, args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bn_study", *args, f"hydra.run.dir={folder}"], cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "bn_study", *args, f"hydra.run.dir={folder}"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def _checkpointed_step(folder) -> int:
@@ -63,7 +77,9 @@ def test_a_killed_run_resumes_from_its_checkpoint_value_for_value(tmp_path):
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'results' / 'mlflow.db'}")
     assert record["mlflow_run_id"] == mlflow_run and client.get_run(mlflow_run).info.status == "FINISHED"
-    assert max(m.step for m in client.get_metric_history(mlflow_run, "test_accuracy")) == 11  # evaluations 1..12 are epochs 0..11
+    assert (
+        max(m.step for m in client.get_metric_history(mlflow_run, "test_accuracy")) == 11
+    )  # evaluations 1..12 are epochs 0..11
 
 
 def test_skipping_batches_is_taking_them():
@@ -79,8 +95,16 @@ def test_skipping_batches_is_taking_them():
 def test_a_checkpoint_is_only_ever_resumed_by_the_run_that_wrote_it(tmp_path):
     folder = tmp_path / checkpoints.FOLDER
     folder.mkdir()
-    records.write_json_atomic(folder / checkpoints.STATE, {"run_id": "abc", "checkpoints": [
-        {"step": 200, "measured": {}, "prefix": "ckpt-200", "files": {}}, {"step": 300, "measured": {}, "prefix": "ckpt-300", "files": {}}]})
+    records.write_json_atomic(
+        folder / checkpoints.STATE,
+        {
+            "run_id": "abc",
+            "checkpoints": [
+                {"step": 200, "measured": {}, "prefix": "ckpt-200", "files": {}},
+                {"step": 300, "measured": {}, "prefix": "ckpt-300", "files": {}},
+            ],
+        },
+    )
     assert [c.step for c in checkpoints.candidates(tmp_path, "abc")] == [300, 200]  # newest first
     assert checkpoints.candidates(tmp_path, "another") == []
     (folder / checkpoints.STATE).write_text("{torn")
@@ -88,8 +112,17 @@ def test_a_checkpoint_is_only_ever_resumed_by_the_run_that_wrote_it(tmp_path):
 
 
 # In-process runs of 100 steps that keep their checkpoints (at steps 80 and 100), then made to look interrupted.
-SHORT = ["data=mnist5k", "trainer.steps=100", "trainer.eval_every=20", "probe.examples=100", "model.bn=before", "model.dropout=0.2",
-         "optimizer=momentum", "optimizer.momentum=0.9", "optimizer.lr=0.05"]
+SHORT = [
+    "data=mnist5k",
+    "trainer.steps=100",
+    "trainer.eval_every=20",
+    "probe.examples=100",
+    "model.bn=before",
+    "model.dropout=0.2",
+    "optimizer=momentum",
+    "optimizer.momentum=0.9",
+    "optimizer.lr=0.05",
+]
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +175,9 @@ def test_a_checkpoint_its_curve_does_not_reach_is_never_resumed_over_a_hole(whol
         state["checkpoints"] = [{**at_80, "prefix": at_100["prefix"], "files": at_100["files"]}]
         records.write_json_atomic(folder / checkpoints.FOLDER / checkpoints.STATE, state)
     record, log = _rerun(folder, caplog)
-    why = "lacks the evaluation at step 60" if fault.startswith("curve") else "its optimizer has taken 100 steps, not 80"
+    why = (
+        "lacks the evaluation at step 60" if fault.startswith("curve") else "its optimizer has taken 100 steps, not 80"
+    )
     assert f"WARNING {folder}: starting afresh from step 0; no usable checkpoint (" in log and why in log, log
     assert record["status"] == "done" and "resumed" not in record
     _same_as_uninterrupted(whole, folder)
@@ -153,7 +188,10 @@ def test_a_torn_checkpoint_falls_back_to_the_older_one_then_to_a_fresh_start(who
     data = next((folder / checkpoints.FOLDER).glob("ckpt-100.data-*"))
     data.write_bytes(data.read_bytes()[:100])  # not fsynced before a power cut, say
     record, log = _rerun(folder, caplog)
-    assert f"WARNING {folder}: resuming from the checkpoint at step 80; passed over the one at step 100: {data.name} is not what was saved (torn)" in log
+    assert (
+        f"WARNING {folder}: resuming from the checkpoint at step 80; passed over the one at step 100: {data.name} is not what was saved (torn)"
+        in log
+    )
     assert record["resumed"][0]["step"] == 80
     _same_as_uninterrupted(whole, folder)
 
@@ -161,11 +199,21 @@ def test_a_torn_checkpoint_falls_back_to_the_older_one_then_to_a_fresh_start(who
     for data in (folder / checkpoints.FOLDER).glob("ckpt-*.data-*"):
         data.write_bytes(b"")
     (folder / checkpoints.FOLDER / "ckpt-20_temp").mkdir()  # what TensorFlow leaves of a save it was killed in
-    (folder / checkpoints.FOLDER / "ckpt-20_temp" / "part-00000-of-00001.data-00000-of-00001.tempstate1").write_bytes(b"x")
+    (folder / checkpoints.FOLDER / "ckpt-20_temp" / "part-00000-of-00001.data-00000-of-00001.tempstate1").write_bytes(
+        b"x"
+    )
     record, log = _rerun(folder, caplog, "checkpoint.keep=true")
-    assert sorted(p.name for p in (folder / checkpoints.FOLDER).iterdir()) == ["ckpt-100.data-00000-of-00001", "ckpt-100.index",
-                                                                                 "ckpt-80.data-00000-of-00001", "ckpt-80.index", "state.json"]
-    assert f"WARNING {folder}: starting afresh from step 0; no usable checkpoint (the one at step 100: " in log and "resumed" not in record
+    assert sorted(p.name for p in (folder / checkpoints.FOLDER).iterdir()) == [
+        "ckpt-100.data-00000-of-00001",
+        "ckpt-100.index",
+        "ckpt-80.data-00000-of-00001",
+        "ckpt-80.index",
+        "state.json",
+    ]
+    assert (
+        f"WARNING {folder}: starting afresh from step 0; no usable checkpoint (the one at step 100: " in log
+        and "resumed" not in record
+    )
     _same_as_uninterrupted(whole, folder)
 
 
@@ -187,13 +235,19 @@ def test_a_checkpoint_an_older_bn_study_saved_is_resumed(whole, tmp_path, caplog
     state = json.loads((folder / checkpoints.FOLDER / checkpoints.STATE).read_text())
     at_80 = state["checkpoints"][0]
     saved = tf.train.load_checkpoint(str(folder / checkpoints.FOLDER / at_80["prefix"]))
-    values = {key.split("/")[0]: tf.Variable(saved.get_tensor(key)) for key in saved.get_variable_to_shape_map() if key.startswith("v") and key.endswith("VARIABLE_VALUE")}
+    values = {
+        key.split("/")[0]: tf.Variable(saved.get_tensor(key))
+        for key in saved.get_variable_to_shape_map()
+        if key.startswith("v") and key.endswith("VARIABLE_VALUE")
+    }
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(**values), str(tmp_path / "old"), max_to_keep=2)
     old = Path(manager.save(checkpoint_number=80))
     for path in old.parent.glob(f"{old.name}.*"):
         shutil.copy(path, folder / checkpoints.FOLDER)
-    records.write_json_atomic(folder / checkpoints.FOLDER / checkpoints.STATE,
-                              {"run_id": state["run_id"], "step": 80, "measured": at_80["measured"], "prefix": old.name})
+    records.write_json_atomic(
+        folder / checkpoints.FOLDER / checkpoints.STATE,
+        {"run_id": state["run_id"], "step": 80, "measured": at_80["measured"], "prefix": old.name},
+    )
     record, _ = _rerun(folder, caplog)
     assert record["resumed"][0]["step"] == 80
     _same_as_uninterrupted(whole, folder)

@@ -25,7 +25,9 @@ def test_collect_skips_torn_and_interrupted_folders(made, tmp_path):
     assert len(got.skipped) == 2
     assert any(str(torn) in s and "unreadable" in s for s in got.skipped)
     assert any(str(interrupted) in s and "interrupted" in s for s in got.skipped)
-    assert {"run_id", "status", "model.bn", "optimizer.lr", "seed", "test_accuracy", "steps", "data_used"} <= set(got.runs.columns)
+    assert {"run_id", "status", "model.bn", "optimizer.lr", "seed", "test_accuracy", "steps", "data_used"} <= set(
+        got.runs.columns
+    )
     assert str(good) in got.runs["folder"].iloc[0]
 
 
@@ -36,7 +38,11 @@ def test_an_all_digit_run_id_is_kept_as_a_string(made, tmp_path):
     shutil.copytree(made / "0", folder)
     record = json.loads((folder / "run.json").read_text())
     # A tag whose config hashes to an all-digit run_id: the same run as far as the tables go, with a run_id pandas would read as a number.
-    tag = next(f"t{i}" for i in range(100_000) if records.config_id(identity_of({**record["config"], "tag": f"t{i}"})).isdigit())
+    tag = next(
+        f"t{i}"
+        for i in range(100_000)
+        if records.config_id(identity_of({**record["config"], "tag": f"t{i}"})).isdigit()
+    )
     config = {**record["config"], "tag": tag}
     digits = records.config_id(identity_of(config))
     curve = (folder / "curves.csv").read_text().replace(record["run_id"], digits)
@@ -54,10 +60,14 @@ def test_a_run_of_another_study_put_in_a_sweep_folder_is_reported_not_collected(
     sweep = tmp_path / "sweep"
     shutil.copytree(made, sweep)
     ids = {seed: records.read_run(sweep / seed)["run_id"] for seed in ("0", "1")}
-    (sweep / "sweep.json").write_text(json.dumps({"created_at": "2026-12-04T00:00:00", "jobs": [["seed=0"]], "run_ids": [ids["0"]]}))
+    (sweep / "sweep.json").write_text(
+        json.dumps({"created_at": "2026-12-04T00:00:00", "jobs": [["seed=0"]], "run_ids": [ids["0"]]})
+    )
     got = collect.collect(sweep)
     assert list(got.runs["run_id"]) == [ids["0"]]
-    assert got.skipped == [f"{sweep / '1'}: not one of the jobs of the sweep {sweep} (a run of study 'adhoc' put there?); left out"]
+    assert got.skipped == [
+        f"{sweep / '1'}: not one of the jobs of the sweep {sweep} (a run of study 'adhoc' put there?); left out"
+    ]
     # A sweep.json written before it recorded run_ids: a job is known by its overrides.
     (sweep / "sweep.json").write_text(json.dumps({"created_at": "2026-12-04T00:00:00", "jobs": [["seed=1"]]}))
     assert list(collect.collect(sweep).runs["run_id"]) == [ids["1"]]
@@ -70,15 +80,22 @@ def test_a_registered_studys_folder_takes_only_its_planned_runs(made, tmp_path, 
 
     assert cli.collect_command(["fig1_second_lr", "--runs", str(made), "--results", str(tmp_path)]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].startswith(f"bn-study-collect: error: fig1_second_lr: none of the 2 finished runs under {made} is one of "
-                                               "its planned runs (e.g. data.name=mnist5k (planned: mnist), ")
+    assert len(err) == 1 and err[0].startswith(
+        f"bn-study-collect: error: fig1_second_lr: none of the 2 finished runs under {made} is one of "
+        "its planned runs (e.g. data.name=mnist5k (planned: mnist), "
+    )
     assert err[0].endswith(f"a variant is collected into a folder of its own: bn-study-collect <name> --runs {made}")
     assert not (tmp_path / "fig1_second_lr").exists()
-    assert cli.collect_command(["fig1_variant", "--runs", str(made), "--results", str(tmp_path)]) == 0  # where a variant goes
+    assert (
+        cli.collect_command(["fig1_variant", "--runs", str(made), "--results", str(tmp_path)]) == 0
+    )  # where a variant goes
 
     collect.write(collect.collect(made), tmp_path / "fig1")  # the variant's tables put in fig1's folder by other means
     assert cli.main(["render", "fig1", "--results", str(tmp_path)]) == 2
-    assert "2 of its 2 collected runs are not fig1's planned runs (e.g. data.name=mnist5k (planned: mnist)" in capsys.readouterr().err
+    assert (
+        "2 of its 2 collected runs are not fig1's planned runs (e.g. data.name=mnist5k (planned: mnist)"
+        in capsys.readouterr().err
+    )
     assert not (tmp_path / "fig1" / "verdicts.json").exists()
 
 
@@ -90,7 +107,9 @@ def test_of_planned_and_unplanned_runs_the_planned_are_kept_and_the_rest_reporte
     planned = plan.planned(["input_bn"], Version(quick=True))
     runs = planned.drop(columns="splits").head(2).assign(folder=["a", "b"], run_id=["r1", "r2"])
     runs.loc[1, "trainer.steps"] = 7
-    got = cli.only_planned(collect.Collected(runs, pd.DataFrame({"run_id": ["r1", "r2"]})), planned, "input_bn_quick", Path("s"))
+    got = cli.only_planned(
+        collect.Collected(runs, pd.DataFrame({"run_id": ["r1", "r2"]})), planned, "input_bn_quick", Path("s")
+    )
     assert list(got.runs["run_id"]) == ["r1"] and list(got.curves["run_id"]) == ["r1"]
     assert got.skipped == ["b: not one of input_bn_quick's planned runs; left out"]
     assert plan.unplanned(runs, planned)[1] == f"trainer.steps=7 (planned: {planned['trainer.steps'].iloc[1]})"
@@ -104,7 +123,12 @@ def test_a_collection_short_of_the_plan_is_not_collected_into_the_studys_folder(
 
     planned = plan.planned(["input_bn"], Version(quick=True))
     runs = planned.drop(columns="splits").iloc[1:].assign(folder="f", run_id=[f"r{i}" for i in range(len(planned) - 1)])
-    monkeypatch.setattr(cli.collect, "collect", lambda folder: collect.Collected(runs, pd.DataFrame({"run_id": runs["run_id"]})))
-    with pytest.raises(cli.Unplanned, match=f"input_bn_quick: the finished runs under {tmp_path} lack 1 of its {len(planned)} planned runs \\(e.g. "):
+    monkeypatch.setattr(
+        cli.collect, "collect", lambda folder: collect.Collected(runs, pd.DataFrame({"run_id": runs["run_id"]}))
+    )
+    with pytest.raises(
+        cli.Unplanned,
+        match=f"input_bn_quick: the finished runs under {tmp_path} lack 1 of its {len(planned)} planned runs \\(e.g. ",
+    ):
         cli.collect_study(get("input_bn"), Version(quick=True), tmp_path, planned, folders=[tmp_path])
     assert not (tmp_path / "input_bn_quick").exists()

@@ -18,15 +18,23 @@ def test_each_dataset_loads_as_its_spec_declares(name):
 
 
 def _write_idx(path, array, gz):
-    payload = bytes([0, 0, 0x08, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape) + array.astype(np.uint8).tobytes()
+    payload = (
+        bytes([0, 0, 0x08, array.ndim])
+        + b"".join(n.to_bytes(4, "big") for n in array.shape)
+        + array.astype(np.uint8).tobytes()
+    )
     path.write_bytes(gzip.compress(payload) if gz else payload)
 
 
 def _mnist_like(folder, gz=True, n_train=200, n_test=50, seed=0):
     """Small MNIST-format files: 28x28 uint8 images, labels 0..9, every class in both splits."""
     rng = np.random.default_rng(seed)
-    arrays = {"x_train": rng.integers(0, 256, (n_train, 28, 28)), "y_train": np.arange(n_train) % 10,
-              "x_test": rng.integers(0, 256, (n_test, 28, 28)), "y_test": np.arange(n_test) % 10}
+    arrays = {
+        "x_train": rng.integers(0, 256, (n_train, 28, 28)),
+        "y_train": np.arange(n_train) % 10,
+        "x_test": rng.integers(0, 256, (n_test, 28, 28)),
+        "y_test": np.arange(n_test) % 10,
+    }
     folder.mkdir(parents=True, exist_ok=True)
     for part, name in mnist_format.IDX_FILES.items():
         _write_idx(folder / (name + (".gz" if gz else "")), arrays[part], gz)
@@ -59,7 +67,9 @@ def test_fashion_mnist_loads_from_the_debian_package_before_any_download(tmp_pat
     monkeypatch.setattr(data_lib, "DEBIAN_FASHION_MNIST", tmp_path / "debian")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty-keras-home"))
     loaded = data_lib.load(compose_run("data=fashion_mnist").data)
-    assert loaded.source.startswith(f"Debian package dataset-fashion-mnist: the four IDX files in {tmp_path / 'debian'}")
+    assert loaded.source.startswith(
+        f"Debian package dataset-fashion-mnist: the four IDX files in {tmp_path / 'debian'}"
+    )
     np.testing.assert_array_equal(loaded.y_test, arrays["y_test"])
 
 
@@ -100,16 +110,22 @@ def _bad_deflate(folder):
     name.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("spoil, message", [
-    (_no_images, "holds no test images"),
-    (_bad_deflate, "train-images-idx3-ubyte.gz cannot be read (error: "),
-    (_truncated, "t10k-images-idx3-ubyte.gz holds 39,211 bytes, its header says 39,216 (shape (50, 28, 28)): truncated or padded"),
-    (_bad_magic, "train-labels-idx1-ubyte.gz is not an IDX file of unsigned bytes (its first bytes are 00000d01)"),
-    (_label_ten, "test labels range 10..10, not 0..9"),
-    (_label_count, "50 test images but labels of shape (49,)"),
-    (_missing, "lacks train-labels-idx1-ubyte (or train-labels-idx1-ubyte.gz)"),
-    (_wrong_size, "train images have shape (200, 32, 32), not (N, 28, 28)"),
-])
+@pytest.mark.parametrize(
+    "spoil, message",
+    [
+        (_no_images, "holds no test images"),
+        (_bad_deflate, "train-images-idx3-ubyte.gz cannot be read (error: "),
+        (
+            _truncated,
+            "t10k-images-idx3-ubyte.gz holds 39,211 bytes, its header says 39,216 (shape (50, 28, 28)): truncated or padded",
+        ),
+        (_bad_magic, "train-labels-idx1-ubyte.gz is not an IDX file of unsigned bytes (its first bytes are 00000d01)"),
+        (_label_ten, "test labels range 10..10, not 0..9"),
+        (_label_count, "50 test images but labels of shape (49,)"),
+        (_missing, "lacks train-labels-idx1-ubyte (or train-labels-idx1-ubyte.gz)"),
+        (_wrong_size, "train images have shape (200, 32, 32), not (N, 28, 28)"),
+    ],
+)
 def test_files_that_are_not_mnist_format_are_refused_in_one_line(tmp_path, spoil, message, fresh_cache):
     _mnist_like(tmp_path / "files")
     spoil(tmp_path / "files")

@@ -14,8 +14,8 @@ import pytest
 
 from bn_study import collect, ownership, records, verify
 from bn_study.config import ConfigError
-from bn_study.studies import cli as studies_cli
 from bn_study.run import finished
+from bn_study.studies import cli as studies_cli
 from tests.conftest import REPO, TINY, cli, compose_run, refused
 
 
@@ -40,7 +40,9 @@ def test_a_finished_run_whose_curves_fail_verification_is_reported_left_out_and_
         (bad / "curves.csv").unlink()
     else:
         _tear(bad)
-    if "before checksums" in fault:  # a run.json written before runs recorded their curves: its final accuracy still checks
+    if (
+        "before checksums" in fault
+    ):  # a run.json written before runs recorded their curves: its final accuracy still checks
         record = records.read_run(bad)
         del record["curves"]
         records.write_json_atomic(bad / "run.json", record)
@@ -56,16 +58,31 @@ def test_a_finished_run_whose_curves_fail_verification_is_reported_left_out_and_
 
 
 EDITS = {
-    "final.val_accuracy": (lambda r: r["final"].update(val_accuracy=r["final"]["val_accuracy"] + 0.01), "final.val_accuracy is"),
+    "final.val_accuracy": (
+        lambda r: r["final"].update(val_accuracy=r["final"]["val_accuracy"] + 0.01),
+        "final.val_accuracy is",
+    ),
     "final.test_loss": (lambda r: r["final"].update(test_loss=r["final"]["test_loss"] / 2), "final.test_loss is"),
     "status": (lambda r: r.update(status="diverged"), "status diverged at step None"),
-    "data.name": (lambda r: r["data"].update(name="fashion_mnist"), "data.name 'fashion_mnist' is not what its config asked for"),
+    "data.name": (
+        lambda r: r["data"].update(name="fashion_mnist"),
+        "data.name 'fashion_mnist' is not what its config asked for",
+    ),
     "config": (lambda r: r["config"]["optimizer"].update(lr=2.0), "run_id is not its config's"),
     "run_id": (lambda r: r.update(run_id="0123456789ab"), "does not belong to this run.json"),
     "study": (lambda r: r.update(study="fig1"), "study 'fig1' is not its config's 'adhoc'"),
-    "trainer.steps": (lambda r: r.update(config={**r["config"], "trainer": {**r["config"]["trainer"], "steps": 70}}), "run_id is not its config's"),
-    "data.n_test": (lambda r: r["data"].update(n_test=10_000), "split sizes (train, val, test) (3600, 400, 10000) are not mnist5k's (3600, 400, 1000)"),
-    "final, a key added": (lambda r: r["final"].update(train_accuracy=0.99), "final has test_accuracy, test_loss, train_accuracy, val_accuracy, val_loss"),
+    "trainer.steps": (
+        lambda r: r.update(config={**r["config"], "trainer": {**r["config"]["trainer"], "steps": 70}}),
+        "run_id is not its config's",
+    ),
+    "data.n_test": (
+        lambda r: r["data"].update(n_test=10_000),
+        "split sizes (train, val, test) (3600, 400, 10000) are not mnist5k's (3600, 400, 1000)",
+    ),
+    "final, a key added": (
+        lambda r: r["final"].update(train_accuracy=0.99),
+        "final has test_accuracy, test_loss, train_accuracy, val_accuracy, val_loss",
+    ),
     "diverged_at_step": (lambda r: r.update(diverged_at_step=20), "status done, but diverged_at_step is 20"),
 }
 
@@ -91,21 +108,30 @@ def test_an_interrupted_run_of_another_config_is_not_overwritten(sweep):
     folder = sweep / "1"
     record = records.read_run(folder)
     records.write_json_atomic(folder / "run.json", {**record, "status": "failed"})
-    with pytest.raises(ConfigError, match=f"{folder}: holds an interrupted run of another config \\(run {record['run_id']}, failed\\); choose another"):
+    with pytest.raises(
+        ConfigError,
+        match=f"{folder}: holds an interrupted run of another config \\(run {record['run_id']}, failed\\); choose another",
+    ):
         finished(compose_run(*TINY, "seed=1", "optimizer.lr=0.5"), folder)
     assert finished(compose_run(*TINY, "seed=1"), folder) is None  # its own config: redone (resumed where it can be)
     from bn_study.run import execute
 
-    with pytest.raises(ConfigError, match="holds an interrupted run of another config"):  # called directly too (a notebook)
+    with pytest.raises(
+        ConfigError, match="holds an interrupted run of another config"
+    ):  # called directly too (a notebook)
         execute(compose_run(*TINY, "seed=1", "optimizer.lr=0.5"), folder)
     assert records.read_run(folder) == {**record, "status": "failed"}
 
 
 def test_a_job_of_the_sweep_with_no_run_is_reported(sweep):
-    (sweep / "sweep.json").write_text(json.dumps({"created_at": "2026-11-24T00:00:00", "n_jobs": 3, "jobs": [["seed=0"], ["seed=1"], ["seed=2"]]}))
+    (sweep / "sweep.json").write_text(
+        json.dumps({"created_at": "2026-11-24T00:00:00", "n_jobs": 3, "jobs": [["seed=0"], ["seed=1"], ["seed=2"]]})
+    )
     (sweep / "1" / "run.json").unlink()  # a job folder removed by hand
-    missing = [f"{sweep}: job 2/3 (seed=1) has no run: never started, or its folder was removed",
-               f"{sweep}: job 3/3 (seed=2) has no run: never started, or its folder was removed"]
+    missing = [
+        f"{sweep}: job 2/3 (seed=1) has no run: never started, or its folder was removed",
+        f"{sweep}: job 3/3 (seed=2) has no run: never started, or its folder was removed",
+    ]
     got = collect.collect(sweep)
     assert list(got.runs["seed"]) == [0] and got.skipped == missing
     assert verify.check(sweep).unfinished == missing
@@ -130,7 +156,10 @@ def test_a_rerun_of_a_finished_run_says_it_was_skipped(sweep):
     record = records.read_run(folder)
     proc = cli(*TINY, f"hydra.run.dir={folder}")
     assert proc.returncode == 0, proc.stderr
-    assert f"skipped: {folder} already holds this run, done (test acc {record['final']['test_accuracy']:.4f})" in proc.stdout
+    assert (
+        f"skipped: {folder} already holds this run, done (test acc {record['final']['test_accuracy']:.4f})"
+        in proc.stdout
+    )
     assert records.read_run(folder)["started_at"] == record["started_at"]
 
 
@@ -152,7 +181,9 @@ def test_a_collection_torn_between_its_writes_is_refused(collected, tmp_path, mo
     assert len(collect.load(out)[0]) == 2
 
     # Kill the next collection (of one run) after its first table is in place, before the rest.
-    one = collect.Collected(collected.runs.iloc[:1], collected.curves[collected.curves["run_id"] == collected.runs["run_id"].iloc[0]])
+    one = collect.Collected(
+        collected.runs.iloc[:1], collected.curves[collected.curves["run_id"] == collected.runs["run_id"].iloc[0]]
+    )
     real_replace, calls = os.replace, []
 
     def dying_replace(src, dst):
@@ -165,9 +196,16 @@ def test_a_collection_torn_between_its_writes_is_refused(collected, tmp_path, mo
     with pytest.raises(KeyboardInterrupt):
         collect.write(one, out)
     monkeypatch.undo()
-    assert sorted(p.name for p in out.iterdir()) == ["by_config.csv", "collection.json", "curves.parquet", "runs.csv"]  # no temp files left
+    assert sorted(p.name for p in out.iterdir()) == [
+        "by_config.csv",
+        "collection.json",
+        "curves.parquet",
+        "runs.csv",
+    ]  # no temp files left
     (out / ".curves.parquet.x1y2.tmp").write_bytes(b"PAR")  # what a SIGKILL mid-write would leave, cleanup unrun
-    assert verify.check(out).unfinished == [f"{out / '.curves.parquet.x1y2.tmp'}: left by a write that was killed; safe to delete (the folder's next owner removes it)"]
+    assert verify.check(out).unfinished == [
+        f"{out / '.curves.parquet.x1y2.tmp'}: left by a write that was killed; safe to delete (the folder's next owner removes it)"
+    ]
     with pytest.raises(collect.TornCollection, match="runs.csv: not the table collection.json describes"):
         collect.load(out)
     assert verify.main([str(out)]) == 1
@@ -182,8 +220,11 @@ def test_a_collection_torn_between_its_writes_is_refused(collected, tmp_path, mo
 
 def test_the_newest_sweep_is_the_one_started_last_whatever_its_name(tmp_path):
     sweeps = tmp_path / "s" / "sweeps"
-    for name, created in [("2026-11-24_10-00-00_abc", "2026-11-24T10:00:00"), ("2026-11-24_09-00-00_def", "2026-11-24T09:00:00"),
-                          ("zz-my-copy", "2026-11-23T12:00:00")]:
+    for name, created in [
+        ("2026-11-24_10-00-00_abc", "2026-11-24T10:00:00"),
+        ("2026-11-24_09-00-00_def", "2026-11-24T09:00:00"),
+        ("zz-my-copy", "2026-11-23T12:00:00"),
+    ]:
         (sweeps / name).mkdir(parents=True)
         (sweeps / name / "sweep.json").write_text(json.dumps({"created_at": created}))
     (sweeps / "zzz-no-manifest").mkdir()
@@ -196,7 +237,11 @@ FAST = ["data=mnist5k", "trainer.steps=20", "trainer.eval_every=10", "probe.exam
 @pytest.mark.parametrize("mode", ["sweep", "run"])
 def test_a_folder_has_one_owner_at_a_time(tmp_path, mode):
     folder = tmp_path / mode
-    args = ["-m", *FAST, "seed=0,1", f"hydra.sweep.dir={folder}"] if mode == "sweep" else [*FAST, f"hydra.run.dir={folder}"]
+    args = (
+        ["-m", *FAST, "seed=0,1", f"hydra.sweep.dir={folder}"]
+        if mode == "sweep"
+        else [*FAST, f"hydra.run.dir={folder}"]
+    )
     with ownership.owned(folder, "test"):
         assert ownership.owner(folder).startswith(f"pid {os.getpid()} on ")
         proc = cli(*args)
@@ -227,8 +272,16 @@ def test_the_folder_of_a_killed_owner_is_taken_over(tmp_path, caplog):
 
 def test_two_collects_into_one_folder_are_refused(collected, tmp_path, capsys):
     with ownership.owned(tmp_path / "results" / "s", "test"):
-        assert studies_cli.collect_command(["s", "--runs", str(collected.sources[0]), "--results", str(tmp_path / "results")]) == 2
-    assert f"results folder {tmp_path / 'results' / 's'}: in use by another bn-study process (pid {os.getpid()}" in capsys.readouterr().err
+        assert (
+            studies_cli.collect_command(
+                ["s", "--runs", str(collected.sources[0]), "--results", str(tmp_path / "results")]
+            )
+            == 2
+        )
+    assert (
+        f"results folder {tmp_path / 'results' / 's'}: in use by another bn-study process (pid {os.getpid()}"
+        in capsys.readouterr().err
+    )
 
 
 def test_the_report_of_a_missing_results_root_is_one_line(tmp_path, capsys):
@@ -257,15 +310,27 @@ def test_a_corrupt_sweep_manifest_is_refused_in_one_line(tmp_path):
 
 def test_ctrl_c_prints_one_line_marks_the_run_failed_and_exits_130(tmp_path):
     folder = tmp_path / "run"
-    args = [sys.executable, "-m", "bn_study", "data=mnist5k", "trainer.steps=20000", "trainer.eval_every=100", f"hydra.run.dir={folder}"]
+    args = [
+        sys.executable,
+        "-m",
+        "bn_study",
+        "data=mnist5k",
+        "trainer.steps=20000",
+        "trainer.eval_every=100",
+        f"hydra.run.dir={folder}",
+    ]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while time.time() < deadline and ",100,test,accuracy," not in ((folder / "curves.csv").read_text() if (folder / "curves.csv").exists() else ""):
+    while time.time() < deadline and ",100,test,accuracy," not in (
+        (folder / "curves.csv").read_text() if (folder / "curves.csv").exists() else ""
+    ):
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert err.strip().splitlines() == [f"bn-study: interrupted: run folder {folder} marked failed; rerun the same command to redo it"]
+    assert err.strip().splitlines() == [
+        f"bn-study: interrupted: run folder {folder} marked failed; rerun the same command to redo it"
+    ]
     assert records.read_run(folder)["status"] == "failed"
     assert verify.check(folder).unfinished == [f"{folder}: failed"]
 
@@ -279,8 +344,10 @@ def test_every_committed_collection_verifies():
 
 def test_a_killed_writes_leftovers_are_removed_by_the_folders_next_owner(tmp_path):
     (tmp_path / ".run.json.x1y2.tmp").write_text("{half")
-    assert verify.check(tmp_path).unfinished == [f"{tmp_path / '.run.json.x1y2.tmp'}: left by a write that was killed; safe to delete "
-                                                 "(the folder's next owner removes it)"]
+    assert verify.check(tmp_path).unfinished == [
+        f"{tmp_path / '.run.json.x1y2.tmp'}: left by a write that was killed; safe to delete "
+        "(the folder's next owner removes it)"
+    ]
     with ownership.owned(tmp_path, "test"):
         pass
     assert verify.check(tmp_path).unfinished == []
@@ -305,12 +372,17 @@ def test_a_checkpoint_that_cannot_be_saved_fails_the_run_naming_the_file(tmp_pat
     from bn_study.run import execute
 
     def full(self, prefix, options=None):
-        raise tf.errors.ResourceExhaustedError(None, None, f"{prefix}.data-00000-of-00001.tempstate123; No space left on device")
+        raise tf.errors.ResourceExhaustedError(
+            None, None, f"{prefix}.data-00000-of-00001.tempstate123; No space left on device"
+        )
 
     monkeypatch.setattr(tf.train.Checkpoint, "write", full)
     with pytest.raises(OSError) as err:
         execute(compose_run(*TINY), tmp_path / "run")
-    assert err.value.filename == str(tmp_path / "run" / checkpoints.FOLDER / "ckpt-0") and err.value.strerror == "cannot save the checkpoint: No space left on device"
+    assert (
+        err.value.filename == str(tmp_path / "run" / checkpoints.FOLDER / "ckpt-0")
+        and err.value.strerror == "cannot save the checkpoint: No space left on device"
+    )
     assert records.read_run(tmp_path / "run")["status"] == "failed"
 
 
@@ -318,14 +390,20 @@ def test_a_full_disk_during_a_run_is_one_line_and_exit_1(tmp_path):
     """For real, on a 600 KB tmpfs: the first checkpoint does not fit."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(disk)], capture_output=True).returncode != 0:
+    if (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(disk)], capture_output=True).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a small tmpfs here (not root, or no permission in this container)")
     try:
         proc = cli(*TINY, f"hydra.run.dir={disk / 'run'}")
     finally:
         subprocess.run(["umount", str(disk)], check=True)
     assert proc.returncode == 1, proc.stderr
-    assert re.fullmatch(f"bn-study: error: cannot save the checkpoint: No space left on device: {disk / 'run' / 'checkpoint'}/ckpt-\\d+\n", proc.stderr), proc.stderr
+    assert re.fullmatch(
+        f"bn-study: error: cannot save the checkpoint: No space left on device: {disk / 'run' / 'checkpoint'}/ckpt-\\d+\n",
+        proc.stderr,
+    ), proc.stderr
 
 
 def test_a_sweep_whose_job_failed_does_not_end_with_sweep_complete(tmp_path):
@@ -335,7 +413,10 @@ def test_a_sweep_whose_job_failed_does_not_end_with_sweep_complete(tmp_path):
     for job, status in enumerate(["done", "failed", "done"]):
         (tmp_path / str(job)).mkdir()
         (tmp_path / str(job) / "run.json").write_text(json.dumps({"status": status, "wall_seconds": 1.0}))
-    assert JobProgress(tmp_path, 2, ["seed=2"])._eta() == f" | sweep ended, 1 of 3 jobs failed: rerun it with hydra.sweep.dir={tmp_path} to redo them"
+    assert (
+        JobProgress(tmp_path, 2, ["seed=2"])._eta()
+        == f" | sweep ended, 1 of 3 jobs failed: rerun it with hydra.sweep.dir={tmp_path} to redo them"
+    )
     (tmp_path / "1" / "run.json").write_text(json.dumps({"status": "done", "wall_seconds": 1.0}))
     assert JobProgress(tmp_path, 2, ["seed=2"])._eta() == " | sweep complete"
 
@@ -348,7 +429,10 @@ def test_a_studys_hint_names_a_make_command_that_exists(tmp_path):
 
     with pytest.raises(studies_cli.StageError) as err:
         studies_cli.collect_study(get("placement"), Version(quick=True), tmp_path, pd.DataFrame())
-    assert str(err.value) == f"no sweeps under {tmp_path / 'placement_quick' / 'sweeps'}: run `QUICK=1 make placement` first"
+    assert (
+        str(err.value)
+        == f"no sweeps under {tmp_path / 'placement_quick' / 'sweeps'}: run `QUICK=1 make placement` first"
+    )
     out = subprocess.run(["make", "-n", "placement", "QUICK=1"], cwd=REPO, capture_output=True, text=True).stdout
     assert "bn-study-studies run placement --quick" in out
 
@@ -363,13 +447,17 @@ def test_ctrl_c_in_a_commands_first_moments_is_one_line(tmp_path):
         out, err = proc.communicate(timeout=60)
         if proc.returncode == 0:
             continue  # it had already finished
-        assert proc.returncode == 130 and len(err.splitlines()) == 1 and err.startswith("bn-study-studies: interrupted"), err
+        assert (
+            proc.returncode == 130 and len(err.splitlines()) == 1 and err.startswith("bn-study-studies: interrupted")
+        ), err
 
 
 def test_ctrl_c_while_a_study_runs_is_one_line_saying_how_to_resume(tmp_path):
     """As under `make <study>`: the terminal's Ctrl-C reaches the study runner and its sweep alike."""
     args = [sys.executable, "-m", "bn_study.studies.cli", "run", "input_bn", "--quick", "--results", str(tmp_path)]
-    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not list(tmp_path.glob("*/sweeps/*/0/curves.csv")):
         time.sleep(0.05)

@@ -10,7 +10,16 @@ from bn_study.studies import cli
 def test_fig1_quick_end_to_end(tmp_path):
     assert cli.main(["run", "fig1", "--quick", "--results", str(tmp_path)]) == 0
     out = tmp_path / "fig1_quick"
-    for name in ("fig1.png", "fig1.pdf", "fig1.csv", "summary.md", "runs.csv", "curves.parquet", "by_config.csv", "verdicts.json"):
+    for name in (
+        "fig1.png",
+        "fig1.pdf",
+        "fig1.csv",
+        "summary.md",
+        "runs.csv",
+        "curves.parquet",
+        "by_config.csv",
+        "verdicts.json",
+    ):
         assert (out / name).stat().st_size > 0, name
     runs = pd.read_csv(out / "runs.csv")
     assert sorted(runs["model.bn"].unique()) == ["before", "none"] and sorted(runs["seed"].unique()) == [0, 1]
@@ -24,13 +33,20 @@ def test_fig1_quick_end_to_end(tmp_path):
         last = table[(table["bn"] == bn) & (table["step"] == 300)]["test_accuracy_median"].item()
         assert last == runs[runs["model.bn"] == bn]["test_accuracy"].median()
     # (b, c): one unit of one seed, the same unit in both arms
-    assert table["probe_seed"].nunique() == 1 and table["probe_unit"].nunique() == 1 and {"p15", "p50", "p85"} <= set(table.columns)
+    assert (
+        table["probe_seed"].nunique() == 1
+        and table["probe_unit"].nunique() == 1
+        and {"p15", "p50", "p85"} <= set(table.columns)
+    )
 
     judged = {r["id"]: r for r in verdicts.read(out)["claims"]}
     assert list(judged) == ["fig1.accuracy", "fig1.faster", "fig1.faster_val", "fig1.stable_mean", "fig1.stable_spread"]
     acc = judged["fig1.accuracy"]
-    paired = {s: runs[(runs["seed"] == s) & (runs["model.bn"] == "before")]["test_accuracy"].item()
-              - runs[(runs["seed"] == s) & (runs["model.bn"] == "none")]["test_accuracy"].item() for s in (0, 1)}
+    paired = {
+        s: runs[(runs["seed"] == s) & (runs["model.bn"] == "before")]["test_accuracy"].item()
+        - runs[(runs["seed"] == s) & (runs["model.bn"] == "none")]["test_accuracy"].item()
+        for s in (0, 1)
+    }
     assert [acc["per_seed"][str(s)]["d"] for s in (0, 1)] == [paired[0], paired[1]] and acc["outcome"] == "inconclusive"
 
     summary = (out / "summary.md").read_text()

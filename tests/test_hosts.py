@@ -15,10 +15,12 @@ from tests.conftest import REPO, cli, refused
 
 FAST = ["data=mnist5k", "trainer.steps=20", "trainer.eval_every=10", "probe.examples=100"]
 
-NOTICES = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
-           "I0000 00:00:1796426814.565977    2100 port.cc:153] oneDNN custom operations are on. You may see slightly different numerical "
-           "results due to floating-point round-off errors from different computation orders. To turn them off, set the environment "
-           "variable `TF_ENABLE_ONEDNN_OPTS=0`.\n")
+NOTICES = (
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+    "I0000 00:00:1796426814.565977    2100 port.cc:153] oneDNN custom operations are on. You may see slightly different numerical "
+    "results due to floating-point round-off errors from different computation orders. To turn them off, set the environment "
+    "variable `TF_ENABLE_ONEDNN_OPTS=0`.\n"
+)
 
 
 def test_the_start_up_notices_are_dropped_and_everything_else_kept():
@@ -30,13 +32,23 @@ def test_a_fatal_error_while_tensorflow_is_imported_still_reaches_stderr(tmp_pat
     """The filter outlives a process that TensorFlow aborts (a CPU without the instructions it was built for, say)."""
     fake = tmp_path / "tensorflow"
     fake.mkdir()
-    (fake / "__init__.py").write_text("import os\n"
-                                      f"os.write(2, {NOTICES.encode()!r})\n"
-                                      "os.write(2, b'F0000 00:00:1.0 1 cpu_feature_guard.cc:1] The TensorFlow library needs AVX\\n')\n"
-                                      "os.abort()\n")
-    proc = subprocess.run([sys.executable, "-c", "import bn_study, tensorflow"], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}"})
-    assert proc.returncode == -signal.SIGABRT and proc.stderr == "F0000 00:00:1.0 1 cpu_feature_guard.cc:1] The TensorFlow library needs AVX\n"
+    (fake / "__init__.py").write_text(
+        "import os\n"
+        f"os.write(2, {NOTICES.encode()!r})\n"
+        "os.write(2, b'F0000 00:00:1.0 1 cpu_feature_guard.cc:1] The TensorFlow library needs AVX\\n')\n"
+        "os.abort()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", "import bn_study, tensorflow"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}"},
+    )
+    assert (
+        proc.returncode == -signal.SIGABRT
+        and proc.stderr == "F0000 00:00:1.0 1 cpu_feature_guard.cc:1] The TensorFlow library needs AVX\n"
+    )
 
 
 @pytest.mark.parametrize("onednn", ["0", "1"])
@@ -47,8 +59,13 @@ def test_a_run_writes_nothing_to_stderr_and_records_whether_onednn_was_on(tmp_pa
 
 
 def test_an_error_after_tensorflow_is_imported_is_one_line_with_onednn_on(tmp_path):
-    proc = cli(*FAST, "model._target_=tests.builders.always_after", "model.bn=before", f"hydra.run.dir={tmp_path / 'run'}",
-               env={"TF_ENABLE_ONEDNN_OPTS": "1"})
+    proc = cli(
+        *FAST,
+        "model._target_=tests.builders.always_after",
+        "model.bn=before",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        env={"TF_ENABLE_ONEDNN_OPTS": "1"},
+    )
     assert proc.stderr == refused(proc) + "\n" and "breaks the model contract" in proc.stderr
 
 
@@ -61,10 +78,24 @@ def test_ctrl_c_while_tensorflow_is_imported_is_one_line_and_none_under_a_study(
     fake = tmp_path / "tensorflow"
     fake.mkdir()
     started = tmp_path / "importing"
-    (fake / "__init__.py").write_text(f"import os, time\nos.write(2, {NOTICES.encode()!r})\nopen({str(started)!r}, 'w').close()\ntime.sleep(60)\n")
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}", "PYTHONUNBUFFERED": "1", **({RUN_BY: run_by} if run_by else {})}
-    proc = subprocess.Popen([sys.executable, "-m", "bn_study", *FAST, f"hydra.run.dir={tmp_path / 'run'}"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    (fake / "__init__.py").write_text(
+        f"import os, time\nos.write(2, {NOTICES.encode()!r})\nopen({str(started)!r}, 'w').close()\ntime.sleep(60)\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}",
+        "PYTHONUNBUFFERED": "1",
+        **({RUN_BY: run_by} if run_by else {}),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bn_study", *FAST, f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.time() + 60
     while not started.exists() and time.time() < deadline:
         time.sleep(0.02)
@@ -89,8 +120,12 @@ def test_a_ctrl_c_that_broke_an_import_is_one_line(capsys):
 
     with pytest.raises(SystemExit) as code:
         commands._interrupted("bn-study-studies", _caught(broken), "; rerun the same command")
-    assert code.value.code == 130 and capsys.readouterr().err == "bn-study-studies: interrupted; rerun the same command\n"
-    commands._interrupted("bn-study-studies", ImportError("no module named x"), "")  # a plain ImportError is not an interruption
+    assert (
+        code.value.code == 130 and capsys.readouterr().err == "bn-study-studies: interrupted; rerun the same command\n"
+    )
+    commands._interrupted(
+        "bn-study-studies", ImportError("no module named x"), ""
+    )  # a plain ImportError is not an interruption
 
 
 def _caught(function) -> BaseException:

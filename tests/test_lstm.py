@@ -70,7 +70,9 @@ def test_gains_start_at_gamma_and_the_shifts_at_zero():
     for gain in (cell.gamma_x, cell.gamma_h, cell.gamma_c):
         np.testing.assert_allclose(gain.numpy(), 0.1)
     np.testing.assert_array_equal(cell.beta_c.numpy(), 0.0)
-    assert {w.name for w in cell.non_trainable_weights} == {f"moving_{s}_{w}" for s in ("mean", "variance") for w in "xhc"} | {"moving_updates"}
+    assert {w.name for w in cell.non_trainable_weights} == {
+        f"moving_{s}_{w}" for s in ("mean", "variance") for w in "xhc"
+    } | {"moving_updates"}
 
 
 def test_layer_norm_treats_each_example_alone():
@@ -95,14 +97,20 @@ def test_the_permutation_is_fixed_and_only_reorders_the_pixels():
     assert isinstance(permuted.get_layer("permuted"), FixedPermutation)
 
 
-@pytest.mark.parametrize("arm", [["model.bn=none"], ["model.bn=before"], ["model.bn=before", "model.norm=layer"]], ids=["lstm", "bn_lstm", "ln_lstm"])
+@pytest.mark.parametrize(
+    "arm",
+    [["model.bn=none"], ["model.bn=before"], ["model.bn=before", "model.norm=layer"]],
+    ids=["lstm", "bn_lstm", "ln_lstm"],
+)
 def test_the_lstm_builder_keeps_the_contract(arm):
     cfg = compose_run("model=lstm", *arm)
     model = models.build(cfg.model, (28, 28, 1), 10, seed=0)  # contract.check runs inside
     cell = model.get_layer("lstm1")
     assert cell.units == 100 and cell.norm == (None if cfg.model.bn.value == "none" else cfg.model.norm.value)
     assert model.output_shape == (None, 10)
-    wrong = compose_run("model=lstm", "model.bn=before", "model.norm=layer" if cell.norm != "layer" else "model.norm=batch").model
+    wrong = compose_run(
+        "model=lstm", "model.bn=before", "model.norm=layer" if cell.norm != "layer" else "model.norm=batch"
+    ).model
     with pytest.raises(contract.ContractError, match="the LSTM 'lstm1' normalises with"):
         contract.check(model, wrong, 10)
 
@@ -112,7 +120,9 @@ def test_precise_statistics_of_a_bn_lstm_per_time_step():
     per time step, in closed form; measuring changes nothing, assigning makes inference read them."""
     from bn_study import precise_bn
 
-    model = models.build(compose_run("model=lstm", "model.bn=before", "model.hidden=[8]").model, (28, 28, 1), 10, seed=0)
+    model = models.build(
+        compose_run("model=lstm", "model.bn=before", "model.hidden=[8]").model, (28, 28, 1), 10, seed=0
+    )
     x = np.random.default_rng(2).uniform(size=(48, 28, 28, 1)).astype("float32")
     model(x[:16], training=True)  # one update, so the moving averages are not at their start
     cell = model.get_layer("lstm1")

@@ -9,7 +9,13 @@ import tensorflow as tf
 
 from bn_study.mechanisms import covariate_shift, landscape
 
-PROBES_ON = ["probe.activations=true", "probe.gradients=true", "probe.ics=true", "probe.landscape=true", "probe.bn_modes=true"]
+PROBES_ON = [
+    "probe.activations=true",
+    "probe.gradients=true",
+    "probe.ics=true",
+    "probe.landscape=true",
+    "probe.bn_modes=true",
+]
 
 
 def test_landscape_of_a_quadratic_has_its_curvature_as_beta_smoothness():
@@ -24,7 +30,9 @@ def test_landscape_of_a_quadratic_has_its_curvature_as_beta_smoothness():
     sq = 1 + 4 + 0.25
     losses = [0.5 * a * sq * (1 - eta * a) ** 2 for eta in (0.1, 0.2, 0.5)]
     assert out["beta_smoothness"] == pytest.approx(a, rel=1e-5)
-    assert out["loss_min"] == pytest.approx(min(losses), rel=1e-5) and out["loss_range"] == pytest.approx(max(losses) - min(losses), rel=1e-5)
+    assert out["loss_min"] == pytest.approx(min(losses), rel=1e-5) and out["loss_range"] == pytest.approx(
+        max(losses) - min(losses), rel=1e-5
+    )
     assert out["grad_change_max"] == pytest.approx(0.5 * a * a * np.sqrt(sq), rel=1e-5)
 
 
@@ -59,7 +67,9 @@ def test_gradient_norm_of_the_linear_output_layer_and_its_sgd_update():
     # plain SGD step on the same examples moves W by lr dL/dW.
     import keras
 
-    probe, trainer, _ = _mechanisms("gradients", "model.hidden=[8]", "optimizer.lr=0.3", "probe.batch=60", "trainer.batch_size=60")
+    probe, trainer, _ = _mechanisms(
+        "gradients", "model.hidden=[8]", "optimizer.lr=0.3", "probe.batch=60", "trainer.batch_size=60"
+    )
     model = trainer.model
     h = keras.Model(model.inputs, model.get_layer("dense1_act").output)(probe._x).numpy()
     w, b = (v.numpy() for v in model.get_layer("logits").weights)
@@ -76,9 +86,13 @@ def test_gradient_norm_of_the_linear_output_layer_and_its_sgd_update():
 def test_gradient_norm_of_every_layer_of_a_deep_linear_network_is_backpropagation_by_hand():
     """The gradient-norm-by-layer measure (the depth study's) against the closed form of a linear network:
     delta_out = (softmax(z) - onehot(y)) / n, delta_k = delta_(k+1) W_(k+1)^T, dL/dW_k = h_(k-1)^T delta_k."""
-    probe, trainer, _ = _mechanisms("gradients", "model.hidden=[6]", "model.depth=4", "model.activation=linear", "probe.batch=50")
+    probe, trainer, _ = _mechanisms(
+        "gradients", "model.hidden=[6]", "model.depth=4", "model.activation=linear", "probe.batch=50"
+    )
     model = trainer.model
-    kernels = [model.get_layer(f"dense{i}_linear").kernel.numpy() for i in range(1, 5)] + [model.get_layer("logits").kernel.numpy()]
+    kernels = [model.get_layer(f"dense{i}_linear").kernel.numpy() for i in range(1, 5)] + [
+        model.get_layer("logits").kernel.numpy()
+    ]
     h = [probe._x.numpy().reshape(50, -1).astype(np.float64)]
     for w in kernels:
         h.append(h[-1] @ w)  # biases start at zero
@@ -115,7 +129,9 @@ def test_batch_statistics_vs_moving_averages_and_the_bn_momentum_knob():
     from bn_study.train import BatchOrder
 
     def after_20_steps(momentum):
-        probe, trainer, data = _mechanisms("bn_modes", "model.bn=before", "optimizer=momentum", "optimizer.lr=0.05", f"model.bn_momentum={momentum}")
+        probe, trainer, data = _mechanisms(
+            "bn_modes", "model.bn=before", "optimizer=momentum", "optimizer.lr=0.05", f"model.bn_momentum={momentum}"
+        )
         trainer.train(BatchOrder(len(data.x_train), 60, seed=0).take(20)[0])
         return probe, trainer, probe.measure()["bn_modes"]
 
@@ -127,7 +143,9 @@ def test_batch_statistics_vs_moving_averages_and_the_bn_momentum_knob():
     assert abs(fast["acc_moving_averages"] - fast["acc_batch_stats"]) < 0.1
     for layer in trainer.model.layers:
         if hasattr(layer, "moving_mean"):
-            layer.moving_mean.assign(layer.moving_mean + 50.0)  # wreck the moving averages: batch statistics ignore them
+            layer.moving_mean.assign(
+                layer.moving_mean + 50.0
+            )  # wreck the moving averages: batch statistics ignore them
     assert probe.measure()["bn_modes"]["acc_batch_stats"] == slow["acc_batch_stats"]
 
 
@@ -136,8 +154,10 @@ def test_a_run_with_every_probe_on_trains_exactly_as_one_without(run_tiny):
     record, probed = run_tiny("model.bn=before", "optimizer=momentum", *PROBES_ON, name="probed")
     a, b = pd.read_csv(plain / "curves.csv"), pd.read_csv(probed / "curves.csv")
     same = ["test", "train", "probe"]
-    pd.testing.assert_frame_equal(a[a["split"].isin(same)].drop(columns="run_id").reset_index(drop=True),
-                                  b[b["split"].isin(same)].drop(columns="run_id").reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        a[a["split"].isin(same)].drop(columns="run_id").reset_index(drop=True),
+        b[b["split"].isin(same)].drop(columns="run_id").reset_index(drop=True),
+    )
     got = b.groupby("split")["metric"].apply(set).to_dict()
     assert {"dense1.mean", "dense3.saturated", "dense2.p50"} <= got["act"]
     assert {"dense1.grad_norm", "logits.update_ratio"} <= got["grad"]

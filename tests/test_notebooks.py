@@ -7,7 +7,6 @@ import jupytext
 import nbformat
 import papermill
 import pytest
-
 from conftest import REPO
 
 NOTEBOOKS = REPO / "notebooks"
@@ -17,7 +16,13 @@ PAIRS = sorted(p.stem for p in NOTEBOOKS.glob("*.py"))
 PARAMETERS = {
     "fig1": {"study": "fig1"},
     "grid": {"study": "keras_blog"},
-    "compare_runs": {"study": "placement", "where": {"model.bn": ["none", "after"]}, "by": ["model.bn"], "split": "probe", "metric": "p50"},
+    "compare_runs": {
+        "study": "placement",
+        "where": {"model.bn": ["none", "after"]},
+        "by": ["model.bn"],
+        "split": "probe",
+        "metric": "p50",
+    },
 }
 
 
@@ -26,17 +31,29 @@ def test_every_notebook_is_a_stripped_pair_with_a_parameters_cell():
     for name in PAIRS:
         script = jupytext.read(NOTEBOOKS / f"{name}.py")
         notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
-        assert [c.source for c in notebook.cells] == [c.source for c in script.cells], f"{name}.ipynb is out of sync: make notebooks-sync"
+        assert [c.source for c in notebook.cells] == [c.source for c in script.cells], (
+            f"{name}.ipynb is out of sync: make notebooks-sync"
+        )
         for cell in notebook.cells:
-            assert not cell.get("outputs") and not cell.get("execution_count"), f"{name}.ipynb has outputs: make notebooks-sync"
-        assert any("parameters" in c.metadata.get("tags", []) for c in notebook.cells), f"{name}: no cell tagged parameters"
+            assert not cell.get("outputs") and not cell.get("execution_count"), (
+                f"{name}.ipynb has outputs: make notebooks-sync"
+            )
+        assert any("parameters" in c.metadata.get("tags", []) for c in notebook.cells), (
+            f"{name}: no cell tagged parameters"
+        )
 
 
 @pytest.mark.parametrize("name", PAIRS)
 def test_notebook_executes_against_the_fixture(name, tmp_path):
     out = tmp_path / f"{name}.ipynb"
-    papermill.execute_notebook(NOTEBOOKS / f"{name}.ipynb", out, parameters={"results": str(FIXTURE), **PARAMETERS[name]},
-                               kernel_name="python3", cwd=str(REPO), progress_bar=False)
+    papermill.execute_notebook(
+        NOTEBOOKS / f"{name}.ipynb",
+        out,
+        parameters={"results": str(FIXTURE), **PARAMETERS[name]},
+        kernel_name="python3",
+        cwd=str(REPO),
+        progress_bar=False,
+    )
     executed = nbformat.read(out, as_version=4)
     outputs = [o for c in executed.cells for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]

@@ -29,7 +29,19 @@ def installed(tmp_path_factory) -> Path:
     downloaded and the clone's editable install is not seen: .pth files of an added path are not read)."""
     root = tmp_path_factory.mktemp("package")
     left = not (REPO / "build").exists()  # setuptools builds in the source tree: take away what this test made
-    _run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", root / "dist", REPO, cwd=root)
+    _run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--quiet",
+        "--no-deps",
+        "--no-build-isolation",
+        "-w",
+        root / "dist",
+        REPO,
+        cwd=root,
+    )
     if left:
         shutil.rmtree(REPO / "build", ignore_errors=True)
     wheel = next((root / "dist").glob("bn_study-*.whl"))
@@ -47,20 +59,42 @@ def installed(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_the_wheel_runs_a_run_and_a_sweep_outside_the_clone(installed, tmp_path):
     bin_ = installed / "bin"
-    where = _run(bin_ / "python", "-c", "import bn_study, bn_study.app; print(bn_study.__file__); print(bn_study.app.CONF_DIR)", cwd=tmp_path).stdout.split()
+    where = _run(
+        bin_ / "python",
+        "-c",
+        "import bn_study, bn_study.app; print(bn_study.__file__); print(bn_study.app.CONF_DIR)",
+        cwd=tmp_path,
+    ).stdout.split()
     assert all(Path(p).is_relative_to(installed) for p in where), where  # the installed copy, not the clone's
 
     _run(bin_ / "bn-study", *TINY, "trainer.steps=20", "study=outside", "paths.results=out", cwd=tmp_path)
     (run_json,) = (tmp_path / "out" / "outside" / "runs").glob("*/run.json")
     assert json.loads(run_json.read_text())["status"] == "done"
 
-    _run(bin_ / "bn-study", "-m", *TINY, "trainer.steps=20", "study=outside", "seed=0,1", f"paths.results={tmp_path / 'abs'}", cwd=tmp_path)
+    _run(
+        bin_ / "bn-study",
+        "-m",
+        *TINY,
+        "trainer.steps=20",
+        "study=outside",
+        "seed=0,1",
+        f"paths.results={tmp_path / 'abs'}",
+        cwd=tmp_path,
+    )
     runs = sorted((tmp_path / "abs" / "outside" / "sweeps").glob("*/*/run.json"))
     assert [json.loads(p.read_text())["config"]["seed"] for p in runs] == [0, 1]
     assert not (tmp_path / "results").exists() and not (REPO / "results" / "outside").exists()
 
     # A user's own builder, a module in the folder the console script runs from.
     (tmp_path / "mybuilders.py").write_text((REPO / "tests" / "builders.py").read_text())
-    _run(bin_ / "bn-study", *TINY, "trainer.steps=20", "study=outside", "model._target_=mybuilders.wide_then_narrow", "model.name=mine",
-         f"hydra.run.dir={tmp_path / 'mine'}", cwd=tmp_path)
+    _run(
+        bin_ / "bn-study",
+        *TINY,
+        "trainer.steps=20",
+        "study=outside",
+        "model._target_=mybuilders.wide_then_narrow",
+        "model.name=mine",
+        f"hydra.run.dir={tmp_path / 'mine'}",
+        cwd=tmp_path,
+    )
     assert json.loads((tmp_path / "mine" / "run.json").read_text())["probe"].startswith("input of dense2_act")

@@ -43,8 +43,12 @@ def test_applied_statistics_hold_inside_the_block_only():
     stats = {"dense1_bn": (np.array([2.0, 4.0]), np.array([1.0, 4.0])), "dense2_bn": (np.zeros(2), np.ones(2))}
     with precise_bn.applied(model, stats):
         out = model(x, training=False).numpy()
-    np.testing.assert_allclose(out, (x - [2.0, 4.0]) / np.sqrt(np.array([1.0, 4.0]) + 1e-3) / np.sqrt(1 + 1e-3), rtol=1e-5)
-    np.testing.assert_array_equal(model.get_layer("dense1_bn").moving_mean.numpy(), [0.0, 0.0])  # back to Keras's initial values
+    np.testing.assert_allclose(
+        out, (x - [2.0, 4.0]) / np.sqrt(np.array([1.0, 4.0]) + 1e-3) / np.sqrt(1 + 1e-3), rtol=1e-5
+    )
+    np.testing.assert_array_equal(
+        model.get_layer("dense1_bn").moving_mean.numpy(), [0.0, 0.0]
+    )  # back to Keras's initial values
 
 
 def test_too_few_examples_are_refused():
@@ -58,11 +62,21 @@ def test_precise_bn_run_option_evaluates_with_what_the_probe_measures(run_tiny):
     the moving averages' (short run, slow average) where the lag is real."""
     import pandas as pd
 
-    common = ("model.activation=relu", "model.bn=before", "optimizer=adam", "optimizer.lr=0.001", "trainer.batch_size=40", "model.bn_momentum=0.999",
-              "model.dropout=0.2")  # dropout draws masks while statistics are recomputed: its seed state must be put back
+    common = (
+        "model.activation=relu",
+        "model.bn=before",
+        "optimizer=adam",
+        "optimizer.lr=0.001",
+        "trainer.batch_size=40",
+        "model.bn_momentum=0.999",
+        "model.dropout=0.2",
+    )  # dropout draws masks while statistics are recomputed: its seed state must be put back
     probed, probed_dir = run_tiny(*common, "probe.bn_modes=true", "probe.precise_batches=30", name="probed")
     option, option_dir = run_tiny(*common, "trainer.precise_bn=30", name="option")
-    read = lambda folder: pd.read_csv(folder / "curves.csv").pivot_table(index="step", columns=["split", "metric"], values="value")
+
+    def read(folder):
+        return pd.read_csv(folder / "curves.csv").pivot_table(index="step", columns=["split", "metric"], values="value")
+
     p, o = read(probed_dir), read(option_dir)
     pd.testing.assert_series_equal(p[("train", "loss")], o[("train", "loss")])
     # mnist5k's 1,000 test images are 25 batches of 40: the probe sees the whole test split too.
@@ -76,7 +90,9 @@ def test_a_key_added_later_keeps_earlier_run_ids():
     from tests.conftest import compose_run
 
     run = compose_run("data=mnist5k")
-    assert "precise_bn" not in config.identity(run)["trainer"] and "precise_batches" not in config.identity(run)["probe"]
+    assert (
+        "precise_bn" not in config.identity(run)["trainer"] and "precise_batches" not in config.identity(run)["probe"]
+    )
     with_key = compose_run("data=mnist5k", "trainer.precise_bn=5")
     assert records.config_id(config.identity(with_key)) != records.config_id(config.identity(run))
 

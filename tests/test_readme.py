@@ -24,14 +24,31 @@ NOT_RUN = {
     ".venv/bin/pip": "installs packages",
     ".venv/bin/papermill": "tests/test_notebooks.py executes every notebook with papermill",
 }
-ARGPARSE_CLIS = {"bn-study-collect": studies_cli.collect_command, "bn-study-studies": studies_cli.main, "bn-study-verify": verify.main, "bn-study-bench": bench.main, "bn-study-bench-cnn": bench_cnn.main}
+ARGPARSE_CLIS = {
+    "bn-study-collect": studies_cli.collect_command,
+    "bn-study-studies": studies_cli.main,
+    "bn-study-verify": verify.main,
+    "bn-study-bench": bench.main,
+    "bn-study-bench-cnn": bench_cnn.main,
+}
 
 
 def _shell_commands() -> list[str]:
     """Each command line of the bash blocks, and each inline `make ...` / `bn-study ...` with no placeholder."""
-    found = [line.strip() for lang, body in FENCE.findall(README) if lang == "bash" for line in body.splitlines() if line.strip() and not line.strip().startswith("#")]
+    found = [
+        line.strip()
+        for lang, body in FENCE.findall(README)
+        if lang == "bash"
+        for line in body.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
     prose = FENCE.sub("", README)
-    found += [" ".join(span.split()) for span in re.findall(r"`((?:QUICK=1 )?(?:make|bn-study[\w-]*|python -m bn_study|\.venv/bin/\w+|pip)(?: [^`]*)?)`", prose)]
+    found += [
+        " ".join(span.split())
+        for span in re.findall(
+            r"`((?:QUICK=1 )?(?:make|bn-study[\w-]*|python -m bn_study|\.venv/bin/\w+|pip)(?: [^`]*)?)`", prose
+        )
+    ]
     return [c for c in dict.fromkeys(found) if "<" not in c]  # `make <study>` is a template, not a command
 
 
@@ -44,9 +61,12 @@ def _jobs(args: list[str]) -> list[list[str]]:
     """Jobs of a multirun covering every swept value (the first job, then each other value alone): the
     sweeper itself checks the whole grid, and its tests check that it does."""
     parsed = OverridesParser.create().parse_overrides(args)
-    choices = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override() else [o.input_line] for o in parsed]
+    choices = [
+        [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override() else [o.input_line]
+        for o in parsed
+    ]
     first = [values[0] for values in choices]
-    return [first] + [first[:i] + [value] + first[i + 1:] for i, values in enumerate(choices) for value in values[1:]]
+    return [first] + [first[:i] + [value] + first[i + 1 :] for i, values in enumerate(choices) for value in values[1:]]
 
 
 def _check(command: str) -> None:
@@ -97,11 +117,15 @@ def _error_examples() -> list[tuple[str, str]]:
     examples = []
     for lang, body in FENCE.findall(README):
         lines = body.splitlines()
-        examples += [(line[2:], lines[i + 1]) for i, line in enumerate(lines) if not lang and line.startswith("$ bn-study ")]
+        examples += [
+            (line[2:], lines[i + 1]) for i, line in enumerate(lines) if not lang and line.startswith("$ bn-study ")
+        ]
     return examples
 
 
-@pytest.mark.parametrize("command, shown", _error_examples(), ids=lambda value: value if value.startswith("bn-study ") else "")
+@pytest.mark.parametrize(
+    "command, shown", _error_examples(), ids=lambda value: value if value.startswith("bn-study ") else ""
+)
 def test_the_readme_error_examples_print_what_they_show(tmp_path, command, shown):
     proc = cli(*shlex.split(command)[1:], f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode == 2 and proc.stderr.strip() == shown

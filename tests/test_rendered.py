@@ -47,7 +47,9 @@ def test_a_render_killed_midway_leaves_the_old_outputs_whole(results, monkeypatc
 
     monkeypatch.setattr(cli, "get", lambda name: dataclasses.replace(study, render=killed))
     assert _render(results) == 130
-    assert capsys.readouterr().err.splitlines() == ["bn-study-studies: interrupted: nothing half-written is left; rerun the same command"]
+    assert capsys.readouterr().err.splitlines() == [
+        "bn-study-studies: interrupted: nothing half-written is left; rerun the same command"
+    ]
     assert _files(results / STUDY) == before and not _problems(results / STUDY)  # no staging folder left either
 
 
@@ -55,11 +57,16 @@ def test_a_collect_without_a_render_and_a_render_killed_between_its_renames_are_
     folder = results / STUDY
     runs, curves = collect.load(folder)
     collect.write(collect.Collected(runs, curves), folder)  # collected again: another collection.json
-    assert _problems(folder) == [f"{folder}: its figures and verdicts were drawn from another collection than the tables beside them "
-                                 "(collected again since?); render the study again"]
+    assert _problems(folder) == [
+        f"{folder}: its figures and verdicts were drawn from another collection than the tables beside them "
+        "(collected again since?); render the study again"
+    ]
     with pytest.raises(rendered.Stale):
         report.text(results)
-    assert cli.main(["report", "--results", str(results)]) == 1 and "drawn from another collection" in capsys.readouterr().err
+    assert (
+        cli.main(["report", "--results", str(results)]) == 1
+        and "drawn from another collection" in capsys.readouterr().err
+    )
 
     real, calls = rendered.os.replace, []
 
@@ -74,7 +81,9 @@ def test_a_collect_without_a_render_and_a_render_killed_between_its_renames_are_
     assert _render(results) == 130
     monkeypatch.undo()
 
-    assert _problems(folder) == [f"{folder}: a render was killed while it renamed its outputs into place; render the study again"]
+    assert _problems(folder) == [
+        f"{folder}: a render was killed while it renamed its outputs into place; render the study again"
+    ]
 
     assert _render(results) == 0  # rendering again repairs it
     assert not _problems(folder) and verdicts.read(folder)["collection"] == rendered.collection_digest(folder)
@@ -89,7 +98,11 @@ def test_a_collection_short_of_the_plan_is_not_rendered(results, capsys):
     before = _files(folder)
     assert _render(results) == 2
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and f"{STUDY}: its 20 collected runs lack 5 of its 25 planned runs (e.g. " in err[0] and "seed=4" in err[0], err
+    assert (
+        len(err) == 1
+        and f"{STUDY}: its 20 collected runs lack 5 of its 25 planned runs (e.g. " in err[0]
+        and "seed=4" in err[0]
+    ), err
     assert _files(folder) == before
 
 
@@ -98,13 +111,19 @@ def test_a_killed_renders_staging_folder_is_unfinished_work_not_a_problem(result
     stage.mkdir()
     (stage / "verdicts.json").write_text("{}")
     found = verify.check(results / STUDY)
-    assert not found.problems and f"{stage}: left by a write that was killed; safe to delete (the folder's next owner removes it)" in found.unfinished
+    assert (
+        not found.problems
+        and f"{stage}: left by a write that was killed; safe to delete (the folder's next owner removes it)"
+        in found.unfinished
+    )
 
 
 def test_an_edited_output_is_refused(results):
     summary = results / STUDY / "summary.md"
     summary.write_text(summary.read_text().replace("holds", "contradicted"))
-    assert _problems(results / STUDY) == [f"{summary}: not what was rendered (a render torn by a crash, or edited); render the study again"]
+    assert _problems(results / STUDY) == [
+        f"{summary}: not what was rendered (a render torn by a crash, or edited); render the study again"
+    ]
 
 
 def test_a_study_folder_another_process_owns_is_refused_in_one_line(results, capsys):
@@ -113,7 +132,9 @@ def test_a_study_folder_another_process_owns_is_refused_in_one_line(results, cap
     with ownership.owned(results / STUDY, "test"):
         assert _render(results) == 2
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].startswith(f"bn-study-studies: error: results folder {results / STUDY}: in use by another bn-study process (pid {os.getpid()}")
+    assert len(err) == 1 and err[0].startswith(
+        f"bn-study-studies: error: results folder {results / STUDY}: in use by another bn-study process (pid {os.getpid()}"
+    )
 
 
 def test_the_two_fig1_studies_quote_each_other_and_a_render_brings_both_up_to_date(tmp_path):
@@ -124,7 +145,10 @@ def test_the_two_fig1_studies_quote_each_other_and_a_render_brings_both_up_to_da
         shutil.copytree(REPO / "results" / name, tmp_path / name)
     runs, curves = collect.load(tmp_path / "fig1_second_lr")
     collect.write(collect.Collected(runs, curves), tmp_path / "fig1_second_lr")  # collected again
-    with pytest.raises(rendered.Stale, match="its summary quotes fig1_second_lr/collection.json, which has changed since it was rendered"):
+    with pytest.raises(
+        rendered.Stale,
+        match="its summary quotes fig1_second_lr/collection.json, which has changed since it was rendered",
+    ):
         rendered.check(tmp_path / "fig1")
     assert cli.main(["render", "fig1_second_lr", "--results", str(tmp_path)]) == 0
     assert not verify.check(tmp_path).problems
@@ -132,5 +156,7 @@ def test_the_two_fig1_studies_quote_each_other_and_a_render_brings_both_up_to_da
 
     quoted = tmp_path / "fig1_second_lr" / "verdicts.json"
     quoted.write_text(quoted.read_text().replace('"holds"', '"contradicted"'))
-    with pytest.raises(rendered.Stale, match="its summary quotes fig1_second_lr/verdicts.json, which has changed since it was rendered"):
+    with pytest.raises(
+        rendered.Stale, match="its summary quotes fig1_second_lr/verdicts.json, which has changed since it was rendered"
+    ):
         rendered.check(tmp_path / "fig1")

@@ -14,11 +14,28 @@ def test_run_json_and_curves_schema(run_tiny):
     record, folder = run_tiny("model.bn=before")
     on_disk = json.loads((folder / "run.json").read_text())
     assert on_disk == json.loads(json.dumps(record))
-    for key in ("run_id", "status", "config", "final", "steps", "wall_seconds", "data", "versions", "timing", "started_at", "finished_at"):
+    for key in (
+        "run_id",
+        "status",
+        "config",
+        "final",
+        "steps",
+        "wall_seconds",
+        "data",
+        "versions",
+        "timing",
+        "started_at",
+        "finished_at",
+    ):
         assert key in on_disk, key
     assert on_disk["status"] == "done" and on_disk["steps"] == 60
     assert on_disk["config"]["model"]["bn"] == "before" and on_disk["config"]["trainer"]["steps"] == 60
-    assert on_disk["data"]["name"] == "mnist5k" and on_disk["data"]["n_train"] == 3600 and on_disk["data"]["n_val"] == 400 and on_disk["data"]["n_test"] == 1000
+    assert (
+        on_disk["data"]["name"] == "mnist5k"
+        and on_disk["data"]["n_train"] == 3600
+        and on_disk["data"]["n_val"] == 400
+        and on_disk["data"]["n_test"] == 1000
+    )
     runtime = on_disk["runtime"]
     assert len(runtime["git_commit"]) == 40 and isinstance(runtime["git_dirty"], bool)
     assert runtime["cpu"] and runtime["isa_level"].startswith(("x86-64", "aarch64", "arm")) and runtime["threads"]
@@ -32,7 +49,10 @@ def test_run_json_and_curves_schema(run_tiny):
     test = curves[curves["split"] == "test"]
     assert sorted(test["step"].unique()) == [0, 20, 40, 60]
     val = curves[curves["split"] == "val"]
-    assert sorted(val["step"].unique()) == [0, 20, 40, 60] and on_disk["final"]["val_accuracy"] == val[(val["step"] == 60) & (val["metric"] == "accuracy")]["value"].item()
+    assert (
+        sorted(val["step"].unique()) == [0, 20, 40, 60]
+        and on_disk["final"]["val_accuracy"] == val[(val["step"] == 60) & (val["metric"] == "accuracy")]["value"].item()
+    )
     assert set(test["metric"]) == {"accuracy", "loss"}
     probe = curves[curves["split"] == "probe"]
     assert set(probe["metric"]) == {"p15", "p50", "p85"} and sorted(probe["step"].unique()) == [0, 20, 40, 60]
@@ -58,7 +78,11 @@ def test_huge_learning_rate_without_bn_diverges(run_tiny):
 
     record, folder = run_tiny("model.bn=none", "model.activation=relu", "optimizer.lr=1e6", "probe.gradients=true")
     assert record["status"] == "diverged"
-    assert math.isnan(record["final"]["test_accuracy"]) and math.isnan(record["final"]["test_loss"]) and math.isnan(record["final"]["val_accuracy"])
+    assert (
+        math.isnan(record["final"]["test_accuracy"])
+        and math.isnan(record["final"]["test_loss"])
+        and math.isnan(record["final"]["val_accuracy"])
+    )
     on_disk = json.loads((folder / "run.json").read_text())
     assert on_disk["status"] == "diverged" and on_disk["final"]["test_accuracy"] is None  # NaN -> null in JSON
     stopped = on_disk["diverged_at_step"]
@@ -78,8 +102,11 @@ def test_a_network_whose_evaluation_is_not_finite_is_diverged_never_done(run_tin
     inference), can leave a network that computes NaN behind a finite training loss."""
     from bn_study import collect, records
 
-    overrides = (["model.activation=relu", "optimizer.lr=1e30", "trainer.steps=1", "trainer.eval_every=1"] if case.startswith("weights") else
-                 ["model._target_=tests.builders.negative_moving_variance", "model.bn=before", "model.activation=relu"])
+    overrides = (
+        ["model.activation=relu", "optimizer.lr=1e30", "trainer.steps=1", "trainer.eval_every=1"]
+        if case.startswith("weights")
+        else ["model._target_=tests.builders.negative_moving_variance", "model.bn=before", "model.activation=relu"]
+    )
     record, folder = run_tiny(*overrides)
     assert record["status"] == "diverged" and all(math.isnan(v) for v in record["final"].values()), record["final"]
     stopped = record["diverged_at_step"]
@@ -94,7 +121,11 @@ def test_staircase_lr_decay_and_l2_are_applied():
     from bn_study.train import make_optimizer
     from tests.conftest import compose_run
 
-    opt = make_optimizer(compose_run("optimizer=momentum", "optimizer.lr=0.1", "optimizer.decay_every=10", "optimizer.decay_rate=0.5").optimizer)
+    opt = make_optimizer(
+        compose_run(
+            "optimizer=momentum", "optimizer.lr=0.1", "optimizer.decay_every=10", "optimizer.decay_rate=0.5"
+        ).optimizer
+    )
     schedule = opt._learning_rate
     assert [round(float(schedule(s)), 6) for s in (0, 9, 10, 25)] == [0.1, 0.1, 0.05, 0.025]
 
@@ -105,7 +136,9 @@ def test_a_run_restarted_on_compiled_functions_equals_a_freshly_compiled_one(run
     run._COMPILED.clear()
     paired = ("model.bn=before", "model.dropout=0.2", "optimizer=momentum")
     _, fresh = run_tiny(*paired, "seed=1", "optimizer.lr=0.05", name="fresh")  # compiles
-    _, other = run_tiny(*paired, "seed=0", "optimizer.lr=0.5", "model.init_std=0.1", name="other")  # same graph: restarts it
+    _, other = run_tiny(
+        *paired, "seed=0", "optimizer.lr=0.5", "model.init_std=0.1", name="other"
+    )  # same graph: restarts it
     run_tiny("model.bn=none", name="another_graph")
     _, again = run_tiny(*paired, "seed=1", "optimizer.lr=0.05", name="again")  # restarts it after both have trained
     assert len(run._COMPILED) == 2
@@ -119,7 +152,9 @@ def test_validation_split_is_fixed_stratified_and_never_trained_on():
 
     d = data.load(compose_run("data=mnist5k").data)
     assert (len(d.x_train), len(d.x_val), len(d.x_test)) == (3600, 400, 1000)
-    assert np.bincount(d.y_val).tolist() == [40] * 10  # stratified: 500 images a digit, a tenth of the 4,000 training ones
+    assert (
+        np.bincount(d.y_val).tolist() == [40] * 10
+    )  # stratified: 500 images a digit, a tenth of the 4,000 training ones
     rows = {r.tobytes() for r in d.x_train.reshape(len(d.x_train), -1)}
     assert not any(r.tobytes() in rows for r in d.x_val.reshape(len(d.x_val), -1))  # disjoint from training
     again = data.with_validation(data._load(data.DataName.mnist5k, False), 0.1)
@@ -153,9 +188,23 @@ def test_partial_batches_follow_epochs_as_keras_fit_does():
 
 
 def test_circles_run_with_the_tutorial_network(run_tiny):
-    record, folder = run_tiny("data=circles", "model.hidden=[50]", "model.activation=relu", "model.kernel_init=he_uniform", "model.output=sigmoid",
-                              "model.output_init=glorot_uniform", "trainer.batch_size=32", "trainer.partial_batch=true", "trainer.steps=48",
-                              "trainer.eval_every=16", "data.val_fraction=0", "probe.examples=500", "optimizer=momentum")
+    record, folder = run_tiny(
+        "data=circles",
+        "model.hidden=[50]",
+        "model.activation=relu",
+        "model.kernel_init=he_uniform",
+        "model.output=sigmoid",
+        "model.output_init=glorot_uniform",
+        "trainer.batch_size=32",
+        "trainer.partial_batch=true",
+        "trainer.steps=48",
+        "trainer.eval_every=16",
+        "data.val_fraction=0",
+        "probe.examples=500",
+        "optimizer=momentum",
+    )
     curves = pd.read_csv(folder / "curves.csv")
-    assert sorted(curves[curves["split"] == "test"]["step"].unique()) == [0, 16, 32, 48] and "val" not in set(curves["split"])
+    assert sorted(curves[curves["split"] == "test"]["step"].unique()) == [0, 16, 32, 48] and "val" not in set(
+        curves["split"]
+    )
     assert record["final"]["test_accuracy"] > 0.5  # one sigmoid unit with binary cross-entropy learns the circles

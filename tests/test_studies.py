@@ -28,11 +28,17 @@ def _size(planned: pd.DataFrame) -> float:
 def test_every_study_composes_and_its_claims_match_its_planned_runs(name):
     study = registry.get(name)
     assert study.sweeps and all((REPO / "experiments" / f"{s}.yaml").is_file() for s in study.sweeps)
-    full, quick = cli.check(study, Version()), cli.check(study, Version(quick=True))  # ClaimError if a claim names what the runs lack
+    full, quick = (
+        cli.check(study, Version()),
+        cli.check(study, Version(quick=True)),
+    )  # ClaimError if a claim names what the runs lack
     assert _size(quick) < _size(full) / 10, "the quick version must be much smaller than the full one"
     assert (full["quick"] == False).all() and (quick["quick"] == True).all()  # noqa: E712
     if study.claims:
-        assert full.groupby([c for c in full.columns if c not in ("seed", "splits")], dropna=False)["seed"].nunique().min() >= 5, "full mode: >= 5 seeds"
+        assert (
+            full.groupby([c for c in full.columns if c not in ("seed", "splits")], dropna=False)["seed"].nunique().min()
+            >= 5
+        ), "full mode: >= 5 seeds"
     assert len({c.id for c in study.claims}) == len(study.claims)
 
 
@@ -56,13 +62,31 @@ def test_fig1_runs_ten_seeds():
 def test_unknown_study_and_malformed_claim_are_refused_before_any_run(tmp_path, monkeypatch, capsys):
     assert cli.main(["run", "nope", "--results", str(tmp_path)]) == 2
     assert "study=nope: unknown study; choose one of: fig1_pilot, fig1, fig1_second_lr" in capsys.readouterr().err
-    bad = registry.Study("bad", "t", "t", sweeps=("input_bn",), claims=(
-        Claim("bad.arm", "src", "s", Side("a", {"model.input_bn": "sideways"}), Side("b", {"model.input_bn": "none"}), Final(), "higher", 0.01),))
+    bad = registry.Study(
+        "bad",
+        "t",
+        "t",
+        sweeps=("input_bn",),
+        claims=(
+            Claim(
+                "bad.arm",
+                "src",
+                "s",
+                Side("a", {"model.input_bn": "sideways"}),
+                Side("b", {"model.input_bn": "none"}),
+                Final(),
+                "higher",
+                0.01,
+            ),
+        ),
+    )
     monkeypatch.setattr(registry, "studies", lambda: {"bad": bad})
     assert cli.main(["run", "bad", "--quick", "--results", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["bn-study-studies: error: claims.bad.arm.a.where: model.input_bn=sideways matches none of the study's runs; "
-                   "it runs model.input_bn in {feature, none, scalar}"]
+    assert err == [
+        "bn-study-studies: error: claims.bad.arm.a.where: model.input_bn=sideways matches none of the study's runs; "
+        "it runs model.input_bn in {feature, none, scalar}"
+    ]
     assert not list(tmp_path.iterdir())  # nothing ran, nothing written
 
 
@@ -74,11 +98,16 @@ def test_committed_verdicts_are_what_the_committed_tables_give(name):
     runs, curves = collect.load(RESULTS / name)
     committed = verdicts.read(RESULTS / name)["claims"]
     again = verdicts.judge_all(study.claims, runs, curves)
-    assert [r["id"] for r in committed] == [c.id for c in study.claims], "claims changed since the verdicts were written: make figures"
+    assert [r["id"] for r in committed] == [c.id for c in study.claims], (
+        "claims changed since the verdicts were written: make figures"
+    )
     for old, new in zip(committed, again):
         assert old["outcome"] == new["outcome"], old["id"]
         for key in ("median_difference", "low", "high"):
-            assert (math.isnan(old[key]) and math.isnan(new[key])) or old[key] == pytest.approx(new[key]), (old["id"], key)
+            assert (math.isnan(old[key]) and math.isnan(new[key])) or old[key] == pytest.approx(new[key]), (
+                old["id"],
+                key,
+            )
 
 
 def test_readme_block_and_report_are_generated_from_the_committed_verdicts():
@@ -93,17 +122,32 @@ def test_input_bn_quick_end_to_end_with_report(tmp_path):
     results = tmp_path / "results"
     assert cli.main(["run", "input_bn", "--quick", "--results", str(results)]) == 0
     out = results / "input_bn_quick"
-    for name in ("input_bn.png", "input_bn.pdf", "input_bn.csv", "summary.md", "runs.csv", "curves.parquet", "by_config.csv", "verdicts.json"):
+    for name in (
+        "input_bn.png",
+        "input_bn.pdf",
+        "input_bn.csv",
+        "summary.md",
+        "runs.csv",
+        "curves.parquet",
+        "by_config.csv",
+        "verdicts.json",
+    ):
         assert (out / name).stat().st_size > 0, name
     runs = pd.read_csv(out / "runs.csv")
     assert len(runs) == 10 and sorted(runs["seed"].unique()) == [0, 1] and runs["quick"].all()
     assert {"git_commit", "git_dirty", "cpu", "isa_level", "threads", "val_accuracy"} <= set(runs.columns)
     judged = verdicts.read(out)["claims"]
     # two seeds give a range, never a CI, so every claim is inconclusive by rule
-    assert [r["id"] for r in judged] == ["input_bn.feature", "input_bn.scalar"] and {r["outcome"] for r in judged} == {"inconclusive"}
+    assert [r["id"] for r in judged] == ["input_bn.feature", "input_bn.scalar"] and {r["outcome"] for r in judged} == {
+        "inconclusive"
+    }
     assert all(not r["is_ci"] and r["n"] == 2 for r in judged)
     summary = (out / "summary.md").read_text()
-    assert "| BN on raw inputs, per pixel |" in summary and "`input_bn.feature`" in summary and "range of 2 seeds" in summary
+    assert (
+        "| BN on raw inputs, per pixel |" in summary
+        and "`input_bn.feature`" in summary
+        and "range of 2 seeds" in summary
+    )
 
     # REPORT.md opens with every run study's claims, and lists the others as not run.
     (results / "input_bn").symlink_to(out)
@@ -116,7 +160,10 @@ def test_input_bn_quick_end_to_end_with_report(tmp_path):
 def test_the_report_sets_each_claim_side_by_side_on_both_datasets_and_lists_what_scale_changes(tmp_path):
     study = registry.get("input_bn")
     records = {}
-    for version, outcomes in ((Version(), ("holds", "inconclusive")), (Version(data="fashion_mnist"), ("contradicted", "inconclusive"))):
+    for version, outcomes in (
+        (Version(), ("holds", "inconclusive")),
+        (Version(data="fashion_mnist"), ("contradicted", "inconclusive")),
+    ):
         folder = study.folder(tmp_path, version)
         folder.mkdir()
         base = verdicts.read(RESULTS / "input_bn")["claims"]
@@ -132,7 +179,11 @@ def test_the_report_sets_each_claim_side_by_side_on_both_datasets_and_lists_what
     assert "| data=mnist (runs used: mnist5k): outcome" in text and "| fashion_mnist: outcome" in text
     row = next(line for line in text.splitlines() if "`input_bn.feature`" in line and line.startswith("| [input_bn]"))
     assert row.count("**holds**") == 1 and row.count("**contradicted**") == 1
-    assert "2 claims are judged on both" in text and "1 change outcome (1 reversed" in text and "A finding written by hand." in text
+    assert (
+        "2 claims are judged on both" in text
+        and "1 change outcome (1 reversed" in text
+        and "A finding written by hand." in text
+    )
     assert "body of input_bn_fashion_mnist" in text and "### input_bn on fashion_mnist" in text
 
 
@@ -151,9 +202,15 @@ def test_figures_redraw_from_the_committed_tables_alone(tmp_path):
     import shutil
 
     for name in ("fig1", "fig1_pilot"):
-        shutil.copytree(RESULTS / name, tmp_path / name, ignore=shutil.ignore_patterns("sweeps", "runs", "*.png", "*.pdf", "summary.md", "verdicts.json"))
+        shutil.copytree(
+            RESULTS / name,
+            tmp_path / name,
+            ignore=shutil.ignore_patterns("sweeps", "runs", "*.png", "*.pdf", "summary.md", "verdicts.json"),
+        )
     # fig1's summary sets its stability verdict beside the second rate's (a committed verdicts.json)
-    shutil.copytree(RESULTS / "fig1_second_lr", tmp_path / "fig1_second_lr", ignore=shutil.ignore_patterns("sweeps", "runs"))
+    shutil.copytree(
+        RESULTS / "fig1_second_lr", tmp_path / "fig1_second_lr", ignore=shutil.ignore_patterns("sweeps", "runs")
+    )
     assert cli.main(["render", "fig1", "--results", str(tmp_path)]) == 0
     assert (tmp_path / "fig1" / "fig1.png").stat().st_size > 0
     assert verdicts.read(tmp_path / "fig1") == verdicts.read(RESULTS / "fig1")
@@ -170,24 +227,35 @@ def test_a_study_version_on_another_dataset_has_its_own_folder_and_keeps_non_mni
     fashion = Version(quick=True, data="fashion_mnist")
     study = registry.get("placement")
     assert study.folder(RESULTS, fashion) == RESULTS / "placement_fashion_mnist_quick"
-    assert registry.get("placement_fashion_mnist_quick") is study and Version.of_folder("placement_fashion_mnist_quick", "placement") == fashion
+    assert (
+        registry.get("placement_fashion_mnist_quick") is study
+        and Version.of_folder("placement_fashion_mnist_quick", "placement") == fashion
+    )
     planned = cli.check(study, fashion)
     assert set(planned["data.name"]) == {"fashion_mnist", "circles"}  # the circles sweep stays on circles
-    out = subprocess.run(["make", "-n", "placement", "DATA=fashion_mnist"], cwd=REPO, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["make", "-n", "placement", "DATA=fashion_mnist"], cwd=REPO, capture_output=True, text=True
+    ).stdout
     assert "bn-study-studies run placement --data fashion_mnist" in out
 
 
 def test_a_study_resumes_its_newest_sweep_if_it_did_not_finish(tmp_path):
     study = registry.get("fig1")
     sweeps = tmp_path / "fig1" / "sweeps"
-    for name, created, statuses in [("2026-11-23_10-00-00_fig1", "2026-11-23T10:00:00", ["done", "done"]),
-                                    ("2026-11-24_10-00-00_fig1", "2026-11-24T10:00:00", ["done", "running"])]:
+    for name, created, statuses in [
+        ("2026-11-23_10-00-00_fig1", "2026-11-23T10:00:00", ["done", "done"]),
+        ("2026-11-24_10-00-00_fig1", "2026-11-24T10:00:00", ["done", "running"]),
+    ]:
         for job, status in enumerate(statuses):
             (sweeps / name / str(job)).mkdir(parents=True)
-            (sweeps / name / str(job) / "run.json").write_text(json.dumps({"status": status, "overrides": [f"seed={job}"]}))
+            (sweeps / name / str(job) / "run.json").write_text(
+                json.dumps({"status": status, "overrides": [f"seed={job}"]})
+            )
         (sweeps / name / "sweep.json").write_text(json.dumps({"created_at": created, "jobs": [["seed=0"], ["seed=1"]]}))
     assert cli._unfinished(sweeps, study) == sweeps / "2026-11-24_10-00-00_fig1"
-    (sweeps / "2026-11-24_10-00-00_fig1" / "1" / "run.json").write_text(json.dumps({"status": "done", "overrides": ["seed=1"]}))
+    (sweeps / "2026-11-24_10-00-00_fig1" / "1" / "run.json").write_text(
+        json.dumps({"status": "done", "overrides": ["seed=1"]})
+    )
     assert cli._unfinished(sweeps, study) is None  # finished: the next run starts a new sweep
     assert cli._unfinished(tmp_path / "none" / "sweeps", study) is None
 
@@ -199,7 +267,9 @@ def test_fig1_and_fig1_second_lr_run_at_the_rates_their_pilot_of_the_same_versio
     # Each experiment file's rate is its rule's pick on the committed base pilot (a rerun pilot that moves fails this).
     for name in ("fig1", "fig1_second_lr"):
         study = registry.get(name)
-        assert study.selected(RESULTS, Version()) == [f"optimizer.lr={compose_run(f'experiment={name}').optimizer.lr:g}"]
+        assert study.selected(RESULTS, Version()) == [
+            f"optimizer.lr={compose_run(f'experiment={name}').optimizer.lr:g}"
+        ]
         assert study.selected(tmp_path, Version(quick=True)) == []  # no pilot collected: the experiment's own rate
     commands = []
 
@@ -213,7 +283,10 @@ def test_fig1_and_fig1_second_lr_run_at_the_rates_their_pilot_of_the_same_versio
     monkeypatch.setattr(cli.subprocess, "Popen", Sweep)
     rule = fig1_pilot.Rule("t", lambda runs: 1.0)
     monkeypatch.setattr(fig1_pilot.collect, "load", lambda folder: (None, None))
-    study, version = registry.Study("fig1", "t", "t", sweeps=("fig1",), selected=lambda r, v: rule.rate(r, v, "fig1")), Version(quick=True, data="fashion_mnist")
+    study, version = (
+        registry.Study("fig1", "t", "t", sweeps=("fig1",), selected=lambda r, v: rule.rate(r, v, "fig1")),
+        Version(quick=True, data="fashion_mnist"),
+    )
     cli.run_sweeps(study, version, tmp_path, cli.selections(study, version, tmp_path))
     assert commands[0][4:8] == ["experiment=fig1", "quick=true", "data=fashion_mnist", "optimizer.lr=1"], commands
 
@@ -221,9 +294,15 @@ def test_fig1_and_fig1_second_lr_run_at_the_rates_their_pilot_of_the_same_versio
 def test_the_second_rate_is_the_largest_other_rate_every_seed_without_bn_survives():
     from bn_study.studies import fig1_pilot
 
-    runs = pd.DataFrame([(lr, bn, seed, acc) for lr, accs in {0.5: (0.8, 0.8), 1: (0.9, 0.9), 2: (0.85, 0.1), 4: (0.85, float("nan"))}.items()
-                         for bn in ("none", "before") for seed, acc in enumerate(accs)],
-                        columns=["optimizer.lr", "model.bn", "seed", "val_accuracy"])
+    runs = pd.DataFrame(
+        [
+            (lr, bn, seed, acc)
+            for lr, accs in {0.5: (0.8, 0.8), 1: (0.9, 0.9), 2: (0.85, 0.1), 4: (0.85, float("nan"))}.items()
+            for bn in ("none", "before")
+            for seed, acc in enumerate(accs)
+        ],
+        columns=["optimizer.lr", "model.bn", "seed", "val_accuracy"],
+    )
     assert fig1_pilot.selected_lr(runs)[0] == 1
     assert fig1_pilot.second_lr(runs) == 0.5  # 2 lost a seed to chance, 4 one to divergence
     assert fig1_pilot.second_lr(runs[runs["optimizer.lr"] == 1]) is None
@@ -252,9 +331,7 @@ def test_fig1_summary_sets_the_stability_verdict_at_both_rates_side_by_side():
 
 def test_a_version_folder_name_picks_that_version(tmp_path):
     """`render fig1_fashion_mnist` renders results/fig1_fashion_mnist/, not results/fig1/."""
-    from bn_study.studies.cli import _version
-
     fig1 = registry.get("fig1")
-    assert _version(["fig1_fashion_mnist"], [fig1], Version()) == Version(data="fashion_mnist")
-    assert _version(["fig1"], [fig1], Version(quick=True)) == Version(quick=True)
+    assert cli._version(["fig1_fashion_mnist"], [fig1], Version()) == Version(data="fashion_mnist")
+    assert cli._version(["fig1"], [fig1], Version(quick=True)) == Version(quick=True)
     assert cli.main(["render", "fig1_fashion_mnist", "--quick", "--results", str(tmp_path)]) == 2

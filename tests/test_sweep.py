@@ -24,7 +24,14 @@ def _statuses(sweep: Path) -> dict[str, str]:
 
 def test_grid_2x2x2_runs_every_combination_and_collects(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = cli("-m", *FAST, "model.bn=none,before", "model.activation=sigmoid,relu", "optimizer.lr=0.05,0.5", f"hydra.sweep.dir={sweep}")
+    proc = cli(
+        "-m",
+        *FAST,
+        "model.bn=none,before",
+        "model.activation=sigmoid,relu",
+        "optimizer.lr=0.05,0.5",
+        f"hydra.sweep.dir={sweep}",
+    )
     assert proc.returncode == 0, proc.stderr
     assert _statuses(sweep) == {str(i): "done" for i in range(8)}
     manifest = json.loads((sweep / "sweep.json").read_text())
@@ -32,7 +39,12 @@ def test_grid_2x2x2_runs_every_combination_and_collects(tmp_path):
     # One start and one end line per run, with k/N and only the swept values.
     for k in range(1, 9):
         assert sum(line.startswith(f"[{k}/8] start  model.bn=") for line in proc.stdout.splitlines()) == 1, proc.stdout
-        assert sum(line.startswith(f"[{k}/8] done   model.bn=") and "test acc" in line for line in proc.stdout.splitlines()) == 1
+        assert (
+            sum(
+                line.startswith(f"[{k}/8] done   model.bn=") and "test acc" in line for line in proc.stdout.splitlines()
+            )
+            == 1
+        )
     assert "[1/8] start  model.bn=none model.activation=sigmoid optimizer.lr=0.05\n" in proc.stdout
     assert "ETA" in proc.stdout and "sweep complete" in proc.stdout
 
@@ -41,7 +53,18 @@ def test_grid_2x2x2_runs_every_combination_and_collects(tmp_path):
     out = tmp_path / "results" / "grid"
     runs = pd.read_csv(out / "runs.csv")
     assert len(runs) == 8 and runs["run_id"].is_unique
-    for column in ("run_id", "status", "model.bn", "model.activation", "optimizer.lr", "seed", "test_accuracy", "steps", "steps_to_0.5", "steps_to_0.9"):
+    for column in (
+        "run_id",
+        "status",
+        "model.bn",
+        "model.activation",
+        "optimizer.lr",
+        "seed",
+        "test_accuracy",
+        "steps",
+        "steps_to_0.5",
+        "steps_to_0.9",
+    ):
         assert column in runs.columns, column
     curves = pd.read_parquet(out / "curves.parquet")
     assert list(curves.columns) == ["run_id", "step", "split", "metric", "value"]
@@ -49,9 +72,17 @@ def test_grid_2x2x2_runs_every_combination_and_collects(tmp_path):
     assert not curves.duplicated(["run_id", "step", "split", "metric"]).any()
     by_config = pd.read_csv(out / "by_config.csv")
     assert len(by_config) == 8 and (by_config["n_runs"] == 1).all()
-    assert {"test_accuracy_median", "test_accuracy_low", "test_accuracy_high", "test_accuracy_coverage", "n_diverged"} <= set(by_config.columns)
+    assert {
+        "test_accuracy_median",
+        "test_accuracy_low",
+        "test_accuracy_high",
+        "test_accuracy_coverage",
+        "n_diverged",
+    } <= set(by_config.columns)
     # one seed per configuration: its "interval" is the single value, with no coverage, never a CI
-    assert (by_config["test_accuracy_low"] == by_config["test_accuracy_median"]).all() and (by_config["test_accuracy_coverage"] == 0).all()
+    assert (by_config["test_accuracy_low"] == by_config["test_accuracy_median"]).all() and (
+        by_config["test_accuracy_coverage"] == 0
+    ).all()
 
     # Another grid pointed at this folder is refused, and nothing in it is overwritten.
     before = {p: p.read_text() for p in sweep.glob("*/run.json")}
@@ -63,14 +94,30 @@ def test_grid_2x2x2_runs_every_combination_and_collects(tmp_path):
 @pytest.mark.slow  # ~30 s: a sweep killed mid-run and resumed
 def test_sweep_killed_mid_run_resumes_to_one_record_per_config(tmp_path):
     sweep = tmp_path / "sweep"
-    args = [sys.executable, "-m", "bn_study", "-m", "data=mnist5k", "trainer.steps=4000", "trainer.eval_every=100",
-            "probe.examples=100", "seed=0,1,2", f"hydra.sweep.dir={sweep}"]
-    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    args = [
+        sys.executable,
+        "-m",
+        "bn_study",
+        "-m",
+        "data=mnist5k",
+        "trainer.steps=4000",
+        "trainer.eval_every=100",
+        "probe.examples=100",
+        "seed=0,1,2",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    proc = subprocess.Popen(
+        args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         deadline = time.time() + 180
         while time.time() < deadline:  # wait until run 1 is mid-way: running, with a few evaluations written
             curve = sweep / "1" / "curves.csv"
-            if _statuses(sweep).get("1") == "running" and curve.exists() and curve.read_text().count(",test,accuracy,") >= 3:
+            if (
+                _statuses(sweep).get("1") == "running"
+                and curve.exists()
+                and curve.read_text().count(",test,accuracy,") >= 3
+            ):
                 break
             time.sleep(0.05)
         else:
@@ -97,7 +144,10 @@ def test_sweep_killed_mid_run_resumes_to_one_record_per_config(tmp_path):
 
 def test_two_sweeps_started_together_never_collide(tmp_path):
     args = [sys.executable, "-m", "bn_study", "-m", *FAST, "study=twin", "model.bn=none,before"]
-    procs = [subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
@@ -116,14 +166,19 @@ def test_two_sweeps_started_together_never_collide(tmp_path):
         (["model.dropuot=0,0.5"], "model.dropuot: unknown key; model has:"),
         (["+trainer.stepz=5,6"], "trainer.stepz: unknown key; trainer has:"),
         (["seed=interval(0,1)"], "BasicSweeper does not support sweep type : INTERVAL_SWEEP"),
-        (["data=circles", "model=mlp,cnn"], "model.conv=[32, 64, 64] needs image data (H, W, C); this dataset's inputs have shape (2,)"),
+        (
+            ["data=circles", "model=mlp,cnn"],
+            "model.conv=[32, 64, 64] needs image data (H, W, C); this dataset's inputs have shape (2,)",
+        ),
         (["model=cnn", "model.conv=[8],[8,8,8,8,8]"], "model.conv=[8, 8, 8, 8, 8]: conv block 4 gets a 1x1 input"),
     ],
 )
 def test_bad_sweep_value_is_refused_before_any_run(tmp_path, grid, message):
     """Every job's whole config (model shapes included) is checked before the first runs: a bad second job leaves nothing."""
     sweep = tmp_path / "sweep"
-    proc = cli("-m", *FAST[1:], *(grid if grid[0].startswith("data=") else ["data=mnist5k", *grid]), f"hydra.sweep.dir={sweep}")
+    proc = cli(
+        "-m", *FAST[1:], *(grid if grid[0].startswith("data=") else ["data=mnist5k", *grid]), f"hydra.sweep.dir={sweep}"
+    )
     assert message in refused(proc), proc.stderr
     assert "start" not in proc.stdout and not sweep.exists()
 
@@ -136,7 +191,14 @@ CORES = os.cpu_count() or 1
     "launcher, threads",
     [
         (["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], max(1, CORES // min(2, CORES))),
-        (["hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2", "+hydra.launcher.ray.init.include_dashboard=false"], 1),
+        (
+            [
+                "hydra/launcher=ray",
+                "+hydra.launcher.ray.init.num_cpus=2",
+                "+hydra.launcher.ray.init.include_dashboard=false",
+            ],
+            1,
+        ),
     ],
     ids=["joblib", "ray"],
 )

@@ -20,25 +20,45 @@ def _curve(folder, split, metric) -> pd.Series:
 
 def test_a_users_callback_sees_every_evaluation_as_an_epoch(tmp_path):
     out, seen = tmp_path / "run", tmp_path / "seen.jsonl"
-    proc = cli(*TINY, "optimizer.lr=0.3", "+callbacks.recorder._target_=tests.callbacks.Recorder", f"+callbacks.recorder.path={seen}",
-               f"hydra.run.dir={out}")
+    proc = cli(
+        *TINY,
+        "optimizer.lr=0.3",
+        "+callbacks.recorder._target_=tests.callbacks.Recorder",
+        f"+callbacks.recorder.path={seen}",
+        f"hydra.run.dir={out}",
+    )
     assert proc.returncode == 0, proc.stderr
     calls = [json.loads(line) for line in seen.read_text().splitlines()]
     assert [c["hook"] for c in calls] == ["train_begin", "epoch_end", "epoch_end", "epoch_end", "train_end"]
     assert calls[0]["lr"] == pytest.approx(0.3)  # model.optimizer is the run's own
     epochs = calls[1:-1]
     assert [c["epoch"] for c in epochs] == [0, 1, 2] and [c["logs"]["step"] for c in epochs] == [20, 40, 60]
-    test_acc, val_loss, train_loss = _curve(out, "test", "accuracy"), _curve(out, "val", "loss"), _curve(out, "train", "loss")
+    test_acc, val_loss, train_loss = (
+        _curve(out, "test", "accuracy"),
+        _curve(out, "val", "loss"),
+        _curve(out, "train", "loss"),
+    )
     for c in epochs:
         step, logs = c["logs"]["step"], c["logs"]
-        assert (logs["test_accuracy"], logs["val_loss"], logs["loss"]) == (test_acc[step], val_loss[step], train_loss[step])
+        assert (logs["test_accuracy"], logs["val_loss"], logs["loss"]) == (
+            test_acc[step],
+            val_loss[step],
+            train_loss[step],
+        )
 
 
 def test_early_stopping_ends_the_run_and_says_where(tmp_path):
     out = tmp_path / "run"
     # lr 1e-6 learns nothing: validation accuracy cannot improve for 2 evaluations in a row
-    proc = cli(*TINY, "trainer.steps=200", "optimizer.lr=1e-6", "callbacks=early_stopping", "callbacks.early_stopping.patience=2",
-               "+callbacks.early_stopping.min_delta=0.01", f"hydra.run.dir={out}")
+    proc = cli(
+        *TINY,
+        "trainer.steps=200",
+        "optimizer.lr=1e-6",
+        "callbacks=early_stopping",
+        "callbacks.early_stopping.patience=2",
+        "+callbacks.early_stopping.min_delta=0.01",
+        f"hydra.run.dir={out}",
+    )
     assert proc.returncode == 0, proc.stderr
     record = records.read_run(out)
     assert record["status"] == "done" and record["stopped_at_step"] == 60 and record["steps"] == 60
@@ -52,7 +72,9 @@ def _events(folder) -> dict[str, dict[int, float]]:
         for raw in tf.data.TFRecordDataset(str(path)):
             event = tf.compat.v1.Event.FromString(raw.numpy())
             for value in event.summary.value:
-                found.setdefault(f"{path.parent.name}/{value.tag}", {})[event.step] = float(tf.make_ndarray(value.tensor))
+                found.setdefault(f"{path.parent.name}/{value.tag}", {})[event.step] = float(
+                    tf.make_ndarray(value.tensor)
+                )
     return found
 
 
@@ -75,15 +97,26 @@ def test_tensorboard_and_mlflow_hold_the_runs_numbers(tmp_path):
     assert run.data.params["optimizer.lr"] == "0.01" and run.data.params["model.bn"] == "none"
     history = client.get_metric_history(run.info.run_id, "test_accuracy")
     assert {m.step: m.value for m in history} == pytest.approx({i: test_acc[s] for i, s in enumerate((20, 40, 60))})
-    assert (results / "mlflow-artifacts").is_dir() and not (REPO / "mlruns").exists()  # nothing lands in the folder it ran from
+    assert (results / "mlflow-artifacts").is_dir() and not (
+        REPO / "mlruns"
+    ).exists()  # nothing lands in the folder it ran from
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["logger=wandb"], "logger=wandb: unknown option; choose one of: csv, mlflow, tensorboard"),
-    (["logger=mlflow", "logger.mlflow_uri=http://127.0.0.1:9"], "logger.mlflow_uri=http://127.0.0.1:9: cannot reach the tracking server"),
-    (["+callbacks.x._target_=keras.callbacks.NoSuchThing"], "callbacks.x: cannot make keras.callbacks.NoSuchThing"),
-    (["callbacks=early_stopping", "+callbacks.early_stopping.patiense=3"], "callbacks.early_stopping: cannot make keras.callbacks.EarlyStopping"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["logger=wandb"], "logger=wandb: unknown option; choose one of: csv, mlflow, tensorboard"),
+        (
+            ["logger=mlflow", "logger.mlflow_uri=http://127.0.0.1:9"],
+            "logger.mlflow_uri=http://127.0.0.1:9: cannot reach the tracking server",
+        ),
+        (["+callbacks.x._target_=keras.callbacks.NoSuchThing"], "callbacks.x: cannot make keras.callbacks.NoSuchThing"),
+        (
+            ["callbacks=early_stopping", "+callbacks.early_stopping.patiense=3"],
+            "callbacks.early_stopping: cannot make keras.callbacks.EarlyStopping",
+        ),
+    ],
+)
 def test_bad_trackers_are_refused_before_any_run(tmp_path, overrides, message):
     out = tmp_path / "run"
     assert message in refused(cli(*TINY, f"hydra.run.dir={out}", *overrides))

@@ -22,14 +22,27 @@ def tables(finals: dict[str, list[float]], curves_of=None, diverged=()):
         for seed, final in enumerate(values):
             run_id = f"{arm}{seed}"
             gone = (arm, seed) in diverged
-            runs.append({"run_id": run_id, "arm": arm, "seed": seed, "status": "diverged" if gone else "done",
-                         "test_accuracy": math.nan if gone else final, "val_accuracy": math.nan if gone else final, "n_test": 1000, "n_val": 400})
+            runs.append(
+                {
+                    "run_id": run_id,
+                    "arm": arm,
+                    "seed": seed,
+                    "status": "diverged" if gone else "done",
+                    "test_accuracy": math.nan if gone else final,
+                    "val_accuracy": math.nan if gone else final,
+                    "n_test": 1000,
+                    "n_val": 400,
+                }
+            )
             curve = curves_of(arm, seed) if curves_of else [final * s / STEPS[-1] for s in STEPS]
             for step, value in zip(STEPS, curve):
                 if gone and step > 200:
                     break
                 v = math.nan if gone and step == 200 else value
-                points += [{"run_id": run_id, "step": step, "split": split, "metric": "accuracy", "value": v} for split in ("test", "val")]
+                points += [
+                    {"run_id": run_id, "step": step, "split": split, "metric": "accuracy", "value": v}
+                    for split in ("test", "val")
+                ]
     return pd.DataFrame(runs), pd.DataFrame(points)
 
 
@@ -50,19 +63,27 @@ def test_interval_coverage_is_exact_for_n():
     ten = median_interval(range(10))
     assert (ten.low, ten.high) == (1, 8) and ten.coverage == pytest.approx(1 - 2 * 11 / 1024)
     three = median_interval([0.9, 0.95, 0.97])
-    assert not three.is_ci and three.coverage == 0.75 and "range" in three.label() and "CI" not in three.label().split(",")[0]
+    assert (
+        not three.is_ci
+        and three.coverage == 0.75
+        and "range" in three.label()
+        and "CI" not in three.label().split(",")[0]
+    )
     assert median_interval([1.0, math.inf, math.inf, math.inf, 2.0]).median == math.inf  # never reached, kept
 
 
-@pytest.mark.parametrize("shift, direction, expected", [
-    (0.05, "higher", "holds"),
-    (-0.05, "higher", "contradicted"),
-    (0.05, "lower", "contradicted"),
-    (-0.05, "lower", "holds"),
-    (0.005, "higher", "inconclusive"),  # inside the margin
-    (-0.001, "not_lower", "holds"),  # within the non-inferiority margin
-    (-0.02, "not_lower", "contradicted"),
-])
+@pytest.mark.parametrize(
+    "shift, direction, expected",
+    [
+        (0.05, "higher", "holds"),
+        (-0.05, "higher", "contradicted"),
+        (0.05, "lower", "contradicted"),
+        (-0.05, "lower", "holds"),
+        (0.005, "higher", "inconclusive"),  # inside the margin
+        (-0.001, "not_lower", "holds"),  # within the non-inferiority margin
+        (-0.02, "not_lower", "contradicted"),
+    ],
+)
 def test_outcome_by_direction_and_margin(shift, direction, expected):
     r = judge({"a": [v + shift for v in BASE], "b": BASE}, claim(direction, margin=0.01))
     assert r["outcome"] == expected
@@ -97,12 +118,19 @@ def test_steps_to_threshold_as_a_ratio():
     def curve(arm, seed):
         return [0.1, 0.95, 0.95, 0.95] if arm == "a" else [0.1, 0.5, 0.8, 0.95]
 
-    r = judge({"a": [0.95] * 5, "b": [0.95] * 5}, claim("lower", margin=math.log10(1.25), metric=StepsTo("test", "accuracy", threshold=0.9)), curves_of=curve)
+    r = judge(
+        {"a": [0.95] * 5, "b": [0.95] * 5},
+        claim("lower", margin=math.log10(1.25), metric=StepsTo("test", "accuracy", threshold=0.9)),
+        curves_of=curve,
+    )
     assert r["outcome"] == "holds" and 10 ** r["median_difference"] == pytest.approx(1 / 3)
     assert verdicts.fmt_difference(r["median_difference"], log10=True) == "x0.333"
     # never reaching the threshold is inf steps: a ratio of 0 for the arm that does
-    r = judge({"a": [0.95] * 5, "b": [0.5] * 5}, claim("lower", margin=0.1, metric=StepsTo("test", "accuracy", threshold=0.9)),
-              curves_of=lambda arm, seed: [0.1, 0.95, 0.95, 0.95] if arm == "a" else [0.1, 0.3, 0.4, 0.5])
+    r = judge(
+        {"a": [0.95] * 5, "b": [0.5] * 5},
+        claim("lower", margin=0.1, metric=StepsTo("test", "accuracy", threshold=0.9)),
+        curves_of=lambda arm, seed: [0.1, 0.95, 0.95, 0.95] if arm == "a" else [0.1, 0.3, 0.4, 0.5],
+    )
     assert r["median_difference"] == -math.inf and r["outcome"] == "holds"
 
 
@@ -112,13 +140,21 @@ def test_a_threshold_not_reached_by_the_end_is_censored_not_infinite():
         return [0.1, 0.5, 0.6, 0.7] if arm == "a" else [0.1, 0.5, 0.95, 0.95]
 
     steps = StepsTo("test", "accuracy", threshold=0.9)
-    small = judge({"a": [0.7] * 5, "b": [0.95] * 5}, claim("lower", margin=math.log10(1.25), metric=steps), curves_of=curve)
+    small = judge(
+        {"a": [0.7] * 5, "b": [0.95] * 5}, claim("lower", margin=math.log10(1.25), metric=steps), curves_of=curve
+    )
     assert small["outcome"] == "contradicted" and 10 ** small["low"] == pytest.approx(1.5) and small["high"] == math.inf
     assert small["n_censored"] == 5 and "censored" in verdicts.effect(small)
-    large = judge({"a": [0.7] * 5, "b": [0.95] * 5}, claim("lower", margin=math.log10(2), metric=steps), curves_of=curve)
+    large = judge(
+        {"a": [0.7] * 5, "b": [0.95] * 5}, claim("lower", margin=math.log10(2), metric=steps), curves_of=curve
+    )
     assert large["outcome"] == "inconclusive"  # 1.5x is all the runs can show: not beyond a 2x margin
     # both never reach it: nothing is known about the pair, never a tie
-    both = judge({"a": [0.7] * 5, "b": [0.7] * 5}, claim("lower", margin=0.1, metric=steps), curves_of=lambda arm, seed: [0.1, 0.5, 0.6, 0.7])
+    both = judge(
+        {"a": [0.7] * 5, "b": [0.7] * 5},
+        claim("lower", margin=0.1, metric=steps),
+        curves_of=lambda arm, seed: [0.1, 0.5, 0.6, 0.7],
+    )
     assert (both["low"], both["high"]) == (-math.inf, math.inf) and both["outcome"] == "inconclusive"
 
 
@@ -128,14 +164,20 @@ def test_target_steps_and_best_on_the_validation_split():
 
     runs, curves = tables({"base": [0.7] * 5, "a": [0.9] * 5}, curves_of=curve)
     to_base = StepsTo("val", "accuracy", target=(("arm", "base"),))
-    r = verdicts.judge(claim("lower", 0.1, to_base, Side("a", {"arm": "a"}), Side("base", {"arm": "base"})), runs, curves)
+    r = verdicts.judge(
+        claim("lower", 0.1, to_base, Side("a", {"arm": "a"}), Side("base", {"arm": "base"})), runs, curves
+    )
     # the target is base's best (0.8, at step 200); a passes it at step 100
     assert 10 ** r["median_difference"] == pytest.approx(0.5) and r["outcome"] == "holds"
     # 70% of base's best (0.56): base reaches it at step 100 too, a tie
     share = StepsTo("val", "accuracy", target=(("arm", "base"),), fraction=0.7)
     r = verdicts.judge(claim("lower", 0.1, share, Side("a", {"arm": "a"}), Side("base", {"arm": "base"})), runs, curves)
     assert r["median_difference"] == 0 and "70% of the best val accuracy of arm=base" in r["metric"]
-    best = verdicts.judge(claim("higher", 0.05, Best("val", "accuracy"), Side("a", {"arm": "a"}), Side("base", {"arm": "base"})), runs, curves)
+    best = verdicts.judge(
+        claim("higher", 0.05, Best("val", "accuracy"), Side("a", {"arm": "a"}), Side("base", {"arm": "base"})),
+        runs,
+        curves,
+    )
     assert best["median_difference"] == pytest.approx(0.1) and best["outcome"] == "holds"
 
 
@@ -155,31 +197,80 @@ def test_grid_metrics_known_answers():
     rows = []
     for seed in range(5):
         for lr in grid:
-            rows.append({"run_id": f"a{seed}{lr}", "arm": "a", "seed": seed, "lr": lr, "status": "done", "val_accuracy": 0.95, "test_accuracy": 0.95})
+            rows.append(
+                {
+                    "run_id": f"a{seed}{lr}",
+                    "arm": "a",
+                    "seed": seed,
+                    "lr": lr,
+                    "status": "done",
+                    "val_accuracy": 0.95,
+                    "test_accuracy": 0.95,
+                }
+            )
             bad = lr == 1.0
-            rows.append({"run_id": f"b{seed}{lr}", "arm": "b", "seed": seed, "lr": lr, "status": "diverged" if bad else "done",
-                         "val_accuracy": math.nan if bad else 0.95, "test_accuracy": math.nan if bad else 0.95 - (0.1 if lr == 0.01 else 0)})
+            rows.append(
+                {
+                    "run_id": f"b{seed}{lr}",
+                    "arm": "b",
+                    "seed": seed,
+                    "lr": lr,
+                    "status": "diverged" if bad else "done",
+                    "val_accuracy": math.nan if bad else 0.95,
+                    "test_accuracy": math.nan if bad else 0.95 - (0.1 if lr == 0.01 else 0),
+                }
+            )
     runs, curves = pd.DataFrame(rows), pd.DataFrame(columns=["run_id", "step", "split", "metric", "value"])
     count = verdicts.judge(claim("higher", 0.5, GridCount(grid="lr", threshold=0.9)), runs, curves)
     assert count["median_difference"] == 1 and count["outcome"] == "holds"  # 3 trainable rates against 2
     largest = verdicts.judge(claim("higher", 0.4, GridLargest(grid="lr", threshold=0.9)), runs, curves)
-    assert largest["median_difference"] == pytest.approx(1.0) and largest["outcome"] == "holds"  # 1.0 against 0.1: a decade
-    change = verdicts.judge(claim("lower", 0.01, GridChange("test", "accuracy", grid="lr", start=0.1, to=0.01)), runs, curves)
-    assert change["median_difference"] == pytest.approx(0.1) and change["outcome"] == "contradicted"  # b loses 0.1, a nothing
+    assert (
+        largest["median_difference"] == pytest.approx(1.0) and largest["outcome"] == "holds"
+    )  # 1.0 against 0.1: a decade
+    change = verdicts.judge(
+        claim("lower", 0.01, GridChange("test", "accuracy", grid="lr", start=0.1, to=0.01)), runs, curves
+    )
+    assert (
+        change["median_difference"] == pytest.approx(0.1) and change["outcome"] == "contradicted"
+    )  # b loses 0.1, a nothing
     # No rate trains on either side: a tie at the count's floor in every pair, not measurable.
     floor = verdicts.judge(claim("higher", 0.5, GridCount(grid="lr", threshold=0.99)), runs, curves)
     assert floor["median_difference"] == 0 and not verdicts.measurable(floor) and verdicts.measurable(count)
     # Another sweep of the same study at a rate off this grid leaves this sweep's grid complete.
-    other = pd.DataFrame([{"run_id": f"c{seed}", "arm": "c", "seed": seed, "lr": 0.001, "status": "done", "val_accuracy": 0.9,
-                           "test_accuracy": 0.9, "study": "other"} for seed in range(5)])
+    other = pd.DataFrame(
+        [
+            {
+                "run_id": f"c{seed}",
+                "arm": "c",
+                "seed": seed,
+                "lr": 0.001,
+                "status": "done",
+                "val_accuracy": 0.9,
+                "test_accuracy": 0.9,
+                "study": "other",
+            }
+            for seed in range(5)
+        ]
+    )
     both_sweeps = pd.concat([runs.assign(study="grid"), other])
-    assert verdicts.judge(claim("higher", 0.5, GridCount(grid="lr", threshold=0.9)), both_sweeps, curves)["median_difference"] == 1
+    assert (
+        verdicts.judge(claim("higher", 0.5, GridCount(grid="lr", threshold=0.9)), both_sweeps, curves)[
+            "median_difference"
+        ]
+        == 1
+    )
     # No rate reaches 0.99: a tie of -inf in every pair, which the report calls not measurable.
     none = verdicts.judge(claim("higher", 0.4, GridLargest(grid="lr", threshold=0.99)), runs, curves)
     assert none["median_difference"] == 0 and not verdicts.measurable(none) and verdicts.measurable(largest)
     # Censored on one side only: that side never reached the threshold, the other did, so the pair says who is ahead.
-    one_sided = {"n": 1, "per_seed": {"0": {"a": 3.0, "b": 2.9, "d": 0.1, "a_high": "inf", "b_high": 2.9, "d_high": "inf"}}}
-    both_sided = {"n": 1, "per_seed": {"0": {"a": 4.7, "b": 4.7, "d": "-inf", "a_high": "inf", "b_high": "inf", "d_high": "inf"}}}
+    one_sided = {
+        "n": 1,
+        "per_seed": {"0": {"a": 3.0, "b": 2.9, "d": 0.1, "a_high": "inf", "b_high": 2.9, "d_high": "inf"}},
+    }
+    both_sided = {
+        "n": 1,
+        "per_seed": {"0": {"a": 4.7, "b": 4.7, "d": "-inf", "a_high": "inf", "b_high": "inf", "d_high": "inf"}},
+    }
     assert verdicts.measurable(one_sided) and not verdicts.measurable(both_sided)
 
 
@@ -187,37 +278,78 @@ def test_a_grid_target_relative_to_the_baselines_best_median_configuration():
     rows = []
     for seed in range(5):
         for lr, (a, b) in {0.1: (0.80, 0.70), 1.0: (0.82, 0.55 + 0.01 * seed), 10.0: (0.81, math.nan)}.items():
-            rows.append({"run_id": f"a{seed}{lr}", "arm": "a", "seed": seed, "lr": lr, "status": "done", "val_accuracy": a})
-            rows.append({"run_id": f"b{seed}{lr}", "arm": "b", "seed": seed, "lr": lr, "status": "diverged" if math.isnan(b) else "done", "val_accuracy": b})
+            rows.append(
+                {"run_id": f"a{seed}{lr}", "arm": "a", "seed": seed, "lr": lr, "status": "done", "val_accuracy": a}
+            )
+            rows.append(
+                {
+                    "run_id": f"b{seed}{lr}",
+                    "arm": "b",
+                    "seed": seed,
+                    "lr": lr,
+                    "status": "diverged" if math.isnan(b) else "done",
+                    "val_accuracy": b,
+                }
+            )
     runs, curves = pd.DataFrame(rows), pd.DataFrame(columns=["run_id", "step", "split", "metric", "value"])
     metric = GridLargest(grid="lr", of_best=0.9, baseline=(("arm", "b"),))
     # b's best median configuration is lr 0.1 (0.70; lr 1's median is 0.57, lr 10 diverged): the target is 0.63,
     # which a reaches up to lr 10 and b only at 0.1 (every seed at lr 1 is below it)
     assert metric.target(Context(runs, curves)) == pytest.approx(0.63)
     r = verdicts.judge(claim("higher", 0.4, metric), runs, curves)
-    assert 10 ** r["median_difference"] == pytest.approx(100) and "90% of the best median final val accuracy over lr of arm=b" in r["metric"]
+    assert (
+        10 ** r["median_difference"] == pytest.approx(100)
+        and "90% of the best median final val accuracy over lr of arm=b" in r["metric"]
+    )
 
 
 def test_by_config_reports_the_median_and_its_interval():
-    runs = pd.DataFrame({"model.bn": ["before"] * 5 + ["none"] * 5, "seed": list(range(5)) * 2, "status": "done",
-                         "test_accuracy": BASE + [0.5, 0.6, 0.7, 0.8, 0.9], "run_id": [str(i) for i in range(10)]})
+    runs = pd.DataFrame(
+        {
+            "model.bn": ["before"] * 5 + ["none"] * 5,
+            "seed": list(range(5)) * 2,
+            "status": "done",
+            "test_accuracy": BASE + [0.5, 0.6, 0.7, 0.8, 0.9],
+            "run_id": [str(i) for i in range(10)],
+        }
+    )
     table = stats.by_config(runs).set_index("model.bn")
     assert table.loc["before", "test_accuracy_median"] == pytest.approx(0.92)
     assert (table.loc["before", "test_accuracy_low"], table.loc["before", "test_accuracy_high"]) == (0.90, 0.94)
-    assert table.loc["none", "test_accuracy_median"] == pytest.approx(0.7) and table.loc["none", "test_accuracy_coverage"] == pytest.approx(0.9375)
+    assert table.loc["none", "test_accuracy_median"] == pytest.approx(0.7) and table.loc[
+        "none", "test_accuracy_coverage"
+    ] == pytest.approx(0.9375)
 
 
-PLANNED = pd.DataFrame([{"arm": arm, "seed": s, "splits": frozenset({("test", "accuracy"), ("val", "accuracy")})} for arm in "ab" for s in range(5)])
+PLANNED = pd.DataFrame(
+    [
+        {"arm": arm, "seed": s, "splits": frozenset({("test", "accuracy"), ("val", "accuracy")})}
+        for arm in "ab"
+        for s in range(5)
+    ]
+)
 
 
-@pytest.mark.parametrize("bad, message", [
-    (claim(direction="sideways"), "claims.t.claim.direction=sideways: must be one of higher, lower, not_lower"),
-    (claim(margin=-1), "claims.t.claim.margin=-1: must be a finite number >= 0"),
-    (claim(a=Side("a", {"arm": "c"})), "claims.t.claim.a.where: arm=c matches none of the study's runs; it runs arm in {a, b}"),
-    (claim(b=Side("b", {"model.bn": "none"})), "claims.t.claim.b.where: no column model.bn; the study's runs have arm, seed"),
-    (claim(metric=Final("bn_modes", "acc_batch_stats")), "claims.t.claim.a.metric: Final needs bn_modes/acc_batch_stats, which 5 of its 5 runs do not log"),
-    (claim(metric=GridCount(grid="lr")), "claims.t.claim.a.metric: lr is not swept in these runs"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (claim(direction="sideways"), "claims.t.claim.direction=sideways: must be one of higher, lower, not_lower"),
+        (claim(margin=-1), "claims.t.claim.margin=-1: must be a finite number >= 0"),
+        (
+            claim(a=Side("a", {"arm": "c"})),
+            "claims.t.claim.a.where: arm=c matches none of the study's runs; it runs arm in {a, b}",
+        ),
+        (
+            claim(b=Side("b", {"model.bn": "none"})),
+            "claims.t.claim.b.where: no column model.bn; the study's runs have arm, seed",
+        ),
+        (
+            claim(metric=Final("bn_modes", "acc_batch_stats")),
+            "claims.t.claim.a.metric: Final needs bn_modes/acc_batch_stats, which 5 of its 5 runs do not log",
+        ),
+        (claim(metric=GridCount(grid="lr")), "claims.t.claim.a.metric: lr is not swept in these runs"),
+    ],
+)
 def test_malformed_or_unproducible_claims_are_refused_in_one_line(bad, message):
     with pytest.raises(ClaimError) as err:
         bad.check(PLANNED)
@@ -228,7 +360,9 @@ def test_verdicts_round_trip_through_json(tmp_path):
     r = judge({"a": BASE, "b": BASE}, diverged=[("b", s) for s in range(5)])
     verdicts.write("t", [r], tmp_path)
     back = verdicts.read(tmp_path)["claims"][0]
-    assert back["median_difference"] == math.inf and back["outcome"] == "holds" and back["per_seed"]["0"]["b"] == -math.inf
+    assert (
+        back["median_difference"] == math.inf and back["outcome"] == "holds" and back["per_seed"]["0"]["b"] == -math.inf
+    )
     assert "Infinity" not in (tmp_path / "verdicts.json").read_text()
 
 
@@ -247,11 +381,32 @@ def test_gradient_growth_is_the_per_layer_factor_towards_the_input():
     from bn_study.claims import GradientGrowth, gradient_growth
 
     # Block 1 (the raw inputs' kernel) is left out whatever its norm.
-    assert gradient_growth(pd.Series([1e9, 4.0, 2.0, 1.0], index=[1, 2, 3, 4])) == pytest.approx(math.log10(2))  # doubles per layer down
-    assert gradient_growth(pd.Series([0.0, 1.0, 3.0], index=[1, 2, 3])) == pytest.approx(-math.log10(3))  # shrinks towards the input
-    assert math.isnan(gradient_growth(pd.Series([1.0, 1.0], index=[1, 2]))) and math.isnan(gradient_growth(pd.Series([1.0, 0.0, 1.0], index=[1, 2, 3])))
-    curves = pd.DataFrame({"run_id": "r", "split": "grad", "step": [0, 0, 0, 0, 0, 100],
-                           "metric": ["dense3.grad_norm", "dense2.grad_norm", "dense1.grad_norm", "logits.grad_norm", "dense2.update_ratio", "dense2.grad_norm"],
-                           "value": [1.0, 10.0, 7.0, 1e6, 5.0, 1.0]})
+    assert gradient_growth(pd.Series([1e9, 4.0, 2.0, 1.0], index=[1, 2, 3, 4])) == pytest.approx(
+        math.log10(2)
+    )  # doubles per layer down
+    assert gradient_growth(pd.Series([0.0, 1.0, 3.0], index=[1, 2, 3])) == pytest.approx(
+        -math.log10(3)
+    )  # shrinks towards the input
+    assert math.isnan(gradient_growth(pd.Series([1.0, 1.0], index=[1, 2]))) and math.isnan(
+        gradient_growth(pd.Series([1.0, 0.0, 1.0], index=[1, 2, 3]))
+    )
+    curves = pd.DataFrame(
+        {
+            "run_id": "r",
+            "split": "grad",
+            "step": [0, 0, 0, 0, 0, 100],
+            "metric": [
+                "dense3.grad_norm",
+                "dense2.grad_norm",
+                "dense1.grad_norm",
+                "logits.grad_norm",
+                "dense2.update_ratio",
+                "dense2.grad_norm",
+            ],
+            "value": [1.0, 10.0, 7.0, 1e6, 5.0, 1.0],
+        }
+    )
     runs = pd.DataFrame({"run_id": ["r"], "status": ["done"]})
-    assert GradientGrowth(step=0).value(runs, curves, None) == pytest.approx(1.0)  # the output layer, other steps and measures left out
+    assert GradientGrowth(step=0).value(runs, curves, None) == pytest.approx(
+        1.0
+    )  # the output layer, other steps and measures left out

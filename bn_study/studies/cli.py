@@ -27,8 +27,8 @@ from pathlib import Path
 import pandas as pd
 
 from .. import collect, ownership, plan, rendered, report, sweep, verdicts
-from ..commands import RUN_BY
 from ..claims import ClaimError
+from ..commands import RUN_BY
 from ..config import ConfigError, check_study_name
 from .registry import DATASETS, Study, UnknownStudy, Version, get, studies
 
@@ -76,8 +76,19 @@ def run_sweeps(study: Study, version: Version, results: Path, selected: list[str
     folders = []
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
     for name in study.sweeps:
-        folder = _unfinished(results / (name + version.suffix) / "sweeps", study) or results / (name + version.suffix) / "sweeps" / f"{stamp}_{study.name}"
-        command = [sys.executable, "-m", "bn_study", "-m", *plan.base(name, version), *selected, f"hydra.sweep.dir={folder}"]
+        folder = (
+            _unfinished(results / (name + version.suffix) / "sweeps", study)
+            or results / (name + version.suffix) / "sweeps" / f"{stamp}_{study.name}"
+        )
+        command = [
+            sys.executable,
+            "-m",
+            "bn_study",
+            "-m",
+            *plan.base(name, version),
+            *selected,
+            f"hydra.sweep.dir={folder}",
+        ]
         print(f"[{study.name}] sweep {name}: {' '.join(command[3:])}", flush=True)
         sweep_run = subprocess.Popen(command, env={**os.environ, "PYTHONUNBUFFERED": "1", RUN_BY: study.name})
         try:
@@ -85,7 +96,9 @@ def run_sweeps(study: Study, version: Version, results: Path, selected: list[str
         except KeyboardInterrupt:
             code = _stop(sweep_run)
         if code == 130:
-            raise Interrupted(f"sweep {name} stopped, its finished runs kept in {folder}; rerun `{version.command(study.name)}` to resume it")
+            raise Interrupted(
+                f"sweep {name} stopped, its finished runs kept in {folder}; rerun `{version.command(study.name)}` to resume it"
+            )
         if code == 2:
             raise Refused()  # the sweep said why, in its one line
         if code != 0:
@@ -112,7 +125,9 @@ def _version(names: list[str], chosen: list[Study], flags: Version) -> Version:
         return flags
     named = {Version.of_folder(name, s.name) for name, s in zip(names, chosen)}
     if not all(folders) or len(named) > 1 or flags != Version():
-        raise UnknownStudy(f"{' '.join(names)}: name studies by their names with --quick/--data, or by one version's folder names alone")
+        raise UnknownStudy(
+            f"{' '.join(names)}: name studies by their names with --quick/--data, or by one version's folder names alone"
+        )
     return named.pop()
 
 
@@ -127,7 +142,9 @@ def _unfinished(sweeps: Path, study: Study) -> Path | None:
     return None if sweep.complete(newest) else newest
 
 
-def collect_study(study: Study, version: Version, results: Path, planned: pd.DataFrame, folders: list[Path] | None = None) -> Path:
+def collect_study(
+    study: Study, version: Version, results: Path, planned: pd.DataFrame, folders: list[Path] | None = None
+) -> Path:
     """All of the study's sweeps (the given folders, else each experiment's newest sweep) into one set of tables, of the
     runs its plan declares only."""
     if folders is None:
@@ -143,7 +160,13 @@ def collect_study(study: Study, version: Version, results: Path, planned: pd.Dat
         if part.runs.empty:
             raise StageError(f"no finished runs under {folder}")
     combined = collect.combined(parts)
-    _whole_plan(combined.runs, planned, out.name, f"the finished runs under {', '.join(str(f) for f in folders)}", version.command(study.name))
+    _whole_plan(
+        combined.runs,
+        planned,
+        out.name,
+        f"the finished runs under {', '.join(str(f) for f in folders)}",
+        version.command(study.name),
+    )
     collect.write(combined, out)
     print(f"collected {len(combined.runs)} runs from {', '.join(str(f) for f in folders)} -> {out}/")
     return out
@@ -156,11 +179,18 @@ def only_planned(got: collect.Collected, planned: pd.DataFrame, name: str, where
     if extra.empty:
         return got
     if len(extra) == len(got.runs):
-        raise Unplanned(f"{name}: none of the {len(got.runs)} finished runs under {where} is one of its planned runs (e.g. {differs}); "
-                        f"a variant is collected into a folder of its own: bn-study-collect <name> --runs {where}")
+        raise Unplanned(
+            f"{name}: none of the {len(got.runs)} finished runs under {where} is one of its planned runs (e.g. {differs}); "
+            f"a variant is collected into a folder of its own: bn-study-collect <name> --runs {where}"
+        )
     kept = got.runs.drop(extra.index).reset_index(drop=True)
     left_out = [f"{folder}: not one of {name}'s planned runs; left out" for folder in extra["folder"]]
-    return collect.Collected(kept, got.curves[got.curves["run_id"].isin(kept["run_id"])].reset_index(drop=True), got.skipped + left_out, got.sources)
+    return collect.Collected(
+        kept,
+        got.curves[got.curves["run_id"].isin(kept["run_id"])].reset_index(drop=True),
+        got.skipped + left_out,
+        got.sources,
+    )
 
 
 def _whole_plan(runs: pd.DataFrame, planned: pd.DataFrame, name: str, what: str, command: str) -> None:
@@ -168,8 +198,10 @@ def _whole_plan(runs: pd.DataFrame, planned: pd.DataFrame, name: str, what: str,
     sweeps): its results are the whole plan's, or none."""
     lacking, first = plan.missing(runs, planned)
     if lacking:
-        raise Unplanned(f"{name}: {what} lack {lacking} of its {len(planned)} planned runs (e.g. {first}); run what is missing (`{command}`), "
-                        "or collect a part into a folder of its own: bn-study-collect <name> --runs <sweep>")
+        raise Unplanned(
+            f"{name}: {what} lack {lacking} of its {len(planned)} planned runs (e.g. {first}); run what is missing (`{command}`), "
+            "or collect a part into a folder of its own: bn-study-collect <name> --runs <sweep>"
+        )
 
 
 def render(study: Study, version: Version, results: Path, planned: pd.DataFrame) -> list[Path]:
@@ -180,12 +212,20 @@ def render(study: Study, version: Version, results: Path, planned: pd.DataFrame)
         runs, curves = collect.load(folder)
         extra, differs = plan.unplanned(runs, planned)
         if len(extra):
-            raise Unplanned(f"{folder}: {len(extra)} of its {len(runs)} collected runs are not {study.name}'s planned runs (e.g. {differs}); "
-                            f"collect the study again (`{version.command('collect')} STUDY={study.name}`)")
+            raise Unplanned(
+                f"{folder}: {len(extra)} of its {len(runs)} collected runs are not {study.name}'s planned runs (e.g. {differs}); "
+                f"collect the study again (`{version.command('collect')} STUDY={study.name}`)"
+            )
         _whole_plan(runs, planned, folder.name, f"its {len(runs)} collected runs", version.command(study.name))
         collection = rendered.collection_digest(folder)
         with rendered.staged(folder, collection, study.reads(results, version) if study.reads else []) as out:
-            verdicts.write(study.name, verdicts.judge_all(study.claims, runs, curves), out, sorted(runs["data_used"].unique()), collection)
+            verdicts.write(
+                study.name,
+                verdicts.judge_all(study.claims, runs, curves),
+                out,
+                sorted(runs["data_used"].unique()),
+                collection,
+            )
             if study.render is not None:
                 study.render(folder, out)
             names = sorted(p.name for p in out.iterdir())
@@ -211,12 +251,16 @@ def requote(version: Version, results: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bn-study-studies", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="bn-study-studies", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("stage", choices=STAGES)
     parser.add_argument("study", nargs="*", help="registered study names (default for list/check: all of them)")
     parser.add_argument("--all", action="store_true", help="every registered study")
     parser.add_argument("--quick", action="store_true", help="the small version, into results/<study>_quick/")
-    parser.add_argument("--data", choices=DATASETS, help="the study's MNIST sweeps on this dataset, into results/<study>_<data>/")
+    parser.add_argument(
+        "--data", choices=DATASETS, help="the study's MNIST sweeps on this dataset, into results/<study>_<data>/"
+    )
     parser.add_argument("--results", type=Path, default=collect.RESULTS, help="results root (default: results)")
     args = parser.parse_args(argv)
     if args.stage in ("render", "report") and not args.results.is_dir():
@@ -224,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         flags = Version(args.quick, args.data)
-        chosen = [get(name) for name in args.study] or (list(studies().values()) if args.all or args.stage in ("list", "check") else [])
+        chosen = [get(name) for name in args.study] or (
+            list(studies().values()) if args.all or args.stage in ("list", "check") else []
+        )
         version = _version(args.study, chosen, flags)
         if not chosen and args.stage != "report":
             raise UnknownStudy(f"{args.stage}: name a study; choose from: {', '.join(studies())}")
@@ -238,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{s.name}] {len(planned)} planned runs, {len(s.claims)} claims checked")
         for s in chosen:
             if args.stage in ("run", "collect", "render"):
-                selected, planned = planned_runs(s, version, args.results)  # after the studies run before it: a pilot collected just now
+                selected, planned = planned_runs(
+                    s, version, args.results
+                )  # after the studies run before it: a pilot collected just now
             if args.stage == "run":
                 collect_study(s, version, args.results, planned, run_sweeps(s, version, args.results, selected))
             if args.stage == "collect":
@@ -250,16 +298,29 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"rendered {folder} again: its summary quotes a study rendered since")
         if args.stage == "report":
             print("wrote " + ", ".join(str(p) for p in report.build(args.results)))
-    except (UnknownStudy, ClaimError, ConfigError, Unplanned) as err:  # ConfigError: a folder another process owns (FolderBusy)
+    except (
+        UnknownStudy,
+        ClaimError,
+        ConfigError,
+        Unplanned,
+    ) as err:  # ConfigError: a folder another process owns (FolderBusy)
         print(f"bn-study-studies: error: {err}", file=sys.stderr)
         return 2
-    except (StageError, collect.TornCollection, rendered.Stale, OSError) as err:  # a missing table, a torn collection, a folder it cannot write
+    except (
+        StageError,
+        collect.TornCollection,
+        rendered.Stale,
+        OSError,
+    ) as err:  # a missing table, a torn collection, a folder it cannot write
         print(f"bn-study-studies: error: {_described(err)}", file=sys.stderr)
         return 1
     except Refused:
         return 2
     except (Interrupted, KeyboardInterrupt) as err:
-        print(f"bn-study-studies: interrupted: {str(err) or 'nothing half-written is left; rerun the same command'}", file=sys.stderr)
+        print(
+            f"bn-study-studies: interrupted: {str(err) or 'nothing half-written is left; rerun the same command'}",
+            file=sys.stderr,
+        )
         return 130
     return 0
 
@@ -272,8 +333,12 @@ def _described(err: Exception) -> str:
 
 def collect_command(argv: list[str] | None = None) -> int:
     """`bn-study-collect`: a study's runs into results/<study>/ (tables only; `bn-study-studies render` judges and draws)."""
-    parser = argparse.ArgumentParser(prog="bn-study-collect", description=COLLECT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("study", help="the study: results/<study>/ receives runs.csv, curves.parquet, by_config.csv and collection.json")
+    parser = argparse.ArgumentParser(
+        prog="bn-study-collect", description=COLLECT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "study", help="the study: results/<study>/ receives runs.csv, curves.parquet, by_config.csv and collection.json"
+    )
     parser.add_argument("--runs", type=Path, help="folder holding the run folders (default: the study's newest sweep)")
     parser.add_argument("--results", type=Path, default=collect.RESULTS, help="results root (default: results)")
     args = parser.parse_args(argv)
@@ -297,7 +362,11 @@ def collect_command(argv: list[str] | None = None) -> int:
             got = only_planned(got, planned, args.study, root)
             _whole_plan(got.runs, planned, args.study, f"the finished runs under {root}", version.command(study.name))
     except FileNotFoundError as err:
-        hint = "" if args.runs else f": run a sweep with study={args.study} first (bn-study -m ... study={args.study}), or name a folder of runs with --runs"
+        hint = (
+            ""
+            if args.runs
+            else f": run a sweep with study={args.study} first (bn-study -m ... study={args.study}), or name a folder of runs with --runs"
+        )
         print(f"bn-study-collect: error: {err}{hint}", file=sys.stderr)
         return 2
     except (ConfigError, Unplanned) as err:
@@ -321,8 +390,10 @@ def collect_command(argv: list[str] | None = None) -> int:
         print(f"bn-study-collect: error: cannot write {out}: {_described(err)}", file=sys.stderr)
         return 1
     counts = got.runs["status"].value_counts().to_dict()
-    print(f"collected {len(got.runs)} runs ({', '.join(f'{n} {s}' for s, n in counts.items())}) from {root} -> {out}/{collect.RUNS_TABLE}, "
-          f"{collect.CURVES_TABLE}, {collect.CONFIGS_TABLE}, {collect.MANIFEST}")
+    print(
+        f"collected {len(got.runs)} runs ({', '.join(f'{n} {s}' for s, n in counts.items())}) from {root} -> {out}/{collect.RUNS_TABLE}, "
+        f"{collect.CURVES_TABLE}, {collect.CONFIGS_TABLE}, {collect.MANIFEST}"
+    )
     return 0
 
 

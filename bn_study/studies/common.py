@@ -13,7 +13,6 @@ import pandas as pd
 
 from .. import collect, plots, stats, verdicts
 
-
 SPLIT_NAMES = {"val": "validation", "test": "test", "train": "training"}
 
 
@@ -63,8 +62,11 @@ class Tables:
         """What a band or a bracket around a median over seeds is, for this study's seed count."""
         n = int(self.runs.groupby(stats.varying_config_columns(self.runs), dropna=False)["seed"].nunique().min())
         i = stats.median_interval(range(n))
-        what = (f"its {i.coverage:.1%} confidence interval (order statistics of {n} seeds)" if i.is_ci
-                else f"the range of {n} seeds ({i.coverage:.0%} coverage of the median: too few seeds for a confidence interval)")
+        what = (
+            f"its {i.coverage:.1%} confidence interval (order statistics of {n} seeds)"
+            if i.is_ci
+            else f"the range of {n} seeds ({i.coverage:.0%} coverage of the median: too few seeds for a confidence interval)"
+        )
         return f"median over seeds with {what}"
 
     def verdicts(self) -> list[dict]:
@@ -78,9 +80,18 @@ class Tables:
         from .registry import get
 
         study = get(self.dir.name)
-        splits = {claim.metric_of(side).split for claim in study.claims for side in (claim.a, claim.b)} & set(verdicts.SPLIT_IMAGES) or {"test"}
-        return ["## Claims", "", f"Rule: {verdicts.RULE}. {verdicts.scope(verdicts.sampling_errors(self.runs, splits))}", "", markdown_table(verdicts.CLAIM_HEADER, verdicts.claim_rows(found)), "",
-                *([f"Before these claims: {study.history}", ""] if study.history else [])]
+        splits = {claim.metric_of(side).split for claim in study.claims for side in (claim.a, claim.b)} & set(
+            verdicts.SPLIT_IMAGES
+        ) or {"test"}
+        return [
+            "## Claims",
+            "",
+            f"Rule: {verdicts.RULE}. {verdicts.scope(verdicts.sampling_errors(self.runs, splits))}",
+            "",
+            markdown_table(verdicts.CLAIM_HEADER, verdicts.claim_rows(found)),
+            "",
+            *([f"Before these claims: {study.history}", ""] if study.history else []),
+        ]
 
 
 def at_end(rows: pd.DataFrame) -> pd.DataFrame:
@@ -91,8 +102,12 @@ def at_end(rows: pd.DataFrame) -> pd.DataFrame:
 def median_by(table: pd.DataFrame, by: list[str], value: str = "value") -> pd.DataFrame:
     """Per group of `by` (a configuration, a step): the median of `value` over its rows (seeds) with its interval,
     and n, how many rows have a value."""
-    return pd.DataFrame([{**dict(zip(by, key)), **stats.median_ci(g[value]), "n": int(g[value].notna().sum())}
-                         for key, g in table.groupby(by, dropna=False, sort=True)])
+    return pd.DataFrame(
+        [
+            {**dict(zip(by, key)), **stats.median_ci(g[value]), "n": int(g[value].notna().sum())}
+            for key, g in table.groupby(by, dropna=False, sort=True)
+        ]
+    )
 
 
 def median_curves(study: Tables, by: list[str], split: str = "test", metric: str = "accuracy") -> pd.DataFrame:
@@ -111,7 +126,14 @@ def mark_diverged(ax, subset: pd.DataFrame, color, y: float = 0.02) -> int:
     """An x at the step where each diverged run of `subset` stopped; returns how many there were."""
     diverged = subset[subset["status"] == "diverged"]
     if len(diverged):
-        ax.scatter(diverged["diverged_at_step"], [y] * len(diverged), marker="x", color=color, zorder=5, transform=ax.get_xaxis_transform())
+        ax.scatter(
+            diverged["diverged_at_step"],
+            [y] * len(diverged),
+            marker="x",
+            color=color,
+            zorder=5,
+            transform=ax.get_xaxis_transform(),
+        )
     return len(diverged)
 
 
@@ -121,8 +143,18 @@ def final_by(study: Tables, by: list[str], metric: str = "test_accuracy") -> pd.
     out = []
     for key, group in study.runs.groupby(by, dropna=False, sort=True):
         i = stats.median_interval(group[metric])
-        out.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "median": i.median, "ci_low": i.low, "ci_high": i.high,
-                    "n": i.n, "is_ci": i.is_ci, "n_runs": len(group), "n_diverged": int((group["status"] == "diverged").sum())})
+        out.append(
+            {
+                **dict(zip(by, key if isinstance(key, tuple) else (key,))),
+                "median": i.median,
+                "ci_low": i.low,
+                "ci_high": i.high,
+                "n": i.n,
+                "is_ci": i.is_ci,
+                "n_runs": len(group),
+                "n_diverged": int((group["status"] == "diverged").sum()),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -134,7 +166,9 @@ def steps_summary(study: Tables, runs: pd.DataFrame, metric) -> tuple[str, str]:
     context = Context(study.runs, study.curves)
     steps = [10 ** metric.value(runs.loc[[i]], study.curves, context) for i in runs.index]
     median = float(np.median(steps)) if steps else math.nan
-    return (f"{median:,.0f}" if math.isfinite(median) else "not reached (median)"), f"{sum(math.isfinite(s) for s in steps)}/{len(steps)}"
+    return (
+        f"{median:,.0f}" if math.isfinite(median) else "not reached (median)"
+    ), f"{sum(math.isfinite(s) for s in steps)}/{len(steps)}"
 
 
 def fmt_ci(row) -> str:

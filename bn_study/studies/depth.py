@@ -46,8 +46,10 @@ def layer_norms(study: Tables) -> pd.DataFrame:
 
 def growth_per_run(study: Tables) -> pd.DataFrame:
     """Per run and evaluated step: the per-layer growth of its gradient norms towards the input (claims.gradient_growth)."""
-    out = [{"run_id": run_id, "step": step, "growth": gradient_growth(g.set_index("block")["value"].sort_index())}
-           for (run_id, step), g in layer_norms(study).groupby(["run_id", "step"])]
+    out = [
+        {"run_id": run_id, "step": step, "growth": gradient_growth(g.set_index("block")["value"].sort_index())}
+        for (run_id, step), g in layer_norms(study).groupby(["run_id", "step"])
+    ]
     return pd.DataFrame(out).merge(study.runs[["run_id", *CONFIG]], on="run_id")
 
 
@@ -59,8 +61,17 @@ def trained_medians(study: Tables, by: list[str]) -> pd.DataFrame:
     """Per configuration: the median final validation accuracy over seeds, a diverged run counting as 0 (as the
     trainability claims count it: not trained), and how many runs diverged."""
     runs = study.runs.assign(val=study.runs["val_accuracy"].fillna(0.0))
-    return pd.DataFrame([{**dict(zip(by, key)), "median": float(g["val"].median()), "n_diverged": int((g["status"] == "diverged").sum()),
-                          "n_runs": len(g)} for key, g in runs.groupby(by, sort=True)])
+    return pd.DataFrame(
+        [
+            {
+                **dict(zip(by, key)),
+                "median": float(g["val"].median()),
+                "n_diverged": int((g["status"] == "diverged").sum()),
+                "n_runs": len(g),
+            }
+            for key, g in runs.groupby(by, sort=True)
+        ]
+    )
 
 
 def _heatmap(ax, final: pd.DataFrame, bn: str, title: str, target: float):
@@ -68,26 +79,46 @@ def _heatmap(ax, final: pd.DataFrame, bn: str, title: str, target: float):
     grid = cells.pivot_table(index="model.depth", columns="optimizer.lr", values="median", dropna=False)
     diverged = cells.pivot_table(index="model.depth", columns="optimizer.lr", values="n_diverged", dropna=False)
     image = ax.imshow(grid.to_numpy(), origin="lower", vmin=0, vmax=1, cmap="viridis", aspect="auto")
-    ax.set(xticks=range(grid.shape[1]), xticklabels=[f"{lr:g}" for lr in grid.columns], yticks=range(grid.shape[0]),
-           yticklabels=[str(d) for d in grid.index], xlabel="learning rate (SGD)", ylabel="hidden layers", title=title)
+    ax.set(
+        xticks=range(grid.shape[1]),
+        xticklabels=[f"{lr:g}" for lr in grid.columns],
+        yticks=range(grid.shape[0]),
+        yticklabels=[str(d) for d in grid.index],
+        xlabel="learning rate (SGD)",
+        ylabel="hidden layers",
+        title=title,
+    )
     for (i, depth), (j, lr) in ((a, b) for a in enumerate(grid.index) for b in enumerate(grid.columns)):
         v, n_div = grid.loc[depth, lr], int(diverged.loc[depth, lr])
         text = f"{v:.3f}" + (f"\n{n_div} div." if n_div else "")
-        ax.text(j, i, text, ha="center", va="center", fontsize=6.5, color="black" if v >= 0.5 else "white", fontweight="bold" if v >= target else "normal")
+        ax.text(
+            j,
+            i,
+            text,
+            ha="center",
+            va="center",
+            fontsize=6.5,
+            color="black" if v >= 0.5 else "white",
+            fontweight="bold" if v >= target else "normal",
+        )
     return image
 
 
 def build(study_dir: Path, out: Path) -> list[Path]:
     study = Tables.load(study_dir, out)
     growth = growth_per_run(study)
-    growth = growth[growth["study"] != HE]  # the gradient panels and tables: Glorot init throughout; He only in the trainability table
+    growth = growth[
+        growth["study"] != HE
+    ]  # the gradient panels and tables: Glorot init throughout; He only in the trainability table
     at_init = growth[(growth["step"] == 0) & np.isclose(growth["optimizer.lr"], INIT_LR)]
     growth_by_depth = median_by(at_init, ["model.depth", *ARM_KEYS], "growth")
     deepest = int(study.runs["model.depth"].max())
 
     norms = layer_norms(study).merge(study.runs[["run_id", *CONFIG]], on="run_id")
     norms = norms[norms["study"] != HE]
-    init_norms = norms[(norms["step"] == 0) & (norms["model.depth"] == deepest) & np.isclose(norms["optimizer.lr"], INIT_LR)]
+    init_norms = norms[
+        (norms["step"] == 0) & (norms["model.depth"] == deepest) & np.isclose(norms["optimizer.lr"], INIT_LR)
+    ]
     profile = median_by(init_norms, [*ARM_KEYS, "block"], "value")
 
     fig, axes = plots.new_figure(5, width=3.6, height=3.4)
@@ -98,24 +129,46 @@ def build(study_dir: Path, out: Path) -> list[Path]:
         arm = growth_by_depth[(growth_by_depth["model.bn"] == bn) & (growth_by_depth["model.activation"] == act)]
         if len(arm):
             axes[1].plot(arm["model.depth"], 10 ** arm["median"], color=color, marker="o", ms=3, label=label)
-            axes[1].fill_between(arm["model.depth"], 10 ** arm["ci_low"], 10 ** arm["ci_high"], color=color, alpha=0.2, lw=0)
-    axes[0].set(yscale="log", title=f"(a) gradient norm by layer at init, {deepest} layers", xlabel="hidden layer (1 = next to the input)",
-                ylabel="||dL/dW|| of the layer's kernel")
+            axes[1].fill_between(
+                arm["model.depth"], 10 ** arm["ci_low"], 10 ** arm["ci_high"], color=color, alpha=0.2, lw=0
+            )
+    axes[0].set(
+        yscale="log",
+        title=f"(a) gradient norm by layer at init, {deepest} layers",
+        xlabel="hidden layer (1 = next to the input)",
+        ylabel="||dL/dW|| of the layer's kernel",
+    )
     axes[0].legend(fontsize=6)
     axes[1].axhline(1, color="0.5", lw=0.6)
-    axes[1].set(xticks=sorted(growth_by_depth["model.depth"].unique()), title="(b) growth per layer towards the input, at init", xlabel="hidden layers",
-                ylabel="gradient norm factor per layer")
-    relu_deep = growth[(growth["model.depth"] == deepest) & (growth["model.activation"] == "relu") & (growth["study"] == RELU)
-                       & np.isclose(growth["optimizer.lr"], INIT_LR)]
+    axes[1].set(
+        xticks=sorted(growth_by_depth["model.depth"].unique()),
+        title="(b) growth per layer towards the input, at init",
+        xlabel="hidden layers",
+        ylabel="gradient norm factor per layer",
+    )
+    relu_deep = growth[
+        (growth["model.depth"] == deepest)
+        & (growth["model.activation"] == "relu")
+        & (growth["study"] == RELU)
+        & np.isclose(growth["optimizer.lr"], INIT_LR)
+    ]
     seeds = int(study.runs["seed"].nunique())
     over_training = median_by(relu_deep, ["model.bn", "step"], "growth")
     over_training = over_training[over_training["n"] == seeds]  # a point only where every seed has a factor
     for bn in ("none", "before"):
         arm = over_training[over_training["model.bn"] == bn]
-        axes[2].plot(arm["step"], 10 ** arm["median"], color=ARMS[(bn, "relu")][1], marker="o", ms=3, label=_label(bn, "relu"))
-        axes[2].fill_between(arm["step"], 10 ** arm["ci_low"], 10 ** arm["ci_high"], color=ARMS[(bn, "relu")][1], alpha=0.2, lw=0)
+        axes[2].plot(
+            arm["step"], 10 ** arm["median"], color=ARMS[(bn, "relu")][1], marker="o", ms=3, label=_label(bn, "relu")
+        )
+        axes[2].fill_between(
+            arm["step"], 10 ** arm["ci_low"], 10 ** arm["ci_high"], color=ARMS[(bn, "relu")][1], alpha=0.2, lw=0
+        )
     axes[2].axhline(1, color="0.5", lw=0.6)
-    axes[2].set(title=f"(c) over training, {deepest} relu layers, lr {INIT_LR:g}", xlabel="training steps", ylabel="gradient norm factor per layer")
+    axes[2].set(
+        title=f"(c) over training, {deepest} relu layers, lr {INIT_LR:g}",
+        xlabel="training steps",
+        ylabel="gradient norm factor per layer",
+    )
     axes[2].legend(fontsize=6)
 
     final = trained_medians(study, ["study", "model.depth", "optimizer.lr", *ARM_KEYS])
@@ -123,64 +176,128 @@ def build(study_dir: Path, out: Path) -> list[Path]:
     _heatmap(axes[3], final, "none", "(d) relu without BN: final val. accuracy", target)
     image = _heatmap(axes[4], final, "before", "(e) relu with BN: final val. accuracy", target)
     fig.colorbar(image, ax=axes[4], shrink=0.8)
-    plots.caption(fig, f"Plain fully-connected networks of 100-unit blocks (Glorot-uniform init, Keras's default), SGD, batch 60, "
-                       f"{int(study.runs['steps'].max()):,} steps. (a)-(c): {study.band_note()}; the factor per layer is 10^(least-squares slope of "
-                       f"log10 gradient norm against layer index, layers 2 to L: layer 1 reads the 784 pixels; at 3 or 5 layers a fit to 2 or 4 points), "
-                       f"> 1: gradients grow towards the input; it cannot see a uniformly vanishing gradient (panel a's 1e-8). (c): a point only where every "
-                       f"seed has a factor (some hidden gradient exactly zero in a dead network: none). (d, e): median over seeds, a diverged run counted as "
-                       f"0; bold: the median reaches {OF_BEST:.0%} of the 3-layer BN network's best ({target:.3f}); 'div.': runs that diverged. {study.data_note()}.")
+    plots.caption(
+        fig,
+        f"Plain fully-connected networks of 100-unit blocks (Glorot-uniform init, Keras's default), SGD, batch 60, "
+        f"{int(study.runs['steps'].max()):,} steps. (a)-(c): {study.band_note()}; the factor per layer is 10^(least-squares slope of "
+        f"log10 gradient norm against layer index, layers 2 to L: layer 1 reads the 784 pixels; at 3 or 5 layers a fit to 2 or 4 points), "
+        f"> 1: gradients grow towards the input; it cannot see a uniformly vanishing gradient (panel a's 1e-8). (c): a point only where every "
+        f"seed has a factor (some hidden gradient exactly zero in a dead network: none). (d, e): median over seeds, a diverged run counted as "
+        f"0; bold: the median reaches {OF_BEST:.0%} of the 3-layer BN network's best ({target:.3f}); 'div.': runs that diverged. {study.data_note()}.",
+    )
 
     depths = sorted(study.runs["model.depth"].unique())
     lrs = sorted(study.runs.loc[study.runs["study"] == RELU, "optimizer.lr"].unique())
-    with_ci = final_by(study, ["study", "model.depth", "optimizer.lr", *ARM_KEYS, "model.kernel_init"], metric="val_accuracy")
+    with_ci = final_by(
+        study, ["study", "model.depth", "optimizer.lr", *ARM_KEYS, "model.kernel_init"], metric="val_accuracy"
+    )
 
     def cell(where: dict) -> str:
         text = _fmt_final(collect.select(with_ci, where))
         trained = collect.select(final, {k: v for k, v in where.items() if k != "model.kernel_init"})
         return f"**{text}**" if len(trained) and trained.iloc[0]["median"] >= target else text
 
-    map_rows = [[label, depth, *(cell({"study": study_name, "model.bn": bn, "model.activation": "relu", "model.depth": depth, "optimizer.lr": lr}) for lr in lrs)]
-                for study_name, bn, label in ((RELU, "none", "relu, without BN (Glorot)"), (HE, "none", "relu, without BN, He init"), (RELU, "before", "relu, BN (Glorot)"))
-                for depth in depths if len(collect.select(study.runs, {"study": study_name, "model.bn": bn, "model.depth": depth}))]
-    arm_rows = [[label, *(cell({"study": RELU if act == "relu" else NONLINEARITY, "model.bn": bn, "model.activation": act, "model.depth": d,
-                                "optimizer.lr": INIT_LR}) for d in depths)] for (bn, act), (label, _) in ARMS.items()]
+    map_rows = [
+        [
+            label,
+            depth,
+            *(
+                cell(
+                    {
+                        "study": study_name,
+                        "model.bn": bn,
+                        "model.activation": "relu",
+                        "model.depth": depth,
+                        "optimizer.lr": lr,
+                    }
+                )
+                for lr in lrs
+            ),
+        ]
+        for study_name, bn, label in (
+            (RELU, "none", "relu, without BN (Glorot)"),
+            (HE, "none", "relu, without BN, He init"),
+            (RELU, "before", "relu, BN (Glorot)"),
+        )
+        for depth in depths
+        if len(collect.select(study.runs, {"study": study_name, "model.bn": bn, "model.depth": depth}))
+    ]
+    arm_rows = [
+        [
+            label,
+            *(
+                cell(
+                    {
+                        "study": RELU if act == "relu" else NONLINEARITY,
+                        "model.bn": bn,
+                        "model.activation": act,
+                        "model.depth": d,
+                        "optimizer.lr": INIT_LR,
+                    }
+                )
+                for d in depths
+            ),
+        ]
+        for (bn, act), (label, _) in ARMS.items()
+    ]
     growth_rows = []
     for (bn, act), (label, _) in ARMS.items():
         arm = growth_by_depth[(growth_by_depth["model.bn"] == bn) & (growth_by_depth["model.activation"] == act)]
         if len(arm):
             growth_rows.append([label, *(_fmt_factor(collect.select(arm, {"model.depth": d})) for d in depths)])
     probe_batch = int(study.runs["probe.batch"].iloc[0])
-    summary = "\n".join([
-        f"# {TITLE}", "",
-        "The tutorials say BN makes networks of tens of layers trainable. Yang et al. (2019) derive with a mean-field theory (wide networks "
-        "at initialisation), and check in simulations, that in a plain fully-connected network (no skip connections) BN itself makes "
-        "gradients grow exponentially with depth, which tuning the init or the nonlinearity cannot remove; that deep vanilla BN networks "
-        "are then not trainable; and that a network closer to linear explodes less and trains deeper.", "",
-        f"Networks: flatten -> `model.depth` blocks of Dense(100) [-> BN] -> activation -> Dense(10), Glorot-uniform init (Keras's default; "
-        f"the init is not varied, except He-uniform for the no-BN relu arm: with BN before the activation and no bias, the init's scale cancels "
-        f"out anyway), plain SGD, batch 60, {int(study.runs['steps'].max()):,} steps ({study.epochs_note()}): 'trains' here means within that "
-        f"budget. Gradient norms on a fixed batch of {probe_batch} training examples (BN's batch statistics over those {probe_batch}: the "
-        f"factor describes that batch size, not the training batch of 60), in training mode, at every evaluation; {study.seeds_note()}. "
-        f"{study.data_note()}.", "",
-        f"Gradient norm factor per layer towards the input at initialisation (10^slope of log10 norm against layer index over layers 2 to L, "
-        f"layer 1's kernel reading the 784 pixels; at 3 or 5 layers the fit rests on 2 or 4 points; lr {INIT_LR:g} runs: the gradients at "
-        "step 0 do not depend on the learning rate), median over seeds [interval]. A factor near 1 can hide a gradient that vanishes "
-        "evenly: relu without BN at Glorot init starts at about 1e-8 in every layer of 50 (panel a).", "",
-        markdown_table(["network", *(f"{d} layers" for d in depths)], growth_rows), "",
-        f"Final validation accuracy, median over seeds [interval], a diverged run left out of the median and counted ('div.'); in bold where "
-        f"the median with diverged runs counted as 0 reaches {target:.4f} ({OF_BEST:.0%} of the best median over learning rates of the "
-        f"{min(depths)}-layer BN network: the trainability claims' target, set on validation). By depth and learning rate, relu:", "",
-        markdown_table(["network", "hidden layers", *(f"lr {lr:g}" for lr in lrs)], map_rows), "",
-        f"Every arm at lr {INIT_LR:g} (descriptive, no claim: tanh and the identity ran at this rate only):", "",
-        markdown_table(["network", *(f"{d} layers" for d in depths)], arm_rows), "",
-        f"Intervals: {study.band_note()}. A trainability claim whose arms both train at no rate is an exact tie (0 rates each), "
-        "inconclusive for that reason, not for want of seeds.", "",
-        *study.claims_section(),
-        "Figure: depth.png / .pdf; the numbers plotted: depth.csv (gradient factors by depth) and growth.csv (per run and step).", "",
-    ])
+    summary = "\n".join(
+        [
+            f"# {TITLE}",
+            "",
+            "The tutorials say BN makes networks of tens of layers trainable. Yang et al. (2019) derive with a mean-field theory (wide networks "
+            "at initialisation), and check in simulations, that in a plain fully-connected network (no skip connections) BN itself makes "
+            "gradients grow exponentially with depth, which tuning the init or the nonlinearity cannot remove; that deep vanilla BN networks "
+            "are then not trainable; and that a network closer to linear explodes less and trains deeper.",
+            "",
+            f"Networks: flatten -> `model.depth` blocks of Dense(100) [-> BN] -> activation -> Dense(10), Glorot-uniform init (Keras's default; "
+            f"the init is not varied, except He-uniform for the no-BN relu arm: with BN before the activation and no bias, the init's scale cancels "
+            f"out anyway), plain SGD, batch 60, {int(study.runs['steps'].max()):,} steps ({study.epochs_note()}): 'trains' here means within that "
+            f"budget. Gradient norms on a fixed batch of {probe_batch} training examples (BN's batch statistics over those {probe_batch}: the "
+            f"factor describes that batch size, not the training batch of 60), in training mode, at every evaluation; {study.seeds_note()}. "
+            f"{study.data_note()}.",
+            "",
+            f"Gradient norm factor per layer towards the input at initialisation (10^slope of log10 norm against layer index over layers 2 to L, "
+            f"layer 1's kernel reading the 784 pixels; at 3 or 5 layers the fit rests on 2 or 4 points; lr {INIT_LR:g} runs: the gradients at "
+            "step 0 do not depend on the learning rate), median over seeds [interval]. A factor near 1 can hide a gradient that vanishes "
+            "evenly: relu without BN at Glorot init starts at about 1e-8 in every layer of 50 (panel a).",
+            "",
+            markdown_table(["network", *(f"{d} layers" for d in depths)], growth_rows),
+            "",
+            f"Final validation accuracy, median over seeds [interval], a diverged run left out of the median and counted ('div.'); in bold where "
+            f"the median with diverged runs counted as 0 reaches {target:.4f} ({OF_BEST:.0%} of the best median over learning rates of the "
+            f"{min(depths)}-layer BN network: the trainability claims' target, set on validation). By depth and learning rate, relu:",
+            "",
+            markdown_table(["network", "hidden layers", *(f"lr {lr:g}" for lr in lrs)], map_rows),
+            "",
+            f"Every arm at lr {INIT_LR:g} (descriptive, no claim: tanh and the identity ran at this rate only):",
+            "",
+            markdown_table(["network", *(f"{d} layers" for d in depths)], arm_rows),
+            "",
+            f"Intervals: {study.band_note()}. A trainability claim whose arms both train at no rate is an exact tie (0 rates each), "
+            "inconclusive for that reason, not for want of seeds.",
+            "",
+            *study.claims_section(),
+            "Figure: depth.png / .pdf; the numbers plotted: depth.csv (gradient factors by depth) and growth.csv (per run and step).",
+            "",
+        ]
+    )
     growth.to_csv(study.out / "growth.csv", index=False)
-    return [*write(study, "depth", fig, pd.concat([growth_by_depth.assign(what="growth_at_init"), profile.assign(what="norm_at_init_by_block")]), summary),
-            study.out / "growth.csv"]
+    return [
+        *write(
+            study,
+            "depth",
+            fig,
+            pd.concat([growth_by_depth.assign(what="growth_at_init"), profile.assign(what="norm_at_init_by_block")]),
+            summary,
+        ),
+        study.out / "growth.csv",
+    ]
 
 
 def _fmt_final(cell: pd.DataFrame) -> str:
@@ -189,7 +306,9 @@ def _fmt_final(cell: pd.DataFrame) -> str:
     r = cell.iloc[0]
     if math.isnan(r["median"]):
         return f"diverged ({r['n_diverged']}/{r['n_runs']})"
-    return f"{r['median']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]" + (f", {r['n_diverged']}/{r['n_runs']} div." if r["n_diverged"] else "")
+    return f"{r['median']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]" + (
+        f", {r['n_diverged']}/{r['n_runs']} div." if r["n_diverged"] else ""
+    )
 
 
 def _fmt_factor(cell: pd.DataFrame) -> str:
@@ -215,7 +334,13 @@ TRAINS = GridCount(grid="optimizer.lr", split="val", of_best=OF_BEST, baseline=S
 
 
 def _at_init(bn: str, act: str, depth: int = DEEPEST) -> dict:
-    return {"study": RELU if act == "relu" else NONLINEARITY, "model.depth": depth, "model.bn": bn, "model.activation": act, "optimizer.lr": INIT_LR}
+    return {
+        "study": RELU if act == "relu" else NONLINEARITY,
+        "model.depth": depth,
+        "model.bn": bn,
+        "model.activation": act,
+        "optimizer.lr": INIT_LR,
+    }
 
 
 def _relu(bn: str, depth: int) -> dict:
@@ -223,32 +348,96 @@ def _relu(bn: str, depth: int) -> dict:
 
 
 CLAIMS = (
-    Claim("depth.bn_gradients_explode", YANG, f"BN itself makes gradients grow exponentially with depth at initialisation: at {DEEPEST} relu layers, "
-          "the gradient norm grows faster per layer towards the input with BN than without.",
-          Side("relu, BN", _at_init("before", "relu")), Side("relu, without BN", _at_init("none", "relu")), GradientGrowth(step=0), "higher", _PER_LAYER),
-    Claim("depth.linear_reduces_explosion", YANG, f"A nonlinearity closer to linear reduces BN's gradient explosion: at {DEEPEST} layers with BN, the "
-          "gradient grows faster per layer with relu than with the identity.",
-          Side("relu, BN", _at_init("before", "relu")), Side("linear, BN", _at_init("before", "linear")), GradientGrowth(step=0), "higher", _PER_LAYER),
-    Claim("depth.tanh_explodes_too", YANG, f"The explosion is not removed by choosing tanh over relu: at {DEEPEST} tanh layers, the gradient "
-          "grows faster per layer with BN than without.",
-          Side("tanh, BN", _at_init("before", "tanh")), Side("tanh, without BN", _at_init("none", "tanh")), GradientGrowth(step=0), "higher", _PER_LAYER,
-          history="Declared in 31af06a as 'cannot be removed by the choice of nonlinearity'; reworded after a review (the identity nearly removes "
-                  "it, as Yang et al. say of the linear limit), the rule unchanged."),
-    Claim("depth.bn_trains_tens_of_layers", TUTORIALS, "BN makes deep networks (tens of layers) trainable: at 20 relu layers, more learning rates "
-          "train with BN than without.", Side("relu, BN", _relu("before", 20)), Side("relu, without BN", _relu("none", 20)), TRAINS, "higher", 0.5),
-    Claim("depth.bn_trains_50_layers", TUTORIALS, f"The same at {DEEPEST} relu layers.",
-          Side("relu, BN", _relu("before", DEEPEST)), Side("relu, without BN", _relu("none", DEEPEST)), TRAINS, "higher", 0.5),
-    Claim("depth.deep_bn_untrainable", YANG, f"Deep vanilla BN networks become hard to train: with BN, fewer of the four learning rates train "
-          f"(within the study's steps) at {DEEPEST} relu layers than at 5.",
-          Side(f"BN, {DEEPEST} layers", _relu("before", DEEPEST)), Side("BN, 5 layers", _relu("before", 5)), TRAINS, "lower", 0.5,
-          history="Declared in 31af06a as 'become untrainable'; reworded after a review (the 50-layer BN networks learn, to 0.2-0.3, within "
-                  "1,000 steps), the rule unchanged."),
-    Claim("depth.bn_beats_he_init", TUTORIALS, "BN makes 20 relu layers trainable at more learning rates than a network without BN given the "
-          "init made for relu (He-uniform).",
-          Side("relu, BN (Glorot)", _relu("before", 20)), Side("relu, without BN, He init", {**_relu("none", 20), "study": HE}), TRAINS, "higher", 0.5,
-          history="Added after the first results (31af06a) and a review, before any He-init run: the no-BN relu arm at Glorot init starts out "
-                  "vanishing, so bn_trains_tens_of_layers may be a win over a poor init."),
+    Claim(
+        "depth.bn_gradients_explode",
+        YANG,
+        f"BN itself makes gradients grow exponentially with depth at initialisation: at {DEEPEST} relu layers, "
+        "the gradient norm grows faster per layer towards the input with BN than without.",
+        Side("relu, BN", _at_init("before", "relu")),
+        Side("relu, without BN", _at_init("none", "relu")),
+        GradientGrowth(step=0),
+        "higher",
+        _PER_LAYER,
+    ),
+    Claim(
+        "depth.linear_reduces_explosion",
+        YANG,
+        f"A nonlinearity closer to linear reduces BN's gradient explosion: at {DEEPEST} layers with BN, the "
+        "gradient grows faster per layer with relu than with the identity.",
+        Side("relu, BN", _at_init("before", "relu")),
+        Side("linear, BN", _at_init("before", "linear")),
+        GradientGrowth(step=0),
+        "higher",
+        _PER_LAYER,
+    ),
+    Claim(
+        "depth.tanh_explodes_too",
+        YANG,
+        f"The explosion is not removed by choosing tanh over relu: at {DEEPEST} tanh layers, the gradient "
+        "grows faster per layer with BN than without.",
+        Side("tanh, BN", _at_init("before", "tanh")),
+        Side("tanh, without BN", _at_init("none", "tanh")),
+        GradientGrowth(step=0),
+        "higher",
+        _PER_LAYER,
+        history="Declared in 31af06a as 'cannot be removed by the choice of nonlinearity'; reworded after a review (the identity nearly removes "
+        "it, as Yang et al. say of the linear limit), the rule unchanged.",
+    ),
+    Claim(
+        "depth.bn_trains_tens_of_layers",
+        TUTORIALS,
+        "BN makes deep networks (tens of layers) trainable: at 20 relu layers, more learning rates "
+        "train with BN than without.",
+        Side("relu, BN", _relu("before", 20)),
+        Side("relu, without BN", _relu("none", 20)),
+        TRAINS,
+        "higher",
+        0.5,
+    ),
+    Claim(
+        "depth.bn_trains_50_layers",
+        TUTORIALS,
+        f"The same at {DEEPEST} relu layers.",
+        Side("relu, BN", _relu("before", DEEPEST)),
+        Side("relu, without BN", _relu("none", DEEPEST)),
+        TRAINS,
+        "higher",
+        0.5,
+    ),
+    Claim(
+        "depth.deep_bn_untrainable",
+        YANG,
+        f"Deep vanilla BN networks become hard to train: with BN, fewer of the four learning rates train "
+        f"(within the study's steps) at {DEEPEST} relu layers than at 5.",
+        Side(f"BN, {DEEPEST} layers", _relu("before", DEEPEST)),
+        Side("BN, 5 layers", _relu("before", 5)),
+        TRAINS,
+        "lower",
+        0.5,
+        history="Declared in 31af06a as 'become untrainable'; reworded after a review (the 50-layer BN networks learn, to 0.2-0.3, within "
+        "1,000 steps), the rule unchanged.",
+    ),
+    Claim(
+        "depth.bn_beats_he_init",
+        TUTORIALS,
+        "BN makes 20 relu layers trainable at more learning rates than a network without BN given the "
+        "init made for relu (He-uniform).",
+        Side("relu, BN (Glorot)", _relu("before", 20)),
+        Side("relu, without BN, He init", {**_relu("none", 20), "study": HE}),
+        TRAINS,
+        "higher",
+        0.5,
+        history="Added after the first results (31af06a) and a review, before any He-init run: the no-BN relu arm at Glorot init starts out "
+        "vanishing, so bn_trains_tens_of_layers may be a win over a poor init.",
+    ),
 )
 
-STUDY = Study("depth", TITLE, "BN at depth: per-layer gradient norms at init and over training (3-50 layers; relu, tanh, linear), trainability by depth x lr",
-              sweeps=(RELU, NONLINEARITY, HE), claims=CLAIMS, render=build, order=96)
+STUDY = Study(
+    "depth",
+    TITLE,
+    "BN at depth: per-layer gradient norms at init and over training (3-50 layers; relu, tanh, linear), trainability by depth x lr",
+    sweeps=(RELU, NONLINEARITY, HE),
+    claims=CLAIMS,
+    render=build,
+    order=96,
+)

@@ -8,11 +8,15 @@ import pandas as pd
 
 from .. import plots, stats
 from ..claims import Claim, Final, GridChange, Side
+from .common import Tables, at_end, draw_band, final_by, fmt_ci, markdown_table, write
 from .registry import Study
-from .common import Tables, at_end, draw_band, fmt_ci, final_by, markdown_table, write
 
 TITLE = "BN and dropout: accuracy and the train/test variance shift"
-ARMS = {"no BN": ("none", False), "BN, dropout at block end": ("before", False), "BN, dropout just before BN": ("before", True)}
+ARMS = {
+    "no BN": ("none", False),
+    "BN, dropout at block end": ("before", False),
+    "BN, dropout just before BN": ("before", True),
+}
 COLORS = dict(zip(ARMS, [plots.BN_COLORS["none"], plots.BN_COLORS["before"], plots.CYCLE[1]]))
 BY = ["model.bn", "model.dropout_before_bn", "model.dropout"]
 
@@ -48,29 +52,67 @@ def build(study_dir: Path, out: Path) -> list[Path]:
     for name in ARMS:
         draw_band(ax_acc, _arm(final, name).sort_values("model.dropout"), "model.dropout", COLORS[name], name)
         if ARMS[name][0] != "none" and not shift_table.empty:
-            t = _arm(shift_table, name).sort_values("model.dropout").rename(columns={"var_shift_mean_median": "median", "var_shift_mean_ci_low": "ci_low", "var_shift_mean_ci_high": "ci_high"})
+            t = (
+                _arm(shift_table, name)
+                .sort_values("model.dropout")
+                .rename(
+                    columns={
+                        "var_shift_mean_median": "median",
+                        "var_shift_mean_ci_low": "ci_low",
+                        "var_shift_mean_ci_high": "ci_high",
+                    }
+                )
+            )
             draw_band(ax_shift, t, "model.dropout", COLORS[name], name)
     ax_acc.set(title="(a) final test accuracy", xlabel="dropout rate", ylabel="final test accuracy")
     ax_shift.axhline(1.0, color="0.5", lw=0.8, ls=":")
-    ax_shift.set(title="(b) variance shift at BN layers", xlabel="dropout rate", ylabel="variance shift, mean over BN layers")
+    ax_shift.set(
+        title="(b) variance shift at BN layers", xlabel="dropout rate", ylabel="variance shift, mean over BN layers"
+    )
     ax_acc.legend(loc="lower left", fontsize=7)
-    plots.caption(fig, f"3x100 relu MLP, SGD momentum 0.9 lr 0.01, batch 60, {int(study.runs['steps'].max()):,} steps. {study.band_note().capitalize()}. (b): BN's moving variance / its input's variance at test time; 1 = they match. {study.data_note()}.")
+    plots.caption(
+        fig,
+        f"3x100 relu MLP, SGD momentum 0.9 lr 0.01, batch 60, {int(study.runs['steps'].max()):,} steps. {study.band_note().capitalize()}. (b): BN's moving variance / its input's variance at test time; 1 = they match. {study.data_note()}.",
+    )
 
     rates = sorted(final["model.dropout"].unique())
-    rows = [[f"{rate:g}", *(fmt_ci(_arm(final, name)[lambda t: t["model.dropout"] == rate].iloc[0]) for name in ARMS)] for rate in rates]
-    shift_rows = [[name, f"{rate:g}", *(f"{_arm(shift_table, name)[lambda t: t['model.dropout'] == rate].iloc[0][f'{c}_median']:.3f}" for c in layers)]
-                  for name in list(ARMS)[1:] for rate in rates]
+    rows = [
+        [f"{rate:g}", *(fmt_ci(_arm(final, name)[lambda t: t["model.dropout"] == rate].iloc[0]) for name in ARMS)]
+        for rate in rates
+    ]
+    shift_rows = [
+        [
+            name,
+            f"{rate:g}",
+            *(
+                f"{_arm(shift_table, name)[lambda t: t['model.dropout'] == rate].iloc[0][f'{c}_median']:.3f}"
+                for c in layers
+            ),
+        ]
+        for name in list(ARMS)[1:]
+        for rate in rates
+    ]
 
-    summary = "\n".join([
-        f"# {TITLE}", "",
-        f"3x100 relu MLP, SGD momentum 0.9 lr 0.01, batch 60, {int(study.runs['steps'].max()):,} steps; {study.seeds_note()}. {study.data_note()}. "
-        "Variance shift (Li et al. 2019), per BN layer at the end of training: its moving variance over the variance of its input at test time, over 1,000 test images.", "",
-        markdown_table(["dropout", *(f"{n}: final test accuracy" for n in ARMS)], rows), "",
-        f"Cells: {study.band_note()}.", "",
-        markdown_table(["arm", "dropout", *(f"{c.removeprefix('var_shift_')} shift (median)" for c in layers)], shift_rows), "",
-        *study.claims_section(),
-        "Figure: dropout.png / .pdf; the numbers plotted: dropout.csv (accuracy) and dropout_shift.csv.", "",
-    ])
+    summary = "\n".join(
+        [
+            f"# {TITLE}",
+            "",
+            f"3x100 relu MLP, SGD momentum 0.9 lr 0.01, batch 60, {int(study.runs['steps'].max()):,} steps; {study.seeds_note()}. {study.data_note()}. "
+            "Variance shift (Li et al. 2019), per BN layer at the end of training: its moving variance over the variance of its input at test time, over 1,000 test images.",
+            "",
+            markdown_table(["dropout", *(f"{n}: final test accuracy" for n in ARMS)], rows),
+            "",
+            f"Cells: {study.band_note()}.",
+            "",
+            markdown_table(
+                ["arm", "dropout", *(f"{c.removeprefix('var_shift_')} shift (median)" for c in layers)], shift_rows
+            ),
+            "",
+            *study.claims_section(),
+            "Figure: dropout.png / .pdf; the numbers plotted: dropout.csv (accuracy) and dropout_shift.csv.",
+            "",
+        ]
+    )
     shift_table.to_csv(out / "dropout_shift.csv", index=False)
     return write(study, "dropout", fig, final, summary)
 
@@ -78,19 +120,48 @@ def build(study_dir: Path, out: Path) -> list[Path]:
 LI = "Li et al. (2019), 'Understanding the Disharmony between Dropout and Batch Normalization by Variance Shift'"
 SHIFT = Final("probe", "var_shift_dense3_bn")  # the last hidden BN layer
 CLAIMS = (
-    Claim("dropout.hurts_with_bn", "Tutorials (Machine Learning Mastery, devarena)", "BN together with Dropout may hurt (the statistics become noisy).",
-          Side("BN, dropout at block end", {"model.bn": "before", "model.dropout_before_bn": False}),
-          Side("no BN", {"model.bn": "none", "model.dropout_before_bn": False}),
-          GridChange("test", "accuracy", grid="model.dropout", start=0.0, to=0.5), "lower", margin=0.01),
-    Claim("dropout.shift_from_dropout", LI, "Dropout before BN shifts the variance a BN layer sees between training and test.",
-          Side("dropout 0.5 just before BN", {"model.dropout_before_bn": True, "model.dropout": 0.5}),
-          Side("no dropout", {"model.dropout_before_bn": True, "model.dropout": 0.0}), SHIFT, "higher", margin=0.1),
-    Claim("dropout.shift_before_vs_after", LI, "Dropout before BN shifts the variance a BN layer sees between training and test (more than dropout elsewhere).",
-          Side("dropout 0.5 just before BN", {"model.dropout_before_bn": True, "model.dropout": 0.5}),
-          Side("dropout 0.5 at block end", {"model.bn": "before", "model.dropout_before_bn": False, "model.dropout": 0.5}), SHIFT, "higher", margin=0.1),
+    Claim(
+        "dropout.hurts_with_bn",
+        "Tutorials (Machine Learning Mastery, devarena)",
+        "BN together with Dropout may hurt (the statistics become noisy).",
+        Side("BN, dropout at block end", {"model.bn": "before", "model.dropout_before_bn": False}),
+        Side("no BN", {"model.bn": "none", "model.dropout_before_bn": False}),
+        GridChange("test", "accuracy", grid="model.dropout", start=0.0, to=0.5),
+        "lower",
+        margin=0.01,
+    ),
+    Claim(
+        "dropout.shift_from_dropout",
+        LI,
+        "Dropout before BN shifts the variance a BN layer sees between training and test.",
+        Side("dropout 0.5 just before BN", {"model.dropout_before_bn": True, "model.dropout": 0.5}),
+        Side("no dropout", {"model.dropout_before_bn": True, "model.dropout": 0.0}),
+        SHIFT,
+        "higher",
+        margin=0.1,
+    ),
+    Claim(
+        "dropout.shift_before_vs_after",
+        LI,
+        "Dropout before BN shifts the variance a BN layer sees between training and test (more than dropout elsewhere).",
+        Side("dropout 0.5 just before BN", {"model.dropout_before_bn": True, "model.dropout": 0.5}),
+        Side(
+            "dropout 0.5 at block end", {"model.bn": "before", "model.dropout_before_bn": False, "model.dropout": 0.5}
+        ),
+        SHIFT,
+        "higher",
+        margin=0.1,
+    ),
 )
 
-STUDY = Study("dropout", TITLE, "BN x dropout rate x dropout before/after BN, and the variance shift BN sees (Li et al. 2019)",
-              sweeps=("dropout",), claims=CLAIMS, render=build, order=50,
-              history="3-seed results (392cf67) were judged by the difference of median accuracy changes (0.01) and a 10% rise of the "
-                      "mean variance shift; the paired claims here were declared after them.")
+STUDY = Study(
+    "dropout",
+    TITLE,
+    "BN x dropout rate x dropout before/after BN, and the variance shift BN sees (Li et al. 2019)",
+    sweeps=("dropout",),
+    claims=CLAIMS,
+    render=build,
+    order=50,
+    history="3-seed results (392cf67) were judged by the difference of median accuracy changes (0.01) and a 10% rise of the "
+    "mean variance shift; the paired claims here were declared after them.",
+)

@@ -26,26 +26,73 @@ ARMS = ("none", "before")
 SETTLED = 0.1  # drift is measured from this fraction of training on: from a tiny init every arm first spreads out
 WITH_BN, WITHOUT_BN = Side("with BN", {"model.bn": "before"}), Side("without BN", {"model.bn": "none"})
 SOURCE = "Ioffe & Szegedy (2015), Section 4.1, Figure 1"
-STABILITY_HISTORY = ("The previous engine judged one unit of one seed by 'smaller net drift and smaller largest excursion of the median' and found "
-                     "it mixed (392cf67); these two claims over every unit were declared after that.")
-FASTER_HISTORY = ("Post hoc: declared after fig1 had run on Fashion-MNIST and mnist5k; on Fashion-MNIST no run reaches fig1.faster's 0.9 "
-                  "(an MNIST number). This target follows the dataset and is read, like the steps, off the validation split; it is the "
-                  "same seed's no-BN maximum over evaluations, a noisy number on mnist5k's 400 validation images (standard error about 0.013).")
+STABILITY_HISTORY = (
+    "The previous engine judged one unit of one seed by 'smaller net drift and smaller largest excursion of the median' and found "
+    "it mixed (392cf67); these two claims over every unit were declared after that."
+)
+FASTER_HISTORY = (
+    "Post hoc: declared after fig1 had run on Fashion-MNIST and mnist5k; on Fashion-MNIST no run reaches fig1.faster's 0.9 "
+    "(an MNIST number). This target follows the dataset and is read, like the steps, off the validation split; it is the "
+    "same seed's no-BN maximum over evaluations, a noisy number on mnist5k's 400 validation images (standard error about 0.013)."
+)
 
 
 def claims(study: str) -> tuple[Claim, ...]:
     """Figure 1's claims, for a study of the fig1 network (its id prefixes theirs)."""
     return (
-        Claim(f"{study}.accuracy", SOURCE, "Figure 1(a): the BN network reaches higher test accuracy.", WITH_BN, WITHOUT_BN,
-              Final("test", "accuracy"), "higher", margin=0.005),
-        Claim(f"{study}.faster", SOURCE, "Figure 1(a): ... and gets there faster.", WITH_BN, WITHOUT_BN,
-              StepsTo("test", "accuracy", threshold=0.9), "lower", margin=0.097),  # log10(1.25): 25% fewer steps
-        Claim(f"{study}.faster_val", SOURCE, "Figure 1(a): ... and gets there faster.", WITH_BN, WITHOUT_BN,
-              StepsTo("val", "accuracy", target=(("model.bn", "none"),), fraction=0.98), "lower", margin=0.097, history=FASTER_HISTORY),
-        Claim(f"{study}.stable_mean", SOURCE, "Figure 1(b, c): without BN the distribution drifts in mean ...; with BN it is much more stable.",
-              WITH_BN, WITHOUT_BN, UnitDrift(name="median", settled=SETTLED), "lower", margin=0.05, history=STABILITY_HISTORY),
-        Claim(f"{study}.stable_spread", SOURCE, "Figure 1(b, c): without BN the distribution drifts in ... variance; with BN it is much more stable.",
-              WITH_BN, WITHOUT_BN, UnitDrift(name="spread", settled=SETTLED), "lower", margin=0.05, history=STABILITY_HISTORY),
+        Claim(
+            f"{study}.accuracy",
+            SOURCE,
+            "Figure 1(a): the BN network reaches higher test accuracy.",
+            WITH_BN,
+            WITHOUT_BN,
+            Final("test", "accuracy"),
+            "higher",
+            margin=0.005,
+        ),
+        Claim(
+            f"{study}.faster",
+            SOURCE,
+            "Figure 1(a): ... and gets there faster.",
+            WITH_BN,
+            WITHOUT_BN,
+            StepsTo("test", "accuracy", threshold=0.9),
+            "lower",
+            margin=0.097,
+        ),  # log10(1.25): 25% fewer steps
+        Claim(
+            f"{study}.faster_val",
+            SOURCE,
+            "Figure 1(a): ... and gets there faster.",
+            WITH_BN,
+            WITHOUT_BN,
+            StepsTo("val", "accuracy", target=(("model.bn", "none"),), fraction=0.98),
+            "lower",
+            margin=0.097,
+            history=FASTER_HISTORY,
+        ),
+        Claim(
+            f"{study}.stable_mean",
+            SOURCE,
+            "Figure 1(b, c): without BN the distribution drifts in mean ...; with BN it is much more stable.",
+            WITH_BN,
+            WITHOUT_BN,
+            UnitDrift(name="median", settled=SETTLED),
+            "lower",
+            margin=0.05,
+            history=STABILITY_HISTORY,
+        ),
+        Claim(
+            f"{study}.stable_spread",
+            SOURCE,
+            "Figure 1(b, c): without BN the distribution drifts in ... variance; with BN it is much more stable.",
+            WITH_BN,
+            WITHOUT_BN,
+            UnitDrift(name="spread", settled=SETTLED),
+            "lower",
+            margin=0.05,
+            history=STABILITY_HISTORY,
+        ),
     )
 
 
@@ -60,7 +107,11 @@ def typical_unit(tables: Tables) -> tuple[int, int]:
     if len(run) != 1:
         raise StudyError(f"fig1 needs one run with model.bn=none and seed={seed}; the collected table has {len(run)}")
     rows = tables.curves[(tables.curves["run_id"] == run.iloc[0]["run_id"]) & (tables.curves["split"] == "probe_units")]
-    p50 = rows[rows["metric"].str.endswith(".p50")].pivot_table(index="step", columns="metric", values="value").sort_index()
+    p50 = (
+        rows[rows["metric"].str.endswith(".p50")]
+        .pivot_table(index="step", columns="metric", values="value")
+        .sort_index()
+    )
     p50 = p50[p50.index >= SETTLED * p50.index.max()]
     drift = (p50.iloc[-1] - p50.iloc[0]).abs().sort_values(kind="stable")
     return seed, int(drift.index[len(drift) // 2].split(".")[0].removeprefix("u"))
@@ -68,17 +119,29 @@ def typical_unit(tables: Tables) -> tuple[int, int]:
 
 def figure_table(tables: Tables) -> pd.DataFrame:
     """step x arm -> median test accuracy with its interval, and the typical unit's percentiles (seed, unit columns)."""
-    acc = median_curves(tables, ["model.bn"]).rename(columns={"model.bn": "bn", "median": "test_accuracy_median", "ci_low": "test_accuracy_low",
-                                                              "ci_high": "test_accuracy_high", "n": "seeds"})
+    acc = median_curves(tables, ["model.bn"]).rename(
+        columns={
+            "model.bn": "bn",
+            "median": "test_accuracy_median",
+            "ci_low": "test_accuracy_low",
+            "ci_high": "test_accuracy_high",
+            "n": "seeds",
+        }
+    )
     seed, unit = typical_unit(tables)
     runs = tables.runs[tables.runs["seed"] == seed].set_index("run_id")["model.bn"]
-    rows = tables.curves[tables.curves["run_id"].isin(runs.index) & (tables.curves["split"] == "probe_units")
-                         & tables.curves["metric"].str.startswith(f"u{unit}.")]
+    rows = tables.curves[
+        tables.curves["run_id"].isin(runs.index)
+        & (tables.curves["split"] == "probe_units")
+        & tables.curves["metric"].str.startswith(f"u{unit}.")
+    ]
     wide = rows.pivot_table(index=["run_id", "step"], columns="metric", values="value").reset_index()
     wide.columns = [c.removeprefix(f"u{unit}.") for c in wide.columns]
     wide.insert(0, "bn", wide.pop("run_id").map(runs))
     table = acc.merge(wide, on=["bn", "step"], how="left").assign(probe_seed=seed, probe_unit=unit)
-    return table.sort_values(["bn", "step"], key=lambda c: c.map(ARMS.index) if c.name == "bn" else c).reset_index(drop=True)
+    return table.sort_values(["bn", "step"], key=lambda c: c.map(ARMS.index) if c.name == "bn" else c).reset_index(
+        drop=True
+    )
 
 
 def caption_for(tables: Tables, seed: int, unit: int) -> str:
@@ -94,17 +157,35 @@ def caption_for(tables: Tables, seed: int, unit: int) -> str:
 def draw(table: pd.DataFrame, caption: str, stem: Path) -> list[Path]:
     fig, (ax_acc, *ax_probe) = plots.new_figure(3)
     for bn in ARMS:
-        arm = table[table["bn"] == bn].rename(columns={"test_accuracy_median": "median", "test_accuracy_low": "ci_low", "test_accuracy_high": "ci_high"})
+        arm = table[table["bn"] == bn].rename(
+            columns={"test_accuracy_median": "median", "test_accuracy_low": "ci_low", "test_accuracy_high": "ci_high"}
+        )
         draw_band(ax_acc, arm, "step", plots.BN_COLORS[bn], plots.BN_LABELS[bn])
     lowest = table.loc[table["step"] > 0, "test_accuracy_low"].quantile(0.05)
-    ax_acc.set(title="(a) test accuracy", xlabel="training steps", ylabel="test accuracy", ylim=(max(0.0, math.floor(lowest * 10) / 10), 1.0))
+    ax_acc.set(
+        title="(a) test accuracy",
+        xlabel="training steps",
+        ylabel="test accuracy",
+        ylim=(max(0.0, math.floor(lowest * 10) / 10), 1.0),
+    )
     ax_acc.legend(loc="lower right")
     for ax, bn, letter in zip(ax_probe, ARMS, "bc"):
         arm = table[table["bn"] == bn]
         ax.plot(arm["step"], arm["p50"], color=plots.BN_COLORS[bn], label="50th percentile")
         for q in ("p15", "p85"):
-            ax.plot(arm["step"], arm[q], color=plots.BN_COLORS[bn], lw=0.9, ls="--", label="15th / 85th" if q == "p15" else None)
-        ax.set(title=f"({letter}) sigmoid input, {plots.BN_LABELS[bn]}", xlabel="training steps", ylabel="input to the sigmoid")
+            ax.plot(
+                arm["step"],
+                arm[q],
+                color=plots.BN_COLORS[bn],
+                lw=0.9,
+                ls="--",
+                label="15th / 85th" if q == "p15" else None,
+            )
+        ax.set(
+            title=f"({letter}) sigmoid input, {plots.BN_LABELS[bn]}",
+            xlabel="training steps",
+            ylabel="input to the sigmoid",
+        )
         ax.legend(loc="best")
     ax_probe[1].sharey(ax_probe[0])
     plots.caption(fig, caption)
@@ -115,8 +196,10 @@ def _fmt_steps(v: float) -> str:
     return f"{v:,.0f}" if math.isfinite(v) else "not reached"
 
 
-PAPER_PANELS = ("The paper's panels (b, c): without BN the distribution of the sigmoid's input 'changes significantly over time, both in "
-                "its mean and the variance', while with BN it is 'much more stable'.")
+PAPER_PANELS = (
+    "The paper's panels (b, c): without BN the distribution of the sigmoid's input 'changes significantly over time, both in "
+    "its mean and the variance', while with BN it is 'much more stable'."
+)
 
 
 def _stability(folder: Path, judged: Path | None = None) -> tuple[float, dict] | None:
@@ -135,7 +218,12 @@ def panels_note(tables: Tables, name: str) -> list[str]:
     of the same version: whether the stability verdict depends on the rate."""
     version = Version.of_folder(tables.dir.name, name)
     # This study's own verdicts are the ones being rendered (tables.out); the other's are in its folder.
-    rates = {s.name: _stability(tables.dir, tables.out) if s.name == name else _stability(s.folder(tables.dir.parent, version)) for s in STUDIES}
+    rates = {
+        s.name: _stability(tables.dir, tables.out)
+        if s.name == name
+        else _stability(s.folder(tables.dir.parent, version))
+        for s in STUDIES
+    }
     if rates.get(name) is None:
         return []
     lines = []
@@ -144,18 +232,26 @@ def panels_note(tables: Tables, name: str) -> list[str]:
             continue
         lr, claims = found
         spread, mean = claims["stable_spread"], claims["stable_mean"]
-        lines.append(f"- At lr {lr:g} (`{study_name}`), a unit's 15th-85th spread moves by {spread['a']['median']:.2f} with BN from "
-                     f"{SETTLED:.0%} of training to the end against {spread['b']['median']:.2f} without (mean over the last hidden layer's units, "
-                     f"median over seeds): `stable_spread` {spread['outcome']}, {verdicts.effect(spread)}. Its median moves by "
-                     f"{mean['a']['median']:.2f} against {mean['b']['median']:.2f}: `stable_mean` {mean['outcome']}.")
+        lines.append(
+            f"- At lr {lr:g} (`{study_name}`), a unit's 15th-85th spread moves by {spread['a']['median']:.2f} with BN from "
+            f"{SETTLED:.0%} of training to the end against {spread['b']['median']:.2f} without (mean over the last hidden layer's units, "
+            f"median over seeds): `stable_spread` {spread['outcome']}, {verdicts.effect(spread)}. Its median moves by "
+            f"{mean['a']['median']:.2f} against {mean['b']['median']:.2f}: `stable_mean` {mean['outcome']}."
+        )
     outcomes = {found[1]["stable_spread"]["outcome"] for found in rates.values() if found}
     judged = sum(1 for found in rates.values() if found)
     if judged < 2:
-        verdict = "The other rate's study has not been judged on this data, so whether this depends on the rate is open."
+        verdict = (
+            "The other rate's study has not been judged on this data, so whether this depends on the rate is open."
+        )
     elif len(outcomes) == 1:
-        verdict = f"`stable_spread` is {outcomes.pop()} at both rates: on this data it is the same at both rates measured."
+        verdict = (
+            f"`stable_spread` is {outcomes.pop()} at both rates: on this data it is the same at both rates measured."
+        )
     else:
-        each = " and ".join(f"{found[1]['stable_spread']['outcome']} at lr {found[0]:g}" for found in rates.values() if found)
+        each = " and ".join(
+            f"{found[1]['stable_spread']['outcome']} at lr {found[0]:g}" for found in rates.values() if found
+        )
         verdict = f"`stable_spread` is {each}: on this data the verdict is not the same at both rates."
     return ["## Panels (b, c) against the paper", "", PAPER_PANELS, "", *lines, "", verdict, ""]
 
@@ -163,20 +259,46 @@ def panels_note(tables: Tables, name: str) -> list[str]:
 def summary(tables: Tables, caption: str, rule: fig1_pilot.Rule, title: str, name: str) -> str:
     final = final_by(tables, ["model.bn"]).set_index("model.bn")
     reach = final_by(tables, ["model.bn"], metric="steps_to_0.9").set_index("model.bn")
-    chance = tables.runs.assign(stuck=tables.runs["test_accuracy"].fillna(0) <= fig1_pilot.CHANCE).groupby("model.bn")["stuck"].sum()
-    rows = [[plots.BN_LABELS[bn], f"{int(final.loc[bn, 'n_runs'])} ({int(chance.get(bn, 0))} at chance at the end)", fmt_ci(final.loc[bn]),
-             f"{_fmt_steps(reach.loc[bn, 'median'])} [{_fmt_steps(reach.loc[bn, 'ci_low'])}, {_fmt_steps(reach.loc[bn, 'ci_high'])}]"] for bn in ARMS]
+    chance = (
+        tables.runs.assign(stuck=tables.runs["test_accuracy"].fillna(0) <= fig1_pilot.CHANCE)
+        .groupby("model.bn")["stuck"]
+        .sum()
+    )
+    rows = [
+        [
+            plots.BN_LABELS[bn],
+            f"{int(final.loc[bn, 'n_runs'])} ({int(chance.get(bn, 0))} at chance at the end)",
+            fmt_ci(final.loc[bn]),
+            f"{_fmt_steps(reach.loc[bn, 'median'])} [{_fmt_steps(reach.loc[bn, 'ci_low'])}, {_fmt_steps(reach.loc[bn, 'ci_high'])}]",
+        ]
+        for bn in ARMS
+    ]
     steps = int(tables.runs["steps"].max())
-    return "\n".join([
-        f"# {title}", "",
-        f"{caption} {steps:,} steps per run, evaluated every {int(tables.runs['trainer.eval_every'].iloc[0]):,} steps; {tables.seeds_note()}, "
-        "each seed the same initial kernels and batches in both arms.", "",
-        rule.agreement(tables), "",
-        markdown_table(["arm", "seeds", f"final test accuracy ({tables.band_note()})", "steps to 90% test accuracy (median [interval])"], rows), "",
-        *panels_note(tables, name),
-        *tables.claims_section(),
-        "Figure: fig1.png / fig1.pdf; the numbers plotted: fig1.csv; the runs: runs.csv, curves.parquet (every unit's percentiles: split probe_units).", "",
-    ])
+    return "\n".join(
+        [
+            f"# {title}",
+            "",
+            f"{caption} {steps:,} steps per run, evaluated every {int(tables.runs['trainer.eval_every'].iloc[0]):,} steps; {tables.seeds_note()}, "
+            "each seed the same initial kernels and batches in both arms.",
+            "",
+            rule.agreement(tables),
+            "",
+            markdown_table(
+                [
+                    "arm",
+                    "seeds",
+                    f"final test accuracy ({tables.band_note()})",
+                    "steps to 90% test accuracy (median [interval])",
+                ],
+                rows,
+            ),
+            "",
+            *panels_note(tables, name),
+            *tables.claims_section(),
+            "Figure: fig1.png / fig1.pdf; the numbers plotted: fig1.csv; the runs: runs.csv, curves.parquet (every unit's percentiles: split probe_units).",
+            "",
+        ]
+    )
 
 
 def build(study_dir: Path, out: Path, rule: fig1_pilot.Rule, title: str, name: str) -> list[Path]:
@@ -196,24 +318,47 @@ def quoted(results: Path, version: Version, name: str) -> list[Path]:
     """What a fig1 study's summary quotes besides its own tables: its pilot's tables (the rate check) and the other fig1
     study's tables and verdicts (the stability verdict at both rates)."""
     other = next(s for s in STUDIES if s.name != name).folder(results, version)
-    return [results / (fig1_pilot.NAME + version.suffix) / collect.MANIFEST, other / collect.MANIFEST, other / verdicts.VERDICTS]
+    return [
+        results / (fig1_pilot.NAME + version.suffix) / collect.MANIFEST,
+        other / collect.MANIFEST,
+        other / verdicts.VERDICTS,
+    ]
 
 
 def study(name: str, title: str, about: str, rule: fig1_pilot.Rule, order: int, history: str = "") -> Study:
     """A study of the fig1 network at the rate `rule` takes from the pilot of its version (experiments/<name>.yaml)."""
-    return Study(name, title, about, sweeps=(name,), claims=claims(name), render=functools.partial(build, rule=rule, title=title, name=name),
-                 selected=functools.partial(rule.rate, study=name), reads=functools.partial(quoted, name=name), order=order, history=history)
+    return Study(
+        name,
+        title,
+        about,
+        sweeps=(name,),
+        claims=claims(name),
+        render=functools.partial(build, rule=rule, title=title, name=name),
+        selected=functools.partial(rule.rate, study=name),
+        reads=functools.partial(quoted, name=name),
+        order=order,
+        history=history,
+    )
 
 
 STUDIES = [
-    study("fig1", "Figure 1 (Ioffe & Szegedy 2015, Section 4.1), reproduced",
-          "the paper's Figure 1: MLP accuracy and a sigmoid's input distribution, BN vs none, 10 seeds", fig1_pilot.BEST, order=0,
-          history="one seed at lr 2, a rate picked on the test split (392cf67), judged by 'higher final accuracy' and 'reaches 90% sooner' "
-                  "without an interval; here 10 seeds at the rate the pilot selects on the validation split."),
-    study("fig1_second_lr", "Figure 1 at a second learning rate: does BN's stability depend on the rate?",
-          "fig1 at the largest other pilot rate every no-BN seed survives, 10 seeds: panels (b, c) and the claims at a second rate",
-          fig1_pilot.SECOND, order=2,
-          history="The second rate's rule was written after both pilots (mnist5k and Fashion-MNIST, both arms) had been seen, before any "
-                  "run of this study; it picks 2 on both, below fig1's rate on mnist5k (4) and above it on Fashion-MNIST (1). The claims are "
-                  "fig1's, faster_val included."),
+    study(
+        "fig1",
+        "Figure 1 (Ioffe & Szegedy 2015, Section 4.1), reproduced",
+        "the paper's Figure 1: MLP accuracy and a sigmoid's input distribution, BN vs none, 10 seeds",
+        fig1_pilot.BEST,
+        order=0,
+        history="one seed at lr 2, a rate picked on the test split (392cf67), judged by 'higher final accuracy' and 'reaches 90% sooner' "
+        "without an interval; here 10 seeds at the rate the pilot selects on the validation split.",
+    ),
+    study(
+        "fig1_second_lr",
+        "Figure 1 at a second learning rate: does BN's stability depend on the rate?",
+        "fig1 at the largest other pilot rate every no-BN seed survives, 10 seeds: panels (b, c) and the claims at a second rate",
+        fig1_pilot.SECOND,
+        order=2,
+        history="The second rate's rule was written after both pilots (mnist5k and Fashion-MNIST, both arms) had been seen, before any "
+        "run of this study; it picks 2 on both, below fig1's rate on mnist5k (4) and above it on Fashion-MNIST (1). The claims are "
+        "fig1's, faster_val included.",
+    ),
 ]

@@ -56,7 +56,9 @@ class Rule:
         try:
             runs, _ = collect.load(folder)
         except FileNotFoundError:
-            print(f"[{study}] no collected pilot in {folder}: the experiment file's learning rate (`make {NAME}` with the same QUICK/DATA selects one)")
+            print(
+                f"[{study}] no collected pilot in {folder}: the experiment file's learning rate (`make {NAME}` with the same QUICK/DATA selects one)"
+            )
             return []
         lr = self.pick(runs)
         if lr is None:
@@ -75,13 +77,20 @@ class Rule:
             return f"Learning rate {lr:g}: no collected pilot in {pilot_dir} to check it against (`make {NAME}`)."
         chosen = self.pick(runs)
         verdict = "the same rate" if chosen == lr else f"NOT this rate: the pilot picks {chosen}"
-        return (f"Learning rate {lr:g}; the pilot ({pilot_dir.name}/: {runs['optimizer.lr'].nunique()} rates x both arms, "
-                f"{int(runs['trainer.steps'].max()):,} steps, {runs['seed'].nunique()} seeds, see its summary.md) picks by {self.text}: {verdict}.")
+        return (
+            f"Learning rate {lr:g}; the pilot ({pilot_dir.name}/: {runs['optimizer.lr'].nunique()} rates x both arms, "
+            f"{int(runs['trainer.steps'].max()):,} steps, {runs['seed'].nunique()} seeds, see its summary.md) picks by {self.text}: {verdict}."
+        )
 
 
-BEST = Rule("the best median validation accuracy without BN (a tie going to the smaller rate: a rule written after a first 3-seed pilot "
-            "had tied rates 2 and 4)", lambda runs: selected_lr(runs)[0])
-SECOND = Rule(f"the largest other rate at which every seed without BN ends above {CHANCE:g} validation accuracy", second_lr)
+BEST = Rule(
+    "the best median validation accuracy without BN (a tie going to the smaller rate: a rule written after a first 3-seed pilot "
+    "had tied rates 2 and 4)",
+    lambda runs: selected_lr(runs)[0],
+)
+SECOND = Rule(
+    f"the largest other rate at which every seed without BN ends above {CHANCE:g} validation accuracy", second_lr
+)
 
 
 def _fmt_rate(lr: Optional[float]) -> str:
@@ -94,23 +103,46 @@ def build(study_dir: Path, out: Path) -> list[Path]:
     val = final_by(tables, ["optimizer.lr", "model.bn"], metric="val_accuracy")
     rows = []
     for lr in sorted(val["optimizer.lr"].unique()):
-        cells = [fmt_ci(val[(val["optimizer.lr"] == lr) & (val["model.bn"] == bn)].iloc[0]) for bn in ("none", "before")]
+        cells = [
+            fmt_ci(val[(val["optimizer.lr"] == lr) & (val["model.bn"] == bn)].iloc[0]) for bn in ("none", "before")
+        ]
         rows.append([f"{lr:g}" + (" (selected)" if lr == chosen else ""), *cells])
-    text = "\n".join([
-        "# Figure 1's learning rate, selected on the validation split", "",
-        f"The fig1 network, {int(tables.runs['trainer.steps'].max()):,} steps, {tables.seeds_note()}. {tables.data_note()}.", "",
-        "Rule: the rate with the highest median final validation accuracy of the arm without BN; a tie goes to the smaller rate. "
-        f"Selected: **{chosen:g}** (fig1).", "",
-        f"fig1_second_lr's rule: {SECOND.text}. Selected: **{_fmt_rate(second_lr(tables.runs))}**.", "",
-        "Rule history: the tie rule was written after a first, 3-seed pilot on mnist5k had shown rates 2 and 4 tied (0.905 each); it was "
-        "then declared, and the seed count raised to 5, before any 5-seed pilot (mnist5k or Fashion-MNIST) ran.", "",
-        markdown_table(["lr", f"final validation accuracy, {plots.BN_LABELS['none']} ({tables.band_note()})", plots.BN_LABELS["before"]], rows), "",
-        "The runs: runs.csv, curves.parquet.", "",
-    ])
+    text = "\n".join(
+        [
+            "# Figure 1's learning rate, selected on the validation split",
+            "",
+            f"The fig1 network, {int(tables.runs['trainer.steps'].max()):,} steps, {tables.seeds_note()}. {tables.data_note()}.",
+            "",
+            "Rule: the rate with the highest median final validation accuracy of the arm without BN; a tie goes to the smaller rate. "
+            f"Selected: **{chosen:g}** (fig1).",
+            "",
+            f"fig1_second_lr's rule: {SECOND.text}. Selected: **{_fmt_rate(second_lr(tables.runs))}**.",
+            "",
+            "Rule history: the tie rule was written after a first, 3-seed pilot on mnist5k had shown rates 2 and 4 tied (0.905 each); it was "
+            "then declared, and the seed count raised to 5, before any 5-seed pilot (mnist5k or Fashion-MNIST) ran.",
+            "",
+            markdown_table(
+                [
+                    "lr",
+                    f"final validation accuracy, {plots.BN_LABELS['none']} ({tables.band_note()})",
+                    plots.BN_LABELS["before"],
+                ],
+                rows,
+            ),
+            "",
+            "The runs: runs.csv, curves.parquet.",
+            "",
+        ]
+    )
     (out / "summary.md").write_text(text)
     return [out / "summary.md"]
 
 
-STUDY = Study(NAME, "Figure 1's learning rate, selected on the validation split",
-              "why fig1 uses its learning rate: both arms over lr 0.1 to 8, 10,000 steps, 5 seeds, best median validation accuracy without BN",
-              sweeps=(NAME,), render=build, order=-1)  # first: fig1 and fig1_second_lr take their rates from it
+STUDY = Study(
+    NAME,
+    "Figure 1's learning rate, selected on the validation split",
+    "why fig1 uses its learning rate: both arms over lr 0.1 to 8, 10,000 steps, 5 seeds, best median validation accuracy without BN",
+    sweeps=(NAME,),
+    render=build,
+    order=-1,
+)  # first: fig1 and fig1_second_lr take their rates from it

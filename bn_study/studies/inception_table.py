@@ -10,16 +10,36 @@ import numpy as np
 import pandas as pd
 
 from .. import plots, stats
-from ..claims import Best, Claim, Context, factor, Side, StepsTo
+from ..claims import Best, Claim, Context, Side, StepsTo, factor
+from .common import Tables, draw_band, final_by, fmt_ci, mark_diverged, markdown_table, median_curves, write
 from .registry import Study
-from .common import Tables, draw_band, fmt_ci, final_by, mark_diverged, markdown_table, median_curves, write
 
 TITLE = "The paper's Inception protocol (Section 4.2) on a small CNN"
 ORDER = ["Inception", "BN-Baseline", "BN-x5", "BN-x30", "BN-x5-Sigmoid", "Baseline-Sigmoid", "x5-no-BN"]
 # Figure 3 of the paper: steps (millions) to reach Inception's 72.2%, and max accuracy.
-PUBLISHED = {"Inception": ("31.0M", "72.2%"), "BN-Baseline": ("13.3M", "72.7%"), "BN-x5": ("2.1M", "73.0%"), "BN-x30": ("2.7M", "74.8%"),
-             "BN-x5-Sigmoid": ("-", "69.8%"), "Baseline-Sigmoid": ("-", "< 0.1%"), "x5-no-BN": ("not run", "'machine infinity'")}
-COLORS = dict(zip(ORDER, [plots.BN_COLORS["none"], plots.BN_COLORS["before"], plots.CYCLE[0], plots.CYCLE[1], plots.CYCLE[2], plots.CYCLE[4], plots.CYCLE[3]]))
+PUBLISHED = {
+    "Inception": ("31.0M", "72.2%"),
+    "BN-Baseline": ("13.3M", "72.7%"),
+    "BN-x5": ("2.1M", "73.0%"),
+    "BN-x30": ("2.7M", "74.8%"),
+    "BN-x5-Sigmoid": ("-", "69.8%"),
+    "Baseline-Sigmoid": ("-", "< 0.1%"),
+    "x5-no-BN": ("not run", "'machine infinity'"),
+}
+COLORS = dict(
+    zip(
+        ORDER,
+        [
+            plots.BN_COLORS["none"],
+            plots.BN_COLORS["before"],
+            plots.CYCLE[0],
+            plots.CYCLE[1],
+            plots.CYCLE[2],
+            plots.CYCLE[4],
+            plots.CYCLE[3],
+        ],
+    )
+)
 
 
 def per_run(study: Tables) -> pd.DataFrame:
@@ -45,33 +65,79 @@ def build(study_dir: Path, out: Path) -> list[Path]:
         mark_diverged(ax, study.runs[study.runs["tag"] == tag], COLORS[tag])
     target = float(np.median(runs.loc[runs["tag"] == "Inception", "target"]))
     ax.axhline(target, color="0.4", lw=0.8, ls=":")
-    ax.annotate(f"Inception's best, median over seeds: {target:.4f}", (0.99, target), xycoords=("axes fraction", "data"), ha="right", va="bottom", fontsize=7, color="0.3")
-    ax.set(title="validation accuracy vs training steps (cf. the paper's Figure 2)", xlabel="training steps", ylabel="validation accuracy", ylim=(0, 1))
+    ax.annotate(
+        f"Inception's best, median over seeds: {target:.4f}",
+        (0.99, target),
+        xycoords=("axes fraction", "data"),
+        ha="right",
+        va="bottom",
+        fontsize=7,
+        color="0.3",
+    )
+    ax.set(
+        title="validation accuracy vs training steps (cf. the paper's Figure 2)",
+        xlabel="training steps",
+        ylabel="validation accuracy",
+        ylim=(0, 1),
+    )
     ax.legend(loc="lower right", fontsize=7)
-    plots.caption(fig, f"Keras-blog CNN, SGD momentum 0.9, batch 32, eta 0.01; {study.band_note()}; x: a diverged run. {study.data_note()}.")
+    plots.caption(
+        fig,
+        f"Keras-blog CNN, SGD momentum 0.9, batch 32, eta 0.01; {study.band_note()}; x: a diverged run. {study.data_note()}.",
+    )
 
     final = final_by(study, ["tag"])
     rows = []
     for tag in tags:
         group = runs[runs["tag"] == tag]
         steps = stats.median_interval(group["steps_to_target"])
-        reach = f"{steps.median:,.0f} [{steps.low:,.0f}, {steps.high:,.0f}]" if math.isfinite(steps.median) else "not reached (median)"
+        reach = (
+            f"{steps.median:,.0f} [{steps.low:,.0f}, {steps.high:,.0f}]"
+            if math.isfinite(steps.median)
+            else "not reached (median)"
+        )
         best = stats.median_interval(group["max_val_accuracy"])
-        rows.append([tag, reach, f"{best.median:.4f} [{best.low:.4f}, {best.high:.4f}]", fmt_ci(final[final["tag"] == tag].iloc[0]), *PUBLISHED[tag]])
-    summary = "\n".join([
-        f"# {TITLE}", "",
-        f"Keras-blog CNN, SGD momentum 0.9, batch 32, {int(study.runs['steps'].max()):,} steps, eta = 0.01, lr x0.94 every 100 steps "
-        f"(every 17 for BN-x5/x30: the paper's 6x faster decay); dropout 0.2 and L2 5e-4 in the baseline, none and 1e-4 from BN-x5 on. "
-        f"x5-no-BN (not in the paper) is BN-x5's whole package without BN, so that BN's own part of BN-x5's speed can be told from the package's. "
-        f"{study.seeds_note()}. {study.data_note()}. 1,000 steps: shortened so that `make studies` fits in about an hour here (on mnist5k).", "",
-        "Each seed's target is the best validation accuracy its Inception run reached (the paper's 72.2% is Inception's maximum); "
-        "steps and maxima are read on the validation split, and the test split is only reported.", "",
-        markdown_table(["model", f"steps to the seed's Inception best, validation ({study.band_note()})", "max validation accuracy", "final test accuracy",
-                        "paper: steps to 72.2%", "paper: max accuracy"], rows), "",
-        *study.claims_section(),
-        "Figure: inception_table.png / .pdf; the curves plotted: inception_table.csv; per-run steps and maxima: inception_runs.csv.", "",
-    ])
-    runs[["run_id", "tag", "seed", "status", "target", "max_val_accuracy", "steps_to_target", "test_accuracy"]].to_csv(out / "inception_runs.csv", index=False)
+        rows.append(
+            [
+                tag,
+                reach,
+                f"{best.median:.4f} [{best.low:.4f}, {best.high:.4f}]",
+                fmt_ci(final[final["tag"] == tag].iloc[0]),
+                *PUBLISHED[tag],
+            ]
+        )
+    summary = "\n".join(
+        [
+            f"# {TITLE}",
+            "",
+            f"Keras-blog CNN, SGD momentum 0.9, batch 32, {int(study.runs['steps'].max()):,} steps, eta = 0.01, lr x0.94 every 100 steps "
+            f"(every 17 for BN-x5/x30: the paper's 6x faster decay); dropout 0.2 and L2 5e-4 in the baseline, none and 1e-4 from BN-x5 on. "
+            f"x5-no-BN (not in the paper) is BN-x5's whole package without BN, so that BN's own part of BN-x5's speed can be told from the package's. "
+            f"{study.seeds_note()}. {study.data_note()}. 1,000 steps: shortened so that `make studies` fits in about an hour here (on mnist5k).",
+            "",
+            "Each seed's target is the best validation accuracy its Inception run reached (the paper's 72.2% is Inception's maximum); "
+            "steps and maxima are read on the validation split, and the test split is only reported.",
+            "",
+            markdown_table(
+                [
+                    "model",
+                    f"steps to the seed's Inception best, validation ({study.band_note()})",
+                    "max validation accuracy",
+                    "final test accuracy",
+                    "paper: steps to 72.2%",
+                    "paper: max accuracy",
+                ],
+                rows,
+            ),
+            "",
+            *study.claims_section(),
+            "Figure: inception_table.png / .pdf; the curves plotted: inception_table.csv; per-run steps and maxima: inception_runs.csv.",
+            "",
+        ]
+    )
+    runs[["run_id", "tag", "seed", "status", "target", "max_val_accuracy", "steps_to_target", "test_accuracy"]].to_csv(
+        out / "inception_runs.csv", index=False
+    )
     return write(study, "inception_table", fig, curves, summary)
 
 
@@ -83,26 +149,70 @@ def _tag(tag: str) -> Side:
     return Side(tag, {"tag": tag})
 
 
-MARGIN_HISTORY = ("Margin made exactly log10 of its factor after the results and a review (it was rounded down, to 0.301 or 0.176, which "
-                  "let a ratio exactly at the factor pass as beyond it): this turned bn_baseline_faster on Fashion-MNIST from holds to "
-                  "inconclusive (one seed at exactly 600 against 900 steps); no other outcome changed.")
+MARGIN_HISTORY = (
+    "Margin made exactly log10 of its factor after the results and a review (it was rounded down, to 0.301 or 0.176, which "
+    "let a ratio exactly at the factor pass as beyond it): this turned bn_baseline_faster on Fashion-MNIST from holds to "
+    "inconclusive (one seed at exactly 600 against 900 steps); no other outcome changed."
+)
 
 
 CLAIMS = (
-    Claim("inception_table.x5_faster", PAPER, "BN-x5 needs 14 times fewer steps than Inception to reach 72.2% (tested here: at least 2 times fewer "
-          "to reach the seed's Inception best).",
-          _tag("BN-x5"), _tag("Inception"), TO_BASELINE, "lower", margin=factor(2), history=MARGIN_HISTORY),
-    Claim("inception_table.bn_part_of_x5", PAPER, "BN-x5 (BN with the x5 rate, no dropout, L2 / 5, faster decay) needs far fewer steps; the same rate "
-          "on plain Inception 'caused the model parameters to reach machine infinity': BN's own part, against the x5 package without BN.",
-          _tag("BN-x5"), _tag("x5-no-BN"), TO_BASELINE, "lower", margin=factor(2), history=MARGIN_HISTORY),
-    Claim("inception_table.bn_baseline_faster", PAPER, "BN-Baseline reaches Inception's accuracy in 13.3M steps against 31.0M (tested here: at least "
-          "1.5 times fewer).",
-          _tag("BN-Baseline"), _tag("Inception"), TO_BASELINE, "lower", margin=factor(1.5), history=MARGIN_HISTORY),
-    Claim("inception_table.sigmoid", PAPER, "Plain Inception with sigmoid never achieves better than 1/1000 accuracy; BN-x5-Sigmoid reaches 69.8%.",
-          _tag("BN-x5-Sigmoid"), _tag("Baseline-Sigmoid"), Best("val", "accuracy"), "higher", margin=0.1),
+    Claim(
+        "inception_table.x5_faster",
+        PAPER,
+        "BN-x5 needs 14 times fewer steps than Inception to reach 72.2% (tested here: at least 2 times fewer "
+        "to reach the seed's Inception best).",
+        _tag("BN-x5"),
+        _tag("Inception"),
+        TO_BASELINE,
+        "lower",
+        margin=factor(2),
+        history=MARGIN_HISTORY,
+    ),
+    Claim(
+        "inception_table.bn_part_of_x5",
+        PAPER,
+        "BN-x5 (BN with the x5 rate, no dropout, L2 / 5, faster decay) needs far fewer steps; the same rate "
+        "on plain Inception 'caused the model parameters to reach machine infinity': BN's own part, against the x5 package without BN.",
+        _tag("BN-x5"),
+        _tag("x5-no-BN"),
+        TO_BASELINE,
+        "lower",
+        margin=factor(2),
+        history=MARGIN_HISTORY,
+    ),
+    Claim(
+        "inception_table.bn_baseline_faster",
+        PAPER,
+        "BN-Baseline reaches Inception's accuracy in 13.3M steps against 31.0M (tested here: at least "
+        "1.5 times fewer).",
+        _tag("BN-Baseline"),
+        _tag("Inception"),
+        TO_BASELINE,
+        "lower",
+        margin=factor(1.5),
+        history=MARGIN_HISTORY,
+    ),
+    Claim(
+        "inception_table.sigmoid",
+        PAPER,
+        "Plain Inception with sigmoid never achieves better than 1/1000 accuracy; BN-x5-Sigmoid reaches 69.8%.",
+        _tag("BN-x5-Sigmoid"),
+        _tag("Baseline-Sigmoid"),
+        Best("val", "accuracy"),
+        "higher",
+        margin=0.1,
+    ),
 )
 
-STUDY = Study("inception_table", TITLE, "the paper's Section 4.2 variants (BN-x5, BN-x30, ... and x5 without BN) on a small CNN: steps to the baseline's accuracy",
-              sweeps=("inception_table",), claims=CLAIMS, render=build, order=40,
-              history="3-seed results at 2,000 steps (392cf67) took the target and the maxima on the test split and judged 'BN-x5 at least 2x "
-                      "faster'; here targets and maxima are on the validation split, and x5-no-BN is new.")
+STUDY = Study(
+    "inception_table",
+    TITLE,
+    "the paper's Section 4.2 variants (BN-x5, BN-x30, ... and x5 without BN) on a small CNN: steps to the baseline's accuracy",
+    sweeps=("inception_table",),
+    claims=CLAIMS,
+    render=build,
+    order=40,
+    history="3-seed results at 2,000 steps (392cf67) took the target and the maxima on the test split and judged 'BN-x5 at least 2x "
+    "faster'; here targets and maxima are on the validation split, and x5-no-BN is new.",
+)

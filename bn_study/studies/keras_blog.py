@@ -6,15 +6,19 @@ from pathlib import Path
 
 from .. import collect, plots
 from ..claims import Claim, Final, Side
+from .common import Tables, at_end, draw_band, final_by, fmt_ci, mark_diverged, markdown_table, median_curves, write
 from .registry import Study
-from .common import Tables, at_end, draw_band, fmt_ci, final_by, mark_diverged, markdown_table, median_curves, write
 
 TITLE = "The Keras blog's CNN grid: learning rate x activation, with and without BN"
 # "One simple trick to train Keras model faster with Batch Normalization": validation accuracy after
 # 3 epochs of full MNIST, (without BN, with BN), keyed by (lr, activation).
 PUBLISHED = {
-    (0.001, "relu"): (0.9893, 0.9899), (0.01, "relu"): (0.9749, 0.9900), (0.05, "relu"): (0.1028, 0.9725),
-    (0.001, "sigmoid"): (0.9755, 0.9364), (0.01, "sigmoid"): (0.1135, 0.9513), (0.05, "sigmoid"): (0.0956, 0.8367),
+    (0.001, "relu"): (0.9893, 0.9899),
+    (0.01, "relu"): (0.9749, 0.9900),
+    (0.05, "relu"): (0.1028, 0.9725),
+    (0.001, "sigmoid"): (0.9755, 0.9364),
+    (0.01, "sigmoid"): (0.1135, 0.9513),
+    (0.05, "sigmoid"): (0.0956, 0.8367),
 }
 BY = ["optimizer.lr", "model.activation", "model.bn"]
 
@@ -30,21 +34,45 @@ def build(study_dir: Path, out: Path) -> list[Path]:
             ax = axes[r][c]
             cell = {"optimizer.lr": lr, "model.activation": act}
             for bn in ("none", "before"):
-                draw_band(ax, collect.select(curves, {**cell, "model.bn": bn}), "step", plots.BN_COLORS[bn], plots.BN_LABELS[bn])
+                draw_band(
+                    ax,
+                    collect.select(curves, {**cell, "model.bn": bn}),
+                    "step",
+                    plots.BN_COLORS[bn],
+                    plots.BN_LABELS[bn],
+                )
                 mark_diverged(ax, collect.select(study.runs, {**cell, "model.bn": bn}), plots.BN_COLORS[bn])
             stats_curve = collect.select(batch_stats, cell)
-            ax.plot(stats_curve["step"], stats_curve["median"], color=plots.BN_COLORS["before"], ls="--", lw=1, label="with BN, on batch statistics")
+            ax.plot(
+                stats_curve["step"],
+                stats_curve["median"],
+                color=plots.BN_COLORS["before"],
+                ls="--",
+                lw=1,
+                label="with BN, on batch statistics",
+            )
             ax.set(title=f"lr {lr:g}, {act}", ylim=(0, 1))
             if r == len(acts) - 1:
                 ax.set_xlabel("training steps")
             if c == 0:
                 ax.set_ylabel("test accuracy")
     axes[0][0].legend(loc="lower right", fontsize=6)
-    plots.caption(fig, f"Keras-blog CNN (BN on the output layer too, as in the blog), Adam, batch 32; {study.band_note()}; solid: BN on its moving averages "
-                       f"(inference mode), dashed: the same network on each test batch's own statistics (median); x: a diverged run. {study.data_note()}.")
+    plots.caption(
+        fig,
+        f"Keras-blog CNN (BN on the output layer too, as in the blog), Adam, batch 32; {study.band_note()}; solid: BN on its moving averages "
+        f"(inference mode), dashed: the same network on each test batch's own statistics (median); x: a diverged run. {study.data_note()}.",
+    )
 
     final = final_by(study, BY)
-    modes = at_end(collect.with_config(study.curves, study.runs, ["optimizer.lr", "model.activation", "model.bn"], split="bn_modes", metric="acc_batch_stats"))
+    modes = at_end(
+        collect.with_config(
+            study.curves,
+            study.runs,
+            ["optimizer.lr", "model.activation", "model.bn"],
+            split="bn_modes",
+            metric="acc_batch_stats",
+        )
+    )
     rows = []
     for lr in lrs:
         for act in acts:
@@ -52,22 +80,46 @@ def build(study_dir: Path, out: Path) -> list[Path]:
             pair = {bn: collect.select(final, {**cell, "model.bn": bn}).iloc[0] for bn in ("none", "before")}
             stats_final = collect.select(modes, {**cell, "model.bn": "before"})["value"]
             blog = PUBLISHED.get((round(lr, 6), act))
-            rows.append([f"{lr:g}", act, fmt_ci(pair["none"]), fmt_ci(pair["before"]), f"{stats_final.median():.4f}",
-                         f"{blog[0]:.4f} -> {blog[1]:.4f}" if blog else "-"])
+            rows.append(
+                [
+                    f"{lr:g}",
+                    act,
+                    fmt_ci(pair["none"]),
+                    fmt_ci(pair["before"]),
+                    f"{stats_final.median():.4f}",
+                    f"{blog[0]:.4f} -> {blog[1]:.4f}" if blog else "-",
+                ]
+            )
     steps = int(study.runs["steps"].max())
-    summary = "\n".join([
-        f"# {TITLE}", "",
-        f"Keras-blog CNN (Conv32-Pool-Conv64-Pool-Conv64-Dense64-Dense10; with BN, every Conv2D and Dense, the output layer included, is "
-        f"linear (no bias) -> BN -> activation), Adam, batch 32, {steps:,} steps; {study.seeds_note()}. {study.data_note()}.",
-        f"The blog trained 3 epochs of full MNIST (5,625 steps); here {study.epochs_note()}. Nothing is selected here; "
-        "the claims are judged on test accuracy with BN's moving averages (inference mode), as the blog's table is.", "",
-        markdown_table(["lr", "activation", f"final test accuracy without BN ({study.band_note()})", "with BN (moving averages)",
-                        "with BN on batch statistics (median)", "blog: without -> with"], rows), "",
-        "BN's moving averages (momentum 0.99, starting from mean 0 and variance 1) move 1 - 0.99^steps of the way per step count; where the "
-        "batch-statistics column is far above the moving-average one, the network has learned but its inference-mode statistics lag.", "",
-        *study.claims_section(),
-        "Figure: keras_blog.png / .pdf; the curves plotted: keras_blog.csv.", "",
-    ])
+    summary = "\n".join(
+        [
+            f"# {TITLE}",
+            "",
+            f"Keras-blog CNN (Conv32-Pool-Conv64-Pool-Conv64-Dense64-Dense10; with BN, every Conv2D and Dense, the output layer included, is "
+            f"linear (no bias) -> BN -> activation), Adam, batch 32, {steps:,} steps; {study.seeds_note()}. {study.data_note()}.",
+            f"The blog trained 3 epochs of full MNIST (5,625 steps); here {study.epochs_note()}. Nothing is selected here; "
+            "the claims are judged on test accuracy with BN's moving averages (inference mode), as the blog's table is.",
+            "",
+            markdown_table(
+                [
+                    "lr",
+                    "activation",
+                    f"final test accuracy without BN ({study.band_note()})",
+                    "with BN (moving averages)",
+                    "with BN on batch statistics (median)",
+                    "blog: without -> with",
+                ],
+                rows,
+            ),
+            "",
+            "BN's moving averages (momentum 0.99, starting from mean 0 and variance 1) move 1 - 0.99^steps of the way per step count; where the "
+            "batch-statistics column is far above the moving-average one, the network has learned but its inference-mode statistics lag.",
+            "",
+            *study.claims_section(),
+            "Figure: keras_blog.png / .pdf; the curves plotted: keras_blog.csv.",
+            "",
+        ]
+    )
     return write(study, "keras_blog", fig, curves, summary)
 
 
@@ -76,9 +128,16 @@ BLOG = "Keras blog, 'One simple trick to train Keras model faster with Batch Nor
 
 def _cell(lr: float, act: str, published: str, direction: str, margin: float) -> Claim:
     where = {"optimizer.lr": lr, "model.activation": act}
-    return Claim(f"keras_blog.{act}_lr{lr:g}", BLOG, f"lr {lr:g}, {act}: validation accuracy after 3 epochs {published} without -> with BN.",
-                 Side("with BN", {**where, "model.bn": "before"}), Side("without BN", {**where, "model.bn": "none"}),
-                 Final("test", "accuracy"), direction, margin)
+    return Claim(
+        f"keras_blog.{act}_lr{lr:g}",
+        BLOG,
+        f"lr {lr:g}, {act}: validation accuracy after 3 epochs {published} without -> with BN.",
+        Side("with BN", {**where, "model.bn": "before"}),
+        Side("without BN", {**where, "model.bn": "none"}),
+        Final("test", "accuracy"),
+        direction,
+        margin,
+    )
 
 
 # The blog's cells where it reports a difference (at lr 0.001 relu it reports 0.9893 -> 0.9899: no claim).
@@ -89,16 +148,28 @@ CLAIMS = (
     _cell(0.01, "sigmoid", "0.1135 -> 0.9513", "higher", 0.05),
     _cell(0.05, "sigmoid", "0.0956 -> 0.8367", "higher", 0.05),
     _cell(0.001, "sigmoid", "0.9755 -> 0.9364", "lower", 0.01),
-    Claim("keras_blog.moving_average_lag", "Wu & Johnson (2021), 'Rethinking Batch in BatchNorm'",
-          "The exponential moving average of batch statistics can lag the weights and misestimate the population statistics.",
-          Side("BN on batch statistics", LAG_WHERE, Final("bn_modes", "acc_batch_stats")),
-          Side("BN on moving averages", LAG_WHERE, Final("bn_modes", "acc_moving_averages")),
-          Final("bn_modes", "acc_batch_stats"), "higher", 0.01,
-          history="The cell (lr 0.001, relu) was chosen for this claim after the earlier 3-seed results (392cf67) had shown the lag there "
-                  "on the test split (train 0.989, test 0.172)."),
+    Claim(
+        "keras_blog.moving_average_lag",
+        "Wu & Johnson (2021), 'Rethinking Batch in BatchNorm'",
+        "The exponential moving average of batch statistics can lag the weights and misestimate the population statistics.",
+        Side("BN on batch statistics", LAG_WHERE, Final("bn_modes", "acc_batch_stats")),
+        Side("BN on moving averages", LAG_WHERE, Final("bn_modes", "acc_moving_averages")),
+        Final("bn_modes", "acc_batch_stats"),
+        "higher",
+        0.01,
+        history="The cell (lr 0.001, relu) was chosen for this claim after the earlier 3-seed results (392cf67) had shown the lag there "
+        "on the test split (train 0.989, test 0.172).",
+    ),
 )
 
-STUDY = Study("keras_blog", TITLE, "the Keras blog's CNN grid, lr x activation x BN (output layer BN too), against the blog's table",
-              sweeps=("keras_blog",), claims=CLAIMS, render=build, order=10,
-              history="3-seed results without output-layer BN (392cf67) were judged by 'BN wins a majority of the 6 cells, at most one fewer than "
-                      "the blog'; the per-cell claims follow the blog's table.")
+STUDY = Study(
+    "keras_blog",
+    TITLE,
+    "the Keras blog's CNN grid, lr x activation x BN (output layer BN too), against the blog's table",
+    sweeps=("keras_blog",),
+    claims=CLAIMS,
+    render=build,
+    order=10,
+    history="3-seed results without output-layer BN (392cf67) were judged by 'BN wins a majority of the 6 cells, at most one fewer than "
+    "the blog'; the per-cell claims follow the blog's table.",
+)

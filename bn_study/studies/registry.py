@@ -16,7 +16,6 @@ from typing import Callable
 
 from ..claims import Claim
 
-
 # The datasets a study's MNIST sweeps can be rerun on (DATA=... make <study>): 28x28 greyscale, 10 classes.
 DATASETS = ("mnist", "mnist5k", "fashion_mnist")
 
@@ -31,7 +30,9 @@ class Version:
 
     def __post_init__(self):
         if self.data is not None and self.data not in DATASETS:
-            raise UnknownStudy(f"--data {self.data}: not a dataset a study can be rerun on; choose one of: {', '.join(DATASETS)}")
+            raise UnknownStudy(
+                f"--data {self.data}: not a dataset a study can be rerun on; choose one of: {', '.join(DATASETS)}"
+            )
 
     @property
     def suffix(self) -> str:
@@ -40,13 +41,17 @@ class Version:
 
     def command(self, target: str) -> str:
         """The make command for `target` in this version: 'QUICK=1 DATA=fashion_mnist make placement'."""
-        return " ".join([*(["QUICK=1"] if self.quick else []), *([f"DATA={self.data}"] if self.data else []), "make", target])
+        return " ".join(
+            [*(["QUICK=1"] if self.quick else []), *([f"DATA={self.data}"] if self.data else []), "make", target]
+        )
 
     @classmethod
     def of_folder(cls, name: str, study: str) -> "Version":
         """The version whose results folder for `study` is called `name` (the full base version for a folder
         named otherwise)."""
-        return next((cls(q, d) for d in (None, *DATASETS) for q in (False, True) if name == study + cls(q, d).suffix), cls())
+        return next(
+            (cls(q, d) for d in (None, *DATASETS) for q in (False, True) if name == study + cls(q, d).suffix), cls()
+        )
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # noqa: PLC2701 (a sweeper plugin extends it)
 from hydra.core.config_store import ConfigStore
 
 from bn_study import ownership, sweep
