@@ -6,7 +6,7 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from . import tensorflow_startup  # noqa: E402
+from bn_study import tensorflow_startup  # noqa: E402
 
 tensorflow_startup.install()
 

@@ -1,3 +1,3 @@
-from .commands import bn_study
+from bn_study.cli.commands import bn_study
 
 bn_study()

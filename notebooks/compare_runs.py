@@ -10,7 +10,7 @@
 # # Compare any runs
 #
 # Pick a study, narrow its runs by config (`where`), group them (`by`), and compare any logged curve:
-# the median over seeds with its interval (bn_study.stats: a CI where the seeds allow one), one line per group, and the final numbers.
+# the median over seeds with its interval (bn_study.tables.stats: a CI where the seeds allow one), one line per group, and the final numbers.
 # Reads only the collected `runs.csv` and `curves.parquet` of `results/<study>/`.
 
 # %% tags=["parameters"]
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from bn_study import stats
 from bn_study.studies.common import Tables, draw_band, final_by, median_curves
+from bn_study.tables import stats
 
 everything = Tables.load(Path(results) / study)
 print(f"{len(everything.runs)} runs in {everything.dir}. The columns that tell them apart, and their values:")

@@ -11,7 +11,7 @@
 #
 # Ioffe & Szegedy (2015), Figure 1, from the collected tables of a `fig1` study
 # (`make fig1` writes them to `results/fig1/`). The notebook reads only `runs.csv` and
-# `curves.parquet`, through `bn_study.collect.load`, as the study's own figure does.
+# `curves.parquet`, through `bn_study.tables.collect.load`, as the study's own figure does.
 
 # %% tags=["parameters"]
 results = "results"  # the results root
@@ -23,7 +23,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from bn_study import plots, verdicts
+from bn_study.claims import verdicts
+from bn_study.render import plots
 from bn_study.studies import fig1
 from bn_study.studies.common import Tables
 

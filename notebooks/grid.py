@@ -9,7 +9,7 @@
 # %% [markdown]
 # # The learning-rate x activation x BN-placement grid
 #
-# Median test-accuracy curves over seeds (with their interval: a CI where the seeds allow one, see bn_study.stats) in a grid of panels, and the
+# Median test-accuracy curves over seeds (with their interval: a CI where the seeds allow one, see bn_study.tables.stats) in a grid of panels, and the
 # final accuracies as a table. Works for any collected study that varies these knobs: `keras_blog`
 # (learning rate x activation x BN, the default), `placement` (activation x BN placement),
 # `lr_sensitivity`. It reads only `runs.csv` and `curves.parquet`, through the package.
@@ -26,8 +26,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from bn_study import collect, plots
+from bn_study.render import plots
 from bn_study.studies.common import Tables, draw_band, final_by, mark_diverged, median_curves
+from bn_study.tables import collect
 
 grid = Tables.load(Path(results) / study)
 keys = [k for k in (rows, cols, hue) if k]
@@ -72,7 +73,7 @@ axes[0][0].legend(fontsize=7, loc="lower right")
 plt.show()
 
 # %% [markdown]
-# Final test accuracy: median over seeds with its interval (bn_study.stats), and how many runs diverged.
+# Final test accuracy: median over seeds with its interval (bn_study.tables.stats), and how many runs diverged.
 
 # %%
 final = final_by(grid, keys)

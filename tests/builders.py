@@ -4,7 +4,7 @@ the others each break one rule of it."""
 import keras
 from keras import layers
 
-from bn_study import blocks
+from bn_study.models import blocks
 
 
 def wide_then_narrow(cfg, input_shape, n_classes, seed):

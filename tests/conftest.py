@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from bn_study.app import CONF_DIR
-from bn_study.config import RunConfig, validate
+from bn_study.config import CONF_DIR, RunConfig, validate
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -42,7 +41,7 @@ def refused(proc: subprocess.CompletedProcess) -> str:
 @pytest.fixture
 def run_tiny(tmp_path):
     """Execute a tiny run in-process and return (record, folder)."""
-    from bn_study.run import execute
+    from bn_study.run.execute import execute
 
     def _run(*overrides: str, name: str = "run"):
         cfg = compose_run(*TINY, *overrides)
@@ -56,7 +55,7 @@ def run_tiny(tmp_path):
 def made(tmp_path_factory):
     """A sweep folder of two tiny finished runs (seeds 0 and 1), trained once per test session: tests that
     tear, edit or collect run folders work on copies (shutil.copytree) or read it as it is."""
-    from bn_study.run import execute
+    from bn_study.run.execute import execute
 
     root = tmp_path_factory.mktemp("made") / "sweep"
     for seed in (0, 1):

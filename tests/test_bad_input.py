@@ -223,9 +223,9 @@ CONFIG_CASES = [
 
 @pytest.mark.parametrize("overrides, message", CONFIG_CASES, ids=[" ".join(c[0]) for c in CONFIG_CASES])
 def test_bad_config_values_are_refused_naming_the_key(overrides, message):
-    from bn_study import shapes
     from bn_study.config import ConfigError
-    from bn_study.data import SPECS
+    from bn_study.data.datasets import SPECS
+    from bn_study.models import shapes
     from tests.conftest import compose_run
 
     with pytest.raises(ConfigError) as err:
@@ -234,7 +234,7 @@ def test_bad_config_values_are_refused_naming_the_key(overrides, message):
     assert message in str(err.value)
 
 
-# Refusals that need the builder, the tracker or the callback made once (what `shapes.checked` does before any run).
+# Refusals that need the builder, the tracker or the callback made once (what `preflight.checked` does before any run).
 MADE_CASES = [
     (
         ["model._target_=tests.builders.raises"],
@@ -257,10 +257,10 @@ MADE_CASES = [
 
 @pytest.mark.parametrize("overrides, message", MADE_CASES, ids=[" ".join(c[0]) for c in MADE_CASES])
 def test_what_cannot_be_made_is_refused_naming_the_key(overrides, message):
-    from bn_study import shapes
     from bn_study.config import ConfigError
+    from bn_study.run import preflight
     from tests.conftest import compose_run
 
     with pytest.raises(ConfigError) as err:
-        shapes.checked(compose_run(*TINY, *overrides))
+        preflight.checked(compose_run(*TINY, *overrides))
     assert message in str(err.value) and "\n" not in str(err.value), str(err.value)

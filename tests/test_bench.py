@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from bn_study import bench
+from bn_study.cli import bench
 
 
 @pytest.mark.slow  # ~30 s: `make bench` itself exercises the same code
@@ -28,7 +28,7 @@ def test_bench_runs_every_way_and_writes_its_tables(tmp_path):
 
 @pytest.mark.slow  # ~1 min
 def test_cnn_bench_measures_every_way_against_the_bare_loop_and_counts_the_step_flops(tmp_path):
-    from bn_study import bench_cnn
+    from bn_study.cli import bench_cnn
 
     assert (
         bench_cnn.main(["--steps", "4", "--rounds", "1", "--settings", "default", "inter1", "--out", str(tmp_path)])

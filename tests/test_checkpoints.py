@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bn_study import checkpoints, records
-from bn_study.train import BatchOrder
+from bn_study.run import checkpoints, records
+from bn_study.run.train import BatchOrder
 from tests.conftest import REPO, cli
 
 # Dropout and BN with a momentum, so that resuming must restore dropout's seed state and BN's statistics too.
@@ -128,7 +128,7 @@ SHORT = [
 @pytest.fixture(scope="module")
 def whole(tmp_path_factory):
     """An uninterrupted run, and a copy of it with its checkpoints kept."""
-    from bn_study.run import execute
+    from bn_study.run.execute import execute
     from tests.conftest import compose_run
 
     root = tmp_path_factory.mktemp("whole")
@@ -150,7 +150,7 @@ def _interrupted(whole, tmp_path, curve_to: int):
 
 
 def _rerun(folder, caplog, *overrides):
-    from bn_study.run import execute
+    from bn_study.run.execute import execute
     from tests.conftest import compose_run
 
     with caplog.at_level("INFO"):
@@ -218,7 +218,7 @@ def test_a_torn_checkpoint_falls_back_to_the_older_one_then_to_a_fresh_start(who
 
 
 def test_a_run_without_checkpoints_removes_the_stale_one_it_cuts_the_curve_under(whole, tmp_path):
-    from bn_study.run import execute
+    from bn_study.run.execute import execute
     from tests.conftest import compose_run
 
     folder = _interrupted(whole, tmp_path, curve_to=100)

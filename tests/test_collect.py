@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bn_study import collect, records
+from bn_study.run import records
+from bn_study.tables import collect
 
 
 def test_collect_skips_torn_and_interrupted_folders(made, tmp_path):
@@ -32,19 +33,17 @@ def test_collect_skips_torn_and_interrupted_folders(made, tmp_path):
 
 
 def test_an_all_digit_run_id_is_kept_as_a_string(made, tmp_path):
-    from bn_study.config import identity_of
+    from bn_study.config import config_id, identity_of
 
     folder = tmp_path / "sweep" / "0"
     shutil.copytree(made / "0", folder)
     record = json.loads((folder / "run.json").read_text())
     # A tag whose config hashes to an all-digit run_id: the same run as far as the tables go, with a run_id pandas would read as a number.
     tag = next(
-        f"t{i}"
-        for i in range(100_000)
-        if records.config_id(identity_of({**record["config"], "tag": f"t{i}"})).isdigit()
+        f"t{i}" for i in range(100_000) if config_id(identity_of({**record["config"], "tag": f"t{i}"})).isdigit()
     )
     config = {**record["config"], "tag": tag}
-    digits = records.config_id(identity_of(config))
+    digits = config_id(identity_of(config))
     curve = (folder / "curves.csv").read_text().replace(record["run_id"], digits)
     (folder / "curves.csv").write_text(curve)
     curves = {**record["curves"], **records.digest(folder / "curves.csv")}
@@ -76,7 +75,7 @@ def test_a_run_of_another_study_put_in_a_sweep_folder_is_reported_not_collected(
 def test_a_registered_studys_folder_takes_only_its_planned_runs(made, tmp_path, capsys):
     """Runs of another configuration (a variant with fewer steps, another study's runs) never replace a study's results:
     collect refuses them into its folder, and render refuses tables that hold them."""
-    from bn_study.studies import cli
+    from bn_study.cli import studies as cli
 
     assert cli.collect_command(["fig1_second_lr", "--runs", str(made), "--results", str(tmp_path)]) == 2
     err = capsys.readouterr().err.splitlines()
@@ -100,8 +99,8 @@ def test_a_registered_studys_folder_takes_only_its_planned_runs(made, tmp_path, 
 
 
 def test_of_planned_and_unplanned_runs_the_planned_are_kept_and_the_rest_reported():
-    from bn_study import plan
-    from bn_study.studies import cli
+    from bn_study.cli import studies as cli
+    from bn_study.studies import plan
     from bn_study.studies.registry import Version
 
     planned = plan.planned(["input_bn"], Version(quick=True))
@@ -117,8 +116,8 @@ def test_of_planned_and_unplanned_runs_the_planned_are_kept_and_the_rest_reporte
 
 def test_a_collection_short_of_the_plan_is_not_collected_into_the_studys_folder(tmp_path, monkeypatch):
     """A sweep of two of the study's seeds, say: refused, and nothing written."""
-    from bn_study import plan
-    from bn_study.studies import cli
+    from bn_study.cli import studies as cli
+    from bn_study.studies import plan
     from bn_study.studies.registry import Version, get
 
     planned = plan.planned(["input_bn"], Version(quick=True))

@@ -5,9 +5,9 @@ import gzip
 import numpy as np
 import pytest
 
-from bn_study import data as data_lib
-from bn_study import mnist_format
 from bn_study.config import ConfigError, DataName
+from bn_study.data import datasets as data_lib
+from bn_study.data import mnist_format
 from tests.conftest import compose_run
 
 

@@ -12,10 +12,13 @@ import time
 
 import pytest
 
-from bn_study import collect, ownership, records, verify
+from bn_study.cli import studies as studies_cli
+from bn_study.cli import verify
 from bn_study.config import ConfigError
-from bn_study.run import finished
-from bn_study.studies import cli as studies_cli
+from bn_study.run import records
+from bn_study.run.execute import finished
+from bn_study.sweep import ownership
+from bn_study.tables import collect
 from tests.conftest import REPO, TINY, cli, compose_run, refused
 
 
@@ -114,7 +117,7 @@ def test_an_interrupted_run_of_another_config_is_not_overwritten(sweep):
     ):
         finished(compose_run(*TINY, "seed=1", "optimizer.lr=0.5"), folder)
     assert finished(compose_run(*TINY, "seed=1"), folder) is None  # its own config: redone (resumed where it can be)
-    from bn_study.run import execute
+    from bn_study.run.execute import execute
 
     with pytest.raises(
         ConfigError, match="holds an interrupted run of another config"
@@ -253,7 +256,7 @@ def test_a_folder_has_one_owner_at_a_time(tmp_path, mode):
 
 def test_the_folder_of_a_killed_owner_is_taken_over(tmp_path, caplog):
     folder = tmp_path / "sweep"
-    hold = f"from bn_study import ownership; import time\nwith ownership.owned({str(folder)!r}, 'x'):\n    print('held', flush=True); time.sleep(300)"
+    hold = f"from bn_study.sweep import ownership; import time\nwith ownership.owned({str(folder)!r}, 'x'):\n    print('held', flush=True); time.sleep(300)"
     owner = subprocess.Popen([sys.executable, "-c", hold], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
         assert owner.stdout.readline() == "held\n"
@@ -285,7 +288,7 @@ def test_two_collects_into_one_folder_are_refused(collected, tmp_path, capsys):
 
 
 def test_the_report_of_a_missing_results_root_is_one_line(tmp_path, capsys):
-    from bn_study.studies import cli as studies_cli
+    from bn_study.cli import studies as studies_cli
 
     assert studies_cli.main(["report", "--results", str(tmp_path / "none")]) == 2
     assert capsys.readouterr().err == f"bn-study-studies: error: --results {tmp_path / 'none'}: no such folder\n"
@@ -368,8 +371,8 @@ def test_a_full_disk_names_the_file_it_could_not_write(tmp_path):
 def test_a_checkpoint_that_cannot_be_saved_fails_the_run_naming_the_file(tmp_path, monkeypatch):
     import tensorflow as tf
 
-    from bn_study import checkpoints
-    from bn_study.run import execute
+    from bn_study.run import checkpoints
+    from bn_study.run.execute import execute
 
     def full(self, prefix, options=None):
         raise tf.errors.ResourceExhaustedError(
@@ -407,7 +410,7 @@ def test_a_full_disk_during_a_run_is_one_line_and_exit_1(tmp_path):
 
 
 def test_a_sweep_whose_job_failed_does_not_end_with_sweep_complete(tmp_path):
-    from bn_study.sweep import JobProgress
+    from bn_study.sweep.manifest import JobProgress
 
     (tmp_path / "sweep.json").write_text(json.dumps({"n_jobs": 3, "jobs": [["seed=0"], ["seed=1"], ["seed=2"]]}))
     for job, status in enumerate(["done", "failed", "done"]):
@@ -424,7 +427,7 @@ def test_a_sweep_whose_job_failed_does_not_end_with_sweep_complete(tmp_path):
 def test_a_studys_hint_names_a_make_command_that_exists(tmp_path):
     import pandas as pd
 
-    from bn_study.studies import cli as studies_cli
+    from bn_study.cli import studies as studies_cli
     from bn_study.studies.registry import Version, get
 
     with pytest.raises(studies_cli.StageError) as err:
@@ -454,7 +457,7 @@ def test_ctrl_c_in_a_commands_first_moments_is_one_line(tmp_path):
 
 def test_ctrl_c_while_a_study_runs_is_one_line_saying_how_to_resume(tmp_path):
     """As under `make <study>`: the terminal's Ctrl-C reaches the study runner and its sweep alike."""
-    args = [sys.executable, "-m", "bn_study.studies.cli", "run", "input_bn", "--quick", "--results", str(tmp_path)]
+    args = [sys.executable, "-m", "bn_study.cli.studies", "run", "input_bn", "--quick", "--results", str(tmp_path)]
     proc = subprocess.Popen(
         args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )

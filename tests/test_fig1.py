@@ -3,8 +3,8 @@ verdicts, figure, CSV, summary."""
 
 import pandas as pd
 
-from bn_study import verdicts
-from bn_study.studies import cli
+from bn_study.claims import verdicts
+from bn_study.cli import studies as cli
 
 
 def test_fig1_quick_end_to_end(tmp_path):

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from bn_study import records, tensorflow_startup
+from bn_study import tensorflow_startup
+from bn_study.run import records
 from tests.conftest import REPO, cli, refused
 
 FAST = ["data=mnist5k", "trainer.steps=20", "trainer.eval_every=10", "probe.examples=100"]
@@ -73,7 +74,7 @@ def test_an_error_after_tensorflow_is_imported_is_one_line_with_onednn_on(tmp_pa
 def test_ctrl_c_while_tensorflow_is_imported_is_one_line_and_none_under_a_study(tmp_path, run_by):
     """The terminal's Ctrl-C reaches the whole process group: the filter (in a session of its own) must not add its own
     traceback. Under a study's runner (BN_STUDY_RUN_BY) the sweep says nothing: the runner says how to resume."""
-    from bn_study.commands import RUN_BY
+    from bn_study.cli.commands import RUN_BY
 
     fake = tmp_path / "tensorflow"
     fake.mkdir()
@@ -110,7 +111,7 @@ def test_ctrl_c_while_tensorflow_is_imported_is_one_line_and_none_under_a_study(
 
 
 def test_a_ctrl_c_that_broke_an_import_is_one_line(capsys):
-    from bn_study import commands
+    from bn_study.cli import commands
 
     def broken():
         try:

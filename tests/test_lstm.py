@@ -5,8 +5,9 @@ import keras
 import numpy as np
 import pytest
 
-from bn_study import contract, models
-from bn_study.lstm import FixedPermutation, NormLSTM
+from bn_study.models import builders as models
+from bn_study.models import contract
+from bn_study.models.lstm import FixedPermutation, NormLSTM
 from tests.conftest import compose_run
 
 B, T, F, U = 6, 5, 3, 4
@@ -118,7 +119,7 @@ def test_the_lstm_builder_keeps_the_contract(arm):
 def test_precise_statistics_of_a_bn_lstm_per_time_step():
     """Recomputed over equal batches that partition a dataset, the input transform's statistics are that dataset's,
     per time step, in closed form; measuring changes nothing, assigning makes inference read them."""
-    from bn_study import precise_bn
+    from bn_study.probes import precise_bn
 
     model = models.build(
         compose_run("model=lstm", "model.bn=before", "model.hidden=[8]").model, (28, 28, 1), 10, seed=0

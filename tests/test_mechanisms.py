@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from bn_study.mechanisms import covariate_shift, landscape
+from bn_study.probes.mechanisms import covariate_shift, landscape
 
 PROBES_ON = [
     "probe.activations=true",
@@ -54,7 +54,7 @@ def test_covariate_shift_matches_the_closed_form():
 
 def _mechanisms(probe: str, *overrides):
     """The Mechanisms probe of a freshly prepared tiny run with only `probe` switched on (less to compile)."""
-    from bn_study import run
+    from bn_study.run import execute as run
     from tests.conftest import TINY, compose_run
 
     cfg = compose_run(*TINY, f"probe.{probe}=true", *overrides)
@@ -126,7 +126,7 @@ def test_batch_statistics_vs_moving_averages_and_the_bn_momentum_knob():
     none = _mechanisms("bn_modes", "model.bn=none")[0].measure()["bn_modes"]
     assert none["acc_batch_stats"] == none["acc_moving_averages"]  # no BN: the two modes are one
 
-    from bn_study.train import BatchOrder
+    from bn_study.run.train import BatchOrder
 
     def after_20_steps(momentum):
         probe, trainer, data = _mechanisms(

@@ -4,9 +4,10 @@ import keras
 import numpy as np
 import pytest
 
-from bn_study import blocks, contract, models
 from bn_study.config import BUILDERS
-from bn_study.probes import InputPercentiles, VarianceShift
+from bn_study.models import blocks, contract
+from bn_study.models import builders as models
+from bn_study.probes.distributions import InputPercentiles, VarianceShift
 from tests.conftest import TINY, cli, compose_run
 
 # The builders made of feed-forward blocks (the LSTM's cell holds its own: tests/test_lstm.py).

@@ -62,7 +62,7 @@ def test_the_wheel_runs_a_run_and_a_sweep_outside_the_clone(installed, tmp_path)
     where = _run(
         bin_ / "python",
         "-c",
-        "import bn_study, bn_study.app; print(bn_study.__file__); print(bn_study.app.CONF_DIR)",
+        "import bn_study, bn_study.config; print(bn_study.__file__); print(bn_study.config.CONF_DIR)",
         cwd=tmp_path,
     ).stdout.split()
     assert all(Path(p).is_relative_to(installed) for p in where), where  # the installed copy, not the clone's

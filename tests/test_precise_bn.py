@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from bn_study import precise_bn
+from bn_study.probes import precise_bn
 
 
 def _identity_net(features: int, eps: float = 1e-3) -> keras.Model:
@@ -86,7 +86,7 @@ def test_precise_bn_run_option_evaluates_with_what_the_probe_measures(run_tiny):
 
 
 def test_a_key_added_later_keeps_earlier_run_ids():
-    from bn_study import config, records
+    from bn_study import config
     from tests.conftest import compose_run
 
     run = compose_run("data=mnist5k")
@@ -94,7 +94,7 @@ def test_a_key_added_later_keeps_earlier_run_ids():
         "precise_bn" not in config.identity(run)["trainer"] and "precise_batches" not in config.identity(run)["probe"]
     )
     with_key = compose_run("data=mnist5k", "trainer.precise_bn=5")
-    assert records.config_id(config.identity(with_key)) != records.config_id(config.identity(run))
+    assert config.config_id(config.identity(with_key)) != config.config_id(config.identity(run))
 
 
 def test_debiased_moving_averages_take_out_the_start():

@@ -10,9 +10,9 @@ import shlex
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from bn_study import bench, bench_cnn, verify
-from bn_study.shapes import checked
-from bn_study.studies import cli as studies_cli
+from bn_study.cli import bench, bench_cnn, verify
+from bn_study.cli import studies as studies_cli
+from bn_study.run.preflight import checked
 from bn_study.studies.registry import studies
 from tests.conftest import REPO, cli, compose_run
 

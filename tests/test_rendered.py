@@ -8,8 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bn_study import collect, ownership, rendered, report, verdicts, verify
-from bn_study.studies import cli, registry
+from bn_study.claims import verdicts
+from bn_study.cli import studies as cli
+from bn_study.cli import verify
+from bn_study.render import outputs as rendered
+from bn_study.studies import registry, report
+from bn_study.sweep import ownership
+from bn_study.tables import collect
 from tests.conftest import REPO
 
 STUDY = "input_bn"  # a small committed study: its tables re-render in a few seconds

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bn_study.records import CURVE_COLUMNS
+from bn_study.run.records import CURVE_COLUMNS
 
 
 def test_run_json_and_curves_schema(run_tiny):
@@ -74,7 +74,7 @@ def test_same_seed_same_curve_and_other_seed_differs(run_tiny):
 
 
 def test_huge_learning_rate_without_bn_diverges(run_tiny):
-    from bn_study import records
+    from bn_study.run import records
 
     record, folder = run_tiny("model.bn=none", "model.activation=relu", "optimizer.lr=1e6", "probe.gradients=true")
     assert record["status"] == "diverged"
@@ -100,7 +100,8 @@ def test_huge_learning_rate_without_bn_diverges(run_tiny):
 def test_a_network_whose_evaluation_is_not_finite_is_diverged_never_done(run_tiny, case):
     """The training loss is judged before each update, so the last update, or BN's moving statistics (used only at
     inference), can leave a network that computes NaN behind a finite training loss."""
-    from bn_study import collect, records
+    from bn_study.run import records
+    from bn_study.tables import collect
 
     overrides = (
         ["model.activation=relu", "optimizer.lr=1e30", "trainer.steps=1", "trainer.eval_every=1"]
@@ -118,7 +119,7 @@ def test_a_network_whose_evaluation_is_not_finite_is_diverged_never_done(run_tin
 
 
 def test_staircase_lr_decay_and_l2_are_applied():
-    from bn_study.train import make_optimizer
+    from bn_study.run.train import make_optimizer
     from tests.conftest import compose_run
 
     opt = make_optimizer(
@@ -131,7 +132,7 @@ def test_staircase_lr_decay_and_l2_are_applied():
 
 
 def test_a_run_restarted_on_compiled_functions_equals_a_freshly_compiled_one(run_tiny):
-    from bn_study import run
+    from bn_study.run import execute as run
 
     run._COMPILED.clear()
     paired = ("model.bn=before", "model.dropout=0.2", "optimizer=momentum")
@@ -147,7 +148,7 @@ def test_a_run_restarted_on_compiled_functions_equals_a_freshly_compiled_one(run
 
 
 def test_validation_split_is_fixed_stratified_and_never_trained_on():
-    from bn_study import data
+    from bn_study.data import datasets as data
     from tests.conftest import compose_run
 
     d = data.load(compose_run("data=mnist5k").data)
@@ -164,7 +165,7 @@ def test_validation_split_is_fixed_stratified_and_never_trained_on():
 
 @pytest.mark.parametrize("kind", ["feature", "scalar"])
 def test_standardisation_per_feature_or_scalar_with_bn_epsilon(kind):
-    from bn_study import data
+    from bn_study.data import datasets as data
     from tests.conftest import compose_run
 
     raw = data.load(compose_run("data=mnist5k").data)
@@ -177,7 +178,7 @@ def test_standardisation_per_feature_or_scalar_with_bn_epsilon(kind):
 
 
 def test_partial_batches_follow_epochs_as_keras_fit_does():
-    from bn_study.train import BatchOrder
+    from bn_study.run.train import BatchOrder
 
     blocks = BatchOrder(500, 32, seed=0, partial=True).take(32)  # two epochs: 15 batches of 32, one of 20, twice
     assert [b.shape for b in blocks] == [(15, 32), (1, 20), (15, 32), (1, 20)]

@@ -9,10 +9,12 @@ import subprocess
 import pandas as pd
 import pytest
 
-from bn_study import collect, plan, rendered, report, verdicts
-from bn_study.claims import Claim, Final, Side
-from bn_study.studies import cli, registry
+from bn_study.claims import Claim, Final, Side, verdicts
+from bn_study.cli import studies as cli
+from bn_study.render import outputs as rendered
+from bn_study.studies import plan, registry, report
 from bn_study.studies.registry import Version
+from bn_study.tables import collect
 from tests.conftest import REPO
 
 STUDIES = list(registry.studies())

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bn_study import collect
-from bn_study.studies import cli as studies_cli
+from bn_study.cli import studies as studies_cli
+from bn_study.tables import collect
 from tests.conftest import REPO, cli, refused
 
 FAST = ["data=mnist5k", "trainer.steps=20", "trainer.eval_every=10", "probe.examples=100"]

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from bn_study import records
+from bn_study.run import records
 from tests.conftest import REPO, TINY, cli, refused
 
 

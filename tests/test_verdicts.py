@@ -6,9 +6,21 @@ import math
 import pandas as pd
 import pytest
 
-from bn_study import stats, verdicts
-from bn_study.claims import Best, Claim, ClaimError, Context, Final, GridChange, GridCount, GridLargest, Side, StepsTo
-from bn_study.stats import median_interval
+from bn_study.claims import (
+    Best,
+    Claim,
+    ClaimError,
+    Context,
+    Final,
+    GridChange,
+    GridCount,
+    GridLargest,
+    Side,
+    StepsTo,
+    verdicts,
+)
+from bn_study.tables import stats
+from bn_study.tables.stats import median_interval
 
 A, B = Side("a", {"arm": "a"}), Side("b", {"arm": "b"})
 STEPS = (0, 100, 200, 300)
@@ -184,7 +196,7 @@ def test_target_steps_and_best_on_the_validation_split():
 def test_a_difference_at_the_margin_up_to_float_rounding_is_not_beyond_it():
     """log10(200) - log10(300) is log10(1.5) but lands a hair beyond it in floats: at the margin, inconclusive."""
     from bn_study.claims import factor
-    from bn_study.stats import median_interval
+    from bn_study.tables.stats import median_interval
 
     at = math.log10(200) - math.log10(300)
     assert at < -factor(1.5)  # the float rounding the rule must not count

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import collect, plots
-from ..claims import At, Claim, Final, Side
-from .common import Tables, draw_band, markdown_table, median_by, median_curves, write
-from .registry import Study
+from bn_study.claims import At, Claim, Final, Side
+from bn_study.render import plots
+from bn_study.studies.common import Tables, draw_band, markdown_table, median_by, median_curves, write
+from bn_study.studies.registry import Study
+from bn_study.tables import collect
 
 TITLE = "BN's inference statistics: moving averages, precise BN and batch statistics"
 MLP, CNN = "bn_inference", "bn_inference_cnn"

@@ -1,4 +1,4 @@
-"""What every seeded study's figure needs: the median over seeds with its interval (bn_study.stats: a CI
+"""What every seeded study's figure needs: the median over seeds with its interval (bn_study.tables.stats: a CI
 only where the seeds allow one), diverged runs marked (never dropped), the claims' verdicts, and small
 markdown tables, all computed from the collected tables and verdicts.json."""
 
@@ -11,7 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import collect, plots, stats, verdicts
+from bn_study.claims import Context, verdicts
+from bn_study.config import DataName
+from bn_study.data.datasets import SPECS
+from bn_study.render import plots
+from bn_study.studies.registry import get
+from bn_study.tables import collect, stats
 
 SPLIT_NAMES = {"val": "validation", "test": "test", "train": "training"}
 
@@ -25,7 +30,7 @@ class Tables:
     runs: pd.DataFrame
     curves: pd.DataFrame
     dir: Path  # the study folder: its collected tables
-    out: Path  # where its rendered outputs go, verdicts.json first (bn_study.rendered stages them)
+    out: Path  # where its rendered outputs go, verdicts.json first (bn_study.render.outputs stages them)
 
     @classmethod
     def load(cls, study_dir: Path, out: Path | None = None) -> "Tables":
@@ -47,9 +52,6 @@ class Tables:
 
     def epochs_note(self) -> str:
         """How many passes over its training split the longest run made: 'about 3 epochs of 3,600 training images'."""
-        from ..config import DataName
-        from ..data import SPECS
-
         run = self.runs.loc[self.runs["steps"].idxmax()]
         images = SPECS[DataName(run["data_used"])].n_train - int(run["n_val"])
         return f"about {run['steps'] * run['trainer.batch_size'] / images:.3g} epochs of {images:,} training images"
@@ -77,8 +79,6 @@ class Tables:
         found = self.verdicts()
         if not found:
             return []
-        from .registry import get
-
         study = get(self.dir.name)
         splits = {claim.metric_of(side).split for claim in study.claims for side in (claim.a, claim.b)} & set(
             verdicts.SPLIT_IMAGES
@@ -161,8 +161,6 @@ def final_by(study: Tables, by: list[str], metric: str = "test_accuracy") -> pd.
 def steps_summary(study: Tables, runs: pd.DataFrame, metric) -> tuple[str, str]:
     """A StepsTo metric over `runs` (one run per seed), its target looked up among the study's runs: the median steps
     to the target ('not reached' where the median run never got there), and how many of the runs reached it."""
-    from ..claims import Context
-
     context = Context(study.runs, study.curves)
     steps = [10 ** metric.value(runs.loc[[i]], study.curves, context) for i in runs.index]
     median = float(np.median(steps)) if steps else math.nan

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import collect, plots
-from ..claims import Claim, GradientGrowth, GridCount, Side, gradient_growth
-from .common import Tables, draw_band, final_by, markdown_table, median_by, write
-from .registry import Study
+from bn_study.claims import Claim, Context, GradientGrowth, GridCount, Side, gradient_growth
+from bn_study.render import plots
+from bn_study.studies.common import Tables, draw_band, final_by, markdown_table, median_by, write
+from bn_study.studies.registry import Study
+from bn_study.tables import collect
 
 TITLE = "BN at depth: exploding gradients against trainable depth"
 RELU, NONLINEARITY, HE = "depth", "depth_nonlinearity", "depth_he"
@@ -322,8 +323,6 @@ SHALLOW_BN = (("study", RELU), ("model.bn", "before"), ("model.activation", "rel
 
 
 def target_accuracy(study: Tables) -> float:
-    from ..claims import Context
-
     return OF_BEST * Context(study.runs, study.curves).best_median(dict(SHALLOW_BN), "optimizer.lr", "val_accuracy")
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import plots, stats
-from ..claims import Claim, Final, GridChange, Side
-from .common import Tables, at_end, draw_band, final_by, fmt_ci, markdown_table, write
-from .registry import Study
+from bn_study.claims import Claim, Final, GridChange, Side
+from bn_study.render import plots
+from bn_study.studies.common import Tables, at_end, draw_band, final_by, fmt_ci, markdown_table, write
+from bn_study.studies.registry import Study
+from bn_study.tables import stats
 
 TITLE = "BN and dropout: accuracy and the train/test variance shift"
 ARMS = {

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import collect, plots, verdicts
-from ..claims import Claim, Final, Side, StepsTo, UnitDrift
-from . import fig1_pilot
-from .common import Tables, draw_band, final_by, fmt_ci, markdown_table, median_curves
-from .registry import Study, Version
+from bn_study.claims import Claim, Final, Side, StepsTo, UnitDrift, verdicts
+from bn_study.render import plots
+from bn_study.studies import fig1_pilot
+from bn_study.studies.common import Tables, draw_band, final_by, fmt_ci, markdown_table, median_curves
+from bn_study.studies.registry import Study, Version
+from bn_study.tables import collect
 
 ARMS = ("none", "before")
 SETTLED = 0.1  # drift is measured from this fraction of training on: from a tiny init every arm first spreads out

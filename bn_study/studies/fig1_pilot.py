@@ -16,9 +16,10 @@ from typing import Callable, Optional
 
 import pandas as pd
 
-from .. import collect, plots
-from .common import Tables, final_by, fmt_ci, markdown_table
-from .registry import Study, Version
+from bn_study.render import plots
+from bn_study.studies.common import Tables, final_by, fmt_ci, markdown_table
+from bn_study.studies.registry import Study, Version
+from bn_study.tables import collect
 
 NAME = "fig1_pilot"
 CHANCE = 0.15  # a final accuracy at or below this: the run never left chance (0.1)

@@ -9,10 +9,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import plots, stats
-from ..claims import Best, Claim, Context, Side, StepsTo, factor
-from .common import Tables, draw_band, final_by, fmt_ci, mark_diverged, markdown_table, median_curves, write
-from .registry import Study
+from bn_study.claims import Best, Claim, Context, Side, StepsTo, factor
+from bn_study.render import plots
+from bn_study.studies.common import (
+    Tables,
+    draw_band,
+    final_by,
+    fmt_ci,
+    mark_diverged,
+    markdown_table,
+    median_curves,
+    write,
+)
+from bn_study.studies.registry import Study
+from bn_study.tables import stats
 
 TITLE = "The paper's Inception protocol (Section 4.2) on a small CNN"
 ORDER = ["Inception", "BN-Baseline", "BN-x5", "BN-x30", "BN-x5-Sigmoid", "Baseline-Sigmoid", "x5-no-BN"]

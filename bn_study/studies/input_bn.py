@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import collect, plots
-from ..claims import Claim, Final, Side
-from .common import Tables, draw_band, final_by, fmt_ci, mark_diverged, markdown_table, median_curves, write
-from .registry import Study
+from bn_study.claims import Claim, Final, Side
+from bn_study.render import plots
+from bn_study.studies.common import (
+    Tables,
+    draw_band,
+    final_by,
+    fmt_ci,
+    mark_diverged,
+    markdown_table,
+    median_curves,
+    write,
+)
+from bn_study.studies.registry import Study
+from bn_study.tables import collect
 
 TITLE = "Input BN: BN on the raw inputs vs standardising the data"
 BY = ["model.input_bn", "data.standardize"]

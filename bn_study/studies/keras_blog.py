@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import collect, plots
-from ..claims import Claim, Final, Side
-from .common import Tables, at_end, draw_band, final_by, fmt_ci, mark_diverged, markdown_table, median_curves, write
-from .registry import Study
+from bn_study.claims import Claim, Final, Side
+from bn_study.render import plots
+from bn_study.studies.common import (
+    Tables,
+    at_end,
+    draw_band,
+    final_by,
+    fmt_ci,
+    mark_diverged,
+    markdown_table,
+    median_curves,
+    write,
+)
+from bn_study.studies.registry import Study
+from bn_study.tables import collect
 
 TITLE = "The Keras blog's CNN grid: learning rate x activation, with and without BN"
 # "One simple trick to train Keras model faster with Batch Normalization": validation accuracy after

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import collect, plots, stats
-from ..claims import Claim, LogCurveMedian, MeanGap, Side
-from .common import Tables, at_end, draw_band, markdown_table, median_curves, write
-from .registry import Study
+from bn_study.claims import Claim, LogCurveMedian, MeanGap, Side
+from bn_study.render import plots
+from bn_study.studies.common import Tables, at_end, draw_band, markdown_table, median_curves, write
+from bn_study.studies.registry import Study
+from bn_study.tables import collect, stats
 
 TITLE = "Inside the network: internal covariate shift, loss landscape, saturation, train vs inference"
 MOMENTUM = "mechanisms_momentum"

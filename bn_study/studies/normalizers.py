@@ -9,10 +9,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import collect, plots
-from ..claims import Claim, Context, Final, GridChange, GridCount, Side, StepsTo, factor
-from .common import Tables, draw_band, final_by, fmt_ci, markdown_table, median_curves, steps_summary, write
-from .registry import Study
+from bn_study.claims import Claim, Context, Final, GridChange, GridCount, Side, StepsTo, factor
+from bn_study.render import plots
+from bn_study.studies.common import (
+    Tables,
+    draw_band,
+    final_by,
+    fmt_ci,
+    markdown_table,
+    median_curves,
+    steps_summary,
+    write,
+)
+from bn_study.studies.registry import Study
+from bn_study.tables import collect
 
 TITLE = "Normalisers: batch statistics or normalisation?"
 LR, BATCH, CNN = "normalizers", "normalizers_batch", "normalizers_cnn"

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import plots
-from ..claims import Claim, Final, Side, StepsTo
-from .common import Tables, draw_band, final_by, fmt_ci, mark_diverged, markdown_table, median_curves, write
-from .registry import Study
+from bn_study.claims import Claim, Final, Side, StepsTo
+from bn_study.render import plots
+from bn_study.studies.common import (
+    Tables,
+    draw_band,
+    final_by,
+    fmt_ci,
+    mark_diverged,
+    markdown_table,
+    median_curves,
+    write,
+)
+from bn_study.studies.registry import Study
 
 TITLE = "BN placement: none vs before vs after the activation"
 ARMS = ("none", "before", "after")

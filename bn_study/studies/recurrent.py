@@ -7,11 +7,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import collect, plots
-from ..claims import Claim, Final, Side, StepsTo, factor
-from .bn_inference import WU
-from .common import Tables, draw_band, final_by, fmt_ci, markdown_table, median_curves, steps_summary, write
-from .registry import Study
+from bn_study.claims import Claim, Final, Side, StepsTo, factor
+from bn_study.render import plots
+from bn_study.studies.bn_inference import WU
+from bn_study.studies.common import (
+    Tables,
+    draw_band,
+    final_by,
+    fmt_ci,
+    markdown_table,
+    median_curves,
+    steps_summary,
+    write,
+)
+from bn_study.studies.registry import Study
+from bn_study.tables import collect
 
 TITLE = "BN in recurrent networks: LSTM, BN-LSTM and LN-LSTM on sequential MNIST"
 ARM_KEYS = ["model.bn", "model.norm", "trainer.precise_bn"]

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..claims import Claim
+from bn_study import studies as package
+from bn_study.claims import Claim
 
 # The datasets a study's MNIST sweeps can be rerun on (DATA=... make <study>): 28x28 greyscale, 10 classes.
 DATASETS = ("mnist", "mnist5k", "fashion_mnist")
@@ -62,16 +63,16 @@ class Study:
     about: str
     # Experiment files (experiments/<sweep>.yaml), run in this order; the first is the study's main sweep.
     sweeps: tuple[str, ...]
-    # Declared before the study's runs; judged by bn_study.verdicts.
+    # Declared before the study's runs; judged by bn_study.claims.verdicts.
     claims: tuple[Claim, ...] = ()
     # Draws the figures and writes summary.md from results/<study>/'s tables and the verdicts.json in the output
-    # folder (a staging folder: bn_study.rendered), into the output folder: (study folder, output folder) -> paths written.
+    # folder (a staging folder: bn_study.render.outputs), into the output folder: (study folder, output folder) -> paths written.
     render: Callable[[Path, Path], list[Path]] | None = field(default=None, compare=False)
     # Overrides the study takes from another study's collected tables of the same version, selected there
     # on validation (fig1: its pilot's learning rate): (results root, version) -> overrides for every job.
     selected: Callable[[Path, "Version"], list[str]] | None = field(default=None, compare=False)
     # Other studies' files its figures or summary quote (fig1: its pilot's tables, the other fig1 study's verdicts), tied
-    # to its rendered outputs as its own tables are (bn_study.rendered): (results root, version) -> paths.
+    # to its rendered outputs as its own tables are (bn_study.render.outputs): (results root, version) -> paths.
     reads: Callable[[Path, "Version"], list[Path]] | None = field(default=None, compare=False)
     # Its place in the report.
     order: int = 100
@@ -89,8 +90,6 @@ class UnknownStudy(ValueError):
 @functools.lru_cache(maxsize=1)
 def studies() -> dict[str, Study]:
     """Every registered study by name, in report order."""
-    from .. import studies as package
-
     found: list[Study] = []
     for info in pkgutil.iter_modules(package.__path__):
         module = importlib.import_module(f"{package.__name__}.{info.name}")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import plots
-from ..claims import Claim, Context, GridChange, GridCount, GridLargest, Side
-from .common import SPLIT_NAMES, Tables, draw_band, final_by, fmt_ci, markdown_table, write
-from .registry import Study
+from bn_study.claims import Claim, Context, GridChange, GridCount, GridLargest, Side
+from bn_study.render import plots
+from bn_study.studies.common import SPLIT_NAMES, Tables, draw_band, final_by, fmt_ci, markdown_table, write
+from bn_study.studies.registry import Study
 
 # A setting "trains" when its final validation accuracy reaches this.
 GOOD = 0.90

@@ -8,7 +8,8 @@ from typing import Any, Dict, List, Optional, Sequence
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # noqa: PLC2701 (a sweeper plugin extends it)
 from hydra.core.config_store import ConfigStore
 
-from bn_study import ownership, sweep
+from bn_study.sweep import manifest as sweep
+from bn_study.sweep import ownership
 
 
 @dataclass

@@ -1,0 +1,53 @@
+"""Claims as data and the one rule that judges them: a claim (claim.py) reads one number per seed off each side's
+runs through a metric (metrics.py); verdicts.py pairs them by seed and judges every claim alike."""
+
+from bn_study.claims.claim import Claim, Side
+from bn_study.claims.metrics import (
+    DIRECTIONS,
+    At,
+    Best,
+    ClaimError,
+    Context,
+    CurveMedian,
+    Final,
+    GradientGrowth,
+    GridChange,
+    GridCount,
+    GridLargest,
+    LogCurveMedian,
+    MeanGap,
+    Metric,
+    StepsTo,
+    UnitDrift,
+    difference,
+    factor,
+    gradient_growth,
+    matches,
+    select,
+)
+
+__all__ = [
+    "DIRECTIONS",
+    "At",
+    "Best",
+    "Claim",
+    "ClaimError",
+    "Context",
+    "CurveMedian",
+    "Final",
+    "GradientGrowth",
+    "GridChange",
+    "GridCount",
+    "GridLargest",
+    "LogCurveMedian",
+    "MeanGap",
+    "Metric",
+    "Side",
+    "StepsTo",
+    "UnitDrift",
+    "difference",
+    "factor",
+    "gradient_growth",
+    "matches",
+    "select",
+]

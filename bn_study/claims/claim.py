@@ -1,0 +1,76 @@
+"""A claim: what a published source says, as two sides, a metric, a direction and a margin, checked against a study's
+planned runs before any of them starts (`bn_study.claims.verdicts` judges it)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+import pandas as pd
+
+from bn_study.claims.metrics import DIRECTIONS, ClaimError, Metric, matches, select, where_text
+
+
+@dataclass(frozen=True)
+class Side:
+    label: str
+    where: dict = field(default_factory=dict)
+    metric: Optional[Metric] = None  # the claim's metric unless given
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    source: str
+    sentence: str
+    a: Side
+    b: Side
+    metric: Metric
+    direction: str
+    margin: float
+    # Where the rule was changed after results existed: what it was, and why it changed.
+    history: str = ""
+
+    def metric_of(self, side: Side) -> Metric:
+        return side.metric or self.metric
+
+    def check(self, planned: pd.DataFrame) -> None:
+        """Refuse a malformed claim, or one whose sides match none of the study's planned runs (one row per
+        planned run, runs.csv's config columns plus `splits`, the set of (split, metric) it will log)."""
+        if self.direction not in DIRECTIONS:
+            raise ClaimError(f"claims.{self.id}.direction={self.direction}: must be one of {', '.join(DIRECTIONS)}")
+        if not (self.margin >= 0 and math.isfinite(self.margin)):
+            raise ClaimError(f"claims.{self.id}.margin={self.margin}: must be a finite number >= 0")
+        if not self.source or not self.sentence:
+            raise ClaimError(f"claims.{self.id}: needs a source and the sentence it tests")
+        for name, side in (("a", self.a), ("b", self.b)):
+            key = f"claims.{self.id}.{name}"
+            for column, value in side.where.items():
+                if column not in planned.columns:
+                    raise ClaimError(
+                        f"{key}.where: no column {column}; the study's runs have {', '.join(c for c in planned.columns if c != 'splits')}"
+                    )
+                if not matches(planned[column], value).any():
+                    values = ", ".join(sorted({str(v) for v in planned[column]}))
+                    raise ClaimError(
+                        f"{key}.where: {column}={value} matches none of the study's runs; it runs {column} in {{{values}}}"
+                    )
+            rows = select(planned, side.where)
+            if rows.empty:
+                raise ClaimError(f"{key}.where: {where_text(side.where)} matches none of the study's runs")
+            metric = self.metric_of(side)
+            if metric.grid is not None:
+                if metric.grid not in planned.columns or rows[metric.grid].nunique() < 2:
+                    raise ClaimError(
+                        f"{key}.metric: {metric.grid} is not swept in these runs, so {type(metric).__name__} has no grid to read"
+                    )
+                # A grid metric reads runs.csv's final columns, which every run has.
+                continue
+            for split, name in metric.needs():
+                missing = rows[[(split, name) not in s and (split, "*") not in s for s in rows["splits"]]]
+                if len(missing):
+                    raise ClaimError(
+                        f"{key}.metric: {type(metric).__name__} needs {split}/{name}, which "
+                        f"{len(missing)} of its {len(rows)} runs do not log (switch on the probe that logs it)"
+                    )

@@ -1,0 +1,338 @@
+"""One rule for every claim: paired per-seed differences, an interval honest for n, three outcomes.
+
+For each seed that both sides ran (same seed = same initial kernels and the same batches), the claim's
+metric gives a number per side and d = a - b. The median of the d's comes with a distribution-free
+confidence interval (the sign test inverted: order statistics d(k) and d(n+1-k)), whose exact coverage
+for n seeds is 1 - 2 P(Binomial(n, 1/2) <= k - 1); k is the largest with coverage >= CONFIDENCE. At
+n = 5 that is [min, max] with 93.8% coverage, at n = 10 the 2nd smallest to the 2nd largest with 97.9%.
+With fewer than 5 seeds no interval reaches CONFIDENCE: the range is shown as a range, and the claim is
+inconclusive. Infinite values stay in (a diverged run's accuracy is -inf): order statistics need no
+arithmetic on them. A threshold a run did not reach by its end is censored, not infinite: the run needed
+more steps than it ran, so each difference is known only within bounds, and the interval runs from the
+k-th smallest lower bound to the k-th largest upper bound (stats.bounded_interval).
+
+Outcomes, for margin m:
+- higher:    holds if the interval lies above +m, contradicted if it lies below -m;
+- lower:     holds if the interval lies below -m, contradicted if it lies above +m;
+- not_lower: holds if the interval lies above -m, contradicted if it lies below -m;
+- otherwise inconclusive.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bn_study.claims import Claim, ClaimError, Context, difference, select
+from bn_study.run.records import write_json_atomic
+from bn_study.tables.stats import CONFIDENCE, Interval, bounded_interval, median_interval
+
+VERDICTS = "verdicts.json"
+OUTCOMES = ("holds", "contradicted", "inconclusive")
+RULE = (
+    f"paired per-seed differences a - b; the median difference with a distribution-free (sign-test) confidence interval of at least "
+    f"{CONFIDENCE:.0%} coverage; holds if the interval lies beyond the margin in the claimed direction, contradicted if beyond it the "
+    "other way, inconclusive otherwise (and whenever n is too small for such an interval)"
+)
+
+
+def scope(split_errors: str = "about 0.008 for 1,000 test images at 93%, 0.003 for 10,000 at 88%") -> str:
+    """What the intervals cover and what they leave out; `split_errors`: the sampling error of the evaluation split(s) the
+    claims read, for the runs at hand (`sampling_errors`)."""
+    return (
+        "The interval covers seed-to-seed variation (initial weights, batch order) on fixed data splits; it does not include the sampling "
+        f"error of the evaluation images themselves (the standard error sqrt(p(1-p)/n) of an accuracy p on n images: {split_errors}), so a "
+        "difference of a few images is within that noise. Each claim is judged on its own: with this many claims, a few outcomes "
+        "are expected to land beyond a margin by chance."
+    )
+
+
+SPLIT_IMAGES = {"test": ("n_test", "test"), "val": ("n_val", "validation")}
+
+
+def sampling_errors(runs, splits=("test",)) -> str:
+    """`scope`'s sampling error for a study's runs, per split its claims read (test, val) and dataset: the split's images
+    and the runs' median final accuracy on it."""
+    parts = []
+    for split in (s for s in SPLIT_IMAGES if s in splits):
+        count, name = SPLIT_IMAGES[split]
+        for data, group in runs.groupby("data_used", sort=True):
+            n, p = int(group[count].median()), float(group[f"{split}_accuracy"].median())
+            parts.append(
+                f"{math.sqrt(p * (1 - p) / n):.3f} for the {n:,} {name} images of {data} at the median accuracy here, {p:.0%}"
+            )
+    return "; ".join(parts)
+
+
+def outcome(direction: str, margin: float, interval: Interval) -> str:
+    if not interval.is_ci:
+        return "inconclusive"
+    # "Beyond the margin" is strict, and a difference at the margin up to float rounding (log10(200) - log10(300) against
+    # log10(1.5)) is at it, not beyond it.
+    tol = 1e-9 * max(1.0, abs(margin))
+    lo, hi = interval.low - tol, interval.high + tol
+    if direction == "higher":
+        return "holds" if lo > margin else "contradicted" if hi < -margin else "inconclusive"
+    if direction == "lower":
+        return "holds" if hi < -margin else "contradicted" if lo > margin else "inconclusive"
+    if direction == "not_lower":
+        return "holds" if lo > -margin else "contradicted" if hi < -margin else "inconclusive"
+    raise ClaimError(f"direction={direction}: unknown")
+
+
+def per_seed(
+    claim: Claim, side, runs: pd.DataFrame, curves: pd.DataFrame, context: Context
+) -> dict[int, tuple[float, float]]:
+    """The claim's metric for `side`, per seed: (low, high) bounds, equal unless the number is censored."""
+    metric = claim.metric_of(side)
+    rows = select(runs, side.where)
+    values = {}
+    for seed, group in rows.groupby("seed"):
+        if metric.grid is None and len(group) != 1:
+            raise ClaimError(
+                f"claims.{claim.id}: side '{side.label}' matches {len(group)} runs of seed {seed}; its where must pick one run per seed"
+            )
+        values[int(seed)] = metric.bounds(group, curves, context)
+    return values
+
+
+def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> dict:
+    """The claim's verdict, as a JSON-able record."""
+    context = Context(runs, curves)
+    a, b = (per_seed(claim, side, runs, curves, context) for side in (claim.a, claim.b))
+    seeds = sorted(set(a) & set(b))
+    # a - b lies between (a's lowest - b's highest) and (a's highest - b's lowest)
+    d_low = {s: difference(a[s][0], b[s][1]) for s in seeds}
+    d_high = {s: difference(a[s][1], b[s][0]) for s in seeds}
+    usable = [s for s in seeds if not (math.isnan(d_low[s]) or math.isnan(d_high[s]))]
+    interval = bounded_interval([d_low[s] for s in usable], [d_high[s] for s in usable])
+    metric = claim.metric
+    record = {
+        "id": claim.id,
+        "source": claim.source,
+        "sentence": claim.sentence,
+        "a": {
+            "label": claim.a.label,
+            "where": claim.a.where,
+            "metric": claim.metric_of(claim.a).describe(),
+            "median": median_interval([v[0] for v in a.values()]).median,
+        },
+        "b": {
+            "label": claim.b.label,
+            "where": claim.b.where,
+            "metric": claim.metric_of(claim.b).describe(),
+            "median": median_interval([v[0] for v in b.values()]).median,
+        },
+        "metric": metric.describe(),
+        "log10": metric.log10,
+        "direction": claim.direction,
+        "margin": claim.margin,
+        "seeds": seeds,
+        "per_seed": {
+            str(s): {
+                "a": a[s][0],
+                "b": b[s][0],
+                "d": d_low[s],
+                **({"a_high": a[s][1], "b_high": b[s][1], "d_high": d_high[s]} if d_low[s] != d_high[s] else {}),
+            }
+            for s in seeds
+        },
+        "n": interval.n,
+        "n_excluded": len(seeds) - len(usable),
+        "unpaired_seeds": sorted(set(a) ^ set(b)),
+        "n_censored": sum(d_low[s] != d_high[s] for s in usable),
+        "median_difference": interval.median,
+        "median_difference_high": interval.median_high,
+        "low": interval.low,
+        "high": interval.high,
+        "coverage": interval.coverage,
+        "interval": interval.label(),
+        "is_ci": interval.is_ci,
+        "outcome": outcome(claim.direction, claim.margin, interval),
+        "history": claim.history,
+        # The metric's floor (GridCount: no value trains): a pair with both sides on it says nothing.
+        "floor": metric.floor,
+    }
+    record["holds_if"] = f"the interval lies {expected_text(record)}"
+    split = metric.images if claim.a.metric is None and claim.b.metric is None else None
+    sides = pd.concat([select(runs, claim.a.where), select(runs, claim.b.where)])
+    if split and f"n_{split}" in sides.columns and sides[f"n_{split}"].nunique() == 1:
+        n_images = int(sides[f"n_{split}"].iloc[0])
+        record["images"] = {
+            "split": split,
+            "n_images": n_images,
+            "median_difference": _images(interval.median, n_images),
+        }
+    return record
+
+
+def _images(difference: float, n: int) -> float:
+    return difference * n if math.isfinite(difference) else difference
+
+
+def judge_all(claims, runs: pd.DataFrame, curves: pd.DataFrame) -> list[dict]:
+    return [judge(claim, runs, curves) for claim in claims]
+
+
+# -- verdicts.json ---------------------------------------------------------------------------------------
+def _encode(value):
+    """JSON without NaN/inf tokens: non-finite floats as the strings 'nan', 'inf', '-inf'."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, (np.floating, np.integer)):
+        return _encode(value.item())
+    if isinstance(value, dict):
+        return {str(k): _encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(value):
+    if value in ("nan", "inf", "-inf"):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def write(study: str, verdicts: list[dict], folder: Path, data: list[str] = (), collection: dict | None = None) -> Path:
+    """verdicts.json: the claims' verdicts, the rule they were judged by, the datasets the runs used and the checksum of
+    the collection.json whose tables they were judged on."""
+    path = Path(folder) / VERDICTS
+    write_json_atomic(
+        path,
+        {
+            "study": study,
+            "rule": RULE,
+            "confidence": CONFIDENCE,
+            "data": list(data),
+            "collection": collection,
+            "claims": _encode(verdicts),
+        },
+    )
+    return path
+
+
+def read(folder: Path) -> dict:
+    path = Path(folder) / VERDICTS
+    return _decode(json.loads(path.read_text()))
+
+
+# -- formatting (one place for every table and the report) -----------------------------------------------
+def fmt_number(value: float, log10: bool = False, digits: int = 4) -> str:
+    """A metric value: a log10 value is shown as the quantity itself (10**value), infinities in words."""
+    if isinstance(value, str):
+        value = float(value)
+    if math.isnan(value):
+        return "n/a"
+    if math.isinf(value):
+        return ("never" if value > 0 else "none") if log10 else ("inf" if value > 0 else "-inf (diverged)")
+    return f"{10**value:,.4g}" if log10 else f"{value:.{digits}g}"
+
+
+def fmt_difference(value: float, log10: bool = False) -> str:
+    """A paired difference: a log10 difference is a ratio a/b."""
+    if math.isnan(value):
+        return "n/a"
+    if log10:
+        return "x0" if value == -math.inf else "x inf" if value == math.inf else f"x{10**value:.3g}"
+    if math.isinf(value):
+        return "+inf" if value > 0 else "-inf"
+    return f"{value:+.4f}"
+
+
+def effect(record: dict) -> str:
+    """'median [low, high] (93.8% CI, n=5)' for a verdict record."""
+    log10 = record["log10"]
+    median = fmt_difference(record["median_difference"], log10)
+    if record.get("median_difference_high") not in (None, record["median_difference"]):
+        median = f"{median} to {fmt_difference(record['median_difference_high'], log10)}"
+    text = f"{median} [{fmt_difference(record['low'], log10)}, {fmt_difference(record['high'], log10)}] ({record['interval']})"
+    if record.get("n_censored"):
+        text += f"; {record['n_censored']} pair(s) censored (a threshold not reached by the end of a run: at least the run's length)"
+    images = record.get("images")
+    if images and math.isfinite(images["median_difference"]):
+        text += f"; {images['median_difference']:+.0f} of {images['n_images']:,} {images['split']} images"
+    if record.get("n_excluded"):
+        text += f"; {record['n_excluded']} seed(s) excluded (no comparable number)"
+    if record.get("unpaired_seeds"):
+        text += f"; unpaired seeds left out: {', '.join(str(s) for s in record['unpaired_seeds'])}"
+    return text
+
+
+def measurable(record: dict) -> bool:
+    """False where the runs cannot tell the sides apart at all: no pairs, or no pair whose difference is bounded
+    on either side (every pair a tie of infinities, a tie at the metric's floor such as no learning rate training on
+    either side, or censored on both sides: a threshold neither side reaches). A pair censored on one side only
+    still says which side is ahead (the other reached the threshold)."""
+    pairs = list(record.get("per_seed", {}).values())
+    if not record["n"]:
+        return False
+
+    def informative(p: dict) -> bool:
+        a, b, low, high = (
+            (float(p[k]) for k in ("a", "b", "d", "d_high"))
+            if "d_high" in p
+            else (float(p["a"]), float(p["b"]), float(p["d"]), float(p["d"]))
+        )
+        floor = record.get("floor")
+        return (
+            not (math.isinf(a) and a == b)
+            and not (floor is not None and a == b == floor)
+            and not (low == -math.inf and high == math.inf)
+        )
+
+    return not pairs or any(informative(p) for p in pairs)
+
+
+def expected_text(record: dict) -> str:
+    m, d = record["margin"], record["direction"]
+    if record["log10"]:
+        return {
+            "higher": f"a/b above x{10**m:.3g}",
+            "lower": f"a/b below x{10**-m:.3g}",
+            "not_lower": f"a/b above x{10**-m:.3g}",
+        }[d]
+    return {
+        "higher": f"a - b above +{m:g}",
+        "lower": f"a - b below -{m:g}",
+        "not_lower": f"a - b above -{m:g} (no worse)",
+    }[d]
+
+
+def _metric_text(record: dict) -> str:
+    """The metric, or each side's where the two sides read different ones (a probe's two modes on the same runs)."""
+    a, b = record["a"].get("metric"), record["b"].get("metric")
+    return f"a: {a}; b: {b}" if a and b and a != b else record["metric"]
+
+
+def claim_rows(verdicts: list[dict]) -> list[list[str]]:
+    """Rows for a markdown table: claim, sides, metric, rule, effect with interval, outcome."""
+    return [
+        [
+            f"`{r['id']}`: {r['sentence']} ({r['source']})",
+            f"a = {r['a']['label']}, b = {r['b']['label']}",
+            _metric_text(r),
+            expected_text(r),
+            effect(r),
+            f"**{r['outcome']}**" + (f" (rule history: {r['history']})" if r.get("history") else ""),
+        ]
+        for r in verdicts
+    ]
+
+
+CLAIM_HEADER = [
+    "claim (source)",
+    "sides",
+    "metric (per seed)",
+    "holds if the interval lies",
+    "a - b (a/b for ratios): median [interval]",
+    "outcome",
+]

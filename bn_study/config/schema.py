@@ -1,0 +1,284 @@
+"""The run's schema: typed dataclasses that Hydra composes the YAML groups onto (a typo in a key, or a value
+outside an Enum, is refused by OmegaConf while the config is composed), and the configs shipped beside it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
+# The configs ship inside the package, so an installed bn-study finds them wherever it runs.
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+class DataName(Enum):
+    mnist = "mnist"
+    mnist5k = "mnist5k"
+    fashion_mnist = "fashion_mnist"
+    cifar10 = "cifar10"
+    digits = "digits"
+    circles = "circles"
+
+
+class BN(Enum):
+    none = "none"
+    before = "before"  # BN between the linear map and the nonlinearity, as in the paper
+    after = "after"  # BN after the nonlinearity, the tutorials' alternative
+
+
+class Normalizer(Enum):
+    """The normalisation layer `model.bn` places in each block (Keras's own layers)."""
+
+    batch = "batch"  # BatchNormalization: each feature over the batch; moving averages at inference
+    batch_renorm = "batch_renorm"  # the same with Batch Renormalization's corrections (Ioffe 2017)
+    layer = "layer"  # LayerNormalization: each example over its own features; the same in training and at inference
+    group = "group"  # GroupNormalization: each example over each of model.norm_groups groups of its channels
+
+
+class Activation(Enum):
+    sigmoid = "sigmoid"
+    tanh = "tanh"
+    relu = "relu"
+    elu = "elu"
+    selu = "selu"
+    gelu = "gelu"
+    swish = "swish"
+    softplus = "softplus"
+    linear = "linear"
+
+
+class Norm(Enum):
+    """How inputs are normalised: not at all, per feature (each pixel its own mean and variance), or by one
+    scalar mean and variance over all features."""
+
+    none = "none"
+    feature = "feature"
+    scalar = "scalar"
+
+
+class Output(Enum):
+    softmax = "softmax"  # one logit per class, softmax cross-entropy
+    sigmoid = "sigmoid"  # two classes only: one logit, binary cross-entropy (the circles tutorial's head)
+
+
+class KernelInit(Enum):
+    glorot_uniform = "glorot_uniform"
+    glorot_normal = "glorot_normal"
+    he_uniform = "he_uniform"
+    he_normal = "he_normal"
+    lecun_normal = "lecun_normal"
+
+
+class OptimizerName(Enum):
+    sgd = "sgd"
+    momentum = "momentum"
+    adam = "adam"
+
+
+@dataclass
+class DataConfig:
+    name: DataName = DataName.mnist
+    # data=mnist with neither network nor cache falls back to mnist5k unless strict.
+    strict: bool = False
+    # MNIST-format files a user already has, for data=mnist or fashion_mnist without network: a folder of
+    # the four IDX files (gzipped or not) or Keras's mnist.npz. null: the Keras cache, else a download
+    # (fashion_mnist: else Debian's dataset-fashion-mnist files, before any download).
+    path: Optional[str] = None
+    # Standardise the inputs with the training split's statistics: (x - mean) / sqrt(var + epsilon), per
+    # feature or by one scalar mean and variance; epsilon is BN's own, so input BN and this compare like with like.
+    standardize: Norm = Norm.none
+    standardize_epsilon: float = 1e-3
+    # A fixed, stratified validation split carved from the training split and never trained on: every
+    # selection (a learning rate, a target accuracy, a maximum over evaluations) is made on it.
+    val_fraction: float = 0.1
+
+
+# The registered model builders: model=<name> picks one (conf/model/<name>.yaml), model._target_ a user's own.
+BUILDERS = {
+    "mlp": "bn_study.models.builders.mlp",
+    "cnn": "bn_study.models.builders.cnn",
+    "lstm": "bn_study.models.builders.lstm",
+}
+
+
+@dataclass
+class ModelConfig:
+    # A registered builder's name (BUILDERS), or with _target_ a free label for a user's own.
+    name: str = "mlp"
+    # A user's builder, `pkg.module.function` (README "Your own model builder"); null: BUILDERS[name].
+    _target_: Optional[str] = None
+    # Convolutional blocks (filters each); 2x2 max-pooling sits between consecutive blocks.
+    conv: List[int] = field(default_factory=list)
+    kernel_size: int = 3
+    # Dense hidden blocks (units each), after the conv stack is flattened.
+    hidden: List[int] = field(default_factory=lambda: [100, 100, 100])
+    # The dense blocks as a depth, for a depth sweep (model.depth=2,10,50): this many blocks of model.hidden[0]
+    # units each. null: model.hidden as it is.
+    depth: Optional[int] = None
+    # Where each block's normalisation layer sits (the paper's BN unless model.norm says otherwise).
+    bn: BN = BN.none
+    norm: Normalizer = Normalizer.batch
+    # Groups of channels per example for model.norm=group; must divide every block's width.
+    norm_groups: int = 4
+    activation: Activation = Activation.sigmoid
+    dropout: float = 0.0
+    # Std of a Gaussian weight init; null uses `kernel_init` instead.
+    init_std: Optional[float] = None
+    kernel_init: KernelInit = KernelInit.glorot_uniform
+    # BatchNormalization on the raw inputs, before the first block: per feature (one mean and variance per
+    # pixel) or scalar (one mean and variance for all of them).
+    input_bn: Norm = Norm.none
+    # The output layer as in the Keras blog's BN network: Dense(no bias) -> BN -> softmax (with model.bn != none).
+    output_bn: bool = False
+    output: Output = Output.softmax
+    # The output layer's kernel init; null: the hidden layers' init.
+    output_init: Optional[KernelInit] = None
+    # Batch Renormalization (Ioffe 2017) in every BN layer: corrects batch statistics toward the moving ones.
+    bn_renorm: bool = False
+    # Dropout inside the block, just before its BN layer, instead of at the block's end.
+    dropout_before_bn: bool = False
+    # L2 weight regularisation on every kernel (added to the training loss).
+    l2: float = 0.0
+    # BN's moving averages: new = momentum * old + (1 - momentum) * batch statistic (Keras's default 0.99).
+    bn_momentum: float = 0.99
+    # model=lstm: read the image's pixels in one fixed random order (permuted sequential MNIST).
+    permute: bool = False
+    # model=lstm: where the gains of the normalisation inside the cell start (Cooijmans et al. 2016: 0.1).
+    recurrent_gamma: float = 0.1
+
+    def dense_units(self) -> list[int]:
+        """Units of each dense hidden block, input to output (model.hidden, or model.depth of them)."""
+        return [self.hidden[0]] * self.depth if self.depth else list(self.hidden)
+
+
+@dataclass
+class OptimizerConfig:
+    name: OptimizerName = OptimizerName.sgd
+    lr: float = 0.01
+    momentum: float = 0.0
+    # Staircase exponential decay: lr * decay_rate ** (step // decay_every); decay_every 0 keeps lr constant.
+    decay_every: int = 0
+    decay_rate: float = 1.0
+
+
+@dataclass
+class TrainerConfig:
+    steps: int = 10_000
+    batch_size: int = 60
+    eval_every: int = 500
+    # Test-set forward passes are split into batches of this size to bound memory.
+    eval_batch_size: int = 2_000
+    # Seconds between progress lines on long runs.
+    progress_seconds: float = 10.0
+    # Epoch-aligned batches as Keras's fit(): each epoch is one permutation, ending in a partial batch when
+    # the training split is not a multiple of the batch size (a step then trains on fewer examples).
+    partial_batch: bool = False
+    # Compile the training loop with XLA. null: yes, except without a GPU for conv models, where XLA's CPU
+    # convolutions measured 12x slower than TensorFlow's own (152 vs 12.9 ms per Keras-blog CNN step), and for
+    # model=lstm, whose 28 unrolled steps XLA took 15-26 s to compile against 2-7 s, for a gain of at most 20% a step.
+    xla: Optional[bool] = None
+    # Precise BN (Wu & Johnson 2021) as a run option: before each evaluation (the last one too), BN's population
+    # statistics, recomputed over this many training batches with the weights frozen, replace its moving
+    # averages. 0: the moving averages, as Keras keeps them.
+    precise_bn: int = 0
+
+
+@dataclass
+class ProbeConfig:
+    """Measurements taken at evaluation time only. `enabled` is the paper's Figure 1 probe: percentiles of
+    one sigmoid's input over a fixed test batch; the others are off unless switched on (bn_study.probes.mechanisms)."""
+
+    enabled: bool = True
+    # Li et al. (2019): each BN layer's input variance in training mode (dropout on) over inference mode.
+    variance_shift: bool = False
+    # Which hidden block's nonlinearity (Python index: -1 is the last) and which unit of it.
+    layer: int = -1
+    unit: int = 0
+    # Fixed test examples behind the percentile, variance-shift and activation probes.
+    examples: int = 1_000
+    percentiles: List[float] = field(default_factory=lambda: [15.0, 50.0, 85.0])
+    # Per block: pre-activation mean, std, percentiles, and the saturated (sigmoid/tanh) or dead (relu) fraction.
+    activations: bool = False
+    # Per layer: gradient norm, and one real optimizer step's size over the weights' size.
+    gradients: bool = False
+    # Santurkar et al. (2018)'s internal covariate shift per layer: gradient change (l2, cosine) after earlier layers step.
+    ics: bool = False
+    # Along the gradient: loss range, gradient change, effective beta-smoothness (Santurkar et al. 2018, Fig. 4).
+    landscape: bool = False
+    # Test accuracy with BN on batch statistics vs on its moving averages.
+    bn_modes: bool = False
+    # With bn_modes: also test accuracy with BN's statistics recomputed over this many training batches (precise
+    # BN; metric acc_precise) and with the moving averages' start taken out (acc_moving_debiased), each set for
+    # that measure only. 0: neither.
+    precise_batches: int = 0
+    # Fixed training examples behind gradients, ics and landscape.
+    batch: int = 256
+    # Step sizes along the gradient for `landscape`, as multiples of the current learning rate.
+    landscape_steps: List[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0])
+
+
+@dataclass
+class LoggerConfig:
+    """Trackers beside the CSV files (run.json, curves.csv), which are always written; each needs its extra."""
+
+    # TensorBoard event files in <run folder>/tensorboard/ (bn-study[tensorboard] to view them).
+    tensorboard: bool = False
+    # An MLflow run per run: params, per-evaluation metrics, status (bn-study[mlflow]).
+    mlflow: bool = False
+    # null: a local SQLite store, <paths.results>/mlflow.db; else a tracking server (http://host:5000) or another SQLite file (sqlite:///...).
+    mlflow_uri: Optional[str] = None
+
+
+@dataclass
+class CheckpointConfig:
+    # At every evaluation, save the model and optimizer variables, the batch order and the step (the last one
+    # kept), so a run found interrupted resumes there instead of from step 0.
+    enabled: bool = True
+    # Keep the checkpoint once the run has finished (default: removed; a finished run needs none).
+    keep: bool = False
+
+
+@dataclass
+class PathsConfig:
+    # The results root: results/<study>/ folders go here (relative to the working directory, or absolute).
+    results: str = "results"
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    seed: int = 0
+    # Names the results/<study>/ folder the runs land in.
+    study: str = "adhoc"
+    # A study's small version (tests, CI): experiment files pick their sizes with ${quick:small,full}.
+    quick: bool = False
+    # A free label that figures may group by (e.g. the paper's variant name, "BN-x5").
+    tag: str = ""
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    # Keras callbacks by name, each {_target_: class, **kwargs} (conf/callbacks/, or a user's own): driven at
+    # every evaluation, which is one "epoch" to them; one may stop the run (EarlyStopping).
+    callbacks: Dict[str, Any] = field(default_factory=dict)
+
+
+def register() -> None:
+    ConfigStore.instance().store(name="run_schema", node=RunConfig)
+    OmegaConf.register_new_resolver(
+        "quick", lambda small, full, *, _root_: small if _root_.get("quick") else full, replace=True
+    )
+    # Equal examples seen across batch sizes: trainer.steps: ${floordiv:96000,${trainer.batch_size}}.
+    OmegaConf.register_new_resolver("floordiv", lambda a, b: max(1, int(a) // int(b)), replace=True)
+
+
+def to_dict(run: RunConfig) -> dict:
+    """The resolved config as plain JSON-able values (Enums as their names)."""
+    return OmegaConf.to_container(OmegaConf.structured(run), resolve=True, enum_to_str=True)

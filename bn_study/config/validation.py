@@ -1,0 +1,301 @@
+"""Numeric ranges and cross-field rules (`validate`): bad input as `ConfigError`, one line naming the key and what
+it allows."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from bn_study.config.schema import BN, BUILDERS, Activation, DataName, Norm, Normalizer, OptimizerName, RunConfig
+
+
+class ConfigError(ValueError):
+    """Bad user input; the message is one line naming the key and what it allows."""
+
+
+def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value}: must be {allowed}")
+
+
+# Bounds that catch typos before they cost anything: a seed Keras and numpy accept, a run length short of
+# a typo's 1e12 steps (the paper's longest run is 50,000; ten million is hours even at 1 ms a step), and a
+# study name that fits in a path.
+MAX_SEED = 2**32 - 1
+MAX_STEPS = 10_000_000
+MAX_STUDY_NAME = 64
+# Each run seed has this many layer init seeds (blocks.layer_seeds: seed s draws s*1000 .. s*1000+999, so two runs
+# never share one); the deepest network takes one per block plus one for its output layer.
+LAYER_SEEDS = 1000
+MAX_DEPTH = LAYER_SEEDS - 1
+
+
+def check_study_name(name: str) -> None:
+    """A study name becomes a folder name: results/<study>/."""
+    _require(
+        name.replace("_", "").replace("-", "").isalnum() and len(name) <= MAX_STUDY_NAME,
+        "study",
+        name,
+        f"letters, digits, '_' or '-', at most {MAX_STUDY_NAME} characters",
+    )
+
+
+def keys_of(path: str = "") -> list[str]:
+    """The keys a (dotted) node of the schema allows; [] for a leaf or an unknown path."""
+    node = OmegaConf.select(OmegaConf.structured(RunConfig), path) if path else OmegaConf.structured(RunConfig)
+    return list(node.keys()) if isinstance(node, DictConfig) else []
+
+
+def unknown_key(key: str) -> ConfigError:
+    parent = key.rpartition(".")[0]
+    allowed = keys_of(parent)
+    where = parent or "the top level"
+    return ConfigError(f"{key}: unknown key; {where} has: {', '.join(allowed)}" if allowed else f"{key}: unknown key")
+
+
+def _refuse_unknown_keys(cfg: DictConfig, schema: DictConfig, prefix: str = "") -> None:
+    """Every key of a composed config must be in the schema: a `+key=value` override can add one that
+    OmegaConf's own merge lets through inside a typed node, and the run would silently ignore it."""
+    for key in cfg.keys():
+        path = f"{prefix}{key}"
+        if key not in schema:
+            raise unknown_key(path)
+        child, expected = cfg._get_node(key), schema._get_node(key)
+        if isinstance(expected, DictConfig) and OmegaConf.get_type(expected) is dict:
+            continue  # a Dict[str, Any] (callbacks): any key is the user's own name
+        if isinstance(child, DictConfig) and isinstance(expected, DictConfig) and not child._is_none():
+            _refuse_unknown_keys(child, expected, f"{path}.")
+
+
+# The model computes in float32, where anything larger than this is inf.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _refuse_non_finite(node: Any, prefix: str = "") -> None:
+    """inf or nan in any number (a learning rate, an init std, an L2 factor) trains a run that can only diverge;
+    so does a number float32 cannot hold (optimizer.lr=1e39 is inf to the model)."""
+    for f in fields(node):
+        value, key = getattr(node, f.name), f"{prefix}{f.name}"
+        if is_dataclass(value):
+            _refuse_non_finite(value, f"{key}.")
+        for v in value if isinstance(value, list) else [value]:
+            _require(
+                not isinstance(v, float) or (math.isfinite(v) and abs(v) <= FLOAT32_MAX),
+                key,
+                value,
+                f"a finite number, at most {FLOAT32_MAX:.4g} in magnitude (the model computes in float32)",
+            )
+
+
+def validate(cfg: DictConfig | RunConfig) -> RunConfig:
+    """Return the typed config, or raise ConfigError on the first value out of range."""
+    if isinstance(cfg, DictConfig):
+        if "hydra" in cfg:
+            cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+        schema = OmegaConf.structured(RunConfig)
+        _refuse_unknown_keys(cfg, schema)
+        run = OmegaConf.to_object(OmegaConf.merge(schema, cfg))
+    else:
+        run = cfg
+    _refuse_non_finite(run)
+    m, o, t, p = run.model, run.optimizer, run.trainer, run.probe
+    _require(
+        m._target_ is not None or m.name in BUILDERS,
+        "model.name",
+        m.name,
+        f"a registered builder ({', '.join(BUILDERS)}), or any label with model._target_=pkg.module.build",
+    )
+    _require(
+        m._target_ is None or all(p.isidentifier() for p in m._target_.split(".")) and "." in m._target_,
+        "model._target_",
+        m._target_,
+        "a dotted path to a builder function, pkg.module.build",
+    )
+    _require(
+        m._target_ is not None or m.name != "mlp" or not m.conv,
+        "model.conv",
+        m.conv,
+        "[] for model=mlp (model=cnn has conv blocks)",
+    )
+    _require(
+        m._target_ is not None or m.name != "cnn" or bool(m.conv),
+        "model.conv",
+        m.conv,
+        "a non-empty list of filters for model=cnn",
+    )
+    _require(bool(m.hidden) or bool(m.conv), "model.hidden", m.hidden, "non-empty when model.conv is empty")
+    for key, sizes in (("model.hidden", m.hidden), ("model.conv", m.conv)):
+        _require(all(s >= 1 for s in sizes), key, sizes, "a list of positive sizes")
+    _require(
+        m.depth is None or 1 <= m.depth <= MAX_DEPTH,
+        "model.depth",
+        m.depth,
+        f"an integer in [1, {MAX_DEPTH}], or null for model.hidden as it is",
+    )
+    _require(
+        m.depth is None or bool(m.hidden),
+        "model.hidden",
+        m.hidden,
+        "one width at least when model.depth is set (model.depth blocks of model.hidden[0] units)",
+    )
+    blocks = len(m.conv) + len(m.dense_units())
+    _require(
+        m._target_ is not None or m.name == "lstm" or blocks < LAYER_SEEDS,
+        "model.depth" if m.depth else "model.hidden",
+        m.depth or m.hidden,
+        f"at most {LAYER_SEEDS - 1 - len(m.conv)} dense blocks beside {len(m.conv)} conv blocks (a run initialises at most {LAYER_SEEDS} layers, "
+        "one seed each, the output layer included)",
+    )
+    _require(m.kernel_size >= 1, "model.kernel_size", m.kernel_size, "an integer >= 1")
+    _require(
+        not m.bn_renorm or m.bn is not BN.none or m.input_bn is not Norm.none,
+        "model.bn_renorm",
+        m.bn_renorm,
+        "false when there is no BN layer (model.bn=none)",
+    )
+    _require(
+        not m.dropout_before_bn or m.bn is not BN.none,
+        "model.dropout_before_bn",
+        m.dropout_before_bn,
+        "false when model.bn=none",
+    )
+    _require(0.0 <= m.dropout < 1.0, "model.dropout", m.dropout, "in [0, 1)")
+    _require(m.init_std is None or m.init_std > 0, "model.init_std", m.init_std, "> 0, or null for model.kernel_init")
+    _require(not m.output_bn or m.bn is not BN.none, "model.output_bn", m.output_bn, "false when model.bn=none")
+    _require(0.0 <= run.data.val_fraction < 0.5, "data.val_fraction", run.data.val_fraction, "in [0, 0.5)")
+    _require(
+        run.data.path is None or run.data.name in (DataName.mnist, DataName.fashion_mnist),
+        "data.path",
+        run.data.path,
+        "null unless data=mnist or data=fashion_mnist (it names MNIST-format files)",
+    )
+    _require(
+        run.data.path is None or Path(run.data.path).exists(), "data.path", run.data.path, "an existing file or folder"
+    )
+    _require(run.data.standardize_epsilon >= 0, "data.standardize_epsilon", run.data.standardize_epsilon, ">= 0")
+    _require(o.lr > 0, "optimizer.lr", o.lr, "> 0")
+    _require(o.decay_every >= 0, "optimizer.decay_every", o.decay_every, "an integer >= 0 (0: constant lr)")
+    _require(0 < o.decay_rate <= 1, "optimizer.decay_rate", o.decay_rate, "in (0, 1]")
+    _require(m.l2 >= 0, "model.l2", m.l2, ">= 0")
+    _require(0.0 <= o.momentum < 1.0, "optimizer.momentum", o.momentum, "in [0, 1)")
+    _require(
+        o.name is not OptimizerName.adam or o.momentum == 0,
+        "optimizer.momentum",
+        o.momentum,
+        "0 with optimizer=adam (Adam has its own betas)",
+    )
+    _require(1 <= t.steps <= MAX_STEPS, "trainer.steps", t.steps, f"an integer in [1, {MAX_STEPS:,}]")
+    _require(t.batch_size >= 1, "trainer.batch_size", t.batch_size, "an integer >= 1")
+    _require(t.eval_every >= 1, "trainer.eval_every", t.eval_every, "an integer >= 1")
+    _require(t.eval_batch_size >= 1, "trainer.eval_batch_size", t.eval_batch_size, "an integer >= 1")
+    _require(0.0 <= m.bn_momentum < 1.0, "model.bn_momentum", m.bn_momentum, "in [0, 1)")
+    per_example = m.bn is not BN.none and m.norm in (Normalizer.layer, Normalizer.group)
+    _require(
+        not per_example or m.bn_momentum == 0.99,
+        "model.bn_momentum",
+        m.bn_momentum,
+        f"0.99 (unset) with model.norm={m.norm.value}: layer and group normalisation keep no moving averages",
+    )
+    _require(
+        not per_example or not m.output_bn,
+        "model.output_bn",
+        m.output_bn,
+        f"false with model.norm={m.norm.value} (the Keras blog's output layer is BN)",
+    )
+    _require(
+        not m.bn_renorm or m.norm is Normalizer.batch,
+        "model.bn_renorm",
+        m.bn_renorm,
+        f"false with model.norm={m.norm.value} (model.bn_renorm=true is model.norm=batch_renorm's older spelling)",
+    )
+    _require(m.norm_groups >= 1, "model.norm_groups", m.norm_groups, "an integer >= 1")
+    _require(m.recurrent_gamma > 0, "model.recurrent_gamma", m.recurrent_gamma, "> 0")
+    if m._target_ is None and m.name == "lstm":
+        _validate_lstm(run)
+    else:
+        _require(
+            not m.permute,
+            "model.permute",
+            m.permute,
+            "false unless model=lstm (the other builders do not read the pixels in order)",
+        )
+    _require(p.examples >= 1, "probe.examples", p.examples, "an integer >= 1")
+    _require(p.precise_batches >= 0, "probe.precise_batches", p.precise_batches, "an integer >= 0 (0: not measured)")
+    _require(
+        not p.precise_batches or p.bn_modes,
+        "probe.precise_batches",
+        p.precise_batches,
+        "0 unless probe.bn_modes=true (it adds a BN mode)",
+    )
+    _require(t.precise_bn >= 0, "trainer.precise_bn", t.precise_bn, "an integer >= 0 (0: BN's moving averages)")
+    _require(
+        not t.precise_bn or not p.bn_modes,
+        "trainer.precise_bn",
+        t.precise_bn,
+        "0 with probe.bn_modes=true (the probe compares BN's moving averages, which precise BN replaces; measure it with probe.precise_batches)",
+    )
+    _require(p.batch >= 2, "probe.batch", p.batch, "an integer >= 2")
+    _require(
+        bool(p.landscape_steps) and all(s > 0 for s in p.landscape_steps),
+        "probe.landscape_steps",
+        p.landscape_steps,
+        "a non-empty list of positive multiples of lr",
+    )
+    _require(all(0 <= q <= 100 for q in p.percentiles), "probe.percentiles", p.percentiles, "values in [0, 100]")
+    _require(0 <= run.seed <= MAX_SEED, "seed", run.seed, f"an integer in [0, {MAX_SEED}] (2**32 - 1)")
+    check_study_name(run.study)
+    return run
+
+
+def _validate_lstm(run: RunConfig) -> None:
+    """model=lstm: one LSTM layer with its normalisation inside the cell (bn_study.models.lstm); the feed-forward
+    options and the probes, which read feed-forward blocks, are refused rather than ignored."""
+    m, p = run.model, run.probe
+    _require(not m.conv, "model.conv", m.conv, "[] for model=lstm")
+    _require(
+        m.depth is None and len(m.hidden) == 1,
+        "model.hidden",
+        m.hidden,
+        "one width for model=lstm (the LSTM's units), with model.depth null",
+    )
+    _require(
+        m.bn in (BN.none, BN.before),
+        "model.bn",
+        m.bn.value,
+        "none or before for model=lstm (before: normalised inside the cell, as Cooijmans et al. 2016)",
+    )
+    _require(
+        m.norm in (Normalizer.batch, Normalizer.layer), "model.norm", m.norm.value, "batch or layer for model=lstm"
+    )
+    _require(
+        m.activation is Activation.tanh, "model.activation", m.activation.value, "tanh for model=lstm (the cell's own)"
+    )
+    for key, value, default in (
+        ("model.input_bn", m.input_bn, Norm.none),
+        ("model.output_bn", m.output_bn, False),
+        ("model.dropout", m.dropout, 0.0),
+        ("model.dropout_before_bn", m.dropout_before_bn, False),
+        ("model.bn_renorm", m.bn_renorm, False),
+        ("model.l2", m.l2, 0.0),
+    ):
+        _require(
+            value == default,
+            key,
+            getattr(value, "value", value),
+            f"{getattr(default, 'value', default)} for model=lstm (a feed-forward block's option)",
+        )
+    _require(
+        not run.trainer.precise_bn or (m.bn is BN.before and m.norm is Normalizer.batch),
+        "trainer.precise_bn",
+        run.trainer.precise_bn,
+        "0 for model=lstm unless model.bn=before and model.norm=batch (a BN-LSTM: there are no batch statistics to recompute)",
+    )
+    for probe in ("enabled", "variance_shift", "activations", "gradients", "ics", "landscape", "bn_modes"):
+        _require(
+            not getattr(p, probe), f"probe.{probe}", True, "false for model=lstm (the probes read feed-forward blocks)"
+        )

@@ -1,0 +1,2 @@
+"""Measurements of a network's insides at evaluation time: Figure 1's percentiles and the variance shift
+(`distributions`), the mechanisms studies' probes (`mechanisms`), and BN's statistics recomputed (`precise_bn`)."""

@@ -1,0 +1,365 @@
+"""One run: a validated config in, a run folder (run.json + curves.csv) out.
+
+Usable without Hydra (tests, notebooks): `execute(validate(cfg), folder)`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+
+from bn_study.config import BN, ConfigError, Normalizer, RunConfig, config_id, identity, to_dict
+from bn_study.data import datasets as data_lib
+from bn_study.models import builders as models
+from bn_study.models import shapes
+from bn_study.probes import precise_bn
+from bn_study.probes.distributions import InputPercentiles, VarianceShift
+from bn_study.probes.mechanisms import Mechanisms
+from bn_study.run import checkpoints, records
+from bn_study.run.trackers import Trackers, epoch_logs
+from bn_study.run.train import MAX_CHUNK, BatchOrder, Head, Trainer, make_optimizer, use_xla
+
+log = logging.getLogger(__name__)
+# Every run of a sweep compiles fresh functions for its own model; TensorFlow's "retracing" warning about that is noise.
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
+# TensorFlow's checkpoint saver logs a line per save through absl at INFO ("Sharding callback duration"): noise too.
+logging.getLogger("absl").setLevel(logging.WARNING)
+
+
+class _Progress:
+    """At most one line every `every` seconds, plus the first and last evaluation."""
+
+    def __init__(self, label: str, total: int, every: float):
+        self.label, self.total, self.every = label, total, every
+        self._t0 = time.perf_counter()
+        self._last = -math.inf
+
+    def __call__(self, step: int, test: dict, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not force and now - self._last < self.every:
+            return
+        self._last = now
+        elapsed = now - self._t0
+        eta = f"{elapsed / step * (self.total - step):.0f} s" if step else "?"
+        log.info(
+            "[%s] step %d/%d (%3.0f%%)  test acc %.4f  loss %.4f  | %.0f s elapsed, ETA %s",
+            self.label,
+            step,
+            self.total,
+            100 * step / self.total,
+            test["accuracy"],
+            test["loss"],
+            elapsed,
+            eta,
+        )
+
+
+def _label(cfg: RunConfig) -> str:
+    m = cfg.model
+    norm = f" norm={m.norm.value}" if m.bn is not BN.none and m.norm is not Normalizer.batch else ""
+    return (
+        f"{cfg.study} {m.name} bn={m.bn.value}{norm} act={m.activation.value} lr={cfg.optimizer.lr:g} seed={cfg.seed}"
+    )
+
+
+def finished(cfg: RunConfig, folder: Path) -> dict | None:
+    """The record of this very config if `folder` already holds it finished (done or diverged) and its
+    curves verify, so a rerun can skip it; None if it is to be (re)run.
+
+    A folder holding a run of another config, finished or interrupted, is refused rather than overwritten.
+    """
+    old = _earlier(folder, config_id(identity(cfg)))
+    if old is None or old.get("status") not in ("done", "diverged"):
+        return None  # nothing there (or a torn run.json), or interrupted or failed: redo, or resume from its checkpoint
+    try:
+        records.verified_curves(folder, old)
+    except records.Unverified as err:
+        log.warning("WARNING %s: redoing this run: %s", folder, err)
+        return None
+    return old
+
+
+def _earlier(folder: Path, run_id: str) -> dict | None:
+    """The run.json `folder` holds (None: none, or torn); ConfigError if it is the run of another config."""
+    try:
+        old = records.read_run(folder)
+    except (OSError, ValueError):
+        return None
+    if old.get("run_id") != run_id:
+        raise ConfigError(
+            f"{folder}: holds {'a finished' if old.get('status') in ('done', 'diverged') else 'an interrupted'} run of another config "
+            f"(run {old.get('run_id')}, {old.get('status')}); choose another output folder, or move that one away"
+        )
+    return old
+
+
+@dataclass
+class Compiled:
+    """A model with its compiled training, evaluation and probe functions."""
+
+    trainer: Trainer
+    probes: list
+    fresh: bool  # compiled for this run, not restarted
+    precise: precise_bn.Recomputer | None = None  # trainer.precise_bn's
+
+
+# Compiling the training loop is most of a short run's fixed cost (about 1 s of XLA here), and a sweep
+# runs the same network again and again with other seeds, rates or inits. So the compiled functions of the
+# last few architectures are kept, and a run whose graph matches one restarts it from its own fresh
+# weights (`Trainer.restart`) instead of compiling again; a test checks that this gives the same curve.
+_COMPILED: OrderedDict[str, Compiled] = OrderedDict()
+KEEP_COMPILED = 8
+
+
+def graph_key(cfg: RunConfig) -> str:
+    """What the compiled functions depend on: everything but the seed, the initial weights' distribution,
+    the learning rate (a variable, unless a schedule bakes it in), the run length and the labels."""
+    c = identity(cfg)
+    for key in ("init_std", "kernel_init"):
+        c["model"].pop(key)
+    if not cfg.optimizer.decay_every:
+        c["optimizer"].pop("lr")
+    t = c.pop("trainer")
+    c["trainer"] = {
+        "batch_size": t["batch_size"],
+        "eval_batch_size": t["eval_batch_size"],
+        "chunk": _chunk(cfg),
+        "precise_bn": cfg.trainer.precise_bn,
+        "xla": use_xla(cfg.trainer.xla, cfg.model),
+    }
+    for key in ("seed", "study", "quick", "tag"):
+        c.pop(key, None)
+    return json.dumps(c, sort_keys=True)
+
+
+def _chunk(cfg: RunConfig) -> int:
+    return min(MAX_CHUNK, cfg.trainer.eval_every, cfg.trainer.steps)
+
+
+def prepare(cfg: RunConfig) -> tuple[data_lib.Dataset, Compiled]:
+    """Everything that can refuse the config before any file is written (data, model, probes), compiled
+    or restarted from the compiled functions of an earlier run of the same graph."""
+    data = data_lib.load(cfg.data)
+    shapes.check(cfg, data.spec)  # what was loaded, which may be a fallback: a batch larger than its training split
+    key = graph_key(cfg)
+    compiled = _COMPILED.pop(key, None)
+    if compiled is None:
+        keras.backend.clear_session()  # a sweep builds many models in one process: drop the previous one's graphs
+    keras.utils.set_random_seed(cfg.seed)
+    model = models.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
+    if cfg.model._target_ is not None:
+        shapes.check_probe(model, cfg.probe)
+    if compiled is None:
+        compiled = _compile(cfg, data, model)
+    else:
+        compiled.trainer.restart(model, make_optimizer(cfg.optimizer))
+        compiled.fresh = False
+    _COMPILED[key] = compiled
+    while len(_COMPILED) > KEEP_COMPILED:
+        _COMPILED.popitem(last=False)
+    return data, compiled
+
+
+def _compile(cfg: RunConfig, data: data_lib.Dataset, model: keras.Model) -> Compiled:
+    t = cfg.trainer
+    probes = [InputPercentiles(model, cfg.probe, data.x_test)] if cfg.probe.enabled else []
+    if cfg.probe.variance_shift:
+        probes.append(VarianceShift(model, data.x_test[: cfg.probe.examples]))
+    trainer = Trainer(
+        model,
+        make_optimizer(cfg.optimizer),
+        data.x_train,
+        data.y_train,
+        {"test": (data.x_test, data.y_test), "val": (data.x_val, data.y_val)},
+        batch_size=t.batch_size,
+        chunk=_chunk(cfg),
+        eval_batch_size=t.eval_batch_size,
+        xla=use_xla(t.xla, cfg.model),
+        head=Head(cfg.model.output),
+    )
+    if Mechanisms.wanted(cfg.probe):
+        probes.append(
+            Mechanisms(trainer, cfg.probe, data.x_train, data.y_train, data.x_test, data.y_test, t.batch_size)
+        )
+    precise = precise_bn.Recomputer(model, data.x_train, t.batch_size, t.precise_bn) if t.precise_bn else None
+    return Compiled(trainer, probes, fresh=True, precise=precise)
+
+
+def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, runtime: dict | None = None) -> dict:
+    """Train and evaluate one config into `folder`; return the final run.json record."""
+    t_start = time.perf_counter()
+    run_id = config_id(identity(cfg))
+    earlier = _earlier(folder, run_id)
+    data, compiled = prepare(cfg)
+    config = to_dict(cfg)
+    resume = _resumable(cfg, folder, earlier, compiled.trainer)
+    if resume is None:
+        checkpoints.remove(folder)  # the curve starts again at step 0: no older checkpoint may be resumed over it
+    writer = records.RunWriter(
+        folder,
+        {
+            "run_id": run_id,
+            "study": cfg.study,
+            "overrides": list(overrides or []),
+            "command": records.python_command(),
+            "config": config,
+            "data": data.describe(),
+            "probe": compiled.probes[0].where if cfg.probe.enabled else None,
+            "runtime": {**(runtime or {}), **records.provenance()},
+            "steps_planned": cfg.trainer.steps,
+        },
+        resume_at=resume.step if resume else None,
+    )
+    t, trackers = cfg.trainer, None
+    try:
+        trackers = Trackers(
+            cfg,
+            folder,
+            compiled.trainer.model,
+            compiled.trainer.optimizer,
+            epochs=-(-t.steps // t.eval_every),
+            steps_per_epoch=t.eval_every,
+            mlflow_run_id=writer.record.get("mlflow_run_id") if resume else None,
+        )
+        if trackers.mlflow_run_id:
+            writer.update(mlflow_run_id=trackers.mlflow_run_id)  # a resumed run goes on in the same MLflow run
+        return _train(cfg, compiled, writer, trackers, t_start, folder, resume, run_id)
+    except BaseException as err:  # KeyboardInterrupt too: the folder must not claim to be running
+        if writer.record["status"] == "running":
+            writer.close("failed", error=f"{type(err).__name__}: {err}", wall_seconds=time.perf_counter() - t_start)
+        if trackers is not None:
+            trackers.end("failed")
+        raise
+
+
+def _resumable(cfg: RunConfig, folder: Path, earlier: dict | None, trainer: Trainer) -> checkpoints.Resume | None:
+    """The checkpoint to go on from, restored into `trainer`: one left in `folder` by an unfinished run of this very
+    config (`earlier`: its run.json), whole, and reached by the curve in the folder (`checkpoints.resume`)."""
+    if not cfg.checkpoint.enabled or earlier is None or earlier.get("status") not in ("running", "failed"):
+        return None
+    return checkpoints.resume(
+        folder,
+        earlier["run_id"],
+        trainer,
+        lambda found: records.curve_reaches(folder, found.step, found.measured, cfg.trainer.eval_every),
+    )
+
+
+def _train(
+    cfg,
+    compiled: Compiled,
+    writer,
+    trackers: Trackers,
+    t_start,
+    folder: Path,
+    resume: checkpoints.Resume | None,
+    run_id: str,
+) -> dict:
+    t = cfg.trainer
+    trainer, probes = compiled.trainer, compiled.probes
+    trainer.warm_up()
+    order = BatchOrder(trainer.n_train, t.batch_size, cfg.seed, partial=t.partial_batch)
+    progress = _Progress(_label(cfg), t.steps, t.progress_seconds)
+    saver = checkpoints.Saver(folder, trainer, run_id, kept=resume) if cfg.checkpoint.enabled else None
+
+    def evaluate(step: int) -> dict | None:
+        """Every evaluated split (test, val) and probe at `step`, logged; returns the splits' numbers, or None (nothing
+        logged) where the network's outputs are not finite: a network that computes NaN has diverged, whatever its
+        training loss said."""
+        if compiled.precise:
+            precise_bn.assign(trainer.model, compiled.precise.statistics())
+        measured = {split: trainer.evaluate(split) for split in trainer.splits}
+        if not all(math.isfinite(v) for values in measured.values() for v in values.values()):
+            return None
+        for split, values in measured.items():
+            writer.log(step, split, values)
+        for probe in probes:
+            for split, values in probe.measure().items():
+                writer.log(step, split, values)
+        writer.flush()
+        if saver:
+            saver.save(step, measured)
+        return measured
+
+    diverged_at, stopped_at, why = None, None, ""
+    if resume:
+        order.skip(resume.step)
+        step, measured = resume.step, resume.measured
+        log.info("[%s] resumed from its checkpoint at step %d", _label(cfg), step)
+    else:
+        step, measured = 0, evaluate(0)
+        if measured is None:
+            diverged_at, why = 0, "non-finite outputs at its first evaluation"
+    if measured is not None:
+        progress(step, measured["test"], force=True)
+    setup_seconds = time.perf_counter() - t_start
+    t_train = time.perf_counter()
+    trackers.begin()
+    while step < t.steps and diverged_at is None and stopped_at is None:
+        target = min(step + t.eval_every - step % t.eval_every, t.steps)
+        epoch = (target - 1) // t.eval_every
+        trackers.epoch_begin(epoch)
+        seen = {"loss": 0.0, "accuracy": 0.0}
+        examples = 0
+        while step < target and diverged_at is None:
+            for block in order.take(min(trainer.chunk, target - step)):
+                chunk = trainer.train(block)
+                for k in seen:
+                    seen[k] += chunk[k] * chunk["examples"]
+                examples += chunk["examples"]
+                step += chunk["steps"]
+                if chunk["diverged"]:
+                    diverged_at, why = step, "non-finite training loss"
+                    break
+        train = {k: v / examples for k, v in seen.items()}
+        writer.log(step, "train", train)
+        if diverged_at is None:
+            measured = evaluate(step)
+            if measured is None:
+                diverged_at, why = step, "non-finite outputs at its evaluation"
+                break
+            progress(step, measured["test"], force=step == t.steps)
+            if trackers.epoch_end(epoch, epoch_logs(step, train, measured)) and step < t.steps:
+                stopped_at = step
+                log.info("[%s] stopped by a callback at step %d", _label(cfg), step)
+                progress(step, measured["test"], force=True)
+    train_seconds = time.perf_counter() - t_train
+
+    timing = {
+        "xla": trainer.xla,
+        "compiled": compiled.fresh,
+        "setup_seconds": round(setup_seconds, 3),
+        "train_seconds": round(train_seconds, 3),
+        "ms_per_step": round(1e3 * train_seconds / max(1, step - (resume.step if resume else 0)), 4),
+    }
+    if diverged_at is not None:
+        # The network is non-finite from here on: record NaN where the run stopped, nothing after it.
+        for split in trainer.splits:
+            writer.log(step, split, {"loss": math.nan, "accuracy": math.nan})
+        writer.flush()
+        log.info("[%s] diverged: %s at step %d", _label(cfg), why, diverged_at)
+        status, final = "diverged", {f"{split}_{k}": math.nan for split in trainer.splits for k in ("loss", "accuracy")}
+    else:
+        status, final = "done", {f"{split}_{k}": v for split, values in measured.items() for k, v in values.items()}
+    writer.close(
+        status,
+        final=final,
+        steps=step,
+        diverged_at_step=diverged_at,
+        stopped_at_step=stopped_at,
+        wall_seconds=round(time.perf_counter() - t_start, 3),
+        timing=timing,
+    )
+    if saver and not cfg.checkpoint.keep:
+        checkpoints.remove(folder)
+    trackers.end(
+        status, epoch_logs(step, {}, measured) if status == "done" else None
+    )  # after the run's own files are whole
+    return writer.record

@@ -1,0 +1,168 @@
+"""A study's planned runs, before any of them starts: every job of every sweep composed as the CLI would.
+
+Used to check a study's claims against what its runs will be and log (an arm or a metric the runs do
+not produce is refused before the first run), and by the tests to compare a study's quick and full sizes.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # noqa: PLC2701 (the sweeper's own job expansion)
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
+from bn_study import config as config_lib
+from bn_study.config import CONF_DIR, Norm, RunConfig, flatten_config, validate
+from bn_study.studies.registry import DATASETS, Version
+
+
+def conf_dir() -> str:
+    return str(CONF_DIR)
+
+
+def base(experiment: str, version: Version = Version()) -> list[str]:
+    """The overrides that make `experiment` the given version: quick or full, and its dataset, which
+    replaces the experiment's own only where that is an MNIST-like one (a sweep on circles stays on circles)."""
+    overrides = [f"experiment={experiment}", f"quick={str(version.quick).lower()}"]
+    if version.data:
+        own = _composed(tuple(overrides)).data.name
+        if getattr(own, "value", own) in DATASETS:
+            overrides.append(f"data={version.data}")
+    return overrides
+
+
+def _composed(overrides: tuple[str, ...]) -> DictConfig:
+    with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+
+
+def jobs(experiment: str, version: Version = Version(), extra: tuple[str, ...] = ()) -> list[list[str]]:
+    """The override list of every job of `experiment`'s sweep, as the sweeper expands it; `extra`: overrides given
+    with the sweep's own (a selection from another study, `Study.selected`)."""
+    base_overrides = [*base(experiment, version), *extra]
+    cfg = _composed(tuple(base_overrides))
+    params = OmegaConf.to_container(cfg.hydra.sweeper.params or {}, resolve=True)
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+    return [[*base_overrides, *job] for chunk in BasicSweeper.split_arguments(parsed, None) for job in chunk]
+
+
+def configs(experiment: str, version: Version = Version(), extra: tuple[str, ...] = ()) -> list[RunConfig]:
+    """Every job's validated config. Hydra composes once per distinct choice of config groups (the slow
+    part); each job's plain `key=value` overrides are then set on a copy, as the sweeper's would be. The
+    seed changes nothing else in a config, so jobs that differ only in it are validated once."""
+    groups = {p.name for p in Path(conf_dir()).iterdir() if p.is_dir()}
+    parser = OverridesParser.create()
+    composed: dict[tuple, DictConfig] = {}
+    validated: dict[tuple, RunConfig] = {}
+    out = []
+    planned_jobs = jobs(experiment, version, extra)
+    with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
+        for job in planned_jobs:
+            parsed = parser.parse_overrides(job)
+            seed = next((int(o.value()) for o in parsed if o.key_or_group == "seed"), None)
+            rest = tuple(o for o in parsed if o.key_or_group != "seed")
+            key = tuple(o.input_line for o in rest)
+            if key not in validated:
+                chosen = tuple(o.input_line for o in rest if o.key_or_group.lstrip("+") in groups)
+                if chosen not in composed:
+                    composed[chosen] = compose(config_name="config", overrides=list(chosen))
+                cfg = copy.deepcopy(composed[chosen])
+                for o in rest:
+                    if o.key_or_group.lstrip("+") not in groups:
+                        OmegaConf.update(cfg, o.key_or_group, o.value(), merge=False)
+                validated[key] = validate(cfg)
+            run = validated[key]
+            out.append(run if seed is None else dataclasses.replace(run, seed=seed))
+    return out
+
+
+def splits(cfg: RunConfig) -> frozenset:
+    """The (split, metric) pairs a run of `cfg` logs; (split, '*') where the metric names depend on the model."""
+    p = cfg.probe
+    out = {("train", "accuracy"), ("train", "loss"), ("test", "accuracy"), ("test", "loss")}
+    if cfg.data.val_fraction > 0:
+        out |= {("val", "accuracy"), ("val", "loss")}
+    if p.enabled:
+        out |= {("probe", "*"), ("probe_units", "*")}
+    if p.variance_shift and (cfg.model.bn.value != "none" or cfg.model.input_bn is not Norm.none):
+        out.add(("probe", "*"))
+    for flag, split in (
+        ("activations", "act"),
+        ("gradients", "grad"),
+        ("ics", "ics"),
+        ("landscape", "landscape"),
+        ("bn_modes", "bn_modes"),
+    ):
+        if getattr(p, flag):
+            out.add((split, "*"))
+    return frozenset(out)
+
+
+def planned(experiments: Iterable[str], version: Version = Version(), extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One row per planned run: runs.csv's config columns, plus `splits` (what it will log)."""
+    rows = []
+    for experiment in experiments:
+        for cfg in configs(experiment, version, tuple(extra)):
+            row = flatten_config(config_lib.to_dict(cfg))
+            rows.append({**row, "splits": splits(cfg)})
+    return pd.DataFrame(rows)
+
+
+def _value(value):
+    """A config value as both a run record and runs.csv give it back (None, a bool, a float or text), so the two compare."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool) or value in ("True", "False"):
+        return value in (True, "True")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def identity_columns(planned: pd.DataFrame) -> list[str]:
+    """The planned configuration's columns that make a run the run it is (not where it was written or how watched)."""
+    return [c for c in planned.columns if c != "splits" and c.split(".")[0] not in config_lib.NOT_IDENTITY]
+
+
+def _keys(planned: pd.DataFrame):
+    """The identity columns, and a row's key over them: a key added to the schema after a run was made has its default."""
+    columns = identity_columns(planned)
+    defaults = flatten_config(config_lib.to_dict(RunConfig()))
+    return columns, lambda row: tuple(_value(row.get(c, defaults.get(c))) for c in columns)
+
+
+def unplanned(runs: pd.DataFrame, planned: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The runs (runs.csv rows, or collect's) whose configuration is none of the planned ones, and for the first of them
+    how it differs from the nearest planned run ('trainer.steps=2000 (planned: 50000)')."""
+    columns, key = _keys(planned)
+    wanted = {key(row) for row in planned.to_dict("records")}
+    out = [i for i, row in zip(runs.index, runs.to_dict("records")) if key(row) not in wanted]
+    if not out:
+        return runs.iloc[:0], ""
+    first = key(runs.loc[out[0]].to_dict())
+    nearest = min(wanted, key=lambda k: sum(a != b for a, b in zip(k, first)))
+    differs = [f"{c}={_shown(a)} (planned: {_shown(b)})" for c, a, b in zip(columns, first, nearest) if a != b]
+    return runs.loc[out], ", ".join(differs[:3]) + (f" and {len(differs) - 3} more" if len(differs) > 3 else "")
+
+
+def missing(runs: pd.DataFrame, planned: pd.DataFrame) -> tuple[int, str]:
+    """How many planned runs `runs` lacks, and the first of them by the values its plan varies ('seed=7 model.bn=none')."""
+    columns, key = _keys(planned)
+    have = {key(row) for row in runs.to_dict("records")}
+    lacking = [row for row in planned.to_dict("records") if key(row) not in have]
+    varying = [c for c in columns if planned[c].astype(str).nunique() > 1]
+    return len(lacking), " ".join(f"{c}={_shown(_value(lacking[0][c]))}" for c in varying) if lacking else ""
+
+
+def _shown(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,165 @@
+"""Statistics across seeds: the median and a confidence interval for it that is honest for the number of
+seeds, per configuration and per paired comparison (bn_study.claims.verdicts).
+
+The interval is distribution-free: the sign test inverted, i.e. the order statistics x(k) and x(n+1-k) of
+the n values, whose exact coverage of the true median is 1 - 2 P(Binomial(n, 1/2) <= k - 1). k is the
+largest with coverage >= CONFIDENCE: at n = 5 that is [min, max] with 93.8% coverage, at n = 10 the 2nd
+smallest to the 2nd largest with 97.9%. Below 5 values no such interval exists; the range is returned and
+labelled as a range with its (lower) coverage, never as a 95% CI. Infinite values (a threshold never
+reached, a diverged run's accuracy in a paired comparison) are ordered like any other; NaN is left out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from bn_study.run.records import PROVENANCE
+
+CONFIDENCE = 0.90
+
+# Columns of a collected runs table that describe a run's outcome or identity, not its configuration.
+NOT_CONFIG = {
+    "run_id",
+    "status",
+    "folder",
+    "seed",
+    "study",
+    "quick",
+    "test_accuracy",
+    "test_loss",
+    "val_accuracy",
+    "val_loss",
+    "steps",
+    "diverged_at_step",
+    "wall_seconds",
+    "ms_per_step",
+    "data_used",
+    "data_fallback",
+    "n_val",
+    "n_test",
+    *PROVENANCE,
+    # where a run was written and how it was watched (config.NOT_IDENTITY): never an arm
+    "paths.results",
+    "logger.tensorboard",
+    "logger.mlflow",
+    "logger.mlflow_uri",
+    "checkpoint.enabled",
+    "checkpoint.keep",
+}
+
+
+@dataclass(frozen=True)
+class Interval:
+    median: float
+    low: float
+    high: float
+    coverage: float  # the exact coverage of [low, high] for the median, for n values
+    n: int
+    # Where values are only known to lie in a range (censored), the median lies in [median, median_high].
+    median_high: float | None = None
+
+    @property
+    def is_ci(self) -> bool:
+        """Whether [low, high] is a confidence interval at CONFIDENCE, rather than a mere range."""
+        return self.n > 0 and self.coverage >= CONFIDENCE - 1e-12
+
+    def label(self) -> str:
+        if self.n == 0:
+            return "no pairs"
+        kind = (
+            f"{self.coverage:.1%} CI"
+            if self.is_ci
+            else f"range, {self.coverage:.0%} coverage: too few seeds for a {CONFIDENCE:.0%} CI"
+        )
+        return f"{kind}, n={self.n}"
+
+
+def _binomial_cdf(k: int, n: int) -> float:
+    return sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+
+
+def _median(x: list[float]) -> float:
+    n = len(x)
+    if n % 2:
+        return x[n // 2]
+    lo, hi = x[n // 2 - 1], x[n // 2]
+    return lo if lo == hi else (lo + hi) / 2  # equal infinities stay infinite; opposite ones give NaN
+
+
+def median_interval(values, confidence: float = CONFIDENCE) -> Interval:
+    """The median of `values` (NaN left out) and the order-statistic interval for it (see the module doc)."""
+    numbers = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").astype(
+        float
+    )  # None (a split a run lacks) -> NaN
+    return bounded_interval(numbers, numbers, confidence)
+
+
+def bounded_interval(lows, highs, confidence: float = CONFIDENCE) -> Interval:
+    """The same interval for values known only to lie in [low, high] each (a threshold not reached by the end
+    of a run: at least the run's length). The true values' order statistics lie between those of the lows
+    and of the highs, so [k-th smallest low, k-th largest high] covers the median at least as often as the
+    interval of the true values would. Pairs with a NaN are left out."""
+    kept = [
+        (float(lo), float(hi)) for lo, hi in zip(lows, highs) if not (math.isnan(float(lo)) or math.isnan(float(hi)))
+    ]
+    lo, hi = sorted(p[0] for p in kept), sorted(p[1] for p in kept)
+    n = len(kept)
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan, 0.0, 0)
+    median_high = None if lo == hi else _median(hi)
+    for k in range(n // 2, 0, -1):
+        coverage = 1 - 2 * _binomial_cdf(k - 1, n)
+        if coverage >= confidence - 1e-12:
+            return Interval(_median(lo), lo[k - 1], hi[n - k], coverage, n, median_high)
+    return Interval(_median(lo), lo[0], hi[-1], 1 - 2 * 0.5**n, n, median_high)
+
+
+def median_ci(values) -> dict:
+    """{median, ci_low, ci_high} of median_interval: the columns a figure's band and a table's cell read."""
+    i = median_interval(values)
+    return {"median": i.median, "ci_low": i.low, "ci_high": i.high}
+
+
+def config_columns(runs: pd.DataFrame) -> list[str]:
+    return [c for c in runs.columns if c not in NOT_CONFIG and not c.startswith("steps_to_")]
+
+
+def varying_config_columns(runs: pd.DataFrame) -> list[str]:
+    """The config columns that tell runs apart (at least one column, to group by)."""
+    return [c for c in config_columns(runs) if runs[c].nunique(dropna=False) > 1] or config_columns(runs)[:1]
+
+
+def by_config(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration (every config column but the seed): run counts by status, and for final
+    test and validation accuracy and each steps_to_* column the median with its interval and that
+    interval's coverage (a CI only where the coverage reaches CONFIDENCE).
+
+    A diverged run has NaN accuracy, so it is left out of the accuracy median but counted in n_diverged;
+    a threshold never reached counts as +inf steps, so a median of inf means most seeds never got there.
+    """
+    metrics = [m for m in ("test_accuracy", "val_accuracy") if m in runs.columns] + [
+        c for c in runs.columns if c.startswith("steps_to_")
+    ]
+    keys = varying_config_columns(runs)
+    rows = []
+    for key, group in runs.groupby(keys, dropna=False, sort=True):
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        row.update(
+            n_runs=len(group),
+            n_done=int((group["status"] == "done").sum()),
+            n_diverged=int((group["status"] == "diverged").sum()),
+        )
+        row["seeds"] = " ".join(str(s) for s in sorted(group["seed"]))
+        for m in metrics:
+            i = median_interval(group[m])
+            row[f"{m}_median"], row[f"{m}_low"], row[f"{m}_high"], row[f"{m}_coverage"] = (
+                i.median,
+                i.low,
+                i.high,
+                round(i.coverage, 4),
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
