@@ -6,7 +6,7 @@ notice, twice per process, on stderr. A command's one-line error would be five l
 on the others. So while a process first imports `tensorflow`, its file descriptor 2 is a pipe to a small
 filter process that drops those notices and passes every other line on to the real stderr as it comes: a
 real error at import is still seen, even if TensorFlow then aborts the process (the filter outlives it).
-Whether oneDNN is on is recorded with every run instead (`records.provenance`): it changes the numbers in
+Whether oneDNN is on is recorded with every run instead (`bn_study.run.provenance`): it changes the numbers in
 their last bits.
 
 `install()` (bn_study/__init__.py) arms this before anything imports TensorFlow; importing it first

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bn_study import files
 from bn_study.run import checkpoints, records
 from bn_study.run.train import BatchOrder
 from tests.conftest import REPO, cli
@@ -95,7 +96,7 @@ def test_skipping_batches_is_taking_them():
 def test_a_checkpoint_is_only_ever_resumed_by_the_run_that_wrote_it(tmp_path):
     folder = tmp_path / checkpoints.FOLDER
     folder.mkdir()
-    records.write_json_atomic(
+    files.write_json_atomic(
         folder / checkpoints.STATE,
         {
             "run_id": "abc",
@@ -143,7 +144,7 @@ def _interrupted(whole, tmp_path, curve_to: int):
     folder = tmp_path / "run"
     shutil.copytree(whole / "kept", folder)
     record = records.read_run(folder)
-    records.write_json_atomic(folder / "run.json", {**record, "status": "failed"})
+    files.write_json_atomic(folder / "run.json", {**record, "status": "failed"})
     rows = records.rows_up_to(folder / "curves.csv", curve_to)
     (folder / "curves.csv").write_text("\n".join(",".join(r) for r in [records.CURVE_COLUMNS, *rows]) + "\n")
     return folder
@@ -173,7 +174,7 @@ def test_a_checkpoint_its_curve_does_not_reach_is_never_resumed_over_a_hole(whol
         state = json.loads((folder / checkpoints.FOLDER / checkpoints.STATE).read_text())
         at_80, at_100 = state["checkpoints"]
         state["checkpoints"] = [{**at_80, "prefix": at_100["prefix"], "files": at_100["files"]}]
-        records.write_json_atomic(folder / checkpoints.FOLDER / checkpoints.STATE, state)
+        files.write_json_atomic(folder / checkpoints.FOLDER / checkpoints.STATE, state)
     record, log = _rerun(folder, caplog)
     why = (
         "lacks the evaluation at step 60" if fault.startswith("curve") else "its optimizer has taken 100 steps, not 80"
@@ -244,7 +245,7 @@ def test_a_checkpoint_an_older_bn_study_saved_is_resumed(whole, tmp_path, caplog
     old = Path(manager.save(checkpoint_number=80))
     for path in old.parent.glob(f"{old.name}.*"):
         shutil.copy(path, folder / checkpoints.FOLDER)
-    records.write_json_atomic(
+    files.write_json_atomic(
         folder / checkpoints.FOLDER / checkpoints.STATE,
         {"run_id": state["run_id"], "step": 80, "measured": at_80["measured"], "prefix": old.name},
     )

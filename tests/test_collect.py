@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bn_study import files
 from bn_study.run import records
 from bn_study.tables import collect
 
@@ -46,7 +47,7 @@ def test_an_all_digit_run_id_is_kept_as_a_string(made, tmp_path):
     digits = config_id(identity_of(config))
     curve = (folder / "curves.csv").read_text().replace(record["run_id"], digits)
     (folder / "curves.csv").write_text(curve)
-    curves = {**record["curves"], **records.digest(folder / "curves.csv")}
+    curves = {**record["curves"], **files.digest(folder / "curves.csv")}
     (folder / "run.json").write_text(json.dumps({**record, "config": config, "run_id": digits, "curves": curves}))
     got = collect.collect(tmp_path / "sweep")
     assert got.skipped == [] and list(got.runs["run_id"]) == [digits] and set(got.curves["run_id"]) == {digits}

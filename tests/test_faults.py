@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from bn_study import files
 from bn_study.cli import studies as studies_cli
 from bn_study.cli import verify
 from bn_study.config import ConfigError
@@ -48,7 +49,7 @@ def test_a_finished_run_whose_curves_fail_verification_is_reported_left_out_and_
     ):  # a run.json written before runs recorded their curves: its final accuracy still checks
         record = records.read_run(bad)
         del record["curves"]
-        records.write_json_atomic(bad / "run.json", record)
+        files.write_json_atomic(bad / "run.json", record)
 
     got = collect.collect(sweep)
     assert list(got.runs["seed"]) == [0] and set(got.curves["run_id"]) == set(got.runs["run_id"])
@@ -98,7 +99,7 @@ def test_an_edited_run_json_field_the_tables_read_fails_verification(sweep, fiel
     folder = sweep / "1"
     record = records.read_run(folder)
     edit(record)
-    records.write_json_atomic(folder / "run.json", record)
+    files.write_json_atomic(folder / "run.json", record)
     got = collect.collect(sweep)
     assert list(got.runs["seed"]) == [0] and len(got.skipped) == 1 and says in got.skipped[0], got.skipped
     found = verify.check(sweep)
@@ -110,7 +111,7 @@ def test_an_edited_run_json_field_the_tables_read_fails_verification(sweep, fiel
 def test_an_interrupted_run_of_another_config_is_not_overwritten(sweep):
     folder = sweep / "1"
     record = records.read_run(folder)
-    records.write_json_atomic(folder / "run.json", {**record, "status": "failed"})
+    files.write_json_atomic(folder / "run.json", {**record, "status": "failed"})
     with pytest.raises(
         ConfigError,
         match=f"{folder}: holds an interrupted run of another config \\(run {record['run_id']}, failed\\); choose another",
@@ -363,9 +364,9 @@ def test_a_full_disk_names_the_file_it_could_not_write(tmp_path):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     with pytest.raises(OSError) as err:
-        records.staged(tmp_path / "curves.csv", full)
+        files.staged(tmp_path / "curves.csv", full)
     assert err.value.errno == errno.ENOSPC and err.value.filename == str(tmp_path / "curves.csv")
-    assert not records.leftovers(tmp_path)
+    assert not files.leftovers(tmp_path)
 
 
 def test_a_checkpoint_that_cannot_be_saved_fails_the_run_naming_the_file(tmp_path, monkeypatch):

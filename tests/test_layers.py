@@ -1,6 +1,7 @@
-"""The package's stages import downward only: config -> (data, models, probes) -> run -> sweep -> tables -> claims ->
-render -> studies -> cli, read from every import in bn_study/, module-level and inside functions alike. An import
-inside a function says why on its line or the line above (TensorFlow deferred, or another heavy or optional import)."""
+"""The package's stages import downward only: (tensorflow_startup, files) -> config -> (data, models, probes) -> run
+-> sweep -> tables -> claims -> render -> studies -> cli, read from every import in bn_study/, module-level and inside
+functions alike. An import inside a function says why on its line or the line above (TensorFlow deferred, or another
+heavy or optional import)."""
 
 import ast
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "bn_study"
 STAGES = [
     "tensorflow_startup",
+    "files",
     "config",
     "data",
     "models",

@@ -58,6 +58,11 @@ class Metric:
     grid: Optional[str] = None
     # The value that says the measure found nothing on that side (GridCount: no value trains); None: no such value.
     floor = None
+    # Whether a diverged run is read off its curve as far as it got (a step at or before where it stopped, a maximum
+    # over its evaluations, a threshold crossed before it blew up), rather than given `diverged`.
+    reads_diverged = False
+    # Whether a difference of this metric is a difference in images classified right (an accuracy at an evaluation).
+    per_image = False
 
     def needs(self) -> list[tuple[str, str]]:
         """(split, metric) pairs the runs must log."""
@@ -65,7 +70,7 @@ class Metric:
 
     def value(self, runs: pd.DataFrame, curves: pd.DataFrame, context: "Context") -> float:
         run = runs.iloc[0]
-        if run["status"] == "diverged":
+        if run["status"] == "diverged" and not self.reads_diverged:
             return self.diverged
         return self.of_curve(_curve(curves, run["run_id"], self.split, self.name), run, context)
 
@@ -83,12 +88,14 @@ class Metric:
     @property
     def images(self) -> Optional[str]:
         """The split whose image count turns a difference of this metric into images (accuracies only)."""
-        return None
+        return self.split if self.per_image and self.name == "accuracy" and self.split in ("test", "val") else None
 
 
 @dataclass(frozen=True)
 class Final(Metric):
     """The value at the run's last evaluation."""
+
+    per_image = True
 
     @property
     def diverged(self):
@@ -96,10 +103,6 @@ class Final(Metric):
 
     def of_curve(self, curve, run, context):
         return float(curve.iloc[-1])
-
-    @property
-    def images(self) -> Optional[str]:
-        return self.split if self.name == "accuracy" and self.split in ("test", "val") else None
 
     def describe(self) -> str:
         if self.split == "train":
@@ -113,18 +116,12 @@ class At(Metric):
     depends on the planned run length (a constant learning rate); NaN for a run that diverged before it."""
 
     step: int = 0
+    reads_diverged = True
+    per_image = True
 
     def of_curve(self, curve, run, context):
         upto = curve[curve.index <= self.step]
         return float(upto.iloc[-1]) if len(upto) else math.nan
-
-    def value(self, runs, curves, context):
-        run = runs.iloc[0]
-        return self.of_curve(_curve(curves, run["run_id"], self.split, self.name), run, context)
-
-    @property
-    def images(self) -> Optional[str]:
-        return self.split if self.name == "accuracy" and self.split in ("test", "val") else None
 
     def describe(self) -> str:
         return f"{self.split} {self.name} at step {self.step:,}"
@@ -136,17 +133,11 @@ class Best(Metric):
     a diverged run's evaluations up to where it stopped count."""
 
     split: str = "val"
-
-    def value(self, runs, curves, context):
-        run = runs.iloc[0]
-        return self.of_curve(_curve(curves, run["run_id"], self.split, self.name), run, context)
+    reads_diverged = True
+    per_image = True
 
     def of_curve(self, curve, run, context):
         return float(curve.max()) if curve.notna().any() else -math.inf
-
-    @property
-    def images(self) -> Optional[str]:
-        return self.split if self.name == "accuracy" and self.split in ("test", "val") else None
 
     def describe(self) -> str:
         return f"max {self.split} {self.name} over evaluations"
@@ -163,10 +154,7 @@ class StepsTo(Metric):
     target: Optional[tuple] = None  # ((column, value), ...): the runs whose best value is the threshold
     fraction: float = 1.0
     log10 = True
-
-    def value(self, runs, curves, context):
-        run = runs.iloc[0]
-        return self.of_curve(_curve(curves, run["run_id"], self.split, self.name), run, context)
+    reads_diverged = True
 
     def of_curve(self, curve, run, context):
         threshold = (

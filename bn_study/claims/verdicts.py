@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from bn_study.claims import Claim, ClaimError, Context, difference, select
-from bn_study.run.records import write_json_atomic
+from bn_study.files import write_json_atomic
 from bn_study.tables.stats import CONFIDENCE, Interval, bounded_interval, median_interval
 
 VERDICTS = "verdicts.json"

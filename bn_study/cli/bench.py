@@ -40,7 +40,7 @@ import pandas as pd
 from hydra import compose, initialize_config_dir
 
 from bn_study.config import BN, CONF_DIR, RunConfig, validate
-from bn_study.run.records import versions
+from bn_study.run.provenance import versions
 from bn_study.tables import stats
 
 ARMS = ("none", "before")

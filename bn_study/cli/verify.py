@@ -23,6 +23,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bn_study import files
 from bn_study.claims.verdicts import VERDICTS
 from bn_study.render import outputs as rendered
 from bn_study.run import records
@@ -52,7 +53,7 @@ def check(root: Path, found: Findings | None = None) -> Findings:
         found.unfinished += sweep.unstarted(manifest.parent)
     found.unfinished += [
         f"{tmp}: left by a write that was killed; safe to delete (the folder's next owner removes it)"
-        for tmp in sorted(root.rglob(f".*{records.TMP_SUFFIX}"))
+        for tmp in sorted(root.rglob(f".*{files.TMP_SUFFIX}"))
     ]
     collections = {p.parent for name in (collect.RUNS_TABLE, collect.MANIFEST) for p in _found(root, name)}
     for folder in sorted(collections):

@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from bn_study import files
 from bn_study.claims.verdicts import VERDICTS
-from bn_study.run import records
 from bn_study.tables import collect
 
 MANIFEST = "rendered.json"
@@ -38,12 +38,12 @@ class Stale(RuntimeError):
 
 def collection_digest(folder: Path) -> dict:
     """The checksum of the study folder's collection.json: one collection, named."""
-    return records.digest(Path(folder) / collect.MANIFEST)
+    return files.digest(Path(folder) / collect.MANIFEST)
 
 
 def _digests(folder: Path, inputs: list[Path]) -> dict[str, dict | None]:
     """Each input's checksum (None: absent), by its path from the results root (the study folder's parent)."""
-    return {str(Path(p).relative_to(folder.parent)): records.digest(p) if Path(p).is_file() else None for p in inputs}
+    return {str(Path(p).relative_to(folder.parent)): files.digest(p) if Path(p).is_file() else None for p in inputs}
 
 
 @contextlib.contextmanager
@@ -54,9 +54,9 @@ def staged(folder: Path, collection: dict, inputs: list[Path] = ()) -> Iterator[
     removed a killed render's staging folder on taking it)."""
     folder = Path(folder)
     try:
-        stage = Path(tempfile.mkdtemp(dir=folder, prefix=_STAGE, suffix=records.TMP_SUFFIX))
+        stage = Path(tempfile.mkdtemp(dir=folder, prefix=_STAGE, suffix=files.TMP_SUFFIX))
     except OSError as err:
-        raise records.named(err, folder) from None
+        raise files.named(err, folder) from None
     try:
         read = _digests(folder, list(inputs))
         yield stage
@@ -70,19 +70,19 @@ def _switch(stage: Path, folder: Path, drawn_from: dict) -> None:
     listed = {}
     for path in outputs:
         try:
-            os.chmod(path, records.FILE_MODE)
+            os.chmod(path, files.FILE_MODE)
             with open(path, "rb+") as f:
                 os.fsync(f.fileno())
         except OSError as err:
-            raise records.named(err, path) from None
-        listed[path.name] = records.digest(path)
+            raise files.named(err, path) from None
+        listed[path.name] = files.digest(path)
     manifest = {**drawn_from, "files": listed}  # no time: a render of the same tables writes the same bytes
     # Said before the first rename and unsaid after the last: a kill in between leaves outputs `check` refuses.
-    records.write_json_atomic(folder / MANIFEST, {**manifest, "switching": True})
+    files.write_json_atomic(folder / MANIFEST, {**manifest, "switching": True})
     for path in outputs:
         os.replace(path, folder / path.name)
-    records.sync_folder(folder)
-    records.write_json_atomic(folder / MANIFEST, manifest)
+    files.sync_folder(folder)
+    files.write_json_atomic(folder / MANIFEST, manifest)
 
 
 def check(folder: Path) -> int:
@@ -98,9 +98,9 @@ def check(folder: Path) -> int:
         return 0
     try:
         manifest = json.loads(path.read_text())
-        files, collection, inputs = manifest["files"], manifest["collection"], manifest.get("inputs") or {}
+        listed, collection, inputs = manifest["files"], manifest["collection"], manifest.get("inputs") or {}
         if (
-            not isinstance(files, dict)
+            not isinstance(listed, dict)
             or not isinstance(inputs, dict)
             or any(Path(name).is_absolute() or ".." in Path(name).parts for name in inputs)
         ):
@@ -109,9 +109,9 @@ def check(folder: Path) -> int:
         raise Stale(f"{path}: unreadable ({type(err).__name__}); render the study again") from None
     if manifest.get("switching"):
         raise Stale(f"{folder}: a render was killed while it renamed its outputs into place; render the study again")
-    for name, expected in files.items():
+    for name, expected in listed.items():
         try:
-            found = records.digest(folder / name)
+            found = files.digest(folder / name)
         except OSError:
             found = None
         if found != expected:
@@ -131,4 +131,4 @@ def check(folder: Path) -> int:
         if expected != inputs[name]:
             now = "is absent" if expected is None else "has changed since it was rendered"
             raise Stale(f"{folder}: its summary quotes {name}, which {now}; render the study again", quoted=True)
-    return len(files)
+    return len(listed)

@@ -29,7 +29,7 @@ from typing import Callable
 
 import tensorflow as tf
 
-from bn_study.run import records
+from bn_study import files
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Saver:
     def __init__(self, folder: Path, trainer, run_id: str, kept: Resume | None = None):
         self.folder, self.run_id = Path(folder) / FOLDER, run_id
         self.folder.mkdir(parents=True, exist_ok=True)
-        records.remove_leftovers(self.folder)
+        files.remove_leftovers(self.folder)
         self._checkpoint = _variables(trainer)
         self._named: list[dict] = [_entry(kept)] if kept else []
 
@@ -72,20 +72,20 @@ class Saver:
         prefix = self.folder / f"ckpt-{step}"
         try:
             self._checkpoint.write(str(prefix))
-            files = {}
+            saved = {}
             for path in _files(prefix):
                 with open(path, "rb+") as f:
                     os.fsync(f.fileno())
-                files[path.name] = records.digest(path)
-            records.sync_folder(self.folder)
+                saved[path.name] = files.digest(path)
+            files.sync_folder(self.folder)
         except tf.errors.OpError as err:  # a full disk, a folder gone: as the OSError it is, naming the file
             raise OSError(None, f"cannot save the checkpoint: {_os_error(err.message)}", str(prefix)) from None
         except OSError as err:
-            raise records.named(err, prefix) from None
-        self._named = [*self._named, {"step": step, "measured": measured, "prefix": prefix.name, "files": files}][
+            raise files.named(err, prefix) from None
+        self._named = [*self._named, {"step": step, "measured": measured, "prefix": prefix.name, "files": saved}][
             -KEEP:
         ]
-        records.write_json_atomic(self.folder / STATE, {"run_id": self.run_id, "checkpoints": self._named})
+        files.write_json_atomic(self.folder / STATE, {"run_id": self.run_id, "checkpoints": self._named})
         named = {name for entry in self._named for name in entry["files"]}
         for path in self.folder.glob(
             "ckpt-*"
@@ -106,10 +106,8 @@ def _os_error(message: str) -> str:
 def _entry(resume: Resume) -> dict:
     """The state.json entry of the checkpoint a run resumed from (its files' checksums taken now if its state.json,
     written by an older bn-study, did not record them: the restore just read them whole)."""
-    files = (
-        resume.files if resume.files is not None else {p.name: records.digest(p) for p in _files(Path(resume.prefix))}
-    )
-    return {"step": resume.step, "measured": resume.measured, "prefix": Path(resume.prefix).name, "files": files}
+    saved = resume.files if resume.files is not None else {p.name: files.digest(p) for p in _files(Path(resume.prefix))}
+    return {"step": resume.step, "measured": resume.measured, "prefix": Path(resume.prefix).name, "files": saved}
 
 
 def remove(folder: Path) -> None:
@@ -140,7 +138,7 @@ def _whole(resume: Resume) -> str | None:
         return None if Path(f"{prefix}.index").exists() else f"{prefix.name}.index is missing"
     for name, expected in resume.files.items():
         try:
-            if records.digest(prefix.parent / name) != expected:
+            if files.digest(prefix.parent / name) != expected:
                 return f"{name} is not what was saved (torn)"
         except OSError:
             return f"{name} is missing"

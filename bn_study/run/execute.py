@@ -22,7 +22,7 @@ from bn_study.models import shapes
 from bn_study.probes import precise_bn
 from bn_study.probes.distributions import InputPercentiles, VarianceShift
 from bn_study.probes.mechanisms import Mechanisms
-from bn_study.run import checkpoints, records
+from bn_study.run import checkpoints, provenance, records
 from bn_study.run.trackers import Trackers, epoch_logs
 from bn_study.run.train import MAX_CHUNK, BatchOrder, Head, Trainer, make_optimizer, use_xla
 
@@ -208,11 +208,11 @@ def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, ru
             "run_id": run_id,
             "study": cfg.study,
             "overrides": list(overrides or []),
-            "command": records.python_command(),
+            "command": provenance.python_command(),
             "config": config,
             "data": data.describe(),
             "probe": compiled.probes[0].where if cfg.probe.enabled else None,
-            "runtime": {**(runtime or {}), **records.provenance()},
+            "runtime": {**(runtime or {}), **provenance.provenance()},
             "steps_planned": cfg.trainer.steps,
         },
         resume_at=resume.step if resume else None,

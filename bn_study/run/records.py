@@ -13,208 +13,21 @@ before anyone (collect, resume, verify) trusts it.
 from __future__ import annotations
 
 import csv
-import functools
-import hashlib
 import io
 import json
 import math
 import os
-import platform
-import shutil
-import subprocess
-import sys
-import tempfile
-from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
-from bn_study import tensorflow_startup
 from bn_study.config import DataName, config_id, identity_of
 from bn_study.data.datasets import SPECS, n_val
+from bn_study.files import digest, named, now, staged, write_json_atomic
+from bn_study.run.provenance import versions
 
 RUN_JSON = "run.json"
 CURVES_CSV = "curves.csv"
 CURVE_COLUMNS = ["run_id", "step", "split", "metric", "value"]
 STATUSES = ("running", "done", "diverged", "failed")
-
-_PACKAGES = (
-    "bn-study",
-    "tensorflow",
-    "tensorflow-cpu",
-    "keras",
-    "numpy",
-    "hydra-core",
-    "omegaconf",
-    "scikit-learn",
-    "mlxtend",
-)
-
-
-def versions() -> dict:
-    found = {"python": platform.python_version(), "platform": platform.platform()}
-    for name in _PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return found
-
-
-@functools.lru_cache(maxsize=1)
-def _cpu() -> dict:
-    """The CPU model and its x86-64 microarchitecture level: XLA picks its instructions by that level, so
-    runs are value-for-value identical on one host, and differ in the last bits (within seed variation)
-    across hosts of another level."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-            if flags and model:
-                break
-    except OSError:
-        pass
-    levels = [
-        ("x86-64-v4", {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}),
-        ("x86-64-v3", {"avx2", "bmi2", "fma", "movbe"}),
-        ("x86-64-v2", {"sse4_2", "popcnt", "ssse3"}),
-    ]
-    isa = next((name for name, needs in levels if needs <= flags), "x86-64" if flags else platform.machine())
-    return {"cpu": model, "isa_level": isa, "cpu_count": os.cpu_count()}
-
-
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
-# The keys of provenance() that collect carries into runs.csv.
-PROVENANCE = ("git_commit", "git_dirty", "cpu", "isa_level", "onednn", "threads")
-
-
-def provenance() -> dict:
-    """Where a run was made: the code's git commit (and whether its tree had uncommitted changes), the CPU,
-    its instruction-set level and whether TensorFlow's oneDNN kernels were on (both change the last bits of
-    the numbers), and the threads TensorFlow was allowed."""
-    commit = _git("rev-parse", "HEAD")
-    dirty = None if commit is None else bool(_git("status", "--porcelain", "--untracked-files=no"))
-    return {
-        "git_commit": commit,
-        "git_dirty": dirty,
-        **_cpu(),
-        "onednn": tensorflow_startup.onednn(),
-        "threads": os.environ.get("TF_NUM_INTRAOP_THREADS", f"all ({os.cpu_count()})"),
-    }
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def _json_safe(value):
-    """NaN/inf become null: run.json stays valid JSON (a diverged run's metrics read back as NaN)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def _umask() -> int:
-    """The process's umask, read without setting it (os.umask sets it, which races with other threads)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-# mkstemp creates its files 0600; a result must be as readable as its siblings (the group on a shared filesystem).
-FILE_MODE = 0o666 & ~_umask()
-
-
-def staged(path: Path, write) -> Path:
-    """`write(tmp_path)` into a temporary file beside `path`, flushed to disk with the usual file mode;
-    returns the temporary path for the caller to `os.replace` into place (removed again on any failure)."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
-    except OSError as err:
-        raise named(err, path) from None
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, FILE_MODE)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-    except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
-        raise named(err, path) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
-
-
-def named(err: OSError, path: Path) -> OSError:
-    """`err` naming the file it was about: a write on a full disk raises ENOSPC without a file name."""
-    if err.filename:
-        return err
-    return (
-        type(err)(err.errno, err.strerror or str(err), str(path)) if err.errno else OSError(None, str(err), str(path))
-    )
-
-
-TMP_SUFFIX = ".tmp"
-
-
-def leftovers(folder: Path) -> list[Path]:
-    """What a killed write left directly in `folder`: `staged`'s `.<name>.<random>.tmp` files, a render's staging folder."""
-    return sorted(Path(folder).glob(f".*{TMP_SUFFIX}"))
-
-
-def remove_leftovers(folder: Path) -> None:
-    """Remove them: for the folder's owner only (`ownership`), who is the only one writing there."""
-    for path in leftovers(folder):
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-
-
-def sync_folder(folder: Path) -> None:
-    """Flush a folder's entries (renames into it) to disk, so they survive a power cut."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_json_atomic(path: Path, payload: dict) -> None:
-    text = json.dumps(_json_safe(payload), indent=2, allow_nan=False)
-    os.replace(staged(path, lambda tmp: tmp.write_text(text)), path)
-    sync_folder(path.parent)
-
-
-def digest(path_or_bytes) -> dict:
-    """What a file (or its bytes, read once) holds, to check it later: its size and SHA-256."""
-    data = path_or_bytes if isinstance(path_or_bytes, bytes) else Path(path_or_bytes).read_bytes()
-    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-
 
 # The splits a run evaluates (run.Trainer's), the only ones a diverged run logs where it stopped.
 EVALUATED = ("test", "val")
@@ -439,7 +252,3 @@ class RunWriter:
 def _write_rows(path: Path, rows: list[list[str]]) -> None:
     with open(path, "w", newline="") as f:
         csv.writer(f, lineterminator="\n").writerows(rows)
-
-
-def python_command() -> str:
-    return " ".join([Path(sys.executable).name, *sys.argv])

@@ -22,8 +22,9 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from bn_study.config import ConfigError, config_id, identity
+from bn_study.files import now, write_json_atomic
 from bn_study.run.preflight import checked
-from bn_study.run.records import RUN_JSON, now, write_json_atomic
+from bn_study.run.records import RUN_JSON
 from bn_study.sweep.ownership import LOCK
 
 log = logging.getLogger(__name__)

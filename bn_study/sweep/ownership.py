@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from bn_study.config import ConfigError
-from bn_study.run.records import now, remove_leftovers
+from bn_study.files import now, remove_leftovers
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from bn_study import files
 from bn_study.config import flatten_config, with_defaults
 from bn_study.run import records
-from bn_study.run.records import CURVE_COLUMNS, PROVENANCE, RUN_JSON, Unverified
+from bn_study.run.provenance import PROVENANCE
+from bn_study.run.records import CURVE_COLUMNS, RUN_JSON, Unverified
 from bn_study.sweep import manifest as sweep
 from bn_study.sweep import ownership
 from bn_study.tables import curves as analysis
@@ -196,17 +198,17 @@ def write(collected: Collected, out_dir: Path) -> None:
         staged: dict[str, Path] = {}
         try:
             for name, save in savers.items():
-                staged[name] = records.staged(out_dir / name, save)
+                staged[name] = files.staged(out_dir / name, save)
             manifest = {
-                "created_at": records.now(),
+                "created_at": files.now(),
                 "n_runs": len(collected.runs),
                 "sources": collected.sources,
                 "skipped": collected.skipped,
-                "tables": {name: records.digest(path) for name, path in staged.items()},
+                "tables": {name: files.digest(path) for name, path in staged.items()},
             }
             for name, path in staged.items():
                 os.replace(path, out_dir / name)
-            records.write_json_atomic(out_dir / MANIFEST, manifest)  # last: until it lands, load refuses the tables
+            files.write_json_atomic(out_dir / MANIFEST, manifest)  # last: until it lands, load refuses the tables
         finally:
             for path in staged.values():
                 path.unlink(missing_ok=True)
@@ -232,7 +234,7 @@ def _verified(out_dir: Path, tables: dict[str, bytes | None]) -> dict:
             f"{out_dir / MANIFEST}: missing or unreadable ({type(err).__name__}); collect the study again"
         ) from None
     for name, data in tables.items():
-        if data is None or records.digest(data) != expected.get(name):
+        if data is None or files.digest(data) != expected.get(name):
             raise TornCollection(
                 f"{out_dir / name}: not the table collection.json describes (a collection torn by a crash, or edited); "
                 "collect the study again"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from bn_study.run.records import PROVENANCE
+from bn_study.run.provenance import PROVENANCE
 
 CONFIDENCE = 0.90
 

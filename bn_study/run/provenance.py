@@ -1,0 +1,95 @@
+"""Where a run was made: package versions, the code's git commit, the CPU and its instruction-set level, whether
+oneDNN was on, the threads, and the command line (run.json's `versions`, `runtime` and `command`)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from bn_study import tensorflow_startup
+
+_PACKAGES = (
+    "bn-study",
+    "tensorflow",
+    "tensorflow-cpu",
+    "keras",
+    "numpy",
+    "hydra-core",
+    "omegaconf",
+    "scikit-learn",
+    "mlxtend",
+)
+
+
+def versions() -> dict:
+    found = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in _PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu() -> dict:
+    """The CPU model and its x86-64 microarchitecture level: XLA picks its instructions by that level, so
+    runs are value-for-value identical on one host, and differ in the last bits (within seed variation)
+    across hosts of another level."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+            if flags and model:
+                break
+    except OSError:
+        pass
+    levels = [
+        ("x86-64-v4", {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}),
+        ("x86-64-v3", {"avx2", "bmi2", "fma", "movbe"}),
+        ("x86-64-v2", {"sse4_2", "popcnt", "ssse3"}),
+    ]
+    isa = next((name for name, needs in levels if needs <= flags), "x86-64" if flags else platform.machine())
+    return {"cpu": model, "isa_level": isa, "cpu_count": os.cpu_count()}
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+# The keys of provenance() that collect carries into runs.csv.
+PROVENANCE = ("git_commit", "git_dirty", "cpu", "isa_level", "onednn", "threads")
+
+
+def provenance() -> dict:
+    """Where a run was made: the code's git commit (and whether its tree had uncommitted changes), the CPU,
+    its instruction-set level and whether TensorFlow's oneDNN kernels were on (both change the last bits of
+    the numbers), and the threads TensorFlow was allowed."""
+    commit = _git("rev-parse", "HEAD")
+    dirty = None if commit is None else bool(_git("status", "--porcelain", "--untracked-files=no"))
+    return {
+        "git_commit": commit,
+        "git_dirty": dirty,
+        **_cpu(),
+        "onednn": tensorflow_startup.onednn(),
+        "threads": os.environ.get("TF_NUM_INTRAOP_THREADS", f"all ({os.cpu_count()})"),
+    }
+
+
+def python_command() -> str:
+    return " ".join([Path(sys.executable).name, *sys.argv])
