@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from bn_study.config import CONF_DIR, RunConfig, validate
+from bn_study.config import CONF_DIR, RunConfig
+from bn_study.run.preflight import validated
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -20,7 +21,7 @@ TINY = ["data=mnist5k", "trainer.steps=60", "trainer.eval_every=20", "probe.exam
 
 def compose_run(*overrides: str) -> RunConfig:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return validate(compose(config_name="config", overrides=list(overrides)))
+        return validated(compose(config_name="config", overrides=list(overrides)))
 
 
 def cli(*args: str, cwd: Path = REPO, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -64,7 +64,7 @@ CASES = [
     (["model.init_std=0"], "model.init_std=0.0: must be > 0, or null for model.kernel_init"),
     (
         ["data=circles", "model=cnn"],
-        "model.conv=[32, 64, 64] needs image data (H, W, C); this dataset's inputs have shape (2,)",
+        "model.conv=[32, 64, 64] needs image data (H, W, C); data=circles's inputs have shape (2,)",
     ),
     (["probe.unit=100"], "probe.unit=100: dense3_act has 100 units (use 0..99)"),
     (["model.input_bn=true"], "model.input_bn: Invalid value 'True', expected one of [none, feature, scalar]"),
@@ -80,9 +80,9 @@ CASES = [
     ),
     (
         ["model.name=rnn"],
-        "model.name=rnn: must be a registered builder (mlp, cnn, lstm), or any label with model._target_=pkg.module.build",
+        "model.name=rnn: must be a registered builder (cnn, lstm, mlp), or any label with model._target_=pkg.module.build",
     ),
-    (["model.conv=[8]"], "model.conv=[8]: must be [] for model=mlp (model=cnn has conv blocks)"),
+    (["model.conv=[8]"], "model.conv=[8]: must be [] unless model=cnn (model=mlp does not read it)"),
     (
         ["model._target_=no-such"],
         "model._target_=no-such: must be a dotted path to a builder function, pkg.module.build",
@@ -204,7 +204,7 @@ CONFIG_CASES = [
     ),
     (
         ["model=lstm", "data=circles"],
-        "model=lstm needs image data (H, W, C), one row per time step; data=circles's inputs have shape (2,)",
+        "model=lstm (one row per time step) needs image data (H, W, C); data=circles's inputs have shape (2,)",
     ),
     (
         ["model=lstm", "model.bn=before", "model.norm=layer", "trainer.precise_bn=10"],
@@ -212,7 +212,7 @@ CONFIG_CASES = [
     ),
     (
         ["model.permute=true"],
-        "model.permute=True: must be false unless model=lstm (the other builders do not read the pixels in order)",
+        "model.permute=True: must be false unless model=lstm (model=mlp does not read it)",
     ),
     (
         ["trainer.precise_bn=61"],
@@ -224,13 +224,10 @@ CONFIG_CASES = [
 @pytest.mark.parametrize("overrides, message", CONFIG_CASES, ids=[" ".join(c[0]) for c in CONFIG_CASES])
 def test_bad_config_values_are_refused_naming_the_key(overrides, message):
     from bn_study.config import ConfigError
-    from bn_study.data.datasets import SPECS
-    from bn_study.models import shapes
     from tests.conftest import compose_run
 
     with pytest.raises(ConfigError) as err:
-        run = compose_run(*TINY, *overrides)
-        shapes.check(run, SPECS[run.data.name])
+        compose_run(*TINY, *overrides)
     assert message in str(err.value)
 
 

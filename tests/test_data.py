@@ -1,20 +1,15 @@
-"""The datasets' declared specs (what every job of a sweep is checked against before any loads) match what loads."""
+"""Loading MNIST-format files a user has (data.path), and the fallback when a dataset cannot be had (each dataset's
+spec against what loads: tests/test_registries.py)."""
 
 import gzip
 
 import numpy as np
 import pytest
 
-from bn_study.config import ConfigError, DataName
+from bn_study.config import ConfigError
 from bn_study.data import datasets as data_lib
 from bn_study.data import mnist_format
 from tests.conftest import compose_run
-
-
-@pytest.mark.parametrize("name", ["mnist5k", "digits", "circles"])  # those that load offline; the rest need a download
-def test_each_dataset_loads_as_its_spec_declares(name):
-    loaded = data_lib.load(compose_run(f"data={name}").data)
-    assert loaded.name == name and loaded.spec == data_lib.SPECS[DataName(name)]
 
 
 def _write_idx(path, array, gz):

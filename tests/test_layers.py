@@ -93,3 +93,8 @@ def _in_a_commented_block(lines: list[str], lineno: int) -> bool:
     while i > 0 and (lines[i - 1].strip().startswith(("import ", "from ")) or not lines[i - 1].strip()):
         i -= 1
     return "#" in lines[i] or (i > 0 and lines[i - 1].strip().startswith("#"))
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("__init__.py")), ids=lambda p: _module(p))
+def test_each_subpackage_says_what_it_owns(path):
+    assert ast.get_docstring(ast.parse(path.read_text())), f"{_module(path)}: no docstring saying what it owns"

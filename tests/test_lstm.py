@@ -5,9 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from bn_study.models import builders as models
 from bn_study.models import contract
-from bn_study.models.lstm import FixedPermutation, NormLSTM
+from bn_study.models.lstm_cell import FixedPermutation, NormLSTM
 from tests.conftest import compose_run
 
 B, T, F, U = 6, 5, 3, 4
@@ -87,11 +86,11 @@ def test_layer_norm_treats_each_example_alone():
 
 def test_the_permutation_is_fixed_and_only_reorders_the_pixels():
     x = np.random.default_rng(1).uniform(size=(4, 28, 28, 1)).astype("float32")
-    plain = models.build(compose_run("model=lstm").model, (28, 28, 1), 10, seed=3)
-    permuted = models.build(compose_run("model=lstm", "model.permute=true").model, (28, 28, 1), 10, seed=3)
+    plain = contract.build(compose_run("model=lstm").model, (28, 28, 1), 10, seed=3)
+    permuted = contract.build(compose_run("model=lstm", "model.permute=true").model, (28, 28, 1), 10, seed=3)
     order = permuted.get_layer("permuted").order
     assert sorted(order) == list(range(784)) and (order != np.arange(784)).mean() > 0.9
-    other_seed = models.build(compose_run("model=lstm", "model.permute=true").model, (28, 28, 1), 10, seed=4)
+    other_seed = contract.build(compose_run("model=lstm", "model.permute=true").model, (28, 28, 1), 10, seed=4)
     np.testing.assert_array_equal(other_seed.get_layer("permuted").order, order)  # one task, whatever the run's seed
     reordered = x.reshape(4, 784)[:, order].reshape(4, 28, 28, 1)
     np.testing.assert_allclose(permuted(x).numpy(), plain(reordered).numpy(), atol=1e-5)
@@ -105,7 +104,7 @@ def test_the_permutation_is_fixed_and_only_reorders_the_pixels():
 )
 def test_the_lstm_builder_keeps_the_contract(arm):
     cfg = compose_run("model=lstm", *arm)
-    model = models.build(cfg.model, (28, 28, 1), 10, seed=0)  # contract.check runs inside
+    model = contract.build(cfg.model, (28, 28, 1), 10, seed=0)  # contract.check runs inside
     cell = model.get_layer("lstm1")
     assert cell.units == 100 and cell.norm == (None if cfg.model.bn.value == "none" else cfg.model.norm.value)
     assert model.output_shape == (None, 10)
@@ -121,7 +120,7 @@ def test_precise_statistics_of_a_bn_lstm_per_time_step():
     per time step, in closed form; measuring changes nothing, assigning makes inference read them."""
     from bn_study.probes import precise_bn
 
-    model = models.build(
+    model = contract.build(
         compose_run("model=lstm", "model.bn=before", "model.hidden=[8]").model, (28, 28, 1), 10, seed=0
     )
     x = np.random.default_rng(2).uniform(size=(48, 28, 28, 1)).astype("float32")

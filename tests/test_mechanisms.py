@@ -8,6 +8,8 @@ import pytest
 import tensorflow as tf
 
 from bn_study.probes.mechanisms import covariate_shift, landscape
+from bn_study.studies import plan
+from tests.conftest import TINY, compose_run
 
 PROBES_ON = [
     "probe.activations=true",
@@ -165,3 +167,5 @@ def test_a_run_with_every_probe_on_trains_exactly_as_one_without(run_tiny):
     assert {"loss_range", "grad_change_max", "beta_smoothness"} <= got["landscape"]
     assert {"acc_batch_stats", "acc_moving_averages"} <= got["bn_modes"]
     assert np.isfinite(b[b["split"] != "train"]["value"]).all()
+    # what the probes registry says a run logs (a study's plan checks its runs against it) is what this one logged
+    assert set(got) == {split for split, _ in plan.splits(compose_run(*TINY, "model.bn=before", *PROBES_ON))}

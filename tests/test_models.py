@@ -4,14 +4,13 @@ import keras
 import numpy as np
 import pytest
 
-from bn_study.config import BUILDERS
 from bn_study.models import blocks, contract
-from bn_study.models import builders as models
+from bn_study.models.registry import BUILDERS
 from bn_study.probes.distributions import InputPercentiles, VarianceShift
 from tests.conftest import TINY, cli, compose_run
 
 # The builders made of feed-forward blocks (the LSTM's cell holds its own: tests/test_lstm.py).
-FEEDFORWARD = sorted(name for name in BUILDERS if name != "lstm")
+FEEDFORWARD = sorted(name for name, builder in BUILDERS.items() if builder.acts is not None)
 
 
 def _kinds(model):
@@ -28,7 +27,7 @@ def _kinds(model):
 )
 def test_bn_placement_builds_the_layer_order_it_claims(bn, expected):
     cfg = compose_run(f"model.bn={bn}")
-    model = models.build(cfg.model, (28, 28, 1), 10, seed=0)
+    model = contract.build(cfg.model, (28, 28, 1), 10, seed=0)
     assert _kinds(model) == expected
     # The layer feeding BN has no bias: BN's beta would make it redundant.
     assert model.get_layer("dense1_linear").use_bias is (bn != "before")
@@ -37,13 +36,13 @@ def test_bn_placement_builds_the_layer_order_it_claims(bn, expected):
 
 def test_dropout_follows_the_block():
     cfg = compose_run("model.bn=before", "model.dropout=0.3")
-    model = models.build(cfg.model, (28, 28, 1), 10, seed=0)
+    model = contract.build(cfg.model, (28, 28, 1), 10, seed=0)
     assert _kinds(model) == ["Dense", "BatchNormalization", "Activation", "Dropout"]
 
 
 def test_cnn_is_the_keras_blog_network():
     cfg = compose_run("model=cnn", "model.bn=before")
-    model = models.build(cfg.model, (28, 28, 1), 10, seed=0)
+    model = contract.build(cfg.model, (28, 28, 1), 10, seed=0)
     kinds = [
         type(layer).__name__
         for layer in model.layers
@@ -58,7 +57,7 @@ def test_paired_arms_start_from_the_same_kernels():
     kernels = {}
     for bn in ("none", "before", "after"):
         cfg = compose_run(f"model.bn={bn}", "model.init_std=0.01", "seed=3")
-        model = models.build(cfg.model, (28, 28, 1), 10, seed=3)
+        model = contract.build(cfg.model, (28, 28, 1), 10, seed=3)
         kernels[bn] = [
             model.get_layer(n).kernel.numpy() for n in ("dense1_linear", "dense2_linear", "dense3_linear", "logits")
         ]
@@ -66,7 +65,7 @@ def test_paired_arms_start_from_the_same_kernels():
         for a, b in zip(kernels["none"], kernels[bn]):
             np.testing.assert_array_equal(a, b)
     assert abs(kernels["none"][0].std() - 0.01) < 0.001
-    other = models.build(compose_run("seed=4", "model.init_std=0.01").model, (28, 28, 1), 10, seed=4)
+    other = contract.build(compose_run("seed=4", "model.init_std=0.01").model, (28, 28, 1), 10, seed=4)
     assert not np.array_equal(other.get_layer("dense1_linear").kernel.numpy(), kernels["none"][0])
 
 
@@ -79,7 +78,7 @@ def test_dropout_before_bn_input_bn_renorm_and_l2():
         "model.bn_renorm=true",
         "model.l2=0.01",
     )
-    model = models.build(cfg.model, (28, 28, 1), 10, seed=0)
+    model = contract.build(cfg.model, (28, 28, 1), 10, seed=0)
     assert _kinds(model) == ["Dense", "Dropout", "BatchNormalization", "Activation"]
     assert type(model.get_layer("input_bn")).__name__ == "BatchNormalization"
     assert all(layer.renorm for layer in model.layers if type(layer).__name__ == "BatchNormalization")
@@ -88,7 +87,7 @@ def test_dropout_before_bn_input_bn_renorm_and_l2():
 
 def test_variance_shift_is_one_when_bn_scales_by_the_inputs_true_variance():
     cfg = compose_run("model.bn=before", "model.hidden=[8]")
-    model = models.build(cfg.model, (4,), 3, seed=0)
+    model = contract.build(cfg.model, (4,), 3, seed=0)
     x = np.random.default_rng(0).normal(size=(500, 4)).astype("float32")
     bn = model.get_layer("dense1_bn")
     pre = x @ model.get_layer("dense1_linear").kernel.numpy()
@@ -99,7 +98,7 @@ def test_variance_shift_is_one_when_bn_scales_by_the_inputs_true_variance():
     bn.moving_variance.assign(bn.moving_variance.numpy() * 3)
     assert abs(VarianceShift(model, x).metrics()["var_shift_dense1_bn"] - 3.0) < 1e-3
     assert (
-        VarianceShift(models.build(compose_run().model, (4,), 3, seed=0), x).metrics() == {}
+        VarianceShift(contract.build(compose_run().model, (4,), 3, seed=0), x).metrics() == {}
     )  # no BN layer: nothing to measure
 
 
@@ -107,7 +106,7 @@ def test_variance_shift_is_one_when_bn_scales_by_the_inputs_true_variance():
 def test_input_bn_per_feature_or_scalar(kind, n_stats):
     """Per feature: a mean and variance per pixel; scalar: one for all pixels. In training mode each
     normalises its batch to mean 0 and variance 1 over what it averages."""
-    model = models.build(compose_run(f"model.input_bn={kind}").model, (28, 28, 1), 10, seed=0)
+    model = contract.build(compose_run(f"model.input_bn={kind}").model, (28, 28, 1), 10, seed=0)
     bn = model.get_layer("input_bn")
     assert bn.moving_mean.shape == (n_stats,)
     x = np.random.default_rng(0).uniform(0, 1, size=(64, 28, 28, 1)).astype("float32") * np.linspace(1, 3, 784).reshape(
@@ -126,7 +125,7 @@ def test_input_bn_per_feature_or_scalar(kind, n_stats):
 
 
 def test_keras_blog_output_bn_and_the_circles_sigmoid_head():
-    model = models.build(
+    model = contract.build(
         compose_run("model=cnn", "model.bn=before", "model.output_bn=true").model, (28, 28, 1), 10, seed=0
     )
     assert (
@@ -137,7 +136,7 @@ def test_keras_blog_output_bn_and_the_circles_sigmoid_head():
     head = compose_run(
         "data=circles", "model.output=sigmoid", "model.output_init=glorot_uniform", "model.kernel_init=he_uniform"
     ).model
-    model = models.build(head, (2,), 2, seed=0)
+    model = contract.build(head, (2,), 2, seed=0)
     assert (
         model.output_shape == (None, 1)
         and type(model.get_layer("logits").kernel_initializer).__name__ == "GlorotUniform"
@@ -157,7 +156,7 @@ def test_every_registered_builder_keeps_the_contract(name, bn, dropout):
     if bn == "none" and len(dropout) == 2:
         pytest.skip("dropout_before_bn needs a BN layer")
     cfg = compose_run(f"model={name}", f"model.bn={bn}", *dropout)
-    model = models.build(cfg.model, (28, 28, 1), 10, seed=0)  # contract.check runs inside, and would raise
+    model = contract.build(cfg.model, (28, 28, 1), 10, seed=0)  # contract.check runs inside, and would raise
     acts = blocks.nonlinearities(model)
     assert len(acts) == len(cfg.model.conv) + len(cfg.model.hidden)
     bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
@@ -170,7 +169,7 @@ def test_every_registered_builder_keeps_the_contract(name, bn, dropout):
 
 def test_the_contract_refuses_bn_on_the_wrong_side():
     """A model built for model.bn=after is not a model.bn=before one: the check compares the graph, not names alone."""
-    after = models.build(compose_run("model.bn=after").model, (28, 28, 1), 10, seed=0)
+    after = contract.build(compose_run("model.bn=after").model, (28, 28, 1), 10, seed=0)
     with pytest.raises(contract.ContractError, match="model.bn=before: 'dense1_bn' must feed 'dense1_act'"):
         contract.check(after, compose_run("model.bn=before").model, 10)
     with pytest.raises(contract.ContractError, match="'logits' must give 3 logit"):
@@ -207,7 +206,7 @@ def test_every_normalizer_keeps_the_contract_and_layer_and_group_norm_ignore_the
         "model.hidden=[64]",
         "model.depth=4",
     )
-    model = models.build(cfg.model, (28, 28, 1), 10, seed=0)  # contract.check runs inside
+    model = contract.build(cfg.model, (28, 28, 1), 10, seed=0)  # contract.check runs inside
     assert len(blocks.nonlinearities(model)) == len(cfg.model.conv) + 4
     layer = model.get_layer("dense1_bn")
     assert isinstance(layer, blocks.NORM_LAYERS[cfg.model.norm])

@@ -158,7 +158,7 @@ def test_validation_split_is_fixed_stratified_and_never_trained_on():
     )  # stratified: 500 images a digit, a tenth of the 4,000 training ones
     rows = {r.tobytes() for r in d.x_train.reshape(len(d.x_train), -1)}
     assert not any(r.tobytes() in rows for r in d.x_val.reshape(len(d.x_val), -1))  # disjoint from training
-    again = data.with_validation(data._load(data.DataName.mnist5k, False), 0.1)
+    again = data.with_validation(data._load("mnist5k", False), 0.1)
     np.testing.assert_array_equal(again.y_val, d.y_val)  # the same split every time, whatever the run seed
     assert len(data.load(compose_run("data=mnist5k", "data.val_fraction=0").data).x_val) == 0
 

@@ -168,7 +168,7 @@ def test_two_sweeps_started_together_never_collide(tmp_path):
         (["seed=interval(0,1)"], "BasicSweeper does not support sweep type : INTERVAL_SWEEP"),
         (
             ["data=circles", "model=mlp,cnn"],
-            "model.conv=[32, 64, 64] needs image data (H, W, C); this dataset's inputs have shape (2,)",
+            "model.conv=[32, 64, 64] needs image data (H, W, C); data=circles's inputs have shape (2,)",
         ),
         (["model=cnn", "model.conv=[8],[8,8,8,8,8]"], "model.conv=[8, 8, 8, 8, 8]: conv block 4 gets a 1x1 input"),
     ],

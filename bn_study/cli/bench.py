@@ -39,7 +39,8 @@ import numpy as np
 import pandas as pd
 from hydra import compose, initialize_config_dir
 
-from bn_study.config import BN, CONF_DIR, RunConfig, validate
+from bn_study.config import BN, CONF_DIR, RunConfig
+from bn_study.run.preflight import validated
 from bn_study.run.provenance import versions
 from bn_study.tables import stats
 
@@ -51,7 +52,7 @@ TARGETS = {"a_over_c": 5.0, "c_over_b": 1.10, "probes_over_c": 1.25, "fixed_seco
 
 def compose_protocol(*overrides: str) -> RunConfig:
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return validate(compose(config_name="config", overrides=[*PROTOCOL, *overrides]))
+        return validated(compose(config_name="config", overrides=[*PROTOCOL, *overrides]))
 
 
 class PeakMemory:
@@ -94,11 +95,10 @@ def tutorial_style(cfg: RunConfig, data, steps: int) -> tuple[float, None]:
     # TensorFlow (and what imports it) only once something is measured: --help and the summary need none of it
     import keras
 
-    from bn_study.models import blocks
-    from bn_study.models import builders as models
+    from bn_study.models import blocks, contract
     from bn_study.run.train import BatchOrder
 
-    model = models.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
+    model = contract.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
     model.compile(optimizer=keras.optimizers.SGD(cfg.optimizer.lr), loss=_loss(), metrics=["accuracy"])
     probe = keras.Model(model.inputs, blocks.nonlinearities(model)[-1].input)
     order, every, fixed = (
@@ -128,10 +128,10 @@ def bare_loop(cfg: RunConfig, data, steps: int) -> tuple[float, None]:
     import keras
     import tensorflow as tf
 
-    from bn_study.models import builders as models
+    from bn_study.models import contract
     from bn_study.run.train import BatchOrder
 
-    model = models.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
+    model = contract.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
     optimizer, loss_fn = keras.optimizers.SGD(cfg.optimizer.lr), _loss()
     optimizer.build(model.trainable_variables)
     x_all, y_all, weights = tf.constant(data.x_train), tf.constant(data.y_train), model.trainable_variables
@@ -159,10 +159,10 @@ def tuned_fit(cfg: RunConfig, data, steps: int) -> tuple[float, None]:
     # TensorFlow (and what imports it) only once something is measured: --help and the summary need none of it
     import keras
 
-    from bn_study.models import builders as models
+    from bn_study.models import contract
     from bn_study.run.train import BatchOrder
 
-    model = models.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
+    model = contract.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
     every = cfg.trainer.eval_every
     model.compile(
         optimizer=keras.optimizers.SGD(cfg.optimizer.lr), loss=_loss(), jit_compile=True, steps_per_execution=every
@@ -257,9 +257,9 @@ def _timed(fn) -> float:
 
 def dense_shapes(cfg: RunConfig, data) -> list[tuple[int, int]]:
     # TensorFlow (and what imports it) only once something is measured: --help and the summary need none of it
-    from bn_study.models import builders as models
+    from bn_study.models import contract
 
-    model = models.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
+    model = contract.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
     return [tuple(layer.kernel.shape) for layer in model.layers if hasattr(layer, "kernel")]
 
 

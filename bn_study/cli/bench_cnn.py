@@ -56,18 +56,19 @@ def _compose(overrides: list[str]):
     # TensorFlow (and what imports it) only in a child, once its setting is in the environment it reads at import
     from hydra import compose, initialize_config_dir
 
-    from bn_study.config import CONF_DIR, validate
+    from bn_study.config import CONF_DIR
+    from bn_study.run.preflight import validated
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return validate(compose(config_name="config", overrides=overrides))
+        return validated(compose(config_name="config", overrides=overrides))
 
 
 def _model_and_optimizer(cfg, data):
     # TensorFlow (and what imports it) only in a child, once its setting is in the environment it reads at import
-    from bn_study.models import builders as models
+    from bn_study.models import contract
     from bn_study.run.train import make_optimizer
 
-    model = models.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
+    model = contract.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
     optimizer = make_optimizer(cfg.optimizer)
     optimizer.build(model.trainable_variables)
     return model, optimizer
@@ -160,9 +161,9 @@ def conv_flops(cfg, data) -> tuple[int, list[dict]]:
     """A training step's FLOPs (forward, and backward as twice the forward: input and weight gradients),
     and each conv layer's shape, from the built model."""
     # TensorFlow (and what imports it) only in a child, once its setting is in the environment it reads at import
-    from bn_study.models import builders as models
+    from bn_study.models import contract
 
-    model = models.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
+    model = contract.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
     batch, forward, convs = cfg.trainer.batch_size, 0, []
     for layer in model.layers:
         if hasattr(layer, "kernel") and len(layer.kernel.shape) == 4:

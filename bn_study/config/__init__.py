@@ -12,12 +12,10 @@ from bn_study.config.identity import (
 )
 from bn_study.config.schema import (
     BN,
-    BUILDERS,
     CONF_DIR,
     Activation,
     CheckpointConfig,
     DataConfig,
-    DataName,
     KernelInit,
     LoggerConfig,
     ModelConfig,
@@ -54,7 +52,6 @@ register()
 __all__ = [
     "ADDED_LATER",
     "BN",
-    "BUILDERS",
     "CONF_DIR",
     "FLOAT32_MAX",
     "LAYER_SEEDS",
@@ -67,7 +64,6 @@ __all__ = [
     "CheckpointConfig",
     "ConfigError",
     "DataConfig",
-    "DataName",
     "KernelInit",
     "LoggerConfig",
     "ModelConfig",

@@ -15,15 +15,6 @@ from omegaconf import OmegaConf
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
-class DataName(Enum):
-    mnist = "mnist"
-    mnist5k = "mnist5k"
-    fashion_mnist = "fashion_mnist"
-    cifar10 = "cifar10"
-    digits = "digits"
-    circles = "circles"
-
-
 class BN(Enum):
     none = "none"
     before = "before"  # BN between the linear map and the nonlinearity, as in the paper
@@ -81,7 +72,8 @@ class OptimizerName(Enum):
 
 @dataclass
 class DataConfig:
-    name: DataName = DataName.mnist
+    # A registered dataset (bn_study.data.datasets.DATASETS; data=<name> picks conf/data/<name>.yaml).
+    name: str = "mnist"
     # data=mnist with neither network nor cache falls back to mnist5k unless strict.
     strict: bool = False
     # MNIST-format files a user already has, for data=mnist or fashion_mnist without network: a folder of
@@ -97,21 +89,16 @@ class DataConfig:
     val_fraction: float = 0.1
 
 
-# The registered model builders: model=<name> picks one (conf/model/<name>.yaml), model._target_ a user's own.
-BUILDERS = {
-    "mlp": "bn_study.models.builders.mlp",
-    "cnn": "bn_study.models.builders.cnn",
-    "lstm": "bn_study.models.builders.lstm",
-}
-
-
 @dataclass
 class ModelConfig:
-    # A registered builder's name (BUILDERS), or with _target_ a free label for a user's own.
+    # A registered builder's name (bn_study.models.registry.BUILDERS: model=<name> picks conf/model/<name>.yaml), or
+    # with _target_ a free label for a user's own.
     name: str = "mlp"
-    # A user's builder, `pkg.module.function` (README "Your own model builder"); null: BUILDERS[name].
+    # A user's builder, `pkg.module.function` (README "Your own model builder"); null: the registered one.
     _target_: Optional[str] = None
-    # Convolutional blocks (filters each); 2x2 max-pooling sits between consecutive blocks.
+    # model=cnn's own: convolutional blocks (filters each); 2x2 max-pooling sits between consecutive blocks. Options
+    # one builder reads (its Builder.options) sit in this one node because a run's id hashes it as it is; every other
+    # registered builder refuses them off their default.
     conv: List[int] = field(default_factory=list)
     kernel_size: int = 3
     # Dense hidden blocks (units each), after the conv stack is flattened.
@@ -145,9 +132,9 @@ class ModelConfig:
     l2: float = 0.0
     # BN's moving averages: new = momentum * old + (1 - momentum) * batch statistic (Keras's default 0.99).
     bn_momentum: float = 0.99
-    # model=lstm: read the image's pixels in one fixed random order (permuted sequential MNIST).
+    # model=lstm's own: read the image's pixels in one fixed random order (permuted sequential MNIST).
     permute: bool = False
-    # model=lstm: where the gains of the normalisation inside the cell start (Cooijmans et al. 2016: 0.1).
+    # model=lstm's own: where the gains of the normalisation inside the cell start (Cooijmans et al. 2016: 0.1).
     recurrent_gamma: float = 0.1
 
     def dense_units(self) -> list[int]:

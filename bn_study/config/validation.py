@@ -1,5 +1,6 @@
-"""Numeric ranges and cross-field rules (`validate`): bad input as `ConfigError`, one line naming the key and what
-it allows."""
+"""Numeric ranges and cross-field rules that hold for every dataset, builder and probe (`validate`): bad input as
+`ConfigError`, one line naming the key and what it allows. What one dataset, builder or probe refuses is its registry
+entry's to say (bn_study.run.preflight.validated checks both)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from bn_study.config.schema import BN, BUILDERS, Activation, DataName, Norm, Normalizer, OptimizerName, RunConfig
+from bn_study.config.schema import BN, Norm, Normalizer, OptimizerName, RunConfig
 
 
 class ConfigError(ValueError):
@@ -105,28 +106,10 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     _refuse_non_finite(run)
     m, o, t, p = run.model, run.optimizer, run.trainer, run.probe
     _require(
-        m._target_ is not None or m.name in BUILDERS,
-        "model.name",
-        m.name,
-        f"a registered builder ({', '.join(BUILDERS)}), or any label with model._target_=pkg.module.build",
-    )
-    _require(
         m._target_ is None or all(p.isidentifier() for p in m._target_.split(".")) and "." in m._target_,
         "model._target_",
         m._target_,
         "a dotted path to a builder function, pkg.module.build",
-    )
-    _require(
-        m._target_ is not None or m.name != "mlp" or not m.conv,
-        "model.conv",
-        m.conv,
-        "[] for model=mlp (model=cnn has conv blocks)",
-    )
-    _require(
-        m._target_ is not None or m.name != "cnn" or bool(m.conv),
-        "model.conv",
-        m.conv,
-        "a non-empty list of filters for model=cnn",
     )
     _require(bool(m.hidden) or bool(m.conv), "model.hidden", m.hidden, "non-empty when model.conv is empty")
     for key, sizes in (("model.hidden", m.hidden), ("model.conv", m.conv)):
@@ -142,14 +125,6 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
         "model.hidden",
         m.hidden,
         "one width at least when model.depth is set (model.depth blocks of model.hidden[0] units)",
-    )
-    blocks = len(m.conv) + len(m.dense_units())
-    _require(
-        m._target_ is not None or m.name == "lstm" or blocks < LAYER_SEEDS,
-        "model.depth" if m.depth else "model.hidden",
-        m.depth or m.hidden,
-        f"at most {LAYER_SEEDS - 1 - len(m.conv)} dense blocks beside {len(m.conv)} conv blocks (a run initialises at most {LAYER_SEEDS} layers, "
-        "one seed each, the output layer included)",
     )
     _require(m.kernel_size >= 1, "model.kernel_size", m.kernel_size, "an integer >= 1")
     _require(
@@ -168,12 +143,6 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     _require(m.init_std is None or m.init_std > 0, "model.init_std", m.init_std, "> 0, or null for model.kernel_init")
     _require(not m.output_bn or m.bn is not BN.none, "model.output_bn", m.output_bn, "false when model.bn=none")
     _require(0.0 <= run.data.val_fraction < 0.5, "data.val_fraction", run.data.val_fraction, "in [0, 0.5)")
-    _require(
-        run.data.path is None or run.data.name in (DataName.mnist, DataName.fashion_mnist),
-        "data.path",
-        run.data.path,
-        "null unless data=mnist or data=fashion_mnist (it names MNIST-format files)",
-    )
     _require(
         run.data.path is None or Path(run.data.path).exists(), "data.path", run.data.path, "an existing file or folder"
     )
@@ -215,15 +184,6 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     )
     _require(m.norm_groups >= 1, "model.norm_groups", m.norm_groups, "an integer >= 1")
     _require(m.recurrent_gamma > 0, "model.recurrent_gamma", m.recurrent_gamma, "> 0")
-    if m._target_ is None and m.name == "lstm":
-        _validate_lstm(run)
-    else:
-        _require(
-            not m.permute,
-            "model.permute",
-            m.permute,
-            "false unless model=lstm (the other builders do not read the pixels in order)",
-        )
     _require(p.examples >= 1, "probe.examples", p.examples, "an integer >= 1")
     _require(p.precise_batches >= 0, "probe.precise_batches", p.precise_batches, "an integer >= 0 (0: not measured)")
     _require(
@@ -250,52 +210,3 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     _require(0 <= run.seed <= MAX_SEED, "seed", run.seed, f"an integer in [0, {MAX_SEED}] (2**32 - 1)")
     check_study_name(run.study)
     return run
-
-
-def _validate_lstm(run: RunConfig) -> None:
-    """model=lstm: one LSTM layer with its normalisation inside the cell (bn_study.models.lstm); the feed-forward
-    options and the probes, which read feed-forward blocks, are refused rather than ignored."""
-    m, p = run.model, run.probe
-    _require(not m.conv, "model.conv", m.conv, "[] for model=lstm")
-    _require(
-        m.depth is None and len(m.hidden) == 1,
-        "model.hidden",
-        m.hidden,
-        "one width for model=lstm (the LSTM's units), with model.depth null",
-    )
-    _require(
-        m.bn in (BN.none, BN.before),
-        "model.bn",
-        m.bn.value,
-        "none or before for model=lstm (before: normalised inside the cell, as Cooijmans et al. 2016)",
-    )
-    _require(
-        m.norm in (Normalizer.batch, Normalizer.layer), "model.norm", m.norm.value, "batch or layer for model=lstm"
-    )
-    _require(
-        m.activation is Activation.tanh, "model.activation", m.activation.value, "tanh for model=lstm (the cell's own)"
-    )
-    for key, value, default in (
-        ("model.input_bn", m.input_bn, Norm.none),
-        ("model.output_bn", m.output_bn, False),
-        ("model.dropout", m.dropout, 0.0),
-        ("model.dropout_before_bn", m.dropout_before_bn, False),
-        ("model.bn_renorm", m.bn_renorm, False),
-        ("model.l2", m.l2, 0.0),
-    ):
-        _require(
-            value == default,
-            key,
-            getattr(value, "value", value),
-            f"{getattr(default, 'value', default)} for model=lstm (a feed-forward block's option)",
-        )
-    _require(
-        not run.trainer.precise_bn or (m.bn is BN.before and m.norm is Normalizer.batch),
-        "trainer.precise_bn",
-        run.trainer.precise_bn,
-        "0 for model=lstm unless model.bn=before and model.norm=batch (a BN-LSTM: there are no batch statistics to recompute)",
-    )
-    for probe in ("enabled", "variance_shift", "activations", "gradients", "ics", "landscape", "bn_modes"):
-        _require(
-            not getattr(p, probe), f"probe.{probe}", True, "false for model=lstm (the probes read feed-forward blocks)"
-        )

@@ -1,4 +1,6 @@
-"""Datasets as in-memory arrays, with a record of where they actually came from.
+"""Datasets as in-memory arrays, with a record of where they actually came from: one registry entry per dataset
+(`DATASETS`: its spec, its loader, whether studies rerun on it, whether it reads data.path), which data=<name>
+(conf/data/<name>.yaml) picks.
 
 Training feeds batches from memory (the whole set is a few MB), so every loader returns numpy
 arrays: images scaled to [0, 1] with a trailing channel axis, labels as int32 class indices.
@@ -16,7 +18,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from bn_study.config import DataConfig, DataName, Norm
+from bn_study.config import ConfigError, DataConfig, Norm, RunConfig
+from bn_study.config.registry import Registry
 from bn_study.data import mnist_format
 
 log = logging.getLogger(__name__)
@@ -38,16 +41,6 @@ class Spec:
     n_classes: int
     n_train: int  # before the validation split is carved out of it
     n_test: int
-
-
-SPECS: dict[DataName, Spec] = {
-    DataName.mnist: Spec((28, 28, 1), 10, 60_000, 10_000),
-    DataName.mnist5k: Spec((28, 28, 1), 10, 4_000, 1_000),
-    DataName.fashion_mnist: Spec((28, 28, 1), 10, 60_000, 10_000),
-    DataName.cifar10: Spec((32, 32, 3), 10, 50_000, 10_000),
-    DataName.digits: Spec((8, 8, 1), 10, 1_437, 360),
-    DataName.circles: Spec((2,), 2, 500, 500),
-}
 
 
 def n_val(n_train: int, fraction: float) -> int:
@@ -191,14 +184,51 @@ def _circles():
     )
 
 
-_LOADERS: dict[DataName, Callable] = {
-    DataName.mnist: _mnist,
-    DataName.mnist5k: _mnist5k,
-    DataName.fashion_mnist: _fashion_mnist,
-    DataName.cifar10: _cifar10,
-    DataName.digits: _digits,
-    DataName.circles: _circles,
-}
+@dataclass(frozen=True)
+class Entry:
+    """A registered dataset."""
+
+    spec: Spec
+    load: Callable[[], tuple]  # -> (x_train, y_train, x_test, y_test, source), arrays as the module docstring says
+    # Studies rerun their MNIST sweeps on it (bn-study-studies --data).
+    studies: bool = False
+    # It is MNIST-format: data.path may name files a user already has.
+    files: bool = False
+    # Loaded instead, with a warning (and this note in the run's record), when this one cannot be had (no network, no
+    # cache) and data.strict is false.
+    fallback: Optional[str] = None
+    fallback_note: str = ""
+
+
+DATASETS: Registry[Entry] = Registry("data.name")
+DATASETS.add(
+    "mnist",
+    Entry(
+        Spec((28, 28, 1), 10, 60_000, 10_000),
+        _mnist,
+        studies=True,
+        files=True,
+        fallback="mnist5k",
+        fallback_note="full MNIST unavailable (no network, no cache); used the bundled 5,000-image subset",
+    ),
+)
+DATASETS.add("mnist5k", Entry(Spec((28, 28, 1), 10, 4_000, 1_000), _mnist5k, studies=True))
+DATASETS.add("fashion_mnist", Entry(Spec((28, 28, 1), 10, 60_000, 10_000), _fashion_mnist, studies=True, files=True))
+DATASETS.add("cifar10", Entry(Spec((32, 32, 3), 10, 50_000, 10_000), _cifar10))
+DATASETS.add("digits", Entry(Spec((8, 8, 1), 10, 1_437, 360), _digits))
+DATASETS.add("circles", Entry(Spec((2,), 2, 500, 500), _circles))
+
+
+def spec(name: str) -> Spec:
+    return DATASETS[name].spec
+
+
+def check(run: RunConfig) -> None:
+    """data.name is registered, and data.path is given only to a dataset that reads files."""
+    entry, data = DATASETS[run.data.name], run.data
+    if data.path is not None and not entry.files:
+        readers = " or ".join(f"data={n}" for n, e in DATASETS.items() if e.files)
+        raise ConfigError(f"data.path={data.path}: must be null unless {readers} (it names MNIST-format files)")
 
 
 def load(cfg: DataConfig) -> Dataset:
@@ -210,7 +240,7 @@ def load(cfg: DataConfig) -> Dataset:
 
 @functools.lru_cache(maxsize=4)
 def _prepared(
-    requested: DataName, strict: bool, path: Optional[str], val_fraction: float, norm: Norm, epsilon: float
+    requested: str, strict: bool, path: Optional[str], val_fraction: float, norm: Norm, epsilon: float
 ) -> Dataset:
     return standardized(with_validation(_load(requested, strict, path), val_fraction), norm, epsilon)
 
@@ -257,25 +287,22 @@ def _frozen(array: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4)
-def _load(requested: DataName, strict: bool, path: Optional[str] = None) -> Dataset:
-    name, fallback = requested, None
+def _load(requested: str, strict: bool, path: Optional[str] = None) -> Dataset:
+    name, fallback, entry = requested, None, DATASETS[requested]
     try:
-        xtr, ytr, xte, yte, source = _from_files(Path(path), "data.path") if path else _LOADERS[requested]()
+        xtr, ytr, xte, yte, source = _from_files(Path(path), "data.path") if path else entry.load()
     except DataUnavailable as err:
-        if requested is not DataName.mnist or strict:
-            hint = " (data.strict=true forbids the mnist5k fallback)" if requested is DataName.mnist else ""
+        if entry.fallback is None or strict:
+            hint = f" (data.strict=true forbids the {entry.fallback} fallback)" if entry.fallback else ""
             raise DataUnavailable(
-                f"data={requested.value}: {err}{hint}; data=mnist5k, digits and circles always work"
+                f"data={requested}: {err}{hint}; data=mnist5k, digits and circles always work"
             ) from None
-        name, fallback = (
-            DataName.mnist5k,
-            "full MNIST unavailable (no network, no cache); used the bundled 5,000-image subset",
-        )
-        log.warning("WARNING data=mnist: %s", fallback)
-        xtr, ytr, xte, yte, source = _LOADERS[name]()
+        name, fallback = entry.fallback, entry.fallback_note
+        log.warning("WARNING data=%s: %s", requested, fallback)
+        xtr, ytr, xte, yte, source = DATASETS[name].load()
     arrays = [
         _frozen(np.asarray(a, dtype=t))
         for a, t in ((xtr, np.float32), (ytr, np.int32), (xte, np.float32), (yte, np.int32))
     ]
     empty_val = _frozen(np.empty((0, *arrays[0].shape[1:]), np.float32)), _frozen(np.empty(0, np.int32))
-    return Dataset(name.value, requested.value, source, fallback, *arrays, *empty_val)
+    return Dataset(name, requested, source, fallback, *arrays, *empty_val)

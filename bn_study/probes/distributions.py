@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bn_study.config import ProbeConfig
+from bn_study.config import ProbeConfig, RunConfig
 from bn_study.models.blocks import batch_norm_layers, nonlinearities
 
 
@@ -31,6 +31,10 @@ class VarianceShift:
         if self._bns:
             sub = keras.Model(model.inputs, [layer.input for layer in self._bns])
             self._fn = tf.function(lambda x: sub(x, training=False))
+
+    @classmethod
+    def start(cls, trainer, cfg: RunConfig, data) -> "VarianceShift":
+        return cls(trainer.model, data.x_test[: cfg.probe.examples])
 
     def measure(self) -> dict[str, dict[str, float]]:
         return {"probe": self.metrics()} if self._bns else {}
@@ -51,12 +55,16 @@ class VarianceShift:
 
 class InputPercentiles:
     def __init__(self, model: keras.Model, cfg: ProbeConfig, x_fixed: np.ndarray):
-        self.layer = nonlinearities(model)[cfg.layer]  # `shapes.check` made sure the layer and unit exist
+        self.layer = nonlinearities(model)[cfg.layer]  # `probes.registry.check` made sure the layer and unit exist
         self._unit = cfg.unit
         self._q = list(cfg.percentiles)
         self._x = tf.constant(x_fixed[: cfg.examples])
         sub = keras.Model(model.inputs, self.layer.input)
         self._fn = tf.function(lambda x: sub(x, training=False))
+
+    @classmethod
+    def start(cls, trainer, cfg: RunConfig, data) -> "InputPercentiles":
+        return cls(trainer.model, cfg.probe, data.x_test)
 
     @property
     def where(self) -> str:

@@ -31,7 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bn_study.config import ProbeConfig
+from bn_study.config import ProbeConfig, RunConfig
 from bn_study.models.blocks import nonlinearities
 from bn_study.probes import precise_bn
 
@@ -116,9 +116,9 @@ class Mechanisms:
             self._precise = precise_bn.Recomputer(model, x_train, batch_size, cfg.precise_batches)
             self._acc_moving = tf.function(lambda: self._accuracy(batch_stats=False))
 
-    @staticmethod
-    def wanted(cfg: ProbeConfig) -> bool:
-        return cfg.activations or cfg.gradients or cfg.ics or cfg.landscape or cfg.bn_modes
+    @classmethod
+    def start(cls, trainer, cfg: RunConfig, data) -> "Mechanisms":
+        return cls(trainer, cfg.probe, data.x_train, data.y_train, data.x_test, data.y_test, cfg.trainer.batch_size)
 
     # -- the training objective, stateless -------------------------------------------------------------
     def _loss_and_grad(self, w):
@@ -130,23 +130,28 @@ class Mechanisms:
         return loss, tape.gradient(loss, w)
 
     def _measure(self, lr):
+        """{split: {metric: tensor}}, and under `_preacts` the blocks' pre-activations (summarised outside)."""
         w = [v.value for v in self.model.trainable_variables]
         out = {}
         if self.cfg.gradients or self.cfg.ics or self.cfg.landscape:
             loss, g = self._loss_and_grad(w)
         if self.cfg.gradients:
-            for i, name in zip(self._kernels, self._names):
-                out[f"{name}.grad_norm"] = tf.norm(g[i])
+            out["grad"] = {f"{name}.grad_norm": tf.norm(g[i]) for i, name in zip(self._kernels, self._names)}
         if self.cfg.ics:
+            out["ics"] = {}
             for i, name in zip(self._kernels[1:], self._names[1:]):
                 shift = covariate_shift(lambda v: self._loss_and_grad(v)[1], w, g, self._group, i, lr)
-                out.update({f"{name}.ics_{k}": v for k, v in shift.items()})
+                out["ics"].update({f"{name}.ics_{k}": v for k, v in shift.items()})
         if self.cfg.landscape:
-            out.update(landscape(self._loss_and_grad, w, g, [lr * s for s in self.cfg.landscape_steps]))
-            out["loss"] = loss
+            out["landscape"] = {
+                **landscape(self._loss_and_grad, w, g, [lr * s for s in self.cfg.landscape_steps]),
+                "loss": loss,
+            }
         if self.cfg.bn_modes:
-            out["acc_batch_stats"] = self._accuracy(batch_stats=True)
-            out["acc_moving_averages"] = self._accuracy(batch_stats=False)
+            out["bn_modes"] = {
+                "acc_batch_stats": self._accuracy(batch_stats=True),
+                "acc_moving_averages": self._accuracy(batch_stats=False),
+            }
         if self.cfg.activations and self._acts:
             values = self._preacts(self._x_probe, training=False)
             out["_preacts"] = values if isinstance(values, (list, tuple)) else [values]
@@ -177,21 +182,11 @@ class Mechanisms:
         """{split: {metric: value}}: splits `act`, `grad`, `ics`, `landscape`, `bn_modes` as switched on."""
         lr = tf.constant(float(keras.ops.convert_to_numpy(self.trainer.optimizer.learning_rate)), tf.float32)
         raw = self._fn(lr)
-        out: dict[str, dict[str, float]] = {}
-        for key, value in raw.items():
-            if key == "_preacts":
-                out["act"] = self._activation_stats([v.numpy() for v in value])
-                continue
-            split = (
-                "grad"
-                if ".grad" in key
-                else "ics"
-                if ".ics_" in key
-                else "bn_modes"
-                if key.startswith("acc_")
-                else "landscape"
-            )
-            out.setdefault(split, {})[key] = float(value)
+        out = {
+            split: {key: float(v) for key, v in values.items()} for split, values in raw.items() if split != "_preacts"
+        }
+        if "_preacts" in raw:
+            out["act"] = self._activation_stats([v.numpy() for v in raw["_preacts"]])
         if self.cfg.gradients:
             out["grad"].update(self._update_ratios())
         if self.cfg.bn_modes and self.cfg.precise_batches:

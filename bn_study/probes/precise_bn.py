@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from bn_study.models.blocks import batch_norm_layers
-from bn_study.models.lstm import TRANSFORMS, NormLSTM
+from bn_study.models.lstm_cell import TRANSFORMS, NormLSTM
 
 Statistics = dict[str, tuple[np.ndarray, np.ndarray]]
 

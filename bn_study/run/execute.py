@@ -1,6 +1,6 @@
 """One run: a validated config in, a run folder (run.json + curves.csv) out.
 
-Usable without Hydra (tests, notebooks): `execute(validate(cfg), folder)`.
+Usable without Hydra (tests, notebooks): `execute(preflight.checked(cfg), folder)`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ import keras
 
 from bn_study.config import BN, ConfigError, Normalizer, RunConfig, config_id, identity, to_dict
 from bn_study.data import datasets as data_lib
-from bn_study.models import builders as models
-from bn_study.models import shapes
+from bn_study.models import contract
+from bn_study.models import registry as builders
 from bn_study.probes import precise_bn
-from bn_study.probes.distributions import InputPercentiles, VarianceShift
-from bn_study.probes.mechanisms import Mechanisms
+from bn_study.probes import registry as probes
 from bn_study.run import checkpoints, provenance, records
 from bn_study.run.trackers import Trackers, epoch_logs
 from bn_study.run.train import MAX_CHUNK, BatchOrder, Head, Trainer, make_optimizer, use_xla
@@ -147,15 +146,15 @@ def prepare(cfg: RunConfig) -> tuple[data_lib.Dataset, Compiled]:
     """Everything that can refuse the config before any file is written (data, model, probes), compiled
     or restarted from the compiled functions of an earlier run of the same graph."""
     data = data_lib.load(cfg.data)
-    shapes.check(cfg, data.spec)  # what was loaded, which may be a fallback: a batch larger than its training split
+    builders.check(cfg, data.spec)  # what was loaded, which may be a fallback: a batch larger than its training split
     key = graph_key(cfg)
     compiled = _COMPILED.pop(key, None)
     if compiled is None:
         keras.backend.clear_session()  # a sweep builds many models in one process: drop the previous one's graphs
     keras.utils.set_random_seed(cfg.seed)
-    model = models.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
+    model = contract.build(cfg.model, data.input_shape, data.n_classes, cfg.seed)
     if cfg.model._target_ is not None:
-        shapes.check_probe(model, cfg.probe)
+        probes.fits_model(model, cfg.probe)
     if compiled is None:
         compiled = _compile(cfg, data, model)
     else:
@@ -169,9 +168,6 @@ def prepare(cfg: RunConfig) -> tuple[data_lib.Dataset, Compiled]:
 
 def _compile(cfg: RunConfig, data: data_lib.Dataset, model: keras.Model) -> Compiled:
     t = cfg.trainer
-    probes = [InputPercentiles(model, cfg.probe, data.x_test)] if cfg.probe.enabled else []
-    if cfg.probe.variance_shift:
-        probes.append(VarianceShift(model, data.x_test[: cfg.probe.examples]))
     trainer = Trainer(
         model,
         make_optimizer(cfg.optimizer),
@@ -184,12 +180,8 @@ def _compile(cfg: RunConfig, data: data_lib.Dataset, model: keras.Model) -> Comp
         xla=use_xla(t.xla, cfg.model),
         head=Head(cfg.model.output),
     )
-    if Mechanisms.wanted(cfg.probe):
-        probes.append(
-            Mechanisms(trainer, cfg.probe, data.x_train, data.y_train, data.x_test, data.y_test, t.batch_size)
-        )
     precise = precise_bn.Recomputer(model, data.x_train, t.batch_size, t.precise_bn) if t.precise_bn else None
-    return Compiled(trainer, probes, fresh=True, precise=precise)
+    return Compiled(trainer, probes.start(trainer, cfg, data), fresh=True, precise=precise)
 
 
 def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, runtime: dict | None = None) -> dict:

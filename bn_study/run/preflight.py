@@ -6,22 +6,31 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from bn_study.config import RunConfig, validate
-from bn_study.data.datasets import SPECS
-from bn_study.models import shapes
+from bn_study.data import datasets
+from bn_study.models import registry as builders
+from bn_study.probes import registry as probes
 from bn_study.run import trackers
 
 
-def checked(cfg: DictConfig | RunConfig) -> RunConfig:
-    """The typed config, checked for ranges (`config.validate`), for fit against its dataset's spec, and for
-    trackers and callbacks that can start (`trackers.check`: a callback is made once, which imports TensorFlow, as a
-    user's builder does): all that can refuse a run before it starts."""
+def validated(cfg: DictConfig | RunConfig) -> RunConfig:
+    """The typed config, checked for ranges (`config.validate`), against its dataset's, its builder's and its probes'
+    registry entries, and for fit against its dataset's spec: without TensorFlow, for every job of a study's plan."""
     run = validate(cfg)
-    spec = SPECS[run.data.name]
-    shapes.check(run, spec)
+    datasets.check(run)
+    builders.check(run, datasets.spec(run.data.name))
+    probes.check(run)
+    return run
+
+
+def checked(cfg: DictConfig | RunConfig) -> RunConfig:
+    """`validated`, and trackers and callbacks that can start (`trackers.check`: a callback is made once, which
+    imports TensorFlow, as a user's builder does): all that can refuse a run before it starts."""
+    run = validated(cfg)
     trackers.check(run)
     if run.model._target_ is not None:
         # imports TensorFlow: only for a builder the arithmetic cannot follow
-        from bn_study.models import builders as models
+        from bn_study.models import contract
 
-        shapes.check_probe(models.build(run.model, spec.input_shape, spec.n_classes, run.seed), run.probe)
+        spec = datasets.spec(run.data.name)
+        probes.fits_model(contract.build(run.model, spec.input_shape, spec.n_classes, run.seed), run.probe)
     return run

@@ -19,8 +19,8 @@ import math
 import os
 from pathlib import Path
 
-from bn_study.config import DataName, config_id, identity_of
-from bn_study.data.datasets import SPECS, n_val
+from bn_study.config import config_id, identity_of
+from bn_study.data.datasets import DATASETS, n_val
 from bn_study.files import digest, named, now, staged, write_json_atomic
 from bn_study.run.provenance import versions
 
@@ -142,13 +142,9 @@ def _check_record(record: dict, curve, last_step: int) -> None:
 def _check_sizes(data: dict, asked: dict) -> None:
     """The split sizes run.json records (the verdicts' sampling errors and the summaries' epochs read them) against
     the dataset's spec, for the datasets bn-study ships a spec of and reads from its usual source."""
-    spec = (
-        SPECS.get(DataName(data["name"]))
-        if data["name"] in DataName.__members__ and asked.get("path") is None
-        else None
-    )
-    if spec is None:
+    if data["name"] not in DATASETS or asked.get("path") is not None:
         return
+    spec = DATASETS[data["name"]].spec
     val = n_val(spec.n_train, asked.get("val_fraction", 0.0))
     found, expected = (
         (data.get("n_train"), data.get("n_val", 0), data.get("n_test")),

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from bn_study.config import ModelConfig, OptimizerConfig, OptimizerName, Output
+from bn_study.models import registry as builders
 
 # Most steps per compiled call: large enough that the call overhead (~0.1 ms) vanishes, small enough
 # that a progress line can appear every few seconds.
@@ -26,7 +27,7 @@ def use_xla(requested: bool | None, model: ModelConfig) -> bool:
     """trainer.xla, or where it is null: XLA unless the model is one it slows down without a GPU (config.TrainerConfig.xla)."""
     if requested is not None:
         return requested
-    return not (model.conv or model.name == "lstm") or bool(tf.config.list_physical_devices("GPU"))
+    return builders.xla_on_cpu(model) or bool(tf.config.list_physical_devices("GPU"))
 
 
 def make_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:

@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 
 from bn_study.claims import Context, verdicts
-from bn_study.config import DataName
-from bn_study.data.datasets import SPECS
+from bn_study.data.datasets import spec
 from bn_study.render import plots
 from bn_study.studies.registry import get
 from bn_study.tables import collect, stats
@@ -53,7 +52,7 @@ class Tables:
     def epochs_note(self) -> str:
         """How many passes over its training split the longest run made: 'about 3 epochs of 3,600 training images'."""
         run = self.runs.loc[self.runs["steps"].idxmax()]
-        images = SPECS[DataName(run["data_used"])].n_train - int(run["n_val"])
+        images = spec(run["data_used"]).n_train - int(run["n_val"])
         return f"about {run['steps'] * run['trainer.batch_size'] / images:.3g} epochs of {images:,} training images"
 
     def seeds_note(self) -> str:

@@ -19,7 +19,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from bn_study import config as config_lib
-from bn_study.config import CONF_DIR, Norm, RunConfig, flatten_config, validate
+from bn_study.config import CONF_DIR, RunConfig, flatten_config
+from bn_study.probes import registry as probes
+from bn_study.run import preflight
 from bn_study.studies.registry import DATASETS, Version
 
 
@@ -32,8 +34,7 @@ def base(experiment: str, version: Version = Version()) -> list[str]:
     replaces the experiment's own only where that is an MNIST-like one (a sweep on circles stays on circles)."""
     overrides = [f"experiment={experiment}", f"quick={str(version.quick).lower()}"]
     if version.data:
-        own = _composed(tuple(overrides)).data.name
-        if getattr(own, "value", own) in DATASETS:
+        if _composed(tuple(overrides)).data.name in DATASETS:
             overrides.append(f"data={version.data}")
     return overrides
 
@@ -77,7 +78,7 @@ def configs(experiment: str, version: Version = Version(), extra: tuple[str, ...
                 for o in rest:
                     if o.key_or_group.lstrip("+") not in groups:
                         OmegaConf.update(cfg, o.key_or_group, o.value(), merge=False)
-                validated[key] = validate(cfg)
+                validated[key] = preflight.validated(cfg)
             run = validated[key]
             out.append(run if seed is None else dataclasses.replace(run, seed=seed))
     return out
@@ -85,24 +86,10 @@ def configs(experiment: str, version: Version = Version(), extra: tuple[str, ...
 
 def splits(cfg: RunConfig) -> frozenset:
     """The (split, metric) pairs a run of `cfg` logs; (split, '*') where the metric names depend on the model."""
-    p = cfg.probe
     out = {("train", "accuracy"), ("train", "loss"), ("test", "accuracy"), ("test", "loss")}
     if cfg.data.val_fraction > 0:
         out |= {("val", "accuracy"), ("val", "loss")}
-    if p.enabled:
-        out |= {("probe", "*"), ("probe_units", "*")}
-    if p.variance_shift and (cfg.model.bn.value != "none" or cfg.model.input_bn is not Norm.none):
-        out.add(("probe", "*"))
-    for flag, split in (
-        ("activations", "act"),
-        ("gradients", "grad"),
-        ("ics", "ics"),
-        ("landscape", "landscape"),
-        ("bn_modes", "bn_modes"),
-    ):
-        if getattr(p, flag):
-            out.add((split, "*"))
-    return frozenset(out)
+    return frozenset(out | {(split, "*") for split in probes.splits(cfg)})
 
 
 def planned(experiments: Iterable[str], version: Version = Version(), extra: tuple[str, ...] = ()) -> pd.DataFrame:

@@ -16,9 +16,10 @@ from typing import Callable
 
 from bn_study import studies as package
 from bn_study.claims import Claim
+from bn_study.data.datasets import DATASETS as REGISTERED
 
-# The datasets a study's MNIST sweeps can be rerun on (DATA=... make <study>): 28x28 greyscale, 10 classes.
-DATASETS = ("mnist", "mnist5k", "fashion_mnist")
+# The datasets a study's MNIST sweeps can be rerun on (DATA=... make <study>): those registered with studies=True.
+DATASETS = tuple(name for name, entry in REGISTERED.items() if entry.studies)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,111 @@
+"""Every entry of every registry (datasets, model builders, probes) keeps what its registry promises: its YAML, its
+schema, its refusals, and what it builds, loads or logs. A new entry is tested here without a test of its own."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bn_study.config import CONF_DIR, ConfigError, ModelConfig, ProbeConfig
+from bn_study.data import datasets
+from bn_study.models import builders as builder_modules
+from bn_study.models.registry import BUILDERS
+from bn_study.probes.registry import PROBES
+from tests.conftest import TINY, compose_run
+
+
+def _yaml(group: str, name: str) -> dict:
+    return yaml.safe_load((Path(CONF_DIR) / group / f"{name}.yaml").read_text())
+
+
+# -- model builders ---------------------------------------------------------------------------------------------------
+def test_every_builder_module_is_registered_under_its_own_name():
+    modules = sorted(p.stem for p in Path(builder_modules.__file__).parent.glob("*.py") if p.stem != "__init__")
+    assert modules == sorted(BUILDERS) and all(BUILDERS[name].name == name for name in BUILDERS)
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_a_builder_has_its_yaml_and_its_config_passes_its_own_rules(name):
+    own = _yaml("model", name)
+    assert own.get("name", own.get("model", {}).get("name")) == name
+    assert compose_run(*TINY, f"model={name}").model.name == name
+
+
+def _off_default(value):
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, list):
+        return [8]
+    return value * 2 + 1
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_a_builder_refuses_the_options_only_other_builders_read(name):
+    defaults = ModelConfig()
+    others = {o for b in BUILDERS.values() for o in b.options} - set(BUILDERS[name].options)
+    for option in sorted(others):
+        value = _off_default(getattr(defaults, option))
+        override = f"model.{option}={value}".replace("True", "true").replace("False", "false")
+        with pytest.raises(ConfigError, match=rf"^model\.{option}=.*unless model="):
+            compose_run(*TINY, f"model={name}", override)
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_a_builder_builds_what_its_arithmetic_says(name):
+    from bn_study.models import blocks, contract  # Keras: only the build needs it
+
+    cfg = compose_run(*TINY, f"model={name}", "model.bn=before")
+    spec = datasets.spec(cfg.data.name)
+    model = contract.build(cfg.model, spec.input_shape, spec.n_classes, seed=0)  # checks the contract
+    built = [(a.name, a.output.shape[-1]) for a in blocks.nonlinearities(model)]
+    assert built == (BUILDERS[name].acts(cfg.model) if BUILDERS[name].acts else [])
+
+
+# -- datasets ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", list(datasets.DATASETS))
+def test_a_dataset_has_its_yaml_and_loads_as_its_spec_declares(name):
+    assert _yaml("data", name)["name"] == name
+    cfg = compose_run(f"data={name}", "data.strict=true")
+    try:
+        loaded = datasets.load(cfg.data)
+    except datasets.DataUnavailable:
+        pytest.skip(f"data={name} needs a download or a cached copy here")
+    assert loaded.name == name and loaded.spec == datasets.spec(name)
+    entry = datasets.DATASETS[name]
+    if entry.studies:  # a study's MNIST sweeps rerun on it unchanged
+        assert (entry.spec.input_shape, entry.spec.n_classes) == ((28, 28, 1), 10)
+
+
+@pytest.mark.parametrize("name", [n for n, e in datasets.DATASETS.items() if not e.files])
+def test_a_dataset_that_reads_no_files_refuses_data_path(name, tmp_path):
+    with pytest.raises(ConfigError, match=r"^data\.path=.*: must be null unless data=mnist"):
+        compose_run(f"data={name}", f"data.path={tmp_path}")
+
+
+def test_a_dataset_name_not_registered_is_refused_naming_the_registered_ones():
+    with pytest.raises(ConfigError, match=r"^data\.name=imagenet: unknown; registered: mnist, mnist5k"):
+        compose_run("data.name=imagenet")
+
+
+# -- probes -----------------------------------------------------------------------------------------------------------
+def test_every_switch_of_the_probe_config_is_a_registered_probe():
+    switches = [f.name for f in dataclasses.fields(ProbeConfig) if f.type in (bool, "bool")]
+    assert switches == list(PROBES)
+
+
+@pytest.mark.parametrize("flag", list(PROBES))
+def test_a_probe_names_a_class_that_starts_and_measures(flag):
+    module, _, cls = PROBES[flag].measured_by.partition(":")
+    probe = getattr(importlib.import_module(module), cls)
+    assert callable(probe.start) and callable(probe.measure)
+
+
+@pytest.mark.parametrize("flag", [f for f, p in PROBES.items() if p.blocks])
+def test_a_probe_that_reads_blocks_is_refused_for_a_builder_without_them(flag):
+    for name in (n for n, b in BUILDERS.items() if b.acts is None):
+        with pytest.raises(ConfigError, match=rf"^probe\.{flag}=True: must be false for model={name}"):
+            compose_run(*TINY, f"model={name}", f"probe.{flag}=true")
