@@ -255,103 +255,127 @@ def _train(
     run_id: str,
 ) -> dict:
     t = cfg.trainer
-    trainer, probes = compiled.trainer, compiled.probes
-    trainer.warm_up()
-    order = BatchOrder(trainer.n_train, t.batch_size, cfg.seed, partial=t.partial_batch)
-    progress = _Progress(_label(cfg), t.steps, t.progress_seconds)
-    saver = checkpoints.Saver(folder, trainer, run_id, kept=resume) if cfg.checkpoint.enabled else None
+    compiled.trainer.warm_up()
+    saver = checkpoints.Saver(folder, compiled.trainer, run_id, kept=resume) if cfg.checkpoint.enabled else None
+    loop = _Loop(cfg, compiled, writer, trackers, saver, _Progress(_label(cfg), t.steps, t.progress_seconds))
+    loop.start(resume)
+    setup_seconds = time.perf_counter() - t_start
+    t_train = time.perf_counter()
+    trackers.begin()
+    while loop.step < t.steps and loop.diverged_at is None and loop.stopped_at is None:
+        loop.interval(min(loop.step + t.eval_every - loop.step % t.eval_every, t.steps))
+    train_seconds = time.perf_counter() - t_train
+    timing = {
+        "xla": compiled.trainer.xla,
+        "compiled": compiled.fresh,
+        "setup_seconds": round(setup_seconds, 3),
+        "train_seconds": round(train_seconds, 3),
+        "ms_per_step": round(1e3 * train_seconds / max(1, loop.step - (resume.step if resume else 0)), 4),
+    }
+    return loop.finish(folder, timing, t_start)
 
-    def evaluate(step: int) -> dict | None:
+
+class _Loop:
+    """One run's training once it is set up: evaluate (every split and probe, logged and checkpointed), train one
+    interval between evaluations, finish (the run's record closed as done or diverged)."""
+
+    def __init__(self, cfg: RunConfig, compiled: Compiled, writer, trackers: Trackers, saver, progress: _Progress):
+        self.cfg, self.compiled, self.writer = cfg, compiled, writer
+        self.trackers, self.saver, self.progress = trackers, saver, progress
+        self.trainer = compiled.trainer
+        t = cfg.trainer
+        self.order = BatchOrder(self.trainer.n_train, t.batch_size, cfg.seed, partial=t.partial_batch)
+        self.step, self.measured = 0, None
+        self.diverged_at, self.stopped_at, self.why = None, None, ""
+
+    def evaluate(self, step: int) -> dict | None:
         """Every evaluated split (test, val) and probe at `step`, logged; returns the splits' numbers, or None (nothing
         logged) where the network's outputs are not finite: a network that computes NaN has diverged, whatever its
         training loss said."""
-        if compiled.precise:
-            precise_bn.assign(trainer.model, compiled.precise.statistics())
+        trainer = self.trainer
+        if self.compiled.precise:
+            precise_bn.assign(trainer.model, self.compiled.precise.statistics())
         measured = {split: trainer.evaluate(split) for split in trainer.splits}
         if not all(math.isfinite(v) for values in measured.values() for v in values.values()):
             return None
         for split, values in measured.items():
-            writer.log(step, split, values)
-        for probe in probes:
+            self.writer.log(step, split, values)
+        for probe in self.compiled.probes:
             for split, values in probe.measure().items():
-                writer.log(step, split, values)
-        writer.flush()
-        if saver:
-            saver.save(step, measured)
+                self.writer.log(step, split, values)
+        self.writer.flush()
+        if self.saver:
+            self.saver.save(step, measured)
         return measured
 
-    diverged_at, stopped_at, why = None, None, ""
-    if resume:
-        order.skip(resume.step)
-        step, measured = resume.step, resume.measured
-        log.info("[%s] resumed from its checkpoint at step %d", _label(cfg), step)
-    else:
-        step, measured = 0, evaluate(0)
-        if measured is None:
-            diverged_at, why = 0, "non-finite outputs at its first evaluation"
-    if measured is not None:
-        progress(step, measured["test"], force=True)
-    setup_seconds = time.perf_counter() - t_start
-    t_train = time.perf_counter()
-    trackers.begin()
-    while step < t.steps and diverged_at is None and stopped_at is None:
-        target = min(step + t.eval_every - step % t.eval_every, t.steps)
+    def start(self, resume: checkpoints.Resume | None) -> None:
+        """From the checkpoint `resume` names, or from step 0 with its evaluation."""
+        if resume:
+            self.order.skip(resume.step)
+            self.step, self.measured = resume.step, resume.measured
+            log.info("[%s] resumed from its checkpoint at step %d", _label(self.cfg), self.step)
+        else:
+            self.measured = self.evaluate(0)
+            if self.measured is None:
+                self.diverged_at, self.why = 0, "non-finite outputs at its first evaluation"
+        if self.measured is not None:
+            self.progress(self.step, self.measured["test"], force=True)
+
+    def interval(self, target: int) -> None:
+        """Train up to step `target` (the next evaluation), log the interval's training means, then evaluate; a
+        callback (one 'epoch' to it) may stop the run there."""
+        t, trainer = self.cfg.trainer, self.trainer
         epoch = (target - 1) // t.eval_every
-        trackers.epoch_begin(epoch)
-        seen = {"loss": 0.0, "accuracy": 0.0}
-        examples = 0
-        while step < target and diverged_at is None:
-            for block in order.take(min(trainer.chunk, target - step)):
+        self.trackers.epoch_begin(epoch)
+        seen, examples = {"loss": 0.0, "accuracy": 0.0}, 0
+        while self.step < target and self.diverged_at is None:
+            for block in self.order.take(min(trainer.chunk, target - self.step)):
                 chunk = trainer.train(block)
                 for k in seen:
                     seen[k] += chunk[k] * chunk["examples"]
                 examples += chunk["examples"]
-                step += chunk["steps"]
+                self.step += chunk["steps"]
                 if chunk["diverged"]:
-                    diverged_at, why = step, "non-finite training loss"
+                    self.diverged_at, self.why = self.step, "non-finite training loss"
                     break
         train = {k: v / examples for k, v in seen.items()}
-        writer.log(step, "train", train)
-        if diverged_at is None:
-            measured = evaluate(step)
-            if measured is None:
-                diverged_at, why = step, "non-finite outputs at its evaluation"
-                break
-            progress(step, measured["test"], force=step == t.steps)
-            if trackers.epoch_end(epoch, epoch_logs(step, train, measured)) and step < t.steps:
-                stopped_at = step
-                log.info("[%s] stopped by a callback at step %d", _label(cfg), step)
-                progress(step, measured["test"], force=True)
-    train_seconds = time.perf_counter() - t_train
+        self.writer.log(self.step, "train", train)
+        if self.diverged_at is not None:
+            return
+        self.measured = self.evaluate(self.step)
+        if self.measured is None:
+            self.diverged_at, self.why = self.step, "non-finite outputs at its evaluation"
+            return
+        self.progress(self.step, self.measured["test"], force=self.step == t.steps)
+        if self.trackers.epoch_end(epoch, epoch_logs(self.step, train, self.measured)) and self.step < t.steps:
+            self.stopped_at = self.step
+            log.info("[%s] stopped by a callback at step %d", _label(self.cfg), self.step)
+            self.progress(self.step, self.measured["test"], force=True)
 
-    timing = {
-        "xla": trainer.xla,
-        "compiled": compiled.fresh,
-        "setup_seconds": round(setup_seconds, 3),
-        "train_seconds": round(train_seconds, 3),
-        "ms_per_step": round(1e3 * train_seconds / max(1, step - (resume.step if resume else 0)), 4),
-    }
-    if diverged_at is not None:
-        # The network is non-finite from here on: record NaN where the run stopped, nothing after it.
-        for split in trainer.splits:
-            writer.log(step, split, {"loss": math.nan, "accuracy": math.nan})
-        writer.flush()
-        log.info("[%s] diverged: %s at step %d", _label(cfg), why, diverged_at)
-        status, final = "diverged", {f"{split}_{k}": math.nan for split in trainer.splits for k in ("loss", "accuracy")}
-    else:
-        status, final = "done", {f"{split}_{k}": v for split, values in measured.items() for k, v in values.items()}
-    writer.close(
-        status,
-        final=final,
-        steps=step,
-        diverged_at_step=diverged_at,
-        stopped_at_step=stopped_at,
-        wall_seconds=round(time.perf_counter() - t_start, 3),
-        timing=timing,
-    )
-    if saver and not cfg.checkpoint.keep:
-        checkpoints.remove(folder)
-    trackers.end(
-        status, epoch_logs(step, {}, measured) if status == "done" else None
-    )  # after the run's own files are whole
-    return writer.record
+    def finish(self, folder: Path, timing: dict, t_start: float) -> dict:
+        """Close the run's record: done with its last evaluation, or diverged with NaN where it stopped."""
+        splits, writer = self.trainer.splits, self.writer
+        if self.diverged_at is not None:
+            # The network is non-finite from here on: record NaN where the run stopped, nothing after it.
+            for split in splits:
+                writer.log(self.step, split, {"loss": math.nan, "accuracy": math.nan})
+            writer.flush()
+            log.info("[%s] diverged: %s at step %d", _label(self.cfg), self.why, self.diverged_at)
+            status, final = "diverged", {f"{split}_{k}": math.nan for split in splits for k in ("loss", "accuracy")}
+        else:
+            status = "done"
+            final = {f"{split}_{k}": v for split, values in self.measured.items() for k, v in values.items()}
+        writer.close(
+            status,
+            final=final,
+            steps=self.step,
+            diverged_at_step=self.diverged_at,
+            stopped_at_step=self.stopped_at,
+            wall_seconds=round(time.perf_counter() - t_start, 3),
+            timing=timing,
+        )
+        if self.saver and not self.cfg.checkpoint.keep:
+            checkpoints.remove(folder)
+        # after the run's own files are whole
+        self.trackers.end(status, epoch_logs(self.step, {}, self.measured) if status == "done" else None)
+        return writer.record
