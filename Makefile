@@ -42,10 +42,11 @@ $(DEV_INSTALLED): $(INSTALLED)
 install: $(INSTALLED) ## Create .venv and install bn-study and TensorFlow (EXTRAS=cpu; cuda on a GPU machine); every target does this when needed
 install-dev: $(DEV_INSTALLED) ## install, plus what the tests and notebooks need (make test does this when needed)
 
-test: $(DEV_INSTALLED) ## Lint and format check (ruff), then the fast tests, two at a time (about 4 minutes here)
+test: $(DEV_INSTALLED) ## Lint and format check (ruff), the unit tests (no TensorFlow), then the rest two at a time (about 4 minutes here)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q -n 2 --durations=15 --ignore=tests/unit
 
 format: $(DEV_INSTALLED) ## Format the code and fix what the linter can (ruff); make test checks both
 	$(BIN)/ruff format .

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -29,6 +32,40 @@ def cli(*args: str, cwd: Path = REPO, timeout: int = 300, env: dict | None = Non
     return subprocess.run(
         [sys.executable, "-m", "bn_study", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+# Where Hydra calls its logging set-up.
+_HYDRA_LOG_SETUP = (
+    "hydra.main",
+    "hydra.core.utils",
+    "hydra._internal.hydra",
+    "hydra._internal.core_plugins.basic_launcher",
+)
+
+
+def cli_in_process(*args: str) -> subprocess.CompletedProcess:
+    """`bn-study *args` run in this process (no TensorFlow import, no interpreter start): for what the command says,
+    where a process of its own is not the point. Its exit status, stdout and stderr as `cli` gives them."""
+    from bn_study.cli import app
+
+    argv, env = sys.argv, dict(os.environ)
+    sys.argv, out, err, code = ["bn-study", *args], io.StringIO(), io.StringIO(), 0
+    try:
+        with contextlib.ExitStack() as stack:
+            # Hydra's logging set-up would close this process's handlers (pytest's own among them): the command's
+            # refusals are printed, not logged, so it is left out here.
+            for where in _HYDRA_LOG_SETUP:
+                stack.enter_context(mock.patch(f"{where}.configure_log", lambda *_, **__: None))
+            stack.enter_context(contextlib.redirect_stdout(out))
+            stack.enter_context(contextlib.redirect_stderr(err))
+            app.cli()
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+    finally:
+        sys.argv = argv
+        os.environ.clear()
+        os.environ.update(env)  # the command sets HYDRA_FULL_ERROR for itself
+    return subprocess.CompletedProcess(["bn-study", *args], code, out.getvalue(), err.getvalue())
 
 
 def refused(proc: subprocess.CompletedProcess) -> str:

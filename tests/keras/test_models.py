@@ -4,12 +4,13 @@ import keras
 import numpy as np
 import pytest
 
+from bn_study.data import datasets as data_lib
 from bn_study.models import blocks, contract
 from bn_study.models.registry import BUILDERS
 from bn_study.probes.distributions import InputPercentiles, VarianceShift
 from tests.conftest import TINY, cli, compose_run
 
-# The builders made of feed-forward blocks (the LSTM's cell holds its own: tests/test_lstm.py).
+# The builders made of feed-forward blocks (the LSTM's cell holds its own: tests/keras/test_lstm.py).
 FEEDFORWARD = sorted(name for name, builder in BUILDERS.items() if builder.acts is not None)
 
 
@@ -220,3 +221,12 @@ def test_every_normalizer_keeps_the_contract_and_layer_and_group_norm_ignore_the
     elif norm in ("layer", "group"):
         assert gap < 1e-3  # float rounding only (another batch shape, another reduction order)
         np.testing.assert_allclose(model(x, training=False).numpy(), model(x, training=True).numpy(), atol=1e-3)
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_a_builder_builds_what_its_arithmetic_says(name):
+    cfg = compose_run(*TINY, f"model={name}", "model.bn=before")
+    spec = data_lib.spec(cfg.data.name)
+    model = contract.build(cfg.model, spec.input_shape, spec.n_classes, seed=0)  # checks the contract
+    built = [(a.name, a.output.shape[-1]) for a in blocks.nonlinearities(model)]
+    assert built == (BUILDERS[name].acts(cfg.model) if BUILDERS[name].acts else [])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import TINY, cli, refused
+from tests.conftest import TINY, cli, cli_in_process, refused
 
 CASES = [
     (
@@ -127,7 +127,7 @@ CASES = [
 @pytest.mark.parametrize("overrides, message", CASES, ids=[" ".join(c[0]) for c in CASES])
 def test_bad_input_is_refused_in_one_line(tmp_path, overrides, message):
     out = tmp_path / "run"
-    proc = cli(*TINY, f"hydra.run.dir={out}", *overrides)  # after it: a case may set hydra.run.dir itself
+    proc = cli_in_process(*TINY, f"hydra.run.dir={out}", *overrides)  # after it: a case may set hydra.run.dir itself
     assert message in refused(proc), proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert not out.exists()
@@ -149,86 +149,6 @@ def test_mnist_without_network_falls_back_unless_strict(tmp_path, monkeypatch):
 
     data = json.loads((tmp_path / "loose" / "run.json").read_text())["data"]
     assert data["requested"] == "mnist" and data["name"] == "mnist5k" and "no network" in data["fallback"]
-
-
-# Refusals of config values alone, checked in-process (the CLI path of such a refusal is the cases above).
-CONFIG_CASES = [
-    (["model.depth=0"], "model.depth=0: must be an integer in [1, 999], or null for model.hidden as it is"),
-    (["model.depth=1000"], "model.depth=1000: must be an integer in [1, 999], or null for model.hidden as it is"),
-    (
-        ["model=cnn", "model.depth=999"],
-        "model.depth=999: must be at most 996 dense blocks beside 3 conv blocks (a run initialises at most 1000 layers",
-    ),
-    (
-        ["optimizer.lr=1e39"],
-        "optimizer.lr=1e+39: must be a finite number, at most 3.403e+38 in magnitude (the model computes in float32)",
-    ),
-    (["model.depth=3", "model.hidden=[]"], "model.hidden=[]: must be non-empty when model.conv is empty"),
-    (
-        ["model.bn=before", "model.norm=group", "model.norm_groups=3"],
-        "model.norm_groups=3: must divide every block's width (here [100, 100, 100]); 100 does not split into 3 equal groups",
-    ),
-    (
-        ["model.bn=before", "model.norm=layer", "model.bn_momentum=0.9"],
-        "model.bn_momentum=0.9: must be 0.99 (unset) with model.norm=layer: layer and group normalisation keep no moving averages",
-    ),
-    (
-        ["model.bn=before", "model.norm=group", "model.output_bn=true"],
-        "model.output_bn=True: must be false with model.norm=group (the Keras blog's output layer is BN)",
-    ),
-    (
-        ["model.bn=before", "model.norm=layer", "model.bn_renorm=true"],
-        "model.bn_renorm=True: must be false with model.norm=layer (model.bn_renorm=true is model.norm=batch_renorm's older spelling)",
-    ),
-    (
-        ["probe.precise_batches=10"],
-        "probe.precise_batches=10: must be 0 unless probe.bn_modes=true (it adds a BN mode)",
-    ),
-    (
-        ["trainer.precise_bn=5", "probe.bn_modes=true"],
-        "trainer.precise_bn=5: must be 0 with probe.bn_modes=true (the probe compares BN's moving averages",
-    ),
-    (["trainer.precise_bn=-1"], "trainer.precise_bn=-1: must be an integer >= 0 (0: BN's moving averages)"),
-    (
-        ["model=lstm", "model.bn=after"],
-        "model.bn=after: must be none or before for model=lstm (before: normalised inside the cell, as Cooijmans et al. 2016)",
-    ),
-    (["model=lstm", "model.bn=before", "model.norm=group"], "model.norm=group: must be batch or layer for model=lstm"),
-    (
-        ["model=lstm", "probe.gradients=true"],
-        "probe.gradients=True: must be false for model=lstm (the probes read feed-forward blocks)",
-    ),
-    (
-        ["model=lstm", "model.dropout=0.1"],
-        "model.dropout=0.1: must be 0.0 for model=lstm (a feed-forward block's option)",
-    ),
-    (
-        ["model=lstm", "data=circles"],
-        "model=lstm (one row per time step) needs image data (H, W, C); data=circles's inputs have shape (2,)",
-    ),
-    (
-        ["model=lstm", "model.bn=before", "model.norm=layer", "trainer.precise_bn=10"],
-        "trainer.precise_bn=10: must be 0 for model=lstm unless model.bn=before and model.norm=batch",
-    ),
-    (
-        ["model.permute=true"],
-        "model.permute=True: must be false unless model=lstm (model=mlp does not read it)",
-    ),
-    (
-        ["trainer.precise_bn=61"],
-        "trainer.precise_bn=61: 61 batches of trainer.batch_size=60 need 3,660 training examples; the training split has 3,600 (data=mnist5k); use at most 60",
-    ),
-]
-
-
-@pytest.mark.parametrize("overrides, message", CONFIG_CASES, ids=[" ".join(c[0]) for c in CONFIG_CASES])
-def test_bad_config_values_are_refused_naming_the_key(overrides, message):
-    from bn_study.config import ConfigError
-    from tests.conftest import compose_run
-
-    with pytest.raises(ConfigError) as err:
-        compose_run(*TINY, *overrides)
-    assert message in str(err.value)
 
 
 # Refusals that need the builder, the tracker or the callback made once (what `preflight.checked` does before any run).

@@ -22,7 +22,7 @@ FENCE = re.compile(r"```(\w*)\n(.*?)```", re.S)
 NOT_RUN = {
     "pip": "installs packages: `make install` does what the tests need",
     ".venv/bin/pip": "installs packages",
-    ".venv/bin/papermill": "tests/test_notebooks.py executes every notebook with papermill",
+    ".venv/bin/papermill": "tests/e2e/test_notebooks.py executes every notebook with papermill",
 }
 ARGPARSE_CLIS = {
     "bn-study-collect": studies_cli.collect_command,

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "bn_study"
+from tests.conftest import REPO
+
+PACKAGE = REPO / "bn_study"
 STAGES = [
     "tensorflow_startup",
     "files",

@@ -1,5 +1,5 @@
 """Loading MNIST-format files a user has (data.path), and the fallback when a dataset cannot be had (each dataset's
-spec against what loads: tests/test_registries.py)."""
+spec against what loads: tests/keras/test_registered.py)."""
 
 import gzip
 
