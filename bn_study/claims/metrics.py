@@ -20,7 +20,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from bn_study.tables import curves as analysis
+from bn_study.tables.curves import series, steps_to_reach
 
 
 def factor(x: float) -> float:
@@ -41,7 +41,7 @@ class ClaimError(ValueError):
 
 
 def _curve(curves: pd.DataFrame, run_id: str, split: str, metric: str) -> pd.Series:
-    return analysis.series(curves, run_id, split, metric)
+    return series(curves, run_id, split, metric)
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ class StepsTo(Metric):
         )
         if math.isnan(threshold):
             return math.nan
-        return math.log10(max(analysis.steps_to_reach(curve, threshold), 1.0))
+        return math.log10(max(steps_to_reach(curve, threshold), 1.0))
 
     def bounds(self, runs, curves, context):
         """A run that ended without reaching the threshold would have needed more steps than it ran: at least

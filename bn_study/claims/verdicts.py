@@ -226,17 +226,6 @@ def read(folder: Path) -> dict:
 
 
 # -- formatting (one place for every table and the report) -----------------------------------------------
-def fmt_number(value: float, log10: bool = False, digits: int = 4) -> str:
-    """A metric value: a log10 value is shown as the quantity itself (10**value), infinities in words."""
-    if isinstance(value, str):
-        value = float(value)
-    if math.isnan(value):
-        return "n/a"
-    if math.isinf(value):
-        return ("never" if value > 0 else "none") if log10 else ("inf" if value > 0 else "-inf (diverged)")
-    return f"{10**value:,.4g}" if log10 else f"{value:.{digits}g}"
-
-
 def fmt_difference(value: float, log10: bool = False) -> str:
     """A paired difference: a log10 difference is a ratio a/b."""
     if math.isnan(value):

@@ -31,7 +31,7 @@ from bn_study.cli.commands import RUN_BY
 from bn_study.config import ConfigError, check_study_name
 from bn_study.render import outputs as rendered
 from bn_study.studies import plan, report
-from bn_study.studies.registry import DATASETS, Study, UnknownStudy, Version, get, studies
+from bn_study.studies.registry import STUDY_DATASETS, Study, UnknownStudy, Version, get, studies
 from bn_study.sweep import manifest as sweep
 from bn_study.sweep import ownership
 from bn_study.tables import collect
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="every registered study")
     parser.add_argument("--quick", action="store_true", help="the small version, into results/<study>_quick/")
     parser.add_argument(
-        "--data", choices=DATASETS, help="the study's MNIST sweeps on this dataset, into results/<study>_<data>/"
+        "--data", choices=STUDY_DATASETS, help="the study's MNIST sweeps on this dataset, into results/<study>_<data>/"
     )
     parser.add_argument("--results", type=Path, default=collect.RESULTS, help="results root (default: results)")
     args = parser.parse_args(argv)

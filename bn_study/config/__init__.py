@@ -2,7 +2,7 @@
 and its identity (what a run_id hashes). The names below are its public face."""
 
 from bn_study.config.identity import (
-    ADDED_LATER,
+    HASHED,
     NOT_IDENTITY,
     config_id,
     flatten_config,
@@ -50,7 +50,7 @@ from bn_study.config.validation import (
 register()
 
 __all__ = [
-    "ADDED_LATER",
+    "HASHED",
     "BN",
     "CONF_DIR",
     "FLOAT32_MAX",

@@ -14,24 +14,79 @@ from bn_study.config.schema import RunConfig, to_dict
 NOT_IDENTITY = ("paths", "logger", "checkpoint")
 
 
-# Keys added after runs were made, with the value every earlier run had: left out of a run's identity while
-# they hold it, so the runs made before a key existed keep their ids.
-ADDED_LATER = {
-    "model._target_": None,
-    "model.depth": None,
-    "model.norm": "batch",
-    "model.norm_groups": 4,
-    "callbacks": {},
-    "trainer.precise_bn": 0,
-    "probe.precise_batches": 0,
-    "model.permute": False,
-    "model.recurrent_gamma": 0.1,
-}
+# The keys a run's identity held when the first runs were hashed: kept whatever their value. A key added to the schema
+# since (model.norm, model.depth, trainer.precise_bn, callbacks, ...) is left out of a run's identity while it has its
+# default, the value every run made before it existed had: so no run's id moves when the schema grows, and adding a key
+# is its field in the schema and nothing else.
+HASHED = frozenset(
+    {
+        *(f"data.{k}" for k in ("name", "strict", "path", "standardize", "standardize_epsilon", "val_fraction")),
+        *(
+            f"model.{k}"
+            for k in (
+                "name",
+                "conv",
+                "kernel_size",
+                "hidden",
+                "bn",
+                "activation",
+                "dropout",
+                "init_std",
+                "kernel_init",
+                "input_bn",
+                "output_bn",
+                "output",
+                "output_init",
+                "bn_renorm",
+                "dropout_before_bn",
+                "l2",
+                "bn_momentum",
+            )
+        ),
+        *(f"optimizer.{k}" for k in ("name", "lr", "momentum", "decay_every", "decay_rate")),
+        *(
+            f"trainer.{k}"
+            for k in (
+                "steps",
+                "batch_size",
+                "eval_every",
+                "eval_batch_size",
+                "progress_seconds",
+                "partial_batch",
+                "xla",
+            )
+        ),
+        *(
+            f"probe.{k}"
+            for k in (
+                "enabled",
+                "variance_shift",
+                "layer",
+                "unit",
+                "examples",
+                "percentiles",
+                "activations",
+                "gradients",
+                "ics",
+                "landscape",
+                "bn_modes",
+                "batch",
+                "landscape_steps",
+            )
+        ),
+        "seed",
+        "study",
+        "quick",
+        "tag",
+    }
+)
+# Nodes whose keys are the user's own names (callbacks by name): one value, compared whole with its default.
+_LEAVES = ("callbacks",)
 
 
 def identity(run: RunConfig) -> dict:
-    """What makes a run the run it is: the config without NOT_IDENTITY, nor ADDED_LATER keys at their old
-    value (config_id hashes this)."""
+    """What makes a run the run it is: the config without NOT_IDENTITY, nor keys added since HASHED at their
+    default (config_id hashes this)."""
     return identity_of(to_dict(run))
 
 
@@ -39,14 +94,20 @@ def identity_of(config: dict) -> dict:
     """`identity` of a config as a run recorded it (run.json's `config`), with the keys the schema had then:
     what its run_id was computed from."""
     c = {k: copy.deepcopy(v) for k, v in config.items() if k not in NOT_IDENTITY}
-    for dotted, old in ADDED_LATER.items():
-        *parents, key = dotted.split(".")
-        node = c
-        for parent in parents:
-            node = node.get(parent, {})
-        if key in node and node[key] == old:
-            del node[key]
+    _drop_new_defaults(c, to_dict(RunConfig()), "")
     return c
+
+
+def _drop_new_defaults(node: dict, defaults: dict, prefix: str) -> None:
+    for key in list(node):
+        dotted, default = f"{prefix}{key}", defaults.get(key, _ABSENT)
+        if isinstance(node[key], dict) and isinstance(default, dict) and dotted not in _LEAVES:
+            _drop_new_defaults(node[key], default, f"{dotted}.")
+        elif dotted not in HASHED and node[key] == default:
+            del node[key]
+
+
+_ABSENT = object()
 
 
 def with_defaults(config: dict) -> dict:

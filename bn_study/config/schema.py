@@ -96,9 +96,9 @@ class ModelConfig:
     name: str = "mlp"
     # A user's builder, `pkg.module.function` (README "Your own model builder"); null: the registered one.
     _target_: Optional[str] = None
-    # model=cnn's own: convolutional blocks (filters each); 2x2 max-pooling sits between consecutive blocks. Options
-    # one builder reads (its Builder.options) sit in this one node because a run's id hashes it as it is; every other
-    # registered builder refuses them off their default.
+    # Convolutional blocks (filters each); 2x2 max-pooling sits between consecutive blocks. An option only some
+    # builders read (their Builder.options: conv and kernel_size model=cnn's, permute and recurrent_gamma model=lstm's)
+    # sits in this one node all the same, where every run before it had it; the other builders refuse it off its default.
     conv: List[int] = field(default_factory=list)
     kernel_size: int = 3
     # Dense hidden blocks (units each), after the conv stack is flattened.
@@ -132,9 +132,9 @@ class ModelConfig:
     l2: float = 0.0
     # BN's moving averages: new = momentum * old + (1 - momentum) * batch statistic (Keras's default 0.99).
     bn_momentum: float = 0.99
-    # model=lstm's own: read the image's pixels in one fixed random order (permuted sequential MNIST).
+    # Read the image's pixels in one fixed random order (permuted sequential MNIST).
     permute: bool = False
-    # model=lstm's own: where the gains of the normalisation inside the cell start (Cooijmans et al. 2016: 0.1).
+    # Where the gains of the normalisation inside the LSTM's cell start (Cooijmans et al. 2016: 0.1).
     recurrent_gamma: float = 0.1
 
     def dense_units(self) -> list[int]:
@@ -164,9 +164,8 @@ class TrainerConfig:
     # Epoch-aligned batches as Keras's fit(): each epoch is one permutation, ending in a partial batch when
     # the training split is not a multiple of the batch size (a step then trains on fewer examples).
     partial_batch: bool = False
-    # Compile the training loop with XLA. null: yes, except without a GPU for conv models, where XLA's CPU
-    # convolutions measured 12x slower than TensorFlow's own (152 vs 12.9 ms per Keras-blog CNN step), and for
-    # model=lstm, whose 28 unrolled steps XLA took 15-26 s to compile against 2-7 s, for a gain of at most 20% a step.
+    # Compile the training loop with XLA. null: yes, or without a GPU what the model's builder says (Builder.xla_on_cpu:
+    # XLA's CPU convolutions and the LSTM's unrolled steps measured slower there).
     xla: Optional[bool] = None
     # Precise BN (Wu & Johnson 2021) as a run option: before each evaluation (the last one too), BN's population
     # statistics, recomputed over this many training batches with the weights frozen, replace its moving

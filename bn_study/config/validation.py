@@ -19,7 +19,7 @@ class ConfigError(ValueError):
     """Bad user input; the message is one line naming the key and what it allows."""
 
 
-def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
+def require(ok: bool, key: str, value: Any, allowed: str) -> None:
     if not ok:
         raise ConfigError(f"{key}={value}: must be {allowed}")
 
@@ -38,7 +38,7 @@ MAX_DEPTH = LAYER_SEEDS - 1
 
 def check_study_name(name: str) -> None:
     """A study name becomes a folder name: results/<study>/."""
-    _require(
+    require(
         name.replace("_", "").replace("-", "").isalnum() and len(name) <= MAX_STUDY_NAME,
         "study",
         name,
@@ -85,7 +85,7 @@ def _refuse_non_finite(node: Any, prefix: str = "") -> None:
         if is_dataclass(value):
             _refuse_non_finite(value, f"{key}.")
         for v in value if isinstance(value, list) else [value]:
-            _require(
+            require(
                 not isinstance(v, float) or (math.isfinite(v) and abs(v) <= FLOAT32_MAX),
                 key,
                 value,
@@ -94,7 +94,9 @@ def _refuse_non_finite(node: Any, prefix: str = "") -> None:
 
 
 def validate(cfg: DictConfig | RunConfig) -> RunConfig:
-    """Return the typed config, or raise ConfigError on the first value out of range."""
+    """Return the typed config, or raise ConfigError on the first value out of range. The rules every config keeps
+    only: what a dataset, builder or probe refuses is its registry entry's to say, and a run or a plan is checked by
+    bn_study.run.preflight.validated, which calls this first."""
     if isinstance(cfg, DictConfig):
         if "hydra" in cfg:
             cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
@@ -105,108 +107,108 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
         run = cfg
     _refuse_non_finite(run)
     m, o, t, p = run.model, run.optimizer, run.trainer, run.probe
-    _require(
+    require(
         m._target_ is None or all(p.isidentifier() for p in m._target_.split(".")) and "." in m._target_,
         "model._target_",
         m._target_,
         "a dotted path to a builder function, pkg.module.build",
     )
-    _require(bool(m.hidden) or bool(m.conv), "model.hidden", m.hidden, "non-empty when model.conv is empty")
+    require(bool(m.hidden) or bool(m.conv), "model.hidden", m.hidden, "non-empty when model.conv is empty")
     for key, sizes in (("model.hidden", m.hidden), ("model.conv", m.conv)):
-        _require(all(s >= 1 for s in sizes), key, sizes, "a list of positive sizes")
-    _require(
+        require(all(s >= 1 for s in sizes), key, sizes, "a list of positive sizes")
+    require(
         m.depth is None or 1 <= m.depth <= MAX_DEPTH,
         "model.depth",
         m.depth,
         f"an integer in [1, {MAX_DEPTH}], or null for model.hidden as it is",
     )
-    _require(
+    require(
         m.depth is None or bool(m.hidden),
         "model.hidden",
         m.hidden,
         "one width at least when model.depth is set (model.depth blocks of model.hidden[0] units)",
     )
-    _require(m.kernel_size >= 1, "model.kernel_size", m.kernel_size, "an integer >= 1")
-    _require(
+    require(m.kernel_size >= 1, "model.kernel_size", m.kernel_size, "an integer >= 1")
+    require(
         not m.bn_renorm or m.bn is not BN.none or m.input_bn is not Norm.none,
         "model.bn_renorm",
         m.bn_renorm,
         "false when there is no BN layer (model.bn=none)",
     )
-    _require(
+    require(
         not m.dropout_before_bn or m.bn is not BN.none,
         "model.dropout_before_bn",
         m.dropout_before_bn,
         "false when model.bn=none",
     )
-    _require(0.0 <= m.dropout < 1.0, "model.dropout", m.dropout, "in [0, 1)")
-    _require(m.init_std is None or m.init_std > 0, "model.init_std", m.init_std, "> 0, or null for model.kernel_init")
-    _require(not m.output_bn or m.bn is not BN.none, "model.output_bn", m.output_bn, "false when model.bn=none")
-    _require(0.0 <= run.data.val_fraction < 0.5, "data.val_fraction", run.data.val_fraction, "in [0, 0.5)")
-    _require(
+    require(0.0 <= m.dropout < 1.0, "model.dropout", m.dropout, "in [0, 1)")
+    require(m.init_std is None or m.init_std > 0, "model.init_std", m.init_std, "> 0, or null for model.kernel_init")
+    require(not m.output_bn or m.bn is not BN.none, "model.output_bn", m.output_bn, "false when model.bn=none")
+    require(0.0 <= run.data.val_fraction < 0.5, "data.val_fraction", run.data.val_fraction, "in [0, 0.5)")
+    require(
         run.data.path is None or Path(run.data.path).exists(), "data.path", run.data.path, "an existing file or folder"
     )
-    _require(run.data.standardize_epsilon >= 0, "data.standardize_epsilon", run.data.standardize_epsilon, ">= 0")
-    _require(o.lr > 0, "optimizer.lr", o.lr, "> 0")
-    _require(o.decay_every >= 0, "optimizer.decay_every", o.decay_every, "an integer >= 0 (0: constant lr)")
-    _require(0 < o.decay_rate <= 1, "optimizer.decay_rate", o.decay_rate, "in (0, 1]")
-    _require(m.l2 >= 0, "model.l2", m.l2, ">= 0")
-    _require(0.0 <= o.momentum < 1.0, "optimizer.momentum", o.momentum, "in [0, 1)")
-    _require(
+    require(run.data.standardize_epsilon >= 0, "data.standardize_epsilon", run.data.standardize_epsilon, ">= 0")
+    require(o.lr > 0, "optimizer.lr", o.lr, "> 0")
+    require(o.decay_every >= 0, "optimizer.decay_every", o.decay_every, "an integer >= 0 (0: constant lr)")
+    require(0 < o.decay_rate <= 1, "optimizer.decay_rate", o.decay_rate, "in (0, 1]")
+    require(m.l2 >= 0, "model.l2", m.l2, ">= 0")
+    require(0.0 <= o.momentum < 1.0, "optimizer.momentum", o.momentum, "in [0, 1)")
+    require(
         o.name is not OptimizerName.adam or o.momentum == 0,
         "optimizer.momentum",
         o.momentum,
         "0 with optimizer=adam (Adam has its own betas)",
     )
-    _require(1 <= t.steps <= MAX_STEPS, "trainer.steps", t.steps, f"an integer in [1, {MAX_STEPS:,}]")
-    _require(t.batch_size >= 1, "trainer.batch_size", t.batch_size, "an integer >= 1")
-    _require(t.eval_every >= 1, "trainer.eval_every", t.eval_every, "an integer >= 1")
-    _require(t.eval_batch_size >= 1, "trainer.eval_batch_size", t.eval_batch_size, "an integer >= 1")
-    _require(0.0 <= m.bn_momentum < 1.0, "model.bn_momentum", m.bn_momentum, "in [0, 1)")
+    require(1 <= t.steps <= MAX_STEPS, "trainer.steps", t.steps, f"an integer in [1, {MAX_STEPS:,}]")
+    require(t.batch_size >= 1, "trainer.batch_size", t.batch_size, "an integer >= 1")
+    require(t.eval_every >= 1, "trainer.eval_every", t.eval_every, "an integer >= 1")
+    require(t.eval_batch_size >= 1, "trainer.eval_batch_size", t.eval_batch_size, "an integer >= 1")
+    require(0.0 <= m.bn_momentum < 1.0, "model.bn_momentum", m.bn_momentum, "in [0, 1)")
     per_example = m.bn is not BN.none and m.norm in (Normalizer.layer, Normalizer.group)
-    _require(
+    require(
         not per_example or m.bn_momentum == 0.99,
         "model.bn_momentum",
         m.bn_momentum,
         f"0.99 (unset) with model.norm={m.norm.value}: layer and group normalisation keep no moving averages",
     )
-    _require(
+    require(
         not per_example or not m.output_bn,
         "model.output_bn",
         m.output_bn,
         f"false with model.norm={m.norm.value} (the Keras blog's output layer is BN)",
     )
-    _require(
+    require(
         not m.bn_renorm or m.norm is Normalizer.batch,
         "model.bn_renorm",
         m.bn_renorm,
         f"false with model.norm={m.norm.value} (model.bn_renorm=true is model.norm=batch_renorm's older spelling)",
     )
-    _require(m.norm_groups >= 1, "model.norm_groups", m.norm_groups, "an integer >= 1")
-    _require(m.recurrent_gamma > 0, "model.recurrent_gamma", m.recurrent_gamma, "> 0")
-    _require(p.examples >= 1, "probe.examples", p.examples, "an integer >= 1")
-    _require(p.precise_batches >= 0, "probe.precise_batches", p.precise_batches, "an integer >= 0 (0: not measured)")
-    _require(
+    require(m.norm_groups >= 1, "model.norm_groups", m.norm_groups, "an integer >= 1")
+    require(m.recurrent_gamma > 0, "model.recurrent_gamma", m.recurrent_gamma, "> 0")
+    require(p.examples >= 1, "probe.examples", p.examples, "an integer >= 1")
+    require(p.precise_batches >= 0, "probe.precise_batches", p.precise_batches, "an integer >= 0 (0: not measured)")
+    require(
         not p.precise_batches or p.bn_modes,
         "probe.precise_batches",
         p.precise_batches,
         "0 unless probe.bn_modes=true (it adds a BN mode)",
     )
-    _require(t.precise_bn >= 0, "trainer.precise_bn", t.precise_bn, "an integer >= 0 (0: BN's moving averages)")
-    _require(
+    require(t.precise_bn >= 0, "trainer.precise_bn", t.precise_bn, "an integer >= 0 (0: BN's moving averages)")
+    require(
         not t.precise_bn or not p.bn_modes,
         "trainer.precise_bn",
         t.precise_bn,
         "0 with probe.bn_modes=true (the probe compares BN's moving averages, which precise BN replaces; measure it with probe.precise_batches)",
     )
-    _require(p.batch >= 2, "probe.batch", p.batch, "an integer >= 2")
-    _require(
+    require(p.batch >= 2, "probe.batch", p.batch, "an integer >= 2")
+    require(
         bool(p.landscape_steps) and all(s > 0 for s in p.landscape_steps),
         "probe.landscape_steps",
         p.landscape_steps,
         "a non-empty list of positive multiples of lr",
     )
-    _require(all(0 <= q <= 100 for q in p.percentiles), "probe.percentiles", p.percentiles, "values in [0, 100]")
-    _require(0 <= run.seed <= MAX_SEED, "seed", run.seed, f"an integer in [0, {MAX_SEED}] (2**32 - 1)")
+    require(all(0 <= q <= 100 for q in p.percentiles), "probe.percentiles", p.percentiles, "values in [0, 100]")
+    require(0 <= run.seed <= MAX_SEED, "seed", run.seed, f"an integer in [0, {MAX_SEED}] (2**32 - 1)")
     check_study_name(run.study)
     return run

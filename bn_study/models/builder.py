@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from bn_study.config import BN, LAYER_SEEDS, ConfigError, ModelConfig, Normalizer, RunConfig
+from bn_study.config.validation import require
 from bn_study.data.datasets import Spec
 
 
@@ -32,11 +33,6 @@ class Builder:
     fits: Callable[[RunConfig, Spec], None] = _nothing
     # XLA pays on a CPU-only host (config.TrainerConfig.xla): it slows convolutions and long unrolled cells there.
     xla_on_cpu: bool = True
-
-
-def require(ok: bool, key: str, value, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}={value}: must be {allowed}")
 
 
 def block_acts(m: ModelConfig) -> list[tuple[str, int]]:

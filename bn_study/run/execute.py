@@ -147,6 +147,7 @@ def prepare(cfg: RunConfig) -> tuple[data_lib.Dataset, Compiled]:
     or restarted from the compiled functions of an earlier run of the same graph."""
     data = data_lib.load(cfg.data)
     builders.check(cfg, data.spec)  # what was loaded, which may be a fallback: a batch larger than its training split
+    probes.check(cfg)
     key = graph_key(cfg)
     compiled = _COMPILED.pop(key, None)
     if compiled is None:

@@ -97,7 +97,8 @@ def _check_record(record: dict, curve, last_step: int) -> None:
                 f"{RUN_JSON}'s study {record.get('study')!r} is not its config's {config.get('study')!r}: edited"
             )
         requested, used = config["data"]["name"], data["name"]
-        if used != requested and not (data.get("fallback") and (requested, used) == ("mnist", "mnist5k")):
+        fell_back = requested in DATASETS and DATASETS[requested].fallback == used and data.get("fallback")
+        if used != requested and not fell_back:
             raise Unverified(
                 f"{RUN_JSON}'s data.name {used!r} is not what its config asked for ({requested!r}) and no fallback is recorded: edited"
             )

@@ -22,7 +22,7 @@ from bn_study import config as config_lib
 from bn_study.config import CONF_DIR, RunConfig, flatten_config
 from bn_study.probes import registry as probes
 from bn_study.run import preflight
-from bn_study.studies.registry import DATASETS, Version
+from bn_study.studies.registry import STUDY_DATASETS, Version
 
 
 def conf_dir() -> str:
@@ -34,7 +34,7 @@ def base(experiment: str, version: Version = Version()) -> list[str]:
     replaces the experiment's own only where that is an MNIST-like one (a sweep on circles stays on circles)."""
     overrides = [f"experiment={experiment}", f"quick={str(version.quick).lower()}"]
     if version.data:
-        if _composed(tuple(overrides)).data.name in DATASETS:
+        if _composed(tuple(overrides)).data.name in STUDY_DATASETS:
             overrides.append(f"data={version.data}")
     return overrides
 

@@ -16,10 +16,10 @@ from typing import Callable
 
 from bn_study import studies as package
 from bn_study.claims import Claim
-from bn_study.data.datasets import DATASETS as REGISTERED
+from bn_study.data.datasets import DATASETS
 
 # The datasets a study's MNIST sweeps can be rerun on (DATA=... make <study>): those registered with studies=True.
-DATASETS = tuple(name for name, entry in REGISTERED.items() if entry.studies)
+STUDY_DATASETS = tuple(name for name, entry in DATASETS.items() if entry.studies)
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,9 @@ class Version:
     data: str | None = None
 
     def __post_init__(self):
-        if self.data is not None and self.data not in DATASETS:
+        if self.data is not None and self.data not in STUDY_DATASETS:
             raise UnknownStudy(
-                f"--data {self.data}: not a dataset a study can be rerun on; choose one of: {', '.join(DATASETS)}"
+                f"--data {self.data}: not a dataset a study can be rerun on; choose one of: {', '.join(STUDY_DATASETS)}"
             )
 
     @property
@@ -52,7 +52,8 @@ class Version:
         """The version whose results folder for `study` is called `name` (the full base version for a folder
         named otherwise)."""
         return next(
-            (cls(q, d) for d in (None, *DATASETS) for q in (False, True) if name == study + cls(q, d).suffix), cls()
+            (cls(q, d) for d in (None, *STUDY_DATASETS) for q in (False, True) if name == study + cls(q, d).suffix),
+            cls(),
         )
 
 

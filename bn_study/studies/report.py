@@ -16,7 +16,7 @@ from pathlib import Path
 from bn_study.claims import verdicts
 from bn_study.render import outputs as rendered
 from bn_study.studies import plan
-from bn_study.studies.registry import DATASETS, Study, Version, studies
+from bn_study.studies.registry import STUDY_DATASETS, Study, Version, studies
 
 README = Path("README.md")
 # README.md's generated blocks: (first line, last line) -> what fills them.
@@ -50,7 +50,12 @@ def _by_id(results: Path, study: Study, version: Version) -> dict[str, dict]:
 def version_label(results: Path, version: Version) -> str:
     """A column's name: the dataset the version asks for and, from the verdicts, the MNIST-like ones its runs used."""
     used = sorted(
-        {d for s in studies().values() for d in (_verdicts(results, s, version) or {}).get("data", []) if d in DATASETS}
+        {
+            d
+            for s in studies().values()
+            for d in (_verdicts(results, s, version) or {}).get("data", [])
+            if d in STUDY_DATASETS
+        }
     )
     asked = version.data or "data=mnist"
     return asked + (f" (runs used: {', '.join(used)})" if used and used != [version.data] else "")

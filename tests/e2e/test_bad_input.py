@@ -2,14 +2,16 @@
 
 import pytest
 
+from bn_study.data.datasets import DATASETS
+from bn_study.models.registry import BUILDERS
 from tests.conftest import TINY, cli, cli_in_process, refused
 
 CASES = [
     (
         ["data=imagenet"],
-        "data=imagenet: unknown option; choose one of: cifar10, circles, digits, fashion_mnist, mnist, mnist5k",
+        f"data=imagenet: unknown option; choose one of: {', '.join(sorted(DATASETS))}",
     ),
-    (["model=rnn"], "model=rnn: unknown option; choose one of: cnn, lstm, mlp"),
+    (["model=rnn"], f"model=rnn: unknown option; choose one of: {', '.join(sorted(BUILDERS))}"),
     (["optimizer=rmsprop"], "optimizer=rmsprop: unknown option; choose one of: adam, momentum, sgd"),
     (
         ["experiment=nope"],
@@ -80,7 +82,7 @@ CASES = [
     ),
     (
         ["model.name=rnn"],
-        "model.name=rnn: must be a registered builder (cnn, lstm, mlp), or any label with model._target_=pkg.module.build",
+        f"model.name=rnn: must be a registered builder ({', '.join(BUILDERS)}), or any label with model._target_=pkg.module.build",
     ),
     (["model.conv=[8]"], "model.conv=[8]: must be [] unless model=cnn (model=mlp does not read it)"),
     (
