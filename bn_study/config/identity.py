@@ -4,6 +4,7 @@ back with today's keys and as the tables' columns."""
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 
@@ -14,10 +15,12 @@ from bn_study.config.schema import RunConfig, to_dict
 NOT_IDENTITY = ("paths", "logger", "checkpoint")
 
 
-# The keys a run's identity held when the first runs were hashed: kept whatever their value. A key added to the schema
-# since (model.norm, model.depth, trainer.precise_bn, callbacks, ...) is left out of a run's identity while it has its
-# default, the value every run made before it existed had: so no run's id moves when the schema grows, and adding a key
-# is its field in the schema and nothing else.
+# The keys every run's identity held before the schema began to grow (some, like data.path, were added early on and
+# are hashed by every run since): kept whatever their value. A key added since (model.norm, model.depth,
+# trainer.precise_bn, callbacks, ...) is left out of a run's identity while it has its default, the value every run
+# made before it existed had: so no run's id moves when the schema grows, and adding a key is its field in the schema
+# and nothing else. The default of a key outside HASHED must therefore never change (tests/unit/test_identity.py
+# freezes them): a new default would give new runs the id of old runs made at the old one.
 HASHED = frozenset(
     {
         *(f"data.{k}" for k in ("name", "strict", "path", "standardize", "standardize_epsilon", "val_fraction")),
@@ -94,8 +97,14 @@ def identity_of(config: dict) -> dict:
     """`identity` of a config as a run recorded it (run.json's `config`), with the keys the schema had then:
     what its run_id was computed from."""
     c = {k: copy.deepcopy(v) for k, v in config.items() if k not in NOT_IDENTITY}
-    _drop_new_defaults(c, to_dict(RunConfig()), "")
+    _drop_new_defaults(c, _defaults(), "")
     return c
+
+
+@functools.lru_cache(maxsize=1)
+def _defaults() -> dict:
+    """The schema's defaults (read only): building them through OmegaConf costs ~10 ms, and collect checks every run."""
+    return to_dict(RunConfig())
 
 
 def _drop_new_defaults(node: dict, defaults: dict, prefix: str) -> None:

@@ -33,8 +33,8 @@ from bn_study.run.provenance import PROVENANCE
 from bn_study.run.records import CURVE_COLUMNS, RUN_JSON, Unverified
 from bn_study.sweep import manifest as sweep
 from bn_study.sweep import ownership
-from bn_study.tables import curves as analysis
 from bn_study.tables import stats
+from bn_study.tables.curves import steps_to_reach
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def _run_row(record: dict, folder: Path, curve: pd.DataFrame) -> dict:
     )
     test = curve[(curve["split"] == "test") & (curve["metric"] == "accuracy")].set_index("step")["value"]
     for t in THRESHOLDS:
-        row[f"steps_to_{t:g}"] = analysis.steps_to_reach(test, t)
+        row[f"steps_to_{t:g}"] = steps_to_reach(test, t)
     return row
 
 

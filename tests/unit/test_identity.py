@@ -23,6 +23,30 @@ def test_the_run_id_of_a_config_does_not_move(overrides, run_id):
     assert config_id(identity(compose_run(*overrides))) == run_id
 
 
+# The defaults of the keys added after the first runs, as those runs had them: changing one would give a new run the id
+# of an old one made at the old default (add a key with the new behaviour instead).
+ADDED_LATER = {
+    ("model", "_target_"): None,
+    ("model", "depth"): None,
+    ("model", "norm"): "batch",
+    ("model", "norm_groups"): 4,
+    ("model", "permute"): False,
+    ("model", "recurrent_gamma"): 0.1,
+    ("trainer", "precise_bn"): 0,
+    ("probe", "precise_batches"): 0,
+    ("callbacks",): {},
+}
+
+
+def test_the_defaults_of_keys_added_later_never_change():
+    defaults = to_dict(compose_run())
+    for path, value in ADDED_LATER.items():
+        node = defaults
+        for key in path:
+            node = node[key]
+        assert node == value, ".".join(path)
+
+
 def test_a_key_added_to_the_schema_is_left_out_at_its_default_and_kept_off_it():
     config = to_dict(compose_run())
     assert "model.norm" not in HASHED and "norm" not in identity_of(config)["model"]
