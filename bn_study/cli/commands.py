@@ -59,3 +59,7 @@ def bench() -> int:
 
 def bench_cnn() -> int:
     return _run("bn-study-bench-cnn", "bn_study.cli.bench_cnn", "main")
+
+
+def bench_studies() -> int:
+    return _run("bn-study-bench-studies", "bn_study.cli.bench_studies", "main")

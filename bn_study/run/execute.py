@@ -5,6 +5,7 @@ Usable without Hydra (tests, notebooks): `execute(preflight.checked(cfg), folder
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -256,7 +257,10 @@ def _train(
     run_id: str,
 ) -> dict:
     t = cfg.trainer
+    prepared = time.perf_counter() - t_start
+    t_compile = time.perf_counter()
     compiled.trainer.warm_up()
+    compile_seconds = time.perf_counter() - t_compile
     saver = checkpoints.Saver(folder, compiled.trainer, run_id, kept=resume) if cfg.checkpoint.enabled else None
     loop = _Loop(cfg, compiled, writer, trackers, saver, _Progress(_label(cfg), t.steps, t.progress_seconds))
     loop.start(resume)
@@ -272,8 +276,19 @@ def _train(
         "setup_seconds": round(setup_seconds, 3),
         "train_seconds": round(train_seconds, 3),
         "ms_per_step": round(1e3 * train_seconds / max(1, loop.step - (resume.step if resume else 0)), 4),
+        # Where the run's time went (bn-study-bench-studies reads it): data, model and files before the loop; the
+        # first call of the compiled functions; then, over the loop, the four jobs of an evaluation and the steps.
+        "seconds": {
+            "prepare": round(prepared, 3),
+            "compile": round(compile_seconds, 3),
+            **{phase: round(spent, 3) for phase, spent in loop.seconds.items()},
+        },
     }
     return loop.finish(folder, timing, t_start)
+
+
+# The loop's jobs, timed apart in run.json's timing.seconds.
+PHASES = ("steps", "evaluation", "probes", "writing", "checkpoints")
 
 
 class _Loop:
@@ -284,6 +299,7 @@ class _Loop:
         self.cfg, self.compiled, self.writer = cfg, compiled, writer
         self.trackers, self.saver, self.progress = trackers, saver, progress
         self.trainer = compiled.trainer
+        self.seconds = dict.fromkeys(PHASES, 0.0)
         t = cfg.trainer
         self.order = BatchOrder(self.trainer.n_train, t.batch_size, cfg.seed, partial=t.partial_batch)
         self.step, self.measured = 0, None
@@ -294,20 +310,31 @@ class _Loop:
         logged) where the network's outputs are not finite: a network that computes NaN has diverged, whatever its
         training loss said."""
         trainer = self.trainer
-        if self.compiled.precise:
-            precise_bn.assign(trainer.model, self.compiled.precise.statistics())
-        measured = {split: trainer.evaluate(split) for split in trainer.splits}
+        with self._timed("evaluation"):
+            if self.compiled.precise:
+                precise_bn.assign(trainer.model, self.compiled.precise.statistics())
+            measured = {split: trainer.evaluate(split) for split in trainer.splits}
         if not all(math.isfinite(v) for values in measured.values() for v in values.values()):
             return None
-        for split, values in measured.items():
-            self.writer.log(step, split, values)
-        for probe in self.compiled.probes:
-            for split, values in probe.measure().items():
-                self.writer.log(step, split, values)
-        self.writer.flush()
+        with self._timed("probes"):
+            probed = [probe.measure() for probe in self.compiled.probes]
+        with self._timed("writing"):
+            for values_by_split in (measured, *probed):
+                for split, values in values_by_split.items():
+                    self.writer.log(step, split, values)
+            self.writer.flush()
         if self.saver:
-            self.saver.save(step, measured)
+            with self._timed("checkpoints"):
+                self.saver.save(step, measured)
         return measured
+
+    @contextlib.contextmanager
+    def _timed(self, phase: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] += time.perf_counter() - start
 
     def start(self, resume: checkpoints.Resume | None) -> None:
         """From the checkpoint `resume` names, or from step 0 with its evaluation."""
@@ -331,7 +358,8 @@ class _Loop:
         seen, examples = {"loss": 0.0, "accuracy": 0.0}, 0
         while self.step < target and self.diverged_at is None:
             for block in self.order.take(min(trainer.chunk, target - self.step)):
-                chunk = trainer.train(block)
+                with self._timed("steps"):
+                    chunk = trainer.train(block)
                 for k in seen:
                     seen[k] += chunk[k] * chunk["examples"]
                 examples += chunk["examples"]
@@ -340,7 +368,8 @@ class _Loop:
                     self.diverged_at, self.why = self.step, "non-finite training loss"
                     break
         train = {k: v / examples for k, v in seen.items()}
-        self.writer.log(self.step, "train", train)
+        with self._timed("writing"):
+            self.writer.log(self.step, "train", train)
         if self.diverged_at is not None:
             return
         self.measured = self.evaluate(self.step)

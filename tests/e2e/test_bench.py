@@ -57,3 +57,29 @@ def test_cnn_bench_measures_every_way_against_the_bare_loop_and_counts_the_step_
         and "Two runs in one compiled step" in summary
         and "inter1" in summary
     )
+
+
+@pytest.mark.slow  # ~25 s
+def test_the_study_bench_breaks_a_sweep_down_by_job_and_writes_its_tables(tmp_path):
+    from bn_study.cli import bench_studies
+
+    args = ["--targets", "fig1:mnist5k", "--runs", "1", "--evaluations", "2", "--out", str(tmp_path)]
+    assert bench_studies.main(args) == 0
+    table = pd.read_csv(tmp_path / "studies.csv")
+    assert list(table["target"]) == ["fig1:mnist5k"] and (table["planned_runs"] == 20).all()
+    assert (table[list(bench_studies.COLUMNS)] > 0).all(axis=None)
+    assert "| fig1:mnist5k | 20 |" in (tmp_path / "studies.md").read_text()
+
+
+def test_the_study_bench_refuses_an_unknown_target_naming_the_known_ones(capsys):
+    from bn_study.cli import bench_studies
+
+    with pytest.raises(SystemExit) as stop:
+        bench_studies.main(["--targets", "nope:mnist5k"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "bn-study-bench-studies: error: --targets nope:mnist5k: one of keras_blog:mnist5k, keras_blog:fashion_mnist, "
+        "normalizers_cnn:mnist5k, normalizers_cnn:fashion_mnist, depth:mnist5k, depth:fashion_mnist, fig1:mnist5k, "
+        "fig1:fashion_mnist"
+    ]

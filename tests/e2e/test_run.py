@@ -209,3 +209,16 @@ def test_circles_run_with_the_tutorial_network(run_tiny):
         curves["split"]
     )
     assert record["final"]["test_accuracy"] > 0.5  # one sigmoid unit with binary cross-entropy learns the circles
+
+
+def test_a_run_records_where_its_time_went(run_tiny):
+    record, _ = run_tiny("checkpoint.enabled=true")
+    timing = record["timing"]
+    seconds = timing["seconds"]
+    assert set(seconds) == {"prepare", "compile", "steps", "evaluation", "probes", "writing", "checkpoints"}
+    assert all(v >= 0 for v in seconds.values()) and seconds["steps"] > 0 and seconds["checkpoints"] > 0
+    loop = sum(v for k, v in seconds.items() if k not in ("prepare", "compile"))
+    # the loop's jobs (step 0's evaluation in setup, the rest in training) fit in the setup and training time
+    assert loop <= timing["setup_seconds"] + timing["train_seconds"] + 1e-3
+    assert seconds["prepare"] + seconds["compile"] <= timing["setup_seconds"] + 1e-3
+    assert timing["setup_seconds"] + timing["train_seconds"] <= record["wall_seconds"] + 1e-3

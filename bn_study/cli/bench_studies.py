@@ -1,0 +1,186 @@
+"""`make bench` (its third part): where a study's time goes, from real runs of its sweeps.
+
+For each target (a study's sweep on a dataset: keras_blog, normalizers_cnn, depth and fig1, on mnist5k and on
+Fashion-MNIST), a sample of its planned runs is trained in this process, as a sweep trains them (one process, compiled
+functions reused across runs of one graph), each for at most `--evaluations` of its evaluation intervals. Each run
+records the seconds of each job (run.json timing.seconds: prepare, compile, steps, evaluation, probes, writing,
+checkpoints); the jobs of the loop grow with the run's length, so they are scaled to its full length, and the whole
+sweep is estimated from the sample's mean per run times its planned runs, plus one process start (a child importing
+what a run needs) and the study's collect and render (timed on a copy of its committed tables). Written: the
+fractions of that estimated wall time, and beside it the run time the committed runs recorded.
+
+    bn-study-bench-studies                                 # ~10 min here
+    bn-study-bench-studies --targets fig1:mnist5k --runs 1 --evaluations 2 --out /tmp/b   # a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from bn_study import files
+from bn_study.cli import studies as studies_cli
+from bn_study.run import provenance
+from bn_study.run.execute import PHASES, execute
+from bn_study.studies import plan
+from bn_study.studies.registry import Version, get
+from bn_study.tables import collect
+
+# (study, sweep): the sweeps the committed run time is spent in.
+TARGETS = (("keras_blog", "keras_blog"), ("normalizers", "normalizers_cnn"), ("depth", "depth"), ("fig1", "fig1"))
+# The datasets: the base version (its experiment files' mnist, which is mnist5k without a network) and Fashion-MNIST.
+DATASETS = (None, "fashion_mnist")
+PER_RUN = ("prepare", "compile")
+COLUMNS = ("process start", "prepare", "compile", *PHASES, "collect and render")
+
+
+def _target_name(study: str, sweep: str, data: str | None) -> str:
+    return f"{sweep}:{data or 'mnist5k'}"
+
+
+def process_start(repeats: int = 2) -> float:
+    """Seconds for a fresh interpreter to import what a run needs (TensorFlow included): what each sweep pays once."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import bn_study.run.execute"], check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def sample(configs: list, runs: int) -> list:
+    """`runs` of the planned configs, spread over the plan (its arms come in blocks)."""
+    step = max(1, len(configs) // runs)
+    return configs[::step][:runs]
+
+
+def run_sample(configs: list, evaluations: int, folder: Path) -> list[dict]:
+    """Each config trained for at most `evaluations` intervals; its job seconds, the loop's scaled to its full length."""
+    rows = []
+    for i, cfg in enumerate(configs):
+        full = cfg.trainer.steps
+        steps = min(full, evaluations * cfg.trainer.eval_every)
+        record = execute(replace(cfg, trainer=replace(cfg.trainer, steps=steps)), folder / str(i))
+        seconds = record["timing"]["seconds"]
+        scale = full / steps
+        rows.append({k: v if k in PER_RUN else v * scale for k, v in seconds.items()} | {"scale": scale})
+    return rows
+
+
+def collect_and_render(study: str, version: Version) -> float:
+    """Seconds to collect and render the study from a copy of its committed tables."""
+    with tempfile.TemporaryDirectory() as tmp:
+        results = Path(tmp) / "results"
+        shutil.copytree(collect.RESULTS, results)
+        start = time.perf_counter()
+        _, planned = studies_cli.planned_runs(get(study), version, results)
+        studies_cli.render(get(study), version, results, planned)
+        return time.perf_counter() - start
+
+
+def committed_hours(study: str, sweep: str, version: Version) -> float | None:
+    """The run time the committed runs of this sweep recorded (sum of wall_seconds), in hours."""
+    runs_csv = collect.RESULTS / f"{study}{version.suffix}" / "runs.csv"
+    if not runs_csv.exists():
+        return None
+    runs = pd.read_csv(runs_csv)
+    selected = studies_cli.selections(get(study), version, collect.RESULTS)
+    others = plan.unplanned(runs, plan.planned([sweep], version, tuple(selected)))[0]
+    return float(runs.drop(others.index)["wall_seconds"].sum()) / 3600
+
+
+def measure(targets: list[tuple[str, str, str | None]], runs: int, evaluations: int) -> pd.DataFrame:
+    start_cost = process_start()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for study, sweep, data in targets:
+            version = Version(data=data)
+            selected = studies_cli.selections(get(study), version, collect.RESULTS)
+            configs = plan.configs(sweep, version, tuple(selected))
+            name = _target_name(study, sweep, data)
+            print(f"[{name}] {len(configs)} planned runs; timing {runs} of them", flush=True)
+            measured = run_sample(sample(configs, runs), evaluations, Path(tmp) / name.replace(":", "_"))
+            per_run = {k: statistics.mean(r[k] for r in measured) for k in (*PER_RUN, *PHASES)}
+            row = {"target": name, "planned_runs": len(configs), "sampled_runs": len(measured)}
+            row |= {"process start": start_cost, "collect and render": collect_and_render(study, version)}
+            row |= {k: v * len(configs) for k, v in per_run.items()}
+            row["estimated_hours"] = sum(row[c] for c in COLUMNS) / 3600
+            row["committed_hours"] = committed_hours(study, sweep, version)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summarize(table: pd.DataFrame, facts: dict) -> str:
+    header = "| sweep | planned runs | estimated h | committed h | " + " | ".join(COLUMNS) + " |"
+    lines = [
+        "# Where a study's time goes",
+        "",
+        f"Measured {facts['date']} on {facts['cpu']} ({facts['cores']} cores), oneDNN {facts['onednn']}, by "
+        f"`bn-study-bench-studies` ({facts['runs']} runs per sweep, each trained for {facts['evaluations']} of its "
+        "evaluation intervals and its loop's jobs scaled to its full length). Each column: that job's share of the "
+        "sweep's estimated wall time (one process start, every planned run, the study's collect and render). "
+        "Committed h: the run time the committed runs of that sweep recorded.",
+        "",
+        header,
+        "|" + "---|" * (4 + len(COLUMNS)),
+    ]
+    for _, r in table.iterrows():
+        total = sum(r[c] for c in COLUMNS)
+        shares = " | ".join(f"{r[c] / total:.1%}" for c in COLUMNS)
+        committed = "n/a" if pd.isna(r["committed_hours"]) else f"{r['committed_hours']:.2f}"
+        lines.append(f"| {r['target']} | {r['planned_runs']} | {r['estimated_hours']:.2f} | {committed} | {shares} |")
+    return "\n".join(lines) + "\n"
+
+
+def _targets(spec: list[str] | None) -> list[tuple[str, str, str | None]]:
+    everything = [(study, sweep, data) for study, sweep in TARGETS for data in DATASETS]
+    if not spec:
+        return everything
+    by_name = {_target_name(*t): t for t in everything}
+    unknown = [s for s in spec if s not in by_name]
+    if unknown:
+        print(f"bn-study-bench-studies: error: --targets {unknown[0]}: one of {', '.join(by_name)}", file=sys.stderr)
+        raise SystemExit(2)
+    return [by_name[s] for s in spec]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="bn-study-bench-studies", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--targets", nargs="+", help="sweep:dataset pairs (default: all 8)")
+    parser.add_argument("--runs", type=int, default=2, help="runs sampled per sweep (default 2)")
+    parser.add_argument("--evaluations", type=int, default=10, help="evaluation intervals each runs (default 10)")
+    parser.add_argument("--out", type=Path, default=Path("results/bench"), help="output folder (default results/bench)")
+    args = parser.parse_args(argv)
+    targets = _targets(args.targets)
+    table = measure(targets, args.runs, args.evaluations)
+    info = provenance.provenance()
+    facts = {
+        "date": time.strftime("%Y-%m-%d"),
+        "cpu": info["cpu"],
+        "cores": info["cpu_count"],
+        "onednn": "on" if info["onednn"] else "off",
+        "git_commit": info["git_commit"],
+        "runs": args.runs,
+        "evaluations": args.evaluations,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, write in (
+        ("studies.csv", lambda tmp: table.to_csv(tmp, index=False)),
+        ("studies.md", lambda tmp: tmp.write_text(summarize(table, facts))),
+    ):
+        os.replace(files.staged(args.out / name, write), args.out / name)
+    files.write_json_atomic(args.out / "studies.json", {"facts": facts, "targets": table.to_dict("records")})
+    print(f"wrote {args.out / 'studies.md'}, studies.csv, studies.json")
+    return 0
