@@ -18,8 +18,9 @@ from bn_study.run.preflight import validated
 
 REPO = Path(__file__).resolve().parent.parent
 
-# A run small enough for the fast suite: the bundled data, a short training.
-TINY = ["data=mnist5k", "trainer.steps=60", "trainer.eval_every=20", "probe.examples=200"]
+# A run small enough for the fast suite: the bundled data, a short training, a checkpoint at every evaluation (a kill
+# resumes at the evaluation before it, whatever the machine's speed).
+TINY = ["data=mnist5k", "trainer.steps=60", "trainer.eval_every=20", "probe.examples=200", "checkpoint.every_seconds=0"]
 
 
 def compose_run(*overrides: str) -> RunConfig:

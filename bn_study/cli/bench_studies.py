@@ -70,7 +70,9 @@ def run_sample(configs: list, evaluations: int, folder: Path) -> list[dict]:
     for i, cfg in enumerate(configs):
         full = cfg.trainer.steps
         steps = min(full, evaluations * cfg.trainer.eval_every)
-        record = execute(replace(cfg, trainer=replace(cfg.trainer, steps=steps)), folder / str(i))
+        # a checkpoint at every evaluation, as the committed runs saved them: what checkpointing cost them
+        every = replace(cfg.checkpoint, every_seconds=0.0)
+        record = execute(replace(cfg, trainer=replace(cfg.trainer, steps=steps), checkpoint=every), folder / str(i))
         seconds = record["timing"]["seconds"]
         scale = full / steps
         rows.append({k: v if k in PER_RUN else v * scale for k, v in seconds.items()} | {"scale": scale})
@@ -127,9 +129,10 @@ def summarize(table: pd.DataFrame, facts: dict) -> str:
         "",
         f"Measured {facts['date']} on {facts['cpu']} ({facts['cores']} cores), oneDNN {facts['onednn']}, by "
         f"`bn-study-bench-studies` ({facts['runs']} runs per sweep, each trained for {facts['evaluations']} of its "
-        "evaluation intervals and its loop's jobs scaled to its full length). Each column: that job's share of the "
-        "sweep's estimated wall time (one process start, every planned run, the study's collect and render). "
-        "Committed h: the run time the committed runs of that sweep recorded.",
+        "evaluation intervals and its loop's jobs scaled to its full length; a checkpoint at every evaluation, as the "
+        "committed runs saved them, where checkpoint.every_seconds now saves once a minute). Each column: that job's "
+        "share of the sweep's estimated wall time (one process start, every planned run, the study's collect and "
+        "render). Committed h: the run time the committed runs of that sweep recorded.",
         "",
         header,
         "|" + "---|" * (4 + len(COLUMNS)),

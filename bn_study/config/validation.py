@@ -187,6 +187,12 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     require(m.norm_groups >= 1, "model.norm_groups", m.norm_groups, "an integer >= 1")
     require(m.recurrent_gamma > 0, "model.recurrent_gamma", m.recurrent_gamma, "> 0")
     require(p.examples >= 1, "probe.examples", p.examples, "an integer >= 1")
+    require(
+        run.checkpoint.every_seconds >= 0,
+        "checkpoint.every_seconds",
+        run.checkpoint.every_seconds,
+        ">= 0 (0: a checkpoint at every evaluation)",
+    )
     require(p.precise_batches >= 0, "probe.precise_batches", p.precise_batches, "an integer >= 0 (0: not measured)")
     require(
         not p.precise_batches or p.bn_modes,

@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -59,14 +60,19 @@ def _files(prefix: Path) -> list[Path]:
 
 
 class Saver:
-    """Saves the run's variables at each evaluation; `kept`: the checkpoint the run resumed from, still valid."""
+    """Saves the run's variables at an evaluation once `every_seconds` have passed since the last save (or the start;
+    0: at every evaluation); `kept`: the checkpoint the run resumed from, still valid."""
 
-    def __init__(self, folder: Path, trainer, run_id: str, kept: Resume | None = None):
+    def __init__(self, folder: Path, trainer, run_id: str, kept: Resume | None = None, every_seconds: float = 0.0):
         self.folder, self.run_id = Path(folder) / FOLDER, run_id
         self.folder.mkdir(parents=True, exist_ok=True)
         files.remove_leftovers(self.folder)
         self._checkpoint = _variables(trainer)
         self._named: list[dict] = [_entry(kept)] if kept else []
+        self.every_seconds, self._last = every_seconds, time.monotonic()
+
+    def due(self) -> bool:
+        return time.monotonic() - self._last >= self.every_seconds
 
     def save(self, step: int, measured: dict) -> None:
         prefix = self.folder / f"ckpt-{step}"
@@ -86,6 +92,7 @@ class Saver:
             -KEEP:
         ]
         files.write_json_atomic(self.folder / STATE, {"run_id": self.run_id, "checkpoints": self._named})
+        self._last = time.monotonic()
         named = {name for entry in self._named for name in entry["files"]}
         for path in self.folder.glob(
             "ckpt-*"

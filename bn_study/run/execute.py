@@ -261,7 +261,11 @@ def _train(
     t_compile = time.perf_counter()
     compiled.trainer.warm_up()
     compile_seconds = time.perf_counter() - t_compile
-    saver = checkpoints.Saver(folder, compiled.trainer, run_id, kept=resume) if cfg.checkpoint.enabled else None
+    saver = (
+        checkpoints.Saver(folder, compiled.trainer, run_id, kept=resume, every_seconds=cfg.checkpoint.every_seconds)
+        if cfg.checkpoint.enabled
+        else None
+    )
     loop = _Loop(cfg, compiled, writer, trackers, saver, _Progress(_label(cfg), t.steps, t.progress_seconds))
     loop.start(resume)
     setup_seconds = time.perf_counter() - t_start
@@ -323,7 +327,7 @@ class _Loop:
                 for split, values in values_by_split.items():
                     self.writer.log(step, split, values)
             self.writer.flush()
-        if self.saver:
+        if self.saver and self.saver.due():
             with self._timed("checkpoints"):
                 self.saver.save(step, measured)
         return measured

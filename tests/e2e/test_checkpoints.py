@@ -22,6 +22,7 @@ from tests.conftest import REPO, cli
 # Dropout and BN with a momentum, so that resuming must restore dropout's seed state and BN's statistics too.
 RUN = [
     "data=mnist5k",
+    "checkpoint.every_seconds=0",  # a checkpoint at every evaluation, whatever the machine's speed
     "trainer.steps=1200",
     "trainer.eval_every=100",
     "probe.examples=200",
@@ -115,6 +116,7 @@ def test_a_checkpoint_is_only_ever_resumed_by_the_run_that_wrote_it(tmp_path):
 # In-process runs of 100 steps that keep their checkpoints (at steps 80 and 100), then made to look interrupted.
 SHORT = [
     "data=mnist5k",
+    "checkpoint.every_seconds=0",
     "trainer.steps=100",
     "trainer.eval_every=20",
     "probe.examples=100",
@@ -252,3 +254,12 @@ def test_a_checkpoint_an_older_bn_study_saved_is_resumed(whole, tmp_path, caplog
     record, _ = _rerun(folder, caplog)
     assert record["resumed"][0]["step"] == 80
     _same_as_uninterrupted(whole, folder)
+
+
+def test_a_checkpoint_is_saved_once_its_interval_has_passed(run_tiny):
+    """The default saves at an evaluation once every_seconds have passed since the last save; 0 saves at each."""
+    _, each = run_tiny("checkpoint.keep=true", "checkpoint.every_seconds=0", name="each")
+    state = json.loads((each / checkpoints.FOLDER / checkpoints.STATE).read_text())
+    assert [c["step"] for c in state["checkpoints"]] == [40, 60]  # the last two of the evaluations at 0, 20, 40, 60
+    _, never = run_tiny("checkpoint.keep=true", "checkpoint.every_seconds=1e9", name="never")
+    assert not (never / checkpoints.FOLDER / checkpoints.STATE).exists()

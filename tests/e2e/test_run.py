@@ -219,6 +219,6 @@ def test_a_run_records_where_its_time_went(run_tiny):
     assert all(v >= 0 for v in seconds.values()) and seconds["steps"] > 0 and seconds["checkpoints"] > 0
     loop = sum(v for k, v in seconds.items() if k not in ("prepare", "compile"))
     # the loop's jobs (step 0's evaluation in setup, the rest in training) fit in the setup and training time
-    assert loop <= timing["setup_seconds"] + timing["train_seconds"] + 1e-3
-    assert seconds["prepare"] + seconds["compile"] <= timing["setup_seconds"] + 1e-3
-    assert timing["setup_seconds"] + timing["train_seconds"] <= record["wall_seconds"] + 1e-3
+    assert loop <= timing["setup_seconds"] + timing["train_seconds"] + 5e-3  # each figure is rounded to 1 ms
+    assert seconds["prepare"] + seconds["compile"] <= timing["setup_seconds"] + 5e-3
+    assert timing["setup_seconds"] + timing["train_seconds"] <= record["wall_seconds"] + 5e-3
