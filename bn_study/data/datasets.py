@@ -130,7 +130,10 @@ DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
 def _fashion_mnist():
-    if not _keras_cache_path("fashion-mnist").exists() and DEBIAN_FASHION_MNIST.is_dir():
+    cache = _keras_cache_path("fashion-mnist")
+    # a download that failed leaves the cache folder behind, empty: only a cache holding the files comes first
+    cached = all((cache / f"{name}.gz").is_file() for name in mnist_format.IDX_FILES.values())
+    if not cached and DEBIAN_FASHION_MNIST.is_dir():
         return _from_files(DEBIAN_FASHION_MNIST, "Debian package dataset-fashion-mnist")
     (xtr, ytr, xte, yte), src = _keras_dataset("fashion_mnist", "fashion-mnist")
     return _images(xtr, 255.0), ytr, _images(xte, 255.0), yte, src

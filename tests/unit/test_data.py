@@ -127,3 +127,15 @@ def test_files_that_are_not_mnist_format_are_refused_in_one_line(tmp_path, spoil
     with pytest.raises(ConfigError) as err:
         data_lib.load(compose_run("data=mnist", f"data.path={tmp_path / 'files'}").data)
     assert str(err.value).startswith("data.path") and message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_fashion_mnist_comes_from_debians_files_when_a_failed_download_left_the_keras_cache_empty(
+    tmp_path, monkeypatch
+):
+    debian = tmp_path / "debian"
+    _mnist_like(debian)
+    monkeypatch.setattr(data_lib, "DEBIAN_FASHION_MNIST", debian)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    (tmp_path / "keras" / "datasets" / "fashion-mnist").mkdir(parents=True)  # what a failed download leaves
+    *arrays, source = data_lib._fashion_mnist()
+    assert source.startswith("Debian package dataset-fashion-mnist") and len(arrays[0]) == 200
