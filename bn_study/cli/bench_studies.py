@@ -5,7 +5,8 @@ Fashion-MNIST), a sample of its planned runs is trained in this process, as a sw
 functions reused across runs of one graph), each for at most `--evaluations` of its evaluation intervals. Each run
 records the seconds of each job (run.json timing.seconds: prepare, compile, steps, evaluation, probes, writing,
 checkpoints); the jobs of the loop grow with the run's length, so they are scaled to its full length, and the whole
-sweep is estimated from the sample's mean per run times its planned runs, plus one process start (a child importing
+sweep is estimated from the sample's mean per run times its planned runs (compiling once per graph), plus one process
+start (a child importing
 what a run needs) and the study's collect and render (timed on a copy of its committed tables). Written: the
 fractions of that estimated wall time, and beside it the run time the committed runs recorded.
 
@@ -31,7 +32,7 @@ import pandas as pd
 from bn_study import files
 from bn_study.cli import studies as studies_cli
 from bn_study.run import provenance
-from bn_study.run.execute import PHASES, execute
+from bn_study.run.execute import PHASES, execute, graph_key
 from bn_study.studies import plan
 from bn_study.studies.registry import Version, get
 from bn_study.tables import collect
@@ -75,8 +76,19 @@ def run_sample(configs: list, evaluations: int, folder: Path) -> list[dict]:
         record = execute(replace(cfg, trainer=replace(cfg.trainer, steps=steps), checkpoint=every), folder / str(i))
         seconds = record["timing"]["seconds"]
         scale = full / steps
-        rows.append({k: v if k in PER_RUN else v * scale for k, v in seconds.items()} | {"scale": scale})
+        rows.append(
+            {k: v if k in PER_RUN else v * scale for k, v in seconds.items()} | {"fresh": record["timing"]["compiled"]}
+        )
     return rows
+
+
+def compile_seconds(measured: list[dict], configs: list) -> float:
+    """The sweep's compile time: a sweep compiles once per graph and restarts the compiled functions for the other
+    runs of it, so a fresh compile is counted per graph and a restart per other run (0 if the sample had none)."""
+    fresh = [r["compile"] for r in measured if r["fresh"]] or [0.0]
+    restart = [r["compile"] for r in measured if not r["fresh"]] or [0.0]
+    graphs = len({graph_key(cfg) for cfg in configs})
+    return graphs * statistics.mean(fresh) + (len(configs) - graphs) * statistics.mean(restart)
 
 
 def collect_and_render(study: str, version: Version) -> float:
@@ -112,10 +124,11 @@ def measure(targets: list[tuple[str, str, str | None]], runs: int, evaluations: 
             name = _target_name(study, sweep, data)
             print(f"[{name}] {len(configs)} planned runs; timing {runs} of them", flush=True)
             measured = run_sample(sample(configs, runs), evaluations, Path(tmp) / name.replace(":", "_"))
-            per_run = {k: statistics.mean(r[k] for r in measured) for k in (*PER_RUN, *PHASES)}
+            per_run = {k: statistics.mean(r[k] for r in measured) for k in ("prepare", *PHASES)}
             row = {"target": name, "planned_runs": len(configs), "sampled_runs": len(measured)}
             row |= {"process start": start_cost, "collect and render": collect_and_render(study, version)}
             row |= {k: v * len(configs) for k, v in per_run.items()}
+            row["compile"] = compile_seconds(measured, configs)
             row["estimated_hours"] = sum(row[c] for c in COLUMNS) / 3600
             row["committed_hours"] = committed_hours(study, sweep, version)
             rows.append(row)
