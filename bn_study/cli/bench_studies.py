@@ -6,11 +6,10 @@ functions reused across runs of one graph), each for at most `--evaluations` of 
 records the seconds of each job (run.json timing.seconds: prepare, compile, steps, evaluation, probes, writing,
 checkpoints); the jobs of the loop grow with the run's length, so they are scaled to its full length, and the whole
 sweep is estimated from the sample's mean per run times its planned runs (compiling once per graph), plus one process
-start (a child importing
-what a run needs) and the study's collect and render (timed on a copy of its committed tables). Written: the
-fractions of that estimated wall time, and beside it the run time the committed runs recorded.
+start (a child importing what a run needs) and the study's collect and render (timed on a copy of its committed
+tables). Written: the fractions of that estimated wall time, and beside it the run time the committed runs recorded.
 
-    bn-study-bench-studies                                 # ~10 min here
+    bn-study-bench-studies                                 # ~4 min here
     bn-study-bench-studies --targets fig1:mnist5k --runs 1 --evaluations 2 --out /tmp/b   # a smoke test
 """
 
