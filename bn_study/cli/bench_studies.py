@@ -1,7 +1,7 @@
 """`make bench` (its third part): where a study's time goes, from real runs of its sweeps.
 
 For each target (a study's sweep on a dataset: keras_blog, normalizers_cnn, depth and fig1, on mnist5k and on
-Fashion-MNIST), a sample of its planned runs is trained in this process, as a sweep trains them (one process, compiled
+Fashion-MNIST), a sample of its planned runs (and one more run of the first one's graph) is trained in this process, as a sweep trains them (one process, compiled
 functions reused across runs of one graph), each for at most `--evaluations` of its evaluation intervals. Each run
 records the seconds of each job (run.json timing.seconds: prepare, compile, steps, evaluation, probes, writing,
 checkpoints); the jobs of the loop grow with the run's length, so they are scaled to its full length, and the whole
@@ -59,9 +59,13 @@ def process_start(repeats: int = 2) -> float:
 
 
 def sample(configs: list, runs: int) -> list:
-    """`runs` of the planned configs, spread over the plan (its arms come in blocks)."""
+    """`runs` of the planned configs, spread over the plan (its arms come in blocks), and another run of the first one's
+    graph (another seed) where the plan has one: what a sweep pays to restart compiled functions."""
     step = max(1, len(configs) // runs)
-    return configs[::step][:runs]
+    picked = configs[::step][:runs]
+    first = graph_key(picked[0])
+    again = next((c for c in configs if c not in picked and graph_key(c) == first), None)
+    return [*picked, again] if again is not None else picked
 
 
 def run_sample(configs: list, evaluations: int, folder: Path) -> list[dict]:
@@ -81,11 +85,13 @@ def run_sample(configs: list, evaluations: int, folder: Path) -> list[dict]:
     return rows
 
 
-def compile_seconds(measured: list[dict], configs: list) -> float:
-    """The sweep's compile time: a sweep compiles once per graph and restarts the compiled functions for the other
-    runs of it, so a fresh compile is counted per graph and a restart per other run (0 if the sample had none)."""
-    fresh = [r["compile"] for r in measured if r["fresh"]] or [0.0]
-    restart = [r["compile"] for r in measured if not r["fresh"]] or [0.0]
+def per_graph(measured: list[dict], configs: list, job: str) -> float:
+    """The sweep's seconds of a job a run pays in full only with a new graph (prepare, compile): a sweep builds and
+    compiles once per graph and restarts the compiled functions for its other runs."""
+    fresh = [r[job] for r in measured if r["fresh"]]
+    restart = [
+        r[job] for r in measured if not r["fresh"]
+    ] or fresh  # no restart sampled: counted as fresh (an upper bound)
     graphs = len({graph_key(cfg) for cfg in configs})
     return graphs * statistics.mean(fresh) + (len(configs) - graphs) * statistics.mean(restart)
 
@@ -123,11 +129,11 @@ def measure(targets: list[tuple[str, str, str | None]], runs: int, evaluations: 
             name = _target_name(study, sweep, data)
             print(f"[{name}] {len(configs)} planned runs; timing {runs} of them", flush=True)
             measured = run_sample(sample(configs, runs), evaluations, Path(tmp) / name.replace(":", "_"))
-            per_run = {k: statistics.mean(r[k] for r in measured) for k in ("prepare", *PHASES)}
+            per_run = {k: statistics.mean(r[k] for r in measured) for k in PHASES}
             row = {"target": name, "planned_runs": len(configs), "sampled_runs": len(measured)}
             row |= {"process start": start_cost, "collect and render": collect_and_render(study, version)}
             row |= {k: v * len(configs) for k, v in per_run.items()}
-            row["compile"] = compile_seconds(measured, configs)
+            row |= {job: per_graph(measured, configs, job) for job in PER_RUN}
             row["estimated_hours"] = sum(row[c] for c in COLUMNS) / 3600
             row["committed_hours"] = committed_hours(study, sweep, version)
             rows.append(row)
@@ -140,7 +146,7 @@ def summarize(table: pd.DataFrame, facts: dict) -> str:
         "# Where a study's time goes",
         "",
         f"Measured {facts['date']} on {facts['cpu']} ({facts['cores']} cores), oneDNN {facts['onednn']}, by "
-        f"`bn-study-bench-studies` ({facts['runs']} runs per sweep, each trained for {facts['evaluations']} of its "
+        f"`bn-study-bench-studies` ({facts['runs']} runs per sweep and one more of the first one's graph, each trained for {facts['evaluations']} of its "
         "evaluation intervals and its loop's jobs scaled to its full length; a checkpoint at every evaluation, as the "
         "committed runs saved them, where checkpoint.every_seconds now saves once a minute). Each column: that job's "
         "share of the sweep's estimated wall time (one process start, every planned run, the study's collect and "
