@@ -66,7 +66,7 @@ fig1-fashion: $(INSTALLED) ## Figure 1 on the full Fashion-MNIST (60,000 images)
 
 fig1-pilot: fig1_pilot ## Why fig1 uses its learning rate: lr 0.1..8 x both arms x 5 seeds, selected on validation -> results/fig1_pilot/
 
-studies: $(INSTALLED) ## Every registered study (66 minutes of sweeps here; DATA=fashion_mnist: 3 hours), then results/REPORT.md
+studies: $(INSTALLED) ## Every registered study (their committed run time: README's table of studies), then results/REPORT.md
 	$(STUDIES_CLI) run --all $(VERSION_FLAGS)
 	$(MAKE) --no-print-directory report
 
