@@ -34,18 +34,18 @@ from bn_study.run import provenance
 from bn_study.run.execute import PHASES, execute, graph_key
 from bn_study.studies import plan
 from bn_study.studies.registry import Version, get
+from bn_study.studies.report import VERSIONS
 from bn_study.tables import collect
 
 # (study, sweep): the sweeps the committed run time is spent in.
 TARGETS = (("keras_blog", "keras_blog"), ("normalizers", "normalizers_cnn"), ("depth", "depth"), ("fig1", "fig1"))
-# The datasets: the base version (its experiment files' mnist, which is mnist5k without a network) and Fashion-MNIST.
-DATASETS = (None, "fashion_mnist")
 PER_RUN = ("prepare", "compile")
 COLUMNS = ("process start", "prepare", "compile", *PHASES, "collect and render")
 
 
-def _target_name(study: str, sweep: str, data: str | None) -> str:
-    return f"{sweep}:{data or 'mnist5k'}"
+def _target_name(sweep: str, version: Version) -> str:
+    """The base version reads its experiment files' mnist, which is mnist5k without a network."""
+    return f"{sweep}:{version.data or 'mnist5k'}"
 
 
 def process_start(repeats: int = 2) -> float:
@@ -118,15 +118,14 @@ def committed_hours(study: str, sweep: str, version: Version) -> float | None:
     return float(runs.drop(others.index)["wall_seconds"].sum()) / 3600
 
 
-def measure(targets: list[tuple[str, str, str | None]], runs: int, evaluations: int) -> pd.DataFrame:
+def measure(targets: list[tuple[str, str, Version]], runs: int, evaluations: int) -> pd.DataFrame:
     start_cost = process_start()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for study, sweep, data in targets:
-            version = Version(data=data)
+        for study, sweep, version in targets:
             selected = studies_cli.selections(get(study), version, collect.RESULTS)
             configs = plan.configs(sweep, version, tuple(selected))
-            name = _target_name(study, sweep, data)
+            name = _target_name(sweep, version)
             print(f"[{name}] {len(configs)} planned runs; timing {runs} of them", flush=True)
             measured = run_sample(sample(configs, runs), evaluations, Path(tmp) / name.replace(":", "_"))
             per_run = {k: statistics.mean(r[k] for r in measured) for k in PHASES}
@@ -163,11 +162,12 @@ def summarize(table: pd.DataFrame, facts: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _targets(spec: list[str] | None) -> list[tuple[str, str, str | None]]:
-    everything = [(study, sweep, data) for study, sweep in TARGETS for data in DATASETS]
+def _targets(spec: list[str] | None) -> list[tuple[str, str, Version]]:
+    # the versions the report sets side by side: the base version and Fashion-MNIST
+    everything = [(study, sweep, version) for study, sweep in TARGETS for version in VERSIONS]
     if not spec:
         return everything
-    by_name = {_target_name(*t): t for t in everything}
+    by_name = {_target_name(sweep, version): (study, sweep, version) for study, sweep, version in everything}
     unknown = [s for s in spec if s not in by_name]
     if unknown:
         print(f"bn-study-bench-studies: error: --targets {unknown[0]}: one of {', '.join(by_name)}", file=sys.stderr)

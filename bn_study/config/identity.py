@@ -83,6 +83,7 @@ HASHED = frozenset(
         "tag",
     }
 )
+_ABSENT = object()
 # Nodes whose keys are the user's own names (callbacks by name): one value, compared whole with its default.
 _LEAVES = ("callbacks",)
 
@@ -114,9 +115,6 @@ def _drop_new_defaults(node: dict, defaults: dict, prefix: str) -> None:
             _drop_new_defaults(node[key], default, f"{dotted}.")
         elif dotted not in HASHED and node[key] == default:
             del node[key]
-
-
-_ABSENT = object()
 
 
 def with_defaults(config: dict) -> dict:

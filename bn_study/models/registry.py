@@ -5,7 +5,6 @@ arithmetic: its model is built once and checked against the contract (models.con
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import pkgutil
 from typing import Optional
@@ -20,10 +19,8 @@ BUILDERS: Registry[Builder] = Registry("model.name")
 for _info in sorted(pkgutil.iter_modules(builders.__path__), key=lambda info: info.name):
     _entry = importlib.import_module(f"{builders.__name__}.{_info.name}").BUILDER
     BUILDERS.add(_entry.name, _entry)
-# A field some builder owns, with the value every other builder must leave it at.
-_DEFAULTS = {
-    f.name: f.default_factory() if callable(f.default_factory) else f.default for f in dataclasses.fields(ModelConfig)
-}
+# The values every builder but an option's owners must leave it at.
+_DEFAULTS = ModelConfig()
 _OWNERS = {
     option: [b.name for b in BUILDERS.values() if option in b.options]
     for b in BUILDERS.values()
@@ -56,7 +53,7 @@ def check(run: RunConfig, spec: Spec) -> None:
     builder = of(m)
     if builder:
         for option, owners in _OWNERS.items():
-            value, default = getattr(m, option), _DEFAULTS[option]
+            value, default = getattr(m, option), getattr(_DEFAULTS, option)
             if option not in builder.options and value != default:
                 raise ConfigError(
                     f"model.{option}={value}: must be {_text(default)} unless model={' or '.join(owners)} "
