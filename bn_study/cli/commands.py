@@ -13,6 +13,7 @@ RUN_BY = "BN_STUDY_RUN_BY"
 
 
 def _run(prog: str, module: str, function: str):
+    sys.unraisablehook = quiet_interrupt
     try:
         command = getattr(importlib.import_module(module), function)
     except BaseException as err:
@@ -23,6 +24,14 @@ def _run(prog: str, module: str, function: str):
     except BaseException as err:  # what a command's own handlers do not see: a Ctrl-C in an import it makes late
         _interrupted(prog, err, "; rerun the same command")
         raise
+
+
+def quiet_interrupt(unraisable) -> None:
+    """A Ctrl-C that lands in a finalizer (a weakref callback during garbage collection) cannot interrupt anything:
+    Python swallows it and prints a traceback. Swallowed without one, the command's own line about the interrupt
+    stays the only one; anything else unraisable is reported as Python does."""
+    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        sys.__unraisablehook__(unraisable)
 
 
 def _interrupted(prog: str, err: BaseException, what: str) -> None:

@@ -81,3 +81,22 @@ def test_bad_config_values_are_refused_naming_the_key(overrides, message):
     with pytest.raises(ConfigError) as err:
         compose_run(*TINY, *overrides)
     assert message in str(err.value)
+
+
+def test_a_ctrl_c_swallowed_in_a_finalizer_prints_nothing_and_other_unraisables_are_reported(capsys, monkeypatch):
+    import sys
+
+    from bn_study.cli.commands import quiet_interrupt
+
+    class Finalized:
+        def __init__(self, err):
+            self.err = err
+
+        def __del__(self):
+            raise self.err
+
+    monkeypatch.setattr(sys, "unraisablehook", quiet_interrupt)
+    Finalized(KeyboardInterrupt())  # dropped at once: its finalizer raises
+    assert capsys.readouterr().err == ""
+    Finalized(ValueError("broken"))
+    assert "ValueError: broken" in capsys.readouterr().err
