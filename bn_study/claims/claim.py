@@ -37,7 +37,8 @@ class Claim:
 
     def check(self, planned: pd.DataFrame) -> None:
         """Refuse a malformed claim, or one whose sides match none of the study's planned runs (one row per
-        planned run, runs.csv's config columns plus `splits`, the set of (split, metric) it will log)."""
+        planned run, runs.csv's config columns plus `splits`, the set of (split, metric) it will log, and `subset_splits`, the
+        splits it measures on a subset before its last evaluation)."""
         if self.direction not in DIRECTIONS:
             raise ClaimError(f"claims.{self.id}.direction={self.direction}: must be one of {', '.join(DIRECTIONS)}")
         if not (self.margin >= 0 and math.isfinite(self.margin)):
@@ -73,4 +74,10 @@ class Claim:
                     raise ClaimError(
                         f"{key}.metric: {type(metric).__name__} needs {split}/{name}, which "
                         f"{len(missing)} of its {len(rows)} runs do not log (switch on the probe that logs it)"
+                    )
+                subset = rows[[split in s for s in rows["subset_splits"]]]
+                if not metric.final_only and len(subset):
+                    raise ClaimError(
+                        f"{key}.metric: {type(metric).__name__} reads {split}/{name} before the runs' last evaluation, which "
+                        f"{len(subset)} of its {len(rows)} runs measure on a subset (set trainer.eval_subset=0 for them)"
                     )

@@ -63,6 +63,8 @@ class Metric:
     reads_diverged = False
     # Whether a difference of this metric is a difference in images classified right (an accuracy at an evaluation).
     per_image = False
+    # Whether it reads only the run's last evaluation, the one trainer.eval_subset leaves whole.
+    final_only = False
 
     def needs(self) -> list[tuple[str, str]]:
         """(split, metric) pairs the runs must log."""
@@ -96,6 +98,7 @@ class Final(Metric):
     """The value at the run's last evaluation."""
 
     per_image = True
+    final_only = True
 
     @property
     def diverged(self):

@@ -164,6 +164,13 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     require(t.batch_size >= 1, "trainer.batch_size", t.batch_size, "an integer >= 1")
     require(t.eval_every >= 1, "trainer.eval_every", t.eval_every, "an integer >= 1")
     require(t.eval_batch_size >= 1, "trainer.eval_batch_size", t.eval_batch_size, "an integer >= 1")
+    require(t.eval_subset >= 0, "trainer.eval_subset", t.eval_subset, "an integer >= 0 (0: every evaluation whole)")
+    require(
+        not t.eval_subset or not run.callbacks,
+        "trainer.eval_subset",
+        t.eval_subset,
+        "0 with callbacks (a callback may end the run at an evaluation measured on the subset)",
+    )
     require(0.0 <= m.bn_momentum < 1.0, "model.bn_momentum", m.bn_momentum, "in [0, 1)")
     per_example = m.bn is not BN.none and m.norm in (Normalizer.layer, Normalizer.group)
     require(

@@ -101,6 +101,22 @@ def _stratified_split(x, y, n_test):
     return train_test_split(x, y, test_size=n_test, stratify=y, random_state=SPLIT_SEED)
 
 
+def evaluation_subset(y: np.ndarray, n: int) -> Optional[np.ndarray]:
+    """The indices, in order, of a fixed stratified `n` of a split labelled `y` (the same examples for every run, arm
+    and seed; each class its share, rounded by largest remainder), what trainer.eval_subset measures before a run's
+    last evaluation; None where `n` is 0 or covers the split."""
+    if not 0 < n < len(y):
+        return None
+    _, labels, counts = np.unique(y, return_inverse=True, return_counts=True)
+    share = counts * n / len(y)
+    take = np.floor(share).astype(int)
+    take[np.argsort(take - share, kind="stable")[: n - take.sum()]] += 1
+    rng = np.random.default_rng(SPLIT_SEED)
+    return np.sort(
+        np.concatenate([rng.choice(np.flatnonzero(labels == k), t, replace=False) for k, t in enumerate(take)])
+    )
+
+
 def _keras_cache_path(fname: str) -> Path:
     home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
     return home / "datasets" / fname

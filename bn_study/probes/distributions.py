@@ -36,7 +36,8 @@ class VarianceShift:
     def start(cls, trainer, cfg: RunConfig, data) -> "VarianceShift":
         return cls(trainer.model, data.x_test[: cfg.probe.examples])
 
-    def measure(self) -> dict[str, dict[str, float]]:
+    def measure(self, whole: bool = True) -> dict[str, dict[str, float]]:
+        """Over its fixed examples, the same whether the evaluation is `whole` or on trainer.eval_subset's subset."""
         return {"probe": self.metrics()} if self._bns else {}
 
     def metrics(self) -> dict:
@@ -70,7 +71,8 @@ class InputPercentiles:
     def where(self) -> str:
         return f"input of {self.layer.name}, unit {self._unit}, over {len(self._x)} fixed test examples"
 
-    def measure(self) -> dict[str, dict[str, float]]:
+    def measure(self, whole: bool = True) -> dict[str, dict[str, float]]:
+        """Over its fixed examples, the same whether the evaluation is `whole` or on trainer.eval_subset's subset."""
         values = self._fn(self._x).numpy()
         values = values.reshape(-1, values.shape[-1])
         table = np.percentile(values, self._q, axis=0)  # [percentile, unit]

@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from bn_study.config import ProbeConfig, RunConfig
+from bn_study.data import datasets
 from bn_study.models.blocks import nonlinearities
 from bn_study.probes import precise_bn
 
@@ -73,6 +74,15 @@ def covariate_shift(
     return {"l2": tf.norm(after - before), "cos": cos}
 
 
+def _batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """As many whole batches of `batch_size` as `x` holds, [batches, batch_size, ...]: BN on batch statistics needs
+    equal batches, so the remainder is left out."""
+    usable = len(x) // batch_size * batch_size
+    return tf.constant(x[:usable].reshape(-1, batch_size, *x.shape[1:])), tf.constant(
+        y[:usable].reshape(-1, batch_size)
+    )
+
+
 def _norm(tensors) -> tf.Tensor:
     return tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(t)) for t in tensors]))
 
@@ -85,7 +95,9 @@ def _block_of(path: str) -> str:
 class Mechanisms:
     """The measures above that `cfg` switches on, all in one compiled function per evaluation."""
 
-    def __init__(self, trainer, cfg: ProbeConfig, x_train, y_train, x_test, y_test, batch_size: int):
+    def __init__(
+        self, trainer, cfg: ProbeConfig, x_train, y_train, x_test, y_test, batch_size: int, eval_subset: int = 0
+    ):
         self.cfg, self.trainer, self.model = cfg, trainer, trainer.model
         model = self.model
         rng = np.random.default_rng(0x9B0BE)  # the same fixed batch for every seed and arm
@@ -95,9 +107,10 @@ class Mechanisms:
             np.int32
         )  # one real optimizer step on these examples
         self._x_probe = tf.constant(x_test[: cfg.examples])
-        usable = len(x_test) // batch_size * batch_size
-        self._x_test = tf.constant(x_test[:usable].reshape(-1, batch_size, *x_test.shape[1:]))
-        self._y_test = tf.constant(y_test[:usable].reshape(-1, batch_size))
+        # bn_modes's test batches: the whole test split, and trainer.eval_subset's subset of it where it has one.
+        self._tests = {True: _batches(x_test, y_test, batch_size)}
+        rows = datasets.evaluation_subset(y_test, eval_subset)
+        self._tests[False] = self._tests[True] if rows is None else _batches(x_test[rows], y_test[rows], batch_size)
         self._acts = nonlinearities(model)
         self._kernels = [i for i, v in enumerate(model.trainable_variables) if v.path.endswith("kernel")]
         order = {name: k for k, name in enumerate(dict.fromkeys(_block_of(v.path) for v in model.trainable_variables))}
@@ -114,11 +127,14 @@ class Mechanisms:
         self._fn = tf.function(self._measure)
         if cfg.bn_modes and cfg.precise_batches:
             self._precise = precise_bn.Recomputer(model, x_train, batch_size, cfg.precise_batches)
-            self._acc_moving = tf.function(lambda: self._accuracy(batch_stats=False))
+            self._acc_moving = tf.function(lambda x, y: self._accuracy(x, y, batch_stats=False))
 
     @classmethod
     def start(cls, trainer, cfg: RunConfig, data) -> "Mechanisms":
-        return cls(trainer, cfg.probe, data.x_train, data.y_train, data.x_test, data.y_test, cfg.trainer.batch_size)
+        t = cfg.trainer
+        return cls(
+            trainer, cfg.probe, data.x_train, data.y_train, data.x_test, data.y_test, t.batch_size, t.eval_subset
+        )
 
     # -- the training objective, stateless -------------------------------------------------------------
     def _loss_and_grad(self, w):
@@ -129,8 +145,9 @@ class Mechanisms:
             loss = self._head.loss(self._y, logits)
         return loss, tape.gradient(loss, w)
 
-    def _measure(self, lr):
-        """{split: {metric: tensor}}, and under `_preacts` the blocks' pre-activations (summarised outside)."""
+    def _measure(self, lr, x_test, y_test):
+        """{split: {metric: tensor}}, and under `_preacts` the blocks' pre-activations (summarised outside); bn_modes over
+        the test batches `x_test`, `y_test`."""
         w = [v.value for v in self.model.trainable_variables]
         out = {}
         if self.cfg.gradients or self.cfg.ics or self.cfg.landscape:
@@ -149,22 +166,22 @@ class Mechanisms:
             }
         if self.cfg.bn_modes:
             out["bn_modes"] = {
-                "acc_batch_stats": self._accuracy(batch_stats=True),
-                "acc_moving_averages": self._accuracy(batch_stats=False),
+                "acc_batch_stats": self._accuracy(x_test, y_test, batch_stats=True),
+                "acc_moving_averages": self._accuracy(x_test, y_test, batch_stats=False),
             }
         if self.cfg.activations and self._acts:
             values = self._preacts(self._x_probe, training=False)
             out["_preacts"] = values if isinstance(values, (list, tuple)) else [values]
         return out
 
-    def _accuracy(self, batch_stats: bool):
+    def _accuracy(self, x_test, y_test, batch_stats: bool):
         def one(batch):
             x, y = batch
             logits = self._forward(x, batch_stats)
             return tf.reduce_sum(self._head.hits(y, logits))
 
-        hits = tf.map_fn(one, (self._x_test, self._y_test), fn_output_signature=tf.float32)
-        return tf.reduce_sum(hits) / tf.cast(tf.size(self._y_test), tf.float32)
+        hits = tf.map_fn(one, (x_test, y_test), fn_output_signature=tf.float32)
+        return tf.reduce_sum(hits) / tf.cast(tf.size(y_test), tf.float32)
 
     def _forward(self, x, batch_stats: bool):
         """The model's layer chain in inference mode, except that BN layers normalise with the batch's own
@@ -178,10 +195,12 @@ class Mechanisms:
         return x
 
     # -- one evaluation ---------------------------------------------------------------------------------
-    def measure(self) -> dict[str, dict[str, float]]:
-        """{split: {metric: value}}: splits `act`, `grad`, `ics`, `landscape`, `bn_modes` as switched on."""
+    def measure(self, whole: bool = True) -> dict[str, dict[str, float]]:
+        """{split: {metric: value}}: splits `act`, `grad`, `ics`, `landscape`, `bn_modes` as switched on; bn_modes over
+        the whole test split, or, not `whole`, over trainer.eval_subset's subset of it."""
         lr = tf.constant(float(keras.ops.convert_to_numpy(self.trainer.optimizer.learning_rate)), tf.float32)
-        raw = self._fn(lr)
+        tests = self._tests[whole]
+        raw = self._fn(lr, *tests)
         out = {
             split: {key: float(v) for key, v in values.items()} for split, values in raw.items() if split != "_preacts"
         }
@@ -191,10 +210,10 @@ class Mechanisms:
             out["grad"].update(self._update_ratios())
         if self.cfg.bn_modes and self.cfg.precise_batches:
             with precise_bn.applied(self.model, self._precise.statistics()):
-                out["bn_modes"]["acc_precise"] = float(self._acc_moving())
+                out["bn_modes"]["acc_precise"] = float(self._acc_moving(*tests))
             debiased = precise_bn.debiased(self.model, int(self.trainer.optimizer.iterations.numpy()))
             with precise_bn.applied(self.model, debiased):
-                out["bn_modes"]["acc_moving_debiased"] = float(self._acc_moving()) if debiased else math.nan
+                out["bn_modes"]["acc_moving_debiased"] = float(self._acc_moving(*tests)) if debiased else math.nan
         return out
 
     def _activation_stats(self, preacts: list[np.ndarray]) -> dict[str, float]:

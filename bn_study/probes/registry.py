@@ -22,6 +22,8 @@ class Probe:
     blocks: bool = True
     # It logs only where the model has a BN layer.
     needs_bn: bool = False
+    # It reads the test split, so before a run's last evaluation it measures trainer.eval_subset's subset of it.
+    on_subset: bool = False
 
 
 # Keyed by the ProbeConfig flag that switches each on; `enabled` (Figure 1's) first: run.json records its `where`.
@@ -33,9 +35,9 @@ for _flag, _split in (
     ("gradients", "grad"),
     ("ics", "ics"),
     ("landscape", "landscape"),
-    ("bn_modes", "bn_modes"),
 ):
     PROBES.add(_flag, Probe((_split,), "bn_study.probes.mechanisms:Mechanisms"))
+PROBES.add("bn_modes", Probe(("bn_modes",), "bn_study.probes.mechanisms:Mechanisms", on_subset=True))
 
 
 def _has_bn(run: RunConfig) -> bool:
@@ -50,6 +52,13 @@ def switched_on(run: RunConfig) -> list[tuple[str, Probe]]:
 def splits(run: RunConfig) -> set[str]:
     """The probe splits a run of `run` logs."""
     return {s for _, probe in switched_on(run) if not probe.needs_bn or _has_bn(run) for s in probe.splits}
+
+
+def subset_splits(run: RunConfig) -> set[str]:
+    """The probe splits a run of `run` measures on trainer.eval_subset's subset before its last evaluation."""
+    if not run.trainer.eval_subset:
+        return set()
+    return {s for _, probe in switched_on(run) if probe.on_subset for s in probe.splits}
 
 
 def start(trainer, run: RunConfig, data) -> list:

@@ -130,6 +130,7 @@ def graph_key(cfg: RunConfig) -> str:
     c["trainer"] = {
         "batch_size": t["batch_size"],
         "eval_batch_size": t["eval_batch_size"],
+        "eval_subset": cfg.trainer.eval_subset,
         "chunk": _chunk(cfg),
         "precise_bn": cfg.trainer.precise_bn,
         "xla": use_xla(cfg.trainer.xla, cfg.model),
@@ -181,6 +182,7 @@ def _compile(cfg: RunConfig, data: data_lib.Dataset, model: keras.Model) -> Comp
         eval_batch_size=t.eval_batch_size,
         xla=use_xla(t.xla, cfg.model),
         head=Head(cfg.model.output),
+        eval_subset=t.eval_subset,
     )
     precise = precise_bn.Recomputer(model, data.x_train, t.batch_size, t.precise_bn) if t.precise_bn else None
     return Compiled(trainer, probes.start(trainer, cfg, data), fresh=True, precise=precise)
@@ -310,18 +312,20 @@ class _Loop:
         self.diverged_at, self.stopped_at, self.why = None, None, ""
 
     def evaluate(self, step: int) -> dict | None:
-        """Every evaluated split (test, val) and probe at `step`, logged; returns the splits' numbers, or None (nothing
+        """Every evaluated split (test, val) and probe at `step`, logged (whole at the run's last step, before it on
+        trainer.eval_subset's subset where one is set); returns the splits' numbers, or None (nothing
         logged) where the network's outputs are not finite: a network that computes NaN has diverged, whatever its
         training loss said."""
         trainer = self.trainer
+        whole = step == self.cfg.trainer.steps  # trainer.eval_subset's: the last evaluation, the one claims read
         with self._timed("evaluation"):
             if self.compiled.precise:
                 precise_bn.assign(trainer.model, self.compiled.precise.statistics())
-            measured = {split: trainer.evaluate(split) for split in trainer.splits}
+            measured = {split: trainer.evaluate(split, whole) for split in trainer.splits}
         if not all(math.isfinite(v) for values in measured.values() for v in values.values()):
             return None
         with self._timed("probes"):
-            probed = [probe.measure() for probe in self.compiled.probes]
+            probed = [probe.measure(whole) for probe in self.compiled.probes]
         with self._timed("writing"):
             for values_by_split in (measured, *probed):
                 for split, values in values_by_split.items():

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from bn_study.config import ModelConfig, OptimizerConfig, OptimizerName, Output
+from bn_study.data import datasets
 from bn_study.models import registry as builders
 
 # Most steps per compiled call: large enough that the call overhead (~0.1 ms) vanishes, small enough
@@ -131,26 +132,24 @@ class Trainer:
         eval_batch_size: int,
         xla: bool = True,
         head: Head | None = None,
+        eval_subset: int = 0,
     ):
-        """`eval_sets`: {split name: (x, y)} evaluated by `evaluate` (test, and val when there is one)."""
+        """`eval_sets`: {split name: (x, y)} evaluated by `evaluate` (test, and val when there is one), whole or on
+        a fixed stratified `eval_subset` of each (`datasets.evaluation_subset`)."""
         self.model = model
         self.optimizer = optimizer
         optimizer.build(model.trainable_variables)
         self._x, self._y = _on_device(x_train), _on_device(y_train)
         self.n_train, self.xla = len(x_train), xla
         self.head = head or Head()
-        # Each evaluated split is cut into its evaluation batches once, on the device.
-        self._eval_sets = {
-            split: (
-                len(x),
-                [
-                    (tf.constant(x[i : i + eval_batch_size]), tf.constant(y[i : i + eval_batch_size]))
-                    for i in range(0, len(x), eval_batch_size)
-                ],
-            )
-            for split, (x, y) in eval_sets.items()
-            if len(x)
-        }
+        # Each evaluated split (and its subset) is cut into its evaluation batches once, on the device.
+        self._eval_sets, self._eval_subsets = {}, {}
+        for split, (x, y) in eval_sets.items():
+            if len(x):
+                self._eval_sets[split] = _batched(x, y, eval_batch_size)
+                rows = datasets.evaluation_subset(y, eval_subset)
+                if rows is not None:
+                    self._eval_subsets[split] = _batched(x[rows], y[rows], eval_batch_size)
         # Every call gets a [chunk, batch] index block plus how many rows to run, so XLA compiles once.
         self.chunk, self._batch_size = chunk, batch_size
         self._train_chunk = self._compile_train_chunk(xla)
@@ -229,12 +228,18 @@ class Trainer:
     def splits(self) -> list[str]:
         return list(self._eval_sets)
 
-    def evaluate(self, split: str = "test") -> dict:
-        """Loss and accuracy over a whole evaluated split, with the BN moving averages; the loss is NaN wherever a
-        logit is not finite (an argmax over NaNs would still count some examples as right)."""
-        n, batches = self._eval_sets[split]
+    def evaluate(self, split: str = "test", whole: bool = True) -> dict:
+        """Loss and accuracy over a whole evaluated split (or, not `whole`, its subset where it has one), with the BN
+        moving averages; the loss is NaN wherever a logit is not finite (an argmax over NaNs would still count some
+        examples as right)."""
+        n, batches = self._eval_sets[split] if whole else self._eval_subsets.get(split, self._eval_sets[split])
         loss_sum = hits = non_finite = 0.0
         for x, y in batches:
             losses, right, bad = self._eval_batch_fn(x, y)
             loss_sum, hits, non_finite = loss_sum + float(losses), hits + float(right), non_finite + float(bad)
         return {"loss": loss_sum / n if not non_finite else math.nan, "accuracy": hits / n}
+
+
+def _batched(x: np.ndarray, y: np.ndarray, size: int) -> tuple[int, list[tuple[tf.Tensor, tf.Tensor]]]:
+    """(examples, [(x, y) on the device per batch of `size`])."""
+    return len(x), [(tf.constant(x[i : i + size]), tf.constant(y[i : i + size])) for i in range(0, len(x), size)]

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from bn_study import config as config_lib
 from bn_study.config import CONF_DIR, RunConfig, flatten_config
 from bn_study.probes import registry as probes
-from bn_study.run import preflight
+from bn_study.run import preflight, records
 from bn_study.studies.registry import STUDY_DATASETS, Version
 
 
@@ -92,13 +92,25 @@ def splits(cfg: RunConfig) -> frozenset:
     return frozenset(out | {(split, "*") for split in probes.splits(cfg)})
 
 
+def subset_splits(cfg: RunConfig) -> frozenset:
+    """The splits a run of `cfg` measures on trainer.eval_subset's subset before its last evaluation (none at 0)."""
+    if not cfg.trainer.eval_subset:
+        return frozenset()
+    return frozenset(set(records.EVALUATED) | probes.subset_splits(cfg))
+
+
+# A planned row's columns beside its config: what the run will log, not what makes it the run it is.
+LOGGED = ("splits", "subset_splits")
+
+
 def planned(experiments: Iterable[str], version: Version = Version(), extra: tuple[str, ...] = ()) -> pd.DataFrame:
-    """One row per planned run: runs.csv's config columns, plus `splits` (what it will log)."""
+    """One row per planned run: runs.csv's config columns, plus `splits` (what it will log) and `subset_splits`
+    (which of them it measures on a subset before its last evaluation)."""
     rows = []
     for experiment in experiments:
         for cfg in configs(experiment, version, tuple(extra)):
             row = flatten_config(config_lib.to_dict(cfg))
-            rows.append({**row, "splits": splits(cfg)})
+            rows.append({**row, "splits": splits(cfg), "subset_splits": subset_splits(cfg)})
     return pd.DataFrame(rows)
 
 
@@ -118,7 +130,7 @@ def _value(value):
 
 def identity_columns(planned: pd.DataFrame) -> list[str]:
     """The planned configuration's columns that make a run the run it is (not where it was written or how watched)."""
-    return [c for c in planned.columns if c != "splits" and c.split(".")[0] not in config_lib.NOT_IDENTITY]
+    return [c for c in planned.columns if c not in LOGGED and c.split(".")[0] not in config_lib.NOT_IDENTITY]
 
 
 def _keys(planned: pd.DataFrame):

@@ -147,6 +147,26 @@ def test_a_run_restarted_on_compiled_functions_equals_a_freshly_compiled_one(run
     assert not pd.read_csv(fresh / "curves.csv")["value"].equals(pd.read_csv(other / "curves.csv")["value"])
 
 
+def test_an_evaluation_subset_measures_the_curve_before_the_last_evaluation_which_is_whole(run_tiny):
+    probes = ("model.bn=before", "probe.bn_modes=true")
+    whole, fw = run_tiny(*probes, name="whole")
+    subset, fs = run_tiny(*probes, "trainer.eval_subset=100", name="subset")
+    cw, cs = (pd.read_csv(f / "curves.csv").set_index(["step", "split", "metric"])["value"] for f in (fw, fs))
+    assert whole["final"] == subset["final"] and whole["run_id"] != subset["run_id"]
+    assert cw.xs(60).equals(cs.xs(60))  # the last evaluation (and its bn_modes probe): whole, the same numbers
+    assert cw.xs("train", level="split").equals(cs.xs("train", level="split"))  # training is untouched
+    early = cs.xs(20)
+    for split, metric, images in [
+        ("test", "accuracy", 100),
+        ("val", "accuracy", 100),
+        ("bn_modes", "acc_batch_stats", 60),
+    ]:
+        assert (
+            round(early[split, metric] * images, 6) % 1 == 0
+        )  # a count of the subset's images (bn_modes: its whole batches of 60)
+    assert early["test", "loss"] != cw.xs(20)["test", "loss"] and early["val", "loss"] != cw.xs(20)["val", "loss"]
+
+
 def test_validation_split_is_fixed_stratified_and_never_trained_on():
     from bn_study.data import datasets as data
     from tests.conftest import compose_run

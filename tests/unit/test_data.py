@@ -139,3 +139,12 @@ def test_fashion_mnist_comes_from_debians_files_when_a_failed_download_left_the_
     (tmp_path / "keras" / "datasets" / "fashion-mnist").mkdir(parents=True)  # what a failed download leaves
     *arrays, source = data_lib._fashion_mnist()
     assert source.startswith("Debian package dataset-fashion-mnist") and len(arrays[0]) == 200
+
+
+def test_the_evaluation_subset_is_fixed_and_stratified():
+    y = np.repeat(np.arange(3), [500, 300, 200])
+    rows = data_lib.evaluation_subset(y, 101)
+    assert len(rows) == len(set(rows)) == 101 and (np.diff(rows) > 0).all()
+    assert np.bincount(y[rows]).tolist() == [51, 30, 20]  # 50.5, 30.3, 20.2: the largest remainder gets the odd one
+    np.testing.assert_array_equal(rows, data_lib.evaluation_subset(y, 101))  # the same examples every time
+    assert data_lib.evaluation_subset(y, 0) is None and data_lib.evaluation_subset(y, 1000) is None  # whole

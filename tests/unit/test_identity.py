@@ -33,6 +33,7 @@ ADDED_LATER = {
     ("model", "permute"): False,
     ("model", "recurrent_gamma"): 0.1,
     ("trainer", "precise_bn"): 0,
+    ("trainer", "eval_subset"): 0,
     ("probe", "precise_batches"): 0,
     ("callbacks",): {},
 }

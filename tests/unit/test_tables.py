@@ -14,7 +14,7 @@ def test_of_planned_and_unplanned_runs_the_planned_are_kept_and_the_rest_reporte
     from bn_study.studies.registry import Version
 
     planned = plan.planned(["input_bn"], Version(quick=True))
-    runs = planned.drop(columns="splits").head(2).assign(folder=["a", "b"], run_id=["r1", "r2"])
+    runs = planned.drop(columns=list(plan.LOGGED)).head(2).assign(folder=["a", "b"], run_id=["r1", "r2"])
     runs.loc[1, "trainer.steps"] = 7
     got = cli.only_planned(
         collect.Collected(runs, pd.DataFrame({"run_id": ["r1", "r2"]})), planned, "input_bn_quick", Path("s")
@@ -31,7 +31,11 @@ def test_a_collection_short_of_the_plan_is_not_collected_into_the_studys_folder(
     from bn_study.studies.registry import Version, get
 
     planned = plan.planned(["input_bn"], Version(quick=True))
-    runs = planned.drop(columns="splits").iloc[1:].assign(folder="f", run_id=[f"r{i}" for i in range(len(planned) - 1)])
+    runs = (
+        planned.drop(columns=list(plan.LOGGED))
+        .iloc[1:]
+        .assign(folder="f", run_id=[f"r{i}" for i in range(len(planned) - 1)])
+    )
     monkeypatch.setattr(
         cli.collect, "collect", lambda folder: collect.Collected(runs, pd.DataFrame({"run_id": runs["run_id"]}))
     )

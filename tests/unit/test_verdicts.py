@@ -11,6 +11,7 @@ from bn_study.claims import (
     Claim,
     ClaimError,
     Context,
+    CurveMedian,
     Final,
     GridChange,
     GridCount,
@@ -333,9 +334,15 @@ def test_by_config_reports_the_median_and_its_interval():
     ] == pytest.approx(0.9375)
 
 
+# Arm b measures test (not val) on trainer.eval_subset's subset before its last evaluation.
 PLANNED = pd.DataFrame(
     [
-        {"arm": arm, "seed": s, "splits": frozenset({("test", "accuracy"), ("val", "accuracy")})}
+        {
+            "arm": arm,
+            "seed": s,
+            "splits": frozenset({("test", "accuracy"), ("val", "accuracy")}),
+            "subset_splits": frozenset({"test"} if arm == "b" else ()),
+        }
         for arm in "ab"
         for s in range(5)
     ]
@@ -360,12 +367,22 @@ PLANNED = pd.DataFrame(
             "claims.t.claim.a.metric: Final needs bn_modes/acc_batch_stats, which 5 of its 5 runs do not log",
         ),
         (claim(metric=GridCount(grid="lr")), "claims.t.claim.a.metric: lr is not swept in these runs"),
+        (
+            claim(metric=CurveMedian("test", "accuracy")),
+            "claims.t.claim.b.metric: CurveMedian reads test/accuracy before the runs' last evaluation, which 5 of its 5 runs "
+            "measure on a subset (set trainer.eval_subset=0 for them)",
+        ),
     ],
 )
 def test_malformed_or_unproducible_claims_are_refused_in_one_line(bad, message):
     with pytest.raises(ClaimError) as err:
         bad.check(PLANNED)
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_a_claim_on_the_last_evaluation_or_on_a_whole_split_reads_runs_that_evaluate_on_a_subset():
+    claim(metric=Final("test", "accuracy")).check(PLANNED)  # the last evaluation is whole
+    claim(metric=CurveMedian("val", "accuracy")).check(PLANNED)  # val is whole at every evaluation
 
 
 def test_verdicts_round_trip_through_json(tmp_path):
