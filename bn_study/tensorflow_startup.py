@@ -1,4 +1,5 @@
-"""TensorFlow's start-up, the same on every host: its import notices kept off stderr, and what it turned on.
+"""TensorFlow's start-up, the same on every host: its import notices kept off stderr, what it turned on, and GPU
+memory that grows as used (so that several processes can share a device).
 
 On CPUs with AVX512-VNNI, BF16 or AMX, TensorFlow 2.21 turns oneDNN on and says so while it is imported,
 before absl's logging is set up, so TF_CPP_MIN_LOG_LEVEL does not reach it: absl's preamble and a oneDNN
@@ -114,6 +115,9 @@ _FINDER = _Finder()
 
 
 def install() -> None:
+    # On a GPU, TensorFlow takes nearly all of the device's memory at the first op unless told to grow into it: then
+    # a second process (two sweeps, a notebook beside a sweep) fails. Read at TensorFlow's start; a user's setting stays.
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     if "tensorflow" not in sys.modules and _FINDER not in sys.meta_path:
         sys.meta_path.insert(0, _FINDER)
 

@@ -7,9 +7,11 @@ records the seconds of each job (run.json timing.seconds: prepare, compile, step
 checkpoints); the jobs of the loop grow with the run's length, so they are scaled to its full length, and the whole
 sweep is estimated from the sample's mean per run times its planned runs (compiling once per graph), plus one process
 start (a child importing what a run needs) and the study's collect and render (timed on a copy of its committed
-tables). Written: the fractions of that estimated wall time, and beside it the run time the committed runs recorded.
+tables). Each sampled run is timed twice, as the committed runs were made (every evaluation whole, a checkpoint at
+each) and as planned now, in one process, so the two estimates compare. Written: both estimates, the fractions of
+today's, and beside them the run time the committed runs recorded and their hosts.
 
-    bn-study-bench-studies                                 # ~4 min here
+    bn-study-bench-studies                                 # ~10 min here
     bn-study-bench-studies --targets fig1:mnist5k --runs 1 --evaluations 2 --out /tmp/b   # a smoke test
 """
 
@@ -68,21 +70,32 @@ def sample(configs: list, runs: int) -> list:
     return [*picked, again] if again is not None else picked
 
 
-def run_sample(configs: list, evaluations: int, folder: Path) -> list[dict]:
-    """Each config trained for at most `evaluations` intervals; its job seconds, the loop's scaled to its full length."""
+def run_sample(configs: list, evaluations: int, folder: Path, as_committed: bool) -> list[dict]:
+    """Each config trained for at most `evaluations` intervals; its job seconds, the loop's scaled to its full length.
+    `as_committed`: as the committed runs were made, every evaluation whole (trainer.eval_subset=0) and a checkpoint at
+    each (checkpoint.every_seconds=0); otherwise as planned today."""
     rows = []
     for i, cfg in enumerate(configs):
         full = cfg.trainer.steps
         steps = min(full, evaluations * cfg.trainer.eval_every)
-        # a checkpoint at every evaluation, as the committed runs saved them: what checkpointing cost them
-        every = replace(cfg.checkpoint, every_seconds=0.0)
-        record = execute(replace(cfg, trainer=replace(cfg.trainer, steps=steps), checkpoint=every), folder / str(i))
+        trainer, checkpoint = replace(cfg.trainer, steps=steps), cfg.checkpoint
+        if as_committed:
+            trainer, checkpoint = replace(trainer, eval_subset=0), replace(checkpoint, every_seconds=0.0)
+        record = execute(replace(cfg, trainer=trainer, checkpoint=checkpoint), folder / str(i))
         seconds = record["timing"]["seconds"]
         scale = full / steps
         rows.append(
             {k: v if k in PER_RUN else v * scale for k, v in seconds.items()} | {"fresh": record["timing"]["compiled"]}
         )
     return rows
+
+
+def estimate(configs: list, measured: list[dict]) -> dict:
+    """The sweep's seconds per job (PHASES and PER_RUN) from its sampled runs' `measured` seconds."""
+    per_run = {k: statistics.mean(r[k] for r in measured) for k in PHASES}
+    return {k: v * len(configs) for k, v in per_run.items()} | {
+        job: per_graph(measured, configs, job) for job in PER_RUN
+    }
 
 
 def per_graph(measured: list[dict], configs: list, job: str) -> float:
@@ -107,15 +120,18 @@ def collect_and_render(study: str, version: Version) -> float:
         return time.perf_counter() - start
 
 
-def committed_hours(study: str, sweep: str, version: Version) -> float | None:
-    """The run time the committed runs of this sweep recorded (sum of wall_seconds), in hours."""
+def committed(study: str, sweep: str, version: Version) -> tuple[float | None, str]:
+    """The run time the committed runs of this sweep recorded (sum of wall_seconds, hours), and their hosts' CPU and
+    instruction-set level."""
     runs_csv = collect.RESULTS / f"{study}{version.suffix}" / "runs.csv"
     if not runs_csv.exists():
-        return None
+        return None, ""
     runs = pd.read_csv(runs_csv)
     selected = studies_cli.selections(get(study), version, collect.RESULTS)
     others = plan.unplanned(runs, plan.planned([sweep], version, tuple(selected)))[0]
-    return float(runs.drop(others.index)["wall_seconds"].sum()) / 3600
+    runs = runs.drop(others.index)
+    hosts = ", ".join(sorted(set(runs["cpu"].astype(str) + " " + runs["isa_level"].astype(str))))
+    return float(runs["wall_seconds"].sum()) / 3600, hosts
 
 
 def measure(targets: list[tuple[str, str, Version]], runs: int, evaluations: int) -> pd.DataFrame:
@@ -126,39 +142,104 @@ def measure(targets: list[tuple[str, str, Version]], runs: int, evaluations: int
             selected = studies_cli.selections(get(study), version, collect.RESULTS)
             configs = plan.configs(sweep, version, tuple(selected))
             name = _target_name(sweep, version)
-            print(f"[{name}] {len(configs)} planned runs; timing {runs} of them", flush=True)
-            measured = run_sample(sample(configs, runs), evaluations, Path(tmp) / name.replace(":", "_"))
-            per_run = {k: statistics.mean(r[k] for r in measured) for k in PHASES}
+            print(
+                f"[{name}] {len(configs)} planned runs; timing {runs} of them, as committed and as planned", flush=True
+            )
+            picked = sample(configs, runs)
+            folder = Path(tmp) / name.replace(":", "_")
+            before = estimate(configs, run_sample(picked, evaluations, folder / "as_committed", as_committed=True))
+            measured = run_sample(picked, evaluations, folder / "now", as_committed=False)
             row = {"target": name, "planned_runs": len(configs), "sampled_runs": len(measured)}
             row |= {"process start": start_cost, "collect and render": collect_and_render(study, version)}
-            row |= {k: v * len(configs) for k, v in per_run.items()}
-            row |= {job: per_graph(measured, configs, job) for job in PER_RUN}
+            row |= estimate(configs, measured)
             row["estimated_hours"] = sum(row[c] for c in COLUMNS) / 3600
-            row["committed_hours"] = committed_hours(study, sweep, version)
+            fixed = start_cost + row["collect and render"]
+            row["as_committed_hours"] = (fixed + sum(before[c] for c in (*PER_RUN, *PHASES))) / 3600
+            row["committed_hours"], row["committed_hosts"] = committed(study, sweep, version)
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def summarize(table: pd.DataFrame, facts: dict) -> str:
-    header = "| sweep | planned runs | estimated h | committed h | " + " | ".join(COLUMNS) + " |"
+def checkpoint_cost(steps: int = 3_000, every: int = 100, repeats: int = 3) -> list[dict]:
+    """Figure 1's MLP (the fig1 sweep's first run) for `steps` steps evaluating every `every`: the checkpoints' share of
+    its wall time, with checkpoints off, at the default interval in seconds, and at every evaluation (the median of
+    `repeats` runs each, the three interleaved so that a slow moment of the host hits them alike)."""
+    cfg = plan.configs("fig1", Version(), ())[0]
+    cfg = replace(cfg, trainer=replace(cfg.trainer, steps=steps, eval_every=every))
+    settings = {
+        "off": replace(cfg.checkpoint, enabled=False),
+        f"every {cfg.checkpoint.every_seconds:g} s (the default)": cfg.checkpoint,
+        "at every evaluation": replace(cfg.checkpoint, every_seconds=0.0),
+    }
+    walls, saves = {k: [] for k in settings}, {k: [] for k in settings}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(repeats):
+            for name, checkpoint in settings.items():
+                record = execute(replace(cfg, checkpoint=checkpoint), Path(tmp) / f"{i}-{len(walls[name])}-{name[:5]}")
+                walls[name].append(record["wall_seconds"])
+                saves[name].append(record["timing"]["seconds"]["checkpoints"])
+    off = statistics.median(walls["off"])
+    return [
+        {
+            "checkpoints": name,
+            "wall_seconds": statistics.median(walls[name]),
+            "share": statistics.median(c / w for c, w in zip(saves[name], walls[name])),
+            "over_off": statistics.median(walls[name]) / off,
+        }
+        for name in settings
+    ]
+
+
+def summarize(table: pd.DataFrame, facts: dict, checkpoints: list[dict]) -> str:
+    header = "| sweep | planned runs | h as committed | h now | now / as committed | " + " | ".join(COLUMNS) + " |"
     lines = [
         "# Where a study's time goes",
         "",
-        f"Measured {facts['date']} on {facts['cpu']} ({facts['cores']} cores), oneDNN {facts['onednn']}, by "
-        f"`bn-study-bench-studies` ({facts['runs']} runs per sweep and one more of the first one's graph, each trained for {facts['evaluations']} of its "
-        "evaluation intervals and its loop's jobs scaled to its full length; a checkpoint at every evaluation, as the "
-        "committed runs saved them, where checkpoint.every_seconds now saves once a minute). Each column: that job's "
-        "share of the sweep's estimated wall time (one process start, every planned run, the study's collect and "
-        "render). Committed h: the run time the committed runs of that sweep recorded.",
+        f"Measured {facts['date']} on {facts['cpu']} {facts['isa_level']} ({facts['cores']} cores), oneDNN {facts['onednn']}, at "
+        f"commit {facts['git_commit'][:7]}, by `bn-study-bench-studies`: {facts['runs']} runs per sweep and one more of the first "
+        f"one's graph, each trained for at most {facts['evaluations']} of its evaluation intervals and its loop's jobs scaled to "
+        "its full length, the whole sweep estimated from them (one process start, every planned run, compiling once per "
+        "graph, the study's collect and render). Each sampled run is timed twice in this one process: as the committed "
+        "runs were made (every evaluation on the whole splits, a checkpoint at each) and as planned now (trainer.eval_subset "
+        "where a study sets it, a checkpoint at most once a minute).",
+        "",
+        "Each job's column: its share of the estimated wall time now.",
         "",
         header,
-        "|" + "---|" * (4 + len(COLUMNS)),
+        "|" + "---|" * (5 + len(COLUMNS)),
     ]
     for _, r in table.iterrows():
         total = sum(r[c] for c in COLUMNS)
         shares = " | ".join(f"{r[c] / total:.1%}" for c in COLUMNS)
-        committed = "n/a" if pd.isna(r["committed_hours"]) else f"{r['committed_hours']:.2f}"
-        lines.append(f"| {r['target']} | {r['planned_runs']} | {r['estimated_hours']:.2f} | {committed} | {shares} |")
+        ratio = r["estimated_hours"] / r["as_committed_hours"]
+        lines.append(
+            f"| {r['target']} | {r['planned_runs']} | {r['as_committed_hours']:.2f} | {r['estimated_hours']:.2f} | {ratio:.2f} | {shares} |"
+        )
+    lines += [
+        "",
+        "The run time the committed runs of each sweep recorded, and where they ran (results bitwise identical on one host, "
+        "not across hosts, nor times):",
+        "",
+        "| sweep | committed h | committed on |",
+        "|---|---|---|",
+    ]
+    for _, r in table.iterrows():
+        committed_h = "n/a" if pd.isna(r["committed_hours"]) else f"{r['committed_hours']:.2f}"
+        lines.append(f"| {r['target']} | {committed_h} | {r['committed_hosts'] or 'n/a'} |")
+    lines += [
+        "",
+        "## Checkpoints",
+        "",
+        f"Figure 1's MLP for 3,000 steps evaluating every 100 (median of {facts['checkpoint_repeats']} runs each, "
+        "interleaved): the checkpoints' share of the run's wall time (target: at most 5%).",
+        "",
+        "| checkpoints | wall s | checkpoints' share | wall / off |",
+        "|---|---|---|---|",
+        *(
+            f"| {c['checkpoints']} | {c['wall_seconds']:.2f} | {c['share']:.1%} | {c['over_off']:.3f}x |"
+            for c in checkpoints
+        ),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -181,27 +262,36 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--targets", nargs="+", help="sweep:dataset pairs (default: all 8)")
     parser.add_argument("--runs", type=int, default=2, help="runs sampled per sweep (default 2)")
-    parser.add_argument("--evaluations", type=int, default=10, help="evaluation intervals each runs (default 10)")
+    parser.add_argument(
+        "--evaluations", type=int, default=20, help="evaluation intervals each runs at most (default 20)"
+    )
+    parser.add_argument("--checkpoint-repeats", type=int, default=3, help="runs per checkpoint setting (default 3)")
     parser.add_argument("--out", type=Path, default=Path("results/bench"), help="output folder (default results/bench)")
     args = parser.parse_args(argv)
     targets = _targets(args.targets)
     table = measure(targets, args.runs, args.evaluations)
+    checkpoints = checkpoint_cost(repeats=args.checkpoint_repeats)
     info = provenance.provenance()
     facts = {
         "date": time.strftime("%Y-%m-%d"),
         "cpu": info["cpu"],
+        "isa_level": info["isa_level"],
         "cores": info["cpu_count"],
         "onednn": "on" if info["onednn"] else "off",
         "git_commit": info["git_commit"],
         "runs": args.runs,
         "evaluations": args.evaluations,
+        "checkpoint_repeats": args.checkpoint_repeats,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     for name, write in (
         ("studies.csv", lambda tmp: table.to_csv(tmp, index=False)),
-        ("studies.md", lambda tmp: tmp.write_text(summarize(table, facts))),
+        ("studies.md", lambda tmp: tmp.write_text(summarize(table, facts, checkpoints))),
     ):
         os.replace(files.staged(args.out / name, write), args.out / name)
-    files.write_json_atomic(args.out / "studies.json", {"facts": facts, "targets": table.to_dict("records")})
+    files.write_json_atomic(
+        args.out / "studies.json",
+        {"facts": facts, "targets": table.to_dict("records"), "checkpoints": checkpoints},
+    )
     print(f"wrote {args.out / 'studies.md'}, studies.csv, studies.json")
     return 0

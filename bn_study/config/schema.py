@@ -159,11 +159,13 @@ class TrainerConfig:
     eval_every: int = 500
     # Test-set forward passes are split into batches of this size to bound memory.
     eval_batch_size: int = 2_000
-    # Evaluations before the last measure the test and validation splits (and the probes that read test examples,
-    # probe.bn_modes) on a fixed, stratified subset of this many examples of each split: curves at a fraction of
+    # Evaluations before the last measure the splits in `subset_splits` (and, with test, the probes that read test
+    # examples: probe.bn_modes) on a fixed, stratified subset of this many examples of each: curves at a fraction of
     # the cost, while the last evaluation, the one final numbers and claims read, measures the whole splits.
-    # 0: every evaluation on the whole splits (a claim that reads a curve before its end needs it; callbacks too).
+    # 0: every evaluation on the whole splits (a claim that reads a split's curve before its end needs that; callbacks too).
     eval_subset: int = 0
+    # The evaluated splits eval_subset cuts: test, val or both (a study that selects or times on validation keeps it whole).
+    subset_splits: List[str] = field(default_factory=lambda: ["test", "val"])
     # Seconds between progress lines on long runs.
     progress_seconds: float = 10.0
     # Epoch-aligned batches as Keras's fit(): each epoch is one permutation, ending in a partial batch when

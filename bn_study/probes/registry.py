@@ -22,7 +22,8 @@ class Probe:
     blocks: bool = True
     # It logs only where the model has a BN layer.
     needs_bn: bool = False
-    # It reads the test split, so before a run's last evaluation it measures trainer.eval_subset's subset of it.
+    # It reads the test split, so before a run's last evaluation it measures trainer.eval_subset's subset of it (where
+    # trainer.subset_splits cuts test).
     on_subset: bool = False
 
 
@@ -56,7 +57,7 @@ def splits(run: RunConfig) -> set[str]:
 
 def subset_splits(run: RunConfig) -> set[str]:
     """The probe splits a run of `run` measures on trainer.eval_subset's subset before its last evaluation."""
-    if not run.trainer.eval_subset:
+    if not run.trainer.eval_subset or "test" not in run.trainer.subset_splits:
         return set()
     return {s for _, probe in switched_on(run) if probe.on_subset for s in probe.splits}
 

@@ -131,6 +131,7 @@ def graph_key(cfg: RunConfig) -> str:
         "batch_size": t["batch_size"],
         "eval_batch_size": t["eval_batch_size"],
         "eval_subset": cfg.trainer.eval_subset,
+        "subset_splits": sorted(cfg.trainer.subset_splits),
         "chunk": _chunk(cfg),
         "precise_bn": cfg.trainer.precise_bn,
         "xla": use_xla(cfg.trainer.xla, cfg.model),
@@ -183,6 +184,7 @@ def _compile(cfg: RunConfig, data: data_lib.Dataset, model: keras.Model) -> Comp
         xla=use_xla(t.xla, cfg.model),
         head=Head(cfg.model.output),
         eval_subset=t.eval_subset,
+        subset_splits=tuple(t.subset_splits),
     )
     precise = precise_bn.Recomputer(model, data.x_train, t.batch_size, t.precise_bn) if t.precise_bn else None
     return Compiled(trainer, probes.start(trainer, cfg, data), fresh=True, precise=precise)
@@ -208,7 +210,7 @@ def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, ru
             "config": config,
             "data": data.describe(),
             "probe": compiled.probes[0].where if cfg.probe.enabled else None,
-            "runtime": {**(runtime or {}), **provenance.provenance()},
+            "runtime": {**(runtime or {}), **provenance.provenance(), **provenance.gpus()},
             "steps_planned": cfg.trainer.steps,
         },
         resume_at=resume.step if resume else None,
@@ -317,7 +319,7 @@ class _Loop:
         logged) where the network's outputs are not finite: a network that computes NaN has diverged, whatever its
         training loss said."""
         trainer = self.trainer
-        whole = step == self.cfg.trainer.steps  # trainer.eval_subset's: the last evaluation, the one claims read
+        whole = step == self.cfg.trainer.steps  # trainer.eval_subset leaves the last evaluation whole: claims read it
         with self._timed("evaluation"):
             if self.compiled.precise:
                 precise_bn.assign(trainer.model, self.compiled.precise.statistics())

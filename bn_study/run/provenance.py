@@ -1,5 +1,6 @@
 """Where a run was made: package versions, the code's git commit, the CPU and its instruction-set level, whether
-oneDNN was on, the threads, and the command line (run.json's `versions`, `runtime` and `command`)."""
+oneDNN was on, the threads, the GPUs (model, driver, CUDA and cuDNN), and the command line (run.json's `versions`,
+`runtime` and `command`)."""
 
 from __future__ import annotations
 
@@ -89,6 +90,44 @@ def provenance() -> dict:
         "onednn": tensorflow_startup.onednn(),
         "threads": os.environ.get("TF_NUM_INTRAOP_THREADS", f"all ({os.cpu_count()})"),
     }
+
+
+@functools.lru_cache(maxsize=1)
+def gpus() -> dict:
+    """The GPUs TensorFlow sees (model and compute capability), the NVIDIA driver, the CUDA and cuDNN versions this
+    TensorFlow was built with, and whether GPU memory grows as used; {"gpus": []} without a GPU."""
+    # imports TensorFlow: called by a run, which has it loaded already
+    import tensorflow as tf
+
+    devices = tf.config.list_physical_devices("GPU")
+    if not devices:
+        return {"gpus": []}
+    build = tf.sysconfig.get_build_info()
+    names = []
+    for device in devices:
+        details = tf.config.experimental.get_device_details(device)
+        capability = ".".join(str(v) for v in details.get("compute_capability", ()))
+        names.append(f"{details.get('device_name', device.name)}" + (f" (compute {capability})" if capability else ""))
+    return {
+        "gpus": names,
+        "gpu_driver": _nvidia_driver(),
+        "cuda": build.get("cuda_version"),
+        "cudnn": build.get("cudnn_version"),
+        "gpu_memory_growth": os.environ.get("TF_FORCE_GPU_ALLOW_GROWTH"),
+    }
+
+
+def _nvidia_driver() -> str | None:
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.splitlines()[0].strip() if out.returncode == 0 and out.stdout.strip() else None
 
 
 def python_command() -> str:

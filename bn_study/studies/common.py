@@ -4,6 +4,7 @@ markdown tables, all computed from the collected tables and verdicts.json."""
 
 from __future__ import annotations
 
+import ast
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,34 @@ class Tables:
         run = self.runs.loc[self.runs["steps"].idxmax()]
         images = spec(run["data_used"]).n_train - int(run["n_val"])
         return f"about {run['steps'] * run['trainer.batch_size'] / images:.3g} epochs of {images:,} training images"
+
+    def eval_note(self) -> str:
+        """What the curves before each run's last evaluation measured where trainer.eval_subset cut a split, as a
+        sentence to append to another (its leading space included); '' where every evaluation was whole."""
+        if "trainer.eval_subset" not in self.runs:
+            return ""
+        subset = self.runs["trainer.eval_subset"].fillna(0).max()
+        if not subset > 0:  # NaN: no runs
+            return ""
+        subset = int(subset)
+        listed = self.runs.get("trainer.subset_splits", pd.Series(dtype=object)).dropna()
+        splits = set().union(*map(ast.literal_eval, listed)) if len(listed) else {"test", "val"}  # the key's default
+        cut = [SPLIT_NAMES[s] for s in ("test", "val") if s in splits and (self.runs[f"n_{s}"] > subset).any()]
+        if not cut:
+            return ""
+        return (
+            f" Before each run's last evaluation the curves measure a fixed, stratified {subset:,} images of the "
+            f"{' and '.join(cut)} split{'s' if len(cut) > 1 else ''} (trainer.eval_subset"
+            + (
+                "; BN's batch-statistics accuracy too"
+                if "test" in splits and self._switched_on("probe.bn_modes")
+                else ""
+            )
+            + "); the last evaluation, which final numbers and claims read, measures the whole splits."
+        )
+
+    def _switched_on(self, column: str) -> bool:
+        return column in self.runs and self.runs[column].astype(str).eq("True").any()
 
     def seeds_note(self) -> str:
         per = self.runs.groupby(stats.varying_config_columns(self.runs), dropna=False)["seed"].nunique()

@@ -126,7 +126,8 @@ def build(study_dir: Path, out: Path) -> list[Path]:
             f"{study.seeds_note()}. {study.data_note()}. 1,000 steps: shortened so that `make studies` fits in about an hour here (on mnist5k).",
             "",
             "Each seed's target is the best validation accuracy its Inception run reached (the paper's 72.2% is Inception's maximum); "
-            "steps and maxima are read on the validation split, and the test split is only reported.",
+            "steps and maxima are read on the validation split, and the test split is only reported."
+            + study.eval_note(),
             "",
             markdown_table(
                 [

@@ -71,7 +71,8 @@ def build(study_dir: Path, out: Path) -> list[Path]:
     plots.caption(
         fig,
         f"Keras-blog CNN (BN on the output layer too, as in the blog), Adam, batch 32; {study.band_note()}; solid: BN on its moving averages "
-        f"(inference mode), dashed: the same network on each test batch's own statistics (median); x: a diverged run. {study.data_note()}.",
+        f"(inference mode), dashed: the same network on each test batch's own statistics (median); x: a diverged run. {study.data_note()}."
+        + study.eval_note(),
     )
 
     final = final_by(study, BY)
@@ -109,7 +110,8 @@ def build(study_dir: Path, out: Path) -> list[Path]:
             f"Keras-blog CNN (Conv32-Pool-Conv64-Pool-Conv64-Dense64-Dense10; with BN, every Conv2D and Dense, the output layer included, is "
             f"linear (no bias) -> BN -> activation), Adam, batch 32, {steps:,} steps; {study.seeds_note()}. {study.data_note()}.",
             f"The blog trained 3 epochs of full MNIST (5,625 steps); here {study.epochs_note()}. Nothing is selected here; "
-            "the claims are judged on test accuracy with BN's moving averages (inference mode), as the blog's table is.",
+            "the claims are judged on test accuracy with BN's moving averages (inference mode), as the blog's table is."
+            + study.eval_note(),
             "",
             markdown_table(
                 [

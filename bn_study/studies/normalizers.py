@@ -142,7 +142,7 @@ def build(study_dir: Path, out: Path) -> list[Path]:
         f"accuracy over the rates ({goal:.3f}), the bar an lr must reach to 'train'. (c): 3x100 relu MLP, SGD momentum 0.9 lr 0.01, "
         f"{_examples(batch):,} examples seen at every batch size. (d): relu, Adam lr 0.001, batch 32, {int(cnn.runs['steps'].max()) if len(cnn.runs) else 0} "
         f"steps; 'BN, precise statistics': the same training as BN, evaluated with population statistics recomputed over "
-        f"{PRECISE_BATCHES} training batches instead of the moving averages. {study.data_note()}.",
+        f"{PRECISE_BATCHES} training batches instead of the moving averages.{cnn.eval_note()} {study.data_note()}.",
     )
 
     summary = "\n".join(
@@ -206,7 +206,9 @@ def build(study_dir: Path, out: Path) -> list[Path]:
             f"population statistics recomputed before each evaluation over {PRECISE_BATCHES} training batches (precise BN; see bn_inference). "
             f"Here the moving averages cost BN a median {_bn_inference_cost(cnn)} of final test accuracy: the first two CNN claims compare "
             "the normalisers against that handicapped BN, the last two against precise BN, which is the comparison of the normalisers "
-            "themselves. These are short runs (the epochs above), compared where they stop, not at convergence. Final test accuracy:",
+            "themselves. These are short runs (the epochs above), compared where they stop, not at convergence."
+            + cnn.eval_note()
+            + " Final test accuracy:",
             "",
             markdown_table(
                 ["normaliser", "final test accuracy", "final validation accuracy"],

@@ -135,3 +135,36 @@ def _caught(function) -> BaseException:
     except BaseException as err:
         return err
     raise AssertionError("did not raise")
+
+
+def test_gpu_memory_grows_as_used_unless_the_user_says_otherwise():
+    script = "import os, bn_study; print(os.environ['TF_FORCE_GPU_ALLOW_GROWTH'])"
+    env = {k: v for k, v in os.environ.items() if k != "TF_FORCE_GPU_ALLOW_GROWTH"}
+    assert subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True).stdout == "true\n"
+    env["TF_FORCE_GPU_ALLOW_GROWTH"] = "false"
+    assert subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True).stdout == "false\n"
+
+
+def test_a_run_records_its_gpus_model_driver_and_cuda(monkeypatch):
+    import tensorflow as tf
+
+    from bn_study.run import provenance
+
+    provenance.gpus.cache_clear()
+    assert provenance.gpus() == {"gpus": []} or tf.config.list_physical_devices("GPU")
+    fake = tf.config.PhysicalDevice("/physical_device:GPU:0", "GPU")
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [fake] if kind == "GPU" else [])
+    monkeypatch.setattr(
+        tf.config.experimental,
+        "get_device_details",
+        lambda device: {"device_name": "NVIDIA H100 80GB HBM3", "compute_capability": (9, 0)},
+    )
+    monkeypatch.setattr(tf.sysconfig, "get_build_info", lambda: {"cuda_version": "12.5.1", "cudnn_version": "9"})
+    provenance.gpus.cache_clear()
+    try:
+        found = provenance.gpus()
+    finally:
+        provenance.gpus.cache_clear()
+    assert found["gpus"] == ["NVIDIA H100 80GB HBM3 (compute 9.0)"]
+    assert (found["cuda"], found["cudnn"], found["gpu_memory_growth"]) == ("12.5.1", "9", "true")
+    assert "gpu_driver" in found  # nvidia-smi's answer, None on a machine without it

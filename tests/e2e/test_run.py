@@ -165,6 +165,13 @@ def test_an_evaluation_subset_measures_the_curve_before_the_last_evaluation_whic
             round(early[split, metric] * images, 6) % 1 == 0
         )  # a count of the subset's images (bn_modes: its whole batches of 60)
     assert early["test", "loss"] != cw.xs(20)["test", "loss"] and early["val", "loss"] != cw.xs(20)["val", "loss"]
+    _, ft = run_tiny(*probes, "trainer.eval_subset=100", "trainer.subset_splits=[test]", name="test_only")
+    ct = pd.read_csv(ft / "curves.csv").set_index(["step", "split", "metric"])["value"].xs(20)
+    assert ct.xs("val", drop_level=False).equals(cw.xs(20).xs("val", drop_level=False))  # val stays whole
+    assert (
+        ct["test", "loss"] == early["test", "loss"]
+        and ct["bn_modes", "acc_batch_stats"] == early["bn_modes", "acc_batch_stats"]
+    )
 
 
 def test_validation_split_is_fixed_stratified_and_never_trained_on():

@@ -34,6 +34,7 @@ ADDED_LATER = {
     ("model", "recurrent_gamma"): 0.1,
     ("trainer", "precise_bn"): 0,
     ("trainer", "eval_subset"): 0,
+    ("trainer", "subset_splits"): ["test", "val"],
     ("probe", "precise_batches"): 0,
     ("callbacks",): {},
 }

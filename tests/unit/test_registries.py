@@ -85,3 +85,23 @@ def test_a_probe_that_reads_blocks_is_refused_for_a_builder_without_them(flag):
     for name in (n for n, b in BUILDERS.items() if b.acts is None):
         with pytest.raises(ConfigError, match=rf"^probe\.{flag}=True: must be false for model={name}"):
             compose_run(*TINY, f"model={name}", f"probe.{flag}=true")
+
+
+@pytest.mark.parametrize(
+    "overrides, cut",
+    [
+        ([], set()),
+        (["trainer.eval_subset=100"], {"test", "val", "bn_modes"}),
+        (["trainer.eval_subset=100", "trainer.subset_splits=[val]"], {"val"}),  # bn_modes follows test
+        (["trainer.eval_subset=100", "trainer.subset_splits=[test]"], {"test", "bn_modes"}),
+    ],
+)
+def test_a_plan_knows_which_splits_a_run_measures_on_a_subset_before_its_end(overrides, cut):
+    from bn_study.studies import plan
+
+    assert plan.subset_splits(compose_run(*TINY, "model.bn=before", "probe.bn_modes=true", *overrides)) == cut
+
+
+def test_a_subset_of_a_split_that_is_not_evaluated_is_refused():
+    with pytest.raises(ConfigError, match=r"^trainer\.subset_splits=\['train'\]: must be a list of test and/or val"):
+        compose_run(*TINY, "trainer.subset_splits=[train]")
