@@ -119,7 +119,20 @@ class Tables:
             markdown_table(verdicts.CLAIM_HEADER, verdicts.claim_rows(found)),
             "",
             *([f"Before these claims: {study.history}", ""] if study.history else []),
+            self.made_note(),
+            "",
+            *([f"Reruns: {study.reruns}", ""] if study.reruns else []),
         ]
+
+    def made_note(self) -> str:
+        """Where and at which commit the runs were made, and their run time: results are bitwise identical on one host,
+        not across hosts."""
+        hosts = sorted(set(self.runs["cpu"].astype(str) + " " + self.runs["isa_level"].astype(str)))
+        commits = sorted(self.runs["git_commit"].dropna().astype(str).str[:7].unique())
+        return (
+            f"Runs: {len(self.runs)} on {', '.join(hosts)}, at commit {', '.join(commits)}; "
+            f"{self.runs['wall_seconds'].sum() / 3600:.2f} h of run time (the sum of their wall_seconds)."
+        )
 
 
 def at_end(rows: pd.DataFrame) -> pd.DataFrame:

@@ -80,6 +80,8 @@ class Study:
     order: int = 100
     # What came before these claims: the rules earlier results were judged by, where they differ.
     history: str = ""
+    # Each time the committed runs were replaced by new ones: when, why, and what moved.
+    reruns: str = ""
 
     def folder(self, results: Path, version: Version = Version()) -> Path:
         return results / (self.name + version.suffix)
