@@ -75,9 +75,10 @@ class Claim:
                         f"{key}.metric: {type(metric).__name__} needs {split}/{name}, which "
                         f"{len(missing)} of its {len(rows)} runs do not log (switch on the probe that logs it)"
                     )
-                subset = rows[[split in s for s in rows["subset_splits"]]]
+                read = rows if metric.reads_also() is None else pd.concat([rows, select(planned, metric.reads_also())])
+                subset = read[[split in s for s in read["subset_splits"]]]
                 if not metric.final_only and len(subset):
                     raise ClaimError(
                         f"{key}.metric: {type(metric).__name__} reads {split}/{name} before the runs' last evaluation, which "
-                        f"{len(subset)} of its {len(rows)} runs measure on a subset (set trainer.eval_subset=0 for them)"
+                        f"{len(subset)} of the {len(read)} runs it reads measure on a subset (set trainer.eval_subset=0 for them)"
                     )

@@ -70,6 +70,10 @@ class Metric:
         """(split, metric) pairs the runs must log."""
         return [(self.split, self.name)]
 
+    def reads_also(self) -> dict | None:
+        """Other runs whose curves it reads (a where filter), beside the side's own: None for none."""
+        return None
+
     def value(self, runs: pd.DataFrame, curves: pd.DataFrame, context: "Context") -> float:
         run = runs.iloc[0]
         if run["status"] == "diverged" and not self.reads_diverged:
@@ -158,6 +162,9 @@ class StepsTo(Metric):
     fraction: float = 1.0
     log10 = True
     reads_diverged = True
+
+    def reads_also(self) -> dict | None:
+        return dict(self.target) if self.target is not None else None
 
     def of_curve(self, curve, run, context):
         threshold = (
@@ -319,6 +326,7 @@ class _GridReaching(Metric):
     split: str = "val"
     threshold: float = 0.9
     grid: Optional[str] = "optimizer.lr"
+    final_only = True  # runs.csv's final columns
     of_best: Optional[float] = None
     baseline: tuple = ()  # ((column, value), ...): the runs whose best median sets the target
 
@@ -378,6 +386,7 @@ class GridChange(Metric):
     grid: Optional[str] = "trainer.batch_size"
     start: float = 0.0
     to: float = 0.0
+    final_only = True  # runs.csv's final columns
 
     def value(self, runs, curves, context):
         def at(v):

@@ -163,6 +163,8 @@ class TrainerConfig:
     # examples: probe.bn_modes) on a fixed, stratified subset of this many examples of each: curves at a fraction of
     # the cost, while the last evaluation, the one final numbers and claims read, measures the whole splits.
     # 0: every evaluation on the whole splits (a claim that reads a split's curve before its end needs that; callbacks too).
+    # Before the last evaluation, a network is found diverged by its training loss or by non-finite outputs on the
+    # subset, and TensorBoard and MLflow get the subset's numbers, as the curves do.
     eval_subset: int = 0
     # The evaluated splits eval_subset cuts: test, val or both (a study that selects or times on validation keeps it whole).
     subset_splits: List[str] = field(default_factory=lambda: ["test", "val"])

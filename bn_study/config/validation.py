@@ -166,10 +166,16 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     require(t.eval_batch_size >= 1, "trainer.eval_batch_size", t.eval_batch_size, "an integer >= 1")
     require(t.eval_subset >= 0, "trainer.eval_subset", t.eval_subset, "an integer >= 0 (0: every evaluation whole)")
     require(
-        set(t.subset_splits) <= {"test", "val"},
+        list(t.subset_splits) in (["test"], ["val"], ["test", "val"]),
         "trainer.subset_splits",
         list(t.subset_splits),
-        "a list of test and/or val (the evaluated splits)",
+        "one of [test], [val], [test,val] (the evaluated splits)",
+    )
+    require(
+        t.eval_subset or list(t.subset_splits) == ["test", "val"],
+        "trainer.subset_splits",
+        list(t.subset_splits),
+        "[test,val] (unset) while trainer.eval_subset is 0: it says which splits eval_subset cuts",
     )
     require(
         not t.eval_subset or not run.callbacks,

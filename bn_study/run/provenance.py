@@ -78,11 +78,14 @@ PROVENANCE = ("git_commit", "git_dirty", "cpu", "isa_level", "onednn", "threads"
 
 
 def provenance() -> dict:
-    """Where a run was made: the code's git commit (and whether its tree had uncommitted changes), the CPU,
+    """Where a run was made: the code's git commit (and whether the package's files had uncommitted changes), the CPU,
     its instruction-set level and whether TensorFlow's oneDNN kernels were on (both change the last bits of
     the numbers), and the threads TensorFlow was allowed."""
     commit = _git("rev-parse", "HEAD")
-    dirty = None if commit is None else bool(_git("status", "--porcelain", "--untracked-files=no"))
+    # The package's own files (its configs included), not the whole tree: a study writes its results into the tree, and
+    # the next study's runs would otherwise all record a change to the code that made them.
+    package = str(Path(__file__).resolve().parents[1])
+    dirty = None if commit is None else bool(_git("status", "--porcelain", "--untracked-files=no", "--", package))
     return {
         "git_commit": commit,
         "git_dirty": dirty,
@@ -95,7 +98,7 @@ def provenance() -> dict:
 @functools.lru_cache(maxsize=1)
 def gpus() -> dict:
     """The GPUs TensorFlow sees (model and compute capability), the NVIDIA driver, the CUDA and cuDNN versions this
-    TensorFlow was built with, and whether GPU memory grows as used; {"gpus": []} without a GPU."""
+    TensorFlow was built with, and whether each GPU's memory grows as used; {"gpus": []} without a GPU."""
     # imports TensorFlow: called by a run, which has it loaded already
     import tensorflow as tf
 
@@ -111,9 +114,9 @@ def gpus() -> dict:
     return {
         "gpus": names,
         "gpu_driver": _nvidia_driver(),
-        "cuda": build.get("cuda_version"),
-        "cudnn": build.get("cudnn_version"),
-        "gpu_memory_growth": os.environ.get("TF_FORCE_GPU_ALLOW_GROWTH"),
+        "cuda_built": build.get("cuda_version"),
+        "cudnn_built": build.get("cudnn_version"),
+        "gpu_memory_growth": [tf.config.experimental.get_memory_growth(d) for d in devices],
     }
 
 

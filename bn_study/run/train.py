@@ -133,7 +133,7 @@ class Trainer:
         xla: bool = True,
         head: Head | None = None,
         eval_subset: int = 0,
-        subset_splits: tuple[str, ...] = (),
+        subset_splits: tuple[str, ...] = ("test", "val"),
     ):
         """`eval_sets`: {split name: (x, y)} evaluated by `evaluate` (test, and val when there is one), whole or on
         a fixed stratified `eval_subset` of each split in `subset_splits` (`datasets.evaluation_subset`)."""

@@ -65,8 +65,7 @@ class Tables:
         if not subset > 0:  # NaN: no runs
             return ""
         subset = int(subset)
-        listed = self.runs.get("trainer.subset_splits", pd.Series(dtype=object)).dropna()
-        splits = set().union(*map(ast.literal_eval, listed)) if len(listed) else {"test", "val"}  # the key's default
+        splits = set().union(*map(ast.literal_eval, self.runs["trainer.subset_splits"]))  # collected with eval_subset
         cut = [SPLIT_NAMES[s] for s in ("test", "val") if s in splits and (self.runs[f"n_{s}"] > subset).any()]
         if not cut:
             return ""
@@ -129,8 +128,10 @@ class Tables:
         not across hosts."""
         hosts = sorted(set(self.runs["cpu"].astype(str) + " " + self.runs["isa_level"].astype(str)))
         commits = sorted(self.runs["git_commit"].dropna().astype(str).str[:7].unique())
+        dirty = int(self.runs["git_dirty"].astype(str).eq("True").sum())
+        changes = f" ({dirty} of them recorded uncommitted changes)" if dirty else ""
         return (
-            f"Runs: {len(self.runs)} on {', '.join(hosts)}, at commit {', '.join(commits)}; "
+            f"Runs: {len(self.runs)} on {', '.join(hosts)}, at commit {', '.join(commits)}{changes}; "
             f"{self.runs['wall_seconds'].sum() / 3600:.2f} h of run time (the sum of their wall_seconds)."
         )
 

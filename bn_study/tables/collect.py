@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +51,8 @@ class TornCollection(RuntimeError):
     """Collected tables that do not match their collection.json, or have none: not to be read."""
 
 
-# Test accuracies whose first crossing is recorded per run as steps_to_<threshold>.
+# Test accuracies whose first crossing is recorded per run as steps_to_<threshold> (NaN where the test curve before the
+# run's end measured trainer.eval_subset's subset).
 THRESHOLDS = (0.5, 0.9, 0.95, 0.98)
 
 
@@ -63,11 +65,12 @@ class Collected:
 
 
 def _run_row(record: dict, folder: Path, curve: pd.DataFrame) -> dict:
+    config = with_defaults(record["config"])
     row = {
         "run_id": record["run_id"],
         "status": record["status"],
         "folder": str(folder),
-        **flatten_config(with_defaults(record["config"])),
+        **flatten_config(config),
     }
     final = record.get("final") or {}
     runtime = record.get("runtime") or {}
@@ -87,8 +90,11 @@ def _run_row(record: dict, folder: Path, curve: pd.DataFrame) -> dict:
         **{key: runtime.get(key) for key in PROVENANCE},
     )
     test = curve[(curve["split"] == "test") & (curve["metric"] == "accuracy")].set_index("step")["value"]
+    trainer = config["trainer"]
+    # A test curve measured on trainer.eval_subset's subset before its end says when that subset crossed, not the split.
+    cut = 0 < trainer["eval_subset"] < (row["n_test"] or 0) and "test" in trainer["subset_splits"]
     for t in THRESHOLDS:
-        row[f"steps_to_{t:g}"] = steps_to_reach(test, t)
+        row[f"steps_to_{t:g}"] = math.nan if cut else steps_to_reach(test, t)
     return row
 
 

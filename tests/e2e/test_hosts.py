@@ -160,11 +160,12 @@ def test_a_run_records_its_gpus_model_driver_and_cuda(monkeypatch):
         lambda device: {"device_name": "NVIDIA H100 80GB HBM3", "compute_capability": (9, 0)},
     )
     monkeypatch.setattr(tf.sysconfig, "get_build_info", lambda: {"cuda_version": "12.5.1", "cudnn_version": "9"})
+    monkeypatch.setattr(tf.config.experimental, "get_memory_growth", lambda device: device is fake)
     provenance.gpus.cache_clear()
     try:
         found = provenance.gpus()
     finally:
         provenance.gpus.cache_clear()
     assert found["gpus"] == ["NVIDIA H100 80GB HBM3 (compute 9.0)"]
-    assert (found["cuda"], found["cudnn"], found["gpu_memory_growth"]) == ("12.5.1", "9", "true")
+    assert (found["cuda_built"], found["cudnn_built"], found["gpu_memory_growth"]) == ("12.5.1", "9", [True])
     assert "gpu_driver" in found  # nvidia-smi's answer, None on a machine without it

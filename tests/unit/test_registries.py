@@ -102,6 +102,10 @@ def test_a_plan_knows_which_splits_a_run_measures_on_a_subset_before_its_end(ove
     assert plan.subset_splits(compose_run(*TINY, "model.bn=before", "probe.bn_modes=true", *overrides)) == cut
 
 
-def test_a_subset_of_a_split_that_is_not_evaluated_is_refused():
-    with pytest.raises(ConfigError, match=r"^trainer\.subset_splits=\['train'\]: must be a list of test and/or val"):
-        compose_run(*TINY, "trainer.subset_splits=[train]")
+def test_subset_splits_names_evaluated_splits_and_only_with_an_eval_subset():
+    with pytest.raises(
+        ConfigError, match=r"^trainer\.subset_splits=\['train'\]: must be one of \[test\], \[val\], \[test,val\]"
+    ):
+        compose_run(*TINY, "trainer.eval_subset=100", "trainer.subset_splits=[train]")
+    with pytest.raises(ConfigError, match=r"^trainer\.subset_splits=\['test'\]: must be \[test,val\] \(unset\) while"):
+        compose_run(*TINY, "trainer.subset_splits=[test]")  # would change a run's id, not what it measures

@@ -369,8 +369,13 @@ PLANNED = pd.DataFrame(
         (claim(metric=GridCount(grid="lr")), "claims.t.claim.a.metric: lr is not swept in these runs"),
         (
             claim(metric=CurveMedian("test", "accuracy")),
-            "claims.t.claim.b.metric: CurveMedian reads test/accuracy before the runs' last evaluation, which 5 of its 5 runs "
-            "measure on a subset (set trainer.eval_subset=0 for them)",
+            "claims.t.claim.b.metric: CurveMedian reads test/accuracy before the runs' last evaluation, which 5 of the 5 runs "
+            "it reads measure on a subset (set trainer.eval_subset=0 for them)",
+        ),
+        (
+            claim(metric=StepsTo("test", "accuracy", target=(("arm", "b"),))),
+            "claims.t.claim.a.metric: StepsTo reads test/accuracy before the runs' last evaluation, which 5 of the 10 runs "
+            "it reads measure on a subset",  # side a's runs are whole; its target, arm b's, are not
         ),
     ],
 )
