@@ -235,8 +235,8 @@ def summarize(table: pd.DataFrame, facts: dict, checkpoints: dict) -> str:
         "",
         f"Figure 1's MLP for 3,000 steps evaluating every 100 (median of {facts['checkpoint_repeats']} runs each, interleaved): "
         f"one save takes {1e3 * c['save_seconds']:.1f} ms. Saved at every evaluation, as the committed runs were, the saves are "
-        f"{c['share_every_evaluation']:.1%} of the run ({c['wall_every_evaluation']:.2f} s against {c['wall_off']:.2f} s without "
-        f"checkpoints: {c['wall_every_evaluation'] / c['wall_off']:.3f}x). At the default, a save at most once every "
+        f"{c['share_every_evaluation']:.1%} of the run (its wall time {c['wall_every_evaluation']:.2f} s; {c['wall_off']:.2f} s "
+        "without checkpoints, a difference this machine's drift can hide). At the default, a save at most once every "
         f"{c['every_seconds']:g} s, they are at most {c['share_at_default_at_most']:.2%} of any run "
         "(one save per interval; target: at most 5% of a run evaluating every 100 steps).",
     ]

@@ -21,7 +21,7 @@ from bn_study.studies.common import (
     median_curves,
     write,
 )
-from bn_study.studies.registry import Study
+from bn_study.studies.registry import RERUN_2026_12_05, Study
 from bn_study.tables import stats
 
 TITLE = "The paper's Inception protocol (Section 4.2) on a small CNN"
@@ -226,11 +226,9 @@ STUDY = Study(
     order=40,
     history="3-seed results at 2,000 steps (392cf67) took the target and the maxima on the test split and judged 'BN-x5 at least 2x "
     "faster'; here targets and maxima are on the validation split, and x5-no-BN is new.",
-    reruns="2026-12-05, both datasets, on an AMD EPYC x86-64-v4 host (the runs replaced were made on an x86-64-v3 one, whose "
-    "kernels round differently: every number moved), with trainer.eval_subset=2000 of the test split only (Fashion-MNIST's test "
-    "curve before the last evaluation on a 2,000-image subset; the validation curve, which the claims read, stays whole) and a "
-    "checkpoint at most once a minute instead of at every evaluation: 0.58 h of run time -> 0.17 h on Fashion-MNIST, 0.23 h -> "
-    "0.10 h on mnist5k, across the two hosts (results/bench/studies.md compares the two protocols on one host). One outcome "
-    "moved: bn_baseline_faster on Fashion-MNIST, inconclusive x0.60 [x0.55, x0.67] -> holds x0.63 [x0.58, x0.65] against the "
-    "margin x0.67; the other seven are as before.",
+    reruns=f"{RERUN_2026_12_05}, and trainer.eval_subset=2000 of the test split only (Fashion-MNIST's test curve before the "
+    "last evaluation on a 2,000-image subset; the validation curve, which the claims read, stays whole): 0.58 h of run time -> "
+    "0.17 h on Fashion-MNIST, 0.23 h -> 0.10 h on mnist5k, across the two hosts (results/bench/studies.md compares the "
+    "protocols on one host). One outcome moved: bn_baseline_faster on Fashion-MNIST, inconclusive x0.60 [x0.55, x0.67] -> "
+    "holds x0.63 [x0.58, x0.65] against the margin x0.67; the other seven are as before.",
 )

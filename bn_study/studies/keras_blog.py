@@ -17,7 +17,7 @@ from bn_study.studies.common import (
     median_curves,
     write,
 )
-from bn_study.studies.registry import Study
+from bn_study.studies.registry import RERUN_2026_12_05, Study
 from bn_study.tables import collect
 
 TITLE = "The Keras blog's CNN grid: learning rate x activation, with and without BN"
@@ -185,12 +185,11 @@ STUDY = Study(
     order=10,
     history="3-seed results without output-layer BN (392cf67) were judged by 'BN wins a majority of the 6 cells, at most one fewer than "
     "the blog'; the per-cell claims follow the blog's table.",
-    reruns="2026-12-05, both datasets, on an AMD EPYC x86-64-v4 host (the runs replaced were made on an x86-64-v3 one, whose "
-    "kernels round differently: every number moved, some by a seed's worth, e.g. no-BN relu at lr 0.05 on Fashion-MNIST, where "
-    "the one seed that trained no longer does; checked: the code the replaced mnist5k runs were made with, bdab933, gives on "
-    "this host exactly what today's code gives, test accuracy 0.672 for BN, relu, lr 0.01, seed 0, where that host gave 0.639), with trainer.eval_subset=2000 (Fashion-MNIST's curves before the last evaluation "
-    "on a 2,000-image subset of each split; mnist5k's splits are smaller, so whole) and a checkpoint at most once a minute "
-    "instead of at every evaluation: 1.49 h of run time -> 0.22 h on Fashion-MNIST, 0.21 h -> 0.12 h on mnist5k, across the two "
-    "hosts (results/bench/studies.md compares the two protocols on one host). One outcome moved: sigmoid_lr0.01 on mnist5k, "
-    "holds +0.440 [+0.059, +0.596] -> inconclusive +0.413 [+0.033, +0.740]; the other eleven are as before.",
+    reruns=f"{RERUN_2026_12_05}, and trainer.eval_subset=2000 (Fashion-MNIST's curves before the last evaluation on a "
+    "2,000-image subset of each split; mnist5k's splits are smaller, so whole): 1.49 h of run time -> 0.22 h on Fashion-MNIST, "
+    "0.21 h -> 0.12 h on mnist5k, across the two hosts (results/bench/studies.md compares the two protocols on one host). Some "
+    "numbers moved by a seed's worth, e.g. no-BN relu at lr 0.05 on Fashion-MNIST, where the one seed that trained no longer "
+    "does. Checked: the code the replaced mnist5k runs were made with, bdab933, gives on this host exactly what today's code "
+    "gives, test accuracy 0.672 for BN, relu, lr 0.01, seed 0, where that host gave 0.639. One outcome moved: sigmoid_lr0.01 "
+    "on mnist5k, holds +0.440 [+0.059, +0.596] -> inconclusive +0.413 [+0.033, +0.740]; the other eleven are as before.",
 )
