@@ -8,7 +8,7 @@ checkpoints); the jobs of the loop grow with the run's length, so they are scale
 sweep is estimated from the sample's mean per run times its planned runs (compiling once per graph), plus one process
 start (a child importing what a run needs) and the study's collect and render (timed on a copy of its committed
 tables). Each sampled run is timed twice, as the committed runs were made (every evaluation whole, a checkpoint at
-each) and as planned now, in one process, so the two estimates compare. Written: both estimates, the fractions of
+each) and as planned now, in one process (each pass a new sweep, the order alternating), so the two estimates compare. Written: both estimates, the fractions of
 today's, and beside them the run time the committed runs recorded and their hosts.
 
     bn-study-bench-studies                                 # ~10 min here
@@ -33,7 +33,7 @@ import pandas as pd
 from bn_study import files
 from bn_study.cli import studies as studies_cli
 from bn_study.run import provenance
-from bn_study.run.execute import PHASES, execute, graph_key
+from bn_study.run.execute import PHASES, execute, forget_compiled, graph_key
 from bn_study.studies import plan
 from bn_study.studies.registry import Version, get
 from bn_study.studies.report import VERSIONS
@@ -70,26 +70,25 @@ def sample(configs: list, runs: int) -> list:
     return [*picked, again] if again is not None else picked
 
 
-def run_sample(configs: list, evaluations: int, folder: Path) -> tuple[list[dict], list[dict]]:
-    """Each config trained for at most `evaluations` intervals twice: as the committed runs were made, every evaluation
-    whole (trainer.eval_subset=0) and a checkpoint at each (checkpoint.every_seconds=0), and as planned today, in turn
-    (which goes first alternates, so that a slow moment of the host hits both alike). Each run's job seconds, the
-    loop's scaled to its full length: (as committed, now)."""
-    runs = {True: [], False: []}
+def run_sample(configs: list, evaluations: int, folder: Path, as_committed: bool) -> list[dict]:
+    """Each config trained for at most `evaluations` intervals, as a new sweep would (compiling each graph's first run);
+    its job seconds, the loop's scaled to its full length. `as_committed`: as the committed runs were first made, every
+    evaluation whole (trainer.eval_subset=0) and a checkpoint at each (checkpoint.every_seconds=0); otherwise as planned."""
+    forget_compiled()
+    rows = []
     for i, cfg in enumerate(configs):
         full = cfg.trainer.steps
         steps = min(full, evaluations * cfg.trainer.eval_every)
-        for as_committed in (i % 2 == 0, i % 2 == 1):
-            trainer, checkpoint = replace(cfg.trainer, steps=steps), cfg.checkpoint
-            if as_committed:
-                trainer, checkpoint = replace(trainer, eval_subset=0), replace(checkpoint, every_seconds=0.0)
-            record = execute(replace(cfg, trainer=trainer, checkpoint=checkpoint), folder / f"{i}-{as_committed}")
-            seconds = record["timing"]["seconds"]
-            runs[as_committed].append(
-                {k: v if k in PER_RUN else v * full / steps for k, v in seconds.items()}
-                | {"fresh": record["timing"]["compiled"]}
-            )
-    return runs[True], runs[False]
+        trainer, checkpoint = replace(cfg.trainer, steps=steps), cfg.checkpoint
+        if as_committed:
+            trainer, checkpoint = replace(trainer, eval_subset=0), replace(checkpoint, every_seconds=0.0)
+        record = execute(replace(cfg, trainer=trainer, checkpoint=checkpoint), folder / str(i))
+        seconds = record["timing"]["seconds"]
+        rows.append(
+            {k: v if k in PER_RUN else v * full / steps for k, v in seconds.items()}
+            | {"fresh": record["timing"]["compiled"]}
+        )
+    return rows
 
 
 def estimate(configs: list, measured: list[dict]) -> dict:
@@ -149,10 +148,13 @@ def measure(targets: list[tuple[str, str, Version]], runs: int, evaluations: int
             print(
                 f"[{name}] {len(configs)} planned runs; timing {runs} of them, as committed and as planned", flush=True
             )
-            committed_runs, measured = run_sample(
-                sample(configs, runs), evaluations, Path(tmp) / name.replace(":", "_")
-            )
-            before = estimate(configs, committed_runs)
+            picked, folder = sample(configs, runs), Path(tmp) / name.replace(":", "_")
+            # the two protocols one after the other, which goes first alternating from sweep to sweep, so that a slow
+            # moment of the host does not always fall on the same one
+            timed = {}
+            for as_committed in (True, False) if len(rows) % 2 == 0 else (False, True):
+                timed[as_committed] = run_sample(picked, evaluations, folder / str(as_committed), as_committed)
+            before, measured = estimate(configs, timed[True]), timed[False]
             row = {"target": name, "planned_runs": len(configs), "sampled_runs": len(measured)}
             row |= {"process start": start_cost, "collect and render": collect_and_render(study, version)}
             row |= estimate(configs, measured)
@@ -203,7 +205,8 @@ def summarize(table: pd.DataFrame, facts: dict, checkpoints: dict) -> str:
         "its full length, the whole sweep estimated from them (one process start, every planned run, compiling once per "
         "graph, the study's collect and render). Each sampled run is timed twice in this one process: as the committed "
         "runs were made (every evaluation on the whole splits, a checkpoint at each) and as planned now (trainer.eval_subset "
-        "where a study sets it, a checkpoint at most once a minute).",
+        "where a study sets it, a checkpoint at most once a minute), each as a new sweep (compiling each graph's first run), "
+        "which goes first alternating from sweep to sweep.",
         "",
         "Each job's column: its share of the estimated wall time now.",
         "",

@@ -118,6 +118,11 @@ _COMPILED: OrderedDict[str, Compiled] = OrderedDict()
 KEEP_COMPILED = 8
 
 
+def forget_compiled() -> None:
+    """Drop the kept compiled functions: the next run of every graph compiles, as a new sweep's first one does."""
+    _COMPILED.clear()
+
+
 def graph_key(cfg: RunConfig) -> str:
     """What the compiled functions depend on: everything but the seed, the initial weights' distribution,
     the learning rate (a variable, unless a schedule bakes it in), the run length and the labels."""
