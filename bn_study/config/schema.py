@@ -181,6 +181,10 @@ class TrainerConfig:
     # averages. 0: the moving averages, as Keras keeps them.
     precise_bn: int = 0
 
+    def subset_of(self, split: str) -> int:
+        """How many images of `split` an evaluation before the last measures (0: the whole split)."""
+        return self.eval_subset if split in self.subset_splits else 0
+
 
 @dataclass
 class ProbeConfig:

@@ -132,8 +132,9 @@ class Mechanisms:
     @classmethod
     def start(cls, trainer, cfg: RunConfig, data) -> "Mechanisms":
         t = cfg.trainer
-        subset = t.eval_subset if "test" in t.subset_splits else 0
-        return cls(trainer, cfg.probe, data.x_train, data.y_train, data.x_test, data.y_test, t.batch_size, subset)
+        return cls(
+            trainer, cfg.probe, data.x_train, data.y_train, data.x_test, data.y_test, t.batch_size, t.subset_of("test")
+        )
 
     # -- the training objective, stateless -------------------------------------------------------------
     def _loss_and_grad(self, w):

@@ -57,7 +57,7 @@ def splits(run: RunConfig) -> set[str]:
 
 def subset_splits(run: RunConfig) -> set[str]:
     """The probe splits a run of `run` measures on trainer.eval_subset's subset before its last evaluation."""
-    if not run.trainer.eval_subset or "test" not in run.trainer.subset_splits:
+    if not run.trainer.subset_of("test"):
         return set()
     return {s for _, probe in switched_on(run) if probe.on_subset for s in probe.splits}
 

@@ -188,8 +188,7 @@ def _compile(cfg: RunConfig, data: data_lib.Dataset, model: keras.Model) -> Comp
         eval_batch_size=t.eval_batch_size,
         xla=use_xla(t.xla, cfg.model),
         head=Head(cfg.model.output),
-        eval_subset=t.eval_subset,
-        subset_splits=tuple(t.subset_splits),
+        eval_subsets={split: t.subset_of(split) for split in records.EVALUATED},
     )
     precise = precise_bn.Recomputer(model, data.x_train, t.batch_size, t.precise_bn) if t.precise_bn else None
     return Compiled(trainer, probes.start(trainer, cfg, data), fresh=True, precise=precise)

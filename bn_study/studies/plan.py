@@ -94,9 +94,7 @@ def splits(cfg: RunConfig) -> frozenset:
 
 def subset_splits(cfg: RunConfig) -> frozenset:
     """The splits a run of `cfg` measures on trainer.eval_subset's subset before its last evaluation (none at 0)."""
-    if not cfg.trainer.eval_subset:
-        return frozenset()
-    return frozenset(set(records.EVALUATED) & set(cfg.trainer.subset_splits) | probes.subset_splits(cfg))
+    return frozenset({s for s in records.EVALUATED if cfg.trainer.subset_of(s)} | probes.subset_splits(cfg))
 
 
 # A planned row's columns beside its config: what the run will log, not what makes it the run it is.
