@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -40,8 +39,8 @@ import pandas as pd
 from hydra import compose, initialize_config_dir
 
 from bn_study.config import BN, CONF_DIR, RunConfig
+from bn_study.run import provenance
 from bn_study.run.preflight import validated
-from bn_study.run.provenance import versions
 from bn_study.tables import stats
 
 ARMS = ("none", "before")
@@ -356,10 +355,11 @@ def measure(
         "matmul": rates,
         "dense_shapes": shapes,
         "sweep": fixed,
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": provenance.host(),
+        "date": time.strftime("%Y-%m-%d"),
         "cores": os.cpu_count(),
         "gpu": bool(tf.config.list_physical_devices("GPU")),
-        "versions": versions(),
+        "versions": provenance.versions(),
     }
     return pd.DataFrame(rows), facts
 
@@ -417,7 +417,7 @@ def summarize(table: pd.DataFrame, facts: dict) -> tuple[dict, str]:
         "# Benchmark: the Figure 1 protocol three ways",
         "",
         f"3x100 sigmoid MLP, SGD, batch 60, both arms, {int(table['steps'].iloc[0]):,} steps per measurement, {facts['rounds']} rounds alternating "
-        f"in one process; medians over rounds. Machine: {facts['cores']} cores ({facts['cpu']}), GPU: {'yes' if facts['gpu'] else 'no'}; "
+        f"in one process; medians over rounds. Measured {facts['date']} on {facts['cpu']} ({facts['cores']} cores), GPU: {'yes' if facts['gpu'] else 'no'}; "
         f"tensorflow {facts['versions'].get('tensorflow-cpu') or facts['versions'].get('tensorflow')}, keras {facts['versions'].get('keras')}.",
         "",
         "| way | ms per model-step (median) | no BN | BN | peak RSS (MB) |",

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bn_study.run import provenance
 from bn_study.tables import stats
 
 # Environment for TensorFlow's import in a child: {} leaves this machine's defaults (what bn-study uses).
@@ -352,7 +352,8 @@ def measure(steps: int, rounds: int, settings: list[str], log=print) -> tuple[pd
         "step_flops": flops,
         "convs": convs,
         "conv": rates,
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": provenance.host(),
+        "date": time.strftime("%Y-%m-%d"),
         "cpu_flags": flags,
         "cores": os.cpu_count(),
         "gpu": bool(tf.config.list_physical_devices("GPU")),
@@ -402,7 +403,7 @@ def summarize(table: pd.DataFrame, facts: dict) -> tuple[dict, str]:
         "",
         f"Conv32-Pool-Conv64-Pool-Conv64-Dense64-Dense10, relu, Adam, batch 32, both arms (no BN; BN before every activation and the output); "
         f"{facts['steps']:,} steps per measurement, {facts['rounds']} rounds; each setting in a process of its own, its ways back to back. "
-        f"Machine: {facts['cores']} cores ({facts['cpu']}; {', '.join(facts['cpu_flags'])}), GPU: {'yes' if facts['gpu'] else 'no'}.",
+        f"Measured {facts['date']} on {facts['cpu']} ({facts['cores']} cores; {', '.join(facts['cpu_flags'])}), GPU: {'yes' if facts['gpu'] else 'no'}.",
         "",
         "| way (default setting) | ms per step (median) | no BN | BN |",
         "|---|---|---|---|",

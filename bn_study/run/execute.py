@@ -11,7 +11,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -107,7 +107,18 @@ class Compiled:
     trainer: Trainer
     probes: list
     fresh: bool  # compiled for this run, not restarted
-    precise: precise_bn.Recomputer | None = None  # trainer.precise_bn's
+    precise: precise_bn.Recomputer | None = None  # the current run's trainer.precise_bn, set by `prepare`
+    # Precise BN's recomputers by batch count, kept like the rest: arms that differ only in trainer.precise_bn (bn,
+    # bn_precise) share one graph, so an LSTM's second arm does not compile its training loop again.
+    recomputers: dict[int, precise_bn.Recomputer] = field(default_factory=dict)
+
+    def recomputer(self, cfg: RunConfig, data: data_lib.Dataset) -> precise_bn.Recomputer | None:
+        batches = cfg.trainer.precise_bn
+        if batches and batches not in self.recomputers:
+            self.recomputers[batches] = precise_bn.Recomputer(
+                self.trainer.model, data.x_train, cfg.trainer.batch_size, batches
+            )
+        return self.recomputers.get(batches)
 
 
 # Compiling the training loop is most of a short run's fixed cost (about 1 s of XLA here), and a sweep
@@ -138,7 +149,6 @@ def graph_key(cfg: RunConfig) -> str:
         "eval_subset": cfg.trainer.eval_subset,
         "subset_splits": sorted(cfg.trainer.subset_splits),
         "chunk": _chunk(cfg),
-        "precise_bn": cfg.trainer.precise_bn,
         "xla": use_xla(cfg.trainer.xla, cfg.model),
     }
     for key in ("seed", "study", "quick", "tag"):
@@ -169,6 +179,7 @@ def prepare(cfg: RunConfig) -> tuple[data_lib.Dataset, Compiled]:
     else:
         compiled.trainer.restart(model, make_optimizer(cfg.optimizer))
         compiled.fresh = False
+    compiled.precise = compiled.recomputer(cfg, data)
     _COMPILED[key] = compiled
     while len(_COMPILED) > KEEP_COMPILED:
         _COMPILED.popitem(last=False)
@@ -190,8 +201,7 @@ def _compile(cfg: RunConfig, data: data_lib.Dataset, model: keras.Model) -> Comp
         head=Head(cfg.model.output),
         eval_subsets={split: t.subset_of(split) for split in records.EVALUATED},
     )
-    precise = precise_bn.Recomputer(model, data.x_train, t.batch_size, t.precise_bn) if t.precise_bn else None
-    return Compiled(trainer, probes.start(trainer, cfg, data), fresh=True, precise=precise)
+    return Compiled(trainer, probes.start(trainer, cfg, data), fresh=True)
 
 
 def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, runtime: dict | None = None) -> dict:

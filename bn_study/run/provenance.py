@@ -95,6 +95,16 @@ def provenance() -> dict:
     }
 
 
+def host() -> str:
+    """Where a benchmark ran, in one phrase: the CPU, its x86-64 level and oneDNN, each of which moves its times, and the
+    commit measured."""
+    info = provenance()
+    return (
+        f"{info['cpu']} {info['isa_level']}, oneDNN {'on' if info['onednn'] else 'off'}, "
+        f"at commit {(info['git_commit'] or 'unknown')[:7]}{' with changes' if info['git_dirty'] else ''}"
+    )
+
+
 @functools.lru_cache(maxsize=1)
 def gpus() -> dict:
     """The GPUs TensorFlow sees (model and compute capability), the NVIDIA driver, the CUDA and cuDNN versions this

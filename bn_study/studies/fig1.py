@@ -326,7 +326,9 @@ def quoted(results: Path, version: Version, name: str) -> list[Path]:
     ]
 
 
-def study(name: str, title: str, about: str, rule: fig1_pilot.Rule, order: int, history: str = "") -> Study:
+def study(
+    name: str, title: str, about: str, rule: fig1_pilot.Rule, order: int, history: str = "", reruns: str = ""
+) -> Study:
     """A study of the fig1 network at the rate `rule` takes from the pilot of its version (experiments/<name>.yaml)."""
     return Study(
         name,
@@ -339,6 +341,7 @@ def study(name: str, title: str, about: str, rule: fig1_pilot.Rule, order: int, 
         reads=functools.partial(quoted, name=name),
         order=order,
         history=history,
+        reruns=reruns,
     )
 
 

@@ -147,6 +147,23 @@ def test_a_run_restarted_on_compiled_functions_equals_a_freshly_compiled_one(run
     assert not pd.read_csv(fresh / "curves.csv")["value"].equals(pd.read_csv(other / "curves.csv")["value"])
 
 
+def test_arms_that_differ_only_in_precise_bn_share_compiled_functions_with_the_curves_of_fresh_ones(run_tiny):
+    from bn_study.run import execute as run
+
+    arm = ("model.bn=before", "optimizer=momentum", "optimizer.lr=0.05")
+    run._COMPILED.clear()
+    fresh_precise, fp = run_tiny(*arm, "trainer.precise_bn=10", name="fresh_precise")
+    run._COMPILED.clear()
+    fresh, ff = run_tiny(*arm, name="fresh")
+    precise, pp = run_tiny(*arm, "trainer.precise_bn=10", name="precise")  # restarts the moving-average arm's graph
+    again, fa = run_tiny(*arm, name="again")
+    assert [r["timing"]["compiled"] for r in (fresh_precise, fresh, precise, again)] == [True, True, False, False]
+    curves = {name: pd.read_csv(f / "curves.csv") for name, f in [("fp", fp), ("ff", ff), ("pp", pp), ("fa", fa)]}
+    pd.testing.assert_frame_equal(curves["fp"], curves["pp"])
+    pd.testing.assert_frame_equal(curves["ff"], curves["fa"])
+    assert not curves["fp"]["value"].equals(curves["ff"]["value"])  # precise BN is on in one arm only
+
+
 def test_an_evaluation_subset_measures_the_curve_before_the_last_evaluation_which_is_whole(run_tiny):
     # Adam learns enough by step 20 that a subset's accuracy differs from the whole split's.
     probes = ("model.bn=before", "probe.bn_modes=true", "optimizer=adam", "optimizer.lr=0.003")
