@@ -20,7 +20,7 @@ from bn_study.claims import Claim, Final, Side, StepsTo, UnitDrift, verdicts
 from bn_study.render import plots
 from bn_study.studies import fig1_pilot
 from bn_study.studies.common import Tables, draw_band, final_by, fmt_ci, markdown_table, median_curves
-from bn_study.studies.registry import Study, Version
+from bn_study.studies.registry import RERUN_2026_12_05, Study, Version
 from bn_study.tables import collect
 
 ARMS = ("none", "before")
@@ -352,6 +352,7 @@ STUDIES = [
         "the paper's Figure 1: MLP accuracy and a sigmoid's input distribution, BN vs none, 10 seeds",
         fig1_pilot.BEST,
         order=0,
+        reruns=f"{RERUN_2026_12_05}: 0.16 h of run time -> 0.11 h on Fashion-MNIST, 0.11 h -> 0.10 h on mnist5k, across the two hosts. Two outcomes moved, both faster_val, whose per-seed values lie on the evaluation grid (every 500 steps) near the margin: on mnist5k holds -0.398 [-0.845, -0.222] -> inconclusive -0.383 [-0.653, -0.097], on Fashion-MNIST holds -0.220 [-0.345, -0.112] -> inconclusive -0.161 [-0.377, -0.053]; the other eight are as before.",
         history="one seed at lr 2, a rate picked on the test split (392cf67), judged by 'higher final accuracy' and 'reaches 90% sooner' "
         "without an interval; here 10 seeds at the rate the pilot selects on the validation split.",
     ),
@@ -361,6 +362,7 @@ STUDIES = [
         "fig1 at the largest other pilot rate every no-BN seed survives, 10 seeds: panels (b, c) and the claims at a second rate",
         fig1_pilot.SECOND,
         order=2,
+        reruns=f"{RERUN_2026_12_05}: 0.18 h of run time -> 0.12 h on Fashion-MNIST, 0.15 h -> 0.10 h on mnist5k, across the two hosts. One outcome moved: stable_mean on mnist5k, inconclusive -0.181 [-0.287, +0.016] -> holds -0.229 [-0.384, -0.062]; the other nine are as before.",
         history="The second rate's rule was written after both pilots (mnist5k and Fashion-MNIST, both arms) had been seen, before any "
         "run of this study; it picks 2 on both, below fig1's rate on mnist5k (4) and above it on Fashion-MNIST (1). The claims are "
         "fig1's, faster_val included.",

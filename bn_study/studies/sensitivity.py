@@ -13,7 +13,7 @@ import pandas as pd
 from bn_study.claims import Claim, Context, GridChange, GridCount, GridLargest, Side
 from bn_study.render import plots
 from bn_study.studies.common import SPLIT_NAMES, Tables, draw_band, final_by, fmt_ci, markdown_table, write
-from bn_study.studies.registry import Study
+from bn_study.studies.registry import RERUN_2026_12_05, Study
 
 # A setting "trains" when its final validation accuracy reaches this.
 GOOD = 0.90
@@ -246,6 +246,7 @@ STUDIES = [
         claims=LR_CLAIMS,
         render=build_lr,
         order=30,
+        reruns=f"{RERUN_2026_12_05}, and trainer.eval_subset=2000 (Fashion-MNIST's curves before the last evaluation on a 2,000-image subset of each split; mnist5k's splits are smaller, so whole): 0.10 h of run time -> 0.06 h on Fashion-MNIST, 0.06 h -> 0.06 h on mnist5k, across the two hosts. One outcome moved: sigmoid on mnist5k, holds +0.500 [+0.500, +1.000] -> inconclusive +0.500 [+0.000, +1.000] (seed 1's largest rate reaching 0.9 without BN rose by one step of the grid); the other seven are as before.",
         history="3-seed results (392cf67) were judged by 'BN trains (median test accuracy >= 0.9) at more rates, reaching at least as far "
         "up'; here: the largest rate reaching 0.9 on the validation split, per seed.",
     ),
@@ -257,6 +258,7 @@ STUDIES = [
         claims=INIT_CLAIMS,
         render=build_init,
         order=60,
+        reruns=f"{RERUN_2026_12_05}, and trainer.eval_subset=2000 (Fashion-MNIST's curves before the last evaluation on a 2,000-image subset of each split; mnist5k's splits are smaller, so whole): 0.05 h of run time -> 0.04 h on Fashion-MNIST, 0.04 h -> 0.03 h on mnist5k, across the two hosts. No outcome moved.",
     ),
     Study(
         BATCH.name,
@@ -266,6 +268,7 @@ STUDIES = [
         claims=BATCH_CLAIMS,
         render=build_batch,
         order=70,
+        reruns=f"{RERUN_2026_12_05}, and trainer.eval_subset=2000 (Fashion-MNIST's curves before the last evaluation on a 2,000-image subset of each split; mnist5k's splits are smaller, so whole): 0.07 h of run time -> 0.05 h on Fashion-MNIST, 0.05 h -> 0.04 h on mnist5k, across the two hosts. One outcome moved: small_hurts_bn on Fashion-MNIST, contradicted +0.079 [+0.017, +0.270] -> inconclusive +0.021 [-0.030, +0.062] (its per-seed differences, from accuracy drops of 0.5 to 0.7 at batch 2, moved by up to 0.23); the other three are as before.",
         history="3-seed results at 96,000 examples (392cf67) were judged by each arm's drop from its best batch size to batch 2; here "
         "from batch 64 to batch 2, per seed.",
     ),
