@@ -1,7 +1,7 @@
 """Claims as data and the one rule that judges them: a claim (claim.py) reads one number per seed off each side's
 runs through a metric (metrics.py); verdicts.py pairs them by seed and judges every claim alike."""
 
-from bn_study.claims.claim import Claim, Side
+from bn_study.claims.claim import LOGGED, Claim, Side
 from bn_study.claims.metrics import (
     DIRECTIONS,
     At,
@@ -27,6 +27,7 @@ from bn_study.claims.metrics import (
 )
 
 __all__ = [
+    "LOGGED",
     "DIRECTIONS",
     "At",
     "Best",

@@ -11,6 +11,9 @@ import pandas as pd
 
 from bn_study.claims.metrics import DIRECTIONS, ClaimError, Metric, matches, select, where_text
 
+# A planned row's columns beside its config (`Claim.check`): what the run will log, not what makes it the run it is.
+LOGGED = ("splits", "subset_splits")
+
 
 @dataclass(frozen=True)
 class Side:
@@ -50,7 +53,7 @@ class Claim:
             for column, value in side.where.items():
                 if column not in planned.columns:
                     raise ClaimError(
-                        f"{key}.where: no column {column}; the study's runs have {', '.join(c for c in planned.columns if c != 'splits')}"
+                        f"{key}.where: no column {column}; the study's runs have {', '.join(c for c in planned.columns if c not in LOGGED)}"
                     )
                 if not matches(planned[column], value).any():
                     values = ", ".join(sorted({str(v) for v in planned[column]}))

@@ -1,6 +1,7 @@
-"""Mid-run checkpoints: a run killed at step 49,000 of 50,000 resumes from its last evaluation, not step 0.
+"""Mid-run checkpoints: a run killed at step 49,000 of 50,000 resumes from its last checkpoint, not step 0.
 
-At every evaluation the run writes, in <run folder>/checkpoint/: every variable of the model (weights, BN
+At the first evaluation after checkpoint.every_seconds have passed since the last save (at every evaluation where that
+is 0), the run writes, in <run folder>/checkpoint/: every variable of the model (weights, BN
 statistics, dropout seed states) and of the optimizer (its step count included) as one TensorFlow checkpoint,
 `ckpt-<step>`, its files flushed to disk; then `state.json`, written last and atomically, which names the
 newest two checkpoints with the step, what that evaluation measured and each file's size and SHA-256. Files

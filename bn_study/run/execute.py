@@ -136,7 +136,8 @@ def forget_compiled() -> None:
 
 def graph_key(cfg: RunConfig) -> str:
     """What the compiled functions depend on: everything but the seed, the initial weights' distribution,
-    the learning rate (a variable, unless a schedule bakes it in), the run length and the labels."""
+    the learning rate (a variable, unless a schedule bakes it in), the run length, the labels and trainer.precise_bn
+    (its recomputer is kept beside them, `Compiled.recomputer`)."""
     c = identity(cfg)
     for key in ("init_std", "kernel_init"):
         c["model"].pop(key)

@@ -99,7 +99,8 @@ def build(study_dir: Path, out: Path) -> list[Path]:
             f"# {TITLE}",
             "",
             f"3x100 relu MLP, SGD momentum 0.9 lr 0.01, batch 60, {int(study.runs['steps'].max()):,} steps; {study.seeds_note()}. {study.data_note()}. "
-            "Variance shift (Li et al. 2019), per BN layer at the end of training: its moving variance over the variance of its input at test time, over 1,000 test images.",
+            "Variance shift (Li et al. 2019), per BN layer at the end of training: its moving variance over the variance of its input at test time, over 1,000 test images."
+            + study.eval_note(),
             "",
             markdown_table(["dropout", *(f"{n}: final test accuracy" for n in ARMS)], rows),
             "",

@@ -46,7 +46,7 @@ def build(study_dir: Path, out: Path) -> list[Path]:
     plots.caption(
         fig,
         f"Plain SGD lr 0.1, batch 60. {study.band_note().capitalize()}. Input BN and standardisation both divide by sqrt(var + 0.001). "
-        f"{study.data_note()}.",
+        f"{study.data_note()}." + study.eval_note(),
     )
 
     rows = [
@@ -60,7 +60,7 @@ def build(study_dir: Path, out: Path) -> list[Path]:
             f"3x100 sigmoid MLP, no BN in the hidden layers, plain SGD lr 0.1, batch 60, {int(study.runs['steps'].max()):,} steps; {study.seeds_note()}. "
             f"{study.data_note()}. Like with like: BN on the raw pixels against standardising them with the training split's statistics and BN's epsilon "
             "(0.001), each per pixel (a mean and variance per pixel) and scalar (one mean and variance for every pixel, which is what BN does on an "
-            "un-flattened single-channel image).",
+            "un-flattened single-channel image)." + study.eval_note(),
             "",
             markdown_table(["inputs", f"final test accuracy ({study.band_note()})"], rows),
             "",

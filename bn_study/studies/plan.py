@@ -18,6 +18,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # noqa: PLC
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from bn_study import claims
 from bn_study import config as config_lib
 from bn_study.config import CONF_DIR, RunConfig, flatten_config
 from bn_study.probes import registry as probes
@@ -97,8 +98,7 @@ def subset_splits(cfg: RunConfig) -> frozenset:
     return frozenset({s for s in records.EVALUATED if cfg.trainer.subset_of(s)} | probes.subset_splits(cfg))
 
 
-# A planned row's columns beside its config: what the run will log, not what makes it the run it is.
-LOGGED = ("splits", "subset_splits")
+LOGGED = claims.LOGGED
 
 
 def planned(experiments: Iterable[str], version: Version = Version(), extra: tuple[str, ...] = ()) -> pd.DataFrame:

@@ -90,7 +90,7 @@ class Study:
 # What the reruns of 2026-12-05 changed for every study rerun then (each study's `reruns` adds its own numbers).
 RERUN_2026_12_05 = (
     "2026-12-05, both datasets, on an AMD EPYC x86-64-v4 host (the runs replaced were made on an x86-64-v3 one, whose kernels "
-    "round differently: every number moved), with a checkpoint at most once a minute instead of at every evaluation"
+    "round differently: most numbers moved), with a checkpoint at most once a minute instead of at every evaluation"
 )
 
 

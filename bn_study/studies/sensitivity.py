@@ -124,7 +124,8 @@ def build_sweep(sweep: Sweep, study_dir: Path, out: Path) -> list[Path]:
         [
             f"# {sweep.title}",
             "",
-            f"{sweep.setup}; {sweep.axis} on a log grid; {study.seeds_note()}. {study.data_note()}.",
+            f"{sweep.setup}; {sweep.axis} on a log grid; {study.seeds_note()}. {study.data_note()}."
+            + study.eval_note(),
             "",
             markdown_table(
                 ["activation", sweep.axis, *(f"final {SPLIT_NAMES[sweep.split]} accuracy {arm}" for arm in arms)], rows
