@@ -107,6 +107,10 @@ def _loop(steps_of, xla: bool):
     return run
 
 
+# Times each MLP way runs in a round (the paired comparison), alternating.
+MLP_REPEATS = 5
+
+
 def _timed_loop(cfgs, data, steps: int, xla: bool, layout: str = "channels_last") -> float:
     """Seconds for `steps` steps of the models of `cfgs` (one, or several stepped together) in one loop."""
     # TensorFlow (and what imports it) only in a child, once its setting is in the environment it reads at import
@@ -274,9 +278,14 @@ def child(setting: str, steps: int, rounds_tag: int) -> list[dict]:
     if setting == "default":
         add("paired", "both", _timed_loop(list(cfgs.values()), data, steps, xla=False), models=2)
         mlp = [_compose([*MLP, f"model.bn={bn}", f"trainer.steps={10 * steps}"]) for bn in ("none", "before")]
-        for bn, cfg in zip(("none", "before"), mlp):
-            add("mlp_loop", bn, _timed_loop([cfg], data_lib.load(cfg.data), 10 * steps, xla=True) / 10)
-        add("paired_mlp", "both", _timed_loop(mlp, data_lib.load(mlp[0].data), 10 * steps, xla=True) / 10, models=2)
+        mlp_data = data_lib.load(mlp[0].data)
+        ways = [("mlp_loop", "none", mlp[:1]), ("mlp_loop", "before", mlp[1:]), ("paired_mlp", "both", mlp)]
+        # An MLP measurement lasts about a second, short enough for this machine's drift to favour whichever way ran
+        # in a fast moment (one round measured the singles at twice another's time, the paired loop unchanged): the
+        # ways repeat, in turn reversed, and the summary takes each way's median in the round.
+        for repeat in range(MLP_REPEATS):
+            for way, arm, together in ways if repeat % 2 == 0 else ways[::-1]:
+                add(way, arm, _timed_loop(together, mlp_data, 10 * steps, xla=True) / 10, models=len(together))
     return rows
 
 
@@ -366,7 +375,9 @@ def measure(steps: int, rounds: int, settings: list[str], log=print) -> tuple[pd
 
 def _paired_ratio(table: pd.DataFrame, way: str, single: str) -> stats.Interval:
     """Per round: the two arms' single-run step times summed over twice the paired per-model time."""
-    t = table[table["setting"] == "default"].pivot_table(index="round", columns=["way", "arm"], values="ms_per_step")
+    t = table[table["setting"] == "default"].pivot_table(
+        index="round", columns=["way", "arm"], values="ms_per_step", aggfunc="median"
+    )
     alone = t[single].sum(axis=1)
     return stats.median_interval(alone / (2 * t[(way, "both")]))
 

@@ -47,6 +47,8 @@ def test_cnn_bench_measures_every_way_against_the_bare_loop_and_counts_the_step_
         "paired_mlp",
     } <= set(default["way"])
     assert set(table.loc[table["setting"] == "inter1", "way"]) == {"bare_step", "bare_loop"}
+    mlp = default[default["way"].isin(["mlp_loop", "paired_mlp"])].groupby(["way", "arm"]).size()
+    assert len(mlp) == 3 and (mlp == bench_cnn.MLP_REPEATS).all()  # single arms and the pair, alternating
     facts = json.loads((tmp_path / "cnn.json").read_text())
     # Conv32 (28x28 valid 3x3 -> 26x26 from 1 channel), Conv64 on 13x13x32 -> 11x11, Conv64 on 5x5x64 -> 3x3, Dense 576->64, 64->10; batch 32
     forward = 2 * 32 * (26 * 26 * 9 * 1 * 32 + 11 * 11 * 9 * 32 * 64 + 3 * 3 * 9 * 64 * 64 + 576 * 64 + 64 * 10)
