@@ -101,7 +101,7 @@ fashion-mnist: ## The full Fashion-MNIST (70,000 images) offline, for data=fashi
 	@$(MAKE) --no-print-directory $(INSTALLED)
 	$(STUDIES_CLI) run $@ $(VERSION_FLAGS)
 
-bench: $(INSTALLED) ## Speed: Figure 1's MLP as the tutorials train, as bare Keras and in bn-study; the Keras-blog CNN against bare TensorFlow; where a study's time goes -> results/bench/ (~30 min)
+bench: $(INSTALLED) ## Speed: Figure 1's MLP as the tutorials train, as bare Keras and in bn-study; the Keras-blog CNN against bare TensorFlow; where a study's time goes -> results/bench/ (~25 min)
 	$(BIN)/bn-study-bench
 	$(BIN)/bn-study-bench-cnn
 	$(BIN)/bn-study-bench-studies
