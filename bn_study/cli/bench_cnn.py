@@ -11,6 +11,7 @@ Ways (both arms of the blog's grid at lr 0.001, relu: no BN, and BN before every
     bare_loop     one tf.function running every step in a tf.while_loop (TensorFlow's kernels)
     bare_xla      the same loop XLA-compiled
     nchw          bare_loop with the channels-first layout, where the CPU kernels take it (no-BN arm)
+    bf16          bare_loop with Keras's mixed_bfloat16 policy (bfloat16 compute, float32 weights)
     bn_study      run.execute: the same loop, one evaluation at the end (val, test, batch-statistics probe)
     bn_study_blog run.execute as the keras_blog study runs it: an evaluation every 20 steps
     paired        one while_loop stepping both arms' models on the same batches (vs the two bare loops)
@@ -111,8 +112,9 @@ def _loop(steps_of, xla: bool):
 MLP_REPEATS = 5
 
 
-def _timed_loop(cfgs, data, steps: int, xla: bool, layout: str = "channels_last") -> float:
-    """Seconds for `steps` steps of the models of `cfgs` (one, or several stepped together) in one loop."""
+def _timed_loop(cfgs, data, steps: int, xla: bool, layout: str = "channels_last", policy: str = "float32") -> float:
+    """Seconds for `steps` steps of the models of `cfgs` (one, or several stepped together) in one loop, built in
+    `layout` under the dtype `policy`."""
     # TensorFlow (and what imports it) only in a child, once its setting is in the environment it reads at import
     import keras
     import tensorflow as tf
@@ -120,6 +122,7 @@ def _timed_loop(cfgs, data, steps: int, xla: bool, layout: str = "channels_last"
     from bn_study.run.train import BatchOrder
 
     keras.config.set_image_data_format(layout)
+    keras.config.set_dtype_policy(policy)
     try:
         if layout == "channels_first":
             data = replace(data, x_train=data.x_train.transpose(0, 3, 1, 2).copy())
@@ -133,6 +136,7 @@ def _timed_loop(cfgs, data, steps: int, xla: bool, layout: str = "channels_last"
         return time.perf_counter() - start
     finally:
         keras.config.set_image_data_format("channels_last")
+        keras.config.set_dtype_policy("float32")
 
 
 def _timed_steps(cfg, data, steps: int) -> float:
@@ -273,6 +277,7 @@ def child(setting: str, steps: int, rounds_tag: int) -> list[dict]:
                         "error": _reason(err),
                     }
                 )
+            add("bf16", arm, _timed_loop([cfg], data, steps, xla=False, policy="mixed_bfloat16"))
             add("bn_study", arm, _timed_bn_study(cfg, steps, eval_every=steps))
             add("bn_study_blog", arm, _timed_bn_study(cfg, steps, eval_every=20))
     if setting == "default":
@@ -396,6 +401,7 @@ def summarize(table: pd.DataFrame, facts: dict) -> tuple[dict, str]:
     }
     c = stats.median_interval(per["bn_study"] / per[best_bare])
     blog = stats.median_interval(per["bn_study_blog"] / per["bn_study"])
+    mixed = stats.median_interval(per["bf16"] / per["bare_loop"]) if "bf16" in per else None
     ms = per.median()
     limit = {k: facts["step_flops"] / facts["conv"][k] / 1e6 for k in ("large_gflops", "step_shaped_gflops")}
     paired, paired_mlp = _paired_ratio(table, "paired", "bare_loop"), _paired_ratio(table, "paired_mlp", "mlp_loop")
@@ -406,6 +412,7 @@ def summarize(table: pd.DataFrame, facts: dict) -> tuple[dict, str]:
         "bare_loop": "every step in one tf.function while_loop",
         "bare_xla": "the same loop, XLA-compiled",
         "nchw": "bare loop, channels-first layout",
+        "bf16": "bare loop, mixed bfloat16",
         "bn_study": "bn-study, one evaluation at the end",
         "bn_study_blog": "bn-study, an evaluation every 20 steps (the keras_blog study)",
     }
@@ -442,7 +449,15 @@ def summarize(table: pd.DataFrame, facts: dict) -> tuple[dict, str]:
         "thread pools over all cores) is what bn-study runs with; a setting below 1 would be worth taking.",
         *([f"- Channels-first: {errors[0]}"] if len(errors) else []),
         f"- XLA's CPU convolutions: {ms['bare_xla'] / ms['bare_loop']:.1f}x the TensorFlow-kernel loop, which is why bn-study leaves XLA off for convolutions on a CPU.",
-        f"- Mixed precision: {'possible' if bf16 else 'not tried: this CPU has no bfloat16 instructions (no avx512_bf16 or amx_bf16), so float16/bfloat16 would be emulated'}.",
+        *(
+            [
+                f"- Mixed precision (Keras's mixed_bfloat16: bfloat16 compute, float32 weights): {mixed.median:.2f}x the float32 loop's step "
+                f"({mixed.label()}: {mixed.low:.2f}-{mixed.high:.2f}); this CPU {'has' if bf16 else 'has no'} bfloat16 instructions (avx512_bf16 or amx_bf16). "
+                "It would change every number a run records, so bn-study does not turn it on."
+            ]
+            if mixed is not None
+            else []
+        ),
         f"- Two runs in one compiled step (the paired arms on the same batches), against the two run one after the other: CNN "
         f"**{paired.median:.2f}x** faster ({paired.label()}: {paired.low:.2f}-{paired.high:.2f}); Figure 1's MLP (XLA) **{paired_mlp.median:.2f}x** "
         f"({paired_mlp.label()}: {paired_mlp.low:.2f}-{paired_mlp.high:.2f}). The training step is at most the whole of a study's wall time, so a study "

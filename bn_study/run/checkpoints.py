@@ -48,6 +48,7 @@ class Resume:
     files: dict | None = (
         None  # {file name: {bytes, sha256}} as saved (None: a checkpoint saved before they were recorded)
     )
+    wall_seconds: float = 0.0  # the run's wall time up to this checkpoint, over every process that worked on it
 
 
 def _variables(trainer) -> tf.train.Checkpoint:
@@ -75,7 +76,8 @@ class Saver:
     def due(self) -> bool:
         return time.monotonic() - self._last >= self.every_seconds
 
-    def save(self, step: int, measured: dict) -> None:
+    def save(self, step: int, measured: dict, wall_seconds: float) -> None:
+        """`wall_seconds`: the run's wall time so far, kept with the checkpoint so that a resumed run's counts it all."""
         prefix = self.folder / f"ckpt-{step}"
         try:
             self._checkpoint.write(str(prefix))
@@ -89,9 +91,14 @@ class Saver:
             raise OSError(None, f"cannot save the checkpoint: {_os_error(err.message)}", str(prefix)) from None
         except OSError as err:
             raise files.named(err, prefix) from None
-        self._named = [*self._named, {"step": step, "measured": measured, "prefix": prefix.name, "files": saved}][
-            -KEEP:
-        ]
+        entry = {
+            "step": step,
+            "measured": measured,
+            "prefix": prefix.name,
+            "files": saved,
+            "wall_seconds": wall_seconds,
+        }
+        self._named = [*self._named, entry][-KEEP:]
         files.write_json_atomic(self.folder / STATE, {"run_id": self.run_id, "checkpoints": self._named})
         self._last = time.monotonic()
         named = {name for entry in self._named for name in entry["files"]}
@@ -115,7 +122,13 @@ def _entry(resume: Resume) -> dict:
     """The state.json entry of the checkpoint a run resumed from (its files' checksums taken now if its state.json,
     written by an older bn-study, did not record them: the restore just read them whole)."""
     saved = resume.files if resume.files is not None else {p.name: files.digest(p) for p in _files(Path(resume.prefix))}
-    return {"step": resume.step, "measured": resume.measured, "prefix": Path(resume.prefix).name, "files": saved}
+    return {
+        "step": resume.step,
+        "measured": resume.measured,
+        "prefix": Path(resume.prefix).name,
+        "files": saved,
+        "wall_seconds": resume.wall_seconds,
+    }
 
 
 def remove(folder: Path) -> None:
@@ -132,7 +145,13 @@ def candidates(folder: Path, run_id: str | None = None) -> list[Resume]:
         # A state.json written before it named two checkpoints names one, at its top level.
         entries = state["checkpoints"] if "checkpoints" in state else [state]
         return [
-            Resume(int(e["step"]), e["measured"], str(path.parent / e["prefix"]), e.get("files"))
+            Resume(
+                int(e["step"]),
+                e["measured"],
+                str(path.parent / e["prefix"]),
+                e.get("files"),
+                float(e.get("wall_seconds", 0.0)),  # 0: saved before it was recorded
+            )
             for e in reversed(entries)
         ]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):

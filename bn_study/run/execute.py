@@ -285,7 +285,17 @@ def _train(
         if cfg.checkpoint.enabled
         else None
     )
-    loop = _Loop(cfg, compiled, writer, trackers, saver, _Progress(_label(cfg), t.steps, t.progress_seconds))
+    # A resumed run's wall time includes what its earlier processes spent up to the checkpoint it goes on from.
+    before = resume.wall_seconds if resume else 0.0
+    loop = _Loop(
+        cfg,
+        compiled,
+        writer,
+        trackers,
+        saver,
+        _Progress(_label(cfg), t.steps, t.progress_seconds),
+        wall=lambda: before + time.perf_counter() - t_start,
+    )
     loop.start(resume)
     setup_seconds = time.perf_counter() - t_start
     t_train = time.perf_counter()
@@ -307,7 +317,7 @@ def _train(
             **{phase: round(spent, 3) for phase, spent in loop.seconds.items()},
         },
     }
-    return loop.finish(folder, timing, t_start)
+    return loop.finish(folder, timing)
 
 
 # The loop's jobs, timed apart in run.json's timing.seconds.
@@ -318,8 +328,10 @@ class _Loop:
     """One run's training once it is set up: evaluate (every split and probe, logged and checkpointed), train one
     interval between evaluations, finish (the run's record closed as done or diverged)."""
 
-    def __init__(self, cfg: RunConfig, compiled: Compiled, writer, trackers: Trackers, saver, progress: _Progress):
-        self.cfg, self.compiled, self.writer = cfg, compiled, writer
+    def __init__(
+        self, cfg: RunConfig, compiled: Compiled, writer, trackers: Trackers, saver, progress: _Progress, wall
+    ):
+        self.cfg, self.compiled, self.writer, self.wall = cfg, compiled, writer, wall
         self.trackers, self.saver, self.progress = trackers, saver, progress
         self.trainer = compiled.trainer
         self.seconds = dict.fromkeys(PHASES, 0.0)
@@ -350,7 +362,7 @@ class _Loop:
             self.writer.flush()
         if self.saver and self.saver.due():
             with self._timed("checkpoints"):
-                self.saver.save(step, measured)
+                self.saver.save(step, measured, round(self.wall(), 3))
         return measured
 
     @contextlib.contextmanager
@@ -407,7 +419,7 @@ class _Loop:
             log.info("[%s] stopped by a callback at step %d", _label(self.cfg), self.step)
             self.progress(self.step, self.measured["test"], force=True)
 
-    def finish(self, folder: Path, timing: dict, t_start: float) -> dict:
+    def finish(self, folder: Path, timing: dict) -> dict:
         """Close the run's record: done with its last evaluation, or diverged with NaN where it stopped."""
         splits, writer = self.trainer.splits, self.writer
         if self.diverged_at is not None:
@@ -426,7 +438,7 @@ class _Loop:
             steps=self.step,
             diverged_at_step=self.diverged_at,
             stopped_at_step=self.stopped_at,
-            wall_seconds=round(time.perf_counter() - t_start, 3),
+            wall_seconds=round(self.wall(), 3),
             timing=timing,
         )
         if self.saver and not self.cfg.checkpoint.keep:

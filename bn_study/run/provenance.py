@@ -126,8 +126,16 @@ def gpus() -> dict:
         "gpu_driver": _nvidia_driver(),
         "cuda_built": build.get("cuda_version"),
         "cudnn_built": build.get("cudnn_version"),
-        "gpu_memory_growth": [tf.config.experimental.get_memory_growth(d) for d in devices],
+        "gpu_memory_growth": [_memory_grows(tf.config.experimental.get_memory_growth(d)) for d in devices],
     }
+
+
+def _memory_grows(set_in_python: bool | None) -> bool:
+    """Whether a GPU's memory grows as used: TensorFlow's Python setting where something set it, else (None, as
+    `tensorflow_startup.install` leaves it) the environment variable TensorFlow's allocator reads."""
+    if set_in_python is not None:
+        return set_in_python
+    return os.environ.get("TF_FORCE_GPU_ALLOW_GROWTH", "").lower() == "true"
 
 
 def _nvidia_driver() -> str | None:

@@ -186,10 +186,12 @@ STUDY = Study(
     history="3-seed results without output-layer BN (392cf67) were judged by 'BN wins a majority of the 6 cells, at most one fewer than "
     "the blog'; the per-cell claims follow the blog's table.",
     reruns=f"{RERUN_2026_12_05}, and trainer.eval_subset=2000 (Fashion-MNIST's curves before the last evaluation on a "
-    "2,000-image subset of each split; mnist5k's splits are smaller, so whole): 1.49 h of run time -> 0.22 h on Fashion-MNIST, "
+    "2,000-image subset of each split; mnist5k's splits are smaller, so whole): 1.49 h of run time -> 0.21 h on Fashion-MNIST, "
     "0.21 h -> 0.12 h on mnist5k, across the two hosts (results/bench/studies.md compares the two protocols on one host). Some "
     "numbers moved by a seed's worth, e.g. no-BN relu at lr 0.05 on Fashion-MNIST, where the one seed that trained no longer "
     "does. Checked: the code the replaced mnist5k runs were made with, bdab933, gives on this host exactly what today's code "
     "gives, test accuracy 0.672 for BN, relu, lr 0.01, seed 0, where that host gave 0.639. One outcome moved: sigmoid_lr0.01 "
-    "on mnist5k, holds +0.440 [+0.059, +0.596] -> inconclusive +0.413 [+0.033, +0.740]; the other eleven are as before.",
+    "on mnist5k, holds +0.440 [+0.059, +0.596] -> inconclusive +0.413 [+0.033, +0.740]; the other eleven are as before. "
+    "The Fashion-MNIST runs were then made once more, the same day and host, at a clean commit (the first rerun's runs "
+    "had recorded uncommitted changes in the package): 0.217 h -> 0.210 h, no outcome moved.",
 )

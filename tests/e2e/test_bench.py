@@ -40,6 +40,7 @@ def test_cnn_bench_measures_every_way_against_the_bare_loop_and_counts_the_step_
         "bare_step",
         "bare_loop",
         "bare_xla",
+        "bf16",
         "bn_study",
         "bn_study_blog",
         "paired",
@@ -58,6 +59,7 @@ def test_cnn_bench_measures_every_way_against_the_bare_loop_and_counts_the_step_
         "bn-study / the best bare loop" in summary
         and "Two runs in one compiled step" in summary
         and "inter1" in summary
+        and "Mixed precision (Keras's mixed_bfloat16" in summary
     )
 
 

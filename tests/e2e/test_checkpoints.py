@@ -84,6 +84,50 @@ def test_a_killed_run_resumes_from_its_checkpoint_value_for_value(tmp_path):
     )  # evaluations 1..12 are epochs 0..11
 
 
+# The defaults' case: a checkpoint only every so many seconds, so that evaluations (here on a subset of each split,
+# trainer.eval_subset) lie past the checkpoint when the run is killed; resuming must cut them and redo them alike.
+INTERVAL_RUN = [
+    *(arg for arg in RUN if not arg.startswith(("checkpoint.every_seconds", "trainer.steps", "trainer.eval_every"))),
+    "checkpoint.every_seconds=0.5",
+    "trainer.steps=4000",
+    "trainer.eval_every=50",
+    "trainer.eval_subset=200",
+]
+
+
+def _last_logged_step(folder) -> int:
+    rows = records.rows_up_to(folder / records.CURVES_CSV, 10**9) if (folder / records.CURVES_CSV).exists() else []
+    return max((int(row[1]) for row in rows), default=-1)
+
+
+@pytest.mark.slow  # ~40 s: two runs of 4,000 steps, one killed and resumed
+def test_a_run_killed_between_interval_checkpoints_drops_the_evaluations_past_it_and_resumes_value_for_value(tmp_path):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert cli(*INTERVAL_RUN, f"hydra.run.dir={whole}").returncode == 0
+
+    proc = _start(killed, INTERVAL_RUN)
+    deadline = time.monotonic() + 240
+    while proc.poll() is None and time.monotonic() < deadline:
+        at = _checkpointed_step(killed)
+        if at >= 200 and _last_logged_step(killed) >= at + 100:  # two evaluations past the checkpoint at least
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    at, logged = _checkpointed_step(killed), _last_logged_step(killed)
+    assert 200 <= at < 4000 and logged >= at + 100 and records.read_run(killed)["status"] == "running"
+    spent = checkpoints.candidates(killed)[0].wall_seconds  # the killed process's time up to its checkpoint
+
+    resumed = cli(*INTERVAL_RUN, f"hydra.run.dir={killed}")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed from its checkpoint at step {at}" in resumed.stdout
+    record = records.read_run(killed)
+    # the run's wall time counts both processes: the first one's up to the checkpoint, then the second one's
+    assert 0 < spent < record["wall_seconds"] and record["timing"]["train_seconds"] < record["wall_seconds"] - spent
+    a, b = (records.verified_curves(f, records.read_run(f)) for f in (whole, killed))
+    pd.testing.assert_frame_equal(a, b)  # the subset evaluations and the last, whole one, bit for bit
+
+
 def test_skipping_batches_is_taking_them():
     for partial in (False, True):
         taken, skipped = BatchOrder(103, 10, seed=5, partial=partial), BatchOrder(103, 10, seed=5, partial=partial)

@@ -160,12 +160,23 @@ def test_a_run_records_its_gpus_model_driver_and_cuda(monkeypatch):
         lambda device: {"device_name": "NVIDIA H100 80GB HBM3", "compute_capability": (9, 0)},
     )
     monkeypatch.setattr(tf.sysconfig, "get_build_info", lambda: {"cuda_version": "12.5.1", "cudnn_version": "9"})
-    monkeypatch.setattr(tf.config.experimental, "get_memory_growth", lambda device: device is fake)
-    provenance.gpus.cache_clear()
-    try:
-        found = provenance.gpus()
-    finally:
+    # As TensorFlow does: None until set_memory_growth is called; the allocator then reads the environment.
+    growth_set = {}
+    monkeypatch.setattr(tf.config.experimental, "get_memory_growth", lambda device: growth_set.get(device))
+
+    def found_now():
         provenance.gpus.cache_clear()
+        try:
+            return provenance.gpus()
+        finally:
+            provenance.gpus.cache_clear()
+
+    monkeypatch.setenv("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # what bn_study's start-up sets
+    found = found_now()
     assert found["gpus"] == ["NVIDIA H100 80GB HBM3 (compute 9.0)"]
     assert (found["cuda_built"], found["cudnn_built"], found["gpu_memory_growth"]) == ("12.5.1", "9", [True])
     assert "gpu_driver" in found  # nvidia-smi's answer, None on a machine without it
+    monkeypatch.setenv("TF_FORCE_GPU_ALLOW_GROWTH", "false")  # a user's choice
+    assert found_now()["gpu_memory_growth"] == [False]
+    growth_set[fake] = True  # set in Python, which wins over the environment
+    assert found_now()["gpu_memory_growth"] == [True]
