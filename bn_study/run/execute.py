@@ -278,7 +278,8 @@ def _train(
     t = cfg.trainer
     prepared = time.perf_counter() - t_start
     t_compile = time.perf_counter()
-    compiled.trainer.warm_up()
+    if compiled.fresh:  # a restarted graph's functions were compiled by the run that first built it
+        compiled.trainer.warm_up()
     compile_seconds = time.perf_counter() - t_compile
     saver = (
         checkpoints.Saver(folder, compiled.trainer, run_id, kept=resume, every_seconds=cfg.checkpoint.every_seconds)

@@ -168,9 +168,15 @@ class Trainer:
                 dst.assign(src)
 
     def warm_up(self) -> None:
-        """Compile the training and evaluation functions now (a zero-step call changes no state)."""
+        """Compile the training and evaluation functions now (a zero-step call changes no state), the evaluation for
+        every batch shape it will see (each split's, whole and on its subset), so that none compiles inside the loop."""
         self._train_chunk(tf.zeros((self.chunk, self._batch_size), tf.int32), tf.constant(0))
-        self.evaluate()
+        shapes = {}
+        for _, batches in (*self._eval_sets.values(), *self._eval_subsets.values()):
+            for x, y in batches:
+                shapes.setdefault(tuple(x.shape), (x, y))
+        for x, y in shapes.values():
+            self._eval_batch_fn(x, y)
 
     def _compile_train_chunk(self, xla: bool):
         model, optimizer, head = self.model, self.optimizer, self.head
