@@ -278,8 +278,9 @@ def _train(
     t = cfg.trainer
     prepared = time.perf_counter() - t_start
     t_compile = time.perf_counter()
-    if compiled.fresh:  # a restarted graph's functions were compiled by the run that first built it
-        compiled.trainer.warm_up()
+    # A restarted graph too: its TensorFlow-kernel functions (an LSTM's, a CNN's) spend seconds at their first call in a
+    # new run, which the steps would otherwise be charged with.
+    compiled.trainer.warm_up()
     compile_seconds = time.perf_counter() - t_compile
     saver = (
         checkpoints.Saver(folder, compiled.trainer, run_id, kept=resume, every_seconds=cfg.checkpoint.every_seconds)

@@ -169,7 +169,8 @@ class Trainer:
 
     def warm_up(self) -> None:
         """Compile the training and evaluation functions now (a zero-step call changes no state), the evaluation for
-        every batch shape it will see (each split's, whole and on its subset), so that none compiles inside the loop."""
+        every batch shape it will see (each split's, whole and on its subset, one batch each), so that none compiles
+        inside the loop."""
         self._train_chunk(tf.zeros((self.chunk, self._batch_size), tf.int32), tf.constant(0))
         shapes = {}
         for _, batches in (*self._eval_sets.values(), *self._eval_subsets.values()):

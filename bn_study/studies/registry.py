@@ -94,6 +94,13 @@ RERUN_2026_12_05 = (
 )
 
 
+# Three studies' runs had recorded uncommitted changes in the package (git_dirty): made again as below.
+CLEAN_RERUN_2026_12_05 = (
+    "Those runs had recorded uncommitted changes in the package, so they were made again the same day at a clean commit, "
+    "on an Intel Xeon x86-64-v4 with AMX"
+)
+
+
 class UnknownStudy(ValueError):
     pass
 
