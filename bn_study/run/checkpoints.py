@@ -91,14 +91,7 @@ class Saver:
             raise OSError(None, f"cannot save the checkpoint: {_os_error(err.message)}", str(prefix)) from None
         except OSError as err:
             raise files.named(err, prefix) from None
-        entry = {
-            "step": step,
-            "measured": measured,
-            "prefix": prefix.name,
-            "files": saved,
-            "wall_seconds": wall_seconds,
-        }
-        self._named = [*self._named, entry][-KEEP:]
+        self._named = [*self._named, _entry(Resume(step, measured, str(prefix), saved, wall_seconds))][-KEEP:]
         files.write_json_atomic(self.folder / STATE, {"run_id": self.run_id, "checkpoints": self._named})
         self._last = time.monotonic()
         named = {name for entry in self._named for name in entry["files"]}
@@ -119,8 +112,8 @@ def _os_error(message: str) -> str:
 
 
 def _entry(resume: Resume) -> dict:
-    """The state.json entry of the checkpoint a run resumed from (its files' checksums taken now if its state.json,
-    written by an older bn-study, did not record them: the restore just read them whole)."""
+    """The state.json entry of a checkpoint: one just saved, or the one a run resumed from (its files' checksums taken now
+    if its state.json, written by an older bn-study, did not record them: the restore just read them whole)."""
     saved = resume.files if resume.files is not None else {p.name: files.digest(p) for p in _files(Path(resume.prefix))}
     return {
         "step": resume.step,

@@ -231,6 +231,12 @@ def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, ru
         resume_at=resume.step if resume else None,
     )
     t, trackers = cfg.trainer, None
+    # A resumed run's wall time includes what its earlier processes spent up to the checkpoint it goes on from.
+    before = resume.wall_seconds if resume else 0.0
+
+    def wall() -> float:
+        return before + time.perf_counter() - t_start
+
     try:
         trackers = Trackers(
             cfg,
@@ -243,10 +249,10 @@ def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, ru
         )
         if trackers.mlflow_run_id:
             writer.update(mlflow_run_id=trackers.mlflow_run_id)  # a resumed run goes on in the same MLflow run
-        return _train(cfg, compiled, writer, trackers, t_start, folder, resume, run_id)
+        return _train(cfg, compiled, writer, trackers, t_start, wall, folder, resume, run_id)
     except BaseException as err:  # KeyboardInterrupt too: the folder must not claim to be running
         if writer.record["status"] == "running":
-            writer.close("failed", error=f"{type(err).__name__}: {err}", wall_seconds=time.perf_counter() - t_start)
+            writer.close("failed", error=f"{type(err).__name__}: {err}", wall_seconds=round(wall(), 3))
         if trackers is not None:
             trackers.end("failed")
         raise
@@ -271,6 +277,7 @@ def _train(
     writer,
     trackers: Trackers,
     t_start,
+    wall,
     folder: Path,
     resume: checkpoints.Resume | None,
     run_id: str,
@@ -287,8 +294,6 @@ def _train(
         if cfg.checkpoint.enabled
         else None
     )
-    # A resumed run's wall time includes what its earlier processes spent up to the checkpoint it goes on from.
-    before = resume.wall_seconds if resume else 0.0
     loop = _Loop(
         cfg,
         compiled,
@@ -296,7 +301,7 @@ def _train(
         trackers,
         saver,
         _Progress(_label(cfg), t.steps, t.progress_seconds),
-        wall=lambda: before + time.perf_counter() - t_start,
+        wall=wall,
     )
     loop.start(resume)
     setup_seconds = time.perf_counter() - t_start
