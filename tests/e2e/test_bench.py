@@ -21,9 +21,17 @@ def test_bench_runs_every_way_and_writes_its_tables(tmp_path):
     assert facts["sweep"]["runs"] == 2 and facts["matmul"]["step_flops"] == 6 * 60 * (
         784 * 100 + 100 * 100 * 2 + 100 * 10
     )
-    assert {"a_over_c", "c_over_b", "probes_over_c", "fixed_seconds"} <= set(facts["ratios"])
+    assert {"a_over_c", "loop_over_b", "c_over_loop", "c_over_b", "probes_over_c", "fixed_seconds"} <= set(
+        facts["ratios"]
+    )
     summary = (tmp_path / "summary.md").read_text()
-    assert "a / c =" in summary and "c / b =" in summary and "c+ / c =" in summary and "Fixed cost per run" in summary
+    assert (
+        "a / c =" in summary
+        and "c0 / b =" in summary
+        and "c / c0 =" in summary
+        and "c+ / c =" in summary
+        and "Fixed cost per run" in summary
+    )
 
 
 @pytest.mark.slow  # ~1 min
