@@ -103,10 +103,13 @@ def sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def write_json_atomic(path: Path, payload: dict) -> None:
-    text = json.dumps(_json_safe(payload), indent=2, allow_nan=False)
+def write_text_atomic(path: Path, text: str) -> None:
     os.replace(staged(path, lambda tmp: tmp.write_text(text)), path)
     sync_folder(path.parent)
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    write_text_atomic(path, json.dumps(_json_safe(payload), indent=2, allow_nan=False))
 
 
 def digest(path_or_bytes) -> dict:

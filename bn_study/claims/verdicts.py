@@ -1,4 +1,4 @@
-"""One rule for every claim: paired per-seed differences, an interval honest for n, three outcomes.
+"""One rule for every claim: paired per-seed differences, an interval honest for n, four outcomes.
 
 For each seed that both sides ran (same seed = same initial kernels and the same batches), the claim's
 metric gives a number per side and d = a - b. The median of the d's comes with a distribution-free
@@ -15,7 +15,13 @@ Outcomes, for margin m:
 - higher:    holds if the interval lies above +m, contradicted if it lies below -m;
 - lower:     holds if the interval lies below -m, contradicted if it lies above +m;
 - not_lower: holds if the interval lies above -m, contradicted if it lies below -m;
+- negligible (higher and lower, m > 0): the interval lies inside (-m, +m): whatever the effect is, it is too small
+  to matter, and more seeds would not make it matter;
 - otherwise inconclusive.
+
+Each decision is also a sign test: the interval lies above a point exactly when enough per-seed differences do, so
+every outcome but inconclusive comes with the one-sided p-value of the counts that decided it (`decision_p`), at most
+(1 - CONFIDENCE) / 2. The report adjusts those over all claims (Holm, Benjamini-Hochberg).
 """
 
 from __future__ import annotations
@@ -29,14 +35,16 @@ import pandas as pd
 
 from bn_study.claims import Claim, ClaimError, Context, difference, select
 from bn_study.files import write_json_atomic
-from bn_study.tables.stats import CONFIDENCE, Interval, bounded_interval, median_interval
+from bn_study.tables.stats import CONFIDENCE, Interval, bounded_interval, median_interval, sign_p
 
 VERDICTS = "verdicts.json"
-OUTCOMES = ("holds", "contradicted", "inconclusive")
+OUTCOMES = ("holds", "contradicted", "negligible", "inconclusive")
+DECISIVE = OUTCOMES[:3]
 RULE = (
     f"paired per-seed differences a - b; the median difference with a distribution-free (sign-test) confidence interval of at least "
     f"{CONFIDENCE:.0%} coverage; holds if the interval lies beyond the margin in the claimed direction, contradicted if beyond it the "
-    "other way, inconclusive otherwise (and whenever n is too small for such an interval)"
+    "other way, negligible if it lies inside plus or minus the margin (a claim of a direction only), inconclusive otherwise (and "
+    "whenever n is too small for such an interval)"
 )
 
 
@@ -68,13 +76,24 @@ def sampling_errors(runs, splits=("test",)) -> str:
     return "; ".join(parts)
 
 
+def _tolerance(margin: float) -> float:
+    # "Beyond the margin" is strict, and a difference at the margin up to float rounding (log10(200) - log10(300) against
+    # log10(1.5)) is at it, not beyond it.
+    return 1e-9 * max(1.0, abs(margin))
+
+
+def _can_be_negligible(direction: str, margin: float) -> bool:
+    # "no worse than -m" already holds wherever the effect is inside +-m; and with no margin nothing is inside it
+    return direction in ("higher", "lower") and margin > 0
+
+
 def outcome(direction: str, margin: float, interval: Interval) -> str:
     if not interval.is_ci:
         return "inconclusive"
-    # "Beyond the margin" is strict, and a difference at the margin up to float rounding (log10(200) - log10(300) against
-    # log10(1.5)) is at it, not beyond it.
-    tol = 1e-9 * max(1.0, abs(margin))
+    tol = _tolerance(margin)
     lo, hi = interval.low - tol, interval.high + tol
+    if _can_be_negligible(direction, margin) and -margin < lo and hi < margin:
+        return "negligible"
     if direction == "higher":
         return "holds" if lo > margin else "contradicted" if hi < -margin else "inconclusive"
     if direction == "lower":
@@ -82,6 +101,34 @@ def outcome(direction: str, margin: float, interval: Interval) -> str:
     if direction == "not_lower":
         return "holds" if lo > -margin else "contradicted" if hi < -margin else "inconclusive"
     raise ClaimError(f"direction={direction}: unknown")
+
+
+def decision_p(direction: str, margin: float, d_low: list[float], d_high: list[float]) -> dict[str, float]:
+    """Per decisive outcome, the sign test's one-sided p-value of the per-seed differences (known within [d_low, d_high])
+    that would decide it: the chance of at least that many falling beyond the outcome's bound if the true median sat on it.
+    An outcome is reached exactly when its p-value is at most (1 - CONFIDENCE) / 2 (and n allows a CI at all)."""
+    n, tol = len(d_low), _tolerance(margin)
+
+    def above(point: float) -> float:
+        return sign_p(sum(lo - tol > point for lo in d_low), n)
+
+    def below(point: float) -> float:
+        return sign_p(sum(hi + tol < point for hi in d_high), n)
+
+    p = {
+        "higher": {"holds": above(margin), "contradicted": below(-margin)},
+        "lower": {"holds": below(-margin), "contradicted": above(margin)},
+        "not_lower": {"holds": above(-margin), "contradicted": below(-margin)},
+    }[direction]
+    if _can_be_negligible(direction, margin):
+        p["negligible"] = max(below(margin), above(-margin))
+    return p
+
+
+def p_value(record: dict) -> float:
+    """A verdict's p-value: that of the outcome it reached, or where it is inconclusive the smallest of its decisions'."""
+    p = record["p"]
+    return p[record["outcome"]] if record["outcome"] in p else min(p.values())
 
 
 def per_seed(
@@ -109,7 +156,8 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> dict:
     d_low = {s: difference(a[s][0], b[s][1]) for s in seeds}
     d_high = {s: difference(a[s][1], b[s][0]) for s in seeds}
     usable = [s for s in seeds if not (math.isnan(d_low[s]) or math.isnan(d_high[s]))]
-    interval = bounded_interval([d_low[s] for s in usable], [d_high[s] for s in usable])
+    lows, highs = [d_low[s] for s in usable], [d_high[s] for s in usable]
+    interval = bounded_interval(lows, highs)
     metric = claim.metric
     record = {
         "id": claim.id,
@@ -153,10 +201,14 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> dict:
         "interval": interval.label(),
         "is_ci": interval.is_ci,
         "outcome": outcome(claim.direction, claim.margin, interval),
+        "p": decision_p(claim.direction, claim.margin, lows, highs),
         "history": claim.history,
         # The metric's floor (GridCount: no value trains): a pair with both sides on it says nothing.
         "floor": metric.floor,
     }
+    if not measurable(record):  # every pair a tie at the floor says nothing, least of all that the effect is small
+        record["p"].pop("negligible", None)
+        record["outcome"] = "inconclusive" if record["outcome"] == "negligible" else record["outcome"]
     record["holds_if"] = f"the interval lies {expected_text(record)}"
     split = metric.images if claim.a.metric is None and claim.b.metric is None else None
     sides = pd.concat([select(runs, claim.a.where), select(runs, claim.b.where)])

@@ -15,10 +15,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from bn_study.claims import interactions as interactions_lib
 from bn_study.claims import verdicts
+from bn_study.files import write_text_atomic
 from bn_study.render import outputs as rendered
 from bn_study.studies import plan
 from bn_study.studies.registry import STUDY_DATASETS, Study, Version, studies
+from bn_study.tables import stats
+
+# The level each decision is made at (its one-sided sign test), and the adjusted p-values are held to.
+ALPHA = (1 - stats.CONFIDENCE) / 2
 
 README = Path("README.md")
 # README.md's generated blocks: (first line, last line) -> what fills them.
@@ -75,10 +81,55 @@ def _cell(r: dict | None) -> str:
     return f"**{r['outcome']}**{'' if verdicts.measurable(r) else ' (not measurable here)'} {verdicts.effect(r)} (n={r['n']})"
 
 
+def _judged(results: Path) -> list[tuple[Study, Version, dict]]:
+    return [
+        (study, v, r)
+        for study in studies().values()
+        for v in VERSIONS
+        for claim in study.claims
+        if (r := _by_id(results, study, v).get(claim.id))
+    ]
+
+
+def adjusted(results: Path) -> dict[tuple[str, str, str], dict]:
+    """Per judged claim and version, (study, version's data, claim id) -> its p-value (that of the outcome reached, or
+    the smallest when none is) adjusted over every judged claim by Holm and by Benjamini-Hochberg."""
+    judged = _judged(results)
+    p = [verdicts.p_value(r) for _, _, r in judged]
+    return {
+        (study.name, str(v.data), r["id"]): {"p": pi, "holm": h, "bh": b}
+        for (study, v, r), pi, h, b in zip(judged, p, stats.holm(p), stats.benjamini_hochberg(p))
+    }
+
+
+def _survives(r: dict | None, adj: dict | None) -> str:
+    if r is None or r["outcome"] not in verdicts.DECISIVE:
+        return "-"
+    return "Holm and BH" if adj["holm"] <= ALPHA else "BH only" if adj["bh"] <= ALPHA else "neither"
+
+
+def multiplicity(results: Path) -> str:
+    """How many decisive outcomes chance alone would give, and how many survive the adjustments."""
+    judged = _judged(results)
+    adj = adjusted(results)
+    decisive = [(s, v, r) for s, v, r in judged if r["outcome"] in verdicts.DECISIVE]
+    by_chance = sum((1 - r["coverage"]) / 2 for _, _, r in judged if r["is_ci"])
+    holm = sum(adj[s.name, str(v.data), r["id"]]["holm"] <= ALPHA for s, v, r in decisive)
+    bh = sum(adj[s.name, str(v.data), r["id"]]["bh"] <= ALPHA for s, v, r in decisive)
+    return (
+        f"Multiplicity: {len(judged)} verdicts, {len(decisive)} decisive (holds, contradicted or negligible). Each decision is a "
+        f"one-sided sign test at level (1 - coverage) / 2 of its interval, at most {ALPHA:g}; if every true effect sat exactly at the "
+        f"bound a decision needs, about {by_chance:.1f} decisive outcomes would still be expected by chance. Adjusted over all "
+        f"{len(judged)} verdicts at {ALPHA:g}, {holm} survive Holm's family-wise adjustment and {bh} Benjamini-Hochberg's "
+        "false-discovery one (the column 'survives adjustment'); at 5 seeds no p-value is below 1/32, so none can survive Holm's."
+    )
+
+
 def overview(results: Path) -> list[str]:
     """One row per declared claim, its verdict on each version side by side: the report's opening table."""
     labels = [version_label(results, v) for v in VERSIONS]
     rows, judged = [], {v: [] for v in VERSIONS}
+    adj = adjusted(results)
     for study in studies().values():
         found = {v: _by_id(results, study, v) for v in VERSIONS}
         for claim in study.claims:
@@ -97,6 +148,9 @@ def overview(results: Path) -> list[str]:
                     f"[{study.name}](#{study.name}) `{claim.id}`{mark}: {claim.sentence}{expected}",
                     claim.source,
                     *map(_cell, cells),
+                    " / ".join(
+                        _survives(r, adj.get((study.name, str(v.data), claim.id))) for v, r in zip(VERSIONS, cells)
+                    ),
                 ]
             )
     counts = [
@@ -105,8 +159,10 @@ def overview(results: Path) -> list[str]:
     ]
     post_hoc = sum(1 for s in studies().values() for c in s.claims if c.history or s.history)
     return [
-        "| claim | source | " + " | ".join(f"{label}: outcome, effect a - b [interval]" for label in labels) + " |",
-        "|---|---|" + "---|" * len(labels),
+        "| claim | source | "
+        + " | ".join(f"{label}: outcome, effect a - b [interval]" for label in labels)
+        + f" | survives adjustment ({' / '.join(v.data or 'data=mnist' for v in VERSIONS)}) |",
+        "|---|---|" + "---|" * (len(labels) + 1),
         *("| " + " | ".join(row) + " |" for row in rows),
         "",
         "; ".join(counts) + ".",
@@ -115,19 +171,12 @@ def overview(results: Path) -> list[str]:
         "3-seed results for most, and for those whose history says 'Post hoc', the very runs shown (each study's section says what and when); "
         "the others were declared before any run they are judged on. 'Not measurable here': no pair can tell the sides apart (every pair a tie, "
         "or censored on both sides: a threshold neither side reaches).",
+        "",
+        multiplicity(results),
     ]
 
 
-# How an outcome moves from the first version to the second (where both can tell the sides apart).
-NOT_COMPARABLE = "not measurable on one dataset"
-CHANGES = {
-    ("holds", "contradicted"): "reversed",
-    ("contradicted", "holds"): "reversed",
-    ("holds", "inconclusive"): "decided on the first only",
-    ("contradicted", "inconclusive"): "decided on the first only",
-    ("inconclusive", "holds"): "decided on the second only",
-    ("inconclusive", "contradicted"): "decided on the second only",
-}
+INTERACTIONS = "dataset_interactions.csv"
 
 
 def same_data(study, record: dict) -> bool:
@@ -137,35 +186,47 @@ def same_data(study, record: dict) -> bool:
     return all(not any(o.startswith("data=") for o in plan.base(s, VERSIONS[1])) for s in sweeps)
 
 
-def changes(results: Path) -> list[dict]:
-    """The claims whose outcome differs between the two versions, with both verdicts."""
+def interactions(results: Path) -> pd.DataFrame:
+    """One row per claim judged on both versions (from different data): each version's outcome and effect, and the
+    difference of the two effects (second minus first) with its unpaired interval (claims.interactions)."""
     small, large = VERSIONS
-    out = []
+    rows = []
     for study in studies().values():
         a, b = _by_id(results, study, small), _by_id(results, study, large)
         for claim in study.claims:
-            if (
-                claim.id in a
-                and claim.id in b
-                and a[claim.id]["outcome"] != b[claim.id]["outcome"]
-                and not same_data(study, a[claim.id])
-            ):
-                both = verdicts.measurable(a[claim.id]) and verdicts.measurable(b[claim.id])
-                out.append(
+            if claim.id in a and claim.id in b and not same_data(study, a[claim.id]):
+                first, second = a[claim.id], b[claim.id]
+                rows.append(
                     {
                         "study": study.name,
-                        "id": claim.id,
-                        "small": a[claim.id],
-                        "large": b[claim.id],
-                        "change": CHANGES[a[claim.id]["outcome"], b[claim.id]["outcome"]] if both else NOT_COMPARABLE,
+                        "claim": claim.id,
+                        "log10": first["log10"],
+                        "outcome_first": first["outcome"],
+                        "outcome_second": second["outcome"],
+                        "effect_first": first["median_difference"],
+                        "effect_second": second["median_difference"],
+                        "n_first": first["n"],
+                        "n_second": second["n"],
+                        **interactions_lib.interaction(first, second),
                     }
                 )
-    return out
+    columns = [
+        "study",
+        "claim",
+        "log10",
+        "outcome_first",
+        "outcome_second",
+        "effect_first",
+        "effect_second",
+        "n_first",
+        "n_second",
+    ]
+    return pd.DataFrame(rows, columns=[*columns, *interactions_lib.COLUMNS])
 
 
 def scale_section(results: Path) -> list[str]:
     small, large = (version_label(results, v) for v in VERSIONS)
-    found = changes(results)
+    table = interactions(results)
     pairs = [
         (s, c)
         for s in studies().values()
@@ -173,36 +234,71 @@ def scale_section(results: Path) -> list[str]:
         if c.id in _by_id(results, s, VERSIONS[0]) and c.id in _by_id(results, s, VERSIONS[1])
     ]
     same = [c.id for s, c in pairs if same_data(s, _by_id(results, s, VERSIONS[0])[c.id])]
-    kinds = ", ".join(
-        f"{sum(c['change'] == k for c in found)} {k}" for k in (*dict.fromkeys(CHANGES.values()), NOT_COMPARABLE)
-    )
+    moved = table[table["outcome_first"] != table["outcome_second"]]
+    tested = table[table["excludes_zero"]]
     lines = [
         '<a id="scale"></a>',
         "## Where the dataset changes a verdict",
         "",
-        f"{len(pairs) - len(same)} claims are judged on both {small} and {large}; {len(found)} change outcome ({kinds}). "
+        f"{len(table)} claims are judged on both {small} and {large}. "
         + (
             f"({len(same)} more, {', '.join(f'`{i}`' for i in same)}, run on the same data in both versions and are left out.) "
             if same
             else ""
         )
-        + "The two differ in more than "
-        "size: the images (digits against clothing), the training split (3,600 against 54,000 images), the validation and test splits "
-        "(400 / 1,000 against 6,000 / 10,000: the test set's own sampling error, which the intervals here leave out, is about three "
-        "times smaller on the second), and whatever "
-        "each dataset's own validation split selects (fig1's learning rate: 4 against 1). Where a study's steps are fixed, the second "
-        "also sees each image fewer times.",
+        + f"An outcome that differs between the two ({len(moved)} do) may only be a threshold crossed; what is tested is the "
+        "difference of the two effects (the second's minus the first's, in the claim's units: a ratio of ratios where the "
+        "claim is a ratio), with an unpaired distribution-free interval (Hodges-Lehmann with the Mann-Whitney interval: the "
+        f"two datasets' runs share no seeds). {len(tested)} of the {len(table)} differences have an interval that excludes zero, "
+        f"and only they are listed; every claim's difference is in [{INTERACTIONS}]({INTERACTIONS}). The two datasets differ in "
+        "more than the images: the training split (3,600 against 54,000 images), the validation and test splits "
+        "(400 / 1,000 against 6,000 / 10,000), and whatever each dataset's own validation split selects (fig1's learning rate: "
+        "4 against 1). Where a study's steps are fixed, the second also sees each image fewer times.",
         "",
     ]
+
+    def effect(value: float, log10: bool) -> str:
+        return verdicts.fmt_difference(value, log10)
+
     lines += [
-        f"- `{c['id']}` ({c['change']}): {c['small']['outcome']} on {small}, {verdicts.effect(c['small'])}; "
-        f"{c['large']['outcome']} on {large}, {verdicts.effect(c['large'])}."
-        for c in found
+        f"- `{row.claim}`: {row.outcome_first} on {small} ({effect(row.effect_first, row.log10)}), {row.outcome_second} on "
+        f"{large} ({effect(row.effect_second, row.log10)}); the difference {effect(row.difference, row.log10)} "
+        f"[{effect(row.low, row.log10)}, {effect(row.high, row.log10)}] ({row.coverage:.1%} CI, {row.n_first} and {row.n_second} seeds)."
+        for row in tested.itertuples()
     ]
     findings = results / FINDINGS
     if findings.exists():
         lines += ["", findings.read_text().strip()]
     return [*lines, ""]
+
+
+# A hand-written citation of an outcome: `claim.id`, an optional "is" or "(", the outcome, and an optional dataset.
+CITATION = re.compile(
+    r"`(?P<id>[a-z0-9_]+\.[A-Za-z0-9_.]+)`(?: is | \(| )(?P<outcome>holds|contradicted|negligible|inconclusive)"
+    r"(?: on (?P<where>both|mnist5k|Fashion-MNIST))?"
+)
+CITED_VERSION = {"mnist5k": VERSIONS[0], "Fashion-MNIST": VERSIONS[1]}
+
+
+def miscited(results: Path, text: str) -> list[str]:
+    """The outcomes `text` cites that the committed verdicts do not hold: "`id` holds on both" needs it on both versions,
+    "on mnist5k" or "on Fashion-MNIST" on that one, a bare "`id` holds" on at least one."""
+    held = {
+        claim.id: {v: r["outcome"] for v in VERSIONS if (r := _by_id(results, study, v).get(claim.id))}
+        for study in studies().values()
+        for claim in study.claims
+    }
+    wrong = []
+    for m in CITATION.finditer(text):
+        if m["id"].split(".")[0] not in studies():  # a file name such as `curves.csv`, not a claim
+            continue
+        outcomes, where = held.get(m["id"], {}), m["where"]
+        versions = VERSIONS if where == "both" else [CITED_VERSION[where]] if where else None
+        ok = all(outcomes.get(v) == m["outcome"] for v in versions) if versions else m["outcome"] in outcomes.values()
+        if not ok:
+            now = ", ".join(f"{v.data or 'mnist5k'}: {o}" for v, o in outcomes.items()) or "no such claim judged"
+            wrong.append(f"{m.group(0)!r} (the verdicts: {now})")
+    return wrong
 
 
 def _body(folder: Path, name: str, level: str) -> list[str]:
@@ -241,11 +337,13 @@ def _section(results: Path, study: Study) -> str:
 def build(results: Path) -> list[Path]:
     """Write results/REPORT.md, and README.md's results block when README.md sits beside results/."""
     path = results / "REPORT.md"
-    path.write_text(text(results))
-    written = [path]
+    write_text_atomic(path, text(results))
+    table = results / INTERACTIONS
+    write_text_atomic(table, interactions(results).to_csv(index=False))
+    written = [path, table]
     readme = results.parent / README.name
     if readme.exists():
-        readme.write_text(with_blocks(readme.read_text(), results))
+        write_text_atomic(readme, with_blocks(readme.read_text(), results))
         written.append(readme)
     return written
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import pandas as pd
 
@@ -66,11 +67,17 @@ class Interval:
         """Whether [low, high] is a confidence interval at CONFIDENCE, rather than a mere range."""
         return self.n > 0 and self.coverage >= CONFIDENCE - 1e-12
 
+    @property
+    def is_min_max(self) -> bool:
+        """Whether [low, high] is the whole range of the values (at n = 5 the only interval that reaches CONFIDENCE): a
+        claim then holds only if every value clears its margin."""
+        return self.n > 0 and abs(self.coverage - (1 - 2 * 0.5**self.n)) < 1e-12
+
     def label(self) -> str:
         if self.n == 0:
             return "no pairs"
         kind = (
-            f"{self.coverage:.1%} CI"
+            f"{self.coverage:.1%} CI" + (" = min to max" if self.is_min_max else "")
             if self.is_ci
             else f"range, {self.coverage:.0%} coverage: too few seeds for a {CONFIDENCE:.0%} CI"
         )
@@ -115,6 +122,79 @@ def bounded_interval(lows, highs, confidence: float = CONFIDENCE) -> Interval:
         if coverage >= confidence - 1e-12:
             return Interval(_median(lo), lo[k - 1], hi[n - k], coverage, n, median_high)
     return Interval(_median(lo), lo[0], hi[-1], 1 - 2 * 0.5**n, n, median_high)
+
+
+def sign_p(count: int, n: int) -> float:
+    """The sign test's one-sided p-value: P(Binomial(n, 1/2) >= count), the chance that `count` or more of n values fall
+    on one side of a point that is their true median."""
+    return 1.0 if count <= 0 else 1 - _binomial_cdf(count - 1, n)
+
+
+@lru_cache(maxsize=None)
+def _rank_sum_counts(m: int, n: int) -> tuple[int, ...]:
+    """How many of the C(m + n, m) orderings of two samples of sizes m and n give each Mann-Whitney count U = 0..mn."""
+    if m == 0 or n == 0:
+        return (1,)
+    counts = [0] * (m * n + 1)
+    for u, c in enumerate(_rank_sum_counts(m - 1, n)):  # the largest value is from the first sample: it beats all n
+        counts[u + n] += c
+    for u, c in enumerate(_rank_sum_counts(m, n - 1)):
+        counts[u] += c
+    return tuple(counts)
+
+
+def shift_interval(x_lows, x_highs, y_lows, y_highs, confidence: float = CONFIDENCE) -> Interval:
+    """The difference between two independent samples' locations (x - y), unpaired: the Hodges-Lehmann estimate (the median
+    of the m x n differences x_i - y_j) and the Mann-Whitney interval for it, order statistics of those differences whose
+    exact coverage comes from the distribution of U (distribution-free under a shift of one distribution against the
+    other). Values known only within bounds (censored) give the k-th smallest of the lowest differences and the k-th
+    largest of the highest, as `bounded_interval` does; values with a NaN or an infinity are left out (a difference of
+    two infinities is undefined)."""
+
+    def kept(lows, highs):
+        return [
+            (float(lo), float(hi))
+            for lo, hi in zip(lows, highs)
+            if math.isfinite(float(lo)) and math.isfinite(float(hi))
+        ]
+
+    x, y = kept(x_lows, x_highs), kept(y_lows, y_highs)
+    m, n = len(x), len(y)
+    if not m or not n:
+        return Interval(math.nan, math.nan, math.nan, 0.0, 0)
+    lows = sorted(a[0] - b[1] for a in x for b in y)
+    highs = sorted(a[1] - b[0] for a in x for b in y)
+    counts, total = _rank_sum_counts(m, n), math.comb(m + n, m)
+    size = m * n
+    median_high = None if lows == highs else _median(highs)
+    for k in range(size // 2, 0, -1):
+        coverage = 1 - 2 * sum(counts[:k]) / total
+        if coverage >= confidence - 1e-12:
+            return Interval(_median(lows), lows[k - 1], highs[size - k], coverage, size, median_high)
+    return Interval(_median(lows), lows[0], highs[-1], 1 - 2 * counts[0] / total, size, median_high)
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment: the family-wise error over all the tests stays at most the level each adjusted p-value is
+    compared with."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted, running = [1.0] * len(p_values), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def benjamini_hochberg(p_values: list[float]) -> list[float]:
+    """Benjamini and Hochberg's step-up adjustment: the expected share of false discoveries among the tests called
+    decided stays at most the level each adjusted p-value is compared with."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i], reverse=True)
+    adjusted, running = [1.0] * m, 1.0
+    for rank, i in enumerate(order):
+        running = min(running, m / (m - rank) * p_values[i])
+        adjusted[i] = running
+    return adjusted
 
 
 def median_ci(values) -> dict:

@@ -156,7 +156,10 @@ def test_input_bn_quick_end_to_end_with_report(tmp_path):
     text = report.build(results)[0].read_text()
     assert "![input_bn](input_bn/input_bn.png)" in text and "| [input_bn](#input_bn) `input_bn.feature`" in text
     assert "Not reproduced yet: `make keras_blog` has not been run." in text
-    assert "0 holds, 0 contradicted, 2 inconclusive of 2 judged" in text and "0 claims are judged on both" in text
+    assert (
+        "0 holds, 0 contradicted, 0 negligible, 2 inconclusive of 2 judged" in text
+        and "0 claims are judged on both" in text
+    )
 
 
 def test_the_report_sets_each_claim_side_by_side_on_both_datasets_and_lists_what_scale_changes(tmp_path):
@@ -170,22 +173,30 @@ def test_the_report_sets_each_claim_side_by_side_on_both_datasets_and_lists_what
         folder.mkdir()
         base = verdicts.read(RESULTS / "input_bn")["claims"]
         records[version] = [{**r, "outcome": o} for r, o in zip(base, outcomes)]
+        if version.data:  # the first claim's effect 0.5 lower on every seed there, the second's the same
+            first = records[version][0]
+            first["per_seed"] = {k: {**p, "d": p["d"] - 0.5} for k, p in first["per_seed"].items()}
         (folder / "collection.json").write_text("{}")  # what the outputs are tied to (rendered.json)
         with rendered.staged(folder, rendered.collection_digest(folder)) as out:
             verdicts.write("input_bn", records[version], out, ["mnist5k" if version.data is None else version.data])
             (out / "summary.md").write_text(f"# t\n\nbody of {folder.name}\n")
     (tmp_path / report.FINDINGS).write_text("A finding written by hand.")
-    found = report.changes(tmp_path)
-    assert [(c["id"], c["change"]) for c in found] == [("input_bn.feature", "reversed")]
+    table = report.interactions(tmp_path)
+    assert list(table["claim"]) == ["input_bn.feature", "input_bn.scalar"]
+    assert list(table["excludes_zero"]) == [True, False] and table["difference"].tolist() == pytest.approx([-0.5, 0.0])
     text = report.text(tmp_path)
     assert "| data=mnist (runs used: mnist5k): outcome" in text and "| fashion_mnist: outcome" in text
     row = next(line for line in text.splitlines() if "`input_bn.feature`" in line and line.startswith("| [input_bn]"))
     assert row.count("**holds**") == 1 and row.count("**contradicted**") == 1
     assert (
         "2 claims are judged on both" in text
-        and "1 change outcome (1 reversed" in text
+        and "(1 do)" in text
+        and "1 of the 2 differences have an interval that excludes zero" in text
+        and "- `input_bn.feature`: holds on" in text
+        and "- `input_bn.scalar`" not in text
         and "A finding written by hand." in text
     )
+    assert "survives adjustment" in text and "Multiplicity: 4 verdicts" in text
     assert "body of input_bn_fashion_mnist" in text and "### input_bn on fashion_mnist" in text
 
 
@@ -337,3 +348,13 @@ def test_a_version_folder_name_picks_that_version(tmp_path):
     assert cli._version(["fig1_fashion_mnist"], [fig1], Version()) == Version(data="fashion_mnist")
     assert cli._version(["fig1"], [fig1], Version(quick=True)) == Version(quick=True)
     assert cli.main(["render", "fig1_fashion_mnist", "--quick", "--results", str(tmp_path)]) == 2
+
+
+def test_the_hand_written_texts_cite_only_outcomes_the_committed_verdicts_hold():
+    for text in ((RESULTS / report.FINDINGS).read_text(), (REPO / "README.md").read_text()):
+        assert report.miscited(RESULTS, text) == []
+    record = verdicts.read(RESULTS / "fig1")["claims"][0]
+    other = next(o for o in verdicts.OUTCOMES if o != record["outcome"])
+    assert report.miscited(RESULTS, f"`{record['id']}` is {record['outcome']} on mnist5k") == []
+    assert len(report.miscited(RESULTS, f"`{record['id']}` is {other} on mnist5k")) == 1
+    assert len(report.miscited(RESULTS, f"so `{record['id']}` ({other}, x2) and `fig1.no_such_claim` holds, and `curves.csv` holds")) == 2

@@ -3,6 +3,7 @@ margin, diverged runs, n < 5; the interval's coverage; claims refused when malfo
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -92,7 +93,9 @@ def test_interval_coverage_is_exact_for_n():
         (-0.05, "higher", "contradicted"),
         (0.05, "lower", "contradicted"),
         (-0.05, "lower", "holds"),
-        (0.005, "higher", "inconclusive"),  # inside the margin
+        (0.005, "higher", "negligible"),  # inside the margin on every seed
+        (-0.005, "lower", "negligible"),
+        (0.005, "not_lower", "holds"),  # no worse: inside the margin is what it claims
         (-0.001, "not_lower", "holds"),  # within the non-inferiority margin
         (-0.02, "not_lower", "contradicted"),
     ],
@@ -102,6 +105,47 @@ def test_outcome_by_direction_and_margin(shift, direction, expected):
     assert r["outcome"] == expected
     assert r["n"] == 5 and r["is_ci"] and r["median_difference"] == pytest.approx(shift)
     assert r["images"]["median_difference"] == pytest.approx(shift * 1000)  # in test images
+
+
+def test_an_interval_across_the_margin_is_inconclusive_and_without_a_margin_nothing_is_negligible():
+    a = [v + d for v, d in zip(BASE, (0.0, 0.005, 0.005, 0.006, 0.015))]
+    assert judge({"a": a, "b": BASE})["outcome"] == "inconclusive"
+    assert judge({"a": BASE, "b": BASE}, claim(margin=0.0))["outcome"] == "inconclusive"
+    assert judge({"a": BASE, "b": BASE}, claim(margin=0.01))["outcome"] == "negligible"
+
+
+@pytest.mark.parametrize("direction", ["higher", "lower", "not_lower"])
+def test_an_outcome_is_reached_exactly_when_its_sign_test_p_value_is_at_most_half_the_error(direction):
+    rng = np.random.default_rng(7)
+    alpha, seen = (1 - stats.CONFIDENCE) / 2, set()
+    for trial in range(400):
+        n = int(rng.choice([5, 6, 10, 20]))
+        d = rng.normal(rng.uniform(-0.03, 0.03), rng.uniform(0.001, 0.02), n)
+        margin = float(rng.choice([0.0, 0.01]))
+        interval = median_interval(d)
+        reached = verdicts.outcome(direction, margin, interval)
+        p = verdicts.decision_p(direction, margin, list(d), list(d))
+        decided = {o for o, v in p.items() if v <= alpha + 1e-12}
+        assert decided == ({reached} if reached != "inconclusive" else set()), (trial, reached, p)
+        seen.add(reached)
+    assert seen >= {"holds", "contradicted", "inconclusive"}
+
+
+def test_an_interval_of_all_five_seeds_says_it_is_the_min_to_max():
+    assert "= min to max, n=5" in median_interval(BASE).label()
+    assert "min to max" not in median_interval(range(10)).label()
+
+
+def test_the_unpaired_interval_for_a_shift_and_the_multiplicity_adjustments():
+    x, y = [1.0, 2.0, 3.0, 4.0, 5.0], [0.5, 1.0, 1.5, 2.0, 2.5]
+    i = stats.shift_interval(x, x, y, y)
+    # 25 differences; P(U <= 4) = 12/252 for two samples of 5 (U = 0..4: 1, 1, 2, 3, 5 orderings), so the 5th smallest to the 5th largest: 90.5%
+    assert (i.median, i.low, i.high, i.n) == (1.5, 0.0, 3.0, 25) and i.coverage == pytest.approx(1 - 24 / 252)
+    # Censored values widen the interval; infinities leave it
+    wide = stats.shift_interval(x, [*x[:4], 9.0], [*y, math.inf], [*y, math.inf])
+    assert wide.low == i.low and wide.high > i.high and wide.n == 25
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert stats.benjamini_hochberg([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.02, 0.04, 0.04, 0.02])
 
 
 def test_mixed_signs_are_inconclusive_and_pairs_are_by_seed():
