@@ -357,4 +357,11 @@ def test_the_hand_written_texts_cite_only_outcomes_the_committed_verdicts_hold()
     other = next(o for o in verdicts.OUTCOMES if o != record["outcome"])
     assert report.miscited(RESULTS, f"`{record['id']}` is {record['outcome']} on mnist5k") == []
     assert len(report.miscited(RESULTS, f"`{record['id']}` is {other} on mnist5k")) == 1
-    assert len(report.miscited(RESULTS, f"so `{record['id']}` ({other}, x2) and `fig1.no_such_claim` holds, and `curves.csv` holds")) == 2
+    assert (
+        len(
+            report.miscited(
+                RESULTS, f"so `{record['id']}` ({other}, x2) and `fig1.no_such_claim` holds, and `curves.csv` holds"
+            )
+        )
+        == 2
+    )
