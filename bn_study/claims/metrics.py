@@ -3,7 +3,8 @@
 A claim names its source and sentence, two sides (each a set of runs, picked by their config, and the
 per-seed number a metric reads off them), the direction the source expects of side `a` against side
 `b`, and a margin below which a difference does not matter in practice. Claims are declared with their
-study, before its runs; `bn_study.claims.verdicts` judges every one of them by the same rule.
+study (`bn_study.claims.ledger` says whether before its runs); `bn_study.claims.verdicts` judges every one of them by
+the same rule.
 
 A metric turns the runs of one side and one seed into one number: the final value of a curve, the steps
 to a threshold, a grid summary over a swept key (how many learning rates train), and so on. What each

@@ -38,6 +38,9 @@ from bn_study.files import write_json_atomic
 from bn_study.tables.stats import CONFIDENCE, Interval, bounded_interval, median_interval, sign_p
 
 VERDICTS = "verdicts.json"
+# The engine's version, recorded in every verdicts.json: a change to the rule or the metrics that can move an outcome
+# gets a new one, so that a verdict diff (report.verdict_diff) can say an outcome moved because the engine did.
+ENGINE = "2026-12-06: four outcomes, sign-test p-values"
 OUTCOMES = ("holds", "contradicted", "negligible", "inconclusive")
 DECISIVE = OUTCOMES[:3]
 RULE = (
@@ -244,13 +247,13 @@ def _encode(value):
     return value
 
 
-def _decode(value):
+def decode(value):
     if value in ("nan", "inf", "-inf"):
         return float(value)
     if isinstance(value, dict):
-        return {k: _decode(v) for k, v in value.items()}
+        return {k: decode(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_decode(v) for v in value]
+        return [decode(v) for v in value]
     return value
 
 
@@ -263,6 +266,7 @@ def write(study: str, verdicts: list[dict], folder: Path, data: list[str] = (), 
         {
             "study": study,
             "rule": RULE,
+            "engine": ENGINE,
             "confidence": CONFIDENCE,
             "data": list(data),
             "collection": collection,
@@ -274,7 +278,7 @@ def write(study: str, verdicts: list[dict], folder: Path, data: list[str] = (), 
 
 def read(folder: Path) -> dict:
     path = Path(folder) / VERDICTS
-    return _decode(json.loads(path.read_text()))
+    return decode(json.loads(path.read_text()))
 
 
 # -- formatting (one place for every table and the report) -----------------------------------------------

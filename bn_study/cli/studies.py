@@ -17,6 +17,7 @@ Bad input (an unknown study, a malformed claim) gets one line and exit status 2 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -26,10 +27,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from bn_study.claims import ClaimError, verdicts
+from bn_study.claims import ClaimError, ledger, verdicts
 from bn_study.cli.commands import RUN_BY
 from bn_study.config import ConfigError, check_study_name
 from bn_study.render import outputs as rendered
+from bn_study.run import provenance
 from bn_study.studies import plan, report
 from bn_study.studies.registry import STUDY_DATASETS, Study, UnknownStudy, Version, get, studies
 from bn_study.sweep import manifest as sweep
@@ -94,7 +96,10 @@ def run_sweeps(study: Study, version: Version, results: Path, selected: list[str
             f"hydra.sweep.dir={folder}",
         ]
         print(f"[{study.name}] sweep {name}: {' '.join(command[3:])}", flush=True)
-        sweep_run = subprocess.Popen(command, env={**os.environ, "PYTHONUNBUFFERED": "1", RUN_BY: study.name})
+        declared = json.dumps(ledger.current_hashes({study.name: study})[study.name])
+        sweep_run = subprocess.Popen(
+            command, env={**os.environ, "PYTHONUNBUFFERED": "1", RUN_BY: study.name, provenance.CLAIMS_ENV: declared}
+        )
         try:
             code = sweep_run.wait()
         except KeyboardInterrupt:
@@ -223,9 +228,14 @@ def render(study: Study, version: Version, results: Path, planned: pd.DataFrame)
         _whole_plan(runs, planned, folder.name, f"its {len(runs)} collected runs", version.command(study.name))
         collection = rendered.collection_digest(folder)
         with rendered.staged(folder, collection, study.reads(results, version) if study.reads else []) as out:
+            judged = verdicts.judge_all(study.claims, runs, curves)
+            book, hashes = ledger.read(results), ledger.current_hashes({study.name: study})[study.name]
+            for record, claim in zip(judged, study.claims):
+                record["registration"] = ledger.assess(book, study.name, claim, hashes[claim.id], runs)
+                record["post_hoc"] = record["registration"]["post_hoc"]
             verdicts.write(
                 study.name,
-                verdicts.judge_all(study.claims, runs, curves),
+                judged,
                 out,
                 sorted(runs["data_used"].unique()),
                 collection,
@@ -301,12 +311,17 @@ def main(argv: list[str] | None = None) -> int:
             for folder in requote(version, args.results):
                 print(f"rendered {folder} again: its summary quotes a study rendered since")
         if args.stage == "report":
-            print("wrote " + ", ".join(str(p) for p in report.build(args.results)))
+            repo = args.results.resolve().parent
+            if (repo / ".git").exists():
+                book = ledger.update(args.results, repo, log=lambda line: print(line, flush=True))
+                print(f"{args.results / ledger.LEDGER}: {len(book.entries)} entries, verified against git")
+            print("wrote " + ", ".join(str(p) for p in report.build(args.results, repo)))
     except (
         UnknownStudy,
         ClaimError,
         ConfigError,
         Unplanned,
+        ledger.LedgerError,
     ) as err:  # ConfigError: a folder another process owns (FolderBusy)
         print(f"bn-study-studies: error: {err}", file=sys.stderr)
         return 2

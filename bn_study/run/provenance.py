@@ -5,6 +5,8 @@ oneDNN was on, the threads, the GPUs (model, driver, CUDA and cuDNN), and the co
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import platform
 import subprocess
@@ -74,7 +76,20 @@ def _git(*args: str) -> str | None:
 
 
 # The keys of provenance() that collect carries into runs.csv.
-PROVENANCE = ("git_commit", "git_dirty", "cpu", "isa_level", "onednn", "threads")
+PROVENANCE = ("git_commit", "git_dirty", "cpu", "isa_level", "onednn", "threads", "claims_hash")
+# Set by the study runner for its sweeps: {claim id: hash of its declaration} of the study the runs are for
+# (bn_study.claims.canonical), so that every run records the claims as they were declared when it ran.
+CLAIMS_ENV = "BN_STUDY_CLAIMS"
+
+
+def claims() -> dict:
+    """The study's claim hashes this run was started under, and one digest of them all (runs.csv's claims_hash);
+    None for a run no study runner started."""
+    declared = json.loads(os.environ[CLAIMS_ENV]) if os.environ.get(CLAIMS_ENV) else None
+    if declared is None:
+        return {"claims": None, "claims_hash": None}
+    text = json.dumps(declared, sort_keys=True, separators=(",", ":"))
+    return {"claims": declared, "claims_hash": hashlib.sha256(text.encode()).hexdigest()[:16]}
 
 
 def provenance() -> dict:
@@ -92,6 +107,7 @@ def provenance() -> dict:
         **_cpu(),
         "onednn": tensorflow_startup.onednn(),
         "threads": os.environ.get("TF_NUM_INTRAOP_THREADS", f"all ({os.cpu_count()})"),
+        **claims(),
     }
 
 

@@ -1,8 +1,8 @@
 """Which learning rates Figure 1 uses: the fig1 network over a grid of rates, selected on the validation split.
 
-fig1's rule, declared with the pilot: the rate with the highest median final validation accuracy of the arm
+fig1's rule, written with the pilot: the rate with the highest median final validation accuracy of the arm
 *without* BN (so that BN is not compared with a handicapped baseline); a tie goes to the smaller rate.
-fig1_second_lr's rule, declared after the pilots had run and before any of its runs: the largest other rate
+fig1_second_lr's rule, written after the pilots had run (whether before its runs is the ledger's to say): the largest other rate
 at which every seed without BN trains, so that panels (b, c) are seen at a second rate the baseline survives.
 The test split plays no part in either.
 """

@@ -400,7 +400,7 @@ CLAIMS = (
         GridChange("test", "accuracy", grid="trainer.batch_size", start=LARGE, to=SMALL),
         "higher",
         0.01,
-        history="Declared before any layer-norm run, but with BN's side known: the batch_size study runs BN in the same setup, where BN at "
+        history="Written with BN's side known: the batch_size study runs BN in the same setup, where BN at "
         "batch 2 fell to 0.26 on mnist5k.",
     ),
     Claim(

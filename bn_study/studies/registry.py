@@ -65,7 +65,7 @@ class Study:
     about: str
     # Experiment files (experiments/<sweep>.yaml), run in this order; the first is the study's main sweep.
     sweeps: tuple[str, ...]
-    # Declared before the study's runs; judged by bn_study.claims.verdicts.
+    # Judged by bn_study.claims.verdicts; registered (or not) before the runs they read, by bn_study.claims.ledger.
     claims: tuple[Claim, ...] = ()
     # Draws the figures and writes summary.md from results/<study>/'s tables and the verdicts.json in the output
     # folder (a staging folder: bn_study.render.outputs), into the output folder: (study folder, output folder) -> paths written.

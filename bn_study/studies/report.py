@@ -10,7 +10,9 @@ is parsed out of prose. Studies not yet run are listed as such.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -78,7 +80,20 @@ POST_HOC = "†"
 def _cell(r: dict | None) -> str:
     if r is None:
         return "not run yet"
-    return f"**{r['outcome']}**{'' if verdicts.measurable(r) else ' (not measurable here)'} {verdicts.effect(r)} (n={r['n']})"
+    mark = f" {POST_HOC}" if r.get("post_hoc", True) else ""
+    return f"**{r['outcome']}**{mark}{'' if verdicts.measurable(r) else ' (not measurable here)'} {verdicts.effect(r)} (n={r['n']})"
+
+
+def registration_text() -> str:
+    """What the post hoc mark means: the machine's rule, stated once."""
+    return (
+        f"{POST_HOC} post hoc: the commit that first held the claim's current declaration (its sentence, sides, metric, direction, "
+        "margin and the experiment files that plan its cells; bn_study/claims/canonical.py) is not older than the first run of every "
+        "configuration its verdict reads (compared by what trains, whatever the study), by the append-only ledger "
+        "[ledger.jsonl](ledger.jsonl) that `make report` builds from git history and checks against it (bn_study/claims/ledger.py). "
+        "Every other verdict is registered. Each verdict in a study's verdicts.json records its hash, when it was registered and the "
+        "first run it is compared with; a claim's rule history, where it has one, says in words what changed."
+    )
 
 
 def _judged(results: Path) -> list[tuple[Study, Version, dict]]:
@@ -142,10 +157,9 @@ def overview(results: Path) -> list[str]:
                 if first
                 else ""
             )
-            mark = f" {POST_HOC}" if claim.history or study.history else ""
             rows.append(
                 [
-                    f"[{study.name}](#{study.name}) `{claim.id}`{mark}: {claim.sentence}{expected}",
+                    f"[{study.name}](#{study.name}) `{claim.id}`: {claim.sentence}{expected}",
                     claim.source,
                     *map(_cell, cells),
                     " / ".join(
@@ -157,7 +171,7 @@ def overview(results: Path) -> list[str]:
         f"{label}: {', '.join(f'{judged[v].count(o)} {o}' for o in verdicts.OUTCOMES)} of {len(judged[v])} judged"
         for v, label in zip(VERSIONS, labels)
     ]
-    post_hoc = sum(1 for s in studies().values() for c in s.claims if c.history or s.history)
+    post_hoc = sum(r.get("post_hoc", True) for _, _, r in _judged(results))
     return [
         "| claim | source | "
         + " | ".join(f"{label}: outcome, effect a - b [interval]" for label in labels)
@@ -167,10 +181,8 @@ def overview(results: Path) -> list[str]:
         "",
         "; ".join(counts) + ".",
         "",
-        f"{POST_HOC} {post_hoc} claims have a rule history: declared, or their rule, margin or cell set, after some results were seen: earlier "
-        "3-seed results for most, and for those whose history says 'Post hoc', the very runs shown (each study's section says what and when); "
-        "the others were declared before any run they are judged on. 'Not measurable here': no pair can tell the sides apart (every pair a tie, "
-        "or censored on both sides: a threshold neither side reaches).",
+        f"{post_hoc} of {len(_judged(results))} verdicts are post hoc. {registration_text()} 'Not measurable here': no pair can tell "
+        "the sides apart (every pair a tie, or censored on both sides: a threshold neither side reaches).",
         "",
         multiplicity(results),
     ]
@@ -334,13 +346,72 @@ def _section(results: Path, study: Study) -> str:
     return "\n".join(parts)
 
 
-def build(results: Path) -> list[Path]:
-    """Write results/REPORT.md, and README.md's results block when README.md sits beside results/."""
+VERDICT_DIFF = "verdict_diff.md"
+
+
+def _committed(repo: Path, path: Path) -> dict | None:
+    """A file's verdicts as the last commit holds them (None where it holds none)."""
+    done = subprocess.run(
+        ["git", "show", f"HEAD:{path.resolve().relative_to(repo.resolve()).as_posix()}"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    return verdicts.decode(json.loads(done.stdout)) if done.returncode == 0 else None
+
+
+def verdict_diff(results: Path, repo: Path) -> list[str]:
+    """Every outcome that differs from the committed verdicts.json, old -> new, and why: the claim's declaration
+    (its hash), the engine (verdicts.ENGINE) or the runs (the collection it was judged on) changed."""
+    lines = []
+    for study in studies().values():
+        for version in VERSIONS:
+            folder = study.folder(results, version)
+            if not (folder / verdicts.VERDICTS).exists():
+                continue
+            old = _committed(repo, folder / verdicts.VERDICTS)
+            if old is None:
+                continue
+            new = verdicts.read(folder)
+            before = {r["id"]: r for r in old["claims"]}
+            for r in new["claims"]:
+                was = before.get(r["id"])
+                if was is None or was["outcome"] == r["outcome"]:
+                    continue
+                why = [
+                    f"declaration {(was.get('registration') or {}).get('hash', 'unhashed')} -> {r['registration']['hash']}"
+                    if (was.get("registration") or {}).get("hash") != r.get("registration", {}).get("hash")
+                    else "",
+                    f"engine {old.get('engine', 'before versions')} -> {new.get('engine')}"
+                    if old.get("engine") != new.get("engine")
+                    else "",
+                    "runs (another collection)" if old.get("collection") != new.get("collection") else "",
+                ]
+                lines.append(
+                    f"- `{r['id']}` on {folder.name}: {was['outcome']} {verdicts.effect(was)} -> {r['outcome']} {verdicts.effect(r)}; "
+                    f"changed: {', '.join(w for w in why if w) or 'nothing recorded (the same declaration, engine and runs)'}."
+                )
+    return lines
+
+
+def build(results: Path, repo: Path | None = None) -> list[Path]:
+    """Write results/REPORT.md, and README.md's results block when README.md sits beside results/; with the git
+    `repo`, also results/verdict_diff.md: the outcomes that differ from the committed ones."""
     path = results / "REPORT.md"
     write_text_atomic(path, text(results))
     table = results / INTERACTIONS
     write_text_atomic(table, interactions(results).to_csv(index=False))
     written = [path, table]
+    if repo is not None:
+        diff = verdict_diff(results, repo)
+        write_text_atomic(
+            results / VERDICT_DIFF,
+            "# Outcomes that differ from the last commit's\n\n"
+            "Written by `make report`: each verdict that differs from the committed verdicts.json, and what changed.\n\n"
+            + ("\n".join(diff) if diff else "None.")
+            + "\n",
+        )
+        written.append(results / VERDICT_DIFF)
     readme = results.parent / README.name
     if readme.exists():
         write_text_atomic(readme, with_blocks(readme.read_text(), results))
@@ -359,9 +430,8 @@ def text(results: Path) -> str:
         "collected tables (results/<study>/runs.csv, curves.parquet). Published setups and numbers: ../shared/reference/published.md "
         "(Ioffe & Szegedy 2015, the Keras blog, the Machine Learning Mastery tutorial, and later work).",
         "",
-        f"Every claim is judged by one rule: {verdicts.RULE}. Claims are declared with their study before its runs, except those marked "
-        f"{POST_HOC}: every study had earlier 3-seed results from the previous engine (commit 392cf67), and a claim whose rule, margin or cell "
-        "was set after seeing them, or after the runs shown here ('Post hoc'), is marked and says so in its study's section. "
+        f"Every claim is judged by one rule: {verdicts.RULE}. Whether a claim was registered before the runs it is judged on is the "
+        f"machine's to say, not this text's: a verdict marked {POST_HOC} is post hoc (see below the table). "
         "Selections (a learning rate, a target accuracy, a maximum over evaluations) are made on each dataset's validation split; the test split is reported. "
         f"Where a single test set decides an accuracy claim, the effect is also given in test images. {verdicts.scope()}",
         "",

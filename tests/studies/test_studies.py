@@ -138,6 +138,13 @@ def test_input_bn_quick_end_to_end_with_report(tmp_path):
     runs = pd.read_csv(out / "runs.csv")
     assert len(runs) == 10 and sorted(runs["seed"].unique()) == [0, 1] and runs["quick"].all()
     assert {"git_commit", "git_dirty", "cpu", "isa_level", "threads", "val_accuracy"} <= set(runs.columns)
+    # every run recorded the claims of its study as declared when it ran: in run.json, and one digest in runs.csv
+    from bn_study.claims import ledger
+
+    declared = ledger.current_hashes({"input_bn": registry.get("input_bn")})["input_bn"]
+    record = json.loads(next(out.parent.glob("input_bn_quick/sweeps/*/*/run.json")).read_text())
+    assert record["runtime"]["claims"] == declared and runs["claims_hash"].nunique() == 1
+    assert runs["claims_hash"].iloc[0] == record["runtime"]["claims_hash"]
     judged = verdicts.read(out)["claims"]
     # two seeds give a range, never a CI, so every claim is inconclusive by rule
     assert [r["id"] for r in judged] == ["input_bn.feature", "input_bn.scalar"] and {r["outcome"] for r in judged} == {
@@ -220,6 +227,7 @@ def test_figures_redraw_from_the_committed_tables_alone(tmp_path):
             tmp_path / name,
             ignore=shutil.ignore_patterns("sweeps", "runs", "*.png", "*.pdf", "summary.md", "verdicts.json"),
         )
+    shutil.copy(RESULTS / "ledger.jsonl", tmp_path)  # the registrations the verdicts record
     # fig1's summary sets its stability verdict beside the second rate's (a committed verdicts.json)
     shutil.copytree(
         RESULTS / "fig1_second_lr", tmp_path / "fig1_second_lr", ignore=shutil.ignore_patterns("sweeps", "runs")
@@ -365,3 +373,19 @@ def test_the_hand_written_texts_cite_only_outcomes_the_committed_verdicts_hold()
         )
         == 2
     )
+
+
+def test_an_edited_ledger_is_refused_in_one_line_before_anything_is_rendered(tmp_path, capsys):
+    import shutil
+
+    from bn_study.claims import ledger
+
+    shutil.copytree(RESULTS / "input_bn", tmp_path / "input_bn", ignore=shutil.ignore_patterns("sweeps", "runs"))
+    lines = (RESULTS / ledger.LEDGER).read_text().splitlines()
+    lines[5] = lines[5].replace('"first_run_at":"20', '"first_run_at":"19')
+    (tmp_path / ledger.LEDGER).write_text("\n".join(lines) + "\n")
+    before = (tmp_path / "input_bn" / "verdicts.json").read_text()
+    assert cli.main(["render", "input_bn", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ledger.jsonl line 6: edited" in err[0]
+    assert (tmp_path / "input_bn" / "verdicts.json").read_text() == before

@@ -1,0 +1,94 @@
+"""A claim's declaration in a canonical form, and its hash: what registration is checked on.
+
+The declaration is what decides a verdict: the sentence tested, the two sides (label, the cells' filter, a side's own
+metric), the metric with its parameters, the direction, the margin, and the experiment files that plan the cells it
+reads (their YAML content, comments and the swept seeds left out: more seeds of the same cells is no new claim). Not
+in it: the claim's id (its name), the source it cites, and its history notes. Every field is in, defaults too: a field
+added to a metric class re-registers the claims that use it (a registration later than need be, never earlier).
+
+This module needs nothing of bn_study: `python canonical.py` run inside any checkout of the repository since claims
+became data (fcc0290) prints that checkout's {study: {claim id: hash}}, which is how the ledger's past is built
+from git history (claims.ledger).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import importlib
+import json
+import math
+import sys
+from pathlib import Path
+
+import yaml
+
+# Where a sweep's experiment file has lived: the package's configs, and the top-level folder before them.
+EXPERIMENT_FOLDERS = ("bn_study/conf/experiment", "experiments")
+CLAIM_FIELDS_LEFT_OUT = ("id", "source", "history")
+
+
+def plain(value):
+    """`value` as JSON-able data that depends on what it means, not on how Python holds it."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            "type": type(value).__name__,
+            **{f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)},
+        }
+    if isinstance(value, enum.Enum):
+        return plain(value.value)
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [plain(v) for v in value]
+        return sorted(items, key=json.dumps) if isinstance(value, (set, frozenset)) else items
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # a numpy scalar
+        return plain(value.item())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return repr(value)
+
+
+def experiment(root: Path, sweep: str) -> dict | None:
+    """A sweep's experiment file as data, without the seeds it sweeps; None where the checkout has no such file."""
+    for folder in EXPERIMENT_FOLDERS:
+        path = Path(root) / folder / f"{sweep}.yaml"
+        if path.is_file():
+            content = yaml.safe_load(path.read_text()) or {}
+            params = ((content.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
+            params.pop("seed", None)
+            return plain(content)
+    return None
+
+
+def declaration(claim, sweeps: dict) -> dict:
+    """The claim's canonical form; `sweeps`: {sweep: `experiment(...)`} of its study."""
+    fields = {f.name: getattr(claim, f.name) for f in dataclasses.fields(claim) if f.name not in CLAIM_FIELDS_LEFT_OUT}
+    return {"claim": plain(fields), "sweeps": plain(sweeps)}
+
+
+def digest(data) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def claim_hash(claim, sweeps: dict) -> str:
+    return digest(declaration(claim, sweeps))
+
+
+def hashes(studies: dict, root: Path) -> dict[str, dict[str, str]]:
+    """{study: {claim id: hash}} for a registry's studies, reading their experiment files under `root`."""
+    out = {}
+    for name, study in studies.items():
+        sweeps = {s: experiment(root, s) for s in study.sweeps}
+        out[name] = {c.id: claim_hash(c, sweeps) for c in study.claims}
+    return out
+
+
+if __name__ == "__main__":  # inside a checkout: python path/to/canonical.py
+    sys.path[0] = str(Path.cwd())  # the checkout, not this file's folder
+    # The checkout's own registry, by name: an old checkout's, never this package's (which it may not match).
+    registry = importlib.import_module("bn_study.studies.registry")
+    print(json.dumps(hashes(registry.studies(), Path.cwd())))

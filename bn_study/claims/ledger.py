@@ -1,0 +1,328 @@
+"""The registration ledger, results/ledger.jsonl: when each claim's declaration was first committed, and when each
+trained configuration (a cell) first ran, both read from git, appended to and never rewritten.
+
+A claim is registered when the commit that first held its current declaration (claims.canonical) is older than every
+run of the cells its verdict reads; otherwise it is post hoc. A cell is compared by what trains, not by what a run
+measures or which study it belongs to (its data, model, optimizer, steps and batch: runs.csv's columns of those, a value
+of false, none or empty counting as off, a column a run's schema lacked at today's default), so fig1's runs at lr 2
+are the cells fig1_second_lr reads, and a new evaluation protocol is no new cell. A cell's first run is its sweep's start
+(the sweep folder's time stamp), or where a run has none the time of the commit its code was at (never later than the
+run). Commits after the last one scanned are scanned by `update` (make report); the ledger's own past was built the same
+way from the repository's history.
+
+Each line carries its own digest and the one of the line before it, so an edited or removed line breaks the chain; every commit an
+entry names must be in the repository's history with the time the entry gives. Either is refused in one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from bn_study.claims import canonical
+from bn_study.claims.metrics import select
+from bn_study.config import RunConfig, flatten_config, to_dict
+from bn_study.files import write_text_atomic
+
+LEDGER = "ledger.jsonl"
+# Claims became data at this commit: no declaration to hash before it.
+FIRST_COMMIT = "fcc0290"
+# Paths whose change may change a declaration, and where the runs' tables live.
+DECLARATIONS = ("bn_study/studies", "bn_study/claims", "bn_study/claims.py", "bn_study/conf/experiment", "experiments")
+RUN_TABLES = "results/*/runs.csv"
+TRAINING = ("data.", "model.", "optimizer.", "trainer.steps", "trainer.batch_size", "trainer.partial_batch")
+NOT_TRAINING = ("_target_", "data.path")
+FOLDER_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})_(\d{2})-(\d{2})-(\d{2})")
+
+
+class LedgerError(ValueError):
+    """A ledger that does not verify: an edited line, or an entry git does not back."""
+
+
+@dataclass
+class Ledger:
+    path: Path
+    entries: list[dict] = field(default_factory=list)
+
+    @property
+    def scanned(self) -> str | None:
+        """The newest commit scanned."""
+        return next((e["commit"] for e in reversed(self.entries) if e["kind"] == "scan"), None)
+
+    def registered(self) -> dict[tuple[str, str, str], dict]:
+        """(study, claim, hash) -> its first claim entry."""
+        out = {}
+        for e in self.entries:
+            if e["kind"] == "claim":
+                out.setdefault((e["study"], e["claim"], e["hash"]), e)
+        return out
+
+    def cells(self) -> dict[str, dict]:
+        """cell -> its earliest entry."""
+        out: dict[str, dict] = {}
+        for e in self.entries:
+            if e["kind"] == "cell" and (e["cell"] not in out or e["first_run_at"] < out[e["cell"]]["first_run_at"]):
+                out[e["cell"]] = e
+        return out
+
+    def append(self, entries: list[dict]) -> None:
+        """Chain `entries` on and write the whole file atomically."""
+        previous = self.entries[-1]["sha"] if self.entries else ""
+        for e in entries:
+            e = {**e, "prev": previous}
+            e["sha"] = previous = _line_digest(_text(e))
+            self.entries.append(e)
+        write_text_atomic(self.path, "".join(_text(e) + "\n" for e in self.entries))
+
+
+def _text(entry: dict) -> str:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"))
+
+
+def _line_digest(line: str) -> str:
+    return hashlib.sha256(line.encode()).hexdigest()[:16]
+
+
+def read(results: Path) -> Ledger:
+    """The ledger, its chain checked (LedgerError naming the first line that breaks it)."""
+    path = Path(results) / LEDGER
+    if not path.exists():
+        return Ledger(path)
+    entries, previous = [], ""
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            raise LedgerError(f"{path} line {number}: not a JSON entry") from None
+        own = {k: v for k, v in entry.items() if k != "sha"}
+        if entry.get("prev") != previous or entry.get("sha") != _line_digest(_text(own)) or _text(entry) != line:
+            raise LedgerError(
+                f"{path} line {number}: edited (its digest does not match its content or the line before it)"
+            )
+        entries.append(entry)
+        previous = entry["sha"]
+    return Ledger(path, entries)
+
+
+# -- git ------------------------------------------------------------------------------------------------
+def _git(repo: Path, *args: str, binary: bool = False):
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=not binary)
+    if done.returncode:
+        raise LedgerError(f"git {' '.join(args[:2])}: {(done.stderr or b'').strip()!s}")
+    return done.stdout
+
+
+def commit_time(repo: Path, commit: str) -> str:
+    return _git(repo, "show", "-s", "--format=%cI", commit).strip()
+
+
+def verify(ledger: Ledger, repo: Path) -> None:
+    """Every commit an entry names is in HEAD's history, at the time the entry gives (LedgerError otherwise)."""
+    times: dict[str, str] = {}
+    for number, e in enumerate(ledger.entries, 1):
+        commit = e["commit"]
+        if commit not in times:
+            ok = subprocess.run(["git", "merge-base", "--is-ancestor", commit, "HEAD"], cwd=repo, capture_output=True)
+            times[commit] = commit_time(repo, commit) if ok.returncode == 0 else ""
+        if times[commit] != e["at"]:
+            why = "is not in this repository's history" if not times[commit] else f"was made at {times[commit]}"
+            raise LedgerError(
+                f"{ledger.path} line {number}: commit {commit[:12]} {why}, not at {e['at']} as the entry says"
+            )
+
+
+def _commits(repo: Path, since: str | None, paths, start: str | None = None) -> list[str]:
+    """The commits after `since` (else from `start`, else from the first) to HEAD that touch `paths`, oldest first."""
+    span = [f"{since}..HEAD"] if since else [f"{start}^..HEAD"] if start else ["HEAD"]
+    return _git(repo, "log", "--reverse", "--format=%H", *span, "--", *paths).split()
+
+
+# -- declarations at a commit ---------------------------------------------------------------------------
+def declared_at(repo: Path, commit: str) -> dict[str, dict[str, str]]:
+    """{study: {claim: hash}} of the checkout at `commit`, hashed by today's claims.canonical in a process of its own."""
+    with tempfile.TemporaryDirectory() as folder:
+        archive = _git(repo, "archive", commit, binary=True)
+        subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+        done = subprocess.run(
+            [sys.executable, canonical.__file__], cwd=folder, capture_output=True, text=True, env=_quiet_env()
+        )
+    if done.returncode:
+        raise LedgerError(f"hashing the claims at {commit[:12]} failed: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout)
+
+
+def _quiet_env() -> dict:
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+# -- cells ----------------------------------------------------------------------------------------------
+def _value(value):
+    if hasattr(value, "item"):
+        value = value.item()
+    if (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or value in ("", "none", "None", False, "False")
+    ):
+        return None
+    if value in (True, "True"):
+        return True
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def training_columns(columns) -> list[str]:
+    return sorted(
+        c for c in columns if c.startswith(TRAINING) and not any(c.endswith(n) or c == n for n in NOT_TRAINING)
+    )
+
+
+def cell_keys(runs: pd.DataFrame) -> pd.Series:
+    """Each run's cell: a digest of its training columns (today's, a column it lacks at today's default)."""
+    defaults = flatten_config(to_dict(RunConfig()))
+    columns = training_columns(defaults)
+    rows = runs.to_dict("records")
+    return pd.Series(
+        [canonical.digest([_value(row.get(c, defaults.get(c))) for c in columns]) for row in rows],
+        index=runs.index,
+        dtype=object,
+    )
+
+
+def _first_runs(repo: Path, table: pd.DataFrame) -> pd.Series:
+    """Each run's earliest possible start: its sweep folder's time stamp, else its code commit's time, else the epoch."""
+    stamps = []
+    commits: dict[str, str] = {}
+    for folder, commit in zip(table.get("folder", [None] * len(table)), table.get("git_commit", [None] * len(table))):
+        found = FOLDER_TIME.search(str(folder or ""))
+        if found:
+            day, h, m, s = found.groups()
+            stamps.append(f"{day}T{h}:{m}:{s}+00:00")
+        elif isinstance(commit, str) and commit:
+            if commit not in commits:
+                try:
+                    commits[commit] = commit_time(repo, commit)
+                except LedgerError:
+                    commits[commit] = "1970-01-01T00:00:00+00:00"
+            stamps.append(commits[commit])
+        else:
+            stamps.append("1970-01-01T00:00:00+00:00")
+    return pd.Series([_utc(s) for s in stamps], index=table.index)
+
+
+def _utc(stamp: str) -> str:
+    return datetime.fromisoformat(stamp).astimezone(timezone.utc).isoformat()
+
+
+def cells_at(repo: Path, commit: str) -> dict[str, tuple[str, str]]:
+    """{cell: (first run, run_id)} over the run tables that `commit` changed."""
+    changed = _git(repo, "diff-tree", "--no-commit-id", "--name-only", "-r", "--root", commit, "--", RUN_TABLES).split()
+    out: dict[str, tuple[str, str]] = {}
+    for path in changed:
+        try:
+            text = _git(repo, "show", f"{commit}:{path}")
+        except LedgerError:  # deleted by this commit
+            continue
+        table = pd.read_csv(io.StringIO(text), low_memory=False)
+        if table.empty:
+            continue
+        for cell, when, run_id in zip(cell_keys(table), _first_runs(repo, table), table["run_id"]):
+            if cell not in out or when < out[cell][0]:
+                out[cell] = (when, str(run_id))
+    return out
+
+
+# -- update ---------------------------------------------------------------------------------------------
+def update(results: Path, repo: Path, log=print) -> Ledger:
+    """Scan the commits after the ledger's last scanned one (all since claims became data, for a new ledger) and append
+    every claim hash and cell not in it yet; verify it against git first."""
+    ledger = read(results)
+    verify(ledger, repo)
+    head = _git(repo, "rev-parse", "HEAD").strip()
+    if ledger.scanned == head:
+        return ledger
+    known_claims = set(ledger.registered())
+    known_cells = ledger.cells()
+    declaring = set(_commits(repo, ledger.scanned, DECLARATIONS, FIRST_COMMIT))
+    running = set(
+        _commits(repo, ledger.scanned, (RUN_TABLES,))
+    )  # from the first commit: runs before claims were data count
+    ordered = [c for c in _commits(repo, ledger.scanned, ()) if c in declaring or c in running]
+    new: list[dict] = []
+    for k, commit in enumerate(ordered, 1):
+        at = commit_time(repo, commit)
+        if commit in declaring:
+            for study, claims in declared_at(repo, commit).items():
+                for claim, digest in claims.items():
+                    if (study, claim, digest) not in known_claims:
+                        known_claims.add((study, claim, digest))
+                        new.append(
+                            {
+                                "kind": "claim",
+                                "study": study,
+                                "claim": claim,
+                                "hash": digest,
+                                "commit": commit,
+                                "at": at,
+                            }
+                        )
+        if commit in running:
+            for cell, (when, run_id) in cells_at(repo, commit).items():
+                if cell not in known_cells or when < known_cells[cell]["first_run_at"]:
+                    known_cells[cell] = entry = {
+                        "kind": "cell",
+                        "cell": cell,
+                        "first_run_at": when,
+                        "run_id": run_id,
+                        "commit": commit,
+                        "at": at,
+                    }
+                    new.append(entry)
+        log(f"[ledger {k}/{len(ordered)}] {commit[:12]} {at}")
+    new.append({"kind": "scan", "commit": head, "at": commit_time(repo, head)})
+    ledger.append(new)
+    return ledger
+
+
+# -- a claim's registration -----------------------------------------------------------------------------
+def current_hashes(studies: dict) -> dict[str, dict[str, str]]:
+    """{study: {claim: hash}} of the registry as this code holds it (its experiment files beside it)."""
+    return canonical.hashes(studies, Path(canonical.__file__).resolve().parents[2])
+
+
+def assess(ledger: Ledger, study: str, claim, digest: str, runs: pd.DataFrame) -> dict:
+    """Whether `claim` (its declaration hashing to `digest`) was registered before every run of the cells it reads in
+    `runs` (the cells' first runs in the ledger, or in `runs` themselves where earlier or not in the ledger yet)."""
+    read = [select(runs, claim.a.where), select(runs, claim.b.where)]
+    for side in (claim.a, claim.b):
+        also = claim.metric_of(side).reads_also()
+        if also is not None:
+            read.append(select(runs, also))
+    rows = pd.concat(read)
+    cells, own = ledger.cells(), _first_runs(Path.cwd(), rows)
+    first = min(
+        min(_utc(cells[key]["first_run_at"]) if key in cells else "9999", when)
+        for key, when in zip(cell_keys(rows), own)
+    )
+    entry = ledger.registered().get((study, claim.id, digest))
+    return {
+        "hash": digest,
+        "registered_at": entry["at"] if entry else None,
+        "registered_commit": entry["commit"] if entry else None,
+        "first_run_at": first,
+        "post_hoc": entry is None or _utc(entry["at"]) >= first,
+    }

@@ -1,0 +1,122 @@
+"""Registration by the machine: a claim's canonical hash, the ledger's chain and its agreement with git, cells compared by
+what trains, and the rule that makes a verdict registered or post hoc."""
+
+import json
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bn_study.claims import Claim, Final, Side, canonical, ledger
+from bn_study.studies.registry import studies
+
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "results"
+CLAIM = Claim("t.c", "a source", "a sentence", Side("a", {"model.bn": "before"}), Side("b"), Final(), "higher", 0.01)
+
+
+def test_a_declaration_hashes_what_decides_a_verdict_and_nothing_else(tmp_path):
+    (tmp_path / "experiments").mkdir()
+    yaml = "study: t\nhydra:\n  sweeper:\n    params:\n      model.bn: none,before\n      seed: {}\n"
+    (tmp_path / "experiments" / "t.yaml").write_text(yaml.format("0,1,2,3,4"))
+    sweeps = {"t": canonical.experiment(tmp_path, "t")}
+    base = canonical.claim_hash(CLAIM, sweeps)
+    # the id, the source cited, the history notes and the seeds swept leave it alone
+    assert canonical.claim_hash(replace(CLAIM, id="t.other", source="another", history="notes"), sweeps) == base
+    (tmp_path / "experiments" / "t.yaml").write_text("# a comment\n" + yaml.format("0-19"))
+    assert canonical.claim_hash(CLAIM, {"t": canonical.experiment(tmp_path, "t")}) == base
+    # the margin, a side's cells, the metric and the experiment's content change it
+    assert canonical.claim_hash(replace(CLAIM, margin=0.02), sweeps) != base
+    assert canonical.claim_hash(replace(CLAIM, a=Side("a", {"model.bn": "after"})), sweeps) != base
+    assert canonical.claim_hash(replace(CLAIM, metric=Final("val")), sweeps) != base
+    (tmp_path / "experiments" / "t.yaml").write_text(yaml.format("0") + "trainer:\n  steps: 10\n")
+    assert canonical.claim_hash(CLAIM, {"t": canonical.experiment(tmp_path, "t")}) != base
+
+
+def test_cells_compare_what_trains_whatever_the_study_seed_or_evaluation():
+    row = {"model.bn": "none", "optimizer.lr": 2.0, "data.standardize": "none", "trainer.steps": 50000}
+    runs = pd.DataFrame(
+        [
+            row,
+            {**row, "seed": 3, "study": "fig1_second_lr", "trainer.eval_every": 100, "probe.enabled": False},
+            {**row, "data.standardize": False},  # an older run's way of writing "off"
+            {**row, "optimizer.lr": 4.0},
+        ]
+    )
+    keys = list(ledger.cell_keys(runs))
+    assert keys[0] == keys[1] == keys[2] != keys[3]
+
+
+def _book(tmp_path, entries) -> ledger.Ledger:
+    book = ledger.Ledger(tmp_path / ledger.LEDGER)
+    book.append(entries)
+    return ledger.read(tmp_path)
+
+
+def test_a_claim_is_registered_only_when_its_declaration_is_older_than_every_run_of_its_cells(tmp_path):
+    runs = pd.DataFrame(
+        [
+            {"model.bn": bn, "seed": s, "folder": f"results/t/sweeps/2026-11-24_10-00-0{s}_t/{s}"}
+            for bn in ("none", "before")
+            for s in range(3)
+        ]
+    )
+    declared = {"kind": "claim", "study": "t", "claim": "t.c", "hash": "h1", "commit": "c1"}
+    before = _book(tmp_path, [{**declared, "at": "2026-11-24T09:59:59+00:00"}])
+    record = ledger.assess(before, "t", CLAIM, "h1", runs)
+    assert not record["post_hoc"] and record["first_run_at"] == "2026-11-24T10:00:00+00:00"
+    # an earlier run of one cell it reads, under another study's name, in the ledger: post hoc
+    cell = ledger.cell_keys(runs.iloc[:1]).iloc[0]
+    earlier = {"kind": "cell", "cell": cell, "first_run_at": "2026-11-23T00:00:00+00:00", "run_id": "r", "commit": "c0"}
+    (tmp_path / ledger.LEDGER).unlink()
+    book = _book(
+        tmp_path, [{**declared, "at": "2026-11-24T09:59:59+00:00"}, {**earlier, "at": "2026-11-23T01:00:00+00:00"}]
+    )
+    assert ledger.assess(book, "t", CLAIM, "h1", runs)["post_hoc"]
+    # a declaration the ledger does not hold (changed since the last scan, or never committed): post hoc
+    record = ledger.assess(before, "t", CLAIM, "h2", runs)
+    assert record["post_hoc"] and record["registered_at"] is None
+
+
+def test_an_edited_or_reordered_ledger_line_is_refused_naming_it(tmp_path):
+    book = _book(tmp_path, [{"kind": "scan", "commit": f"c{i}", "at": "t"} for i in range(3)])
+    lines = book.path.read_text().splitlines()
+    book.path.write_text("\n".join([lines[0], lines[1].replace("c1", "c9"), lines[2]]) + "\n")
+    with pytest.raises(ledger.LedgerError, match=r"line 2: edited"):
+        ledger.read(tmp_path)
+    book.path.write_text("\n".join([lines[0], lines[2]]) + "\n")
+    with pytest.raises(ledger.LedgerError, match=r"line 2: edited"):
+        ledger.read(tmp_path)
+
+
+def _git_history() -> bool:
+    done = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], cwd=REPO, capture_output=True, text=True)
+    return done.returncode == 0 and done.stdout.strip() == "false"
+
+
+@pytest.mark.skipif(not _git_history(), reason="needs the repository's whole git history")
+def test_the_committed_ledger_verifies_against_git_and_an_entry_git_does_not_back_is_refused(tmp_path):
+    book = ledger.read(RESULTS)
+    ledger.verify(book, REPO)
+    assert {e["kind"] for e in book.entries} == {"claim", "cell", "scan"}
+    claim = next(e for e in book.entries if e["kind"] == "claim")
+    for wrong, message in (
+        ({"commit": "0" * 40}, "is not in this repository's history"),
+        ({"at": "2020-01-01T00:00:00+00:00"}, "was made at"),
+    ):
+        forged = _book(tmp_path, [{k: v for k, v in {**claim, **wrong}.items() if k not in ("prev", "sha")}])
+        with pytest.raises(ledger.LedgerError, match=message):
+            ledger.verify(forged, REPO)
+        forged.path.unlink()
+
+
+def test_every_committed_verdict_carries_its_claims_current_declaration():
+    """A declaration changed without rendering its study again leaves a verdict judged under an older rule."""
+    current = ledger.current_hashes(studies())
+    for path in sorted(RESULTS.glob("*/verdicts.json")):
+        found = json.loads(path.read_text())
+        for record in found["claims"]:
+            assert record["registration"]["hash"] == current[found["study"]][record["id"]], (path, record["id"])
+            assert record["post_hoc"] == record["registration"]["post_hoc"]
