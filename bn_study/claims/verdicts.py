@@ -129,9 +129,11 @@ def decision_p(direction: str, margin: float, d_low: list[float], d_high: list[f
 
 
 def p_value(record: dict) -> float:
-    """A verdict's p-value: that of the outcome it reached, or where it is inconclusive the smallest of its decisions'."""
+    """A verdict's p-value: that of the outcome it reached (or, inconclusive, the smallest of its decisions'), times the
+    number of decisions it could have reached (Bonferroni over them: the outcome is the best of two or three tests)."""
     p = record["p"]
-    return p[record["outcome"]] if record["outcome"] in p else min(p.values())
+    best = p[record["outcome"]] if record["outcome"] in p else min(p.values())
+    return min(1.0, len(p) * best)
 
 
 def per_seed(

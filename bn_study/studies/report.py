@@ -91,7 +91,8 @@ def registration_text() -> str:
         "margin and the experiment files that plan its cells; bn_study/claims/canonical.py) is not older than the first run of every "
         "configuration its verdict reads (compared by what trains, whatever the study), by the append-only ledger "
         "[ledger.jsonl](ledger.jsonl) that `make report` builds from git history and checks against it (bn_study/claims/ledger.py). "
-        "Every other verdict is registered. Each verdict in a study's verdicts.json records its hash, when it was registered and the "
+        "Every other verdict is registered, as far as the committed git history and run tables show (runs never committed, and "
+        "commit times rewritten by a rebase, are beyond it). Each verdict in a study's verdicts.json records its hash, when it was registered and the "
         "first run it is compared with; a claim's rule history, where it has one, says in words what changed."
     )
 
@@ -128,13 +129,16 @@ def multiplicity(results: Path) -> str:
     judged = _judged(results)
     adj = adjusted(results)
     decisive = [(s, v, r) for s, v, r in judged if r["outcome"] in verdicts.DECISIVE]
-    by_chance = sum((1 - r["coverage"]) / 2 for _, _, r in judged if r["is_ci"])
+    # a true effect on a bound is reached from both sides of it (holds and negligible meet at +m), each with chance at most
+    # (1 - coverage) / 2, and no two bounds can hold the effect at once
+    by_chance = sum((1 - r["coverage"]) for _, _, r in judged if r["is_ci"])
     holm = sum(adj[s.name, str(v.data), r["id"]]["holm"] <= ALPHA for s, v, r in decisive)
     bh = sum(adj[s.name, str(v.data), r["id"]]["bh"] <= ALPHA for s, v, r in decisive)
     return (
         f"Multiplicity: {len(judged)} verdicts, {len(decisive)} decisive (holds, contradicted or negligible). Each decision is a "
-        f"one-sided sign test at level (1 - coverage) / 2 of its interval, at most {ALPHA:g}; if every true effect sat exactly at the "
-        f"bound a decision needs, about {by_chance:.1f} decisive outcomes would still be expected by chance. Adjusted over all "
+        f"one-sided sign test at level (1 - coverage) / 2 of its interval, at most {ALPHA:g}; with every true effect on a bound "
+        f"between two decisions, at most about {by_chance:.1f} decisive outcomes would be expected by chance. "
+        "A verdict's p-value is its decision's times the number it could reach; adjusted over all "
         f"{len(judged)} verdicts at {ALPHA:g}, {holm} survive Holm's family-wise adjustment and {bh} Benjamini-Hochberg's "
         "false-discovery one (the column 'survives adjustment'); at 5 seeds no p-value is below 1/32, so none can survive Holm's."
     )
