@@ -4,7 +4,9 @@ The declaration is what decides a verdict: the sentence tested, the two sides (l
 metric), the metric with its parameters, the direction, the margin, and the experiment files that plan the cells it
 reads (their YAML content, comments and the swept seeds left out: more seeds of the same cells is no new claim). Not
 in it: the claim's id (its name), the source it cites, and its history notes. Every field is in, defaults too: a field
-added to a metric class re-registers the claims that use it (a registration later than need be, never earlier).
+added to a metric class re-registers the claims that use it (a registration later than need be, never earlier). The
+one exception is the seed cap at its default: the looks it implies are the engine's (verdicts.json's `engine`, with
+the verdict diff for any outcome an engine change moves), so a claim that keeps the default hashes as before caps.
 
 This module needs nothing of bn_study: `python canonical.py` run inside any checkout of the repository since claims
 became data (fcc0290) prints that checkout's {study: {claim id: hash}}, which is how the ledger's past is built
@@ -27,6 +29,8 @@ import yaml
 # Where a sweep's experiment file has lived: the package's configs, and the top-level folder before them.
 EXPERIMENT_FOLDERS = ("bn_study/conf/experiment", "experiments")
 CLAIM_FIELDS_LEFT_OUT = ("id", "source", "history")
+# Claim fields left out while they hold these values (see the module doc).
+CLAIM_DEFAULTS_LEFT_OUT = {"seed_cap": 20}
 
 
 def plain(value):
@@ -66,7 +70,12 @@ def experiment(root: Path, sweep: str) -> dict | None:
 
 def declaration(claim, sweeps: dict) -> dict:
     """The claim's canonical form; `sweeps`: {sweep: `experiment(...)`} of its study."""
-    fields = {f.name: getattr(claim, f.name) for f in dataclasses.fields(claim) if f.name not in CLAIM_FIELDS_LEFT_OUT}
+    fields = {
+        f.name: getattr(claim, f.name)
+        for f in dataclasses.fields(claim)
+        if f.name not in CLAIM_FIELDS_LEFT_OUT
+        and CLAIM_DEFAULTS_LEFT_OUT.get(f.name, object()) != getattr(claim, f.name)
+    }
     return {"claim": plain(fields), "sweeps": plain(sweeps)}
 
 

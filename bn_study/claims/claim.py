@@ -9,10 +9,12 @@ from typing import Optional
 
 import pandas as pd
 
+from bn_study.claims import sequential
 from bn_study.claims.metrics import DIRECTIONS, ClaimError, Metric, matches, select, where_text
 
-# A planned row's columns beside its config (`Claim.check`): what the run will log, not what makes it the run it is.
-LOGGED = ("splits", "subset_splits")
+# A planned row's columns beside its config (`Claim.check`): what the run will log and the overrides that launch it,
+# not what makes it the run it is.
+LOGGED = ("splits", "subset_splits", "job")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class Claim:
     margin: float
     # Where the rule was changed after results existed: what it was, and why it changed.
     history: str = ""
+    # The most seeds the claim may be judged on (claims.sequential: looks at 5, 10, 20, ... and the cap).
+    seed_cap: int = sequential.DEFAULT_CAP
 
     def metric_of(self, side: Side) -> Metric:
         return side.metric or self.metric
@@ -46,6 +50,7 @@ class Claim:
             raise ClaimError(f"claims.{self.id}.direction={self.direction}: must be one of {', '.join(DIRECTIONS)}")
         if not (self.margin >= 0 and math.isfinite(self.margin)):
             raise ClaimError(f"claims.{self.id}.margin={self.margin}: must be a finite number >= 0")
+        sequential.check_cap(self.id, self.seed_cap)
         if not self.source or not self.sentence:
             raise ClaimError(f"claims.{self.id}: needs a source and the sentence it tests")
         for name, side in (("a", self.a), ("b", self.b)):

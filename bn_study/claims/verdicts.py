@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bn_study.claims import Claim, ClaimError, Context, difference, select
+from bn_study.claims import Claim, ClaimError, Context, difference, select, sequential
 from bn_study.files import write_json_atomic
-from bn_study.tables.stats import CONFIDENCE, Interval, bounded_interval, median_interval, sign_p
+from bn_study.tables.stats import CONFIDENCE, Interval, bounded_interval, median_interval
 
 VERDICTS = "verdicts.json"
 # The engine's version, recorded in every verdicts.json: a change to the rule or the metrics that can move an outcome
@@ -106,26 +106,39 @@ def outcome(direction: str, margin: float, interval: Interval) -> str:
     raise ClaimError(f"direction={direction}: unknown")
 
 
-def decision_p(direction: str, margin: float, d_low: list[float], d_high: list[float]) -> dict[str, float]:
-    """Per decisive outcome, the sign test's one-sided p-value of the per-seed differences (known within [d_low, d_high])
-    that would decide it: the chance of at least that many falling beyond the outcome's bound if the true median sat on it.
-    An outcome is reached exactly when its p-value is at most (1 - CONFIDENCE) / 2 (and n allows a CI at all)."""
-    n, tol = len(d_low), _tolerance(margin)
+def _counts(direction: str, margin: float, d_low: list[float], d_high: list[float]) -> dict[str, tuple[int, ...]]:
+    """Per decisive outcome, how many per-seed differences (known within [d_low, d_high]) lie beyond each of its bounds
+    (one bound, two for negligible): a decision at a look is reached when each count reaches the look's threshold."""
+    tol = _tolerance(margin)
 
-    def above(point: float) -> float:
-        return sign_p(sum(lo - tol > point for lo in d_low), n)
+    def above(point: float) -> int:
+        return sum(lo - tol > point for lo in d_low)
 
-    def below(point: float) -> float:
-        return sign_p(sum(hi + tol < point for hi in d_high), n)
+    def below(point: float) -> int:
+        return sum(hi + tol < point for hi in d_high)
 
-    p = {
-        "higher": {"holds": above(margin), "contradicted": below(-margin)},
-        "lower": {"holds": below(-margin), "contradicted": above(margin)},
-        "not_lower": {"holds": above(-margin), "contradicted": below(-margin)},
+    counts = {
+        "higher": {"holds": (above(margin),), "contradicted": (below(-margin),)},
+        "lower": {"holds": (below(-margin),), "contradicted": (above(margin),)},
+        "not_lower": {"holds": (above(-margin),), "contradicted": (below(-margin),)},
     }[direction]
     if _can_be_negligible(direction, margin):
-        p["negligible"] = max(below(margin), above(-margin))
-    return p
+        counts["negligible"] = (below(margin), above(-margin))
+    return counts
+
+
+def decision_p(sizes: tuple[int, ...], counts: list[dict[str, tuple[int, ...]]]) -> dict[str, float]:
+    """Per decisive outcome, its sequential sign-test p-value (claims.sequential.p_value) after the looks judged (`counts`
+    per look, of `_counts`, for looks of `sizes`): the chance of deciding it by then if the true median sat on its bound
+    (negligible: the larger of its two bounds'). An outcome is reached at a look exactly when each of its counts reaches
+    the look's threshold, and then its p-value is at most the error spent so far, at most (1 - CONFIDENCE) / 2."""
+    return {
+        outcome: max(
+            sequential.p_value(sizes, tuple(look[outcome][bound] for look in counts))
+            for bound in range(len(counts[-1][outcome]))
+        )
+        for outcome in counts[-1]
+    }
 
 
 def p_value(record: dict) -> float:
@@ -153,16 +166,36 @@ def per_seed(
 
 
 def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> dict:
-    """The claim's verdict, as a JSON-able record."""
+    """The claim's verdict, as a JSON-able record, judged at the looks its seeds reach (claims.sequential)."""
     context = Context(runs, curves)
     a, b = (per_seed(claim, side, runs, curves, context) for side in (claim.a, claim.b))
-    seeds = sorted(set(a) & set(b))
+    paired = sorted(set(a) & set(b))
     # a - b lies between (a's lowest - b's highest) and (a's highest - b's lowest)
-    d_low = {s: difference(a[s][0], b[s][1]) for s in seeds}
-    d_high = {s: difference(a[s][1], b[s][0]) for s in seeds}
-    usable = [s for s in seeds if not (math.isnan(d_low[s]) or math.isnan(d_high[s]))]
-    lows, highs = [d_low[s] for s in usable], [d_high[s] for s in usable]
-    interval = bounded_interval(lows, highs)
+    d_low = {s: difference(a[s][0], b[s][1]) for s in paired}
+    d_high = {s: difference(a[s][1], b[s][0]) for s in paired}
+    planned = sequential.looks(claim.seed_cap)
+    reached = [n for n in planned if n <= len(paired)] or [len(paired)]
+    sizes, looks, counts = [], [], []
+    for look, n_seeds in enumerate(reached):
+        seeds = paired[:n_seeds]
+        usable = [s for s in seeds if not (math.isnan(d_low[s]) or math.isnan(d_high[s]))]
+        lows, highs = [d_low[s] for s in usable], [d_high[s] for s in usable]
+        sizes.append(len(usable))
+        schedule = (*sizes, *planned[len(sizes) :])
+        c = sequential.thresholds(schedule)[look] if n_seeds in planned else len(usable) + 1
+        interval = bounded_interval(
+            lows,
+            highs,
+            k=len(usable) - c + 1 if c <= len(usable) else 1,
+            coverage=sequential.coverage(schedule) if c <= len(usable) else 0.0,
+            look=(look + 1, len(planned)),
+        )
+        looks.append(n_seeds)
+        counts.append(_counts(claim.direction, claim.margin, lows, highs))
+        decided = outcome(claim.direction, claim.margin, interval)
+        if decided != "inconclusive" and _measurable_pairs(claim.metric.floor, a, b, usable, d_low, d_high):
+            break
+    read = paired[: looks[-1]]
     metric = claim.metric
     record = {
         "id": claim.id,
@@ -172,19 +205,22 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> dict:
             "label": claim.a.label,
             "where": claim.a.where,
             "metric": claim.metric_of(claim.a).describe(),
-            "median": median_interval([v[0] for v in a.values()]).median,
+            "median": median_interval([a[s][0] for s in read]).median,
         },
         "b": {
             "label": claim.b.label,
             "where": claim.b.where,
             "metric": claim.metric_of(claim.b).describe(),
-            "median": median_interval([v[0] for v in b.values()]).median,
+            "median": median_interval([b[s][0] for s in read]).median,
         },
         "metric": metric.describe(),
         "log10": metric.log10,
         "direction": claim.direction,
         "margin": claim.margin,
-        "seeds": seeds,
+        "seed_cap": claim.seed_cap,
+        "looks": looks,
+        "planned_looks": list(planned),
+        "seeds": read,
         "per_seed": {
             str(s): {
                 "a": a[s][0],
@@ -192,11 +228,12 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> dict:
                 "d": d_low[s],
                 **({"a_high": a[s][1], "b_high": b[s][1], "d_high": d_high[s]} if d_low[s] != d_high[s] else {}),
             }
-            for s in seeds
+            for s in read
         },
         "n": interval.n,
-        "n_excluded": len(seeds) - len(usable),
+        "n_excluded": len(read) - len(usable),
         "unpaired_seeds": sorted(set(a) ^ set(b)),
+        "unread_seeds": paired[looks[-1] :],
         "n_censored": sum(d_low[s] != d_high[s] for s in usable),
         "median_difference": interval.median,
         "median_difference_high": interval.median_high,
@@ -205,8 +242,8 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> dict:
         "coverage": interval.coverage,
         "interval": interval.label(),
         "is_ci": interval.is_ci,
-        "outcome": outcome(claim.direction, claim.margin, interval),
-        "p": decision_p(claim.direction, claim.margin, lows, highs),
+        "outcome": decided,
+        "p": decision_p(tuple(sizes) + tuple(planned[len(sizes) :]), counts),
         "history": claim.history,
         # The metric's floor (GridCount: no value trains): a pair with both sides on it says nothing.
         "floor": metric.floor,
@@ -214,6 +251,7 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> dict:
     if not measurable(record):  # every pair a tie at the floor says nothing, least of all that the effect is small
         record["p"].pop("negligible", None)
         record["outcome"] = "inconclusive" if record["outcome"] == "negligible" else record["outcome"]
+    record["next_look"] = next_look(record, planned, counts[-1])
     record["holds_if"] = f"the interval lies {expected_text(record)}"
     split = metric.images if claim.a.metric is None and claim.b.metric is None else None
     sides = pd.concat([select(runs, claim.a.where), select(runs, claim.b.where)])
@@ -225,6 +263,28 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> dict:
             "median_difference": _images(interval.median, n_images),
         }
     return record
+
+
+def _measurable_pairs(floor, a, b, usable, d_low, d_high) -> bool:
+    return measurable(
+        {
+            "n": len(usable),
+            "floor": floor,
+            "per_seed": {str(s): {"a": a[s][0], "b": b[s][0], "d": d_low[s], "d_high": d_high[s]} for s in usable},
+        }
+    )
+
+
+def next_look(record: dict, planned: tuple[int, ...], counts: dict[str, tuple[int, ...]]) -> int | None:
+    """The seed count the claim asks for next: its next planned look, while it is undecided, its runs tell its sides apart
+    at all (`measurable`), and some decision is still within reach at its cap if every further seed went its way."""
+    if record["outcome"] != "inconclusive" or not measurable(record) or record["looks"][-1] not in planned:
+        return None
+    later = [n for n in planned if n > record["looks"][-1]]
+    if not later:
+        return None
+    final, further = sequential.thresholds(planned)[-1], planned[-1] - record["looks"][-1]
+    return later[0] if any(min(c) + further >= final for c in counts.values()) else None
 
 
 def _images(difference: float, n: int) -> float:

@@ -144,7 +144,7 @@ def measure(targets: list[tuple[str, str, Version]], runs: int, evaluations: int
     with tempfile.TemporaryDirectory() as tmp:
         for study, sweep, version in targets:
             selected = studies_cli.selections(get(study), version, collect.RESULTS)
-            configs = plan.configs(sweep, version, tuple(selected))
+            configs = [cfg for _, cfg in plan.configs(sweep, version, tuple(selected))]
             name = _target_name(sweep, version)
             print(
                 f"[{name}] {len(configs)} planned runs; timing {runs} of them, as committed and as planned", flush=True
@@ -173,7 +173,7 @@ def checkpoint_cost(steps: int = 3_000, every: int = 100, repeats: int = 3) -> d
     host hits both alike): the seconds one save takes, its share of that run, and the share it can take at the default
     interval, where a run saves at most once per checkpoint.every_seconds (a run this short never does)."""
     selected = studies_cli.selections(get("fig1"), Version(), collect.RESULTS)
-    cfg = plan.configs("fig1", Version(), tuple(selected))[0]
+    _, cfg = plan.configs("fig1", Version(), tuple(selected))[0]
     cfg = replace(cfg, trainer=replace(cfg.trainer, steps=steps, eval_every=every))
     settings = {"off": replace(cfg.checkpoint, enabled=False), "every": replace(cfg.checkpoint, every_seconds=0.0)}
     walls, saves = {k: [] for k in settings}, []

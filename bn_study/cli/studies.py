@@ -2,7 +2,8 @@
 
     bn-study-studies list                      # the registered studies, their sweeps and claims
     bn-study-studies check [STUDY ...]         # compose every planned run and check the claims against them
-    bn-study-studies run STUDY [--quick]       # check, run its sweeps, collect, judge, render (= make STUDY; --all: every study)
+    bn-study-studies run STUDY [--quick]       # check, run its sweeps, collect, add seeds, judge, render (= make STUDY; --all: every study)
+    bn-study-studies seeds STUDY               # add the seeds its undecided claims' next looks need to its collected runs, render
     bn-study-studies collect STUDY [--quick]   # the newest sweep of each of its experiments -> results/STUDY/
     bn-study-studies render STUDY [--quick]    # verdicts.json, figures and summary.md from the collected tables
     bn-study-studies report                    # results/REPORT.md (and README's results block)
@@ -30,6 +31,7 @@ import pandas as pd
 from bn_study.claims import ClaimError, ledger, verdicts
 from bn_study.cli.commands import RUN_BY
 from bn_study.config import ConfigError, check_study_name
+from bn_study.files import now, write_json_atomic
 from bn_study.render import outputs as rendered
 from bn_study.run import provenance
 from bn_study.studies import plan, report
@@ -38,7 +40,11 @@ from bn_study.sweep import manifest as sweep
 from bn_study.sweep import ownership
 from bn_study.tables import collect
 
-STAGES = ("list", "check", "run", "collect", "render", "report")
+STAGES = ("list", "check", "run", "seeds", "collect", "render", "report")
+
+
+# Written into each of a study's sweep folders once `run` has added the seeds its claims asked for and rendered them.
+FINISHED = "study_finished.json"
 
 
 class StageError(RuntimeError):
@@ -86,34 +92,85 @@ def run_sweeps(study: Study, version: Version, results: Path, selected: list[str
             _unfinished(results / (name + version.suffix) / "sweeps", study)
             or results / (name + version.suffix) / "sweeps" / f"{stamp}_{study.name}"
         )
-        command = [
-            sys.executable,
-            "-m",
-            "bn_study",
-            "-m",
-            *plan.base(name, version),
-            *selected,
-            f"hydra.sweep.dir={folder}",
-        ]
-        print(f"[{study.name}] sweep {name}: {' '.join(command[3:])}", flush=True)
-        declared = json.dumps(ledger.current_hashes({study.name: study})[study.name])
-        sweep_run = subprocess.Popen(
-            command, env={**os.environ, "PYTHONUNBUFFERED": "1", RUN_BY: study.name, provenance.CLAIMS_ENV: declared}
-        )
-        try:
-            code = sweep_run.wait()
-        except KeyboardInterrupt:
-            code = _stop(sweep_run)
-        if code == 130:
-            raise Interrupted(
-                f"sweep {name} stopped, its finished runs kept in {folder}; rerun `{version.command(study.name)}` to resume it"
-            )
-        if code == 2:
-            raise Refused()  # the sweep said why, in its one line
-        if code != 0:
-            raise StageError(f"sweep {name} failed (its folder {folder} resumes with `{version.command(study.name)}`)")
+        _sweep(study, version, name, [*plan.base(name, version), *selected], folder)
         folders.append(folder)
     return folders
+
+
+def _sweep(study: Study, version: Version, name: str, overrides: list[str], folder: Path) -> None:
+    """One sweep of the study, into `folder`, recording the study's claim hashes in its runs; refused, stopped or failed
+    in one line that says how to resume."""
+    command = [sys.executable, "-m", "bn_study", "-m", *overrides, f"hydra.sweep.dir={folder}"]
+    print(f"[{study.name}] sweep {name}: {' '.join(command[3:])}", flush=True)
+    declared = json.dumps(ledger.current_hashes({study.name: study})[study.name])
+    sweep_run = subprocess.Popen(
+        command, env={**os.environ, "PYTHONUNBUFFERED": "1", RUN_BY: study.name, provenance.CLAIMS_ENV: declared}
+    )
+    try:
+        code = sweep_run.wait()
+    except KeyboardInterrupt:
+        code = _stop(sweep_run)
+    if code == 130:
+        raise Interrupted(
+            f"sweep {name} stopped, its finished runs kept in {folder}; rerun `{version.command(study.name)}` to resume it"
+        )
+    if code == 2:
+        raise Refused()  # the sweep said why, in its one line
+    if code != 0:
+        raise StageError(f"sweep {name} failed (its folder {folder} resumes with `{version.command(study.name)}`)")
+
+
+def add_seeds(study: Study, version: Version, results: Path, planned: pd.DataFrame) -> int:
+    """Seeds on demand (claims.sequential): judge the study's collected runs; for every claim still undecided at its
+    look, run the seeds its next look needs in exactly the cells its sides read, add them to the collection, judge
+    again, until no claim asks for more. Returns the number of runs added."""
+    out, added = study.folder(results, version), 0
+    while True:
+        runs, curves = collect.load(out)
+        judged = verdicts.judge_all(study.claims, runs, curves)
+        wanted = [
+            (side.where, record["next_look"])
+            for claim, record in zip(study.claims, judged)
+            if record["next_look"]
+            for side in (claim.a, claim.b)
+        ]
+        jobs = plan.more_seeds(planned, runs, wanted)
+        if not jobs:
+            return added
+        n = max(look for _, look in wanted)
+        undecided = sorted({record["id"] for record in judged if record["next_look"]})
+        print(
+            f"[{study.name}] {len(undecided)} claim(s) undecided at their look ({', '.join(undecided)}): "
+            f"{sum(map(len, jobs.values()))} runs to take their cells to up to {n} seeds",
+            flush=True,
+        )
+        parts = []
+        for name, job_list in jobs.items():
+            sweeps = results / (name + version.suffix) / "sweeps"
+            folder = (
+                _unfinished(sweeps, study, f"_seeds{n}")
+                or sweeps / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{study.name}_seeds{n}"
+            )
+            folder.mkdir(parents=True, exist_ok=True)
+            jobs_file = folder / sweep.JOBS
+            if not jobs_file.exists():
+                write_json_atomic(jobs_file, job_list)
+            _sweep(study, version, name, [*plan.base(name, version), f"hydra.sweeper.jobs={jobs_file}"], folder)
+            parts.append(only_planned(collect.collect(folder), planned, out.name, folder))
+        previous = collect.Collected(runs, curves, [], json.loads((out / collect.MANIFEST).read_text())["sources"])
+        merged = collect.combined([previous, *parts])
+        new = ~merged.runs["run_id"].duplicated()
+        collect.write(
+            collect.Collected(
+                merged.runs[new].reset_index(drop=True),
+                merged.curves.drop_duplicates(["run_id", "step", "split", "metric"]).reset_index(drop=True),
+                merged.skipped,
+                merged.sources,
+            ),
+            out,
+        )
+        added += int(new.sum()) - len(runs)
+        print(f"[{study.name}] {out}/: {int(new.sum())} runs after adding seeds", flush=True)
 
 
 def _stop(child: subprocess.Popen) -> int:
@@ -140,27 +197,34 @@ def _version(names: list[str], chosen: list[Study], flags: Version) -> Version:
     return named.pop()
 
 
-def _unfinished(sweeps: Path, study: Study) -> Path | None:
-    """The study's newest sweep folder under `sweeps`, if some job of it has not finished."""
+def _unfinished(sweeps: Path, study: Study, kind: str = "") -> Path | None:
+    """The study's newest sweep folder under `sweeps` (of added seeds: `kind` '_seeds<n>'), if some job of it has not
+    finished."""
     try:
-        newest = collect.latest_sweep(sweeps.parent.name, sweeps.parent.parent)
+        newest = (
+            max((p for p in sweeps.glob(f"*_{study.name}{kind}") if (p / sweep.MANIFEST).exists()), default=None)
+            if kind
+            else collect.latest_sweep(sweeps.parent.name, sweeps.parent.parent)
+        )
     except FileNotFoundError:
         return None
-    if not newest.name.endswith(f"_{study.name}"):
+    if newest is None or not newest.name.endswith(f"_{study.name}{kind}"):
         return None
-    return None if sweep.complete(newest) else newest
+    # a study's own sweep is done once the study has also added its seeds and rendered: until then a rerun resumes it
+    return None if sweep.complete(newest) and (kind or (newest / FINISHED).exists()) else newest
 
 
 def collect_study(
     study: Study, version: Version, results: Path, planned: pd.DataFrame, folders: list[Path] | None = None
 ) -> Path:
-    """All of the study's sweeps (the given folders, else each experiment's newest sweep) into one set of tables, of the
-    runs its plan declares only."""
+    """All of the study's sweeps (the given folders, else each experiment's newest sweep, with the seeds added to it
+    since) into one set of tables, of the runs its plan declares only."""
     if folders is None:
         try:
             folders = [collect.latest_sweep(name + version.suffix, results) for name in study.sweeps]
         except FileNotFoundError as err:
             raise StageError(f"{err}: run `{version.command(study.name)}` first") from None
+    folders = [*folders, *(f for base in folders for f in collect.added_seeds(base, study.name))]
     out = study.folder(results, version)
     parts = [only_planned(collect.collect(folder), planned, out.name, folder) for folder in folders]
     for part, folder in zip(parts, folders):
@@ -292,22 +356,28 @@ def main(argv: list[str] | None = None) -> int:
             for s in chosen:
                 print(f"{s.name:16} {s.about} [sweeps: {', '.join(s.sweeps)}; {len(s.claims)} claims]")
             return 0
-        if args.stage in ("check", "run"):
+        if args.stage in ("check", "run", "seeds"):
             for s in chosen:
                 planned = check(s, version, selections(s, version, args.results))
                 print(f"[{s.name}] {len(planned)} planned runs, {len(s.claims)} claims checked")
         for s in chosen:
-            if args.stage in ("run", "collect", "render"):
+            if args.stage in ("run", "seeds", "collect", "render"):
                 selected, planned = planned_runs(
                     s, version, args.results
                 )  # after the studies run before it: a pilot collected just now
             if args.stage == "run":
-                collect_study(s, version, args.results, planned, run_sweeps(s, version, args.results, selected))
+                folders = run_sweeps(s, version, args.results, selected)
+                collect_study(s, version, args.results, planned, folders)
+            if args.stage in ("run", "seeds"):
+                print(f"[{s.name}] {add_seeds(s, version, args.results, planned)} runs added for later looks")
             if args.stage == "collect":
                 collect_study(s, version, args.results, planned)
-            if args.stage in ("run", "render"):
+            if args.stage in ("run", "seeds", "render"):
                 print("wrote " + ", ".join(str(p) for p in render(s, version, args.results, planned)))
-        if args.stage in ("run", "render"):
+            if args.stage == "run":
+                for folder in folders:
+                    write_json_atomic(folder / FINISHED, {"study": s.name, "finished_at": now()})
+        if args.stage in ("run", "seeds", "render"):
             for folder in requote(version, args.results):
                 print(f"rendered {folder} again: its summary quotes a study rendered since")
         if args.stage == "report":

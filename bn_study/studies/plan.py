@@ -55,8 +55,10 @@ def jobs(experiment: str, version: Version = Version(), extra: tuple[str, ...] =
     return [[*base_overrides, *job] for chunk in BasicSweeper.split_arguments(parsed, None) for job in chunk]
 
 
-def configs(experiment: str, version: Version = Version(), extra: tuple[str, ...] = ()) -> list[RunConfig]:
-    """Every job's validated config. Hydra composes once per distinct choice of config groups (the slow
+def configs(
+    experiment: str, version: Version = Version(), extra: tuple[str, ...] = ()
+) -> list[tuple[list[str], RunConfig]]:
+    """Every job's overrides and validated config. Hydra composes once per distinct choice of config groups (the slow
     part); each job's plain `key=value` overrides are then set on a copy, as the sweeper's would be. The
     seed changes nothing else in a config, so jobs that differ only in it are validated once."""
     groups = {p.name for p in Path(conf_dir()).iterdir() if p.is_dir()}
@@ -81,7 +83,7 @@ def configs(experiment: str, version: Version = Version(), extra: tuple[str, ...
                         OmegaConf.update(cfg, o.key_or_group, o.value(), merge=False)
                 validated[key] = preflight.validated(cfg)
             run = validated[key]
-            out.append(run if seed is None else dataclasses.replace(run, seed=seed))
+            out.append((job, run if seed is None else dataclasses.replace(run, seed=seed)))
     return out
 
 
@@ -102,13 +104,13 @@ LOGGED = claims.LOGGED
 
 
 def planned(experiments: Iterable[str], version: Version = Version(), extra: tuple[str, ...] = ()) -> pd.DataFrame:
-    """One row per planned run: runs.csv's config columns, plus `splits` (what it will log) and `subset_splits`
-    (which of them it measures on a subset before its last evaluation)."""
+    """One row per planned run: runs.csv's config columns, plus `splits` (what it will log), `subset_splits` (which of
+    them it measures on a subset before its last evaluation) and `job` (the overrides that launch it)."""
     rows = []
     for experiment in experiments:
-        for cfg in configs(experiment, version, tuple(extra)):
+        for job, cfg in configs(experiment, version, tuple(extra)):
             row = flatten_config(config_lib.to_dict(cfg))
-            rows.append({**row, "splits": splits(cfg), "subset_splits": subset_splits(cfg)})
+            rows.append({**row, "splits": splits(cfg), "subset_splits": subset_splits(cfg), "job": tuple(job)})
     return pd.DataFrame(rows)
 
 
@@ -131,17 +133,19 @@ def identity_columns(planned: pd.DataFrame) -> list[str]:
     return [c for c in planned.columns if c not in LOGGED and c.split(".")[0] not in config_lib.NOT_IDENTITY]
 
 
-def _keys(planned: pd.DataFrame):
-    """The identity columns, and a row's key over them: a key added to the schema after a run was made has its default."""
-    columns = identity_columns(planned)
+def _keys(planned: pd.DataFrame, seed: bool = True):
+    """The identity columns (without the seed: `seed` False), and a row's key over them: a key added to the schema after
+    a run was made has its default."""
+    columns = [c for c in identity_columns(planned) if seed or c != "seed"]
     defaults = flatten_config(config_lib.to_dict(RunConfig()))
     return columns, lambda row: tuple(_value(row.get(c, defaults.get(c))) for c in columns)
 
 
 def unplanned(runs: pd.DataFrame, planned: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """The runs (runs.csv rows, or collect's) whose configuration is none of the planned ones, and for the first of them
-    how it differs from the nearest planned run ('trainer.steps=2000 (planned: 50000)')."""
-    columns, key = _keys(planned)
+    how it differs from the nearest planned run ('trainer.steps=2000 (planned: 50000)'). Any seed of a planned
+    configuration is planned: the seeds its claims' later looks add (`more_seeds`)."""
+    columns, key = _keys(planned, seed=False)
     wanted = {key(row) for row in planned.to_dict("records")}
     out = [i for i, row in zip(runs.index, runs.to_dict("records")) if key(row) not in wanted]
     if not out:
@@ -159,6 +163,25 @@ def missing(runs: pd.DataFrame, planned: pd.DataFrame) -> tuple[int, str]:
     lacking = [row for row in planned.to_dict("records") if key(row) not in have]
     varying = [c for c in columns if planned[c].astype(str).nunique() > 1]
     return len(lacking), " ".join(f"{c}={_shown(_value(lacking[0][c]))}" for c in varying) if lacking else ""
+
+
+def more_seeds(planned: pd.DataFrame, runs: pd.DataFrame, wanted: list[tuple[dict, int]]) -> dict[str, list[list[str]]]:
+    """The jobs that give every planned configuration a claim side selects its seeds 0 .. n - 1, for each (where, n) of
+    `wanted` (a side's filter and the seed count its claim's next look needs), by experiment; runs already made count."""
+    _, key = _keys(planned)
+    have = {key(row) for row in runs.to_dict("records")}
+    jobs: dict[tuple, tuple[list[str], int]] = {}
+    for where, n in wanted:
+        for row in claims.select(planned, where).to_dict("records"):
+            cell = tuple(o for o in row["job"] if not o.startswith("seed="))
+            for seed in range(n):
+                if key({**row, "seed": seed}) not in have:
+                    jobs.setdefault((*cell, f"seed={seed}"), (cell, seed))
+    out: dict[str, list[list[str]]] = {}
+    for job in jobs:
+        experiment = next(o.split("=", 1)[1] for o in job if o.startswith("experiment="))
+        out.setdefault(experiment, []).append(list(job))
+    return out
 
 
 def _shown(value) -> str:

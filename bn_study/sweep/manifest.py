@@ -30,6 +30,8 @@ from bn_study.sweep.ownership import LOCK
 log = logging.getLogger(__name__)
 
 MANIFEST = "sweep.json"
+# Where a study's runner puts the job list of a sweep that adds seeds (hydra.sweeper.jobs), inside its folder.
+JOBS = "jobs.json"
 
 # The folders this process works in ("sweep", and "run": the current job's), for the line printed on Ctrl-C.
 WORKING: dict[str, Path] = {}
@@ -46,9 +48,26 @@ def check_and_record(sweep_dir: Path, jobs: list[list[str]], config: DictConfig,
     _write_manifest(sweep_dir, jobs, run_ids, config)
 
 
+def job_list(path: Path) -> list[list[str]]:
+    """The jobs a `hydra.sweeper.jobs` file lists: a JSON list of override lists."""
+    try:
+        jobs = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError(
+            f"hydra.sweeper.jobs={path}: unreadable ({type(err).__name__}); give a JSON list of override lists"
+        ) from None
+    if not (
+        isinstance(jobs, list)
+        and jobs
+        and all(isinstance(j, list) and all(isinstance(o, str) for o in j) for j in jobs)
+    ):
+        raise ConfigError(f"hydra.sweeper.jobs={path}: must be a non-empty JSON list of override lists")
+    return jobs
+
+
 def remove_if_fresh(sweep_dir: Path) -> None:
     """Undo a sweep folder that holds nothing but what Hydra wrote on starting it."""
-    if sweep_dir.is_dir() and {p.name for p in sweep_dir.iterdir()} <= {"multirun.yaml", LOCK}:
+    if sweep_dir.is_dir() and {p.name for p in sweep_dir.iterdir()} <= {"multirun.yaml", LOCK, JOBS}:
         shutil.rmtree(sweep_dir)
 
 
@@ -61,6 +80,8 @@ def _write_manifest(sweep_dir: Path, jobs: list[list[str]], run_ids: list[str], 
         "jobs": jobs,
         "run_ids": run_ids,
         "launcher": config.hydra.launcher.get("_target_"),
+        # a job list rather than a grid: seeds added to a study's runs, never a study's newest sweep (collect.latest_sweep)
+        "jobs_file": config.hydra.sweeper.get("jobs"),
         "resumed_at": [],
     }
     if path.exists():

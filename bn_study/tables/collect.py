@@ -175,21 +175,46 @@ def combined(parts: list[Collected]) -> Collected:
 
 def latest_sweep(study: str, results: Path = RESULTS) -> Path:
     """The sweep folder under results/<study>/sweeps/ that was started last, by the time its sweep.json
-    records (a folder's name can be anything a user chose)."""
-    root = results / study / "sweeps"
-    started = {}
+    records (a folder's name can be anything a user chose); a sweep of added seeds (`added_seeds`) never is."""
+    started = {
+        folder: manifest["created_at"]
+        for folder, manifest in _manifests(results / study / "sweeps").items()
+        if not manifest.get("jobs_file")
+    }
+    if not started:
+        raise FileNotFoundError(f"no sweeps under {results / study / 'sweeps'}")
+    return max(started, key=started.get)
+
+
+def added_seeds(base: Path, study: str) -> list[Path]:
+    """The sweeps that added seeds to study `study`'s runs (its claims' later looks) since its sweep `base` started."""
+    manifests = _manifests(base.parent, warn=False)
+    if base not in manifests:
+        return []
+    since = manifests[base]["created_at"]
+    return sorted(
+        folder
+        for folder, manifest in manifests.items()
+        if manifest.get("jobs_file") and manifest["created_at"] > since and f"_{study}_seeds" in folder.name
+    )
+
+
+def _manifests(root: Path, warn: bool = True) -> dict[Path, dict]:
+    """Each sweep folder directly under `root` with its readable sweep.json; `warn`: say which folders have none."""
+    out = {}
     for folder in sorted(p for p in root.glob("*") if p.is_dir()):
         try:
-            started[folder] = str(json.loads((folder / sweep.MANIFEST).read_text())["created_at"])
+            manifest = json.loads((folder / sweep.MANIFEST).read_text())
+            out[folder] = {**manifest, "created_at": str(manifest["created_at"])}
         except (OSError, ValueError, KeyError, TypeError):
+            if not warn:
+                continue
             log.warning(
                 "WARNING %s: no readable %s, so not a candidate for the newest sweep (collect it with --runs)",
                 folder,
                 sweep.MANIFEST,
             )
-    if not started:
-        raise FileNotFoundError(f"no sweeps under {root}")
-    return max(started, key=started.get)
+    return out
 
 
 def write(collected: Collected, out_dir: Path) -> None:

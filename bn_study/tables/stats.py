@@ -61,6 +61,10 @@ class Interval:
     n: int
     # Where values are only known to lie in a range (censored), the median lies in [median, median_high].
     median_high: float | None = None
+    # The order statistic the bounds are (1: the min and max); where the interval is one of a sequence of looks
+    # (claims.sequential), which look of how many, so that its coverage is read as the sequence's.
+    k: int = 0
+    look: tuple[int, int] | None = None
 
     @property
     def is_ci(self) -> bool:
@@ -71,13 +75,14 @@ class Interval:
     def is_min_max(self) -> bool:
         """Whether [low, high] is the whole range of the values (at n = 5 the only interval that reaches CONFIDENCE): a
         claim then holds only if every value clears its margin."""
-        return self.n > 0 and abs(self.coverage - (1 - 2 * 0.5**self.n)) < 1e-12
+        return self.n > 0 and (self.k == 1 if self.k else abs(self.coverage - (1 - 2 * 0.5**self.n)) < 1e-12)
 
     def label(self) -> str:
         if self.n == 0:
             return "no pairs"
+        over = f" (look {self.look[0]} of {self.look[1]})" if self.look and self.look[1] > 1 else ""
         kind = (
-            f"{self.coverage:.1%} CI" + (" = min to max" if self.is_min_max else "")
+            f"{self.coverage:.1%} CI{over}" + (" = min to max" if self.is_min_max else "")
             if self.is_ci
             else f"range, {self.coverage:.0%} coverage: too few seeds for a {CONFIDENCE:.0%} CI"
         )
@@ -104,11 +109,12 @@ def median_interval(values, confidence: float = CONFIDENCE) -> Interval:
     return bounded_interval(numbers, numbers, confidence)
 
 
-def bounded_interval(lows, highs, confidence: float = CONFIDENCE) -> Interval:
+def bounded_interval(lows, highs, confidence: float = CONFIDENCE, k: int | None = None, **sequence) -> Interval:
     """The same interval for values known only to lie in [low, high] each (a threshold not reached by the end
     of a run: at least the run's length). The true values' order statistics lie between those of the lows
     and of the highs, so [k-th smallest low, k-th largest high] covers the median at least as often as the
-    interval of the true values would. Pairs with a NaN are left out."""
+    interval of the true values would. Pairs with a NaN are left out. Given `k` (a sequential look's order statistic,
+    with its `coverage` and `look` in `sequence`), those bounds, else the largest k whose coverage reaches `confidence`."""
     kept = [
         (float(lo), float(hi)) for lo, hi in zip(lows, highs) if not (math.isnan(float(lo)) or math.isnan(float(hi)))
     ]
@@ -117,11 +123,13 @@ def bounded_interval(lows, highs, confidence: float = CONFIDENCE) -> Interval:
     if n == 0:
         return Interval(math.nan, math.nan, math.nan, 0.0, 0)
     median_high = None if lo == hi else _median(hi)
-    for k in range(n // 2, 0, -1):
+    if k is not None and 1 <= k <= n // 2 + n % 2:
+        return Interval(_median(lo), lo[k - 1], hi[n - k], sequence["coverage"], n, median_high, k, sequence["look"])
+    for k in range(n // 2, 0, -1) if k is None else ():
         coverage = 1 - 2 * _binomial_cdf(k - 1, n)
         if coverage >= confidence - 1e-12:
-            return Interval(_median(lo), lo[k - 1], hi[n - k], coverage, n, median_high)
-    return Interval(_median(lo), lo[0], hi[-1], 1 - 2 * 0.5**n, n, median_high)
+            return Interval(_median(lo), lo[k - 1], hi[n - k], coverage, n, median_high, k)
+    return Interval(_median(lo), lo[0], hi[-1], 1 - 2 * 0.5**n, n, median_high, 1)
 
 
 def sign_p(count: int, n: int) -> float:

@@ -1,5 +1,6 @@
 """`hydra/sweeper=bn_study`: the basic grid sweeper, owning its folder for the whole sweep, with every job
-checked and recorded before any runs."""
+checked and recorded before any runs. `hydra.sweeper.jobs=<file>` runs the job list a JSON file holds (each job its
+full override list) instead of the grid: the seeds a study's claims ask for at their next look."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +18,26 @@ class BNStudySweeperConf:
     _target_: str = "hydra_plugins.bn_study_sweeper.sweeper.BNStudySweeper"
     max_batch_size: Optional[int] = None
     params: Optional[Dict[str, str]] = None
+    jobs: Optional[str] = None
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="bn_study", node=BNStudySweeperConf, provider="bn_study")
 
 
 class BNStudySweeper(BasicSweeper):
+    def __init__(
+        self, max_batch_size: Optional[int], params: Optional[Dict[str, str]] = None, jobs: Optional[str] = None
+    ):
+        super().__init__(max_batch_size, params)
+        self.jobs_file = jobs
+
+    def split_arguments(self, overrides: List[Any], max_batch_size: Optional[int]) -> List[List[List[str]]]:
+        if self.jobs_file is None:
+            return BasicSweeper.split_arguments(overrides, max_batch_size)
+        jobs = sweep.job_list(Path(self.jobs_file))
+        size = max_batch_size or len(jobs) or 1
+        return [jobs[i : i + size] for i in range(0, len(jobs), size)]
+
     def sweep(self, arguments: List[str]) -> Any:
         # Owned before Hydra writes multirun.yaml into it: a second copy of the sweep must not touch it.
         sweep_dir = Path(self.config.hydra.sweep.dir)

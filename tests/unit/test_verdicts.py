@@ -19,6 +19,7 @@ from bn_study.claims import (
     GridLargest,
     Side,
     StepsTo,
+    sequential,
     verdicts,
 )
 from bn_study.tables import stats
@@ -115,19 +116,19 @@ def test_an_interval_across_the_margin_is_inconclusive_and_without_a_margin_noth
 
 
 @pytest.mark.parametrize("direction", ["higher", "lower", "not_lower"])
-def test_an_outcome_is_reached_exactly_when_its_sign_test_p_value_is_at_most_half_the_error(direction):
+def test_an_outcome_is_reached_exactly_when_its_sequential_p_value_is_within_the_error_spent(direction):
     rng = np.random.default_rng(7)
-    alpha, seen = (1 - stats.CONFIDENCE) / 2, set()
-    for trial in range(400):
-        n = int(rng.choice([5, 6, 10, 20]))
+    seen = set()
+    for trial in range(300):
+        n = int(rng.choice([5, 7, 10, 14, 20]))
         d = rng.normal(rng.uniform(-0.03, 0.03), rng.uniform(0.001, 0.02), n)
-        margin = float(rng.choice([0.0, 0.01]))
-        interval = median_interval(d)
-        reached = verdicts.outcome(direction, margin, interval)
-        p = verdicts.decision_p(direction, margin, list(d), list(d))
-        decided = {o for o, v in p.items() if v <= alpha + 1e-12}
-        assert decided == ({reached} if reached != "inconclusive" else set()), (trial, reached, p)
-        seen.add(reached)
+        r = judge({"a": list(0.5 + d), "b": [0.5] * n}, claim(direction, margin=float(rng.choice([0.0, 0.01]))))
+        sizes = tuple(r["planned_looks"])
+        spent = sum(sequential.first_crossings(sizes)[: len(r["looks"])])
+        decided = {o for o, v in r["p"].items() if v <= spent + 1e-12}
+        assert decided == ({r["outcome"]} if r["outcome"] != "inconclusive" else set()), (trial, r["outcome"], r["p"])
+        assert all(v <= (1 - stats.CONFIDENCE) / 2 for o, v in r["p"].items() if o in decided)
+        seen.add(r["outcome"])
     assert seen >= {"holds", "contradicted", "inconclusive"}
 
 
