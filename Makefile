@@ -19,9 +19,13 @@ endif
 ifdef DATA
 VERSION_FLAGS += --data $(DATA)
 endif
+# TRAIN_SIZE=3600 make <study>: its MNIST sweeps on a fixed stratified 3,600 of the training images, in results/<study>[_<data>]_n3600/.
+ifdef TRAIN_SIZE
+VERSION_FLAGS += --train-size $(TRAIN_SIZE)
+endif
 STUDIES_CLI := $(BIN)/bn-study-studies
 
-.PHONY: help install install-dev test format test-slow reproduce fig1 fig1-fashion fig1-pilot studies list check report collect figures verify fashion-mnist notebooks notebooks-sync bench clean-runs
+.PHONY: help install install-dev test format test-slow reproduce fig1 fig1-fashion fig1-pilot studies list check report collect seeds figures verify fashion-mnist notebooks notebooks-sync bench clean-runs
 
 help: ## List the targets, and the studies (each is a target: make <study>)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -81,6 +85,9 @@ report: $(INSTALLED) ## results/REPORT.md and README's results block, from every
 
 collect: $(INSTALLED) ## Gather the newest sweep of each of STUDY's experiments into results/STUDY/ (runs.csv, curves.parquet, by_config.csv)
 	$(STUDIES_CLI) collect $(STUDY) $(VERSION_FLAGS)
+
+seeds: $(INSTALLED) ## Add to STUDY's collected runs the seeds its undecided claims' next looks need (5 -> 10 -> 20), judge and draw again
+	$(STUDIES_CLI) seeds $(STUDY) $(VERSION_FLAGS)
 
 figures: $(INSTALLED) ## Judge STUDY's claims and draw its figures and summary from its collected tables (works on a fresh clone)
 	$(STUDIES_CLI) render $(STUDY) $(VERSION_FLAGS)

@@ -2,7 +2,8 @@
 trained configuration (a cell) first ran, both read from git, appended to and never rewritten.
 
 A claim is registered when the commit that first held its current declaration (claims.canonical) is older than every
-run of the cells its verdict reads; otherwise it is post hoc. A cell is compared by what trains, not by what a run
+run of the cells its verdict reads and an ancestor of every commit that first held those runs' tables; otherwise it is
+post hoc. A cell is compared by what trains, not by what a run
 measures or which study it belongs to (its data, model, optimizer, steps and batch: runs.csv's columns of those, a value
 of false, none or empty counting as off, a column a run's schema lacked at today's default), so fig1's runs at lr 2
 are the cells fig1_second_lr reads, and a new evaluation protocol is no new cell. A cell's first run is its sweep's start
@@ -16,10 +17,10 @@ entry names must be in the repository's history with the time the entry gives. E
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
-import math
 import os
 import re
 import subprocess
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bn_study import config as config_lib
 from bn_study.claims import canonical
 from bn_study.claims.metrics import select
 from bn_study.config import RunConfig, flatten_config, to_dict
@@ -61,6 +63,7 @@ class Ledger:
         """The newest commit scanned."""
         return next((e["commit"] for e in reversed(self.entries) if e["kind"] == "scan"), None)
 
+    @functools.cached_property
     def registered(self) -> dict[tuple[str, str, str], dict]:
         """(study, claim, hash) -> its first claim entry."""
         out = {}
@@ -69,6 +72,7 @@ class Ledger:
                 out.setdefault((e["study"], e["claim"], e["hash"]), e)
         return out
 
+    @functools.cached_property
     def cells(self) -> dict[str, dict]:
         """cell -> its earliest entry."""
         out: dict[str, dict] = {}
@@ -84,6 +88,8 @@ class Ledger:
             e = {**e, "prev": previous}
             e["sha"] = previous = _line_digest(_text(e))
             self.entries.append(e)
+        self.__dict__.pop("registered", None)
+        self.__dict__.pop("cells", None)
         write_text_atomic(self.path, "".join(_text(e) + "\n" for e in self.entries))
 
 
@@ -169,20 +175,10 @@ def _quiet_env() -> dict:
 
 # -- cells ----------------------------------------------------------------------------------------------
 def _value(value):
-    if hasattr(value, "item"):
-        value = value.item()
-    if (
-        value is None
-        or (isinstance(value, float) and math.isnan(value))
-        or value in ("", "none", "None", False, "False")
-    ):
-        return None
-    if value in (True, "True"):
-        return True
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return str(value)
+    """A cell column's value, compared as config.comparable does, with false, none and empty all counting as off (a
+    coarser cell, never a finer one: merging two cells can only make a claim more post hoc)."""
+    value = config_lib.comparable(value)
+    return None if value is False or value in ("none", "None") else value
 
 
 def training_columns(columns) -> list[str]:
@@ -255,8 +251,8 @@ def update(results: Path, repo: Path, log=print) -> Ledger:
     head = _git(repo, "rev-parse", "HEAD").strip()
     if ledger.scanned == head:
         return ledger
-    known_claims = set(ledger.registered())
-    known_cells = ledger.cells()
+    known_claims = set(ledger.registered)
+    known_cells = dict(ledger.cells)
     declaring = set(_commits(repo, ledger.scanned, DECLARATIONS, FIRST_COMMIT))
     running = set(
         _commits(repo, ledger.scanned, (RUN_TABLES,))
@@ -304,25 +300,40 @@ def current_hashes(studies: dict) -> dict[str, dict[str, str]]:
     return canonical.hashes(studies, Path(canonical.__file__).resolve().parents[2])
 
 
-def assess(ledger: Ledger, study: str, claim, digest: str, runs: pd.DataFrame) -> dict:
+def assess(ledger: Ledger, study: str, claim, digest: str, runs: pd.DataFrame, repo: Path) -> dict:
     """Whether `claim` (its declaration hashing to `digest`) was registered before every run of the cells it reads in
-    `runs` (the cells' first runs in the ledger, or in `runs` themselves where earlier or not in the ledger yet)."""
+    `runs`: its registering commit older than the cells' first runs (in the ledger, or in `runs` themselves where earlier
+    or not in the ledger yet), and an ancestor, never the same commit, of each commit that first held a cell's runs (so
+    a clock cannot make a claim registered that git history does not put first)."""
     read = [select(runs, claim.a.where), select(runs, claim.b.where)]
     for side in (claim.a, claim.b):
         also = claim.metric_of(side).reads_also()
         if also is not None:
             read.append(select(runs, also))
     rows = pd.concat(read)
-    cells, own = ledger.cells(), _first_runs(Path.cwd(), rows)
+    keys = cell_keys(rows)
     first = min(
-        min(_utc(cells[key]["first_run_at"]) if key in cells else "9999", when)
-        for key, when in zip(cell_keys(rows), own)
+        min(_utc(ledger.cells[key]["first_run_at"]) if key in ledger.cells else "9999", when)
+        for key, when in zip(keys, _first_runs(repo, rows))
     )
-    entry = ledger.registered().get((study, claim.id, digest))
+    entry = ledger.registered.get((study, claim.id, digest))
+    before = entry is not None and _utc(entry["at"]) < first
+    held_by = sorted({ledger.cells[key]["commit"] for key in set(keys) if key in ledger.cells})
     return {
         "hash": digest,
         "registered_at": entry["at"] if entry else None,
         "registered_commit": entry["commit"] if entry else None,
         "first_run_at": first,
-        "post_hoc": entry is None or _utc(entry["at"]) >= first,
+        "post_hoc": not (before and all(_strictly_before(repo, entry["commit"], c) for c in held_by)),
     }
+
+
+@functools.lru_cache(maxsize=None)
+def _strictly_before(repo: Path, earlier: str, later: str) -> bool:
+    """Whether commit `earlier` is an ancestor of `later` and not the same commit."""
+    if earlier == later:
+        return False
+    return (
+        subprocess.run(["git", "merge-base", "--is-ancestor", earlier, later], cwd=repo, capture_output=True).returncode
+        == 0
+    )

@@ -1,10 +1,11 @@
-"""One rule for every claim: paired per-seed differences, an interval honest for n, four outcomes.
+"""One rule for every claim: paired per-seed differences, an interval honest for n and for the looks, four outcomes.
 
 For each seed that both sides ran (same seed = same initial kernels and the same batches), the claim's
 metric gives a number per side and d = a - b. The median of the d's comes with a distribution-free
-confidence interval (the sign test inverted: order statistics d(k) and d(n+1-k)), whose exact coverage
-for n seeds is 1 - 2 P(Binomial(n, 1/2) <= k - 1); k is the largest with coverage >= CONFIDENCE. At
-n = 5 that is [min, max] with 93.8% coverage, at n = 10 the 2nd smallest to the 2nd largest with 97.9%.
+confidence interval (the sign test inverted: order statistics d(k) and d(n+1-k)). A claim is judged at looks of
+5, 10, 20 seeds (up to its seed cap; claims.sequential), stopping at the first look that decides it, and k at each
+look is the group-sequential sign test's, so that the intervals' coverage holds over all the looks together (92.1%
+for looks at 5, 10 and 20): [min, max] at 5 seeds, the 2nd smallest to the 2nd largest at 10, the 5th at 20.
 With fewer than 5 seeds no interval reaches CONFIDENCE: the range is shown as a range, and the claim is
 inconclusive. Infinite values stay in (a diverged run's accuracy is -inf): order statistics need no
 arithmetic on them. A threshold a run did not reach by its end is censored, not infinite: the run needed
@@ -20,8 +21,10 @@ Outcomes, for margin m:
 - otherwise inconclusive.
 
 Each decision is also a sign test: the interval lies above a point exactly when enough per-seed differences do, so
-every outcome but inconclusive comes with the one-sided p-value of the counts that decided it (`decision_p`), at most
-(1 - CONFIDENCE) / 2. The report adjusts those over all claims (Holm, Benjamini-Hochberg).
+every outcome but inconclusive comes with the sequential one-sided p-value of the counts that decided it
+(`decision_p`), at most (1 - CONFIDENCE) / 2. The report adjusts those over all claims (Holm, Benjamini-Hochberg).
+An undecided claim whose runs tell its sides apart, and for which a decision is still within reach at its cap, asks
+for its next look's seeds (`next_look`; the study runner adds them: cli.studies.add_seeds).
 """
 
 from __future__ import annotations
@@ -40,12 +43,13 @@ from bn_study.tables.stats import CONFIDENCE, Interval, bounded_interval, median
 VERDICTS = "verdicts.json"
 # The engine's version, recorded in every verdicts.json: a change to the rule or the metrics that can move an outcome
 # gets a new one, so that a verdict diff (report.verdict_diff) can say an outcome moved because the engine did.
-ENGINE = "2026-12-06: four outcomes, sign-test p-values"
+ENGINE = "2026-12-06b: looks at 5, 10, 20 seeds (a group-sequential sign test), four outcomes, sequential p-values"
 OUTCOMES = ("holds", "contradicted", "negligible", "inconclusive")
 DECISIVE = OUTCOMES[:3]
 RULE = (
-    f"paired per-seed differences a - b; the median difference with a distribution-free (sign-test) confidence interval of at least "
-    f"{CONFIDENCE:.0%} coverage; holds if the interval lies beyond the margin in the claimed direction, contradicted if beyond it the "
+    f"paired per-seed differences a - b, judged at looks of 5, 10 and 20 seeds (up to the claim's seed cap), stopping at the first that "
+    f"decides; the median difference with a distribution-free (sign-test) confidence interval whose coverage over all the looks is at "
+    f"least {CONFIDENCE:.0%}; holds if the interval lies beyond the margin in the claimed direction, contradicted if beyond it the "
     "other way, negligible if it lies inside plus or minus the margin (a claim of a direction only), inconclusive otherwise (and "
     "whenever n is too small for such an interval)"
 )

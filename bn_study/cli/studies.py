@@ -294,8 +294,9 @@ def render(study: Study, version: Version, results: Path, planned: pd.DataFrame)
         with rendered.staged(folder, collection, study.reads(results, version) if study.reads else []) as out:
             judged = verdicts.judge_all(study.claims, runs, curves)
             book, hashes = ledger.read(results), ledger.current_hashes({study.name: study})[study.name]
+            repo = results.resolve().parent
             for record, claim in zip(judged, study.claims):
-                record["registration"] = ledger.assess(book, study.name, claim, hashes[claim.id], runs)
+                record["registration"] = ledger.assess(book, study.name, claim, hashes[claim.id], runs, repo)
                 record["post_hoc"] = record["registration"]["post_hoc"]
             verdicts.write(
                 study.name,
@@ -339,13 +340,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data", choices=STUDY_DATASETS, help="the study's MNIST sweeps on this dataset, into results/<study>_<data>/"
     )
+    parser.add_argument(
+        "--train-size",
+        type=int,
+        help="train its MNIST sweeps on a fixed stratified N of the training images (data.train_size), into results/<study>[_<data>]_nN/",
+    )
     parser.add_argument("--results", type=Path, default=collect.RESULTS, help="results root (default: results)")
     args = parser.parse_args(argv)
     if args.stage in ("render", "report") and not args.results.is_dir():
         print(f"bn-study-studies: error: --results {args.results}: no such folder", file=sys.stderr)
         return 2
     try:
-        flags = Version(args.quick, args.data)
+        flags = Version(args.quick, args.data, args.train_size)
         chosen = [get(name) for name in args.study] or (
             list(studies().values()) if args.all or args.stage in ("list", "check") else []
         )
@@ -429,6 +435,11 @@ def collect_command(argv: list[str] | None = None) -> int:
         "study", help="the study: results/<study>/ receives runs.csv, curves.parquet, by_config.csv and collection.json"
     )
     parser.add_argument("--runs", type=Path, help="folder holding the run folders (default: the study's newest sweep)")
+    parser.add_argument(
+        "--train-size",
+        type=int,
+        help="train its MNIST sweeps on a fixed stratified N of the training images (data.train_size), into results/<study>[_<data>]_nN/",
+    )
     parser.add_argument("--results", type=Path, default=collect.RESULTS, help="results root (default: results)")
     args = parser.parse_args(argv)
     try:

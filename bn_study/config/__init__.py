@@ -4,6 +4,7 @@ and its identity (what a run_id hashes). The names below are its public face."""
 from bn_study.config.identity import (
     HASHED,
     NOT_IDENTITY,
+    comparable,
     config_id,
     flatten_config,
     identity,
@@ -79,6 +80,7 @@ __all__ = [
     "check_study_name",
     "config_id",
     "flatten_config",
+    "comparable",
     "identity",
     "identity_of",
     "keys_of",

@@ -7,6 +7,7 @@ import copy
 import functools
 import hashlib
 import json
+import math
 
 from bn_study.config.schema import RunConfig, to_dict
 
@@ -146,3 +147,18 @@ def flatten_config(config: dict) -> dict:
     out: dict = {}
     _flatten("", config, out)
     return out
+
+
+def comparable(value):
+    """A config value as a run record and runs.csv both give it back (None, a bool, a number as a float, or text), so the
+    two compare: 1, 1.0 and '1' alike, True and 'True' alike, and a number never equal to a bool (1 is not True)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool) or value in ("True", "False"):
+        return value in (True, "True")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)

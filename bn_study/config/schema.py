@@ -87,6 +87,10 @@ class DataConfig:
     # A fixed, stratified validation split carved from the training split and never trained on: every
     # selection (a learning rate, a target accuracy, a maximum over evaluations) is made on it.
     val_fraction: float = 0.1
+    # Train on a fixed, stratified subsample of this many images of the training split (after the validation split is
+    # carved out: validation and test stay whole), the same images for every run; 0: the whole training split. Sets a
+    # large dataset to a small one's size (Fashion-MNIST at mnist5k's 3,600), so that size and dataset come apart.
+    train_size: int = 0
 
 
 @dataclass

@@ -146,6 +146,12 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     require(not m.output_bn or m.bn is not BN.none, "model.output_bn", m.output_bn, "false when model.bn=none")
     require(0.0 <= run.data.val_fraction < 0.5, "data.val_fraction", run.data.val_fraction, "in [0, 0.5)")
     require(
+        run.data.train_size >= 0,
+        "data.train_size",
+        run.data.train_size,
+        "an integer >= 0 (0: the whole training split)",
+    )
+    require(
         run.data.path is None or Path(run.data.path).exists(), "data.path", run.data.path, "an existing file or folder"
     )
     require(run.data.standardize_epsilon >= 0, "data.standardize_epsilon", run.data.standardize_epsilon, ">= 0")

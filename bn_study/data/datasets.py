@@ -101,10 +101,10 @@ def _stratified_split(x, y, n_test):
     return train_test_split(x, y, test_size=n_test, stratify=y, random_state=SPLIT_SEED)
 
 
-def evaluation_subset(y: np.ndarray, n: int) -> Optional[np.ndarray]:
+def stratified_subset(y: np.ndarray, n: int) -> Optional[np.ndarray]:
     """The indices, in order, of a fixed stratified `n` of a split labelled `y` (the same examples for every run, arm
-    and seed; each class its share, rounded by largest remainder), what trainer.eval_subset measures before a run's
-    last evaluation; None where `n` is 0 or covers the split."""
+    and seed; each class its share, rounded by largest remainder): what trainer.eval_subset measures before a run's
+    last evaluation, and what data.train_size trains on; None where `n` is 0 or covers the split."""
     if not 0 < n < len(y):
         return None
     _, labels, counts = np.unique(y, return_inverse=True, return_counts=True)
@@ -245,25 +245,53 @@ def spec(name: str) -> Spec:
 
 
 def check(run: RunConfig) -> None:
-    """data.name is registered, and data.path is given only to a dataset that reads files."""
+    """data.name is registered, data.path is given only to a dataset that reads files, and data.train_size fits its
+    training split."""
     entry, data = DATASETS[run.data.name], run.data
     if data.path is not None and not entry.files:
         readers = " or ".join(f"data={n}" for n, e in DATASETS.items() if e.files)
         raise ConfigError(f"data.path={data.path}: must be null unless {readers} (it names MNIST-format files)")
+    _fits(data.train_size, entry.spec.n_train - n_val(entry.spec.n_train, data.val_fraction), run.data.name)
+
+
+def _fits(train_size: int, room: int, name: str) -> None:
+    if train_size > room:
+        raise ConfigError(
+            f"data.train_size={train_size}: must be at most {room:,}, the training split of {name} after its validation split "
+            "(or 0: all of it)"
+        )
 
 
 def load(cfg: DataConfig) -> Dataset:
     """The dataset a config asks for, with its validation split carved out and standardised as asked;
     loaded once per process, as a sweep runs many configs on one dataset (the same arrays each time, so the
     trainers of a sweep share one device copy of them)."""
-    return _prepared(cfg.name, cfg.strict, cfg.path, cfg.val_fraction, cfg.standardize, cfg.standardize_epsilon)
+    return _prepared(
+        cfg.name, cfg.strict, cfg.path, cfg.val_fraction, cfg.train_size, cfg.standardize, cfg.standardize_epsilon
+    )
 
 
 @functools.lru_cache(maxsize=4)
 def _prepared(
-    requested: str, strict: bool, path: Optional[str], val_fraction: float, norm: Norm, epsilon: float
+    requested: str, strict: bool, path: Optional[str], val_fraction: float, train_size: int, norm: Norm, epsilon: float
 ) -> Dataset:
-    return standardized(with_validation(_load(requested, strict, path), val_fraction), norm, epsilon)
+    data = with_validation(_load(requested, strict, path), val_fraction)
+    return standardized(subsampled(data, train_size), norm, epsilon)
+
+
+def subsampled(data: Dataset, n: int) -> Dataset:
+    """The training split cut to a fixed stratified `n` of it (`stratified_subset`); whole where `n` is 0. A larger `n`
+    than the split holds is refused: a run would silently train on fewer images than it records."""
+    _fits(n, len(data.x_train), data.name)  # checked before the run too (`check`); here for a fallback's smaller split
+    rows = stratified_subset(data.y_train, n)
+    if rows is None:
+        return data
+    return dataclasses.replace(
+        data,
+        source=f"{data.source}; training: a stratified {n:,} of it",
+        x_train=_frozen(data.x_train[rows]),
+        y_train=_frozen(data.y_train[rows]),
+    )
 
 
 def with_validation(data: Dataset, fraction: float) -> Dataset:

@@ -109,7 +109,7 @@ class Mechanisms:
         self._x_probe = tf.constant(x_test[: cfg.examples])
         # bn_modes's test batches: the whole test split, and trainer.eval_subset's subset of it where it has one.
         self._tests = {True: _batches(x_test, y_test, batch_size)}
-        rows = datasets.evaluation_subset(y_test, eval_subset)
+        rows = datasets.stratified_subset(y_test, eval_subset)
         self._tests[False] = self._tests[True] if rows is None else _batches(x_test[rows], y_test[rows], batch_size)
         self._acts = nonlinearities(model)
         self._kernels = [i for i, v in enumerate(model.trainable_variables) if v.path.endswith("kernel")]

@@ -135,7 +135,7 @@ class Trainer:
         eval_subsets: dict[str, int] | None = None,
     ):
         """`eval_sets`: {split name: (x, y)} evaluated by `evaluate` (test, and val when there is one), whole or on
-        a fixed stratified subset of as many images as `eval_subsets` gives it (`datasets.evaluation_subset`)."""
+        a fixed stratified subset of as many images as `eval_subsets` gives it (`datasets.stratified_subset`)."""
         self.model = model
         self.optimizer = optimizer
         optimizer.build(model.trainable_variables)
@@ -147,7 +147,7 @@ class Trainer:
         for split, (x, y) in eval_sets.items():
             if len(x):
                 self._eval_sets[split] = _batched(x, y, eval_batch_size)
-                rows = datasets.evaluation_subset(y, (eval_subsets or {}).get(split, 0))
+                rows = datasets.stratified_subset(y, (eval_subsets or {}).get(split, 0))
                 if rows is not None:
                     self._eval_subsets[split] = _batched(x[rows], y[rows], eval_batch_size)
         # Every call gets a [chunk, batch] index block plus how many rows to run, so XLA compiles once.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 from pathlib import Path
 from typing import Iterable
 
@@ -31,12 +30,12 @@ def conf_dir() -> str:
 
 
 def base(experiment: str, version: Version = Version()) -> list[str]:
-    """The overrides that make `experiment` the given version: quick or full, and its dataset, which
-    replaces the experiment's own only where that is an MNIST-like one (a sweep on circles stays on circles)."""
+    """The overrides that make `experiment` the given version: quick or full, and its dataset and training size, which
+    replace the experiment's own only where that is an MNIST-like one (a sweep on circles stays on circles)."""
     overrides = [f"experiment={experiment}", f"quick={str(version.quick).lower()}"]
-    if version.data:
-        if _composed(tuple(overrides)).data.name in STUDY_DATASETS:
-            overrides.append(f"data={version.data}")
+    if (version.data or version.train_size) and _composed(tuple(overrides)).data.name in STUDY_DATASETS:
+        overrides += [f"data={version.data}"] if version.data else []
+        overrides += [f"data.train_size={version.train_size}"] if version.train_size else []
     return overrides
 
 
@@ -114,20 +113,6 @@ def planned(experiments: Iterable[str], version: Version = Version(), extra: tup
     return pd.DataFrame(rows)
 
 
-def _value(value):
-    """A config value as both a run record and runs.csv give it back (None, a bool, a float or text), so the two compare."""
-    if hasattr(value, "item"):
-        value = value.item()
-    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, bool) or value in ("True", "False"):
-        return value in (True, "True")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return str(value)
-
-
 def identity_columns(planned: pd.DataFrame) -> list[str]:
     """The planned configuration's columns that make a run the run it is (not where it was written or how watched)."""
     return [c for c in planned.columns if c not in LOGGED and c.split(".")[0] not in config_lib.NOT_IDENTITY]
@@ -138,7 +123,7 @@ def _keys(planned: pd.DataFrame, seed: bool = True):
     a run was made has its default."""
     columns = [c for c in identity_columns(planned) if seed or c != "seed"]
     defaults = flatten_config(config_lib.to_dict(RunConfig()))
-    return columns, lambda row: tuple(_value(row.get(c, defaults.get(c))) for c in columns)
+    return columns, lambda row: tuple(config_lib.comparable(row.get(c, defaults.get(c))) for c in columns)
 
 
 def unplanned(runs: pd.DataFrame, planned: pd.DataFrame) -> tuple[pd.DataFrame, str]:
@@ -162,7 +147,9 @@ def missing(runs: pd.DataFrame, planned: pd.DataFrame) -> tuple[int, str]:
     have = {key(row) for row in runs.to_dict("records")}
     lacking = [row for row in planned.to_dict("records") if key(row) not in have]
     varying = [c for c in columns if planned[c].astype(str).nunique() > 1]
-    return len(lacking), " ".join(f"{c}={_shown(_value(lacking[0][c]))}" for c in varying) if lacking else ""
+    return len(lacking), " ".join(
+        f"{c}={_shown(config_lib.comparable(lacking[0][c]))}" for c in varying
+    ) if lacking else ""
 
 
 def more_seeds(planned: pd.DataFrame, runs: pd.DataFrame, wanted: list[tuple[dict, int]]) -> dict[str, list[list[str]]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -24,35 +25,57 @@ STUDY_DATASETS = tuple(name for name, entry in DATASETS.items() if entry.studies
 
 @dataclass(frozen=True)
 class Version:
-    """Which version of a study: the small one (quick: tests, CI) or the full one, and the dataset its MNIST
-    sweeps train on (None: the one its experiment files name). Each version has a results folder of its own."""
+    """Which version of a study: the small one (quick: tests, CI) or the full one, the dataset its MNIST sweeps train on
+    (None: the one its experiment files name), and how many of its training images they train on (data.train_size; None:
+    all). Each version has a results folder of its own."""
 
     quick: bool = False
     data: str | None = None
+    train_size: int | None = None
 
     def __post_init__(self):
         if self.data is not None and self.data not in STUDY_DATASETS:
             raise UnknownStudy(
                 f"--data {self.data}: not a dataset a study can be rerun on; choose one of: {', '.join(STUDY_DATASETS)}"
             )
+        if self.train_size is not None and (isinstance(self.train_size, bool) or self.train_size < 1):
+            raise UnknownStudy(f"--train-size {self.train_size}: must be a whole number of training images >= 1")
 
     @property
     def suffix(self) -> str:
-        """What the version adds to a folder's name: <study>[_<data>][_quick]."""
-        return (f"_{self.data}" if self.data else "") + ("_quick" if self.quick else "")
+        """What the version adds to a folder's name: <study>[_<data>][_n<train size>][_quick]."""
+        return (
+            (f"_{self.data}" if self.data else "")
+            + (f"_n{self.train_size}" if self.train_size else "")
+            + ("_quick" if self.quick else "")
+        )
 
     def command(self, target: str) -> str:
         """The make command for `target` in this version: 'QUICK=1 DATA=fashion_mnist make placement'."""
         return " ".join(
-            [*(["QUICK=1"] if self.quick else []), *([f"DATA={self.data}"] if self.data else []), "make", target]
+            [
+                *(["QUICK=1"] if self.quick else []),
+                *([f"DATA={self.data}"] if self.data else []),
+                *([f"TRAIN_SIZE={self.train_size}"] if self.train_size else []),
+                "make",
+                target,
+            ]
         )
 
     @classmethod
     def of_folder(cls, name: str, study: str) -> "Version":
         """The version whose results folder for `study` is called `name` (the full base version for a folder
         named otherwise)."""
+        size = re.search(r"_n(\d+)(?:_quick)?$", name)
+        sizes = (None, int(size.group(1))) if size else (None,)
         return next(
-            (cls(q, d) for d in (None, *STUDY_DATASETS) for q in (False, True) if name == study + cls(q, d).suffix),
+            (
+                cls(q, d, n)
+                for d in (None, *STUDY_DATASETS)
+                for q in (False, True)
+                for n in sizes
+                if name == study + cls(q, d, n).suffix
+            ),
             cls(),
         )
 

@@ -136,11 +136,13 @@ def multiplicity(results: Path) -> str:
     bh = sum(adj[s.name, str(v.data), r["id"]]["bh"] <= ALPHA for s, v, r in decisive)
     return (
         f"Multiplicity: {len(judged)} verdicts, {len(decisive)} decisive (holds, contradicted or negligible). Each decision is a "
-        f"one-sided sign test at level (1 - coverage) / 2 of its interval, at most {ALPHA:g}; with every true effect on a bound "
+        f"one-sided group-sequential sign test at level (1 - coverage) / 2 of its interval over its looks, at most {ALPHA:g}; with every true effect on a bound "
         f"between two decisions, at most about {by_chance:.1f} decisive outcomes would be expected by chance. "
         "A verdict's p-value is its decision's times the number it could reach; adjusted over all "
         f"{len(judged)} verdicts at {ALPHA:g}, {holm} survive Holm's family-wise adjustment and {bh} Benjamini-Hochberg's "
-        "false-discovery one (the column 'survives adjustment'); at 5 seeds no p-value is below 1/32, so none can survive Holm's."
+        "false-discovery one (the column 'survives adjustment'). A stagewise sequential p-value is at least the error spent before "
+        "its look, and 1/32 at the first, so with looks of 5, 10 and 20 seeds none can survive Holm's over this many claims: "
+        "deciding at few seeds is what the looks buy, a family-wise guarantee is what they cost."
     )
 
 

@@ -260,6 +260,22 @@ def test_a_study_version_on_another_dataset_has_its_own_folder_and_keeps_non_mni
     assert "bn-study-studies run placement --data fashion_mnist" in out
 
 
+def test_a_study_version_at_a_training_size_has_its_own_folder_and_make_flag():
+    small = Version(data="fashion_mnist", train_size=3600)
+    study = registry.get("fig1")
+    assert study.folder(RESULTS, small) == RESULTS / "fig1_fashion_mnist_n3600"
+    assert (
+        registry.get("fig1_fashion_mnist_n3600") is study
+        and Version.of_folder("fig1_fashion_mnist_n3600", "fig1") == small
+    )
+    assert set(cli.check(study, small)["data.train_size"]) == {3600}
+    out = subprocess.run(
+        ["make", "-n", "fig1", "DATA=fashion_mnist", "TRAIN_SIZE=3600"], cwd=REPO, capture_output=True, text=True
+    ).stdout
+    assert "bn-study-studies run fig1 --data fashion_mnist --train-size 3600" in out
+    assert cli.main(["check", "fig1", "--train-size", "0"]) == 2  # one line, exit 2
+
+
 def test_a_study_resumes_its_newest_sweep_if_it_did_not_finish(tmp_path):
     study = registry.get("fig1")
     sweeps = tmp_path / "fig1" / "sweeps"
@@ -277,8 +293,21 @@ def test_a_study_resumes_its_newest_sweep_if_it_did_not_finish(tmp_path):
     (sweeps / "2026-11-24_10-00-00_fig1" / "1" / "run.json").write_text(
         json.dumps({"status": "done", "overrides": ["seed=1"]})
     )
+    # every job finished, but the study had not yet added its seeds and rendered: a rerun still resumes it
+    assert cli._unfinished(sweeps, study) == sweeps / "2026-11-24_10-00-00_fig1"
+    (sweeps / "2026-11-24_10-00-00_fig1" / cli.FINISHED).write_text("{}")
     assert cli._unfinished(sweeps, study) is None  # finished: the next run starts a new sweep
     assert cli._unfinished(tmp_path / "none" / "sweeps", study) is None
+    # a sweep of added seeds is never the newest sweep of the study, and an unfinished one is resumed by its look
+    seeds = sweeps / "2026-11-25_10-00-00_fig1_seeds10"
+    (seeds / "0").mkdir(parents=True)
+    (seeds / "0" / "run.json").write_text(json.dumps({"status": "running", "overrides": ["seed=5"]}))
+    (seeds / "sweep.json").write_text(
+        json.dumps({"created_at": "2026-11-25T10:00:00", "jobs": [["seed=5"]], "jobs_file": str(seeds / "jobs.json")})
+    )
+    assert collect.latest_sweep("fig1", tmp_path) == sweeps / "2026-11-24_10-00-00_fig1"
+    assert collect.added_seeds(sweeps / "2026-11-24_10-00-00_fig1", "fig1") == [seeds]
+    assert cli._unfinished(sweeps, study, "_seeds10") == seeds and cli._unfinished(sweeps, study, "_seeds20") is None
 
 
 def test_fig1_and_fig1_second_lr_run_at_the_rates_their_pilot_of_the_same_version_picks(tmp_path, monkeypatch):

@@ -143,8 +143,36 @@ def test_fashion_mnist_comes_from_debians_files_when_a_failed_download_left_the_
 
 def test_the_evaluation_subset_is_fixed_and_stratified():
     y = np.repeat(np.arange(3), [500, 300, 200])
-    rows = data_lib.evaluation_subset(y, 101)
+    rows = data_lib.stratified_subset(y, 101)
     assert len(rows) == len(set(rows)) == 101 and (np.diff(rows) > 0).all()
     assert np.bincount(y[rows]).tolist() == [51, 30, 20]  # 50.5, 30.3, 20.2: the largest remainder gets the odd one
-    np.testing.assert_array_equal(rows, data_lib.evaluation_subset(y, 101))  # the same examples every time
-    assert data_lib.evaluation_subset(y, 0) is None and data_lib.evaluation_subset(y, 1000) is None  # whole
+    np.testing.assert_array_equal(rows, data_lib.stratified_subset(y, 101))  # the same examples every time
+    assert data_lib.stratified_subset(y, 0) is None and data_lib.stratified_subset(y, 1000) is None  # whole
+
+
+def test_train_size_trains_on_a_fixed_stratified_subsample_and_leaves_validation_and_test_whole():
+    whole = data_lib.load(compose_run("data=mnist5k").data)
+    cut = data_lib.load(compose_run("data=mnist5k", "data.train_size=1000").data)
+    assert len(cut.x_train) == 1000 and "a stratified 1,000 of it" in cut.source
+    assert len(cut.x_val) == len(whole.x_val) and len(cut.x_test) == len(whole.x_test)
+    # each class its share of the whole training split, the same images every time
+    share = np.bincount(whole.y_train) * 1000 / len(whole.y_train)
+    assert np.all(np.abs(np.bincount(cut.y_train) - share) < 1)
+    again = data_lib.subsampled(data_lib.load(compose_run("data=mnist5k").data), 1000)
+    np.testing.assert_array_equal(again.x_train, cut.x_train)
+
+
+@pytest.mark.parametrize(
+    "size, message",
+    [
+        ("-1", "data.train_size=-1: must be an integer >= 0 (0: the whole training split)"),
+        (
+            "5000",
+            "data.train_size=5000: must be at most 3,600, the training split of mnist5k after its validation split",
+        ),
+    ],
+)
+def test_a_train_size_the_training_split_cannot_give_is_refused_in_one_line(size, message):
+    with pytest.raises(ConfigError) as err:
+        compose_run("data=mnist5k", f"data.train_size={size}")
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)

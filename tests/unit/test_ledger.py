@@ -47,6 +47,42 @@ def test_cells_compare_what_trains_whatever_the_study_seed_or_evaluation():
     )
     keys = list(ledger.cell_keys(runs))
     assert keys[0] == keys[1] == keys[2] != keys[3]
+    # a number is never a bool: dropout 0 is not 'off', an init scale of 1 is not 'on'; 1, 1.0 and '1' are one value
+    values = [{"model.dropout": 0.0}, {"model.dropout": None}, {"model.init_std": 1}, {"model.init_std": True}]
+    values += [{"model.init_std": "1.0"}]
+    keys = list(ledger.cell_keys(pd.DataFrame(values)))
+    assert keys[0] != keys[1] and keys[2] != keys[3] and keys[2] == keys[4]
+
+
+def test_a_claim_committed_with_its_runs_or_off_their_history_is_post_hoc_whatever_the_clocks_say(tmp_path):
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
+
+    git("init", "-q")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "claim")
+    claim_commit = git("rev-parse", "HEAD")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "runs")
+    runs_commit = git("rev-parse", "HEAD")
+    runs = pd.DataFrame(
+        [{"model.bn": bn, "seed": 0, "folder": "results/t/sweeps/2026-11-24_10-00-00_t/0"} for bn in ("none", "before")]
+    )
+    cell = ledger.cell_keys(runs.iloc[:1]).iloc[0]
+    declared = {"kind": "claim", "study": "t", "claim": "t.c", "hash": "h1", "at": "2026-11-24T09:00:00+00:00"}
+    held = {
+        "kind": "cell",
+        "cell": cell,
+        "first_run_at": "2026-11-24T10:00:00+00:00",
+        "run_id": "r",
+        "at": "2026-11-24T11:00:00+00:00",
+    }
+    for claimed, ran, post_hoc in (
+        (claim_commit, runs_commit, False),
+        (runs_commit, runs_commit, True),
+        (runs_commit, claim_commit, True),
+    ):
+        (tmp_path / ledger.LEDGER).unlink(missing_ok=True)
+        book = _book(tmp_path, [{**declared, "commit": claimed}, {**held, "commit": ran}])
+        assert ledger.assess(book, "t", CLAIM, "h1", runs, tmp_path)["post_hoc"] is post_hoc, (claimed, ran)
 
 
 def _book(tmp_path, entries) -> ledger.Ledger:
@@ -65,7 +101,7 @@ def test_a_claim_is_registered_only_when_its_declaration_is_older_than_every_run
     )
     declared = {"kind": "claim", "study": "t", "claim": "t.c", "hash": "h1", "commit": "c1"}
     before = _book(tmp_path, [{**declared, "at": "2026-11-24T09:59:59+00:00"}])
-    record = ledger.assess(before, "t", CLAIM, "h1", runs)
+    record = ledger.assess(before, "t", CLAIM, "h1", runs, REPO)
     assert not record["post_hoc"] and record["first_run_at"] == "2026-11-24T10:00:00+00:00"
     # an earlier run of one cell it reads, under another study's name, in the ledger: post hoc
     cell = ledger.cell_keys(runs.iloc[:1]).iloc[0]
@@ -74,9 +110,9 @@ def test_a_claim_is_registered_only_when_its_declaration_is_older_than_every_run
     book = _book(
         tmp_path, [{**declared, "at": "2026-11-24T09:59:59+00:00"}, {**earlier, "at": "2026-11-23T01:00:00+00:00"}]
     )
-    assert ledger.assess(book, "t", CLAIM, "h1", runs)["post_hoc"]
+    assert ledger.assess(book, "t", CLAIM, "h1", runs, REPO)["post_hoc"]
     # a declaration the ledger does not hold (changed since the last scan, or never committed): post hoc
-    record = ledger.assess(before, "t", CLAIM, "h2", runs)
+    record = ledger.assess(before, "t", CLAIM, "h2", runs, REPO)
     assert record["post_hoc"] and record["registered_at"] is None
 
 
