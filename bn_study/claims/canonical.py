@@ -3,7 +3,8 @@
 The declaration is what decides a verdict: the sentence tested, the two sides (label, the cells' filter, a side's own
 metric), the metric with its parameters, the direction, the margin, and the experiment files that plan the cells it
 reads (their YAML content, comments and the swept seeds left out: more seeds of the same cells is no new claim). Not
-in it: the claim's id (its name), the source it cites, and its history notes. Every field is in, defaults too: a field
+in it: the claim's id (its name), the source it cites, its history notes and its handicap note (which other claim
+compares fairly). Every field is in, defaults too: a field
 added to a metric class re-registers the claims that use it (a registration later than need be, never earlier). The
 one exception is the seed cap at its default: the looks it implies are the engine's (verdicts.json's `engine`, with
 the verdict diff for any outcome an engine change moves), so a claim that keeps the default hashes as before caps.
@@ -28,7 +29,7 @@ import yaml
 
 # Where a sweep's experiment file has lived: the package's configs, and the top-level folder before them.
 EXPERIMENT_FOLDERS = ("bn_study/conf/experiment", "experiments")
-CLAIM_FIELDS_LEFT_OUT = ("id", "source", "history")
+CLAIM_FIELDS_LEFT_OUT = ("id", "source", "history", "handicap", "fair_twin")
 # Claim fields left out while they hold these values (see the module doc).
 CLAIM_DEFAULTS_LEFT_OUT = {"seed_cap": 20}
 

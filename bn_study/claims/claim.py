@@ -38,9 +38,21 @@ class Claim:
     history: str = ""
     # The most seeds the claim may be judged on (claims.sequential: looks at 5, 10, 20, ... and the cap).
     seed_cap: int = sequential.DEFAULT_CAP
+    # Where this comparison handicaps one side (BN read on moving averages that lag after a short run): why, and the id
+    # of the claim that compares fairly, which the report shows beside it. A note, not part of the rule.
+    handicap: str = ""
+    fair_twin: str = ""
 
     def metric_of(self, side: Side) -> Metric:
         return side.metric or self.metric
+
+    def check_twin(self, ids) -> None:
+        """A handicapped claim names its reason and a fair twin among its study's claims (`ids`)."""
+        if bool(self.fair_twin) != bool(self.handicap) or (self.fair_twin and self.fair_twin not in ids):
+            raise ClaimError(
+                f"claims.{self.id}.fair_twin={self.fair_twin or None}: a handicapped claim names the handicap and a claim of its "
+                f"study that compares fairly, one of {', '.join(i for i in ids if i != self.id)}"
+            )
 
     def check(self, planned: pd.DataFrame) -> None:
         """Refuse a malformed claim, or one whose sides match none of the study's planned runs (one row per

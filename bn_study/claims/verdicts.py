@@ -249,6 +249,7 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> dict:
         "outcome": decided,
         "p": decision_p(tuple(sizes) + tuple(planned[len(sizes) :]), counts),
         "history": claim.history,
+        **({"handicap": claim.handicap, "fair_twin": claim.fair_twin} if claim.fair_twin else {}),
         # The metric's floor (GridCount: no value trains): a pair with both sides on it says nothing.
         "floor": metric.floor,
     }
@@ -433,7 +434,13 @@ def claim_rows(verdicts: list[dict]) -> list[list[str]]:
             _metric_text(r),
             expected_text(r),
             effect(r),
-            f"**{r['outcome']}**" + (f" (rule history: {r['history']})" if r.get("history") else ""),
+            f"**{r['outcome']}**"
+            + (
+                f" (handicapped: {r['handicap']}; the fair comparison is `{r['fair_twin']}`)"
+                if r.get("fair_twin")
+                else ""
+            )
+            + (f" (rule history: {r['history']})" if r.get("history") else ""),
         ]
         for r in verdicts
     ]

@@ -79,6 +79,7 @@ def check(study: Study, version: Version, selected: list[str] = ()) -> pd.DataFr
     planned = plan.planned(study.sweeps, version, tuple(selected))
     for claim in study.claims:
         claim.check(planned)
+        claim.check_twin([c.id for c in study.claims])
     return planned
 
 

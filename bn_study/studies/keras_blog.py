@@ -139,28 +139,52 @@ def build(study_dir: Path, out: Path) -> list[Path]:
 BLOG = "Keras blog, 'One simple trick to train Keras model faster with Batch Normalization' (its table)"
 
 
-def _cell(lr: float, act: str, published: str, direction: str, margin: float) -> Claim:
+LAG = (
+    "BN is read on its moving averages, which after 340 steps still lag the weights (keras_blog.moving_average_lag): the "
+    "BN network is judged on statistics it has not settled, not on what it learned"
+)
+
+
+def _cell(lr: float, act: str, published: str, direction: str, margin: float) -> tuple[Claim, Claim]:
+    """The blog's cell as it reads it (BN at inference on its moving averages), and the same cell with BN read on each
+    test batch's own statistics: the fair comparison after a run this short."""
     where = {"optimizer.lr": lr, "model.activation": act}
-    return Claim(
-        f"keras_blog.{act}_lr{lr:g}",
-        BLOG,
-        f"lr {lr:g}, {act}: validation accuracy after 3 epochs {published} without -> with BN.",
-        Side("with BN", {**where, "model.bn": "before"}),
-        Side("without BN", {**where, "model.bn": "none"}),
-        Final("test", "accuracy"),
-        direction,
-        margin,
+    name = f"keras_blog.{act}_lr{lr:g}"
+    without = Side("without BN", {**where, "model.bn": "none"})
+    return (
+        Claim(
+            name,
+            BLOG,
+            f"lr {lr:g}, {act}: validation accuracy after 3 epochs {published} without -> with BN.",
+            Side("with BN", {**where, "model.bn": "before"}),
+            without,
+            Final("test", "accuracy"),
+            direction,
+            margin,
+            handicap=LAG,
+            fair_twin=f"{name}_batch_stats",
+        ),
+        Claim(
+            f"{name}_batch_stats",
+            BLOG,
+            f"lr {lr:g}, {act}: the same, with BN read on each test batch's statistics rather than its lagging moving averages.",
+            Side("with BN, on batch statistics", {**where, "model.bn": "before"}, Final("bn_modes", "acc_batch_stats")),
+            without,
+            Final("test", "accuracy"),
+            direction,
+            margin,
+        ),
     )
 
 
 # The blog's cells where it reports a difference (at lr 0.001 relu it reports 0.9893 -> 0.9899: no claim).
 LAG_WHERE = {"optimizer.lr": 0.001, "model.activation": "relu", "model.bn": "before"}
 CLAIMS = (
-    _cell(0.01, "relu", "0.9749 -> 0.9900", "higher", 0.005),
-    _cell(0.05, "relu", "0.1028 -> 0.9725", "higher", 0.05),
-    _cell(0.01, "sigmoid", "0.1135 -> 0.9513", "higher", 0.05),
-    _cell(0.05, "sigmoid", "0.0956 -> 0.8367", "higher", 0.05),
-    _cell(0.001, "sigmoid", "0.9755 -> 0.9364", "lower", 0.01),
+    *_cell(0.01, "relu", "0.9749 -> 0.9900", "higher", 0.005),
+    *_cell(0.05, "relu", "0.1028 -> 0.9725", "higher", 0.05),
+    *_cell(0.01, "sigmoid", "0.1135 -> 0.9513", "higher", 0.05),
+    *_cell(0.05, "sigmoid", "0.0956 -> 0.8367", "higher", 0.05),
+    *_cell(0.001, "sigmoid", "0.9755 -> 0.9364", "lower", 0.01),
     Claim(
         "keras_blog.moving_average_lag",
         "Wu & Johnson (2021), 'Rethinking Batch in BatchNorm'",

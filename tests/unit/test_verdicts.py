@@ -489,3 +489,25 @@ def test_gradient_growth_is_the_per_layer_factor_towards_the_input():
     assert GradientGrowth(step=0).value(runs, curves, None) == pytest.approx(
         1.0
     )  # the output layer, other steps and measures left out
+
+
+def test_a_handicapped_claim_names_why_and_a_fair_twin_of_its_study_and_its_verdict_says_so():
+    from dataclasses import replace
+
+    handicapped = replace(claim(), handicap="read on lagging moving averages", fair_twin="t.fair")
+    handicapped.check_twin(["t.claim", "t.fair"])
+    for bad in (
+        replace(handicapped, fair_twin="t.none"),
+        replace(handicapped, handicap=""),
+        replace(claim(), fair_twin="t.fair"),
+    ):
+        with pytest.raises(
+            ClaimError, match=r"^claims\.t\.claim\.fair_twin=.*: a handicapped claim names the handicap and a claim"
+        ):
+            bad.check_twin(["t.claim", "t.fair"])
+    record = judge({"a": BASE, "b": BASE}, handicapped)
+    assert record["fair_twin"] == "t.fair"
+    assert (
+        "handicapped: read on lagging moving averages; the fair comparison is `t.fair`"
+        in verdicts.claim_rows([record])[0][-1]
+    )
