@@ -216,8 +216,12 @@ class ProbeConfig:
     bn_modes: bool = False
     # With bn_modes: also test accuracy with BN's statistics recomputed over this many training batches (precise
     # BN; metric acc_precise) and with the moving averages' start taken out (acc_moving_debiased), each set for
-    # that measure only. 0: neither.
+    # that measure only; with precise, the Figure 1 probe on such statistics. 0: neither.
     precise_batches: int = 0
+    # The Figure 1 probe (enabled) also with BN's statistics recomputed over probe.precise_batches training batches at
+    # each evaluation, for that measure only (splits probe_precise, probe_units_precise): is BN's input steadier once its
+    # inference statistics do not lag?
+    precise: bool = False
     # Fixed training examples behind gradients, ics and landscape.
     batch: int = 256
     # Step sizes along the gradient for `landscape`, as multiples of the current learning rate.

@@ -220,10 +220,16 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     )
     require(p.precise_batches >= 0, "probe.precise_batches", p.precise_batches, "an integer >= 0 (0: not measured)")
     require(
-        not p.precise_batches or p.bn_modes,
+        not p.precise_batches or p.bn_modes or p.precise,
         "probe.precise_batches",
         p.precise_batches,
-        "0 unless probe.bn_modes=true (it adds a BN mode)",
+        "0 unless probe.bn_modes=true or probe.precise=true (it adds a BN mode)",
+    )
+    require(
+        not p.precise or (p.enabled and p.precise_batches > 0),
+        "probe.precise",
+        p.precise,
+        "false unless probe.enabled=true and probe.precise_batches > 0 (the batches it recomputes BN's statistics over)",
     )
     require(t.precise_bn >= 0, "trainer.precise_bn", t.precise_bn, "an integer >= 0 (0: BN's moving averages)")
     require(

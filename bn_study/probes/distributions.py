@@ -4,7 +4,9 @@
 examples, of the input to one nonlinearity unit (split `probe`), and the same percentiles for every unit
 of that layer (split `probe_units`, metrics `u{unit}.p{q}`), so that a claim about the distribution's
 stability can be judged over all units, not one. With BN before the activation that input is the BN
-output; it is read with the moving averages (inference mode), so probing never changes BN's state.
+output; it is read with the moving averages (inference mode), so probing never changes BN's state. With
+probe.precise, the same percentiles once more with BN's statistics recomputed over fixed training batches
+(`precise_bn`, set for that measure only): splits `probe_precise` and `probe_units_precise`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import tensorflow as tf
 
 from bn_study.config import ProbeConfig, RunConfig
 from bn_study.models.blocks import batch_norm_layers, nonlinearities
+from bn_study.probes import precise_bn
 
 
 class VarianceShift:
@@ -55,17 +58,23 @@ class VarianceShift:
 
 
 class InputPercentiles:
-    def __init__(self, model: keras.Model, cfg: ProbeConfig, x_fixed: np.ndarray):
+    def __init__(self, model: keras.Model, cfg: ProbeConfig, x_fixed: np.ndarray, precise=None):
         self.layer = nonlinearities(model)[cfg.layer]  # `probes.registry.check` made sure the layer and unit exist
         self._unit = cfg.unit
         self._q = list(cfg.percentiles)
         self._x = tf.constant(x_fixed[: cfg.examples])
+        self._model, self._precise = model, precise
         sub = keras.Model(model.inputs, self.layer.input)
         self._fn = tf.function(lambda x: sub(x, training=False))
 
     @classmethod
     def start(cls, trainer, cfg: RunConfig, data) -> "InputPercentiles":
-        return cls(trainer.model, cfg.probe, data.x_test)
+        precise = (
+            precise_bn.Recomputer(trainer.model, data.x_train, cfg.trainer.batch_size, cfg.probe.precise_batches)
+            if cfg.probe.precise and batch_norm_layers(trainer.model)
+            else None
+        )
+        return cls(trainer.model, cfg.probe, data.x_test, precise)
 
     @property
     def where(self) -> str:
@@ -73,8 +82,18 @@ class InputPercentiles:
 
     def measure(self, whole: bool = True) -> dict[str, dict[str, float]]:
         """Over its fixed examples, the same whether the evaluation is `whole` or on trainer.eval_subset's subset."""
+        out = self._percentiles("")
+        if self._precise is not None:
+            with precise_bn.applied(self._model, self._precise.statistics()):
+                out |= self._percentiles("_precise")
+        return out
+
+    def _percentiles(self, suffix: str) -> dict[str, dict[str, float]]:
         values = self._fn(self._x).numpy()
         values = values.reshape(-1, values.shape[-1])
         table = np.percentile(values, self._q, axis=0)  # [percentile, unit]
         units = {f"u{u}.p{q:g}": float(table[i, u]) for u in range(table.shape[1]) for i, q in enumerate(self._q)}
-        return {"probe": {f"p{q:g}": float(table[i, self._unit]) for i, q in enumerate(self._q)}, "probe_units": units}
+        return {
+            f"probe{suffix}": {f"p{q:g}": float(table[i, self._unit]) for i, q in enumerate(self._q)},
+            f"probe_units{suffix}": units,
+        }

@@ -118,8 +118,9 @@ def typical_unit(tables: Tables) -> tuple[int, int]:
     return seed, int(drift.index[len(drift) // 2].split(".")[0].removeprefix("u"))
 
 
-def figure_table(tables: Tables) -> pd.DataFrame:
-    """step x arm -> median test accuracy with its interval, and the typical unit's percentiles (seed, unit columns)."""
+def figure_table(tables: Tables, bn_split: str = "probe_units") -> pd.DataFrame:
+    """step x arm -> median test accuracy with its interval, and the typical unit's percentiles (seed, unit columns); the
+    BN arm's read off `bn_split` (probe_units_precise: on recomputed statistics)."""
     acc = median_curves(tables, ["model.bn"]).rename(
         columns={
             "model.bn": "bn",
@@ -131,9 +132,10 @@ def figure_table(tables: Tables) -> pd.DataFrame:
     )
     seed, unit = typical_unit(tables)
     runs = tables.runs[tables.runs["seed"] == seed].set_index("run_id")["model.bn"]
+    split = tables.curves["run_id"].map(runs).map({"none": "probe_units", "before": bn_split})
     rows = tables.curves[
         tables.curves["run_id"].isin(runs.index)
-        & (tables.curves["split"] == "probe_units")
+        & (tables.curves["split"] == split)
         & tables.curves["metric"].str.startswith(f"u{unit}.")
     ]
     wide = rows.pivot_table(index=["run_id", "step"], columns="metric", values="value").reset_index()
