@@ -218,7 +218,7 @@ class ProbeConfig:
     # BN; metric acc_precise) and with the moving averages' start taken out (acc_moving_debiased), each set for
     # that measure only; with precise, the Figure 1 probe on such statistics. 0: neither.
     precise_batches: int = 0
-    # The Figure 1 probe (enabled) also with BN's statistics recomputed over probe.precise_batches training batches at
+    # The Figure 1 probe (as `enabled` measures it) with BN's statistics recomputed over probe.precise_batches training batches at
     # each evaluation, for that measure only (splits probe_precise, probe_units_precise): is BN's input steadier once its
     # inference statistics do not lag?
     precise: bool = False

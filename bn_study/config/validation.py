@@ -226,10 +226,10 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
         "0 unless probe.bn_modes=true or probe.precise=true (it adds a BN mode)",
     )
     require(
-        not p.precise or (p.enabled and p.precise_batches > 0),
+        not p.precise or p.precise_batches > 0,
         "probe.precise",
         p.precise,
-        "false unless probe.enabled=true and probe.precise_batches > 0 (the batches it recomputes BN's statistics over)",
+        "false unless probe.precise_batches > 0 (the batches it recomputes BN's statistics over)",
     )
     require(t.precise_bn >= 0, "trainer.precise_bn", t.precise_bn, "an integer >= 0 (0: BN's moving averages)")
     require(

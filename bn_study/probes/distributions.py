@@ -63,7 +63,7 @@ class InputPercentiles:
         self._unit = cfg.unit
         self._q = list(cfg.percentiles)
         self._x = tf.constant(x_fixed[: cfg.examples])
-        self._model, self._precise = model, precise
+        self._model, self._precise, self._plain = model, precise, cfg.enabled
         sub = keras.Model(model.inputs, self.layer.input)
         self._fn = tf.function(lambda x: sub(x, training=False))
 
@@ -82,7 +82,7 @@ class InputPercentiles:
 
     def measure(self, whole: bool = True) -> dict[str, dict[str, float]]:
         """Over its fixed examples, the same whether the evaluation is `whole` or on trainer.eval_subset's subset."""
-        out = self._percentiles("")
+        out = self._percentiles("") if self._plain else {}
         if self._precise is not None:
             with precise_bn.applied(self._model, self._precise.statistics()):
                 out |= self._percentiles("_precise")

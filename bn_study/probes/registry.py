@@ -30,10 +30,6 @@ class Probe:
 # Keyed by the ProbeConfig flag that switches each on; `enabled` (Figure 1's) first: run.json records its `where`.
 PROBES: Registry[Probe] = Registry("probe")
 PROBES.add("enabled", Probe(("probe", "probe_units"), "bn_study.probes.distributions:InputPercentiles"))
-PROBES.add(
-    "precise",
-    Probe(("probe_precise", "probe_units_precise"), "bn_study.probes.distributions:InputPercentiles", needs_bn=True),
-)
 PROBES.add("variance_shift", Probe(("probe",), "bn_study.probes.distributions:VarianceShift", needs_bn=True))
 for _flag, _split in (
     ("activations", "act"),
@@ -43,6 +39,10 @@ for _flag, _split in (
 ):
     PROBES.add(_flag, Probe((_split,), "bn_study.probes.mechanisms:Mechanisms"))
 PROBES.add("bn_modes", Probe(("bn_modes",), "bn_study.probes.mechanisms:Mechanisms", on_subset=True))
+PROBES.add(
+    "precise",
+    Probe(("probe_precise", "probe_units_precise"), "bn_study.probes.distributions:InputPercentiles", needs_bn=True),
+)
 
 
 def _has_bn(run: RunConfig) -> bool:

@@ -37,7 +37,11 @@ CONFIG_CASES = [
     ),
     (
         ["probe.precise_batches=10"],
-        "probe.precise_batches=10: must be 0 unless probe.bn_modes=true (it adds a BN mode)",
+        "probe.precise_batches=10: must be 0 unless probe.bn_modes=true or probe.precise=true (it adds a BN mode)",
+    ),
+    (
+        ["probe.precise=true"],
+        "probe.precise=True: must be false unless probe.precise_batches > 0",
     ),
     (
         ["trainer.precise_bn=5", "probe.bn_modes=true"],
