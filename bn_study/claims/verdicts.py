@@ -425,6 +425,11 @@ def _metric_text(record: dict) -> str:
     return f"a: {a}; b: {b}" if a and b and a != b else record["metric"]
 
 
+def pending(record: dict) -> str:
+    """What an undecided claim still asks for: its next look, where its runs stop short of it."""
+    return f" (its next look, at {record['next_look']} seeds, is not run yet)" if record.get("next_look") else ""
+
+
 def claim_rows(verdicts: list[dict]) -> list[list[str]]:
     """Rows for a markdown table: claim, sides, metric, rule, effect with interval, outcome."""
     return [
@@ -435,6 +440,8 @@ def claim_rows(verdicts: list[dict]) -> list[list[str]]:
             expected_text(r),
             effect(r),
             f"**{r['outcome']}**"
+            + (" (post hoc: declared after runs it reads, claims.ledger)" if r.get("post_hoc") else "")
+            + pending(r)
             + (
                 f" (handicapped: {r['handicap']}; the fair comparison is `{r['fair_twin']}`)"
                 if r.get("fair_twin")

@@ -87,7 +87,10 @@ def _cell(r: dict | None) -> str:
     if r is None:
         return "not run yet"
     mark = f" {POST_HOC}" if r.get("post_hoc", True) else ""
-    return f"**{r['outcome']}**{mark}{'' if verdicts.measurable(r) else ' (not measurable here)'} {verdicts.effect(r)} (n={r['n']})"
+    return (
+        f"**{r['outcome']}**{mark}{'' if verdicts.measurable(r) else ' (not measurable here)'} {verdicts.effect(r)} "
+        f"(n={r['n']}){verdicts.pending(r)}"
+    )
 
 
 def registration_text() -> str:
@@ -189,6 +192,7 @@ def overview(results: Path) -> list[str]:
         for v, label in zip(VERSIONS, labels)
     ]
     post_hoc = sum(r.get("post_hoc", True) for _, _, r in _judged(results))
+    waiting = sum(bool(r.get("next_look")) for _, _, r in _judged(results))
     return [
         "| claim | source | "
         + " | ".join(f"{label}: outcome, effect a - b [interval]" for label in labels)
@@ -197,6 +201,9 @@ def overview(results: Path) -> list[str]:
         *("| " + " | ".join(row) + " |" for row in rows),
         "",
         "; ".join(counts) + ".",
+        "",
+        f"{waiting} undecided verdicts ask for their next look's seeds, not run yet (`make seeds STUDY=<study>` adds them); "
+        "the others are decided, stopped because no decision is within reach by their seed cap, or not measurable.",
         "",
         f"{post_hoc} of {len(_judged(results))} verdicts are post hoc. {registration_text()} 'Not measurable here': no pair can tell "
         "the sides apart (every pair a tie, or censored on both sides: a threshold neither side reaches).",
