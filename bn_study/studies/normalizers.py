@@ -157,8 +157,9 @@ def build(study_dir: Path, out: Path) -> list[Path]:
             "LayerNormalization, GroupNormalization; a conv block's layer norm is one-group GroupNormalization, as Wu & He define it), "
             "each before each hidden activation in place of BN, with a gain and bias per unit or channel; the linear layers before them "
             f"have no bias. Group norm uses {GROUPS} groups (Wu & He's default is 32 groups of wide conv layers; these blocks have 32 to 100 "
-            f"channels, so 4 keeps 8 to 25 channels per group). {study.seeds_note()}; with 5 seeds the claims' interval is the range of the 5 "
-            f"paired differences, so 'holds' means every seed's difference clears the margin. {study.data_note()}.",
+            f"channels, so 4 keeps 8 to 25 channels per group). {study.seeds_note()}; at a claim's first look (5 seeds) its interval is the range of the 5 "
+            f"paired differences, so 'holds' there means every seed's difference clears the margin; an undecided claim gets 10, then 20 "
+            f"seeds in the cells it reads. {study.data_note()}.",
             "",
             "## (a, b) The Figure 1 MLP: learning-rate range and speed",
             "",
