@@ -420,3 +420,50 @@ def test_an_edited_ledger_is_refused_in_one_line_before_anything_is_rendered(tmp
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "ledger.jsonl line 6: edited" in err[0]
     assert (tmp_path / "input_bn" / "verdicts.json").read_text() == before
+
+
+def test_add_seeds_runs_exactly_the_seeds_each_undecided_claims_next_look_needs_then_stops(tmp_path, monkeypatch):
+    """A study of arms a, b, c, judged at 5 seeds: a - b is undecided (4 of 5 above the margin), so its cells get seeds
+    5-9 and it holds at 10 (9 of 10); c - b is decided at 5, so arm c gets no seed. Sweeps are faked: each job's run has
+    the accuracy its arm and seed are given."""
+    accuracy = {"a": lambda s: 0.5 if s == 2 else 0.6, "b": lambda s: 0.5, "c": lambda s: 0.7}
+    job = lambda arm, s: ("experiment=t", f"+arm={arm}", f"seed={s}")  # noqa: E731
+
+    def tables(jobs):
+        runs, curves = [], []
+        for overrides in jobs:
+            arm, seed = overrides[1].split("=")[1], int(overrides[2].split("=")[1])
+            value = accuracy[arm](seed)
+            runs.append({"run_id": f"{arm}{seed}", "arm": arm, "seed": seed, "status": "done", "test_accuracy": value})
+            curves.append({"run_id": f"{arm}{seed}", "step": 10, "split": "test", "metric": "accuracy", "value": value})
+        return collect.Collected(pd.DataFrame(runs), pd.DataFrame(curves), [], ["fake"])
+
+    planned = pd.DataFrame([{"arm": arm, "seed": s, "job": job(arm, s)} for arm in "abc" for s in range(5)])
+    sides = {arm: Side(arm, {"arm": arm}) for arm in "abc"}
+    study = registry.Study(
+        "t",
+        "t",
+        "t",
+        sweeps=("t",),
+        claims=(
+            Claim("t.ab", "s", "s", sides["a"], sides["b"], Final(), "higher", 0.05),
+            Claim("t.cb", "s", "s", sides["c"], sides["b"], Final(), "higher", 0.05),
+        ),
+    )
+    out = study.folder(tmp_path)
+    collect.write(tables(planned["job"]), out)
+    swept = []
+
+    def sweep(study, version, name, overrides, folder):
+        swept.append(json.loads((folder / "jobs.json").read_text()))
+
+    monkeypatch.setattr(cli, "_sweep", sweep)
+    monkeypatch.setattr(cli.collect, "collect", lambda folder: tables(swept[-1]))
+    monkeypatch.setattr(cli.plan, "base", lambda name, version: [f"experiment={name}"])
+    assert cli.add_seeds(study, Version(), tmp_path, planned) == 10
+    assert sorted(map(tuple, swept[0])) == sorted(job(arm, s) for arm in "ab" for s in range(5, 10)) and len(swept) == 1
+    runs, curves = collect.load(out)
+    judged = {r["id"]: r for r in verdicts.judge_all(study.claims, runs, curves)}
+    assert (judged["t.ab"]["outcome"], judged["t.ab"]["looks"]) == ("holds", [5, 10])
+    assert (judged["t.cb"]["outcome"], judged["t.cb"]["looks"]) == ("holds", [5])
+    assert cli.add_seeds(study, Version(), tmp_path, planned) == 0 and len(swept) == 1  # nothing left to ask for
