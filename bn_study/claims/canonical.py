@@ -8,6 +8,10 @@ compares fairly). Every field is in, defaults too: a field
 added to a metric class re-registers the claims that use it (a registration later than need be, never earlier). The
 one exception is the seed cap at its default: the looks it implies are the engine's (verdicts.json's `engine`, with
 the verdict diff for any outcome an engine change moves), so a claim that keeps the default hashes as before caps.
+The engine itself (claims.verdicts and claims.sequential, the metrics' code) is not in a declaration for the same
+reason: a change to it is recorded in every verdicts.json (`engine`) and each outcome it moves is listed, old -> new,
+by the verdict diff `make report` writes. Registration says that what a claim states came before its runs; the diff
+says what the code that applies it has since changed.
 
 This module needs nothing of bn_study: `python canonical.py` run inside any checkout of the repository since claims
 became data (fcc0290) prints that checkout's {study: {claim id: hash}}, which is how the ledger's past is built
