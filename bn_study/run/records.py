@@ -147,9 +147,10 @@ def _check_sizes(data: dict, asked: dict) -> None:
         return
     spec = DATASETS[data["name"]].spec
     val = n_val(spec.n_train, asked.get("val_fraction", 0.0))
+    train = asked.get("train_size") or spec.n_train - val  # data.train_size cuts the training split to its size
     found, expected = (
         (data.get("n_train"), data.get("n_val", 0), data.get("n_test")),
-        (spec.n_train - val, val, spec.n_test),
+        (train, val, spec.n_test),
     )
     if found != expected:
         raise Unverified(

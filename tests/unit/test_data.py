@@ -176,3 +176,12 @@ def test_a_train_size_the_training_split_cannot_give_is_refused_in_one_line(size
     with pytest.raises(ConfigError) as err:
         compose_run("data=mnist5k", f"data.train_size={size}")
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_a_run_at_a_train_size_verifies_against_that_size_and_no_other():
+    from bn_study.run import records
+
+    data = {"name": "mnist5k", "n_train": 1000, "n_val": 400, "n_test": 1000}
+    records._check_sizes(data, {"val_fraction": 0.1, "train_size": 1000})
+    with pytest.raises(records.Unverified, match=r"\(1000, 400, 1000\) are not mnist5k's \(3600, 400, 1000\)"):
+        records._check_sizes(data, {"val_fraction": 0.1})
