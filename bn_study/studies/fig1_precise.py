@@ -90,5 +90,5 @@ STUDY = Study(
     claims=CLAIMS,
     render=build,
     selected=functools.partial(fig1_pilot.BEST.rate, study=NAME),
-    order=1,
+    order=3,
 )

@@ -13,7 +13,8 @@ from bn_study.studies import plan
 from tests.conftest import TINY, compose_run
 
 # Every registered probe beside Figure 1's, which every run has on.
-PROBES_ON = [f"probe.{flag}=true" for flag in PROBES if flag != "enabled"]
+# probe.precise and bn_modes's acc_precise recompute BN's statistics over 2 training batches.
+PROBES_ON = [*(f"probe.{flag}=true" for flag in PROBES if flag != "enabled"), "probe.precise_batches=2"]
 
 
 def test_landscape_of_a_quadratic_has_its_curvature_as_beta_smoothness():
@@ -162,7 +163,10 @@ def test_a_run_with_every_probe_on_trains_exactly_as_one_without(run_tiny):
     assert {"dense1.grad_norm", "logits.update_ratio"} <= got["grad"]
     assert {"dense2.ics_l2", "logits.ics_cos"} <= got["ics"] and "dense1.ics_l2" not in got["ics"]
     assert {"loss_range", "grad_change_max", "beta_smoothness"} <= got["landscape"]
-    assert {"acc_batch_stats", "acc_moving_averages"} <= got["bn_modes"]
-    assert np.isfinite(b[b["split"] != "train"]["value"]).all()
+    assert {"acc_batch_stats", "acc_moving_averages", "acc_precise"} <= got["bn_modes"]
+    assert {"p15", "p50", "p85"} == got["probe_precise"] and got["probe_units_precise"] == got["probe_units"]
+    # every number finite, but the debiased moving averages before the first step (there is nothing to debias)
+    before_any_step = (b["metric"] == "acc_moving_debiased") & (b["step"] == 0)
+    assert np.isfinite(b[(b["split"] != "train") & ~before_any_step]["value"]).all()
     # what the probes registry says a run logs (a study's plan checks its runs against it) is what this one logged
     assert set(got) == {split for split, _ in plan.splits(compose_run(*TINY, "model.bn=before", *PROBES_ON))}
