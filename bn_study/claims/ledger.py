@@ -33,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from bn_study import config as config_lib
-from bn_study.claims import canonical
+from bn_study.claims import canonical, sequential
 from bn_study.claims.metrics import select
 from bn_study.config import RunConfig, flatten_config, to_dict
 from bn_study.files import write_text_atomic
@@ -73,6 +73,15 @@ class Ledger:
         return out
 
     @functools.cached_property
+    def cell_commits(self) -> dict[str, set[str]]:
+        """cell -> every commit that held runs of it (the ledger records each commit that held one earlier than known)."""
+        out: dict[str, set[str]] = {}
+        for e in self.entries:
+            if e["kind"] == "cell":
+                out.setdefault(e["cell"], set()).add(e["commit"])
+        return out
+
+    @functools.cached_property
     def cells(self) -> dict[str, dict]:
         """cell -> its earliest entry."""
         out: dict[str, dict] = {}
@@ -90,6 +99,7 @@ class Ledger:
             self.entries.append(e)
         self.__dict__.pop("registered", None)
         self.__dict__.pop("cells", None)
+        self.__dict__.pop("cell_commits", None)
         write_text_atomic(self.path, "".join(_text(e) + "\n" for e in self.entries))
 
 
@@ -318,7 +328,7 @@ def assess(ledger: Ledger, study: str, claim, digest: str, runs: pd.DataFrame, r
     )
     entry = ledger.registered.get((study, claim.id, digest))
     before = entry is not None and _utc(entry["at"]) < first
-    held_by = sorted({ledger.cells[key]["commit"] for key in set(keys) if key in ledger.cells})
+    held_by = sorted({commit for key in set(keys) for commit in ledger.cell_commits.get(key, ())})
     return {
         "hash": digest,
         "registered_at": entry["at"] if entry else None,
@@ -326,6 +336,19 @@ def assess(ledger: Ledger, study: str, claim, digest: str, runs: pd.DataFrame, r
         "first_run_at": first,
         "post_hoc": not (before and all(_strictly_before(repo, entry["commit"], c) for c in held_by)),
     }
+
+
+def late_look(record: dict) -> bool:
+    """A registered verdict reached at a look that came in after its registration: registered for one look (5 seeds),
+    decided at a later one (claims.sequential.SINCE). Its error is controlled over the looks; its looks were not declared."""
+    registered = record["registration"]["registered_at"]
+    return (
+        not record["post_hoc"]
+        and len(record["looks"]) > 1
+        and record["outcome"] != "inconclusive"
+        and registered is not None
+        and _utc(registered) < _utc(sequential.SINCE)
+    )
 
 
 @functools.lru_cache(maxsize=None)

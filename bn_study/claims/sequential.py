@@ -5,10 +5,14 @@ at the first look that decides it. Each decision (holds, contradicted, either bo
 sign test on the paired per-seed differences: at a look of n seeds it is reached when at least c(n) of them lie
 beyond its bound. The thresholds form an exact group-sequential sign test, computed by enumerating the counts over
 the looks (seeds are added to the same cells, so the counts are nested), with the one-sided error of each decision
-at most ALPHA = (1 - CONFIDENCE) / 2 over all its looks together, whatever the distribution of the differences
+at most ALPHA = (1 - CONFIDENCE) / 2
+# When looks beyond the first came in (commit 15679e1): a claim registered before it was registered for one look, so a
+# verdict it reaches at a later look is marked (verdicts.json's late_look; REPORT's double dagger).
+SINCE = "2026-12-06T02:53:41+00:00" over all its looks together, whatever the distribution of the differences
 (if the true median sits on the bound, each difference is beyond it with chance 1/2, independently). The error is
 spent so that every look can decide: the first look spends what deciding on all of its seeds costs (1/32 at 5
-seeds: at 5 seeds no other decision exists), and the rest is spread evenly over the later looks, any part a look
+seeds: at 5 seeds no other decision exists), or an even share where that is more (a study that plans 10 seeds, as
+fig1 does, has its first look at 10), and the rest is spread evenly over the later looks, any part a look
 cannot use carried to the next. At looks of 5, 10, 20 that is 5 of 5, 9 of 10 and 16 of 20 (3.9% in all), so an
 interval is [min, max] at 5 seeds, the 2nd smallest to the 2nd largest at 10, the 5th at 20.
 
@@ -33,10 +37,11 @@ DEFAULT_CAP = 20
 CAP_RANGE = (5, 100)
 
 
-def looks(cap: int = DEFAULT_CAP) -> tuple[int, ...]:
-    """The seed counts a claim with this cap is judged at: 5, doubling, and the cap itself, less any look that could
-    not decide under the error split (a cap of 7: 5 of 5 decides at the first look, and 7 of 7 is then impossible)."""
-    sizes, n = [], FIRST_LOOK
+def looks(cap: int = DEFAULT_CAP, first: int = FIRST_LOOK) -> tuple[int, ...]:
+    """The seed counts a claim with this cap is judged at: `first` (the seeds its study's plan gives every configuration,
+    5 for most), doubling, and the cap itself, less any look that could not decide under the error split (a cap of 7: 5
+    of 5 decides at the first look, and 7 of 7 is then impossible)."""
+    sizes, n = [], max(first, FIRST_LOOK)
     while n < cap:
         sizes.append(n)
         n *= 2
@@ -63,9 +68,13 @@ def thresholds(sizes: tuple[int, ...]) -> tuple[int, ...]:
     at each look (n + 1: that look cannot decide). See the module doc for how the error is spent."""
     if not sizes:
         return ()
-    first = 0.5 ** sizes[0]
+    # The first look spends at least what deciding on all of its seeds costs, and at least an even share (a first look of
+    # 10 seeds, as fig1 plans, then decides at 9 of 10 rather than only at 10 of 10).
+    first = max(0.5 ** sizes[0], ALPHA / len(sizes))
     budgets = [ALPHA if len(sizes) == 1 else first + (ALPHA - first) * j / (len(sizes) - 1) for j in range(len(sizes))]
-    if first > ALPHA:  # fewer than 5 pairs at the first look: it cannot decide, the later looks share the error
+    if (
+        0.5 ** sizes[0] > ALPHA
+    ):  # fewer than 5 pairs at the first look: it cannot decide, the later looks share the error
         budgets = [ALPHA * j / max(1, len(sizes) - 1) for j in range(len(sizes))]
     out, spent, state, previous = [], 0.0, {0: 1.0}, 0
     for n, budget in zip(sizes, budgets):

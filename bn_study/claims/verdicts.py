@@ -169,19 +169,35 @@ def per_seed(
     return values
 
 
-def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> dict:
-    """The claim's verdict, as a JSON-able record, judged at the looks its seeds reach (claims.sequential)."""
+def _paired(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame):
+    """Each side's per-seed values, the seeds both have, and each pair's difference bounds, from `runs` alone (a target
+    relative to other runs, such as a baseline's best median, is taken over these runs' seeds only)."""
     context = Context(runs, curves)
     a, b = (per_seed(claim, side, runs, curves, context) for side in (claim.a, claim.b))
     paired = sorted(set(a) & set(b))
     # a - b lies between (a's lowest - b's highest) and (a's highest - b's lowest)
     d_low = {s: difference(a[s][0], b[s][1]) for s in paired}
     d_high = {s: difference(a[s][1], b[s][0]) for s in paired}
-    planned = sequential.looks(claim.seed_cap)
+    return a, b, paired, d_low, d_high
+
+
+def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame, first_look: int = sequential.FIRST_LOOK) -> dict:
+    """The claim's verdict, as a JSON-able record, judged at the looks its seeds reach (claims.sequential), the first at
+    `first_look` seeds (what its study's plan gives each configuration). Each look reads only the runs of its seeds, so
+    that what it decides does not depend on seeds added later, for this claim or another."""
+    whole = _paired(claim, runs, curves)
+    paired = whole[2]
+    planned = sequential.looks(claim.seed_cap, first_look)
     reached = [n for n in planned if n <= len(paired)] or [len(paired)]
     sizes, looks, counts = [], [], []
     for look, n_seeds in enumerate(reached):
         seeds = paired[:n_seeds]
+        a, b, _, d_low, d_high = whole
+        if n_seeds < len(
+            paired
+        ):  # the look's own runs: every run of a seed beyond it left out, whatever claim it was added for
+            at = runs[runs["seed"].isin(seeds)]
+            a, b, _, d_low, d_high = _paired(claim, at, curves[curves["run_id"].isin(at["run_id"])])
         usable = [s for s in seeds if not (math.isnan(d_low[s]) or math.isnan(d_high[s]))]
         lows, highs = [d_low[s] for s in usable], [d_high[s] for s in usable]
         sizes.append(len(usable))
@@ -256,7 +272,7 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame) -> dict:
     if not measurable(record):  # every pair a tie at the floor says nothing, least of all that the effect is small
         record["p"].pop("negligible", None)
         record["outcome"] = "inconclusive" if record["outcome"] == "negligible" else record["outcome"]
-    record["next_look"] = next_look(record, planned, counts[-1])
+    record["next_look"] = next_look(record, planned, counts[-1], schedule)
     record["holds_if"] = f"the interval lies {expected_text(record)}"
     split = metric.images if claim.a.metric is None and claim.b.metric is None else None
     sides = pd.concat([select(runs, claim.a.where), select(runs, claim.b.where)])
@@ -280,7 +296,9 @@ def _measurable_pairs(floor, a, b, usable, d_low, d_high) -> bool:
     )
 
 
-def next_look(record: dict, planned: tuple[int, ...], counts: dict[str, tuple[int, ...]]) -> int | None:
+def next_look(
+    record: dict, planned: tuple[int, ...], counts: dict[str, tuple[int, ...]], schedule: tuple[int, ...]
+) -> int | None:
     """The seed count the claim asks for next: its next planned look, while it is undecided, its runs tell its sides apart
     at all (`measurable`), and some decision is still within reach at its cap if every further seed went its way."""
     if record["outcome"] != "inconclusive" or not measurable(record) or record["looks"][-1] not in planned:
@@ -288,7 +306,8 @@ def next_look(record: dict, planned: tuple[int, ...], counts: dict[str, tuple[in
     later = [n for n in planned if n > record["looks"][-1]]
     if not later:
         return None
-    final, further = sequential.thresholds(planned)[-1], planned[-1] - record["looks"][-1]
+    # the final threshold of the looks as they are (fewer usable pairs where seeds were excluded)
+    final, further = sequential.thresholds(schedule)[-1], planned[-1] - record["looks"][-1]
     return later[0] if any(min(c) + further >= final for c in counts.values()) else None
 
 
@@ -296,8 +315,8 @@ def _images(difference: float, n: int) -> float:
     return difference * n if math.isfinite(difference) else difference
 
 
-def judge_all(claims, runs: pd.DataFrame, curves: pd.DataFrame) -> list[dict]:
-    return [judge(claim, runs, curves) for claim in claims]
+def judge_all(claims, runs: pd.DataFrame, curves: pd.DataFrame, first_look: int = sequential.FIRST_LOOK) -> list[dict]:
+    return [judge(claim, runs, curves, first_look) for claim in claims]
 
 
 # -- verdicts.json ---------------------------------------------------------------------------------------
@@ -396,7 +415,8 @@ def measurable(record: dict) -> bool:
         )
         floor = record.get("floor")
         return (
-            not (math.isinf(a) and a == b)
+            not (math.isnan(low) or math.isnan(high))
+            and not (math.isinf(a) and a == b)
             and not (floor is not None and a == b == floor)
             and not (low == -math.inf and high == math.inf)
         )
@@ -441,6 +461,7 @@ def claim_rows(verdicts: list[dict]) -> list[list[str]]:
             effect(r),
             f"**{r['outcome']}**"
             + (" (post hoc: declared after runs it reads, claims.ledger)" if r.get("post_hoc") else "")
+            + (" (decided at a look added after its registration)" if r.get("late_look") else "")
             + pending(r)
             + (
                 f" (handicapped: {r['handicap']}; the fair comparison is `{r['fair_twin']}`)"

@@ -128,7 +128,7 @@ def add_seeds(study: Study, version: Version, results: Path, planned: pd.DataFra
     out, added = study.folder(results, version), 0
     while True:
         runs, curves = collect.load(out)
-        judged = verdicts.judge_all(study.claims, runs, curves)
+        judged = verdicts.judge_all(study.claims, runs, curves, plan.first_look(planned))
         wanted = [
             (side.where, record["next_look"])
             for claim, record in zip(study.claims, judged)
@@ -225,13 +225,14 @@ def collect_study(
             folders = [collect.latest_sweep(name + version.suffix, results) for name in study.sweeps]
         except FileNotFoundError as err:
             raise StageError(f"{err}: run `{version.command(study.name)}` first") from None
-    folders = [*folders, *(f for base in folders for f in collect.added_seeds(base, study.name))]
+    bases = list(folders)
+    folders = [*bases, *(f for base in bases for f in collect.added_seeds(base, study.name))]
     out = study.folder(results, version)
     parts = [only_planned(collect.collect(folder), planned, out.name, folder) for folder in folders]
     for part, folder in zip(parts, folders):
         for line in part.skipped:
             print(f"skipped {line}", file=sys.stderr)
-        if part.runs.empty:
+        if part.runs.empty and folder in bases:  # a sweep of added seeds killed before its first run holds none yet
             raise StageError(f"no finished runs under {folder}")
     combined = collect.combined(parts)
     _whole_plan(
@@ -248,7 +249,7 @@ def collect_study(
 
 def only_planned(got: collect.Collected, planned: pd.DataFrame, name: str, where: Path) -> collect.Collected:
     """`got` without the runs that are not among `planned` (reported in its skipped lines); refused if that is all of them,
-    so that a variant (other steps, other seeds) never replaces a study's declared results."""
+    so that a variant (other steps, other data) never replaces a study's declared results."""
     extra, differs = plan.unplanned(got.runs, planned)
     if extra.empty:
         return got
@@ -293,12 +294,13 @@ def render(study: Study, version: Version, results: Path, planned: pd.DataFrame)
         _whole_plan(runs, planned, folder.name, f"its {len(runs)} collected runs", version.command(study.name))
         collection = rendered.collection_digest(folder)
         with rendered.staged(folder, collection, study.reads(results, version) if study.reads else []) as out:
-            judged = verdicts.judge_all(study.claims, runs, curves)
+            judged = verdicts.judge_all(study.claims, runs, curves, plan.first_look(planned))
             book, hashes = ledger.read(results), ledger.current_hashes({study.name: study})[study.name]
             repo = results.resolve().parent
             for record, claim in zip(judged, study.claims):
                 record["registration"] = ledger.assess(book, study.name, claim, hashes[claim.id], runs, repo)
                 record["post_hoc"] = record["registration"]["post_hoc"]
+                record["late_look"] = ledger.late_look(record)
             verdicts.write(
                 study.name,
                 judged,
@@ -436,11 +438,6 @@ def collect_command(argv: list[str] | None = None) -> int:
         "study", help="the study: results/<study>/ receives runs.csv, curves.parquet, by_config.csv and collection.json"
     )
     parser.add_argument("--runs", type=Path, help="folder holding the run folders (default: the study's newest sweep)")
-    parser.add_argument(
-        "--train-size",
-        type=int,
-        help="train its MNIST sweeps on a fixed stratified N of the training images (data.train_size), into results/<study>[_<data>]_nN/",
-    )
     parser.add_argument("--results", type=Path, default=collect.RESULTS, help="results root (default: results)")
     args = parser.parse_args(argv)
     try:

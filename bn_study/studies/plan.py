@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bn_study import claims
 from bn_study import config as config_lib
+from bn_study.claims import sequential
 from bn_study.config import CONF_DIR, RunConfig, flatten_config
 from bn_study.probes import registry as probes
 from bn_study.run import preflight, records
@@ -129,10 +130,15 @@ def _keys(planned: pd.DataFrame, seed: bool = True):
 def unplanned(runs: pd.DataFrame, planned: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """The runs (runs.csv rows, or collect's) whose configuration is none of the planned ones, and for the first of them
     how it differs from the nearest planned run ('trainer.steps=2000 (planned: 50000)'). Any seed of a planned
-    configuration is planned: the seeds its claims' later looks add (`more_seeds`)."""
+    configuration below the largest seed cap is planned: the seeds its claims' later looks add (`more_seeds`); the judge
+    reads seeds in order and stops at a claim's first decisive look, so a seed run by hand cannot change where it stops."""
     columns, key = _keys(planned, seed=False)
     wanted = {key(row) for row in planned.to_dict("records")}
-    out = [i for i, row in zip(runs.index, runs.to_dict("records")) if key(row) not in wanted]
+    out = [
+        i
+        for i, row in zip(runs.index, runs.to_dict("records"))
+        if key(row) not in wanted or not 0 <= float(row.get("seed", 0)) < sequential.CAP_RANGE[1]
+    ]
     if not out:
         return runs.iloc[:0], ""
     first = key(runs.loc[out[0]].to_dict())
@@ -150,6 +156,12 @@ def missing(runs: pd.DataFrame, planned: pd.DataFrame) -> tuple[int, str]:
     return len(lacking), " ".join(
         f"{c}={_shown(config_lib.comparable(lacking[0][c]))}" for c in varying
     ) if lacking else ""
+
+
+def first_look(planned: pd.DataFrame) -> int:
+    """The seed count a study's plan gives every configuration (fig1: 10, most: 5): its claims' first look."""
+    columns = [c for c in identity_columns(planned) if c != "seed"]
+    return int(planned.groupby(columns, dropna=False)["seed"].nunique().min()) if len(planned) else 0
 
 
 def more_seeds(planned: pd.DataFrame, runs: pd.DataFrame, wanted: list[tuple[dict, int]]) -> dict[str, list[list[str]]]:

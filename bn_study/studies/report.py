@@ -81,12 +81,13 @@ def version_label(results: Path, version: Version) -> str:
 
 
 POST_HOC = "†"
+LATE_LOOK = "‡"
 
 
 def _cell(r: dict | None) -> str:
     if r is None:
         return "not run yet"
-    mark = f" {POST_HOC}" if r.get("post_hoc", True) else ""
+    mark = f" {POST_HOC}" if r.get("post_hoc", True) else f" {LATE_LOOK}" if r.get("late_look") else ""
     return (
         f"**{r['outcome']}**{mark}{'' if verdicts.measurable(r) else ' (not measurable here)'} {verdicts.effect(r)} "
         f"(n={r['n']}){verdicts.pending(r)}"
@@ -205,7 +206,10 @@ def overview(results: Path) -> list[str]:
         f"{waiting} undecided verdicts ask for their next look's seeds, not run yet (`make seeds STUDY=<study>` adds them); "
         "the others are decided, stopped because no decision is within reach by their seed cap, or not measurable.",
         "",
-        f"{post_hoc} of {len(_judged(results))} verdicts are post hoc. {registration_text()} 'Not measurable here': no pair can tell "
+        f"{post_hoc} of {len(_judged(results))} verdicts are post hoc. {registration_text()} {LATE_LOOK} registered, but "
+        "decided at a look (10 or 20 seeds) that came in on 2026-12-06, after the claim was registered for one look of 5: the "
+        "error is controlled over the looks (bn_study/claims/sequential.py), but the looks were not part of what was registered. "
+        f"'Not measurable here': no pair can tell "
         "the sides apart (every pair a tie, or censored on both sides: a threshold neither side reaches).",
         "",
         multiplicity(results),
@@ -297,8 +301,10 @@ def size_section(results: Path) -> list[str]:
         "",
         f"The two datasets above also differ in size (3,600 against 54,000 training images). {SIZE.command('fig1')} trains "
         "on a fixed, stratified 3,600 of Fashion-MNIST's training images (data.train_size; validation and test whole), at the "
-        "rate its own pilot selects on validation, so that each claim has a third version: beside mnist5k it differs in the "
-        "dataset only, beside Fashion-MNIST in the size only. Each difference is tested as above; those whose interval "
+        "rate its own pilot selects on validation, so that each claim has a third version: beside mnist5k it keeps the training "
+        "size and changes the dataset (and the validation and test splits: 6,000 / 10,000 images against 400 / 1,000), beside "
+        "Fashion-MNIST it keeps the dataset and changes the size (and the rate that size's pilot selects, where it selects "
+        "another). Each difference is tested as above; those whose interval "
         f"excludes zero are marked *tested*. ({len(at_size)} claims compared at equal size, {len(by_size)} on one dataset.)",
         "",
     ]

@@ -101,7 +101,7 @@ def test_committed_verdicts_are_what_the_committed_tables_give(name):
     study = registry.get(name)
     runs, curves = collect.load(RESULTS / name)
     committed = verdicts.read(RESULTS / name)["claims"]
-    again = verdicts.judge_all(study.claims, runs, curves)
+    again = verdicts.judge_all(study.claims, runs, curves, plan.first_look(cli.check(study, Version())))
     assert [r["id"] for r in committed] == [c.id for c in study.claims], (
         "claims changed since the verdicts were written: make figures"
     )

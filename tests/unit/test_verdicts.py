@@ -511,3 +511,31 @@ def test_a_handicapped_claim_names_why_and_a_fair_twin_of_its_study_and_its_verd
         "handicapped: read on lagging moving averages; the fair comparison is `t.fair`"
         in verdicts.claim_rows([record])[0][-1]
     )
+
+
+def test_a_look_reads_only_its_own_seeds_even_for_a_target_set_by_other_runs():
+    """Base's best median sets a's target. Seeds 5-9 of base (added for a later look, or another claim) peak far higher,
+    which would move the target; the first look, at 5 seeds, must decide as if they did not exist."""
+
+    def curve(arm, seed):
+        if arm == "base":
+            return [0.1, 0.6, 0.8, 0.7] if seed < 5 else [0.1, 0.6, 0.8, 0.99]
+        return [0.1, 0.85, 0.9, 0.9]
+
+    runs, curves = tables({"base": [0.7] * 10, "a": [0.9] * 10}, curves_of=curve)
+    to_base = claim(
+        "lower",
+        0.1,
+        StepsTo("val", "accuracy", target=(("arm", "base"),)),
+        Side("a", {"arm": "a"}),
+        Side("base", {"arm": "base"}),
+    )
+    whole = verdicts.judge(to_base, runs, curves)
+    first = verdicts.judge(
+        to_base, runs[runs["seed"] < 5], curves[curves["run_id"].isin(runs[runs["seed"] < 5]["run_id"])]
+    )
+    assert whole["looks"] == first["looks"] == [5] and whole["outcome"] == first["outcome"] == "holds"
+    assert whole["median_difference"] == first["median_difference"] and whole["interval"] == first["interval"]
+    # a study that plans 10 seeds judges first at 10: 9 of 10 beyond the bound decide there
+    assert sequential.looks(20, 10) == (10, 20) and sequential.thresholds((10, 20)) == (9, 15)
+    assert verdicts.judge(to_base, runs, curves, first_look=10)["looks"] == [10]
