@@ -203,7 +203,7 @@ def cell_keys(runs: pd.DataFrame) -> pd.Series:
     columns = training_columns(defaults)
     rows = runs.to_dict("records")
     return pd.Series(
-        [canonical.digest([_value(row.get(c, defaults.get(c))) for c in columns]) for row in rows],
+        [canonical.digest([_value(config_lib.recorded(row, c, defaults)) for c in columns]) for row in rows],
         index=runs.index,
         dtype=object,
     )

@@ -9,6 +9,7 @@ from bn_study.config.identity import (
     flatten_config,
     identity,
     identity_of,
+    recorded,
     with_defaults,
 )
 from bn_study.config.schema import (
@@ -81,6 +82,7 @@ __all__ = [
     "config_id",
     "flatten_config",
     "comparable",
+    "recorded",
     "identity",
     "identity_of",
     "keys_of",

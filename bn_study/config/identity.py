@@ -149,6 +149,15 @@ def flatten_config(config: dict) -> dict:
     return out
 
 
+def recorded(row: dict, key: str, defaults: dict):
+    """A flat config row's value of `key`, or its default where the run predates the key (no column, or an empty cell of a
+    table that merges older runs with newer ones): every run made before a key existed had its default (`HASHED`)."""
+    value = row.get(key)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return defaults.get(key)
+    return value
+
+
 def comparable(value):
     """A config value as a run record and runs.csv both give it back (None, a bool, a number as a float, or text), so the
     two compare: 1, 1.0 and '1' alike, True and 'True' alike, and a number never equal to a bool (1 is not True)."""

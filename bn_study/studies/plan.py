@@ -124,7 +124,7 @@ def _keys(planned: pd.DataFrame, seed: bool = True):
     a run was made has its default."""
     columns = [c for c in identity_columns(planned) if seed or c != "seed"]
     defaults = flatten_config(config_lib.to_dict(RunConfig()))
-    return columns, lambda row: tuple(config_lib.comparable(row.get(c, defaults.get(c))) for c in columns)
+    return columns, lambda row: tuple(config_lib.comparable(config_lib.recorded(row, c, defaults)) for c in columns)
 
 
 def unplanned(runs: pd.DataFrame, planned: pd.DataFrame) -> tuple[pd.DataFrame, str]:

@@ -48,7 +48,7 @@ def test_cells_compare_what_trains_whatever_the_study_seed_or_evaluation():
     keys = list(ledger.cell_keys(runs))
     assert keys[0] == keys[1] == keys[2] != keys[3]
     # a number is never a bool: dropout 0 is not 'off', an init scale of 1 is not 'on'; 1, 1.0 and '1' are one value
-    values = [{"model.dropout": 0.0}, {"model.dropout": None}, {"model.init_std": 1}, {"model.init_std": True}]
+    values = [{"model.dropout": 0.0}, {"model.dropout": False}, {"model.init_std": 1}, {"model.init_std": True}]
     values += [{"model.init_std": "1.0"}]
     keys = list(ledger.cell_keys(pd.DataFrame(values)))
     assert keys[0] != keys[1] and keys[2] != keys[3] and keys[2] == keys[4]

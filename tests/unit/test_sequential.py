@@ -99,3 +99,13 @@ def test_more_seeds_asks_for_the_missing_seeds_of_exactly_the_cells_a_claim_read
         [jobs("a", s) for s in range(6, 10)] + [jobs("b", s) for s in range(5, 10)]
     )
     assert plan.more_seeds(planned, runs, []) == {}
+
+
+def test_runs_older_than_a_key_match_the_plan_at_its_default_whether_the_column_is_missing_or_empty():
+    """A collection that merges older runs with newer ones has an empty cell where an older run predates a key."""
+    planned = pd.DataFrame(
+        [{"arm": "a", "data.train_size": 0, "seed": s, "job": ("experiment=x", f"seed={s}")} for s in range(2)]
+    )
+    old = pd.DataFrame([{"arm": "a", "data.train_size": float("nan"), "seed": 0}, {"arm": "a", "seed": 1}])
+    assert plan.unplanned(old, planned)[0].empty and plan.missing(old, planned)[0] == 0
+    assert len(plan.unplanned(old.assign(**{"data.train_size": 3600}), planned)[0]) == 2
