@@ -309,8 +309,8 @@ def size_section(results: Path) -> list[str]:
         "",
     ]
     for name, part, first, second in (
-        ("The dataset at 3,600 training images", at_size, small, f"{size}, 3,600 images"),
-        ("The training size on Fashion-MNIST", by_size, f"{size}, 3,600 images", large),
+        ("The dataset at 3,600 training images", at_size, small, size),
+        ("The training size on Fashion-MNIST", by_size, size, large),
     ):
         lines += [f"{name}:", ""]
         lines += [
