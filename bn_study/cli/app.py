@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from bn_study import config as config_lib
+from bn_study import interrupts
 from bn_study.cli.commands import RUN_BY
 from bn_study.config import CONF_DIR, ConfigError, unknown_key
 from bn_study.data.datasets import DataUnavailable
@@ -63,16 +64,18 @@ def main(cfg: DictConfig) -> float:
                     progress.start()
                 runtime = {"launcher": hc.launcher.get("_target_"), "intra_op_threads": threads}
                 record = run.execute(run_cfg, folder, overrides=overrides, runtime=runtime)
-    except USAGE_ERRORS as err:
-        _remove_if_empty(folder)
-        refuse(err)
-    except (
-        OSError
-    ) as err:  # a full disk, a folder it cannot write: one line, not Hydra's "Error executing job" and a traceback
-        _remove_if_empty(folder)
-        fail(err)
-    except BaseException:
+    except BaseException as err:
         _remove_if_empty(folder)  # died before training began: leave nothing that looks like a run
+        if interrupts.caused(
+            err
+        ):  # as itself, not as what it broke (TensorFlow's tracing): Hydra reports errors at length
+            raise KeyboardInterrupt from None
+        if isinstance(err, USAGE_ERRORS):
+            refuse(err)
+        if isinstance(
+            err, OSError
+        ):  # a full disk, a folder it cannot write: one line, not Hydra's report and a traceback
+            fail(err)
         raise
     if progress:
         progress.end(record, skipped=previous is not None)
@@ -242,11 +245,13 @@ def cli() -> None:
             _check_tensorflow()
         _check_folders(sys.argv[1:])
         main()
-    except USAGE_ERRORS as err:
-        refuse(err)
-    except KeyboardInterrupt:
-        if not os.environ.get(RUN_BY):  # a study's sweep: the study runner says what to do, once
-            print(f"bn-study: interrupted: {_interrupted()}", file=sys.stderr)
-        raise SystemExit(130) from None
-    except OSError as err:
-        fail(err)
+    except BaseException as err:
+        if interrupts.caused(err):
+            if not os.environ.get(RUN_BY):  # a study's sweep: the study runner says what to do, once
+                print(f"bn-study: interrupted: {_interrupted()}", file=sys.stderr)
+            raise SystemExit(130) from None
+        if isinstance(err, USAGE_ERRORS):
+            refuse(err)
+        if isinstance(err, OSError):
+            fail(err)
+        raise

@@ -7,6 +7,8 @@ import importlib
 import os
 import sys
 
+from bn_study import interrupts
+
 # Set (to the study's name) in the environment of a sweep that `bn-study-studies run` started: on Ctrl-C the study
 # runner says what to do, once, and the sweep says nothing.
 RUN_BY = "BN_STUDY_RUN_BY"
@@ -14,16 +16,27 @@ RUN_BY = "BN_STUDY_RUN_BY"
 
 def _run(prog: str, module: str, function: str):
     sys.unraisablehook = quiet_interrupt
+    interrupts.arm()
     try:
         command = getattr(importlib.import_module(module), function)
     except BaseException as err:
-        _interrupted(prog, err, " before it started; nothing was written")
+        if _interrupted(prog, err, " before it started; nothing was written"):
+            interrupts.leave(130)
         raise
     try:
-        return command()
+        code = command()
     except BaseException as err:  # what a command's own handlers do not see: a Ctrl-C in an import it makes late
-        _interrupted(prog, err, "; rerun the same command")
-        raise
+        if not (_interrupted(prog, err, "; rerun the same command") or _status(err) == 130):
+            raise
+        code = 130  # the command's own line said so
+    if code == 130:
+        interrupts.leave(130)
+    interrupts.ignore()
+    return code
+
+
+def _status(err: BaseException):
+    return err.code if isinstance(err, SystemExit) else None
 
 
 def quiet_interrupt(unraisable) -> None:
@@ -34,16 +47,14 @@ def quiet_interrupt(unraisable) -> None:
         sys.__unraisablehook__(unraisable)
 
 
-def _interrupted(prog: str, err: BaseException, what: str) -> None:
-    """One line and exit 130 if `err` is a Ctrl-C, also one that broke an extension module's import (ImportError:
-    initialization failed, caused by the KeyboardInterrupt)."""
-    broken_import = isinstance(err, ImportError) and any(
-        isinstance(e, KeyboardInterrupt) for e in (err.__cause__, err.__context__)
-    )
-    if isinstance(err, KeyboardInterrupt) or broken_import:
-        if not os.environ.get(RUN_BY):
-            print(f"{prog}: interrupted{what}", file=sys.stderr)
-        raise SystemExit(130) from None
+def _interrupted(prog: str, err: BaseException, what: str) -> bool:
+    """Whether `err` is a Ctrl-C or what one broke (`interrupts.caused`: a half-done import's ImportError, an error
+    from inside TensorFlow); if so, the one line that says so, unless a study runner says it."""
+    if not interrupts.caused(err):
+        return False
+    if not os.environ.get(RUN_BY):
+        print(f"{prog}: interrupted{what}", file=sys.stderr)
+    return True
 
 
 def bn_study() -> None:

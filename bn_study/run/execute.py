@@ -16,6 +16,7 @@ from pathlib import Path
 
 import keras
 
+from bn_study import interrupts
 from bn_study.config import BN, ConfigError, Normalizer, RunConfig, config_id, identity, to_dict
 from bn_study.data import datasets as data_lib
 from bn_study.models import contract
@@ -252,7 +253,8 @@ def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, ru
         return _train(cfg, compiled, writer, trackers, t_start, wall, folder, resume, run_id)
     except BaseException as err:  # KeyboardInterrupt too: the folder must not claim to be running
         if writer.record["status"] == "running":
-            writer.close("failed", error=f"{type(err).__name__}: {err}", wall_seconds=round(wall(), 3))
+            error = "KeyboardInterrupt" if interrupts.caused(err) else f"{type(err).__name__}: {err}"
+            writer.close("failed", error=error, wall_seconds=round(wall(), 3))
         if trackers is not None:
             trackers.end("failed")
         raise

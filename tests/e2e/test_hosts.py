@@ -110,31 +110,44 @@ def test_ctrl_c_while_tensorflow_is_imported_is_one_line_and_none_under_a_study(
     assert not (tmp_path / "run").exists()
 
 
-def test_a_ctrl_c_that_broke_an_import_is_one_line(capsys):
-    from bn_study.cli import commands
+# A command whose Ctrl-C lands where Python cannot raise it as itself (as in TensorFlow's tracing, where it became
+# "AttributeError: 'SymbolicTensor' object has no attribute '_type_spec'"), or halfway through its module's import.
+_BROKEN_BY_CTRL_C = """
+import os, signal, sys
+from bn_study.cli import commands
 
-    def broken():
-        try:
-            raise KeyboardInterrupt
-        except KeyboardInterrupt as err:
-            raise ImportError("initialization failed") from err
-
-    with pytest.raises(SystemExit) as code:
-        commands._interrupted("bn-study-studies", _caught(broken), "; rerun the same command")
-    assert (
-        code.value.code == 130 and capsys.readouterr().err == "bn-study-studies: interrupted; rerun the same command\n"
-    )
-    commands._interrupted(
-        "bn-study-studies", ImportError("no module named x"), ""
-    )  # a plain ImportError is not an interruption
-
-
-def _caught(function) -> BaseException:
+def command():
     try:
-        function()
-    except BaseException as err:
-        return err
-    raise AssertionError("did not raise")
+        os.kill(os.getpid(), signal.SIGINT)
+        signal.pause()
+    except KeyboardInterrupt:
+        raise AttributeError("'SymbolicTensor' object has no attribute '_type_spec'")
+
+folder = sys.argv[2]
+with open(os.path.join(folder, "halfway.py"), "w") as module:
+    module.write("import os, signal\\nos.kill(os.getpid(), signal.SIGINT)\\nsignal.pause()\\n")
+sys.path.insert(0, folder)
+sys.modules["broken"] = sys.modules["__main__"]
+commands._run("prog", "halfway" if sys.argv[1] == "import" else "broken", "command")
+"""
+
+
+@pytest.mark.parametrize(
+    "where, line",
+    [
+        ("command", "prog: interrupted; rerun the same command"),
+        ("import", "prog: interrupted before it started; nothing was written"),
+    ],
+)
+def test_a_ctrl_c_is_one_line_and_exit_130_whatever_error_it_turns_into(tmp_path, where, line):
+    out = subprocess.run(
+        [sys.executable, "-c", _BROKEN_BY_CTRL_C, where, str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (out.returncode, out.stderr) == (130, line + "\n")
 
 
 def test_gpu_memory_grows_as_used_unless_the_user_says_otherwise():
