@@ -1,4 +1,4 @@
-"""The package's stages import downward only: (tensorflow_startup, files) -> config -> (data, models, probes) -> run
+"""The package's stages import downward only: (tensorflow_startup, files, interrupts) -> config -> (data, models, probes) -> run
 -> sweep -> tables -> claims -> render -> studies -> cli, read from every import in bn_study/, module-level and inside
 functions alike. An import inside a function says why on its line or the line above (TensorFlow deferred, or another
 heavy or optional import)."""
@@ -14,6 +14,7 @@ PACKAGE = REPO / "bn_study"
 STAGES = [
     "tensorflow_startup",
     "files",
+    "interrupts",
     "config",
     "data",
     "models",
