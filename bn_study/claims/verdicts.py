@@ -169,6 +169,17 @@ def per_seed(
     return values
 
 
+def _whole_seeds(claim: Claim, runs: pd.DataFrame) -> set[int]:
+    """The seeds with a run in every cell each side reads (as many runs as its fullest seed): a look is taken only once
+    its seeds are whole, so that a seed sweep still running, or a run that failed, never makes a look of its own."""
+    whole = None
+    for side in (claim.a, claim.b):
+        counts = select(runs, side.where).groupby("seed").size()
+        full = set(counts.index[counts == counts.max()]) if len(counts) else set()
+        whole = full if whole is None else whole & full
+    return {int(s) for s in whole}
+
+
 def _paired(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame):
     """Each side's per-seed values, the seeds both have, and each pair's difference bounds, from `runs` alone (a target
     relative to other runs, such as a baseline's best median, is taken over these runs' seeds only)."""
@@ -187,14 +198,15 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame, first_look: in
     that what it decides does not depend on seeds added later, for this claim or another."""
     whole = _paired(claim, runs, curves)
     paired = whole[2]
+    whole_seeds = [s for s in paired if s in _whole_seeds(claim, runs)]
     planned = sequential.looks(claim.seed_cap, first_look)
-    reached = [n for n in planned if n <= len(paired)] or [len(paired)]
+    reached = [n for n in planned if n <= len(whole_seeds)] or [len(whole_seeds)]
     sizes, looks, counts = [], [], []
     for look, n_seeds in enumerate(reached):
-        seeds = paired[:n_seeds]
+        seeds = whole_seeds[:n_seeds]
         a, b, _, d_low, d_high = whole
-        if n_seeds < len(
-            paired
+        if (
+            seeds != paired
         ):  # the look's own runs: every run of a seed beyond it left out, whatever claim it was added for
             at = runs[runs["seed"].isin(seeds)]
             a, b, _, d_low, d_high = _paired(claim, at, curves[curves["run_id"].isin(at["run_id"])])
@@ -215,7 +227,7 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame, first_look: in
         decided = outcome(claim.direction, claim.margin, interval)
         if decided != "inconclusive" and _measurable_pairs(claim.metric.floor, a, b, usable, d_low, d_high):
             break
-    read = paired[: looks[-1]]
+    read = whole_seeds[: looks[-1]]
     metric = claim.metric
     record = {
         "id": claim.id,
@@ -253,7 +265,7 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame, first_look: in
         "n": interval.n,
         "n_excluded": len(read) - len(usable),
         "unpaired_seeds": sorted(set(a) ^ set(b)),
-        "unread_seeds": paired[looks[-1] :],
+        "unread_seeds": [s for s in paired if s not in read],
         "n_censored": sum(d_low[s] != d_high[s] for s in usable),
         "median_difference": interval.median,
         "median_difference_high": interval.median_high,

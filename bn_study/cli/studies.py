@@ -170,6 +170,8 @@ def add_seeds(study: Study, version: Version, results: Path, planned: pd.DataFra
             ),
             out,
         )
+        if int(new.sum()) == len(runs):  # asking again would run the same sweeps again, for ever
+            raise StageError(f"the sweeps of seeds for {', '.join(undecided)} added no run to {out}")
         added += int(new.sum()) - len(runs)
         print(f"[{study.name}] {out}/: {int(new.sum())} runs after adding seeds", flush=True)
 

@@ -119,9 +119,11 @@ def _judged(results: Path) -> list[tuple[Study, Version, dict]]:
 
 def adjusted(results: Path) -> dict[tuple[str, str, str], dict]:
     """Per judged claim and version, (study, version's data, claim id) -> its p-value (that of the outcome reached, or
-    the smallest when none is) adjusted over every judged claim by Holm and by Benjamini-Hochberg."""
+    the smallest when none is) adjusted over every judged claim by Holm and by Benjamini-Hochberg. A verdict waiting
+    for its next look counts at p = 1: its p-value is not final until its looks end, and one taken at an interim look
+    leaves out the error its later looks may still spend."""
     judged = _judged(results)
-    p = [verdicts.p_value(r) for _, _, r in judged]
+    p = [1.0 if r.get("next_look") else verdicts.p_value(r) for _, _, r in judged]
     return {
         (study.name, v.suffix, r["id"]): {"p": pi, "holm": h, "bh": b}
         for (study, v, r), pi, h, b in zip(judged, p, stats.holm(p), stats.benjamini_hochberg(p))
@@ -148,7 +150,7 @@ def multiplicity(results: Path) -> str:
         f"Multiplicity: {len(judged)} verdicts, {len(decisive)} decisive (holds, contradicted or negligible). Each decision is a "
         f"one-sided group-sequential sign test at level (1 - coverage) / 2 of its interval over its looks, at most {ALPHA:g}; with every true effect on a bound "
         f"between two decisions, at most about {by_chance:.1f} decisive outcomes would be expected by chance. "
-        "A verdict's p-value is its decision's times the number it could reach; adjusted over all "
+        "A verdict's p-value is its decision's times the number it could reach (1 while it waits for its next look); adjusted over all "
         f"{len(judged)} verdicts at {ALPHA:g}, {holm} survive Holm's family-wise adjustment and {bh} Benjamini-Hochberg's "
         "false-discovery one (the column 'survives adjustment'). A stagewise sequential p-value is at least the error spent before "
         "its look, and 1/32 at the first, so with looks of 5, 10 and 20 seeds none can survive Holm's over this many claims: "

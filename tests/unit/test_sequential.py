@@ -109,3 +109,24 @@ def test_runs_older_than_a_key_match_the_plan_at_its_default_whether_the_column_
     old = pd.DataFrame([{"arm": "a", "data.train_size": float("nan"), "seed": 0}, {"arm": "a", "seed": 1}])
     assert plan.unplanned(old, planned)[0].empty and plan.missing(old, planned)[0] == 0
     assert len(plan.unplanned(old.assign(**{"data.train_size": 3600}), planned)[0]) == 2
+
+
+def test_a_verdict_waiting_for_its_next_look_enters_the_adjustments_at_p_one(monkeypatch):
+    from types import SimpleNamespace
+
+    from bn_study.studies import report
+    from bn_study.studies.registry import Version
+
+    decided = {"id": "s.decided", "outcome": "holds", "p": {"holds": 0.004, "contradicted": 1.0}, "next_look": None}
+    waiting = {
+        "id": "s.waiting",
+        "outcome": "inconclusive",
+        "p": {"holds": 0.002, "contradicted": 1.0},
+        "next_look": 10,
+    }
+    study = SimpleNamespace(name="s")
+    monkeypatch.setattr(report, "_judged", lambda results: [(study, Version(), decided), (study, Version(), waiting)])
+    adj = report.adjusted(None)
+    assert adj["s", "", "s.waiting"]["p"] == 1.0
+    # a family of two still: the decided verdict (0.004 times its 2 decisions) adjusted by both rules to twice that
+    assert adj["s", "", "s.decided"] == {"p": 0.008, "holm": 0.016, "bh": 0.016}

@@ -513,6 +513,31 @@ def test_a_handicapped_claim_names_why_and_a_fair_twin_of_its_study_and_its_verd
     )
 
 
+def test_a_look_waits_until_every_cell_its_sides_read_has_its_seeds():
+    """A seed sweep still running (or a run of it that failed) leaves a seed with part of a side's grid: the look that
+    needs the seed is not taken on what is there, and is taken once the run comes."""
+    rows = [
+        {
+            "run_id": f"{arm}{seed}_{lr}",
+            "arm": arm,
+            "seed": seed,
+            "lr": lr,
+            "status": "done",
+            # a trains at every rate; b at two, and at all three for seed 2: undecided at 5 seeds, holds at 10
+            "val_accuracy": 0.95 if arm == "a" or lr < 1.0 or seed == 2 else 0.5,
+        }
+        for seed in range(10)
+        for arm in ("a", "b")
+        for lr in (0.01, 0.1, 1.0)
+    ]
+    runs, curves = pd.DataFrame(rows), pd.DataFrame(columns=["run_id", "step", "split", "metric", "value"])
+    count = claim("higher", 0.5, GridCount(grid="lr", threshold=0.9))
+    assert verdicts.judge(count, runs, curves)["looks"] == [5, 10]
+    running = runs[runs["run_id"] != "b9_0.1"]
+    waiting = verdicts.judge(count, running, curves)
+    assert (waiting["looks"], waiting["next_look"], waiting["unread_seeds"]) == ([5], 10, [5, 6, 7, 8, 9])
+
+
 def test_a_look_reads_only_its_own_seeds_even_for_a_target_set_by_other_runs():
     """Base's best median sets a's target. Seeds 5-9 of base (added for a later look, or another claim) peak far higher,
     which would move the target; the first look, at 5 seeds, must decide as if they did not exist."""
