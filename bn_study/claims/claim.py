@@ -46,6 +46,22 @@ class Claim:
     def metric_of(self, side: Side) -> Metric:
         return side.metric or self.metric
 
+    def reads(self) -> list[dict]:
+        """The where filters of the runs its verdict reads seed by seed: each side's, and the runs its metric reads beside
+        them (a target set by another arm's run of the same seed). A look needs each of its seeds in all of them."""
+        return [
+            where
+            for side in (self.a, self.b)
+            for where in (side.where, self.metric_of(side).reads_also())
+            if where is not None
+        ]
+
+    def depends_on(self) -> list[dict]:
+        """The where filters of every run that can move its verdict: `reads`, and the runs a target's median over their
+        seeds comes from (a baseline's best configuration). Its registration must predate them all."""
+        baselines = [self.metric_of(side).baseline_runs() for side in (self.a, self.b)]
+        return [*self.reads(), *(where for where in baselines if where is not None)]
+
     def check_twin(self, ids) -> None:
         """A handicapped claim names its reason and a fair twin among its study's claims (`ids`)."""
         if bool(self.fair_twin) != bool(self.handicap) or (self.fair_twin and self.fair_twin not in ids):

@@ -315,12 +315,7 @@ def assess(ledger: Ledger, study: str, claim, digest: str, runs: pd.DataFrame, r
     `runs`: its registering commit older than the cells' first runs (in the ledger, or in `runs` themselves where earlier
     or not in the ledger yet), and an ancestor, never the same commit, of each commit that first held a cell's runs (so
     a clock cannot make a claim registered that git history does not put first)."""
-    read = [select(runs, claim.a.where), select(runs, claim.b.where)]
-    for side in (claim.a, claim.b):
-        also = claim.metric_of(side).reads_also()
-        if also is not None:
-            read.append(select(runs, also))
-    rows = pd.concat(read)
+    rows = pd.concat([select(runs, where) for where in claim.depends_on()])
     keys = cell_keys(rows)
     first = min(
         min(_utc(ledger.cells[key]["first_run_at"]) if key in ledger.cells else "9999", when)

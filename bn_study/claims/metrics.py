@@ -75,6 +75,10 @@ class Metric:
         """Other runs whose curves it reads (a where filter), beside the side's own: None for none."""
         return None
 
+    def baseline_runs(self) -> dict | None:
+        """Runs whose median over seeds sets its target (a where filter): None for none."""
+        return None
+
     def value(self, runs: pd.DataFrame, curves: pd.DataFrame, context: "Context") -> float:
         run = runs.iloc[0]
         if run["status"] == "diverged" and not self.reads_diverged:
@@ -337,6 +341,9 @@ class _GridReaching(Metric):
             if self.of_best is None
             else self.of_best * context.best_median(dict(self.baseline), self.grid, f"{self.split}_accuracy")
         )
+
+    def baseline_runs(self) -> dict | None:
+        return dict(self.baseline) if self.of_best is not None else None
 
     def value(self, runs, curves, context):
         if not _complete(runs, self.grid, context):

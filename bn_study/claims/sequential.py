@@ -5,10 +5,7 @@ at the first look that decides it. Each decision (holds, contradicted, either bo
 sign test on the paired per-seed differences: at a look of n seeds it is reached when at least c(n) of them lie
 beyond its bound. The thresholds form an exact group-sequential sign test, computed by enumerating the counts over
 the looks (seeds are added to the same cells, so the counts are nested), with the one-sided error of each decision
-at most ALPHA = (1 - CONFIDENCE) / 2
-# When looks beyond the first came in (commit 15679e1): a claim registered before it was registered for one look, so a
-# verdict it reaches at a later look is marked (verdicts.json's late_look; REPORT's double dagger).
-SINCE = "2026-12-06T02:53:41+00:00" over all its looks together, whatever the distribution of the differences
+at most ALPHA = (1 - CONFIDENCE) / 2 over all its looks together, whatever the distribution of the differences
 (if the true median sits on the bound, each difference is beyond it with chance 1/2, independently). The error is
 spent so that every look can decide: the first look spends what deciding on all of its seeds costs (1/32 at 5
 seeds: at 5 seeds no other decision exists), or an even share where that is more (a study that plans 10 seeds, as
@@ -35,6 +32,9 @@ ALPHA = (1 - CONFIDENCE) / 2
 FIRST_LOOK = 5
 DEFAULT_CAP = 20
 CAP_RANGE = (5, 100)
+# When looks beyond the first came in (commit 15679e1): a claim registered before it was registered for one look, so a
+# verdict it reaches at a later look is marked (verdicts.json's late_look; REPORT's double dagger).
+SINCE = "2026-12-06T02:53:41+00:00"
 
 
 def looks(cap: int = DEFAULT_CAP, first: int = FIRST_LOOK) -> tuple[int, ...]:

@@ -29,6 +29,7 @@ for its next look's seeds (`next_look`; the study runner adds them: cli.studies.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -41,9 +42,22 @@ from bn_study.files import write_json_atomic
 from bn_study.tables.stats import CONFIDENCE, Interval, bounded_interval, median_interval
 
 VERDICTS = "verdicts.json"
-# The engine's version, recorded in every verdicts.json: a change to the rule or the metrics that can move an outcome
-# gets a new one, so that a verdict diff (report.verdict_diff) can say an outcome moved because the engine did.
-ENGINE = "2026-12-06b: looks at 5, 10, 20 seeds (a group-sequential sign test), four outcomes, sequential p-values"
+# The modules whose source is the engine: the looks and thresholds, the judging, the metrics, the intervals.
+ENGINE_SOURCES = ("claims/sequential.py", "claims/verdicts.py", "claims/metrics.py", "tables/stats.py")
+
+
+def _engine() -> str:
+    """The engine's version, recorded in every verdicts.json: a digest of its source, so that any change to the rule or
+    the metrics gets a new one by itself (a hand-kept version string was left behind twice) and a verdict diff
+    (report.verdict_diff) can say that an outcome moved with the engine."""
+    package = Path(__file__).resolve().parents[1]
+    source = hashlib.sha256()
+    for name in ENGINE_SOURCES:
+        source.update((package / name).read_bytes())
+    return f"sha256:{source.hexdigest()[:12]}"
+
+
+ENGINE = _engine()
 OUTCOMES = ("holds", "contradicted", "negligible", "inconclusive")
 DECISIVE = OUTCOMES[:3]
 RULE = (
@@ -169,15 +183,19 @@ def per_seed(
     return values
 
 
-def _whole_seeds(claim: Claim, runs: pd.DataFrame) -> set[int]:
-    """The seeds with a run in every cell each side reads (as many runs as its fullest seed): a look is taken only once
-    its seeds are whole, so that a seed sweep still running, or a run that failed, never makes a look of its own."""
-    whole = None
-    for side in (claim.a, claim.b):
-        counts = select(runs, side.where).groupby("seed").size()
-        full = set(counts.index[counts == counts.max()]) if len(counts) else set()
-        whole = full if whole is None else whole & full
-    return {int(s) for s in whole}
+def _ready(claim: Claim, runs: pd.DataFrame, paired: list[int]) -> int:
+    """How many seeds, from seed 0 on, are paired and whole: with a run in every cell the claim reads seed by seed
+    (`Claim.reads`), as many as the fullest seed has. Look n reads seeds 0 .. n - 1 and is taken once they are, so that
+    which seeds make a look is fixed by the design, and a seed sweep still running, or a run that failed, never makes a
+    look of its own."""
+    whole = set(paired)
+    for where in claim.reads():
+        counts = select(runs, where).groupby("seed").size()
+        whole &= {int(s) for s in counts.index[counts == counts.max()]} if len(counts) else set()
+    n = 0
+    while n in whole:
+        n += 1
+    return n
 
 
 def _paired(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame):
@@ -198,12 +216,12 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame, first_look: in
     that what it decides does not depend on seeds added later, for this claim or another."""
     whole = _paired(claim, runs, curves)
     paired = whole[2]
-    whole_seeds = [s for s in paired if s in _whole_seeds(claim, runs)]
+    ready = _ready(claim, runs, paired)
     planned = sequential.looks(claim.seed_cap, first_look)
-    reached = [n for n in planned if n <= len(whole_seeds)] or [len(whole_seeds)]
+    reached = [n for n in planned if n <= ready] or [ready]
     sizes, looks, counts = [], [], []
     for look, n_seeds in enumerate(reached):
-        seeds = whole_seeds[:n_seeds]
+        seeds = list(range(n_seeds))
         a, b, _, d_low, d_high = whole
         if (
             seeds != paired
@@ -225,9 +243,11 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame, first_look: in
         looks.append(n_seeds)
         counts.append(_counts(claim.direction, claim.margin, lows, highs))
         decided = outcome(claim.direction, claim.margin, interval)
-        if decided != "inconclusive" and _measurable_pairs(claim.metric.floor, a, b, usable, d_low, d_high):
+        if decided != "inconclusive" and any(
+            _informative(a[s][0], b[s][0], d_low[s], d_high[s], claim.metric.floor) for s in usable
+        ):
             break
-    read = whole_seeds[: looks[-1]]
+    read = list(range(looks[-1]))
     metric = claim.metric
     record = {
         "id": claim.id,
@@ -296,16 +316,6 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame, first_look: in
             "median_difference": _images(interval.median, n_images),
         }
     return record
-
-
-def _measurable_pairs(floor, a, b, usable, d_low, d_high) -> bool:
-    return measurable(
-        {
-            "n": len(usable),
-            "floor": floor,
-            "per_seed": {str(s): {"a": a[s][0], "b": b[s][0], "d": d_low[s], "d_high": d_high[s]} for s in usable},
-        }
-    )
 
 
 def next_look(
@@ -412,28 +422,26 @@ def effect(record: dict) -> str:
 
 def measurable(record: dict) -> bool:
     """False where the runs cannot tell the sides apart at all: no pairs, or no pair whose difference is bounded
-    on either side (every pair a tie of infinities, a tie at the metric's floor such as no learning rate training on
-    either side, or censored on both sides: a threshold neither side reaches). A pair censored on one side only
-    still says which side is ahead (the other reached the threshold)."""
-    pairs = list(record.get("per_seed", {}).values())
+    on either side (`_informative`)."""
     if not record["n"]:
         return False
+    pairs = [
+        (float(p["a"]), float(p["b"]), float(p["d"]), float(p.get("d_high", p["d"])))
+        for p in record.get("per_seed", {}).values()
+    ]
+    return not pairs or any(_informative(*pair, record.get("floor")) for pair in pairs)
 
-    def informative(p: dict) -> bool:
-        a, b, low, high = (
-            (float(p[k]) for k in ("a", "b", "d", "d_high"))
-            if "d_high" in p
-            else (float(p["a"]), float(p["b"]), float(p["d"]), float(p["d"]))
-        )
-        floor = record.get("floor")
-        return (
-            not (math.isnan(low) or math.isnan(high))
-            and not (math.isinf(a) and a == b)
-            and not (floor is not None and a == b == floor)
-            and not (low == -math.inf and high == math.inf)
-        )
 
-    return not pairs or any(informative(p) for p in pairs)
+def _informative(a: float, b: float, low: float, high: float, floor: float | None) -> bool:
+    """Whether a pair (its sides' values, its difference's bounds) says which side is ahead: not a tie of infinities,
+    not a tie at the metric's floor (no learning rate training on either side), not censored on both sides (a
+    threshold neither side reaches). A pair censored on one side only still says it (the other reached the threshold)."""
+    return (
+        not (math.isnan(low) or math.isnan(high))
+        and not (math.isinf(a) and a == b)
+        and not (floor is not None and a == b == floor)
+        and not (low == -math.inf and high == math.inf)
+    )
 
 
 def expected_text(record: dict) -> str:

@@ -130,10 +130,10 @@ def add_seeds(study: Study, version: Version, results: Path, planned: pd.DataFra
         runs, curves = collect.load(out)
         judged = verdicts.judge_all(study.claims, runs, curves, plan.first_look(planned))
         wanted = [
-            (side.where, record["next_look"])
+            (where, record["next_look"])
             for claim, record in zip(study.claims, judged)
             if record["next_look"]
-            for side in (claim.a, claim.b)
+            for where in claim.reads()
         ]
         jobs = plan.more_seeds(planned, runs, wanted)
         if not jobs:

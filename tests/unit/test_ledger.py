@@ -156,3 +156,43 @@ def test_every_committed_verdict_carries_its_claims_current_declaration():
         for record in found["claims"]:
             assert record["registration"]["hash"] == current[found["study"]][record["id"]], (path, record["id"])
             assert record["post_hoc"] == record["registration"]["post_hoc"]
+
+
+def test_a_registered_verdict_decided_at_a_look_that_came_in_after_its_registration_is_a_late_look():
+    from bn_study.claims import sequential
+
+    def record(registered_at, looks=(5, 10), outcome="holds", post_hoc=False):
+        return {
+            "registration": {"registered_at": registered_at},
+            "post_hoc": post_hoc,
+            "looks": list(looks),
+            "outcome": outcome,
+        }
+
+    before, after = "2026-12-05T10:00:00+00:00", "2026-12-06T10:00:00+00:00"
+    assert before < sequential.SINCE < after
+    assert ledger.late_look(record(before))
+    assert not ledger.late_look(record(after))  # registered with its looks
+    assert not ledger.late_look(record(before, looks=(5,)))  # decided at the look it was registered for
+    assert not ledger.late_look(record(before, outcome="inconclusive"))
+    assert not ledger.late_look(record(before, post_hoc=True))  # marked post hoc already
+    assert not ledger.late_look(record(None))
+
+
+def test_a_claim_depends_on_its_sides_its_targets_runs_and_its_baseline():
+    from bn_study.claims import GridCount, StepsTo
+
+    to_base = Claim(
+        "t.c",
+        "s",
+        "x",
+        Side("a", {"arm": "a"}),
+        Side("b", {"arm": "b"}),
+        StepsTo("val", "accuracy", target=(("arm", "t"),)),
+        "lower",
+        0.1,
+    )
+    assert to_base.reads() == [{"arm": "a"}, {"arm": "t"}, {"arm": "b"}, {"arm": "t"}]
+    of_best = replace(to_base, metric=GridCount(grid="lr", of_best=0.9, baseline=(("arm", "base"),)))
+    assert of_best.reads() == [{"arm": "a"}, {"arm": "b"}]  # the baseline's median is not read seed by seed
+    assert of_best.depends_on() == [{"arm": "a"}, {"arm": "b"}, {"arm": "base"}, {"arm": "base"}]

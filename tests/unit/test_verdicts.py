@@ -536,6 +536,9 @@ def test_a_look_waits_until_every_cell_its_sides_read_has_its_seeds():
     running = runs[runs["run_id"] != "b9_0.1"]
     waiting = verdicts.judge(count, running, curves)
     assert (waiting["looks"], waiting["next_look"], waiting["unread_seeds"]) == ([5], 10, [5, 6, 7, 8, 9])
+    # a look reads seeds 0 .. n - 1, whatever other seeds exist: without seed 3's runs of b, nothing but seeds 0-2 is read
+    gap = verdicts.judge(count, runs[~runs["run_id"].str.startswith("b3_")], curves)
+    assert (gap["looks"], gap["seeds"], gap["outcome"]) == ([3], [0, 1, 2], "inconclusive")
 
 
 def test_a_look_reads_only_its_own_seeds_even_for_a_target_set_by_other_runs():
