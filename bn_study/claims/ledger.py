@@ -159,6 +159,24 @@ def verify(ledger: Ledger, repo: Path) -> None:
             )
 
 
+def verify_declarations(ledger: Ledger, repo: Path, log=print) -> None:
+    """Every claim entry's hash is what its commit declares, re-derived from the checkout at that commit (LedgerError
+    otherwise): an entry moved to an earlier commit, its chain rebuilt, would register a claim before it existed."""
+    by_commit: dict[str, list[tuple[int, dict]]] = {}
+    for number, e in enumerate(ledger.entries, 1):
+        if e["kind"] == "claim":
+            by_commit.setdefault(e["commit"], []).append((number, e))
+    for k, (commit, entries) in enumerate(by_commit.items(), 1):
+        log(f"ledger: re-deriving the declarations of {commit[:12]} ({k} of {len(by_commit)})")
+        declared = declared_at(repo, commit)
+        for number, e in entries:
+            if declared.get(e["study"], {}).get(e["claim"]) != e["hash"]:
+                raise LedgerError(
+                    f"{ledger.path} line {number}: commit {commit[:12]} does not declare {e['study']}.{e['claim']} "
+                    f"as {e['hash']}, as the entry says"
+                )
+
+
 def _commits(repo: Path, since: str | None, paths, start: str | None = None) -> list[str]:
     """The commits after `since` (else from `start`, else from the first) to HEAD that touch `paths`, oldest first."""
     span = [f"{since}..HEAD"] if since else [f"{start}^..HEAD"] if start else ["HEAD"]
@@ -255,9 +273,10 @@ def cells_at(repo: Path, commit: str) -> dict[str, tuple[str, str]]:
 # -- update ---------------------------------------------------------------------------------------------
 def update(results: Path, repo: Path, log=print) -> Ledger:
     """Scan the commits after the ledger's last scanned one (all since claims became data, for a new ledger) and append
-    every claim hash and cell not in it yet; verify it against git first."""
+    every claim hash and cell not in it yet; verify it against git first, its declarations re-derived."""
     ledger = read(results)
     verify(ledger, repo)
+    verify_declarations(ledger, repo, log)
     head = _git(repo, "rev-parse", "HEAD").strip()
     if ledger.scanned == head:
         return ledger

@@ -84,7 +84,9 @@ class Interval:
         kind = (
             f"{self.coverage:.1%} CI{over}" + (" = min to max" if self.is_min_max else "")
             if self.is_ci
-            else f"range, {self.coverage:.0%} coverage: too few seeds for a {CONFIDENCE:.0%} CI"
+            else "range"
+            + (f", {self.coverage:.0%} coverage" if self.coverage > 0 else "")
+            + f": too few seeds for a {CONFIDENCE:.0%} CI"
         )
         return f"{kind}, n={self.n}"
 

@@ -146,6 +146,18 @@ def test_the_committed_ledger_verifies_against_git_and_an_entry_git_does_not_bac
         with pytest.raises(ledger.LedgerError, match=message):
             ledger.verify(forged, REPO)
         forged.path.unlink()
+    # A later claim moved to the first registering commit, at that commit's time, its chain rebuilt: git backs the commit,
+    # but the checkout there does not declare the claim
+    first, last = claim, [e for e in book.entries if e["kind"] == "claim"][-1]
+    moved = {
+        k: v for k, v in {**last, "commit": first["commit"], "at": first["at"]}.items() if k not in ("prev", "sha")
+    }
+    forged = _book(tmp_path, [moved])
+    ledger.verify(forged, REPO)
+    with pytest.raises(
+        ledger.LedgerError, match=rf"line 1: commit {first['commit'][:12]} does not declare {last['study']}"
+    ):
+        ledger.verify_declarations(forged, REPO, log=lambda line: None)
 
 
 def test_every_committed_verdict_carries_its_claims_current_declaration():
@@ -196,3 +208,8 @@ def test_a_claim_depends_on_its_sides_its_targets_runs_and_its_baseline():
     of_best = replace(to_base, metric=GridCount(grid="lr", of_best=0.9, baseline=(("arm", "base"),)))
     assert of_best.reads() == [{"arm": "a"}, {"arm": "b"}]  # the baseline's median is not read seed by seed
     assert of_best.depends_on() == [{"arm": "a"}, {"arm": "b"}, {"arm": "base"}, {"arm": "base"}]
+
+
+@pytest.mark.slow
+def test_every_committed_claim_entry_is_what_its_commit_declares():
+    ledger.verify_declarations(ledger.read(RESULTS), REPO, log=lambda line: None)
