@@ -284,7 +284,7 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame, first_look: in
         },
         "n": interval.n,
         "n_excluded": len(read) - len(usable),
-        "unpaired_seeds": sorted(set(a) ^ set(b)),
+        "unpaired_seeds": sorted(set(a) ^ set(b)),  # seeds added to one side for another claim: beyond every look read
         "unread_seeds": [s for s in paired if s not in read],
         "n_censored": sum(d_low[s] != d_high[s] for s in usable),
         "median_difference": interval.median,
@@ -415,8 +415,6 @@ def effect(record: dict) -> str:
         text += f"; {images['median_difference']:+.0f} of {images['n_images']:,} {images['split']} images"
     if record.get("n_excluded"):
         text += f"; {record['n_excluded']} seed(s) excluded (no comparable number)"
-    if record.get("unpaired_seeds"):
-        text += f"; unpaired seeds left out: {', '.join(str(s) for s in record['unpaired_seeds'])}"
     return text
 
 
