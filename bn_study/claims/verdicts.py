@@ -223,9 +223,8 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame, first_look: in
     for look, n_seeds in enumerate(reached):
         seeds = list(range(n_seeds))
         a, b, _, d_low, d_high = whole
-        if (
-            seeds != paired
-        ):  # the look's own runs: every run of a seed beyond it left out, whatever claim it was added for
+        # the look's own runs: every run of a seed beyond it left out, whatever claim it was added for
+        if seeds != paired:
             at = runs[runs["seed"].isin(seeds)]
             a, b, _, d_low, d_high = _paired(claim, at, curves[curves["run_id"].isin(at["run_id"])])
         usable = [s for s in seeds if not (math.isnan(d_low[s]) or math.isnan(d_high[s]))]
