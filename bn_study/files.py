@@ -18,6 +18,11 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def stamp(pattern: str = "%Y-%m-%d_%H-%M-%S") -> str:
+    """The time in UTC for a folder's name: the registration ledger reads a sweep's start from it, on any host's clock."""
+    return datetime.now(timezone.utc).strftime(pattern)
+
+
 def _json_safe(value):
     """NaN/inf become null: run.json stays valid JSON (a diverged run's metrics read back as NaN)."""
     if isinstance(value, float) and not math.isfinite(value):

@@ -7,7 +7,7 @@ post hoc. A cell is compared by what trains, not by what a run
 measures or which study it belongs to (its data, model, optimizer, steps and batch: runs.csv's columns of those, a value
 of false, none or empty counting as off, a column a run's schema lacked at today's default), so fig1's runs at lr 2
 are the cells fig1_second_lr reads, and a new evaluation protocol is no new cell. A cell's first run is its sweep's start
-(the sweep folder's time stamp), or where a run has none the time of the commit its code was at (never later than the
+(the sweep folder's time stamp, in UTC: files.stamp; folders named before 2026-12-06 took the host's local clock, read as UTC), or where a run has none the time of the commit its code was at (never later than the
 run). Commits after the last one scanned are scanned by `update` (make report); the ledger's own past was built the same
 way from the repository's history.
 
@@ -177,6 +177,31 @@ def verify_declarations(ledger: Ledger, repo: Path, log=print) -> None:
                 )
 
 
+def verify_cells(ledger: Ledger, repo: Path) -> None:
+    """The cell entries are exactly those a scan of the run tables' history up to the last scanned commit derives, in
+    order (LedgerError at the first that is not): a first run moved later, or an earlier one's line removed and the
+    chain rebuilt, would make a claim registered that is not."""
+    derived, earliest = [], {}
+    if ledger.scanned:
+        for commit in _git(repo, "log", "--reverse", "--format=%H", ledger.scanned, "--", RUN_TABLES).split():
+            for cell, (when, run_id) in cells_at(repo, commit).items():
+                if cell not in earliest or when < earliest[cell]:
+                    earliest[cell] = when
+                    derived.append((cell, when, run_id, commit))
+    entries = [(number, e) for number, e in enumerate(ledger.entries, 1) if e["kind"] == "cell"]
+    for (number, e), expected in zip(entries, derived):
+        if (e["cell"], e["first_run_at"], e["run_id"], e["commit"]) != expected:
+            raise LedgerError(
+                f"{ledger.path} line {number}: the run tables' history gives cell {expected[0]} first run at {expected[1]} "
+                f"({expected[2]}, commit {expected[3][:12]}) here, not cell {e['cell']} at {e['first_run_at']} (commit "
+                f"{e['commit'][:12]}) as the entry says"
+            )
+    if len(entries) != len(derived):
+        raise LedgerError(
+            f"{ledger.path}: {len(entries)} cell entries where the run tables' history up to {ledger.scanned[:12]} gives {len(derived)}"
+        )
+
+
 def _commits(repo: Path, since: str | None, paths, start: str | None = None) -> list[str]:
     """The commits after `since` (else from `start`, else from the first) to HEAD that touch `paths`, oldest first."""
     span = [f"{since}..HEAD"] if since else [f"{start}^..HEAD"] if start else ["HEAD"]
@@ -277,6 +302,7 @@ def update(results: Path, repo: Path, log=print) -> Ledger:
     ledger = read(results)
     verify(ledger, repo)
     verify_declarations(ledger, repo, log)
+    verify_cells(ledger, repo)
     head = _git(repo, "rev-parse", "HEAD").strip()
     if ledger.scanned == head:
         return ledger

@@ -61,8 +61,9 @@ ENGINE = _engine()
 OUTCOMES = ("holds", "contradicted", "negligible", "inconclusive")
 DECISIVE = OUTCOMES[:3]
 RULE = (
-    f"paired per-seed differences a - b, judged at looks of 5, 10 and 20 seeds (up to the claim's seed cap), stopping at the first that "
-    f"decides; the median difference with a distribution-free (sign-test) confidence interval whose coverage over all the looks is at "
+    f"paired per-seed differences a - b, judged at looks of the seeds its study's plan gives each configuration, doubling up to "
+    f"the claim's seed cap (5, 10 and 20 seeds; 10 and 20 where the plan gives 10, as fig1's do), stopping at the first that decides; "
+    f"the median difference with a distribution-free (sign-test) confidence interval whose coverage over all the looks is at "
     f"least {CONFIDENCE:.0%}; holds if the interval lies beyond the margin in the claimed direction, contradicted if beyond it the "
     "other way, negligible if it lies inside plus or minus the margin (a claim of a direction only), inconclusive otherwise (and "
     "whenever n is too small for such an interval)"

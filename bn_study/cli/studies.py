@@ -23,7 +23,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +30,7 @@ import pandas as pd
 from bn_study.claims import ClaimError, ledger, verdicts
 from bn_study.cli.commands import RUN_BY
 from bn_study.config import ConfigError, check_study_name
-from bn_study.files import now, write_json_atomic
+from bn_study.files import now, stamp, write_json_atomic
 from bn_study.render import outputs as rendered
 from bn_study.run import provenance
 from bn_study.studies import plan, report
@@ -87,11 +86,11 @@ def run_sweeps(study: Study, version: Version, results: Path, selected: list[str
     """Each of the study's sweeps in a sweep folder of its own (the newest one again if it did not finish,
     so a killed study resumes); returns the folders."""
     folders = []
-    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    started = stamp()
     for name in study.sweeps:
         folder = (
             _unfinished(results / (name + version.suffix) / "sweeps", study)
-            or results / (name + version.suffix) / "sweeps" / f"{stamp}_{study.name}"
+            or results / (name + version.suffix) / "sweeps" / f"{started}_{study.name}"
         )
         _sweep(study, version, name, [*plan.base(name, version), *selected], folder)
         folders.append(folder)
@@ -148,10 +147,7 @@ def add_seeds(study: Study, version: Version, results: Path, planned: pd.DataFra
         parts = []
         for name, job_list in jobs.items():
             sweeps = results / (name + version.suffix) / "sweeps"
-            folder = (
-                _unfinished(sweeps, study, f"_seeds{n}")
-                or sweeps / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{study.name}_seeds{n}"
-            )
+            folder = _unfinished(sweeps, study, f"_seeds{n}") or sweeps / f"{stamp()}_{study.name}_seeds{n}"
             folder.mkdir(parents=True, exist_ok=True)
             jobs_file = folder / sweep.JOBS
             if not jobs_file.exists():

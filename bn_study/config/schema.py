@@ -11,6 +11,8 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+from bn_study import files
+
 # The configs ship inside the package, so an installed bn-study finds them wherever it runs.
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
@@ -286,6 +288,8 @@ def register() -> None:
     OmegaConf.register_new_resolver(
         "quick", lambda small, full, *, _root_: small if _root_.get("quick") else full, replace=True
     )
+    # Run and sweep folders are named by their start in UTC (Hydra's own `now` is the host's local time).
+    OmegaConf.register_new_resolver("utc_now", files.stamp, use_cache=True, replace=True)
     # Equal examples seen across batch sizes: trainer.steps: ${floordiv:96000,${trainer.batch_size}}.
     OmegaConf.register_new_resolver("floordiv", lambda a, b: max(1, int(a) // int(b)), replace=True)
 

@@ -25,6 +25,10 @@ class StudyError(RuntimeError):
     pass
 
 
+def _min_max(interval: stats.Interval, form: str) -> str:
+    return form.format("the min to max") if interval.k == 1 else ""
+
+
 @dataclass
 class Tables:
     runs: pd.DataFrame
@@ -95,11 +99,11 @@ class Tables:
             low, high = stats.median_interval(range(n)), stats.median_interval(range(most))
             return (
                 f"median over seeds with its confidence interval over each configuration's seeds ({n} to {most}: "
-                f"{low.coverage:.1%} coverage at {n}, {high.coverage:.1%} at {most})"
+                f"{low.coverage:.1%} coverage at {n}{_min_max(low, ' ({})')}, {high.coverage:.1%} at {most})"
             )
         i = stats.median_interval(range(n))
         what = (
-            f"its {i.coverage:.1%} confidence interval (order statistics of {n} seeds)"
+            f"its {i.coverage:.1%} confidence interval (order statistics of {n} seeds{_min_max(i, ': {}')})"
             if i.is_ci
             else f"the range of {n} seeds ({i.coverage:.0%} coverage of the median: too few seeds for a confidence interval)"
         )

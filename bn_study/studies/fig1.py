@@ -32,7 +32,7 @@ STABILITY_HISTORY = (
     "it mixed (392cf67); these two claims over every unit were declared after that."
 )
 FASTER_HISTORY = (
-    "Post hoc: declared after fig1 had run on Fashion-MNIST and mnist5k; on Fashion-MNIST no run reaches fig1.faster's 0.9 "
+    "Declared after fig1 had run on Fashion-MNIST and mnist5k; on Fashion-MNIST no run reaches fig1.faster's 0.9 "
     "(an MNIST number). This target follows the dataset and is read, like the steps, off the validation split; it is the "
     "same seed's no-BN maximum over evaluations, a noisy number on mnist5k's 400 validation images (standard error about 0.013)."
 )

@@ -106,7 +106,7 @@ MLM = "Machine Learning Mastery, two circles"
 
 HISTORY = (
     "First judged by 'a higher median final accuracy', changed to 'at least as high a median' in the commit that added the "
-    "3-seed results it judged (392cf67). Declared anew here, before the regenerated runs: paired differences, margin 0.005."
+    "3-seed results it judged (392cf67). Declared anew for the regenerated runs: paired differences, margin 0.005 (its registration says whether before them)."
 )
 
 

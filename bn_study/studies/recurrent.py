@@ -207,7 +207,7 @@ SPEED_HISTORY = (
     "steps) pass as beyond it; made exact after the results and a review, which turned bn_lstm_faster_in_order on mnist5k from "
     "holds to inconclusive (three of its five seeds sit at exactly 200 against 300 steps). Redesigned after those results: read "
     f"on runs evaluated every {GRID} steps, not 100 (where bn_lstm_faster_in_order and ln_lstm_faster_in_order were inconclusive "
-    "on both datasets and bn_lstm_faster_permuted held), the same training; a new declaration on cells already run, so post hoc."
+    "on both datasets and bn_lstm_faster_permuted held), the same training: a new declaration, on cells already run."
 )
 REWORDED = (
     "Declared in 76340a9 with the paper's pixel-by-pixel numbers quoted as if for this task; reworded after a review to say they "

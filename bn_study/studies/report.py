@@ -108,13 +108,12 @@ def registration_text() -> str:
 
 
 def _judged(results: Path) -> list[tuple[Study, Version, dict]]:
-    return [
-        (study, v, r)
-        for study in studies().values()
-        for v in JUDGED
-        for claim in study.claims
-        if (r := _by_id(results, study, v).get(claim.id))
-    ]
+    judged = []
+    for study in studies().values():
+        for v in JUDGED:
+            by_id = _by_id(results, study, v)  # once per version: each read verifies the version's rendered outputs
+            judged += [(study, v, by_id[claim.id]) for claim in study.claims if claim.id in by_id]
+    return judged
 
 
 def adjusted(results: Path) -> dict[tuple[str, str, str], dict]:
@@ -204,8 +203,9 @@ def overview(results: Path) -> list[str]:
         f"{label}: {', '.join(f'{judged[v].count(o)} {o}' for o in verdicts.OUTCOMES)} of {len(judged[v])} judged"
         for v, label in zip(VERSIONS, labels)
     ]
-    post_hoc = sum(r.get("post_hoc", True) for _, _, r in _judged(results))
-    waiting = sum(bool(r.get("next_look")) for _, _, r in _judged(results))
+    every = [r for _, _, r in _judged(results)]
+    post_hoc = sum(r.get("post_hoc", True) for r in every)
+    waiting = sum(bool(r.get("next_look")) for r in every)
     return [
         "| claim | source | "
         + " | ".join(f"{label}: outcome, effect a - b [interval]" for label in labels)
@@ -218,9 +218,10 @@ def overview(results: Path) -> list[str]:
         f"{waiting} undecided verdicts ask for their next look's seeds, not run yet (`make seeds STUDY=<study>` adds them); "
         "the others are decided, stopped because no decision is within reach by their seed cap, or not measurable.",
         "",
-        f"{post_hoc} of {len(_judged(results))} verdicts are post hoc. {registration_text()} {LATE_LOOK} registered, but "
-        "decided at a look (10 or 20 seeds) that came in on 2026-12-06, after the claim was registered for one look of 5: the "
-        "error is controlled over the looks (bn_study/claims/sequential.py), but the looks were not part of what was registered. "
+        f"{post_hoc} of {len(every)} verdicts are post hoc. {registration_text()} {LATE_LOOK} registered, but "
+        f"decided at a look beyond its plan's first that came in on {sequential.SINCE[:10]}, after the claim was registered for its "
+        "first look alone: the error is controlled over the looks (bn_study/claims/sequential.py), but the looks were not part of "
+        "what was registered. "
         f"'Not measurable here': no pair can tell "
         "the sides apart (every pair a tie, or censored on both sides: a threshold neither side reaches).",
         "",
@@ -374,19 +375,22 @@ def scale_section(results: Path) -> list[str]:
     return [*lines, ""]
 
 
-# A hand-written citation of an outcome: `claim.id`, an optional "is" or "(", the outcome, and an optional dataset.
+OUTCOME_WORD = re.compile(r"\b(?:" + "|".join(verdicts.OUTCOMES) + r")\b")
+# A hand-written citation of an outcome: `claim.id`, an optional "is", "(" or ",", the outcome, and an optional dataset.
 CITATION = re.compile(
-    r"`(?P<id>[a-z0-9_]+\.[A-Za-z0-9_.]+)`(?: is | \(| )(?P<outcome>holds|contradicted|negligible|inconclusive)"
-    r"(?: on (?P<where>both|mnist5k|Fashion-MNIST))?"
+    r"`(?P<id>[a-z0-9_]+\.[A-Za-z0-9_.]+)`(?: is | \(|, | )(?P<outcome>" + "|".join(verdicts.OUTCOMES) + ")"
+    r"(?: on (?P<where>both|mnist5k|Fashion-MNIST at 3,600 images|Fashion-MNIST))?"
 )
-CITED_VERSION = {"mnist5k": VERSIONS[0], "Fashion-MNIST": VERSIONS[1]}
+CITED_VERSION = {"mnist5k": VERSIONS[0], "Fashion-MNIST": VERSIONS[1], "Fashion-MNIST at 3,600 images": SIZE}
+# README's hand-written results, between these marks: every outcome they state must be a citation.
+README_FINDINGS = re.compile(r"<!-- findings:begin.*?-->(.*?)<!-- findings:end -->", re.S)
 
 
 def miscited(results: Path, text: str) -> list[str]:
     """The outcomes `text` cites that the committed verdicts do not hold: "`id` holds on both" needs it on both versions,
     "on mnist5k" or "on Fashion-MNIST" on that one, a bare "`id` holds" on at least one."""
     held = {
-        claim.id: {v: r["outcome"] for v in VERSIONS if (r := _by_id(results, study, v).get(claim.id))}
+        claim.id: {v: r["outcome"] for v in JUDGED if (r := _by_id(results, study, v).get(claim.id))}
         for study in studies().values()
         for claim in study.claims
     }
@@ -398,9 +402,21 @@ def miscited(results: Path, text: str) -> list[str]:
         versions = VERSIONS if where == "both" else [CITED_VERSION[where]] if where else None
         ok = all(outcomes.get(v) == m["outcome"] for v in versions) if versions else m["outcome"] in outcomes.values()
         if not ok:
-            now = ", ".join(f"{v.data or 'mnist5k'}: {o}" for v, o in outcomes.items()) or "no such claim judged"
+            now = ", ".join(f"{v.suffix or 'mnist5k'}: {o}" for v, o in outcomes.items()) or "no such claim judged"
             wrong.append(f"{m.group(0)!r} (the verdicts: {now})")
     return wrong
+
+
+def uncited(text: str) -> list[str]:
+    """The outcomes `text` states outside a citation that `miscited` checks ("`id` holds on mnist5k"), each with the
+    words before it: a hand-written outcome must name its claim, so that a test can hold it to the verdicts."""
+    bare = CITATION.sub("", text)
+    return [" ".join(bare[max(0, m.start() - 60) : m.end()].split()) for m in OUTCOME_WORD.finditer(bare)]
+
+
+def hand_written(results: Path, readme: str) -> str:
+    """The hand-written texts that state outcomes: the findings file and README's marked findings."""
+    return "\n".join([(results / FINDINGS).read_text(), *README_FINDINGS.findall(readme)])
 
 
 def _body(folder: Path, name: str, level: str) -> list[str]:

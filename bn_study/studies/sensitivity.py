@@ -162,7 +162,7 @@ _BN, _NO_BN, _RENORM = ({"model.bn": ARMS[arm][0], "model.bn_renorm": ARMS[arm][
 # follows the dataset, set by the baseline for both arms.
 OF_BEST = 0.95
 RELATIVE_HISTORY = (
-    f"Post hoc: declared after the Fashion-MNIST runs, where no run reaches {GOOD} (an MNIST number) so the claim above cannot "
+    f"Declared after the Fashion-MNIST runs, where no run reaches {GOOD} (an MNIST number) so the claim above cannot "
     "tell the arms apart, with the mnist5k results known too; where the two differ on mnist5k, it is because the target differs "
     f"there as well. 'Trains' is reaching {OF_BEST:.0%} of the best median final validation accuracy of the arm without BN. "
     "The target was first declared and judged in 3b8d6e7 as 95% of the best final validation accuracy of any run of the "
@@ -203,7 +203,7 @@ INIT_CLAIMS = (
         margin=0.5,
         history="First judged by 'more init scales reach 90%, reaching at least as far' (wider_range); that rule was changed to "
         "'a narrower range of median final accuracy' (less_spread) in the commit that also added the 3-seed results it judged "
-        "(392cf67), which flipped that verdict. Declared anew here, before the regenerated runs: how many of the 9 init scales "
+        "(392cf67), which flipped that verdict. Declared anew for the regenerated runs (its registration says whether before them): how many of the 9 init scales "
         "reach 90% validation accuracy, per seed, paired.",
     ),
     Claim(

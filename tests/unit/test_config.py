@@ -104,3 +104,27 @@ def test_a_ctrl_c_swallowed_in_a_finalizer_prints_nothing_and_other_unraisables_
     assert capsys.readouterr().err == ""
     Finalized(ValueError("broken"))
     assert "ValueError: broken" in capsys.readouterr().err
+
+
+def test_run_and_sweep_folders_are_named_by_their_start_in_utc_on_any_hosts_clock(monkeypatch):
+    """The registration ledger reads a sweep's start from its folder's name as UTC."""
+    import time
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    import bn_study
+    from bn_study.config import schema
+
+    text = (Path(bn_study.__file__).parent / "conf" / "config.yaml").read_text()
+    assert "${now:" not in text and text.count("${utc_now:") == 2
+    monkeypatch.setenv("TZ", "Etc/GMT-5")  # five hours east of UTC
+    time.tzset()
+    try:
+        schema.register()
+        named = OmegaConf.create({"at": "${utc_now:%Y-%m-%d_%H}"}).at
+        assert named == datetime.now(timezone.utc).strftime("%Y-%m-%d_%H") != datetime.now().strftime("%Y-%m-%d_%H")
+    finally:
+        monkeypatch.undo()
+        time.tzset()

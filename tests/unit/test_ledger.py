@@ -213,3 +213,19 @@ def test_a_claim_depends_on_its_sides_its_targets_runs_and_its_baseline():
 @pytest.mark.slow
 def test_every_committed_claim_entry_is_what_its_commit_declares():
     ledger.verify_declarations(ledger.read(RESULTS), REPO, log=lambda line: None)
+
+
+@pytest.mark.skipif(not _git_history(), reason="needs the repository's whole git history")
+def test_a_cell_entry_the_run_tables_history_does_not_give_is_refused_even_with_its_chain_rebuilt(tmp_path):
+    book = ledger.read(RESULTS)
+    ledger.verify_cells(book, REPO)
+    own = [{k: v for k, v in e.items() if k not in ("prev", "sha")} for e in book.entries]
+    first_cell = next(i for i, e in enumerate(own) if e["kind"] == "cell")
+    later = {**own[first_cell], "first_run_at": "2030-01-01T00:00:00+00:00"}
+    for forged, message in (
+        ([*own[:first_cell], later, *own[first_cell + 1 :]], rf"line {first_cell + 1}: the run tables' history gives"),
+        ([*own[:first_cell], *own[first_cell + 1 :]], rf"line {first_cell + 1}: the run tables' history gives"),
+    ):
+        with pytest.raises(ledger.LedgerError, match=message):
+            ledger.verify_cells(_book(tmp_path, forged), REPO)
+        (tmp_path / ledger.LEDGER).unlink()
