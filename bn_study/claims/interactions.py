@@ -2,7 +2,8 @@
 
 The runs of two datasets are not paired (seed 3 on one shares nothing with seed 3 on the other), so the per-seed
 differences a - b of each are two independent samples, and the difference of their locations gets the unpaired
-distribution-free interval (stats.shift_interval: Hodges-Lehmann with the Mann-Whitney interval). An outcome that
+distribution-free interval (stats.shift_interval: Hodges-Lehmann with the Mann-Whitney interval; a censored seed kept
+within its bounds). An outcome that
 moves from one dataset to the other is a threshold crossed; a difference whose interval excludes zero is a tested one.
 """
 
@@ -13,11 +14,11 @@ import math
 from bn_study.claims.verdicts import measurable
 from bn_study.tables.stats import shift_interval
 
-COLUMNS = ("difference", "low", "high", "coverage", "differences_used", "excludes_zero")
+COLUMNS = ("difference", "low", "high", "coverage", "seeds_first", "seeds_second", "excludes_zero")
 
 
 def _bounds(record: dict) -> tuple[list[float], list[float]]:
-    pairs = record["per_seed"].values()
+    pairs = [p for p in record["per_seed"].values() if not math.isnan(float(p["d"]))]
     return [float(p["d"]) for p in pairs], [float(p.get("d_high", p["d"])) for p in pairs]
 
 
@@ -25,13 +26,15 @@ def interaction(first: dict, second: dict) -> dict:
     """The second dataset's effect minus the first's (verdict records of one claim), in the claim's units (log10 for ratios);
     none where either cannot tell its sides apart (`verdicts.measurable`: its effect is no number to subtract)."""
     both = measurable(first) and measurable(second) and first["per_seed"] and second["per_seed"]
-    interval = shift_interval(*_bounds(second), *_bounds(first)) if both else None
+    firsts, seconds = _bounds(first), _bounds(second)
+    interval = shift_interval(*seconds, *firsts) if both else None
     low, high = (interval.low, interval.high) if interval and interval.is_ci else (math.nan, math.nan)
     return {
         "difference": interval.median if interval else math.nan,
         "low": low,
         "high": high,
         "coverage": interval.coverage if interval else math.nan,
-        "differences_used": interval.n if interval else 0,
+        "seeds_first": len(firsts[0]) if interval else 0,
+        "seeds_second": len(seconds[0]) if interval else 0,
         "excludes_zero": bool(low > 0 or high < 0),
     }

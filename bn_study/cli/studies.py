@@ -123,15 +123,18 @@ def _sweep(study: Study, version: Version, name: str, overrides: list[str], fold
 def add_seeds(study: Study, version: Version, results: Path, planned: pd.DataFrame) -> int:
     """Seeds on demand (claims.sequential): judge the study's collected runs; for every claim still undecided at its
     look, run the seeds its next look needs in exactly the cells its sides read, add them to the collection, judge
-    again, until no claim asks for more. Returns the number of runs added."""
+    again, until no claim asks for more. Planned runs the collection lacks (a sweep the study gained since it was
+    collected) are run first, and the runs it has kept. Returns the number of runs added."""
     out, added = study.folder(results, version), 0
     while True:
         runs, curves = collect.load(out)
         judged = verdicts.judge_all(study.claims, runs, curves, plan.first_look(planned))
-        wanted = [
+        lacking, _ = plan.missing(runs, planned)
+        wanted = [({}, plan.first_look(planned))] if lacking else []
+        wanted += [
             (where, record["next_look"])
             for claim, record in zip(study.claims, judged)
-            if record["next_look"]
+            if record["next_look"] and not lacking
             for where in claim.reads()
         ]
         jobs = plan.more_seeds(planned, runs, wanted)
@@ -140,7 +143,9 @@ def add_seeds(study: Study, version: Version, results: Path, planned: pd.DataFra
         n = max(look for _, look in wanted)
         undecided = sorted({record["id"] for record in judged if record["next_look"]})
         print(
-            f"[{study.name}] {len(undecided)} claim(s) undecided at their look ({', '.join(undecided)}): "
+            f"[{study.name}] {lacking} planned runs not collected yet: running them"
+            if lacking
+            else f"[{study.name}] {len(undecided)} claim(s) undecided at their look ({', '.join(undecided)}): "
             f"{sum(map(len, jobs.values()))} runs to take their cells to up to {n} seeds",
             flush=True,
         )

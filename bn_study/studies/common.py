@@ -168,8 +168,8 @@ def median_curves(study: Tables, by: list[str], split: str = "test", metric: str
     return median_by(collect.with_config(study.curves, study.runs, by, split, metric), [*by, "step"])
 
 
-def draw_band(ax, table: pd.DataFrame, x: str, color, name: str, logx: bool = False) -> None:
-    ax.plot(table[x], table["median"], color=color, label=name, marker="o" if logx else None, ms=3)
+def draw_band(ax, table: pd.DataFrame, x: str, color, name: str, logx: bool = False, ls: str = "-") -> None:
+    ax.plot(table[x], table["median"], color=color, label=name, marker="o" if logx else None, ms=3, ls=ls)
     ax.fill_between(table[x], table["ci_low"], table["ci_high"], color=color, alpha=0.2, lw=0)
     if logx:
         ax.set_xscale("log")

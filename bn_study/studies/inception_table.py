@@ -4,6 +4,7 @@ Figure 2 (accuracy vs steps), for the `inception` variants on a small CNN."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,8 @@ from bn_study.studies.registry import CLEAN_RERUN_2026_12_05, RERUN_2026_12_05, 
 from bn_study.tables import stats
 
 TITLE = "The paper's Inception protocol (Section 4.2) on a small CNN"
+# The BN variants' second evaluation (experiment inception_table_precise): statistics recomputed over this many batches.
+PRECISE_KEY, PRECISE = "trainer.precise_bn", 50
 ORDER = ["Inception", "BN-Baseline", "BN-x5", "BN-x30", "BN-x5-Sigmoid", "Baseline-Sigmoid", "x5-no-BN"]
 # Figure 3 of the paper: steps (millions) to reach Inception's 72.2%, and max accuracy.
 PUBLISHED = {
@@ -63,16 +66,26 @@ def per_run(study: Tables) -> pd.DataFrame:
     return runs
 
 
+def _label(tag: str, precise: int) -> str:
+    return f"{tag}, recomputed statistics" if precise else tag
+
+
+def _arm(table: pd.DataFrame, tag: str, precise: int) -> pd.DataFrame:
+    return table[(table["tag"] == tag) & (table[PRECISE_KEY] == precise)]
+
+
 def build(study_dir: Path, out: Path) -> list[Path]:
     study = Tables.load(study_dir, out)
-    tags = [t for t in ORDER if t in set(study.runs["tag"])]
-    curves = median_curves(study, ["tag"], split="val")
+    arms = [(t, p) for t in ORDER for p in (0, PRECISE) if len(_arm(study.runs, t, p))]
+    curves = median_curves(study, ["tag", PRECISE_KEY], split="val")
     runs = per_run(study)
 
     fig, ax = plots.new_figure(1, width=6.0, height=3.8)
-    for tag in tags:
-        draw_band(ax, curves[curves["tag"] == tag], "step", COLORS[tag], tag)
-        mark_diverged(ax, study.runs[study.runs["tag"] == tag], COLORS[tag])
+    for tag, precise in arms:
+        draw_band(
+            ax, _arm(curves, tag, precise), "step", COLORS[tag], _label(tag, precise), ls="--" if precise else "-"
+        )
+        mark_diverged(ax, _arm(study.runs, tag, precise), COLORS[tag])
     target = float(np.median(runs.loc[runs["tag"] == "Inception", "target"]))
     ax.axhline(target, color="0.4", lw=0.8, ls=":")
     ax.annotate(
@@ -93,13 +106,15 @@ def build(study_dir: Path, out: Path) -> list[Path]:
     ax.legend(loc="lower right", fontsize=7)
     plots.caption(
         fig,
-        f"Keras-blog CNN, SGD momentum 0.9, batch 32, eta 0.01; {study.band_note()}; x: a diverged run. {study.data_note()}.",
+        f"Keras-blog CNN, SGD momentum 0.9, batch 32, eta 0.01; {study.band_note()}; x: a diverged run. BN evaluated on its "
+        f"moving averages (solid) or on statistics recomputed over {PRECISE} training batches before each evaluation (dashed). "
+        f"{study.data_note()}.",
     )
 
-    final = final_by(study, ["tag"])
+    final = final_by(study, ["tag", PRECISE_KEY])
     rows = []
-    for tag in tags:
-        group = runs[runs["tag"] == tag]
+    for tag, precise in arms:
+        group = _arm(runs, tag, precise)
         steps = stats.median_interval(group["steps_to_target"])
         reach = (
             f"{steps.median:,.0f} [{steps.low:,.0f}, {steps.high:,.0f}]"
@@ -109,11 +124,11 @@ def build(study_dir: Path, out: Path) -> list[Path]:
         best = stats.median_interval(group["max_val_accuracy"])
         rows.append(
             [
-                tag,
+                _label(tag, precise),
                 reach,
                 f"{best.median:.4f} [{best.low:.4f}, {best.high:.4f}]",
-                fmt_ci(final[final["tag"] == tag].iloc[0]),
-                *PUBLISHED[tag],
+                fmt_ci(_arm(final, tag, precise).iloc[0]),
+                *(("", "") if precise else PUBLISHED[tag]),
             ]
         )
     summary = "\n".join(
@@ -128,6 +143,13 @@ def build(study_dir: Path, out: Path) -> list[Path]:
             "Each seed's target is the best validation accuracy its Inception run reached (the paper's 72.2% is Inception's maximum); "
             "steps and maxima are read on the validation split, and the test split is only reported."
             + study.eval_note(),
+            "",
+            f"BN is evaluated, as Keras does, on moving averages of its batch statistics (momentum "
+            f"{study.runs['model.bn_momentum'].iloc[0]:g}): averages over roughly the last hundred steps' weights, which lag a network "
+            f"that is still changing fast, as it is here early in a {int(study.runs['steps'].max()):,}-step run at rates up to x5. "
+            f"The BN variants run a second time, the same training, evaluated on statistics recomputed over {PRECISE} fixed "
+            f"training batches ({PRECISE * int(study.runs['trainer.batch_size'].iloc[0]):,} images) before each evaluation "
+            "(precise BN, Wu & Johnson 2021): the speed claims are judged on both, the moving-average ones flagged as handicapped.",
             "",
             markdown_table(
                 [
@@ -156,8 +178,14 @@ PAPER = "Ioffe & Szegedy (2015), Section 4.2, Figure 3"
 TO_BASELINE = StepsTo("val", "accuracy", target=(("tag", "Inception"),))
 
 
-def _tag(tag: str) -> Side:
-    return Side(tag, {"tag": tag})
+def _tag(tag: str, precise: int = 0) -> Side:
+    return Side(_label(tag, precise), {"tag": tag, PRECISE_KEY: precise})
+
+
+LAG = (
+    "BN is read on its moving averages (momentum 0.99), which lag the weights early in a 1,000-step run, when the speed "
+    "is measured"
+)
 
 
 MARGIN_HISTORY = (
@@ -167,45 +195,65 @@ MARGIN_HISTORY = (
 )
 
 
-CLAIMS = (
-    Claim(
-        "inception_table.x5_faster",
+BN_BASELINE_HISTORY = (
+    MARGIN_HISTORY
+    + " On mnist5k the censoring engine of 1130483 (a target not reached counts as at least the run's length) turned this "
+    "claim, on unchanged runs, from contradicted (x inf: BN-Baseline never reached Inception's best) to inconclusive "
+    "(x1.11 [x1.11, x inf], 5 pairs censored); it has stayed inconclusive since."
+)
+TWIN_HISTORY = (
+    "Declared after a review pointed out that the speed claims read BN on moving averages early in a short run, with the "
+    "moving-average verdicts known; the same sentence, sides and margin, BN evaluated on recomputed statistics."
+)
+
+
+def _speed(name: str, sentence: str, a: str, b: str, margin: float, history: str) -> tuple[Claim, Claim]:
+    """The speed claim as the paper reads it (BN on its moving averages: handicapped here) and its fair twin."""
+    twin = f"inception_table.{name}_precise"
+    claim = Claim(
+        f"inception_table.{name}",
         PAPER,
+        sentence,
+        _tag(a),
+        _tag(b),
+        TO_BASELINE,
+        "lower",
+        margin=margin,
+        history=history,
+    )
+    return (
+        replace(claim, handicap=LAG, fair_twin=twin),
+        replace(claim, id=twin, a=_tag(a, PRECISE), history=TWIN_HISTORY),
+    )
+
+
+CLAIMS = (
+    *_speed(
+        "x5_faster",
         "BN-x5 needs 14 times fewer steps than Inception to reach 72.2% (tested here: at least 2 times fewer "
         "to reach the seed's Inception best).",
-        _tag("BN-x5"),
-        _tag("Inception"),
-        TO_BASELINE,
-        "lower",
-        margin=factor(2),
-        history=MARGIN_HISTORY,
+        "BN-x5",
+        "Inception",
+        factor(2),
+        MARGIN_HISTORY,
     ),
-    Claim(
-        "inception_table.bn_part_of_x5",
-        PAPER,
+    *_speed(
+        "bn_part_of_x5",
         "BN-x5 (BN with the x5 rate, no dropout, L2 / 5, faster decay) needs far fewer steps; the same rate "
         "on plain Inception 'caused the model parameters to reach machine infinity': BN's own part, against the x5 package without BN.",
-        _tag("BN-x5"),
-        _tag("x5-no-BN"),
-        TO_BASELINE,
-        "lower",
-        margin=factor(2),
-        history=MARGIN_HISTORY,
+        "BN-x5",
+        "x5-no-BN",
+        factor(2),
+        MARGIN_HISTORY,
     ),
-    Claim(
-        "inception_table.bn_baseline_faster",
-        PAPER,
+    *_speed(
+        "bn_baseline_faster",
         "BN-Baseline reaches Inception's accuracy in 13.3M steps against 31.0M (tested here: at least "
         "1.5 times fewer).",
-        _tag("BN-Baseline"),
-        _tag("Inception"),
-        TO_BASELINE,
-        "lower",
-        margin=factor(1.5),
-        history=MARGIN_HISTORY
-        + " On mnist5k the censoring engine of 1130483 (a target not reached counts as at least the run's length) turned this "
-        "claim, on unchanged runs, from contradicted (x inf: BN-Baseline never reached Inception's best) to inconclusive "
-        "(x1.11 [x1.11, x inf], 5 pairs censored); it has stayed inconclusive since.",
+        "BN-Baseline",
+        "Inception",
+        factor(1.5),
+        BN_BASELINE_HISTORY,
     ),
     Claim(
         "inception_table.sigmoid",
@@ -223,7 +271,7 @@ STUDY = Study(
     "inception_table",
     TITLE,
     "the paper's Section 4.2 variants (BN-x5, BN-x30, ... and x5 without BN) on a small CNN: steps to the baseline's accuracy",
-    sweeps=("inception_table",),
+    sweeps=("inception_table", "inception_table_precise"),
     claims=CLAIMS,
     render=build,
     order=40,

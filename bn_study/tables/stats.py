@@ -158,22 +158,26 @@ def shift_interval(x_lows, x_highs, y_lows, y_highs, confidence: float = CONFIDE
     of the m x n differences x_i - y_j) and the Mann-Whitney interval for it, order statistics of those differences whose
     exact coverage comes from the distribution of U (distribution-free under a shift of one distribution against the
     other). Values known only within bounds (censored) give the k-th smallest of the lowest differences and the k-th
-    largest of the highest, as `bounded_interval` does; values with a NaN or an infinity are left out (a difference of
-    two infinities is undefined)."""
+    largest of the highest, as `bounded_interval` does. Values with a NaN are left out; an infinite bound is kept (a
+    censored value is information, and leaving it out would bias the shift), and a difference of two infinities, which
+    is undefined, counts as anywhere (-inf to +inf)."""
 
     def kept(lows, highs):
         return [
             (float(lo), float(hi))
             for lo, hi in zip(lows, highs)
-            if math.isfinite(float(lo)) and math.isfinite(float(hi))
+            if not (math.isnan(float(lo)) or math.isnan(float(hi)))
         ]
+
+    def defined(value: float, otherwise: float) -> float:
+        return otherwise if math.isnan(value) else value
 
     x, y = kept(x_lows, x_highs), kept(y_lows, y_highs)
     m, n = len(x), len(y)
     if not m or not n:
         return Interval(math.nan, math.nan, math.nan, 0.0, 0)
-    lows = sorted(a[0] - b[1] for a in x for b in y)
-    highs = sorted(a[1] - b[0] for a in x for b in y)
+    lows = sorted(defined(a[0] - b[1], -math.inf) for a in x for b in y)
+    highs = sorted(defined(a[1] - b[0], math.inf) for a in x for b in y)
     counts, total = _rank_sum_counts(m, n), math.comb(m + n, m)
     size = m * n
     median_high = None if lows == highs else _median(highs)

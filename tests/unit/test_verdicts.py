@@ -142,9 +142,12 @@ def test_the_unpaired_interval_for_a_shift_and_the_multiplicity_adjustments():
     i = stats.shift_interval(x, x, y, y)
     # 25 differences; P(U <= 4) = 12/252 for two samples of 5 (U = 0..4: 1, 1, 2, 3, 5 orderings), so the 5th smallest to the 5th largest: 90.5%
     assert (i.median, i.low, i.high, i.n) == (1.5, 0.0, 3.0, 25) and i.coverage == pytest.approx(1 - 24 / 252)
-    # Censored values widen the interval; infinities leave it
+    # A censored value widens the interval; an infinite one stays in it (above every finite value: y's location rises,
+    # x - y falls), and two infinities make a difference that lies anywhere
     wide = stats.shift_interval(x, [*x[:4], 9.0], [*y, math.inf], [*y, math.inf])
-    assert wide.low == i.low and wide.high > i.high and wide.n == 25
+    assert wide.n == 30 and wide.median < i.median and wide.low < i.low and wide.high > i.high
+    both = stats.shift_interval([*x, math.inf], [*x, math.inf], [*y, math.inf], [*y, math.inf])
+    assert both.n == 36 and both.low < i.low and both.high > i.high
     assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
     assert stats.benjamini_hochberg([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.02, 0.04, 0.04, 0.02])
 
