@@ -429,12 +429,13 @@ def test_an_edited_ledger_is_refused_in_one_line_before_anything_is_rendered(tmp
     assert (tmp_path / "input_bn" / "verdicts.json").read_text() == before
 
 
-def test_add_seeds_runs_exactly_the_seeds_each_undecided_claims_next_look_needs_then_stops(tmp_path, monkeypatch):
-    """A study of arms a, b, c, judged at 5 seeds: a - b is undecided (4 of 5 above the margin), so its cells get seeds
-    5-9 and it holds at 10 (9 of 10); c - b is decided at 5, so arm c gets no seed. Sweeps are faked: each job's run has
-    the accuracy its arm and seed are given."""
-    accuracy = {"a": lambda s: 0.5 if s == 2 else 0.6, "b": lambda s: 0.5, "c": lambda s: 0.7}
-    job = lambda arm, s: ("experiment=t", f"+arm={arm}", f"seed={s}")  # noqa: E731
+def _job(arm: str, seed: int) -> tuple[str, ...]:
+    return ("experiment=t", f"+arm={arm}", f"seed={seed}")
+
+
+def _fake_sweeps(monkeypatch, accuracy: dict, arms: str, claims) -> tuple:
+    """A study of `arms` planned at 5 seeds whose sweeps are faked: each job's run has the accuracy `accuracy` gives its
+    arm and seed. Returns the study, its plan, the tables of some jobs, and the job lists swept."""
 
     def tables(jobs):
         runs, curves = [], []
@@ -445,20 +446,8 @@ def test_add_seeds_runs_exactly_the_seeds_each_undecided_claims_next_look_needs_
             curves.append({"run_id": f"{arm}{seed}", "step": 10, "split": "test", "metric": "accuracy", "value": value})
         return collect.Collected(pd.DataFrame(runs), pd.DataFrame(curves), [], ["fake"])
 
-    planned = pd.DataFrame([{"arm": arm, "seed": s, "job": job(arm, s)} for arm in "abc" for s in range(5)])
-    sides = {arm: Side(arm, {"arm": arm}) for arm in "abc"}
-    study = registry.Study(
-        "t",
-        "t",
-        "t",
-        sweeps=("t",),
-        claims=(
-            Claim("t.ab", "s", "s", sides["a"], sides["b"], Final(), "higher", 0.05),
-            Claim("t.cb", "s", "s", sides["c"], sides["b"], Final(), "higher", 0.05),
-        ),
-    )
-    out = study.folder(tmp_path)
-    collect.write(tables(planned["job"]), out)
+    planned = pd.DataFrame([{"arm": arm, "seed": s, "job": _job(arm, s)} for arm in arms for s in range(5)])
+    study = registry.Study("t", "t", "t", sweeps=("t",), claims=claims)
     swept = []
 
     def sweep(study, version, name, overrides, folder):
@@ -467,10 +456,42 @@ def test_add_seeds_runs_exactly_the_seeds_each_undecided_claims_next_look_needs_
     monkeypatch.setattr(cli, "_sweep", sweep)
     monkeypatch.setattr(cli.collect, "collect", lambda folder: tables(swept[-1]))
     monkeypatch.setattr(cli.plan, "base", lambda name, version: [f"experiment={name}"])
+    return study, planned, tables, swept
+
+
+SIDES = {arm: Side(arm, {"arm": arm}) for arm in "abcd"}
+
+
+def test_add_seeds_runs_exactly_the_seeds_each_undecided_claims_next_look_needs_then_stops(tmp_path, monkeypatch):
+    """Arms a, b, c, judged at 5 seeds: a - b is undecided (4 of 5 above the margin), so its cells get seeds 5-9 and it
+    holds at 10 (9 of 10); c - b is decided at 5, so arm c gets no seed."""
+    accuracy = {"a": lambda s: 0.5 if s == 2 else 0.6, "b": lambda s: 0.5, "c": lambda s: 0.7}
+    claims = (
+        Claim("t.ab", "s", "s", SIDES["a"], SIDES["b"], Final(), "higher", 0.05),
+        Claim("t.cb", "s", "s", SIDES["c"], SIDES["b"], Final(), "higher", 0.05),
+    )
+    study, planned, tables, swept = _fake_sweeps(monkeypatch, accuracy, "abc", claims)
+    out = study.folder(tmp_path)
+    collect.write(tables(planned["job"]), out)
     assert cli.add_seeds(study, Version(), tmp_path, planned) == 10
-    assert sorted(map(tuple, swept[0])) == sorted(job(arm, s) for arm in "ab" for s in range(5, 10)) and len(swept) == 1
+    assert (
+        sorted(map(tuple, swept[0])) == sorted(_job(arm, s) for arm in "ab" for s in range(5, 10)) and len(swept) == 1
+    )
     runs, curves = collect.load(out)
     judged = {r["id"]: r for r in verdicts.judge_all(study.claims, runs, curves)}
     assert (judged["t.ab"]["outcome"], judged["t.ab"]["looks"]) == ("holds", [5, 10])
     assert (judged["t.cb"]["outcome"], judged["t.cb"]["looks"]) == ("holds", [5])
     assert cli.add_seeds(study, Version(), tmp_path, planned) == 0 and len(swept) == 1  # nothing left to ask for
+
+
+def test_add_seeds_first_runs_the_planned_runs_a_collection_lacks_and_keeps_the_rest(tmp_path, monkeypatch):
+    """A study that gained arm d (a sweep) since its runs were collected: its 5 seeds run, a, b and c's runs are kept."""
+    accuracy = {"a": lambda s: 0.6, "b": lambda s: 0.5, "c": lambda s: 0.5, "d": lambda s: 0.7}
+    claims = (Claim("t.db", "s", "s", SIDES["d"], SIDES["b"], Final(), "higher", 0.05),)
+    study, planned, tables, swept = _fake_sweeps(monkeypatch, accuracy, "abcd", claims)
+    out = study.folder(tmp_path)
+    collect.write(tables(planned.loc[planned["arm"] != "d", "job"]), out)
+    assert cli.add_seeds(study, Version(), tmp_path, planned) == 5
+    assert sorted(map(tuple, swept[0])) == [_job("d", s) for s in range(5)] and len(swept) == 1
+    runs, _ = collect.load(out)
+    assert len(runs) == 20 and plan.missing(runs, planned)[0] == 0
