@@ -359,7 +359,8 @@ def assess(ledger: Ledger, study: str, claim, digest: str, runs: pd.DataFrame, r
     """Whether `claim` (its declaration hashing to `digest`) was registered before every run of the cells it reads in
     `runs`: its registering commit older than the cells' first runs (in the ledger, or in `runs` themselves where earlier
     or not in the ledger yet), and an ancestor, never the same commit, of each commit that first held a cell's runs (so
-    a clock cannot make a claim registered that git history does not put first)."""
+    a clock cannot make a claim registered that git history does not put first), with no other declaration of it
+    committed in between."""
     rows = pd.concat([select(runs, where) for where in claim.depends_on()])
     keys = cell_keys(rows)
     first = min(
@@ -367,7 +368,7 @@ def assess(ledger: Ledger, study: str, claim, digest: str, runs: pd.DataFrame, r
         for key, when in zip(keys, _first_runs(repo, rows))
     )
     entry = ledger.registered.get((study, claim.id, digest))
-    before = entry is not None and _utc(entry["at"]) < first
+    before = entry is not None and _utc(entry["at"]) < first and not _superseded(ledger, entry, first)
     held_by = sorted({commit for key in set(keys) for commit in ledger.cell_commits.get(key, ())})
     return {
         "hash": digest,
@@ -376,6 +377,18 @@ def assess(ledger: Ledger, study: str, claim, digest: str, runs: pd.DataFrame, r
         "first_run_at": first,
         "post_hoc": not (before and all(_strictly_before(repo, entry["commit"], c) for c in held_by)),
     }
+
+
+def _superseded(ledger: Ledger, entry: dict, first: str) -> bool:
+    """Whether another declaration of the claim was first committed after `entry`'s and before its cells' first run: the
+    one in force when they ran may not have been this (a switch back is not in the ledger, so it counts as not)."""
+    return any(
+        e["kind"] == "claim"
+        and (e["study"], e["claim"]) == (entry["study"], entry["claim"])
+        and e["hash"] != entry["hash"]
+        and _utc(entry["at"]) < _utc(e["at"]) < first
+        for e in ledger.entries
+    )
 
 
 def late_look(record: dict) -> bool:

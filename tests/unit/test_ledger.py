@@ -114,6 +114,11 @@ def test_a_claim_is_registered_only_when_its_declaration_is_older_than_every_run
     # a declaration the ledger does not hold (changed since the last scan, or never committed): post hoc
     record = ledger.assess(before, "t", CLAIM, "h2", runs, REPO)
     assert record["post_hoc"] and record["registered_at"] is None
+    # declared, then another declaration committed before the runs (and a switch back after them): post hoc
+    (tmp_path / ledger.LEDGER).unlink()
+    switched = {**declared, "hash": "h2", "commit": "c2", "at": "2026-11-24T09:59:59.500000+00:00"}
+    book = _book(tmp_path, [{**declared, "at": "2026-11-24T09:59:59+00:00"}, switched])
+    assert ledger.assess(book, "t", CLAIM, "h1", runs, REPO)["post_hoc"]
 
 
 def test_an_edited_or_reordered_ledger_line_is_refused_naming_it(tmp_path):
