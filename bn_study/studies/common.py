@@ -88,12 +88,12 @@ class Tables:
         return column in self.runs and self.runs[column].astype(str).eq("True").any()
 
     def seeds_note(self) -> str:
-        per = self.runs.groupby(stats.varying_config_columns(self.runs), dropna=False)["seed"].nunique()
+        per = stats.by_configuration(self.runs)[0]["seed"].nunique()
         return f"{per.min()}" + (f"-{per.max()}" if per.max() != per.min() else "") + " seeds per configuration"
 
     def band_note(self) -> str:
         """What a band or a bracket around a median over seeds is, for this study's seed count."""
-        per = self.runs.groupby(stats.varying_config_columns(self.runs), dropna=False)["seed"].nunique()
+        per = stats.by_configuration(self.runs)[0]["seed"].nunique()
         n, most = int(per.min()), int(per.max())
         if most > n:  # seeds added for claims' later looks: each configuration's band is over its own seeds
             low, high = stats.median_interval(range(n)), stats.median_interval(range(most))

@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import pandas as pd
 
+from bn_study.config import RunConfig, comparable, flatten_config, recorded, to_dict
 from bn_study.run.provenance import PROVENANCE
 
 CONFIDENCE = 0.90
@@ -221,9 +222,33 @@ def config_columns(runs: pd.DataFrame) -> list[str]:
     return [c for c in runs.columns if c not in NOT_CONFIG and not c.startswith("steps_to_")]
 
 
+def config_values(runs: pd.DataFrame) -> pd.DataFrame:
+    """The config columns with each value as a run record and runs.csv both give it back, and a run that predates a
+    column at its default (config.recorded): a table that merges runs read back from runs.csv with seeds added since
+    holds one configuration once, not once per kind of record."""
+    defaults = _defaults()
+    return pd.DataFrame(
+        {c: [comparable(recorded({c: v}, c, defaults)) for v in runs[c]] for c in config_columns(runs)},
+        index=runs.index,
+        dtype=object,
+    )
+
+
+@lru_cache(maxsize=1)
+def _defaults() -> dict:
+    return flatten_config(to_dict(RunConfig()))
+
+
 def varying_config_columns(runs: pd.DataFrame) -> list[str]:
     """The config columns that tell runs apart (at least one column, to group by)."""
-    return [c for c in config_columns(runs) if runs[c].nunique(dropna=False) > 1] or config_columns(runs)[:1]
+    values = config_values(runs)
+    return [c for c in values.columns if values[c].astype(str).nunique() > 1] or config_columns(runs)[:1]
+
+
+def by_configuration(runs: pd.DataFrame):
+    """`runs` grouped by configuration (varying_config_columns, compared as config_values), and those columns."""
+    keys = varying_config_columns(runs)
+    return runs.groupby([config_values(runs)[k].astype(str) for k in keys], sort=True), keys
 
 
 def by_config(runs: pd.DataFrame) -> pd.DataFrame:
@@ -237,10 +262,11 @@ def by_config(runs: pd.DataFrame) -> pd.DataFrame:
     metrics = [m for m in ("test_accuracy", "val_accuracy") if m in runs.columns] + [
         c for c in runs.columns if c.startswith("steps_to_")
     ]
-    keys = varying_config_columns(runs)
+    groups, keys = by_configuration(runs)
     rows = []
-    for key, group in runs.groupby(keys, dropna=False, sort=True):
-        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+    for _, group in groups:
+        first = group.iloc[0]
+        row = {c: recorded(first, c, _defaults()) for c in keys}
         row.update(
             n_runs=len(group),
             n_done=int((group["status"] == "done").sum()),
@@ -256,4 +282,8 @@ def by_config(runs: pd.DataFrame) -> pd.DataFrame:
                 round(i.coverage, 4),
             )
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    try:
+        return table.sort_values(keys, na_position="first", kind="stable", ignore_index=True)
+    except TypeError:  # a column of mixed kinds (a number and a name): the grouping's order
+        return table

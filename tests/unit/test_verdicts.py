@@ -382,6 +382,23 @@ def test_by_config_reports_the_median_and_its_interval():
     ] == pytest.approx(0.9375)
 
 
+def test_a_configuration_whose_seeds_were_added_since_its_runs_were_collected_is_one_configuration():
+    """Seeds 0-4 read back from runs.csv, before probe.precise existed (empty) and with 'False' as text; seeds 5-9 added
+    since, recorded with False: one configuration of 10 seeds, not three."""
+    runs = pd.DataFrame(
+        {
+            "model.bn": ["before"] * 10,
+            "probe.precise": [None] * 3 + ["False"] * 2 + [False] * 5,
+            "seed": list(range(10)),
+            "status": "done",
+            "test_accuracy": BASE * 2,
+            "run_id": [str(i) for i in range(10)],
+        }
+    )
+    table = stats.by_config(runs)
+    assert len(table) == 1 and table.loc[0, "n_runs"] == 10 and stats.varying_config_columns(runs) == ["model.bn"]
+
+
 # Arm b measures test (not val) on trainer.eval_subset's subset before its last evaluation.
 PLANNED = pd.DataFrame(
     [
