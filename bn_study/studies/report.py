@@ -395,10 +395,11 @@ def scale_section(results: Path) -> list[str]:
 
 
 OUTCOME_WORD = re.compile(r"\b(?:" + "|".join(verdicts.OUTCOMES) + r")\b")
-# A hand-written citation of an outcome: `claim.id`, an optional "is", "(" or ",", the outcome, and an optional dataset.
+# A hand-written citation of an outcome: `claim.id`, an optional "is", "(" or ",", the outcome, and an optional dataset,
+# its words apart by any white space (a hand-written text breaks its lines anywhere).
 CITATION = re.compile(
-    r"`(?P<id>[a-z0-9_]+\.[A-Za-z0-9_.]+)`(?: is | \(|, | )(?P<outcome>" + "|".join(verdicts.OUTCOMES) + ")"
-    r"(?: on (?P<where>both|mnist5k|Fashion-MNIST at 3,600 images|Fashion-MNIST))?"
+    r"`(?P<id>[a-z0-9_]+\.[A-Za-z0-9_.]+)`(?:\s+is\s+|\s+\(|,\s+|\s+)(?P<outcome>" + "|".join(verdicts.OUTCOMES) + ")"
+    r"(?:\s+on\s+(?P<where>both|mnist5k|Fashion-MNIST\s+at\s+3,600\s+images|Fashion-MNIST))?"
 )
 CITED_VERSION = {"mnist5k": VERSIONS[0], "Fashion-MNIST": VERSIONS[1], "Fashion-MNIST at 3,600 images": SIZE}
 # README's hand-written results, between these marks: every outcome they state must be a citation.
@@ -418,7 +419,7 @@ def miscited(results: Path, text: str) -> list[str]:
         if m["id"].split(".")[0] not in studies():  # a file name such as `curves.csv`, not a claim
             continue
         outcomes, where = held.get(m["id"], {}), m["where"]
-        versions = VERSIONS if where == "both" else [CITED_VERSION[where]] if where else None
+        versions = VERSIONS if where == "both" else [CITED_VERSION[" ".join(where.split())]] if where else None
         ok = all(outcomes.get(v) == m["outcome"] for v in versions) if versions else m["outcome"] in outcomes.values()
         if not ok:
             now = ", ".join(f"{v.suffix or 'mnist5k'}: {o}" for v, o in outcomes.items()) or "no such claim judged"
@@ -557,7 +558,8 @@ def text(results: Path) -> str:
         "",
         f"Every claim is judged by one rule: {verdicts.RULE}. Whether a claim was registered before the runs it is judged on is the "
         f"machine's to say, not this text's: a verdict marked {POST_HOC} is post hoc (see below the table). "
-        "Selections (a learning rate, a target accuracy, a maximum over evaluations) are made on each dataset's validation split; the test split is reported. "
+        "Selections (a learning rate, a target accuracy, a maximum over evaluations) are made on each dataset's validation split; the test split is reported (a claim about a maximum over evaluations is read "
+        "on validation, where the maximum is taken). "
         f"Where a single test set decides an accuracy claim, the effect is also given in test images. {verdicts.scope()}",
         "",
         *(
