@@ -18,6 +18,7 @@ Bad input (an unknown study, a malformed claim) gets one line and exit status 2 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import signal
@@ -104,7 +105,9 @@ def _sweep(study: Study, version: Version, name: str, overrides: list[str], fold
     print(f"[{study.name}] sweep {name}: {' '.join(command[3:])}", flush=True)
     declared = json.dumps(ledger.current_hashes({study.name: study})[study.name])
     sweep_run = subprocess.Popen(
-        command, env={**os.environ, "PYTHONUNBUFFERED": "1", RUN_BY: study.name, provenance.CLAIMS_ENV: declared}
+        command,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", RUN_BY: study.name, provenance.CLAIMS_ENV: declared},
+        preexec_fn=_interrupted_when_parent_dies,
     )
     try:
         code = sweep_run.wait()
@@ -177,14 +180,29 @@ def add_seeds(study: Study, version: Version, results: Path, planned: pd.DataFra
         print(f"[{study.name}] {out}/: {int(new.sum())} runs after adding seeds", flush=True)
 
 
+def _interrupted_when_parent_dies() -> None:
+    """In a sweep's process, before it starts (Linux): a Ctrl-C when this runner dies, killed however, so that the sweep
+    stops as an interrupted one (its run marked failed, the sweep resumable) instead of training on unwatched."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
 def _stop(child: subprocess.Popen) -> int:
-    """Let a sweep that got the terminal's Ctrl-C too mark its run failed; pass the Ctrl-C on if it did not get it.
-    Returns 130, as the sweep does."""
+    """Let a sweep that got the terminal's Ctrl-C too mark its run failed; pass the Ctrl-C on if it did not get it (an
+    interrupt sent to this process alone), at once on a second one, and wait for the sweep whatever comes: leaving
+    it would leave it training beside whatever runs next. Returns 130, as the sweep does."""
     try:
         child.wait(timeout=10)
-    except subprocess.TimeoutExpired:
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
         child.send_signal(signal.SIGINT)
-        child.wait()
+        while child.poll() is None:
+            try:
+                child.wait()
+            except KeyboardInterrupt:
+                child.send_signal(signal.SIGINT)
     return 130
 
 

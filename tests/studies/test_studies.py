@@ -4,7 +4,10 @@ README numbers reproducible from the committed tables, and one study end to end 
 
 import json
 import math
+import signal
 import subprocess
+import sys
+import time
 
 import pandas as pd
 import pytest
@@ -495,3 +498,52 @@ def test_add_seeds_first_runs_the_planned_runs_a_collection_lacks_and_keeps_the_
     assert sorted(map(tuple, swept[0])) == [_job("d", s) for s in range(5)] and len(swept) == 1
     runs, _ = collect.load(out)
     assert len(runs) == 20 and plan.missing(runs, planned)[0] == 0
+
+
+def test_a_second_interrupt_passes_on_to_the_sweep_at_once_and_the_runner_still_waits_for_it():
+    class Sweep:
+        def __init__(self):
+            self.signals, self.waits, self.code = [], 0, None
+
+        def wait(self, timeout=None):
+            self.waits += 1
+            if self.waits <= 2:  # the second Ctrl-C comes while the runner waits, and a third while it waits again
+                raise KeyboardInterrupt
+            self.code = 130
+
+        def poll(self):
+            return self.code
+
+        def send_signal(self, signum):
+            self.signals.append(signum)
+
+    sweep = Sweep()
+    assert cli._stop(sweep) == 130 and sweep.signals == [signal.SIGINT] * 2 and sweep.code == 130
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_a_sweep_whose_runner_is_killed_stops_as_interrupted(tmp_path):
+    """The runner killed outright (no handler runs): its sweep gets a Ctrl-C instead of training on unwatched."""
+    stopped = tmp_path / "stopped"
+    child = (
+        "import signal, sys, time, pathlib\n"
+        f"signal.signal(signal.SIGINT, lambda *a: (pathlib.Path({str(stopped)!r}).write_text('yes'), sys.exit(130)))\n"
+        "time.sleep(60)\n"
+    )
+    runner = (
+        "import subprocess, sys, time\n"
+        "from bn_study.cli import studies\n"
+        f"subprocess.Popen([sys.executable, '-c', {child!r}], preexec_fn=studies._interrupted_when_parent_dies)\n"
+        "print('started', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", runner], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert parent.stdout.readline().strip() == "started"
+    time.sleep(0.5)  # the child sets its handler
+    parent.kill()
+    parent.wait()
+    for _ in range(100):
+        if stopped.exists():
+            break
+        time.sleep(0.1)
+    assert stopped.read_text() == "yes"
