@@ -147,7 +147,8 @@ def build(study_dir: Path, out: Path) -> list[Path]:
             f"BN is evaluated, as Keras does, on moving averages of its batch statistics (momentum "
             f"{study.runs['model.bn_momentum'].iloc[0]:g}): averages over roughly the last hundred steps' weights, which lag a network "
             f"that is still changing fast, as it is here early in a {int(study.runs['steps'].max()):,}-step run at rates up to x5. "
-            f"The BN variants run a second time, the same training, evaluated on statistics recomputed over {PRECISE} fixed "
+            f"BN-Baseline and BN-x5 run a second time, the same training (to the last digit where both ran on one host; a host "
+            f"with other numerics trains slightly differently), evaluated on statistics recomputed over {PRECISE} fixed "
             f"training batches ({PRECISE * int(study.runs['trainer.batch_size'].iloc[0]):,} images) before each evaluation "
             "(precise BN, Wu & Johnson 2021): the speed claims are judged on both, the moving-average ones flagged as handicapped.",
             "",

@@ -51,7 +51,7 @@ def test_every_study_composes_and_its_claims_match_its_planned_runs(name):
 
 def test_a_sweep_a_study_runs_that_refuses_its_input_is_its_one_line(tmp_path, monkeypatch, capsys):
     class Refusing:  # a sweep that printed its one error line and exited 2
-        def __init__(self, command, env):
+        def __init__(self, command, env, **_):
             pass
 
         def wait(self):
@@ -329,7 +329,7 @@ def test_fig1_and_fig1_second_lr_run_at_the_rates_their_pilot_of_the_same_versio
     commands = []
 
     class Sweep:  # a sweep that finishes at once
-        def __init__(self, command, env):
+        def __init__(self, command, env, **_):
             commands.append(command)
 
         def wait(self):
@@ -547,3 +547,13 @@ def test_a_sweep_whose_runner_is_killed_stops_as_interrupted(tmp_path):
             break
         time.sleep(0.1)
     assert stopped.read_text() == "yes"
+
+
+def test_every_committed_by_config_table_is_its_runs_grouped_by_configuration_now():
+    """A table written by older code (a configuration split by kind of record) is caught, not trusted."""
+    from bn_study.tables import stats
+
+    for manifest in sorted((REPO / "results").glob("*/collection.json")):
+        runs, _ = collect.load(manifest.parent)
+        committed = pd.read_csv(manifest.parent / collect.CONFIGS_TABLE, low_memory=False)
+        assert len(committed) == len(stats.by_config(runs)), manifest.parent.name
