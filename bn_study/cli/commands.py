@@ -16,6 +16,7 @@ RUN_BY = "BN_STUDY_RUN_BY"
 
 def _run(prog: str, module: str, function: str):
     sys.unraisablehook = quiet_interrupt
+    sys.excepthook = quiet_print
     interrupts.arm()
     try:
         command = getattr(importlib.import_module(module), function)
@@ -41,10 +42,17 @@ def _status(err: BaseException):
 
 def quiet_interrupt(unraisable) -> None:
     """A Ctrl-C that lands in a finalizer (a weakref callback during garbage collection) cannot interrupt anything:
-    Python swallows it and prints a traceback. Swallowed without one, the command's own line about the interrupt
-    stays the only one; anything else unraisable is reported as Python does."""
-    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+    Python swallows it and prints a traceback; so does TensorFlow's C++ with an error the Ctrl-C broke in a Python
+    call it made (a SystemError from `__import__`), which it cannot raise. Swallowed without one, the command's own
+    line about the interrupt stays the only one; anything else unraisable is reported as Python does."""
+    if not interrupts.caused(unraisable.exc_value):
         sys.__unraisablehook__(unraisable)
+
+
+def quiet_print(kind, value, traceback) -> None:
+    """As `quiet_interrupt`, for what TensorFlow's C++ prints with PyErr_Print (through this hook)."""
+    if not interrupts.caused(value):
+        sys.__excepthook__(kind, value, traceback)
 
 
 def _interrupted(prog: str, err: BaseException, what: str) -> bool:

@@ -106,6 +106,28 @@ def test_a_ctrl_c_swallowed_in_a_finalizer_prints_nothing_and_other_unraisables_
     assert "ValueError: broken" in capsys.readouterr().err
 
 
+def test_after_a_ctrl_c_what_it_broke_prints_nothing_through_pythons_hooks(capsys, monkeypatch):
+    """TensorFlow's C++ prints an error a Ctrl-C broke inside a Python call it made (a SystemError from
+    `__import__`) through sys.unraisablehook or sys.excepthook: a second traceback before the command's one line."""
+    import sys
+
+    from bn_study import interrupts
+    from bn_study.cli.commands import quiet_interrupt, quiet_print
+
+    class Finalized:
+        def __del__(self):
+            raise SystemError("<built-in function __import__> returned a result with an exception set")
+
+    monkeypatch.setattr(sys, "unraisablehook", quiet_interrupt)
+    broken = SystemError("broken")
+    quiet_print(SystemError, broken, None)
+    assert "SystemError: broken" in capsys.readouterr().err  # no Ctrl-C yet: reported as Python does
+    monkeypatch.setattr(interrupts, "_received", True)
+    Finalized()
+    quiet_print(SystemError, broken, None)
+    assert capsys.readouterr().err == ""
+
+
 def test_run_and_sweep_folders_are_named_by_their_start_in_utc_on_any_hosts_clock(monkeypatch):
     """The registration ledger reads a sweep's start from its folder's name as UTC."""
     import time
