@@ -35,8 +35,8 @@ import pandas as pd
 from bn_study import config as config_lib
 from bn_study.claims import canonical, sequential
 from bn_study.claims.metrics import select
-from bn_study.config import RunConfig, flatten_config, to_dict
 from bn_study.files import write_text_atomic
+from bn_study.tables import stats
 
 LEDGER = "ledger.jsonl"
 # Claims became data at this commit: no declaration to hash before it.
@@ -242,7 +242,7 @@ def training_columns(columns) -> list[str]:
 
 def cell_keys(runs: pd.DataFrame) -> pd.Series:
     """Each run's cell: a digest of its training columns (today's, a column it lacks at today's default)."""
-    defaults = flatten_config(to_dict(RunConfig()))
+    defaults = stats.config_defaults()
     columns = training_columns(defaults)
     rows = runs.to_dict("records")
     return pd.Series(

@@ -226,7 +226,7 @@ def config_values(runs: pd.DataFrame) -> pd.DataFrame:
     """The config columns with each value as a run record and runs.csv both give it back, and a run that predates a
     column at its default (config.recorded): a table that merges runs read back from runs.csv with seeds added since
     holds one configuration once, not once per kind of record."""
-    defaults = _defaults()
+    defaults = config_defaults()
     return pd.DataFrame(
         {c: [comparable(recorded({c: v}, c, defaults)) for v in runs[c]] for c in config_columns(runs)},
         index=runs.index,
@@ -235,20 +235,25 @@ def config_values(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 @lru_cache(maxsize=1)
-def _defaults() -> dict:
+def config_defaults() -> dict:
+    """Every config key's default, flat (the value of a key a run predates)."""
     return flatten_config(to_dict(RunConfig()))
+
+
+def _varying(values: pd.DataFrame) -> list[str]:
+    return [c for c in values.columns if values[c].astype(str).nunique() > 1] or list(values.columns[:1])
 
 
 def varying_config_columns(runs: pd.DataFrame) -> list[str]:
     """The config columns that tell runs apart (at least one column, to group by)."""
-    values = config_values(runs)
-    return [c for c in values.columns if values[c].astype(str).nunique() > 1] or config_columns(runs)[:1]
+    return _varying(config_values(runs))
 
 
 def by_configuration(runs: pd.DataFrame):
     """`runs` grouped by configuration (varying_config_columns, compared as config_values), and those columns."""
-    keys = varying_config_columns(runs)
-    return runs.groupby([config_values(runs)[k].astype(str) for k in keys], sort=True), keys
+    values = config_values(runs)
+    keys = _varying(values)
+    return runs.groupby([values[k].astype(str) for k in keys], sort=True), keys
 
 
 def by_config(runs: pd.DataFrame) -> pd.DataFrame:
@@ -266,7 +271,7 @@ def by_config(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, group in groups:
         first = group.iloc[0]
-        row = {c: recorded(first, c, _defaults()) for c in keys}
+        row = {c: recorded(first, c, config_defaults()) for c in keys}
         row.update(
             n_runs=len(group),
             n_done=int((group["status"] == "done").sum()),
