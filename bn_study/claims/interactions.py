@@ -14,7 +14,7 @@ import math
 from bn_study.claims.verdicts import measurable
 from bn_study.tables.stats import shift_interval
 
-COLUMNS = ("difference", "low", "high", "coverage", "seeds_first", "seeds_second", "excludes_zero")
+COLUMNS = ("difference", "difference_high", "low", "high", "coverage", "seeds_first", "seeds_second", "excludes_zero")
 
 
 def _bounds(record: dict) -> tuple[list[float], list[float]]:
@@ -29,8 +29,11 @@ def interaction(first: dict, second: dict) -> dict:
     firsts, seconds = _bounds(first), _bounds(second)
     interval = shift_interval(*seconds, *firsts) if both else None
     low, high = (interval.low, interval.high) if interval and interval.is_ci else (math.nan, math.nan)
+    median = interval.median if interval else math.nan
     return {
-        "difference": interval.median if interval else math.nan,
+        "difference": median,
+        # Where a censored seed leaves the estimate a range: from `difference` to this; else the same.
+        "difference_high": median if interval is None or interval.median_high is None else interval.median_high,
         "low": low,
         "high": high,
         "coverage": interval.coverage if interval else math.nan,

@@ -197,8 +197,9 @@ def verify_cells(ledger: Ledger, repo: Path) -> None:
                 f"{e['commit'][:12]}) as the entry says"
             )
     if len(entries) != len(derived):
+        upto = f"up to {ledger.scanned[:12]}" if ledger.scanned else "(no scan entry: none scanned)"
         raise LedgerError(
-            f"{ledger.path}: {len(entries)} cell entries where the run tables' history up to {ledger.scanned[:12]} gives {len(derived)}"
+            f"{ledger.path}: {len(entries)} cell entries where the run tables' history {upto} gives {len(derived)}"
         )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import json
 import os
 import signal
@@ -107,7 +108,7 @@ def _sweep(study: Study, version: Version, name: str, overrides: list[str], fold
     sweep_run = subprocess.Popen(
         command,
         env={**os.environ, "PYTHONUNBUFFERED": "1", RUN_BY: study.name, provenance.CLAIMS_ENV: declared},
-        preexec_fn=_interrupted_when_parent_dies,
+        preexec_fn=functools.partial(_interrupted_when_parent_dies, os.getpid()),
     )
     try:
         code = sweep_run.wait()
@@ -133,17 +134,18 @@ def add_seeds(study: Study, version: Version, results: Path, planned: pd.DataFra
         runs, curves = collect.load(out)
         judged = verdicts.judge_all(study.claims, runs, curves, plan.first_look(planned))
         lacking, _ = plan.missing(runs, planned)
-        wanted = [({}, plan.first_look(planned))] if lacking else []
-        wanted += [
-            (where, record["next_look"])
-            for claim, record in zip(study.claims, judged)
-            if record["next_look"] and not lacking
-            for where in claim.reads()
-        ]
-        jobs = plan.more_seeds(planned, runs, wanted)
+        if lacking:
+            jobs, n = plan.lacking_jobs(planned, runs), plan.first_look(planned)
+        else:
+            wanted = [
+                (where, record["next_look"])
+                for claim, record in zip(study.claims, judged)
+                if record["next_look"]
+                for where in claim.reads()
+            ]
+            jobs, n = plan.more_seeds(planned, runs, wanted), max((look for _, look in wanted), default=0)
         if not jobs:
             return added
-        n = max(look for _, look in wanted)
         undecided = sorted({record["id"] for record in judged if record["next_look"]})
         print(
             f"[{study.name}] {lacking} planned runs not collected yet: running them"
@@ -180,11 +182,14 @@ def add_seeds(study: Study, version: Version, results: Path, planned: pd.DataFra
         print(f"[{study.name}] {out}/: {int(new.sum())} runs after adding seeds", flush=True)
 
 
-def _interrupted_when_parent_dies() -> None:
-    """In a sweep's process, before it starts (Linux): a Ctrl-C when this runner dies, killed however, so that the sweep
-    stops as an interrupted one (its run marked failed, the sweep resumable) instead of training on unwatched."""
+def _interrupted_when_parent_dies(parent: int) -> None:
+    """In a sweep's process, before it starts (Linux): a Ctrl-C when this runner (`parent`) dies, killed however, so
+    that the sweep stops as an interrupted one (its run marked failed, the sweep resumable) instead of training on
+    unwatched. A runner that died between the fork and this call sends no signal: the sweep then never starts."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
+        if os.getppid() != parent:
+            os._exit(130)
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h

@@ -365,7 +365,7 @@ STUDIES = [
         fig1_pilot.SECOND,
         order=2,
         reruns=f"{RERUN_2026_12_05}: 0.18 h of run time -> 0.12 h on Fashion-MNIST, 0.15 h -> 0.10 h on mnist5k, across the two hosts. One outcome moved: stable_mean on mnist5k, inconclusive -0.181 [-0.287, +0.016] -> holds -0.229 [-0.384, -0.062]; the other nine are as before.",
-        history="Post hoc on mnist5k: the rule (7300bef) was written after both pilots and after fig1 itself had run at lr 2 on "
+        history="The rule (7300bef) was written after both pilots and after fig1 itself had run at lr 2 on "
         "mnist5k (10 seeds, bcb415e: stable_spread holds -0.571 [-0.801, -0.329], accuracy and faster hold); lr 2 was also the rate "
         "once picked on test (392cf67). The rule picks 2 on both datasets, so its first mnist5k verdicts (3b8d6e7) repeat bcb415e's "
         "exactly; no Fashion-MNIST run at lr 2 existed before it. The claims are fig1's, faster_val included.",

@@ -176,6 +176,17 @@ def more_seeds(planned: pd.DataFrame, runs: pd.DataFrame, wanted: list[tuple[dic
             for seed in range(n):
                 if key({**row, "seed": seed}) not in have:
                     jobs.setdefault((*cell, f"seed={seed}"), (cell, seed))
+    return _by_experiment(list(jobs))
+
+
+def lacking_jobs(planned: pd.DataFrame, runs: pd.DataFrame) -> dict[str, list[list[str]]]:
+    """The planned jobs `runs` lacks (whatever seed counts the plan gives each configuration), by experiment."""
+    _, key = _keys(planned)
+    have = {key(row) for row in runs.to_dict("records")}
+    return _by_experiment([row["job"] for row in planned.to_dict("records") if key(row) not in have])
+
+
+def _by_experiment(jobs) -> dict[str, list[list[str]]]:
     out: dict[str, list[list[str]]] = {}
     for job in jobs:
         experiment = next(o.split("=", 1)[1] for o in job if o.startswith("experiment="))

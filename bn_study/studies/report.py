@@ -11,6 +11,7 @@ is parsed out of prose. Studies not yet run are listed as such.
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 from pathlib import Path
@@ -311,9 +312,12 @@ def _difference_line(row, first: str, second: str) -> str:
     def effect(value: float) -> str:
         return verdicts.fmt_difference(value, row.log10)
 
+    difference = effect(row.difference)
+    if row.difference_high != row.difference and not math.isnan(row.difference_high):
+        difference += f" to {effect(row.difference_high)}"  # a censored seed: the estimate is known within a range
     return (
         f"- `{row.claim}`: {row.outcome_first} on {first} ({effect(row.effect_first)}), {row.outcome_second} on "
-        f"{second} ({effect(row.effect_second)}); the difference {effect(row.difference)} "
+        f"{second} ({effect(row.effect_second)}); the difference {difference} "
         f"[{effect(row.low)}, {effect(row.high)}] ({row.coverage:.1%} CI, {row.seeds_first} and {row.seeds_second} seeds)."
     )
 
@@ -401,6 +405,7 @@ CITATION = re.compile(
     r"`(?P<id>[a-z0-9_]+\.[A-Za-z0-9_.]+)`(?:\s+is\s+|\s+\(|,\s+|\s+)(?P<outcome>" + "|".join(verdicts.OUTCOMES) + ")"
     r"(?:\s+on\s+(?P<where>both|mnist5k|Fashion-MNIST\s+at\s+3,600\s+images|Fashion-MNIST))?"
 )
+FILE_NAME = re.compile(r"\.(?:csv|md|json|jsonl|parquet|png|pdf|yaml|py|ipynb)$")
 CITED_VERSION = {"mnist5k": VERSIONS[0], "Fashion-MNIST": VERSIONS[1], "Fashion-MNIST at 3,600 images": SIZE}
 # README's hand-written results, between these marks: every outcome they state must be a citation.
 README_FINDINGS = re.compile(r"<!-- findings:begin.*?-->(.*?)<!-- findings:end -->", re.S)
@@ -416,7 +421,7 @@ def miscited(results: Path, text: str) -> list[str]:
     }
     wrong = []
     for m in CITATION.finditer(text):
-        if m["id"].split(".")[0] not in studies():  # a file name such as `curves.csv`, not a claim
+        if FILE_NAME.search(m["id"]):  # `curves.csv` holds ...: a file, not a claim (a mistyped claim is one)
             continue
         outcomes, where = held.get(m["id"], {}), m["where"]
         versions = VERSIONS if where == "both" else [CITED_VERSION[" ".join(where.split())]] if where else None

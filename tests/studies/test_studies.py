@@ -2,8 +2,11 @@
 smaller than full), bad input to the study runner refused before any run, the committed verdicts and
 README numbers reproducible from the committed tables, and one study end to end in its quick version."""
 
+import dataclasses
+import functools
 import json
 import math
+import re
 import signal
 import subprocess
 import sys
@@ -47,6 +50,24 @@ def test_every_study_composes_and_its_claims_match_its_planned_runs(name):
             >= 5
         ), "full mode: >= 5 seeds"
     assert len({c.id for c in study.claims}) == len(study.claims)
+
+
+# What only the ledger may say of a claim: whether it was registered before its runs.
+REGISTRATION_STATUS = re.compile(r"\bpost[ -]hoc\b|declared (?:anew )?before|registered before", re.I)
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_no_hand_written_text_of_a_study_says_whether_a_claim_was_registered(name):
+    study = registry.get(name)
+    texts = [(f"{name}.{f.name}", getattr(study, f.name)) for f in dataclasses.fields(study)]
+    texts += [(f"{c.id}.{f.name}", getattr(c, f.name)) for c in study.claims for f in dataclasses.fields(c)]
+    said = [
+        f"{where}: {m.group(0)!r}"
+        for where, text in texts
+        if isinstance(text, str)
+        for m in REGISTRATION_STATUS.finditer(text)
+    ]
+    assert said == [], "registration is the ledger's to say (verdicts.json's registration and post_hoc)"
 
 
 def test_a_sweep_a_study_runs_that_refuses_its_input_is_its_one_line(tmp_path, monkeypatch, capsys):
@@ -409,10 +430,12 @@ def test_the_hand_written_texts_cite_only_outcomes_the_committed_verdicts_hold()
     assert (
         len(
             report.miscited(
-                RESULTS, f"so `{record['id']}` ({other}, x2) and `fig1.no_such_claim` holds, and `curves.csv` holds"
+                RESULTS,
+                f"so `{record['id']}` ({other}, x2) and `fig1.no_such_claim` holds, and `curves.csv` holds, and "
+                "`fig11.accuracy` holds",  # a mistyped study is no claim either
             )
         )
-        == 2
+        == 3
     )
 
 
@@ -488,16 +511,18 @@ def test_add_seeds_runs_exactly_the_seeds_each_undecided_claims_next_look_needs_
 
 
 def test_add_seeds_first_runs_the_planned_runs_a_collection_lacks_and_keeps_the_rest(tmp_path, monkeypatch):
-    """A study that gained arm d (a sweep) since its runs were collected: its 5 seeds run, a, b and c's runs are kept."""
+    """A study that gained arm d (a sweep, planned at 10 seeds where the others have 5) since its runs were collected:
+    its 10 seeds run, a, b and c's runs are kept."""
     accuracy = {"a": lambda s: 0.6, "b": lambda s: 0.5, "c": lambda s: 0.5, "d": lambda s: 0.7}
     claims = (Claim("t.db", "s", "s", SIDES["d"], SIDES["b"], Final(), "higher", 0.05),)
     study, planned, tables, swept = _fake_sweeps(monkeypatch, accuracy, "abcd", claims)
+    planned = pd.concat([planned, pd.DataFrame([{"arm": "d", "seed": s, "job": _job("d", s)} for s in range(5, 10)])])
     out = study.folder(tmp_path)
     collect.write(tables(planned.loc[planned["arm"] != "d", "job"]), out)
-    assert cli.add_seeds(study, Version(), tmp_path, planned) == 5
-    assert sorted(map(tuple, swept[0])) == [_job("d", s) for s in range(5)] and len(swept) == 1
+    assert cli.add_seeds(study, Version(), tmp_path, planned) == 10
+    assert sorted(map(tuple, swept[0])) == sorted(_job("d", s) for s in range(10)) and len(swept) == 1
     runs, _ = collect.load(out)
-    assert len(runs) == 20 and plan.missing(runs, planned)[0] == 0
+    assert len(runs) == 25 and plan.missing(runs, planned)[0] == 0
 
 
 def test_a_second_interrupt_passes_on_to_the_sweep_at_once_and_the_runner_still_waits_for_it():
@@ -531,9 +556,9 @@ def test_a_sweep_whose_runner_is_killed_stops_as_interrupted(tmp_path):
         "time.sleep(60)\n"
     )
     runner = (
-        "import subprocess, sys, time\n"
+        "import functools, os, subprocess, sys, time\n"
         "from bn_study.cli import studies\n"
-        f"subprocess.Popen([sys.executable, '-c', {child!r}], preexec_fn=studies._interrupted_when_parent_dies)\n"
+        f"subprocess.Popen([sys.executable, '-c', {child!r}], preexec_fn=functools.partial(studies._interrupted_when_parent_dies, os.getpid()))\n"
         "print('started', flush=True)\n"
         "time.sleep(60)\n"
     )
@@ -547,6 +572,12 @@ def test_a_sweep_whose_runner_is_killed_stops_as_interrupted(tmp_path):
             break
         time.sleep(0.1)
     assert stopped.read_text() == "yes"
+    # A runner that died before the signal was asked for (the sweep's parent is not the pid it was given): its sweep
+    # never starts (it would sleep a minute)
+    orphan = subprocess.Popen(
+        [sys.executable, "-c", child], preexec_fn=functools.partial(cli._interrupted_when_parent_dies, 1)
+    )
+    assert orphan.wait(timeout=30) == 130
 
 
 def test_every_committed_by_config_table_is_its_runs_grouped_by_configuration_now():

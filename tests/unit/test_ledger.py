@@ -234,3 +234,6 @@ def test_a_cell_entry_the_run_tables_history_does_not_give_is_refused_even_with_
         with pytest.raises(ledger.LedgerError, match=message):
             ledger.verify_cells(_book(tmp_path, forged), REPO)
         (tmp_path / ledger.LEDGER).unlink()
+    cells_only = [e for e in own if e["kind"] == "cell"]  # no scan entry says how far the history was read
+    with pytest.raises(ledger.LedgerError, match="no scan entry"):
+        ledger.verify_cells(_book(tmp_path, cells_only), REPO)

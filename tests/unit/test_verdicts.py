@@ -19,6 +19,7 @@ from bn_study.claims import (
     GridLargest,
     Side,
     StepsTo,
+    interactions,
     sequential,
     verdicts,
 )
@@ -148,6 +149,16 @@ def test_the_unpaired_interval_for_a_shift_and_the_multiplicity_adjustments():
     assert wide.n == 30 and wide.median < i.median and wide.low < i.low and wide.high > i.high
     both = stats.shift_interval([*x, math.inf], [*x, math.inf], [*y, math.inf], [*y, math.inf])
     assert both.n == 36 and both.low < i.low and both.high > i.high
+
+    # Between two verdicts, a censored seed makes the estimate a range, which the report prints whole
+    def record(lows, highs):
+        per_seed = {str(k): {"a": 1.0, "b": 2.0, "d": lo, "d_high": hi} for k, (lo, hi) in enumerate(zip(lows, highs))}
+        return {"per_seed": per_seed, "n": len(per_seed)}
+
+    censored = interactions.interaction(record(y, y), record([*x[:2], -math.inf, -math.inf, -math.inf], x))
+    assert censored["difference"] == -math.inf and math.isfinite(censored["difference_high"])
+    exact = interactions.interaction(record(y, y), record(x, x))
+    assert exact["difference"] == exact["difference_high"] == 1.5
     assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
     assert stats.benjamini_hochberg([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.02, 0.04, 0.04, 0.02])
 
