@@ -132,7 +132,31 @@ def read(results: Path) -> Ledger:
     return Ledger(path, entries)
 
 
+# Ledgers (their content and the HEAD they were checked at) already checked against git by this process.
+_CHECKED: set[tuple[str, str]] = set()
+
+
+def checked(results: Path, repo: Path) -> Ledger:
+    """The ledger, its chain checked, and every entry's commit and every cell entry checked against git (`verify`,
+    `verify_cells`; not the declarations, which `update` re-derives in minutes): a ledger whose chain was rebuilt
+    around an entry git does not back is refused before a verdict reads it. Once per process per content and HEAD."""
+    ledger = read(results)
+    content = hashlib.sha256(ledger.path.read_bytes()).hexdigest() if ledger.path.exists() else ""
+    key = (content, _git(repo, "rev-parse", "HEAD").strip())
+    if key not in _CHECKED and has_history(repo):  # a shallow clone lacks the history to check it against
+        verify(ledger, repo)
+        verify_cells(ledger, repo)
+        _CHECKED.add(key)
+    return ledger
+
+
 # -- git ------------------------------------------------------------------------------------------------
+def has_history(repo: Path) -> bool:
+    """Whether `repo` is a git repository with its whole history (not a shallow clone)."""
+    done = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], cwd=repo, capture_output=True, text=True)
+    return done.returncode == 0 and done.stdout.strip() == "false"
+
+
 def _git(repo: Path, *args: str, binary: bool = False):
     done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=not binary)
     if done.returncode:

@@ -321,9 +321,9 @@ def render(study: Study, version: Version, results: Path, planned: pd.DataFrame)
         collection = rendered.collection_digest(folder)
         with rendered.staged(folder, collection, study.reads(results, version) if study.reads else []) as out:
             judged = verdicts.judge_all(study.claims, runs, curves, plan.first_look(planned))
-            book, hashes = ledger.read(results), ledger.current_hashes({study.name: study})[study.name]
             # the repository the results belong to; where they sit outside one (a copy), the one this is run from
             repo = results.resolve().parent if (results.resolve().parent / ".git").exists() else Path.cwd()
+            book, hashes = ledger.checked(results, repo), ledger.current_hashes({study.name: study})[study.name]
             for record, claim in zip(judged, study.claims):
                 record["registration"] = ledger.assess(book, study.name, claim, hashes[claim.id], runs, repo)
                 record["post_hoc"] = record["registration"]["post_hoc"]

@@ -112,6 +112,7 @@ class Mechanisms:
         rows = datasets.stratified_subset(y_test, eval_subset)
         self._tests[False] = self._tests[True] if rows is None else _batches(x_test[rows], y_test[rows], batch_size)
         self._acts = nonlinearities(model)
+        self._has_bn = any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers[1:])
         self._kernels = [i for i, v in enumerate(model.trainable_variables) if v.path.endswith("kernel")]
         order = {name: k for k, name in enumerate(dict.fromkeys(_block_of(v.path) for v in model.trainable_variables))}
         self._group = [order[_block_of(v.path)] for v in model.trainable_variables]
@@ -165,10 +166,10 @@ class Mechanisms:
                 "loss": loss,
             }
         if self.cfg.bn_modes:
-            out["bn_modes"] = {
-                "acc_batch_stats": self._accuracy(x_test, y_test, batch_stats=True),
-                "acc_moving_averages": self._accuracy(x_test, y_test, batch_stats=False),
-            }
+            moving = self._accuracy(x_test, y_test, batch_stats=False)
+            # Without a BN layer the two modes are one computation: measured once (half a CNN arm's probe time).
+            batch_stats = self._accuracy(x_test, y_test, batch_stats=True) if self._has_bn else moving
+            out["bn_modes"] = {"acc_batch_stats": batch_stats, "acc_moving_averages": moving}
         if self.cfg.activations and self._acts:
             values = self._preacts(self._x_probe, training=False)
             out["_preacts"] = values if isinstance(values, (list, tuple)) else [values]

@@ -221,7 +221,7 @@ def _claim(
     return Claim(f"bn_inference.{id}", source, sentence, a, b, a.metric, direction, margin, history=history)
 
 
-_AFTER_REVIEW = f"Added after the first results ({REVISED}) and a review, before any number of the debiased moving averages existed."
+_AFTER_REVIEW = f"Added after the first results ({REVISED}) and a review."
 CLAIMS = (
     _claim(
         "lag_short",

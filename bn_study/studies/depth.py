@@ -426,7 +426,7 @@ CLAIMS = (
         TRAINS,
         "higher",
         0.5,
-        history="Added after the first results (31af06a) and a review, before any He-init run: the no-BN relu arm at Glorot init starts out "
+        history="Added after the first results (31af06a) and a review: the no-BN relu arm at Glorot init starts out "
         "vanishing, so bn_trains_tens_of_layers may be a win over a poor init.",
     ),
 )

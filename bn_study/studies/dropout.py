@@ -165,6 +165,6 @@ STUDY = Study(
     render=build,
     order=50,
     history="3-seed results (392cf67) were judged by the difference of median accuracy changes (0.01) and a 10% rise of the "
-    "mean variance shift; the paired claims here were declared after them.",
+    "mean variance shift; the paired claims here replace those rules, those results known.",
     reruns=f"{RERUN_2026_12_05}, and trainer.eval_subset=2000 (Fashion-MNIST's curves before the last evaluation on a 2,000-image subset of each split; mnist5k's splits are smaller, so whole): 0.07 h of run time -> 0.04 h on Fashion-MNIST, 0.05 h -> 0.04 h on mnist5k, across the two hosts. One outcome moved: hurts_with_bn on Fashion-MNIST, contradicted +0.017 [+0.010, +0.025] -> inconclusive +0.017 [+0.009, +0.024], its interval's end now at the margin; the other five are as before.",
 )

@@ -29,10 +29,10 @@ WITH_BN, WITHOUT_BN = Side("with BN", {"model.bn": "before"}), Side("without BN"
 SOURCE = "Ioffe & Szegedy (2015), Section 4.1, Figure 1"
 STABILITY_HISTORY = (
     "The previous engine judged one unit of one seed by 'smaller net drift and smaller largest excursion of the median' and found "
-    "it mixed (392cf67); these two claims over every unit were declared after that."
+    "it mixed (392cf67); these two claims read every unit instead, that result known."
 )
 FASTER_HISTORY = (
-    "Declared after fig1 had run on Fashion-MNIST and mnist5k; on Fashion-MNIST no run reaches fig1.faster's 0.9 "
+    "Written with fig1's results on Fashion-MNIST and mnist5k known: on Fashion-MNIST no run reaches fig1.faster's 0.9 "
     "(an MNIST number). This target follows the dataset and is read, like the steps, off the validation split; it is the "
     "same seed's no-BN maximum over evaluations, a noisy number on mnist5k's 400 validation images (standard error about 0.013)."
 )

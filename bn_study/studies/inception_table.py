@@ -203,7 +203,7 @@ BN_BASELINE_HISTORY = (
     "(x1.11 [x1.11, x inf], 5 pairs censored); it has stayed inconclusive since."
 )
 TWIN_HISTORY = (
-    "Declared after a review pointed out that the speed claims read BN on moving averages early in a short run, with the "
+    "Added when a review pointed out that the speed claims read BN on moving averages early in a short run, with the "
     "moving-average verdicts known; the same sentence, sides and margin, BN evaluated on recomputed statistics."
 )
 

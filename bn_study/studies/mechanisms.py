@@ -319,6 +319,6 @@ STUDY = Study(
     render=build,
     order=90,
     history="3-seed results (392cf67) were judged by the direction of the medians alone (holds / mixed); the margins here were "
-    "declared after them.",
+    "written with those results known.",
     reruns=f"{RERUN_2026_12_05}: 0.04 h of run time -> 0.02 h on Fashion-MNIST, 0.02 h -> 0.01 h on mnist5k, across the two hosts. No outcome moved.",
 )

@@ -340,8 +340,8 @@ BA = "Ba, Kiros & Hinton (2016), 'Layer Normalization'"
 WU_HE = "Wu & He (2018), 'Group Normalization'"
 TRAINS = GridCount(grid="optimizer.lr", split="val", of_best=OF_BEST, baseline=tuple(_where(BN, LR).items()))
 PRECISE_HISTORY = (
-    "Added after the mnist5k results of the two claims above (so with the group- and layer-norm test accuracies known there), "
-    "before any precise-BN run: there BN's test accuracy, read with its moving averages, stays near chance for most of the 600 "
+    "Added after the mnist5k results of the two claims above (so with the group- and layer-norm test accuracies known there): "
+    "there BN's test accuracy, read with its moving averages, stays near chance for most of the 600 "
     "steps (their start value: see bn_inference), so those claims compare against a BN handicapped at inference."
 )
 LR_QUESTION = "Ioffe & Szegedy (2015)'s 'much higher learning rates', asked of layer norm (this study's question)"

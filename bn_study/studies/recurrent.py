@@ -276,7 +276,7 @@ STUDY = Study(
     claims=CLAIMS,
     render=build,
     order=98,
-    history="Declared after one-seed, 300-step pilot runs in order (used to size the study), whose test accuracies were: LSTM "
+    history="Written with one-seed, 300-step pilot runs in order known (used to size the study), whose test accuracies were: LSTM "
     "0.892, LN-LSTM 0.918, BN-LSTM with Keras's moving averages 0.105 (0.214 once debiased for their start), BN-LSTM with "
     "recomputed statistics 0.936. Those pilots are why the BN-LSTM arm is evaluated with recomputed statistics and why "
     "the moving-average arm and its claim exist. After the study's runs (0975c9c) the three speed claims' margin was made "

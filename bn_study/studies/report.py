@@ -138,11 +138,11 @@ def adjusted(results: Path) -> dict[tuple[str, str, str], dict]:
 def _survives(r: dict | None, adj: dict | None) -> str:
     if r is None or r["outcome"] not in verdicts.DECISIVE:
         return "-"
-    if r.get("post_hoc", True):  # in the family all the same (more tests, stricter adjustments), but confirming nothing
-        return "post hoc"
     if adj is None:  # the first version's runs again (same_data), counted there
         return "as on the first"
-    return "Holm and BH" if adj["holm"] <= ALPHA else "BH only" if adj["bh"] <= ALPHA else "neither"
+    survives = "Holm and BH" if adj["holm"] <= ALPHA else "BH only" if adj["bh"] <= ALPHA else "neither"
+    # a post hoc verdict is in the family all the same (more tests, stricter adjustments), but confirms nothing
+    return f"{survives} {POST_HOC}" if r.get("post_hoc", True) else survives
 
 
 def _first_look_p(n: int) -> str:
@@ -159,16 +159,18 @@ def multiplicity(results: Path) -> str:
     # a true effect on a bound is reached from both sides of it (holds and negligible meet at +m), each with chance at most
     # (1 - coverage) / 2, and no two bounds can hold the effect at once
     by_chance = sum((1 - r["coverage"]) for _, _, r in judged if r["is_ci"])
-    holm = sum(adj[s.name, v.suffix, r["id"]]["holm"] <= ALPHA for s, v, r in decisive)
-    bh = sum(adj[s.name, v.suffix, r["id"]]["bh"] <= ALPHA for s, v, r in decisive)
+    holm = [r for s, v, r in decisive if adj[s.name, v.suffix, r["id"]]["holm"] <= ALPHA]
+    bh = [r for s, v, r in decisive if adj[s.name, v.suffix, r["id"]]["bh"] <= ALPHA]
+    registered = [sum(not r.get("post_hoc", True) for r in survivors) for survivors in (holm, bh)]
     return (
         f"Multiplicity: {len(judged)} verdicts, {len(decisive)} decisive (holds, contradicted or negligible). Each decision is a "
         f"one-sided group-sequential sign test at level (1 - coverage) / 2 of its interval over its looks, at most {ALPHA:g}; with every true effect on a bound "
         f"between two decisions, at most about {by_chance:.1f} decisive outcomes would be expected by chance. "
-        "A verdict's p-value is its decision's times the number it could reach (1 while it waits for its next look); adjusted over all "
-        f"{len(judged)} verdicts at {ALPHA:g}, {holm} survive Holm's family-wise adjustment and {bh} Benjamini-Hochberg's "
-        "false-discovery one (the column 'survives adjustment', which says 'post hoc' for a post hoc verdict: counted in the family, "
-        "confirming nothing). A stagewise sequential p-value is at least the error spent before its look, and at a first look at "
+        "A verdict's p-value is its decision's times the number it could reach (Bonferroni over them, conservative: at any true "
+        "effect at most two of them are near their error; 1 while it waits for its next look); adjusted over all "
+        f"{len(judged)} verdicts at {ALPHA:g}, {len(holm)} survive Holm's family-wise adjustment ({registered[0]} of them "
+        f"registered) and {len(bh)} Benjamini-Hochberg's false-discovery one ({registered[1]} registered): the column "
+        f"'survives adjustment', where {POST_HOC} marks a post hoc verdict (counted in the family, confirming nothing). A stagewise sequential p-value is at least the error spent before its look, and at a first look at "
         f"least {_first_look_p(5)} of 5 seeds or {_first_look_p(10)} of 10 (fig1's), times the decisions a verdict could reach: with "
         "first looks of 5 seeds none can survive either adjustment over this many claims. Deciding at few seeds is what the looks "
         "buy, a family-wise guarantee is what they cost."
@@ -339,7 +341,8 @@ def size_section(results: Path) -> list[str]:
         "rate its own pilot selects on validation, so that each claim has a third version: beside mnist5k it keeps the training "
         "size and changes the dataset (and the validation and test splits: 6,000 / 10,000 images against 400 / 1,000), beside "
         "Fashion-MNIST it keeps the dataset and changes the size (and the rate that size's pilot selects, where it selects "
-        "another). Each difference is tested as above; those whose interval "
+        "another, as fig1's pilots do: for those claims these runs do not separate the size from "
+        "the rate). Each difference is tested as above, exploratory as there; those whose interval "
         f"excludes zero are marked *tested*. ({len(at_size)} claims compared at equal size, {len(by_size)} on one dataset.) "
         + by_chance(pd.concat([at_size, by_size])),
         "",
@@ -372,7 +375,7 @@ def scale_section(results: Path) -> list[str]:
     tested = table[table["excludes_zero"]]
     lines = [
         '<a id="scale"></a>',
-        "## Where the dataset changes a verdict",
+        "## Where the dataset changes an effect",
         "",
         f"{len(table)} claims are judged on both {small} and {large}. "
         + (
@@ -384,7 +387,10 @@ def scale_section(results: Path) -> list[str]:
         "difference of the two effects (the second's minus the first's, in the claim's units: a ratio of ratios where the "
         "claim is a ratio), with an unpaired distribution-free interval (Hodges-Lehmann with the Mann-Whitney interval: the "
         f"two datasets' runs share no seeds). {len(tested)} of the {len(table)} differences have an interval that excludes zero, "
-        f"and only they are listed. {by_chance(table)} Every claim's difference is in [{INTERACTIONS}]({INTERACTIONS}). The two datasets differ in "
+        f"and only they are listed, whether or not the outcome moved. {by_chance(table)} These intervals are exploratory: each "
+        "version's runs stopped at the look that decided its claim (5 seeds on one dataset may meet 20 on the other), and their "
+        "coverage is the fixed-sample one, not adjusted for that stop. "
+        f"Every claim's difference is in [{INTERACTIONS}]({INTERACTIONS}). The two datasets differ in "
         "more than the images: the training split (3,600 against 54,000 images), the validation and test splits "
         "(400 / 1,000 against 6,000 / 10,000), and whatever each dataset's own validation split selects (fig1's learning rate: "
         "4 against 1). Where a study's steps are fixed, the second also sees each image fewer times.",
@@ -594,12 +600,20 @@ def results_block(results: Path) -> list[str]:
             cells = [f.get(claim.id) for f in found]
             if any(cells):
                 first = next(r for r in cells if r)
+                handicap = f" **handicapped**, fair twin `{claim.fair_twin}`" if claim.fair_twin else ""
                 lines.append(
-                    f"| `{claim.id}` ({first['a']['label']} vs {first['b']['label']}) | "
-                    + " | ".join("-" if r is None else f"{r['outcome']} {verdicts.effect(r)}" for r in cells)
+                    f"| `{claim.id}` ({first['a']['label']} vs {first['b']['label']}){handicap} | "
+                    + " | ".join("-" if r is None else _cell(r) for r in cells)
                     + " |"
                 )
-    return lines
+    return [
+        *lines,
+        "",
+        f"{POST_HOC} post hoc (declared after a run of a configuration it reads, by the ledger); {LATE_LOOK} registered, "
+        "decided at a look its registration did not include. Handicapped: BN read on moving averages that lag early in a "
+        "short run; its fair twin reads recomputed statistics. What survives the multiplicity adjustments, and why: "
+        "[results/REPORT.md](results/REPORT.md).",
+    ]
 
 
 def run_hours(results: Path, study: Study, version: Version) -> float | None:

@@ -162,8 +162,8 @@ _BN, _NO_BN, _RENORM = ({"model.bn": ARMS[arm][0], "model.bn_renorm": ARMS[arm][
 # follows the dataset, set by the baseline for both arms.
 OF_BEST = 0.95
 RELATIVE_HISTORY = (
-    f"Declared after the Fashion-MNIST runs, where no run reaches {GOOD} (an MNIST number) so the claim above cannot "
-    "tell the arms apart, with the mnist5k results known too; where the two differ on mnist5k, it is because the target differs "
+    f"Added because on Fashion-MNIST no run reaches {GOOD} (an MNIST number), so the claim above cannot "
+    "tell the arms apart there; written with the results of both datasets known; where the two differ on mnist5k, it is because the target differs "
     f"there as well. 'Trains' is reaching {OF_BEST:.0%} of the best median final validation accuracy of the arm without BN. "
     "The target was first declared and judged in 3b8d6e7 as 95% of the best final validation accuracy of any run of the "
     "study, and redefined in ebcc5df after those verdicts: that flipped lr_sensitivity.sigmoid_relative on both datasets "

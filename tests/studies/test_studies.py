@@ -53,7 +53,10 @@ def test_every_study_composes_and_its_claims_match_its_planned_runs(name):
 
 
 # What only the ledger may say of a claim: whether it was registered before its runs.
-REGISTRATION_STATUS = re.compile(r"\bpost[ -]hoc\b|declared (?:anew )?before|registered before", re.I)
+REGISTRATION_STATUS = re.compile(
+    r"\bpost[ -]hoc\b|declared (?:anew )?(?:before|after)|registered before|before any\b|before (?:its|the|their) runs",
+    re.I,
+)
 
 
 @pytest.mark.parametrize("name", STUDIES)
@@ -143,6 +146,19 @@ def test_readme_block_and_report_are_generated_from_the_committed_verdicts():
     assert all(block[0] in text for block in (report.RESULTS_BLOCK, report.STUDIES_BLOCK))
     assert report.with_blocks(text, RESULTS) == text, "README's generated blocks are stale: make report"
     assert (RESULTS / "REPORT.md").read_text() == report.text(RESULTS), "results/REPORT.md is stale: make report"
+
+
+def test_every_committed_verdict_was_judged_by_this_engine():
+    """An edit to the engine's sources (verdicts.ENGINE_SOURCES) re-judges every study: the committed verdicts must be
+    the engine's own, not an older one's."""
+    stale = [
+        f.parent.name
+        for f in sorted(RESULTS.glob("*/verdicts.json"))
+        if json.loads(f.read_text())["engine"] != verdicts.ENGINE
+    ]
+    assert stale == [], (
+        "judged by another engine: re-render them (make figures STUDY=... for each version), then make report"
+    )
 
 
 @pytest.mark.slow  # ~25 s: a study end to end, then the report across two versions
@@ -453,6 +469,15 @@ def test_an_edited_ledger_is_refused_in_one_line_before_anything_is_rendered(tmp
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "ledger.jsonl line 6: edited" in err[0]
     assert (tmp_path / "input_bn" / "verdicts.json").read_text() == before
+    # The same edit with the chain rebuilt around it: git does not back the entry, and render says so
+    own = [{k: v for k, v in json.loads(line).items() if k not in ("prev", "sha")} for line in lines]
+    (tmp_path / ledger.LEDGER).unlink()
+    ledger.Ledger(tmp_path / ledger.LEDGER).append(own)
+    if ledger.has_history(REPO):
+        assert cli.main(["render", "input_bn", "--results", str(tmp_path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "the run tables' history gives" in err[0], err
+        assert (tmp_path / "input_bn" / "verdicts.json").read_text() == before
 
 
 def _job(arm: str, seed: int) -> tuple[str, ...]:

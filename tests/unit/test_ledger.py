@@ -132,12 +132,7 @@ def test_an_edited_or_reordered_ledger_line_is_refused_naming_it(tmp_path):
         ledger.read(tmp_path)
 
 
-def _git_history() -> bool:
-    done = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], cwd=REPO, capture_output=True, text=True)
-    return done.returncode == 0 and done.stdout.strip() == "false"
-
-
-@pytest.mark.skipif(not _git_history(), reason="needs the repository's whole git history")
+@pytest.mark.skipif(not ledger.has_history(REPO), reason="needs the repository's whole git history")
 def test_the_committed_ledger_verifies_against_git_and_an_entry_git_does_not_back_is_refused(tmp_path):
     book = ledger.read(RESULTS)
     ledger.verify(book, REPO)
@@ -220,7 +215,7 @@ def test_every_committed_claim_entry_is_what_its_commit_declares():
     ledger.verify_declarations(ledger.read(RESULTS), REPO, log=lambda line: None)
 
 
-@pytest.mark.skipif(not _git_history(), reason="needs the repository's whole git history")
+@pytest.mark.skipif(not ledger.has_history(REPO), reason="needs the repository's whole git history")
 def test_a_cell_entry_the_run_tables_history_does_not_give_is_refused_even_with_its_chain_rebuilt(tmp_path):
     book = ledger.read(RESULTS)
     ledger.verify_cells(book, REPO)
