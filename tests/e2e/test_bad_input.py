@@ -15,7 +15,7 @@ CASES = [
     (["optimizer=rmsprop"], "optimizer=rmsprop: unknown option; choose one of: adam, momentum, sgd"),
     (
         ["experiment=nope"],
-        "experiment=nope: unknown option; choose one of: batch_size, bn_inference, bn_inference_cnn, depth, depth_he, depth_nonlinearity, dropout, fig1",
+        "experiment=nope: unknown option; choose one of: batch_size, bn_inference, bn_inference_cnn, depth, depth_he, depth_nonlinearity, depth_precise, dropout, fig1",
     ),
     (["model.bn=sideways"], "model.bn: Invalid value 'sideways', expected one of [none, before, after]"),
     (["model.activation=swishy"], "model.activation: Invalid value 'swishy', expected one of [sigmoid, tanh, relu"),
