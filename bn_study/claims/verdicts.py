@@ -228,15 +228,7 @@ def judge(claim: Claim, runs: pd.DataFrame, curves: pd.DataFrame, first_look: in
         if seeds != paired:
             at = runs[runs["seed"].isin(seeds)]
             a, b, _, d_low, d_high = _paired(claim, at, curves[curves["run_id"].isin(at["run_id"])])
-        # A pair with both sides at the metric's floor (no value trains on either) is a tie that says nothing, as a zero
-        # difference says nothing to a sign test: left out like a pair without a number, not counted as "no effect".
-        floor = claim.metric.floor
-        usable = [
-            s
-            for s in seeds
-            if not (math.isnan(d_low[s]) or math.isnan(d_high[s]))
-            and not (floor is not None and a[s][0] == b[s][0] == floor)
-        ]
+        usable = [s for s in seeds if not (math.isnan(d_low[s]) or math.isnan(d_high[s]))]
         lows, highs = [d_low[s] for s in usable], [d_high[s] for s in usable]
         sizes.append(len(usable))
         schedule = (*sizes, *planned[len(sizes) :])
@@ -422,7 +414,12 @@ def effect(record: dict) -> str:
     if images and math.isfinite(images["median_difference"]):
         text += f"; {images['median_difference']:+.0f} of {images['n_images']:,} {images['split']} images"
     if record.get("n_excluded"):
-        text += f"; {record['n_excluded']} seed(s) excluded (no comparable number, or both sides at the metric's floor)"
+        text += f"; {record['n_excluded']} seed(s) excluded (no comparable number)"
+    floor = record.get("floor")
+    ties = sum(p["a"] == p["b"] == floor for p in record.get("per_seed", {}).values()) if floor is not None else 0
+    if ties:
+        # a true difference of 0 for what the claim measures, but one that says nothing of which side is better
+        text += f"; {ties} pair(s) tied at the metric's floor ({floor:g} on both sides: neither trains)"
     return text
 
 

@@ -282,7 +282,7 @@ def build(study_dir: Path, out: Path) -> list[Path]:
             f"averages (momentum 0.99), as Keras keeps them, which after {int(study.runs['steps'].max()):,} steps may still lag the "
             "weights; the last row reads the "
             "same training (experiments/depth_precise.yaml) with BN's statistics recomputed over 50 training batches before each "
-            "evaluation. By depth and learning rate, relu:",
+            f"evaluation.{_hosts_note(study)} By depth and learning rate, relu:",
             "",
             markdown_table(["network", "hidden layers", *(f"lr {lr:g}" for lr in lrs)], map_rows),
             "",
@@ -309,6 +309,19 @@ def build(study_dir: Path, out: Path) -> list[Path]:
         ),
         study.out / "growth.csv",
     ]
+
+
+def _hosts_note(study: Tables) -> str:
+    """Where a seed's moving-average runs and their recomputed-statistics twins ran on different CPUs (numerics that
+    differ in the last bits), which seeds: there the two readings do not share their training to the last digit."""
+    both = study.runs[study.runs["study"].isin((RELU, PRECISE)) & (study.runs["model.bn"] == "before")]
+    crossed = sorted(int(seed) for seed, g in both.groupby("seed") if g["cpu"].nunique() > 1)
+    if not crossed:
+        return ""
+    return (
+        f" Seeds {', '.join(map(str, crossed))} of the two readings ran on different hosts "
+        f"({'; '.join(sorted(both['cpu'].unique()))}), so for them the training is alike only to the last bits."
+    )
 
 
 def _fmt_final(cell: pd.DataFrame) -> str:

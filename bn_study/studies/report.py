@@ -328,13 +328,18 @@ def _difference_line(row, first: str, second: str) -> str:
     def effect(value: float) -> str:
         return verdicts.fmt_difference(value, row.log10)
 
+    line = (
+        f"- `{row.claim}`: {row.outcome_first} on {first} ({effect(row.effect_first)}), {row.outcome_second} on "
+        f"{second} ({effect(row.effect_second)}); the difference "
+    )
+    if not (row.seeds_first and row.seeds_second):  # a side that no pair tells apart: no effect to subtract
+        return line + "is not measurable (no pair tells the sides apart in one of them)."
     difference = effect(row.difference)
     if row.difference_high != row.difference and not math.isnan(row.difference_high):
         difference += f" to {effect(row.difference_high)}"  # a censored seed: the estimate is known within a range
     return (
-        f"- `{row.claim}`: {row.outcome_first} on {first} ({effect(row.effect_first)}), {row.outcome_second} on "
-        f"{second} ({effect(row.effect_second)}); the difference {difference} "
-        f"[{effect(row.low)}, {effect(row.high)}] ({row.coverage:.1%} CI, {row.seeds_first} and {row.seeds_second} seeds)."
+        line + f"{difference} [{effect(row.low)}, {effect(row.high)}] ({row.coverage:.1%} CI, {row.seeds_first} and "
+        f"{row.seeds_second} seeds)."
     )
 
 
@@ -545,23 +550,39 @@ def verdict_diff(results: Path, repo: Path) -> list[str]:
     return lines
 
 
+DIFF_HEAD = (
+    "# Outcomes that moved\n\n"
+    "Written by `make report`, a log: each verdict whose outcome differs from the one committed at the time, and what changed "
+    "(its declaration, the engine or its runs), under the commit it was compared with, oldest first. The section of the "
+    "commit compared with now is rewritten until the next commit; the earlier ones stay.\n"
+)
+SECTION = "## Against "
+
+
+def diff_log(results: Path, repo: Path) -> str:
+    """verdict_diff.md: its earlier sections, and this commit's (`verdict_diff`) where an outcome differs from it."""
+    path = results / VERDICT_DIFF
+    old = path.read_text() if path.exists() else ""
+    sections = ["\n" + SECTION + part for part in old.split("\n" + SECTION)[1:]] if SECTION in old else []
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    title = f"{SECTION}{head[:12]}"
+    sections = [part for part in sections if not part.startswith("\n" + title)]
+    diff = verdict_diff(results, repo)
+    if diff:
+        sections.append("\n" + title + "\n\n" + "\n".join(diff) + "\n")
+    return DIFF_HEAD + "".join(sections)
+
+
 def build(results: Path, repo: Path | None = None) -> list[Path]:
     """Write results/REPORT.md, and README.md's results block when README.md sits beside results/; with the git
-    `repo`, also results/verdict_diff.md: the outcomes that differ from the committed ones."""
+    `repo`, also results/verdict_diff.md: the log of outcomes that differ from the committed ones (`diff_log`)."""
     path = results / "REPORT.md"
     write_text_atomic(path, text(results))
     table = results / INTERACTIONS
     write_text_atomic(table, interactions(results).to_csv(index=False))
     written = [path, table]
     if repo is not None:
-        diff = verdict_diff(results, repo)
-        write_text_atomic(
-            results / VERDICT_DIFF,
-            "# Outcomes that differ from the last commit's\n\n"
-            "Written by `make report`: each verdict that differs from the committed verdicts.json, and what changed.\n\n"
-            + ("\n".join(diff) if diff else "None.")
-            + "\n",
-        )
+        write_text_atomic(results / VERDICT_DIFF, diff_log(results, repo))
         written.append(results / VERDICT_DIFF)
     readme = results.parent / README.name
     if readme.exists():

@@ -148,6 +148,20 @@ def test_readme_block_and_report_are_generated_from_the_committed_verdicts():
     assert (RESULTS / "REPORT.md").read_text() == report.text(RESULTS), "results/REPORT.md is stale: make report"
 
 
+def test_the_verdict_diff_is_a_log_that_keeps_earlier_commits_sections(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "verdict_diff", lambda results, repo: ["- `a.b` moved"])
+    (tmp_path / report.VERDICT_DIFF).write_text(
+        report.DIFF_HEAD + "\n## Against 0123456789ab\n\n- `x.y` moved earlier\n"
+    )
+    text = report.diff_log(tmp_path, REPO)
+    assert "## Against 0123456789ab\n\n- `x.y` moved earlier\n" in text and text.count("## Against ") == 2
+    assert text.endswith("- `a.b` moved\n")
+    (tmp_path / report.VERDICT_DIFF).write_text(text)
+    assert report.diff_log(tmp_path, REPO) == text  # this commit's section rewritten, not added again
+    monkeypatch.setattr(report, "verdict_diff", lambda results, repo: [])
+    assert report.diff_log(tmp_path, REPO).count("## Against ") == 1  # nothing differs from it now: its section goes
+
+
 def test_every_committed_verdict_was_judged_by_this_engine():
     """An edit to the engine's sources (verdicts.ENGINE_SOURCES) re-judges every study: the committed verdicts must be
     the engine's own, not an older one's."""

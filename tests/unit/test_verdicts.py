@@ -307,14 +307,14 @@ def test_grid_metrics_known_answers():
     )  # b loses 0.1, a nothing
     # No rate trains on either side: a tie at the count's floor in every pair, not measurable.
     floor = verdicts.judge(claim("higher", 0.5, GridCount(grid="lr", threshold=0.99)), runs, curves)
-    assert floor["n_excluded"] == 5 and floor["outcome"] == "inconclusive" and not verdicts.measurable(floor)
-    assert verdicts.measurable(count)
-    # Floor ties in four seeds and one tie above it: the ties at the floor are left out, not read as "no effect"
-    # (with them the interval would be [0, 0], inside the margin: negligible)
+    assert floor["median_difference"] == 0 and not verdicts.measurable(floor) and verdicts.measurable(count)
+    # Floor ties in four seeds and one tie above it: each a true difference of 0 for the count (left out, they would
+    # bias the sign test and make its look sizes depend on the data), and the effect says how many are at the floor
     trains = (runs["seed"] == 4) & (runs["lr"] == 0.1)
     some = runs.assign(val_accuracy=runs["val_accuracy"].where(trains | runs["val_accuracy"].isna(), 0.5))
     tie = verdicts.judge(claim("higher", 0.5, GridCount(grid="lr", threshold=0.9)), some, curves)
-    assert (tie["n"], tie["n_excluded"], tie["outcome"]) == (1, 4, "inconclusive")
+    assert (tie["n"], tie["outcome"]) == (5, "negligible")
+    assert "4 pair(s) tied at the metric's floor (0 on both sides: neither trains)" in verdicts.effect(tie)
     # Another sweep of the same study at a rate off this grid leaves this sweep's grid complete.
     other = pd.DataFrame(
         [
