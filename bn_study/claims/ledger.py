@@ -4,7 +4,7 @@ trained configuration (a cell) first ran, both read from git, appended to and ne
 A claim is registered when the commit that first held its current declaration (claims.canonical) is older than every
 run of the cells its verdict reads and an ancestor of every commit that first held those runs' tables; otherwise it is
 post hoc. A cell is compared by what trains, not by what a run
-measures or which study it belongs to (its data, model, optimizer, steps and batch: runs.csv's columns of those, a value
+measures, which study it belongs to or how long it runs (its data, model, optimizer and batch: runs.csv's columns of those, a value
 of false, none or empty counting as off, a column a run's schema lacked at today's default), so fig1's runs at lr 2
 are the cells fig1_second_lr reads, and a new evaluation protocol is no new cell. A cell's first run is its sweep's start
 (the sweep folder's time stamp, in UTC: files.stamp; folders named before 2026-12-06 took the host's local clock, read as UTC), or where a run has none the time of the commit its code was at (never later than the
@@ -44,7 +44,10 @@ FIRST_COMMIT = "fcc0290"
 # Paths whose change may change a declaration, and where the runs' tables live.
 DECLARATIONS = ("bn_study/studies", "bn_study/claims", "bn_study/claims.py", "bn_study/conf/experiment", "experiments")
 RUN_TABLES = "results/*/runs.csv"
-TRAINING = ("data.", "model.", "optimizer.", "trainer.steps", "trainer.batch_size", "trainer.partial_batch")
+# A run's length is left out: runs of one training that differ only in their steps share their first steps value for
+# value (a pilot's 10,000 steps are the first 10,000 of a 50,000-step run at its rate), so a shorter or longer run of
+# it, seen earlier, is a run of the cell.
+TRAINING = ("data.", "model.", "optimizer.", "trainer.batch_size", "trainer.partial_batch")
 NOT_TRAINING = ("_target_", "data.path")
 FOLDER_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})_(\d{2})-(\d{2})-(\d{2})")
 

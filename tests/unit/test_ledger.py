@@ -35,18 +35,19 @@ def test_a_declaration_hashes_what_decides_a_verdict_and_nothing_else(tmp_path):
     assert canonical.claim_hash(CLAIM, {"t": canonical.experiment(tmp_path, "t")}) != base
 
 
-def test_cells_compare_what_trains_whatever_the_study_seed_or_evaluation():
+def test_cells_compare_what_trains_whatever_the_study_seed_evaluation_or_length():
     row = {"model.bn": "none", "optimizer.lr": 2.0, "data.standardize": "none", "trainer.steps": 50000}
     runs = pd.DataFrame(
         [
             row,
             {**row, "seed": 3, "study": "fig1_second_lr", "trainer.eval_every": 100, "probe.enabled": False},
             {**row, "data.standardize": False},  # an older run's way of writing "off"
+            {**row, "trainer.steps": 10000},  # a pilot: the same training's first 10,000 steps
             {**row, "optimizer.lr": 4.0},
         ]
     )
     keys = list(ledger.cell_keys(runs))
-    assert keys[0] == keys[1] == keys[2] != keys[3]
+    assert keys[0] == keys[1] == keys[2] == keys[3] != keys[4]
     # a number is never a bool: dropout 0 is not 'off', an init scale of 1 is not 'on'; 1, 1.0 and '1' are one value
     values = [{"model.dropout": 0.0}, {"model.dropout": False}, {"model.init_std": 1}, {"model.init_std": True}]
     values += [{"model.init_std": "1.0"}]
