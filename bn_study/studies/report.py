@@ -114,7 +114,8 @@ def registration_text() -> str:
     return (
         f"{POST_HOC} post hoc: the commit that first held the claim's current declaration (its sentence, sides, metric, direction, "
         "margin and the experiment files that plan its cells; bn_study/claims/canonical.py) is not older than the first run of every "
-        "configuration its verdict reads (compared by what trains, whatever the study), by the append-only ledger "
+        "configuration its verdict reads (compared by what trains, whatever the study and however many steps: a shorter run "
+        "of the same training shares its first steps), by the append-only ledger "
         "[ledger.jsonl](ledger.jsonl) that `make report` builds from git history and checks against it (bn_study/claims/ledger.py). "
         "Every other verdict is registered, as far as the committed git history and run tables show (runs never committed, and "
         "commit times rewritten by a rebase, are beyond it). Each verdict in a study's verdicts.json records its hash, when it was registered and the "
