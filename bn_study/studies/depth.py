@@ -312,15 +312,19 @@ def build(study_dir: Path, out: Path) -> list[Path]:
 
 
 def _hosts_note(study: Tables) -> str:
-    """Where a seed's moving-average runs and their recomputed-statistics twins ran on different CPUs (numerics that
-    differ in the last bits), which seeds: there the two readings do not share their training to the last digit."""
+    """Which seeds' moving-average runs and recomputed-statistics twins ran on different CPUs: numerics that differ in
+    the last bits grow, over 1,000 steps of a deep network, into different training, so there a twin's comparison mixes
+    the host with the reading of BN."""
     both = study.runs[study.runs["study"].isin((RELU, PRECISE)) & (study.runs["model.bn"] == "before")]
-    crossed = sorted(int(seed) for seed, g in both.groupby("seed") if g["cpu"].nunique() > 1)
+    hosts = both["cpu"].fillna("unknown") if "cpu" in both else pd.Series("unknown", index=both.index)
+    crossed = sorted(int(seed) for seed, g in hosts.groupby(both["seed"]) if g.nunique() > 1)
     if not crossed:
         return ""
     return (
-        f" Seeds {', '.join(map(str, crossed))} of the two readings ran on different hosts "
-        f"({'; '.join(sorted(both['cpu'].unique()))}), so for them the training is alike only to the last bits."
+        f" Seeds {', '.join(map(str, crossed))} of the two readings ran on different hosts ({'; '.join(sorted(hosts.unique()))}), "
+        "whose numerics differ in the last bits; over the run that grows into different training (on one host a twin's "
+        "training curve is its moving-average run's, value for value), so for those seeds a twin compares the host as well "
+        "as the reading."
     )
 
 

@@ -115,7 +115,7 @@ def registration_text() -> str:
         f"{POST_HOC} post hoc: the commit that first held the claim's current declaration (its sentence, sides, metric, direction, "
         "margin and the experiment files that plan its cells; bn_study/claims/canonical.py) is not older than the first run of every "
         "configuration its verdict reads (compared by what trains, whatever the study and however many steps: a shorter run "
-        "of the same training shares its first steps), by the append-only ledger "
+        "of the same training shares its first steps), by the ledger "
         "[ledger.jsonl](ledger.jsonl) that `make report` builds from git history and checks against it (bn_study/claims/ledger.py). "
         "Every other verdict is registered, as far as the committed git history and run tables show (runs never committed, and "
         "commit times rewritten by a rebase, are beyond it). Each verdict in a study's verdicts.json records its hash, when it was registered and the "
@@ -566,6 +566,8 @@ def diff_log(results: Path, repo: Path) -> str:
     old = path.read_text() if path.exists() else ""
     sections = ["\n" + SECTION + part for part in old.split("\n" + SECTION)[1:]] if SECTION in old else []
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    if not head:  # no commit to compare with: the log as it was
+        return old or DIFF_HEAD
     title = f"{SECTION}{head[:12]}"
     sections = [part for part in sections if not part.startswith("\n" + title)]
     diff = verdict_diff(results, repo)

@@ -160,6 +160,7 @@ def test_the_verdict_diff_is_a_log_that_keeps_earlier_commits_sections(tmp_path,
     assert report.diff_log(tmp_path, REPO) == text  # this commit's section rewritten, not added again
     monkeypatch.setattr(report, "verdict_diff", lambda results, repo: [])
     assert report.diff_log(tmp_path, REPO).count("## Against ") == 1  # nothing differs from it now: its section goes
+    assert report.diff_log(tmp_path, tmp_path) == text  # no git commit to compare with: the log is kept as it is
 
 
 def test_every_committed_verdict_was_judged_by_this_engine():
