@@ -1,8 +1,11 @@
 """A claim's declaration in a canonical form, and its hash: what registration is checked on.
 
 The declaration is what decides a verdict: the sentence tested, the two sides (label, the cells' filter, a side's own
-metric), the metric with its parameters, the direction, the margin, and the experiment files that plan the cells it
-reads (their YAML content, comments and the swept seeds left out: more seeds of the same cells is no new claim). Not
+metric), the metric with its parameters, the direction, the margin, the experiment files that plan the cells it
+reads (their YAML content, comments and the swept seeds left out: more seeds of the same cells is no new claim), and,
+where a study takes a setting from another study's runs (fig1's learning rate from its pilot: `Study.selected`),
+the rule that selects it as the study states it (`Rule.text`; before rules were stated so, the selecting function's
+name and docstring). Not
 in it: the claim's id (its name), the source it cites, its history notes and its handicap note (which other claim
 compares fairly). Every field is in, defaults too: a field
 added to a metric class re-registers the claims that use it (a registration later than need be, never earlier). The
@@ -73,23 +76,40 @@ def experiment(root: Path, sweep: str) -> dict | None:
     return None
 
 
-def declaration(claim, sweeps: dict) -> dict:
-    """The claim's canonical form; `sweeps`: {sweep: `experiment(...)`} of its study."""
+def selection(study) -> str | None:
+    """The rule by which `study` takes a setting from another study's runs, in words; None where it takes none.
+
+    Read off any checkout's `Study.selected`: a bound `Rule.rate` (functools.partial) states its rule in `text`; an
+    older plain function is named with its docstring. Never a repr, which would hold a memory address."""
+    selected = getattr(study, "selected", None)
+    if selected is None:
+        return None
+    function = getattr(selected, "func", selected)
+    text = getattr(getattr(function, "__self__", None), "text", None)
+    if text is not None:
+        return text
+    return f"{function.__module__}.{function.__qualname__}: {' '.join((function.__doc__ or '').split())}"
+
+
+def declaration(claim, sweeps: dict, selected: str | None = None) -> dict:
+    """The claim's canonical form; `sweeps`: {sweep: `experiment(...)`} of its study; `selected`: its `selection`."""
     fields = {
         f.name: getattr(claim, f.name)
         for f in dataclasses.fields(claim)
         if f.name not in CLAIM_FIELDS_LEFT_OUT
         and CLAIM_DEFAULTS_LEFT_OUT.get(f.name, object()) != getattr(claim, f.name)
     }
-    return {"claim": plain(fields), "sweeps": plain(sweeps)}
+    # Only where there is a rule, so that every other claim's hash is the one it had before rules were in it.
+    rule = {} if selected is None else {"selected": selected}
+    return {"claim": plain(fields), "sweeps": plain(sweeps), **rule}
 
 
 def digest(data) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
-def claim_hash(claim, sweeps: dict) -> str:
-    return digest(declaration(claim, sweeps))
+def claim_hash(claim, sweeps: dict, selected: str | None = None) -> str:
+    return digest(declaration(claim, sweeps, selected))
 
 
 def hashes(studies: dict, root: Path) -> dict[str, dict[str, str]]:
@@ -97,7 +117,8 @@ def hashes(studies: dict, root: Path) -> dict[str, dict[str, str]]:
     out = {}
     for name, study in studies.items():
         sweeps = {s: experiment(root, s) for s in study.sweeps}
-        out[name] = {c.id: claim_hash(c, sweeps) for c in study.claims}
+        selected = selection(study)
+        out[name] = {c.id: claim_hash(c, sweeps, selected) for c in study.claims}
     return out
 
 

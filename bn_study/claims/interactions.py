@@ -5,16 +5,31 @@ differences a - b of each are two independent samples, and the difference of the
 distribution-free interval (stats.shift_interval: Hodges-Lehmann with the Mann-Whitney interval; a censored seed kept
 within its bounds). An outcome that
 moves from one dataset to the other is a threshold crossed; a difference whose interval excludes zero is a tested one.
+
+The interval is exact for a pure shift: two samples of one shape, one moved. Samples of a grid count (a few whole
+numbers, many ties) or of unequal spread are not that, and its coverage there is approximate; with the looks' stops
+(each dataset's runs end at the look that decided its claim) this is why the report calls these intervals exploratory.
 """
 
 from __future__ import annotations
 
 import math
 
-from bn_study.claims.verdicts import measurable
+from bn_study.claims.verdicts import floor_ties, measurable
 from bn_study.tables.stats import shift_interval
 
-COLUMNS = ("difference", "difference_high", "low", "high", "coverage", "seeds_first", "seeds_second", "excludes_zero")
+COLUMNS = (
+    "difference",
+    "difference_high",
+    "low",
+    "high",
+    "coverage",
+    "seeds_first",
+    "seeds_second",
+    "floor_ties_first",
+    "floor_ties_second",
+    "excludes_zero",
+)
 
 
 def _bounds(record: dict) -> tuple[list[float], list[float]]:
@@ -39,5 +54,8 @@ def interaction(first: dict, second: dict) -> dict:
         "coverage": interval.coverage if interval else math.nan,
         "seeds_first": len(firsts[0]) if interval else 0,
         "seeds_second": len(seconds[0]) if interval else 0,
+        # Pairs where neither side trains: differences of 0 in the samples, which say nothing of a side.
+        "floor_ties_first": floor_ties(first),
+        "floor_ties_second": floor_ties(second),
         "excludes_zero": bool(low > 0 or high < 0),
     }

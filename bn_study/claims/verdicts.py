@@ -415,12 +415,24 @@ def effect(record: dict) -> str:
         text += f"; {images['median_difference']:+.0f} of {images['n_images']:,} {images['split']} images"
     if record.get("n_excluded"):
         text += f"; {record['n_excluded']} seed(s) excluded (no comparable number)"
-    floor = record.get("floor")
-    ties = sum(p["a"] == p["b"] == floor for p in record.get("per_seed", {}).values()) if floor is not None else 0
+    ties = floor_ties(record)
     if ties:
         # a true difference of 0 for what the claim measures, but one that says nothing of which side is better
-        text += f"; {ties} pair(s) tied at the metric's floor ({floor:g} on both sides: neither trains)"
+        text += f"; {ties} pair(s) tied at the metric's floor ({record['floor']:g} on both sides: neither trains)"
     return text
+
+
+def floor_ties(record: dict) -> int:
+    """How many of the pairs a verdict record judged (its n) have both sides at the metric's floor, each a difference
+    of 0. A record of an engine that left such pairs out (b64eacc) lists them in per_seed but not in its n: none of
+    them counts."""
+    floor = record.get("floor")
+    if floor is None:
+        return 0
+    pairs = record.get("per_seed", {}).values()
+    ties = sum(p["a"] == p["b"] == floor for p in pairs)
+    others = sum(not (p["a"] == p["b"] == floor) and not math.isnan(float(p["d"])) for p in pairs)
+    return min(ties, max(0, record["n"] - others))
 
 
 def measurable(record: dict) -> bool:

@@ -22,8 +22,10 @@ DEEPEST = 50
 # Gradients at initialisation do not depend on the learning rate: the claims on them read the runs at this one.
 INIT_LR = 0.01
 # A (depth, lr) cell "trains" when its final validation accuracy reaches this fraction of the best median of the
-# shallowest BN network over learning rates: a target that follows the dataset, set by one arm for all.
-OF_BEST = 0.95
+# shallowest BN network over learning rates: a target that follows the dataset, set by one arm for all. Well below the
+# best, so that a network that learned most of what the shallow one did counts, whether or not it had caught up with it
+# after 1,000 steps (at 95%, 20-layer BN networks still rising sat at the target: TARGET_HISTORY).
+OF_BEST = 0.8
 # (model.bn, model.activation) -> label and colour, one source for every panel and table.
 ARMS = {
     ("none", "relu"): ("relu, without BN", plots.BN_COLORS["none"]),
@@ -290,8 +292,9 @@ def build(study_dir: Path, out: Path) -> list[Path]:
             "",
             markdown_table(["network", *(f"{d} layers" for d in depths)], arm_rows),
             "",
-            f"Intervals: {study.band_note()}. A trainability claim whose arms both train at no rate is an exact tie (0 rates each), "
-            "inconclusive for that reason, not for want of seeds.",
+            f"Intervals: {study.band_note()}. A seed whose arms both train at no rate is an exact tie (0 rates each), a difference "
+            "of 0 in its claim's sample (the claim's effect says how many); a claim all of whose pairs tie so is inconclusive, "
+            "for that reason, not for want of seeds.",
             "",
             *study.claims_section(),
             "Figure: depth.png / .pdf; the numbers plotted: depth.csv (gradient factors by depth) and growth.csv (per run and step).",
@@ -361,6 +364,12 @@ TUTORIALS = "Tutorials (Machine Learning Mastery, devarena); Ioffe & Szegedy (20
 _PER_LAYER = 0.021  # log10(1.05): 5% per layer, x11 over 50 layers
 TRAINS = GridCount(grid="optimizer.lr", split="val", of_best=OF_BEST, baseline=_shallow_bn())
 LAG = "BN is read on its moving averages (momentum 0.99), which may lag the weights after 1,000 steps"
+TARGET_HISTORY = (
+    "The target was 95% of the best (31af06a to this change), where 20-layer BN networks still rising after 1,000 steps "
+    "sat: 0.798 against 0.808 on Fashion-MNIST, 0.880 against 0.886 on mnist5k; on Fashion-MNIST 9 of 10 pairs tied at "
+    "0 rates each and bn_trains_tens_of_layers came out negligible beside a 0.80 against 0.41 accuracy gap. Lowered to 80% after a review "
+    "asked for a target off that edge, with the runs known."
+)
 TWIN_HISTORY = (
     "Added with the moving-average verdicts known, when a review pointed out that they read BN as inception_table's "
     "handicapped claims do; the same sentence, sides and margin, BN evaluated on recomputed statistics (its target too)."
@@ -385,6 +394,10 @@ def _twinned(claim: Claim) -> tuple[Claim, Claim]:
         history=TWIN_HISTORY,
     )
     return replace(claim, handicap=LAG, fair_twin=twin.id), twin
+
+
+def _retargeted(claim: Claim) -> Claim:
+    return replace(claim, history=" ".join(filter(None, (claim.history, TARGET_HISTORY))))
 
 
 def _at_init(bn: str, act: str, depth: int = DEEPEST) -> dict:
@@ -487,7 +500,9 @@ DECLARED = (
 )
 
 # Each trainability claim beside its fair twin (its BN sides on recomputed statistics).
-CLAIMS = tuple(c for claim in DECLARED for c in (_twinned(claim) if claim.metric == TRAINS else (claim,)))
+CLAIMS = tuple(
+    c for claim in DECLARED for c in (map(_retargeted, _twinned(claim)) if claim.metric == TRAINS else (claim,))
+)
 
 STUDY = Study(
     "depth",
@@ -499,5 +514,6 @@ STUDY = Study(
     order=96,
     reruns=f"{RERUN_2026_12_05}: 0.34 h of run time -> 0.21 h on Fashion-MNIST, 0.26 h -> 0.18 h on mnist5k, across the two hosts. No outcome moved. "
     "On 2026-12-07 mnist5k's runs were all made again on one host (Intel), 0.28 h for 560 runs, so that each fair twin "
-    "shares its training with its moving-average run; no outcome moved. Fashion-MNIST's seeds 0-4 are still from two hosts.",
+    "shares its training with its moving-average run; no outcome moved. Fashion-MNIST's the same (0.33 h for 580 runs), "
+    "where seeds 0-4 had come from two hosts; no outcome moved.",
 )

@@ -104,8 +104,8 @@ def _cell(r: dict | None) -> str:
         return "not run yet"
     mark = f" {POST_HOC}" if r.get("post_hoc", True) else f" {LATE_LOOK}" if r.get("late_look") else ""
     return (
-        f"**{r['outcome']}**{mark}{'' if verdicts.measurable(r) else ' (not measurable here)'} {verdicts.effect(r)} "
-        f"(n={r['n']}){verdicts.pending(r)}"
+        f"**{r['outcome']}**{mark}{'' if verdicts.measurable(r) else ' (not measurable here)'} {verdicts.effect(r)}"
+        f"{verdicts.pending(r)}"
     )
 
 
@@ -113,7 +113,8 @@ def registration_text() -> str:
     """What the post hoc mark means: the machine's rule, stated once."""
     return (
         f"{POST_HOC} post hoc: the commit that first held the claim's current declaration (its sentence, sides, metric, direction, "
-        "margin and the experiment files that plan its cells; bn_study/claims/canonical.py) is not older than the first run of every "
+        "margin, the experiment files that plan its cells, and the rule that selects a setting from another study's runs, as fig1's "
+        "learning rate from its pilot; bn_study/claims/canonical.py) is not older than the first run of every "
         "configuration its verdict reads (compared by what trains, whatever the study and however many steps: a shorter run "
         "of the same training shares its first steps), by the ledger "
         "[ledger.jsonl](ledger.jsonl) that `make report` builds from git history and checks against it (bn_study/claims/ledger.py). "
@@ -160,10 +161,10 @@ def _survives(r: dict | None, adj: dict | None) -> str:
     return f"{survives} {POST_HOC}" if r.get("post_hoc", True) else survives
 
 
-def _first_look_p(n: int) -> str:
+def _first_look_p(n: int) -> float:
     """The smallest stagewise p-value a decision can have at a first look of `n` seeds (all of them beyond its bound)."""
-    looks = sequential.looks(sequential.DEFAULT_CAP, n)
-    return f"{sequential.p_value(looks[:1], (n,)):.3g}"
+    looks = sequential.looks(max(sequential.DEFAULT_CAP, n), n)
+    return sequential.p_value(looks[:1], (n,))
 
 
 def multiplicity(results: Path) -> str:
@@ -185,11 +186,24 @@ def multiplicity(results: Path) -> str:
         "effect at most two of them are near their error; 1 while it waits for its next look); adjusted over all "
         f"{len(judged)} verdicts at {ALPHA:g}, {len(holm)} survive Holm's family-wise adjustment ({registered[0]} of them "
         f"registered) and {len(bh)} Benjamini-Hochberg's false-discovery one ({registered[1]} registered): the column "
-        f"'survives adjustment', where {POST_HOC} marks a post hoc verdict (counted in the family, confirming nothing). A stagewise sequential p-value is at least the error spent before its look, and at a first look at "
-        f"least {_first_look_p(5)} of 5 seeds or {_first_look_p(10)} of 10 (fig1's), times the decisions a verdict could reach: with "
-        "first looks of 5 seeds none can survive either adjustment over this many claims. Deciding at few seeds is what the looks "
-        "buy, a family-wise guarantee is what they cost."
+        f"'survives adjustment', where {POST_HOC} marks a post hoc verdict (counted in the family, confirming nothing). "
+        "Under this design the column cannot tell verdicts apart, whatever their data: a stagewise sequential p-value is at "
+        f"least the error spent before its look, so at least {_first_look_p(5):.3g} where the looks start at 5 seeds and "
+        f"{_first_look_p(10):.3g} where they start at 10 (fig1's), times the two or three decisions a verdict could reach: "
+        f"at least {2 * _first_look_p(5):.3g} (above {ALPHA:g} before any adjustment) and {2 * _first_look_p(10):.3g} "
+        f"(above Holm's smallest threshold, {ALPHA:g} / {len(judged)} = {ALPHA / len(judged):.3g}). A claim could survive "
+        f"it over this family only with a first look of at least {_surviving_first_look(len(judged))} seeds. Deciding at few "
+        "seeds is what the looks buy, a family-wise guarantee is what they cost."
     )
+
+
+def _surviving_first_look(family: int) -> int:
+    """The fewest seeds of a first look at which a decision (all of them beyond its bound, one of two a verdict could
+    reach) can pass Holm's smallest threshold over `family` verdicts."""
+    n = sequential.FIRST_LOOK
+    while 2 * _first_look_p(n) > ALPHA / family:
+        n += 1
+    return n
 
 
 def overview(results: Path) -> list[str]:
@@ -289,6 +303,7 @@ def interactions(results: Path) -> pd.DataFrame:
                             "comparison": comparison,
                             "study": study.name,
                             "claim": claim.id,
+                            "fair_twin": claim.fair_twin or "",
                             "log10": first["log10"],
                             "outcome_first": first["outcome"],
                             "outcome_second": second["outcome"],
@@ -303,6 +318,7 @@ def interactions(results: Path) -> pd.DataFrame:
         "comparison",
         "study",
         "claim",
+        "fair_twin",
         "log10",
         "outcome_first",
         "outcome_second",
@@ -329,8 +345,10 @@ def _difference_line(row, first: str, second: str) -> str:
     def effect(value: float) -> str:
         return verdicts.fmt_difference(value, row.log10)
 
+    # A handicap (BN on moving averages after a short run) may differ between the datasets as much as the effect does.
+    handicap = f" (**handicapped**, fair twin `{row.fair_twin}`)" if row.fair_twin else ""
     line = (
-        f"- `{row.claim}`: {row.outcome_first} on {first} ({effect(row.effect_first)}), {row.outcome_second} on "
+        f"- `{row.claim}`{handicap}: {row.outcome_first} on {first} ({effect(row.effect_first)}), {row.outcome_second} on "
         f"{second} ({effect(row.effect_second)}); the difference "
     )
     if not (row.seeds_first and row.seeds_second):  # a side that no pair tells apart: no effect to subtract
@@ -338,9 +356,14 @@ def _difference_line(row, first: str, second: str) -> str:
     difference = effect(row.difference)
     if row.difference_high != row.difference and not math.isnan(row.difference_high):
         difference += f" to {effect(row.difference_high)}"  # a censored seed: the estimate is known within a range
+    ties = (
+        f"; {row.floor_ties_first} and {row.floor_ties_second} of them pairs tied at the metric's floor (neither side trains)"
+        if row.floor_ties_first or row.floor_ties_second
+        else ""
+    )
     return (
         line + f"{difference} [{effect(row.low)}, {effect(row.high)}] ({row.coverage:.1%} CI, {row.seeds_first} and "
-        f"{row.seeds_second} seeds)."
+        f"{row.seeds_second} seeds{ties})."
     )
 
 

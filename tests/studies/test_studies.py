@@ -444,6 +444,12 @@ def test_a_version_folder_name_picks_that_version(tmp_path):
     assert cli.main(["render", "fig1_fashion_mnist", "--quick", "--results", str(tmp_path)]) == 2
 
 
+def test_the_rendered_summaries_and_report_cite_only_outcomes_the_committed_verdicts_hold():
+    """Study modules write prose into their summaries too: any outcome it cites by claim id must be one held."""
+    for path in [*sorted(RESULTS.glob("*/summary.md")), RESULTS / "REPORT.md"]:
+        assert report.miscited(RESULTS, path.read_text()) == [], path
+
+
 def test_the_hand_written_texts_cite_only_outcomes_the_committed_verdicts_hold():
     readme = (REPO / "README.md").read_text()
     assert report.README_FINDINGS.search(readme), "README's hand-written findings are no longer marked"

@@ -35,6 +35,22 @@ def test_a_declaration_hashes_what_decides_a_verdict_and_nothing_else(tmp_path):
     assert canonical.claim_hash(CLAIM, {"t": canonical.experiment(tmp_path, "t")}) != base
 
 
+def test_the_rule_that_selects_a_studys_cells_is_in_its_claims_declaration(tmp_path):
+    sweeps = {"t": None}
+    base = canonical.claim_hash(CLAIM, sweeps)
+    fig1 = studies()["fig1"]
+    rule = canonical.selection(fig1)
+    assert rule == fig1.selected.func.__self__.text  # the rule as the study states it
+    selected = canonical.claim_hash(CLAIM, sweeps, rule)
+    assert selected != base
+    assert canonical.claim_hash(CLAIM, sweeps, rule + " (reworded)") != selected
+    # every registered study's selection is text that names no memory address, the same in any process
+    for study in studies().values():
+        text = canonical.selection(study)
+        assert text is None or (text.strip() and " at 0x" not in text)
+    assert canonical.selection(studies()["placement"]) is None
+
+
 def test_cells_compare_what_trains_whatever_the_study_seed_evaluation_or_length():
     row = {"model.bn": "none", "optimizer.lr": 2.0, "data.standardize": "none", "trainer.steps": 50000}
     runs = pd.DataFrame(

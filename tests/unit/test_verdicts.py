@@ -315,6 +315,10 @@ def test_grid_metrics_known_answers():
     tie = verdicts.judge(claim("higher", 0.5, GridCount(grid="lr", threshold=0.9)), some, curves)
     assert (tie["n"], tie["outcome"]) == (5, "negligible")
     assert "4 pair(s) tied at the metric's floor (0 on both sides: neither trains)" in verdicts.effect(tie)
+    # A record of the engine that left floor ties out of its n (b64eacc) counts none: they are in its excluded seeds.
+    excluded = {**tie, "n": 1, "n_excluded": 4}
+    assert verdicts.floor_ties(tie) == 4 and verdicts.floor_ties(excluded) == 0
+    assert "tied at the metric's floor" not in verdicts.effect(excluded)
     # Another sweep of the same study at a rate off this grid leaves this sweep's grid complete.
     other = pd.DataFrame(
         [
