@@ -540,9 +540,13 @@ def _committed(repo: Path, path: Path) -> dict | None:
     return verdicts.decode(json.loads(done.stdout)) if done.returncode == 0 else None
 
 
+def _registration(record: dict) -> str:
+    return "post hoc" if record.get("post_hoc", True) else "registered"
+
+
 def verdict_diff(results: Path, repo: Path) -> list[str]:
-    """Every outcome that differs from the committed verdicts.json, old -> new, and why: the claim's declaration
-    (its hash), the engine (verdicts.ENGINE) or the runs (the collection it was judged on) changed."""
+    """Every outcome, and every registration, that differs from the committed verdicts.json, old -> new, and why: the
+    claim's declaration (its hash), the engine (verdicts.ENGINE) or the runs (the collection it was judged on) changed."""
     lines = []
     for study in studies().values():
         for version in JUDGED:
@@ -556,7 +560,7 @@ def verdict_diff(results: Path, repo: Path) -> list[str]:
             before = {r["id"]: r for r in old["claims"]}
             for r in new["claims"]:
                 was = before.get(r["id"])
-                if was is None or was["outcome"] == r["outcome"]:
+                if was is None or (was["outcome"], _registration(was)) == (r["outcome"], _registration(r)):
                     continue
                 why = [
                     f"declaration {(was.get('registration') or {}).get('hash', 'unhashed')} -> {r['registration']['hash']}"
@@ -567,8 +571,15 @@ def verdict_diff(results: Path, repo: Path) -> list[str]:
                     else "",
                     "runs (another collection)" if old.get("collection") != new.get("collection") else "",
                 ]
+                moved = (
+                    f"{was['outcome']} {verdicts.effect(was)} -> {r['outcome']} {verdicts.effect(r)}"
+                    if was["outcome"] != r["outcome"]
+                    else f"{r['outcome']}, as before"
+                )
+                if _registration(was) != _registration(r):
+                    moved += f"; {_registration(was)} -> {_registration(r)}"
                 lines.append(
-                    f"- `{r['id']}` on {folder.name}: {was['outcome']} {verdicts.effect(was)} -> {r['outcome']} {verdicts.effect(r)}; "
+                    f"- `{r['id']}` on {folder.name}: {moved}; "
                     f"changed: {', '.join(w for w in why if w) or 'nothing recorded (the same declaration, engine and runs)'}."
                 )
     return lines
@@ -576,7 +587,8 @@ def verdict_diff(results: Path, repo: Path) -> list[str]:
 
 DIFF_HEAD = (
     "# Outcomes that moved\n\n"
-    "Written by `make report`, a log: each verdict whose outcome differs from the one committed at the time, and what changed "
+    "Written by `make report`, a log: each verdict whose outcome differs from the one committed at the time (and, since "
+    "2026-12-07, each whose registration does: registered or post hoc), and what changed "
     "(its declaration, the engine or its runs), under the commit it was compared with, oldest first. The section of the "
     "commit compared with now is rewritten until the next commit; the earlier ones stay.\n"
 )

@@ -163,6 +163,24 @@ def test_the_verdict_diff_is_a_log_that_keeps_earlier_commits_sections(tmp_path,
     assert report.diff_log(tmp_path, tmp_path) == text  # no git commit to compare with: the log is kept as it is
 
 
+def test_the_verdict_diff_lists_a_registration_that_moved_as_well_as_an_outcome(tmp_path):
+    folder = tmp_path / "results" / "input_bn"
+    folder.mkdir(parents=True)
+    committed = json.loads((RESULTS / "input_bn" / verdicts.VERDICTS).read_text())
+    (folder / verdicts.VERDICTS).write_text(json.dumps(committed))
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "verdicts"], check=True)
+    assert report.verdict_diff(tmp_path / "results", tmp_path) == []
+    first = committed["claims"][0]
+    first["post_hoc"] = not first.get("post_hoc", True)
+    (folder / verdicts.VERDICTS).write_text(json.dumps(committed))
+    (line,) = report.verdict_diff(tmp_path / "results", tmp_path)
+    assert f"`{first['id']}` on input_bn: {first['outcome']}, as before; " in line
+    assert ("registered -> post hoc" if first["post_hoc"] else "post hoc -> registered") in line
+
+
 def test_every_committed_verdict_was_judged_by_this_engine():
     """An edit to the engine's sources (verdicts.ENGINE_SOURCES) re-judges every study: the committed verdicts must be
     the engine's own, not an older one's."""
