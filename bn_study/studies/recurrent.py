@@ -152,8 +152,8 @@ def build(study_dir: Path, out: Path) -> list[Path]:
             ),
             "",
             f"Steps are known only at the evaluations, every {every} steps: a ratio the speed claims read is one of such multiples (on "
-            "the 100-step grid of the runs before 2026-12-07, 200 against 300 steps sat exactly at their margin of 1.5 times). The curves "
-            f"before the last evaluation measure {_subset(study)} of the validation images. The speed claims read validation accuracy in "
+            "the 100-step grid of the runs before 2026-12-07, 200 against 300 steps sat exactly at their margin of 1.5 times), on the whole "
+            f"validation split; the test curve before the last evaluation measures {_subset(study)} of the test images. The speed claims read validation accuracy in "
             "inference mode, which depends on the statistics used at inference; the training loss (training mode, on each batch's own "
             f"statistics, over the {every} steps before each evaluation; median over seeds) is the other view of speed:",
             "",
@@ -176,7 +176,7 @@ def build(study_dir: Path, out: Path) -> list[Path]:
 
 
 def _subset(study: Tables) -> str:
-    subset, images = study.runs["trainer.eval_subset"].iloc[0], int(study.runs["n_val"].iloc[0])
+    subset, images = study.runs["trainer.eval_subset"].iloc[0], int(study.runs["n_test"].iloc[0])
     return f"{int(subset):,} (stratified)" if pd.notna(subset) and subset and subset < images else f"all {images:,}"
 
 
