@@ -4,8 +4,9 @@ The declaration is what decides a verdict: the sentence tested, the two sides (l
 metric), the metric with its parameters, the direction, the margin, the experiment files that plan the cells it
 reads (their YAML content, comments and the swept seeds left out: more seeds of the same cells is no new claim), and,
 where a study takes a setting from another study's runs (fig1's learning rate from its pilot: `Study.selected`),
-the rule that selects it as the study states it (`Rule.text`; before rules were stated so, the selecting function's
-name and docstring). Not
+the rule that selects it: as the study states it (`Rule.text`; before rules were stated so, the selecting function's
+name), the code that applies it (the syntax tree of each function of its module it calls, docstrings left out, and
+the values of the constants they read), and any experiment file one of those constants names (the pilot's grid). Not
 in it: the claim's id (its name), the source it cites, its history notes and its handicap note (which other claim
 compares fairly). Every field is in, defaults too: a field
 added to a metric class re-registers the claims that use it (a registration later than need be, never earlier). The
@@ -23,13 +24,16 @@ from git history (claims.ledger).
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import enum
 import hashlib
 import importlib
+import inspect
 import json
 import math
 import sys
+import textwrap
 from pathlib import Path
 
 import yaml
@@ -76,22 +80,65 @@ def experiment(root: Path, sweep: str) -> dict | None:
     return None
 
 
-def selection(study) -> str | None:
-    """The rule by which `study` takes a setting from another study's runs, in words; None where it takes none.
+def selection(study, root: Path) -> dict | None:
+    """The rule by which `study` takes a setting from another study's runs; None where it takes none.
 
-    Read off any checkout's `Study.selected`: a bound `Rule.rate` (functools.partial) states its rule in `text`; an
-    older plain function is named with its docstring. Never a repr, which would hold a memory address."""
+    Read off any checkout's `Study.selected`: a bound `Rule.rate` (functools.partial) states its rule in `text` and
+    applies it with `rate` and `pick`; an older plain function is the rule by itself. Never a repr, which would hold
+    a memory address."""
     selected = getattr(study, "selected", None)
     if selected is None:
         return None
     function = getattr(selected, "func", selected)
-    text = getattr(getattr(function, "__self__", None), "text", None)
-    if text is not None:
-        return text
-    return f"{function.__module__}.{function.__qualname__}: {' '.join((function.__doc__ or '').split())}"
+    rule = getattr(function, "__self__", None)
+    text = getattr(rule, "text", None)
+    code, constants = _code([function, getattr(rule, "pick", None)])
+    sweeps = {v: experiment(root, v) for v in constants.values() if isinstance(v, str) and experiment(root, v)}
+    return {
+        "text": text if text is not None else f"{function.__module__}.{function.__qualname__}",
+        "code": code,
+        "constants": plain(constants),
+        "sweeps": sweeps,
+    }
 
 
-def declaration(claim, sweeps: dict, selected: str | None = None) -> dict:
+def _code(functions: list) -> tuple[list[str], dict]:
+    """The syntax trees (docstrings left out) of `functions` and of every function of their modules they call, in
+    turn; and the module-level constants (numbers, strings) they read, by name."""
+    trees, constants = {}, {}
+    todo = [getattr(f, "__func__", f) for f in functions if f is not None]
+    while todo:
+        function = todo.pop()
+        key = f"{function.__module__}.{function.__qualname__}"
+        if key in trees:
+            continue
+        source = textwrap.dedent(inspect.getsource(function))
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:  # a lambda's lines cut out of the call that holds it
+            trees[key] = " ".join(source.split())
+            continue
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (
+                isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
+                node.body = body[1:] or [ast.Pass()]
+        trees[key] = ast.dump(tree)
+        module = vars(inspect.getmodule(function))
+        for name in sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}):
+            value = module.get(name)
+            if inspect.isfunction(value) and value.__module__ == function.__module__:
+                todo.append(value)
+            elif isinstance(value, (bool, int, float, str)):
+                constants[name] = value
+    return [trees[k] for k in sorted(trees)], dict(sorted(constants.items()))
+
+
+def declaration(claim, sweeps: dict, selected: dict | None = None) -> dict:
     """The claim's canonical form; `sweeps`: {sweep: `experiment(...)`} of its study; `selected`: its `selection`."""
     fields = {
         f.name: getattr(claim, f.name)
@@ -108,7 +155,7 @@ def digest(data) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
-def claim_hash(claim, sweeps: dict, selected: str | None = None) -> str:
+def claim_hash(claim, sweeps: dict, selected: dict | None = None) -> str:
     return digest(declaration(claim, sweeps, selected))
 
 
@@ -117,7 +164,7 @@ def hashes(studies: dict, root: Path) -> dict[str, dict[str, str]]:
     out = {}
     for name, study in studies.items():
         sweeps = {s: experiment(root, s) for s in study.sweeps}
-        selected = selection(study)
+        selected = selection(study, root)
         out[name] = {c.id: claim_hash(c, sweeps, selected) for c in study.claims}
     return out
 

@@ -204,7 +204,7 @@ def build(study_dir: Path, out: Path) -> list[Path]:
 
 WU = "Wu & Johnson (2021), 'Rethinking Batch in BatchNorm'"
 MOVING, DEBIASED, PRECISE, BATCH = "acc_moving_averages", "acc_moving_debiased", "acc_precise", "acc_batch_stats"
-REVISED = "b1b5c2f"  # the commit that first declared these claims, before their runs
+REVISED = "b1b5c2f"  # the commit that first declared these claims
 
 
 def _side(label: str, study: str, momentum: float, metric: str, step: int | None) -> Side:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bn_study.claims import Claim, Context, GradientGrowth, GridCount, Side, gradient_growth
+from bn_study.claims import Claim, Context, GradientGrowth, GridCount, Side, gradient_growth, verdicts
 from bn_study.render import plots
 from bn_study.studies.common import Tables, draw_band, final_by, markdown_table, median_by, write
 from bn_study.studies.registry import RERUN_2026_12_05, Study
@@ -296,6 +296,7 @@ def build(study_dir: Path, out: Path) -> list[Path]:
             "of 0 in its claim's sample (the claim's effect says how many); a claim all of whose pairs tie so is inconclusive, "
             "for that reason, not for want of seeds.",
             "",
+            *_sensitivity(study),
             *study.claims_section(),
             "Figure: depth.png / .pdf; the numbers plotted: depth.csv (gradient factors by depth) and growth.csv (per run and step).",
             "",
@@ -311,6 +312,33 @@ def build(study_dir: Path, out: Path) -> list[Path]:
             summary,
         ),
         study.out / "growth.csv",
+    ]
+
+
+# The other targets the trainability claims are re-judged at, to show how their outcomes move with it.
+OTHER_TARGETS = (0.75, 0.85, 0.9, 0.95)
+
+
+def _sensitivity(study: Tables) -> list[str]:
+    """Each trainability claim re-judged at other fractions of the best: descriptive, the declared one is OF_BEST."""
+    fractions = sorted((*OTHER_TARGETS, OF_BEST))
+    rows = []
+    for claim in CLAIMS:
+        if isinstance(claim.metric, GridCount):
+            judged = [
+                verdicts.judge(replace(claim, metric=replace(claim.metric, of_best=f)), study.runs, study.curves)
+                for f in fractions
+            ]
+            rows.append(
+                [f"`{claim.id}`", *(f"{r['outcome']} ({r['median_difference']:+g}, n={r['n']})" for r in judged)]
+            )
+    return [
+        f"How the trainability claims' outcomes move with their target (each re-judged, seeds as the runs have them, at "
+        f"other fractions of the shallow BN network's best; only {OF_BEST:.0%} is declared, and was chosen with these runs "
+        "known): a claim whose outcome changes across the row rests on where its target sits.",
+        "",
+        markdown_table(["claim", *(f"{f:.0%}" for f in fractions)], rows),
+        "",
     ]
 
 
@@ -368,11 +396,13 @@ TARGET_HISTORY = (
     "The target was 95% of the best (31af06a to this change), where 20-layer BN networks still rising after 1,000 steps "
     "sat: 0.798 against 0.808 on Fashion-MNIST, 0.880 against 0.886 on mnist5k; on Fashion-MNIST 9 of 10 pairs tied at "
     "0 rates each and bn_trains_tens_of_layers came out negligible beside a 0.80 against 0.41 accuracy gap. Lowered to 80% after a review "
-    "asked for a target off that edge, with the runs known."
+    "asked for a target off that edge, with the runs known; the summary shows each outcome at 75% to 95%."
 )
 TWIN_HISTORY = (
     "Added with the moving-average verdicts known, when a review pointed out that they read BN as inception_table's "
     "handicapped claims do; the same sentence, sides and margin, BN evaluated on recomputed statistics (its target too)."
+    f" Its target is {OF_BEST:.0%} of the shallow network's best on recomputed statistics, which is higher: a side without BN is held "
+    "to a higher bar there too, so where a twin decides and its claim does not, the bar may have moved as well as BN's reading."
 )
 
 

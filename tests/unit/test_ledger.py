@@ -1,6 +1,7 @@
 """Registration by the machine: a claim's canonical hash, the ledger's chain and its agreement with git, cells compared by
 what trains, and the rule that makes a verdict registered or post hoc."""
 
+import importlib
 import json
 import subprocess
 from dataclasses import replace
@@ -35,20 +36,37 @@ def test_a_declaration_hashes_what_decides_a_verdict_and_nothing_else(tmp_path):
     assert canonical.claim_hash(CLAIM, {"t": canonical.experiment(tmp_path, "t")}) != base
 
 
-def test_the_rule_that_selects_a_studys_cells_is_in_its_claims_declaration(tmp_path):
+def test_the_rule_that_selects_a_studys_cells_is_in_its_claims_declaration():
     sweeps = {"t": None}
     base = canonical.claim_hash(CLAIM, sweeps)
     fig1 = studies()["fig1"]
-    rule = canonical.selection(fig1)
-    assert rule == fig1.selected.func.__self__.text  # the rule as the study states it
+    rule = canonical.selection(fig1, REPO)
+    assert rule["text"] == fig1.selected.func.__self__.text  # as the study states it
+    assert "fig1_pilot" in rule["sweeps"]  # the pilot's grid, named by a constant the rule's code reads
+    assert any("selected_lr" in tree for tree in rule["code"])  # and the code it calls, in turn
     selected = canonical.claim_hash(CLAIM, sweeps, rule)
     assert selected != base
-    assert canonical.claim_hash(CLAIM, sweeps, rule + " (reworded)") != selected
-    # every registered study's selection is text that names no memory address, the same in any process
-    for study in studies().values():
-        text = canonical.selection(study)
-        assert text is None or (text.strip() and " at 0x" not in text)
-    assert canonical.selection(studies()["placement"]) is None
+    for change in ({"text": rule["text"] + "!"}, {"code": rule["code"][:-1]}, {"sweeps": {}}, {"constants": {}}):
+        assert canonical.claim_hash(CLAIM, sweeps, {**rule, **change}) != selected
+    for study in studies().values():  # the same in any process: no memory address
+        assert " at 0x" not in json.dumps(canonical.selection(study, REPO))
+    assert canonical.selection(studies()["placement"], REPO) is None
+
+
+def test_a_rules_code_is_hashed_by_what_it_does_not_how_it_is_written(tmp_path, monkeypatch):
+    source = (
+        "LIMIT = 0.5\n\ndef pick(runs):\n    {doc}return helper(runs) > LIMIT\n\ndef helper(runs):\n    return {body}\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def code(name, **parts):
+        (tmp_path / f"{name}.py").write_text(source.format(**{"doc": "", "body": "max(runs)", **parts}))
+        return canonical._code([importlib.import_module(name).pick])
+
+    plain = code("rule_a")
+    assert plain[1] == {"LIMIT": 0.5} and len(plain[0]) == 2  # pick and the helper it calls
+    assert code("rule_b", doc='"""A docstring."""\n    ') == plain
+    assert code("rule_c", body="min(runs)") != plain
 
 
 def test_cells_compare_what_trains_whatever_the_study_seed_evaluation_or_length():
