@@ -102,6 +102,18 @@ def selection(study, root: Path) -> dict | None:
     }
 
 
+def _tree(function) -> ast.Module:
+    """A function's syntax tree; a lambda's read out of its module's, by its line (its own lines may not parse alone:
+    they can hold part of the call it is an argument of)."""
+    if function.__name__ != "<lambda>":
+        return ast.parse(textwrap.dedent(inspect.getsource(function)))
+    module = ast.parse(inspect.getsource(inspect.getmodule(function)))
+    line = function.__code__.co_firstlineno
+    return ast.Module(
+        body=[ast.Expr(n) for n in ast.walk(module) if isinstance(n, ast.Lambda) and n.lineno == line], type_ignores=[]
+    )
+
+
 def _code(functions: list) -> tuple[list[str], dict]:
     """The syntax trees (docstrings left out) of `functions` and of every function of their modules they call, in
     turn; and the module-level constants (numbers, strings) they read, by name."""
@@ -112,12 +124,7 @@ def _code(functions: list) -> tuple[list[str], dict]:
         key = f"{function.__module__}.{function.__qualname__}"
         if key in trees:
             continue
-        source = textwrap.dedent(inspect.getsource(function))
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:  # a lambda's lines cut out of the call that holds it
-            trees[key] = " ".join(source.split())
-            continue
+        tree = _tree(function)
         for node in ast.walk(tree):
             body = getattr(node, "body", None)
             if (
