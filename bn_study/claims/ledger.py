@@ -1,7 +1,8 @@
 """The registration ledger, results/ledger.jsonl: when each claim's declaration was first committed, and when each
 trained configuration (a cell) first ran, both read from git and appended to. Every line can be re-derived from git
-(`update` on an empty ledger): it was rebuilt so twice, at 0400119, when a cell came to leave a run's length out, and
-when the rule that selects a study's setting from another study's runs came into a declaration (claims.canonical).
+(`update` on an empty ledger): it was rebuilt so three times, at 0400119, when a cell came to leave a run's length out,
+and twice on 2026-12-07, when the rule that selects a study's setting from another study's runs came into a declaration
+(claims.canonical), its words (9575c90), then its code and the pilot's grid (0d219ef).
 
 A claim is registered when the commit that first held its current declaration (claims.canonical) is older than every
 run of the cells its verdict reads and an ancestor of every commit that first held those runs' tables; otherwise it is
