@@ -351,17 +351,17 @@ STUDIES = [
     study(
         "fig1",
         "Figure 1 (Ioffe & Szegedy 2015, Section 4.1), reproduced",
-        "the paper's Figure 1: MLP accuracy and a sigmoid's input distribution, BN vs none, 10 seeds",
+        "the paper's Figure 1: MLP accuracy and a sigmoid's input distribution, BN vs none, 10 seeds (20 where a claim's second look needs them)",
         fig1_pilot.BEST,
         order=0,
         reruns=f"{RERUN_2026_12_05}: 0.16 h of run time -> 0.11 h on Fashion-MNIST, 0.11 h -> 0.10 h on mnist5k, across the two hosts. Two outcomes moved, both faster_val, whose per-seed values lie on the evaluation grid (every 500 steps) near the margin: on mnist5k holds -0.398 [-0.845, -0.222] -> inconclusive -0.383 [-0.653, -0.097], on Fashion-MNIST holds -0.220 [-0.345, -0.112] -> inconclusive -0.161 [-0.377, -0.053]; the other eight are as before.",
         history="one seed at lr 2, a rate picked on the test split (392cf67), judged by 'higher final accuracy' and 'reaches 90% sooner' "
-        "without an interval; here 10 seeds at the rate the pilot selects on the validation split.",
+        "without an interval; here 10 seeds (20 where a claim's second look needs them) at the rate the pilot selects on the validation split.",
     ),
     study(
         "fig1_second_lr",
         "Figure 1 at a second learning rate: does BN's stability depend on the rate?",
-        "fig1 at the largest other pilot rate every no-BN seed survives, 10 seeds: panels (b, c) and the claims at a second rate",
+        "fig1 at the largest other pilot rate every no-BN seed survives, 10 or 20 seeds: panels (b, c) and the claims at a second rate",
         fig1_pilot.SECOND,
         order=2,
         reruns=f"{RERUN_2026_12_05}: 0.18 h of run time -> 0.12 h on Fashion-MNIST, 0.15 h -> 0.10 h on mnist5k, across the two hosts. One outcome moved: stable_mean on mnist5k, inconclusive -0.181 [-0.287, +0.016] -> holds -0.229 [-0.384, -0.062]; the other nine are as before.",

@@ -85,7 +85,7 @@ def build(study_dir: Path, out: Path) -> list[Path]:
 STUDY = Study(
     NAME,
     "Figure 1(b, c) on precise statistics: does BN's input jitter because its moving averages lag?",
-    "fig1 with the BN arm's sigmoid input also read on recomputed statistics, 10 seeds: panel (c) without the lag",
+    "fig1 with the BN arm's sigmoid input also read on recomputed statistics, 10 or 20 seeds: panel (c) without the lag",
     sweeps=(NAME,),
     claims=CLAIMS,
     render=build,

@@ -532,10 +532,10 @@ def _section(results: Path, study: Study) -> str:
 VERDICT_DIFF = "verdict_diff.md"
 
 
-def _committed(repo: Path, path: Path) -> dict | None:
-    """A file's verdicts as the last commit holds them (None where it holds none)."""
+def _committed(repo: Path, path: Path, commit: str) -> dict | None:
+    """A file's verdicts as `commit` holds them (None where it holds none)."""
     done = subprocess.run(
-        ["git", "show", f"HEAD:{path.resolve().relative_to(repo.resolve()).as_posix()}"],
+        ["git", "show", f"{commit}:{path.resolve().relative_to(repo.resolve()).as_posix()}"],
         cwd=repo,
         capture_output=True,
         text=True,
@@ -547,8 +547,20 @@ def _registration(record: dict) -> str:
     return "post hoc" if record.get("post_hoc", True) else "registered"
 
 
-def verdict_diff(results: Path, repo: Path) -> list[str]:
-    """Every outcome, and every registration, that differs from the committed verdicts.json, old -> new, and why: the
+def last_report(results: Path, repo: Path) -> str:
+    """The newest commit that changed REPORT.md: the verdicts the last committed report was made from (HEAD where none
+    did, or the results lie outside the repository; empty where there is no commit). A study's verdicts committed
+    without a report since are compared from it, so what they moved is logged by the next report."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    report = (results / "REPORT.md").resolve()
+    if not head or not report.is_relative_to(repo.resolve()):
+        return head
+    log = ["git", "log", "-1", "--format=%H", "--", report.relative_to(repo.resolve()).as_posix()]
+    return subprocess.run(log, cwd=repo, capture_output=True, text=True).stdout.strip() or head
+
+
+def verdict_diff(results: Path, repo: Path, base: str = "HEAD") -> list[str]:
+    """Every outcome, and every registration, that differs from the verdicts.json `base` holds, old -> new, and why: the
     claim's declaration (its hash), the engine (verdicts.ENGINE) or the runs (the collection it was judged on) changed."""
     lines = []
     for study in studies().values():
@@ -556,7 +568,7 @@ def verdict_diff(results: Path, repo: Path) -> list[str]:
             folder = study.folder(results, version)
             if not (folder / verdicts.VERDICTS).exists():
                 continue
-            old = _committed(repo, folder / verdicts.VERDICTS)
+            old = _committed(repo, folder / verdicts.VERDICTS, base)
             if old is None:
                 continue
             new = verdicts.read(folder)
@@ -592,23 +604,26 @@ DIFF_HEAD = (
     "# Outcomes that moved\n\n"
     "Written by `make report`, a log: each verdict whose outcome differs from the one committed at the time (and, since "
     "2026-12-07, each whose registration does: registered or post hoc), and what changed "
-    "(its declaration, the engine or its runs), under the commit it was compared with, oldest first. The section of the "
-    "commit compared with now is rewritten until the next commit; the earlier ones stay.\n"
+    "(its declaration, the engine or its runs), under the commit it was compared with (since 2026-12-07 the last that "
+    "changed REPORT.md, so that a study's verdicts committed without a report are compared from the report before), oldest "
+    "first. The section of the commit compared with now is rewritten until the next report is committed; the earlier ones "
+    "stay.\n"
 )
 SECTION = "## Against "
 
 
 def diff_log(results: Path, repo: Path) -> str:
-    """verdict_diff.md: its earlier sections, and this commit's (`verdict_diff`) where an outcome differs from it."""
+    """verdict_diff.md: its earlier sections, and the last report's (`last_report`, `verdict_diff`) where a verdict
+    differs from it."""
     path = results / VERDICT_DIFF
     old = path.read_text() if path.exists() else ""
     sections = ["\n" + SECTION + part for part in old.split("\n" + SECTION)[1:]] if SECTION in old else []
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
-    if not head:  # no commit to compare with: the log as it was
+    base = last_report(results, repo)
+    if not base:  # no commit to compare with: the log as it was
         return old or DIFF_HEAD
-    title = f"{SECTION}{head[:12]}"
+    title = f"{SECTION}{base[:12]}"
     sections = [part for part in sections if not part.startswith("\n" + title)]
-    diff = verdict_diff(results, repo)
+    diff = verdict_diff(results, repo, base)
     if diff:
         sections.append("\n" + title + "\n\n" + "\n".join(diff) + "\n")
     return DIFF_HEAD + "".join(sections)

@@ -149,7 +149,7 @@ def test_readme_block_and_report_are_generated_from_the_committed_verdicts():
 
 
 def test_the_verdict_diff_is_a_log_that_keeps_earlier_commits_sections(tmp_path, monkeypatch):
-    monkeypatch.setattr(report, "verdict_diff", lambda results, repo: ["- `a.b` moved"])
+    monkeypatch.setattr(report, "verdict_diff", lambda results, repo, base: ["- `a.b` moved"])
     (tmp_path / report.VERDICT_DIFF).write_text(
         report.DIFF_HEAD + "\n## Against 0123456789ab\n\n- `x.y` moved earlier\n"
     )
@@ -158,7 +158,7 @@ def test_the_verdict_diff_is_a_log_that_keeps_earlier_commits_sections(tmp_path,
     assert text.endswith("- `a.b` moved\n")
     (tmp_path / report.VERDICT_DIFF).write_text(text)
     assert report.diff_log(tmp_path, REPO) == text  # this commit's section rewritten, not added again
-    monkeypatch.setattr(report, "verdict_diff", lambda results, repo: [])
+    monkeypatch.setattr(report, "verdict_diff", lambda results, repo, base: [])
     assert report.diff_log(tmp_path, REPO).count("## Against ") == 1  # nothing differs from it now: its section goes
     assert report.diff_log(tmp_path, tmp_path) == text  # no git commit to compare with: the log is kept as it is
 
@@ -179,6 +179,27 @@ def test_the_verdict_diff_lists_a_registration_that_moved_as_well_as_an_outcome(
     (line,) = report.verdict_diff(tmp_path / "results", tmp_path)
     assert f"`{first['id']}` on input_bn: {first['outcome']}, as before; " in line
     assert ("registered -> post hoc" if first["post_hoc"] else "post hoc -> registered") in line
+
+
+def test_the_verdict_diff_compares_with_the_last_committed_report(tmp_path):
+    """A study's verdicts committed without a report are compared from the report before them, not from themselves."""
+    results = tmp_path / "results"
+    (results / "input_bn").mkdir(parents=True)
+    committed = json.loads((RESULTS / "input_bn" / verdicts.VERDICTS).read_text())
+    (results / "input_bn" / verdicts.VERDICTS).write_text(json.dumps(committed))
+    (results / "REPORT.md").write_text("the report")
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "a report"], check=True)
+    reported = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    first = committed["claims"][0]
+    first["outcome"] = next(o for o in verdicts.OUTCOMES if o != first["outcome"])
+    (results / "input_bn" / verdicts.VERDICTS).write_text(json.dumps(committed))
+    subprocess.run([*git, "commit", "-qam", "a study's verdicts, no report"], check=True)
+    assert report.last_report(results, tmp_path) == reported
+    text = report.diff_log(results, tmp_path)
+    assert f"## Against {reported[:12]}" in text and f"`{first['id']}` on input_bn" in text
 
 
 def test_every_committed_verdict_was_judged_by_this_engine():
