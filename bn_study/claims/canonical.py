@@ -93,7 +93,7 @@ def selection(study, root: Path) -> dict | None:
     rule = getattr(function, "__self__", None)
     text = getattr(rule, "text", None)
     code, constants = _code([function, getattr(rule, "pick", None)])
-    sweeps = {v: experiment(root, v) for v in constants.values() if isinstance(v, str) and experiment(root, v)}
+    sweeps = {v: found for v in constants.values() if isinstance(v, str) and (found := experiment(root, v))}
     return {
         "text": text if text is not None else f"{function.__module__}.{function.__qualname__}",
         "code": code,
