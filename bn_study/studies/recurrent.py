@@ -152,8 +152,8 @@ def build(study_dir: Path, out: Path) -> list[Path]:
             ),
             "",
             f"Steps are known only at the evaluations, every {every} steps: a ratio the speed claims read is one of such multiples (on "
-            "the 100-step grid of the runs before 2026-12-07, 200 against 300 steps sat exactly at their margin of 1.5 times), on the whole "
-            f"validation split; the test curve before the last evaluation measures {_subset(study)} of the test images. The speed claims read validation accuracy in "
+            "the 100-step grid of the runs before 2026-12-07, 200 against 300 steps sat exactly at their margin of 1.5 times), the "
+            f"validation split whole.{study.eval_note()} The speed claims read validation accuracy in "
             "inference mode, which depends on the statistics used at inference; the training loss (training mode, on each batch's own "
             f"statistics, over the {every} steps before each evaluation; median over seeds) is the other view of speed:",
             "",
@@ -173,11 +173,6 @@ def build(study_dir: Path, out: Path) -> list[Path]:
         pd.concat([curves.assign(what="val_accuracy"), losses.assign(what="train_loss")]),
         summary,
     )
-
-
-def _subset(study: Tables) -> str:
-    subset, images = study.runs["trainer.eval_subset"].iloc[0], int(study.runs["n_test"].iloc[0])
-    return f"{int(subset):,} (stratified)" if pd.notna(subset) and subset and subset < images else f"all {images:,}"
 
 
 def _loss_table(losses: pd.DataFrame, variants: list, every: int) -> str:
