@@ -46,7 +46,7 @@ $(DEV_INSTALLED): $(INSTALLED)
 install: $(INSTALLED) ## Create .venv and install bn-study and TensorFlow (EXTRAS=cpu; cuda on a GPU machine); every target does this when needed
 install-dev: $(DEV_INSTALLED) ## install, plus what the tests and notebooks need (make test does this when needed)
 
-test: $(DEV_INSTALLED) ## Lint and format check (ruff), the unit tests (no TensorFlow), then the rest two at a time (about 4 minutes here)
+test: $(DEV_INSTALLED) ## Lint and format check (ruff), the unit tests (no TensorFlow), then the rest two at a time
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q tests/unit
@@ -108,10 +108,11 @@ fashion-mnist: ## The full Fashion-MNIST (70,000 images) offline, for data=fashi
 	@$(MAKE) --no-print-directory $(INSTALLED)
 	$(STUDIES_CLI) run $@ $(VERSION_FLAGS)
 
-bench: $(INSTALLED) ## Speed: Figure 1's MLP as the tutorials train, as bare Keras and in bn-study; the Keras-blog CNN against bare TensorFlow; where a study's time goes -> results/bench/ (~25 min)
+bench: $(INSTALLED) ## Speed: Figure 1's MLP as the tutorials train, as bare Keras and in bn-study; the Keras-blog CNN against bare TensorFlow; where a study's time goes; the quick path -> results/bench/
 	$(BIN)/bn-study-bench
 	$(BIN)/bn-study-bench-cnn
 	$(BIN)/bn-study-bench-studies
+	$(BIN)/bn-study-bench-quick
 
 NOTEBOOKS := $(wildcard notebooks/*.py)
 
@@ -119,8 +120,9 @@ notebooks: $(DEV_INSTALLED) ## Execute every notebook (papermill) on the committ
 	@mkdir -p results/notebooks
 	@for nb in $(NOTEBOOKS:.py=.ipynb); do \
 		echo "executing $$nb -> results/notebooks/$$(basename $$nb)"; \
-		$(BIN)/papermill --cwd . --kernel python3 --no-progress-bar --log-level WARNING $$nb results/notebooks/$$(basename $$nb) -p results results || exit 1; \
-	done
+		$(BIN)/papermill --cwd . --kernel python3 --no-progress-bar --log-level WARNING $$nb results/notebooks/$$(basename $$nb) -p results results \
+			2> results/notebooks/.papermill.log || { cat results/notebooks/.papermill.log >&2; exit 1; }; \
+	done; rm -f results/notebooks/.papermill.log
 
 notebooks-sync: $(DEV_INSTALLED) ## After editing a notebook (either file of a pair): sync the .py and .ipynb, strip outputs
 	$(BIN)/jupytext --sync $(NOTEBOOKS)

@@ -11,12 +11,15 @@
 #
 # Pick a study, narrow its runs by config (`where`), group them (`by`), and compare any logged curve:
 # the median over seeds with its interval (bn_study.tables.stats: a CI where the seeds allow one), one line per group, and the final numbers.
-# Reads only the collected `runs.csv` and `curves.parquet` of `results/<study>/`.
+# Reads only the collected `runs.csv` and `curves.parquet` of `results/<study>/`. With papermill, pass a mapping or a
+# list with `-y` (`-y "where: {model.bn: before}"`); `-p` passes it as a string.
 
 # %% tags=["parameters"]
 results = "results"  # the results root
 study = "placement"  # a folder under it holding runs.csv and curves.parquet
-where = {"model.activation": ["sigmoid", "relu"]}  # {column: value or list of values}; {} keeps every run
+# {column: value or list of values}; {} keeps every run. Runs of another dataset, network or evaluation grid are never
+# pooled into one median: placement also holds the circles network, so this picks its MNIST runs.
+where = {"data.name": "mnist", "model.activation": ["sigmoid", "relu"]}
 by = ["model.activation", "model.bn"]  # one curve per combination of these columns
 split, metric = "test", "accuracy"  # which curve: test/train accuracy or loss, probe p15/p50/p85, ...
 

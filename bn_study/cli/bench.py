@@ -17,7 +17,7 @@ and for the step's own shapes), each way's peak resident memory, and the fixed c
 `bn-study -m` sweep (everything in a run but its training loop: data, graph build, compile, first
 evaluation, files). Writes results/bench/{bench.csv, bench.json, summary.md}.
 
-    bn-study-bench                      # ~8 min here
+    bn-study-bench
     bn-study-bench --steps 40 --rounds 1 --sweep-runs 2 --arms none --out /tmp/b   # a smoke test
 """
 

@@ -17,7 +17,7 @@ Ways (both arms of the blog's grid at lr 0.001, relu: no BN, and BN before every
     paired        one while_loop stepping both arms' models on the same batches (vs the two bare loops)
     paired_mlp    the same for Figure 1's MLP, XLA-compiled as bn-study runs it (vs its two loops)
 
-    bn-study-bench-cnn                 # ~10 min here; results/bench/cnn.{csv,json}, cnn.md
+    bn-study-bench-cnn                 # results/bench/cnn.{csv,json}, cnn.md
     bn-study-bench-cnn --steps 20 --rounds 1 --settings default --out /tmp/b   # a smoke test
 """
 

@@ -11,7 +11,7 @@ tables). Each sampled run is timed twice, as the committed runs were made (every
 each) and as planned now, in one process (each pass a new sweep, the order alternating), so the two estimates compare. Written: both estimates, the fractions of
 today's, and beside them the run time the committed runs recorded and their hosts.
 
-    bn-study-bench-studies                                 # ~10 min here
+    bn-study-bench-studies
     bn-study-bench-studies --targets fig1:mnist5k --runs 1 --evaluations 2 --out /tmp/b   # a smoke test
 """
 

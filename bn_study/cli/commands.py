@@ -91,3 +91,11 @@ def bench_cnn() -> int:
 
 def bench_studies() -> int:
     return _run("bn-study-bench-studies", "bn_study.cli.bench_studies", "main")
+
+
+def bench_quick() -> int:
+    return _run("bn-study-bench-quick", "bn_study.cli.bench_quick", "main")
+
+
+def plot() -> int:
+    return _run("bn-study-plot", "bn_study.cli.plot", "main")

@@ -85,6 +85,7 @@ class DataConfig:
     # Standardise the inputs with the training split's statistics: (x - mean) / sqrt(var + epsilon), per
     # feature or by one scalar mean and variance; epsilon is BN's own, so input BN and this compare like with like.
     standardize: Norm = Norm.none
+    # The epsilon of data.standardize (BN's own, 0.001).
     standardize_epsilon: float = 1e-3
     # A fixed, stratified validation split carved from the training split and never trained on: every
     # selection (a learning rate, a target accuracy, a maximum over evaluations) is made on it.
@@ -100,12 +101,13 @@ class ModelConfig:
     # A registered builder's name (bn_study.models.registry.BUILDERS: model=<name> picks conf/model/<name>.yaml), or
     # with _target_ a free label for a user's own.
     name: str = "mlp"
-    # A user's builder, `pkg.module.function` (README "Your own model builder"); null: the registered one.
+    # A user's builder, `pkg.module.function` (docs/extending.md, "Your own model builder"); null: the registered one.
     _target_: Optional[str] = None
     # Convolutional blocks (filters each); 2x2 max-pooling sits between consecutive blocks. An option only some
     # builders read (their Builder.options: conv and kernel_size model=cnn's, permute and recurrent_gamma model=lstm's)
     # sits in this one node all the same, where every run before it had it; the other builders refuse it off its default.
     conv: List[int] = field(default_factory=list)
+    # The convolutions' kernel size (square).
     kernel_size: int = 3
     # Dense hidden blocks (units each), after the conv stack is flattened.
     hidden: List[int] = field(default_factory=lambda: [100, 100, 100])
@@ -114,19 +116,24 @@ class ModelConfig:
     depth: Optional[int] = None
     # Where each block's normalisation layer sits (the paper's BN unless model.norm says otherwise).
     bn: BN = BN.none
+    # Which normalisation layer model.bn places: BN, Batch Renormalization, layer norm or group norm.
     norm: Normalizer = Normalizer.batch
     # Groups of channels per example for model.norm=group; must divide every block's width.
     norm_groups: int = 4
+    # Every hidden block's nonlinearity.
     activation: Activation = Activation.sigmoid
+    # Dropout rate at each hidden block's end (before its BN layer with dropout_before_bn), in [0, 1).
     dropout: float = 0.0
     # Std of a Gaussian weight init; null uses `kernel_init` instead.
     init_std: Optional[float] = None
+    # The Keras initializer of every kernel where init_std is null.
     kernel_init: KernelInit = KernelInit.glorot_uniform
     # BatchNormalization on the raw inputs, before the first block: per feature (one mean and variance per
     # pixel) or scalar (one mean and variance for all of them).
     input_bn: Norm = Norm.none
     # The output layer as in the Keras blog's BN network: Dense(no bias) -> BN -> softmax (with model.bn != none).
     output_bn: bool = False
+    # The output head: softmax over one logit per class, or one sigmoid logit (two classes, binary cross-entropy).
     output: Output = Output.softmax
     # The output layer's kernel init; null: the hidden layers' init.
     output_init: Optional[KernelInit] = None
@@ -150,18 +157,25 @@ class ModelConfig:
 
 @dataclass
 class OptimizerConfig:
+    # Plain SGD, SGD with momentum (optimizer=momentum sets 0.9), or Adam.
     name: OptimizerName = OptimizerName.sgd
+    # The learning rate (its start, with decay_every).
     lr: float = 0.01
+    # SGD's momentum; 0: plain SGD.
     momentum: float = 0.0
     # Staircase exponential decay: lr * decay_rate ** (step // decay_every); decay_every 0 keeps lr constant.
     decay_every: int = 0
+    # The factor of that decay.
     decay_rate: float = 1.0
 
 
 @dataclass
 class TrainerConfig:
+    # The run's length in SGD steps, as the paper counts training.
     steps: int = 10_000
+    # Training examples per step.
     batch_size: int = 60
+    # Steps between evaluations (every split, every probe, a point of every curve); the last step is always evaluated.
     eval_every: int = 500
     # Test-set forward passes are split into batches of this size to bound memory.
     eval_batch_size: int = 2_000
@@ -197,14 +211,17 @@ class ProbeConfig:
     """Measurements taken at evaluation time only. `enabled` is the paper's Figure 1 probe: percentiles of
     one sigmoid's input over a fixed test batch; the others are off unless switched on (bn_study.probes.mechanisms)."""
 
+    # The Figure 1 probe: percentiles of one unit's input to its nonlinearity, over probe.examples fixed test examples.
     enabled: bool = True
     # Li et al. (2019): each BN layer's input variance in training mode (dropout on) over inference mode.
     variance_shift: bool = False
     # Which hidden block's nonlinearity (Python index: -1 is the last) and which unit of it.
     layer: int = -1
+    # The unit of probe.layer the Figure 1 probe reads.
     unit: int = 0
     # Fixed test examples behind the percentile, variance-shift and activation probes.
     examples: int = 1_000
+    # The percentiles the Figure 1 probe reads (the paper's 15th, 50th and 85th).
     percentiles: List[float] = field(default_factory=lambda: [15.0, 50.0, 85.0])
     # Per block: pre-activation mean, std, percentiles, and the saturated (sigmoid/tanh) or dead (relu) fraction.
     activations: bool = False
@@ -268,6 +285,7 @@ class RunConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
+    # Initial weights, batch order and dropout masks: the same seed gives two arms the same kernels and batches.
     seed: int = 0
     # Names the results/<study>/ folder the runs land in.
     study: str = "adhoc"

@@ -94,7 +94,9 @@ def check(model, cfg: ModelConfig, n_classes: int) -> None:
 
     def require(ok: bool, rule: str) -> None:
         if not ok:
-            raise ContractError(f"{where}: breaks the model contract: {rule} (README: Your own model builder)")
+            raise ContractError(
+                f"{where}: breaks the model contract: {rule} (docs/extending.md: Your own model builder)"
+            )
 
     require(isinstance(model, keras.Model), f"returned {type(model).__name__}, not a keras.Model")
     names = {layer.name: layer for layer in model.layers}

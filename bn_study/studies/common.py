@@ -163,8 +163,39 @@ def median_by(table: pd.DataFrame, by: list[str], value: str = "value") -> pd.Da
     )
 
 
+# What runs pooled into one median curve must share: another dataset, network or evaluation grid makes the median a
+# mixture of experiments (and a saw-tooth where the grids interleave), not a spread over seeds.
+SAME_CURVE = (
+    "data_used",
+    "data.train_size",
+    "model.name",
+    "model.hidden",
+    "model.conv",
+    "model.depth",
+    "trainer.eval_every",
+)
+
+
+def pooled_differences(runs: pd.DataFrame, by: list[str]) -> dict[str, list]:
+    """Of SAME_CURVE's columns not in `by`: each that takes several values within one group of `by`, and its values."""
+    differ = {}
+    for column in (c for c in SAME_CURVE if c in runs and c not in by):
+        values = runs[column].astype(str)
+        if (values.groupby([runs[b].astype(str) for b in by] if by else [0] * len(runs)).nunique() > 1).any():
+            differ[column] = sorted(values.unique())
+    return differ
+
+
 def median_curves(study: Tables, by: list[str], split: str = "test", metric: str = "accuracy") -> pd.DataFrame:
-    """Per configuration (`by`) and evaluated step: median over seeds, its interval, seeds still running."""
+    """Per configuration (`by`) and evaluated step: median over seeds, its interval, seeds still running. Refused
+    (StudyError) where a configuration would pool runs of another dataset, network or evaluation grid."""
+    differ = pooled_differences(study.runs, by)
+    if differ:
+        named = "; ".join(f"{column} ({', '.join(values)})" for column, values in differ.items())
+        raise StudyError(
+            f"median_curves by {by or 'nothing'}: would pool runs that differ in {named} into one median; add "
+            f"{' and '.join(differ)} to `by`, or select one value"
+        )
     return median_by(collect.with_config(study.curves, study.runs, by, split, metric), [*by, "step"])
 
 

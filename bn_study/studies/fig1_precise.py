@@ -56,9 +56,13 @@ def build(study_dir: Path, out: Path) -> list[Path]:
     table = fig1.figure_table(tables, bn_split=PRECISE)
     table.to_csv(out / f"{NAME}.csv", index=False)
     seed, unit = int(table["probe_seed"].iloc[0]), int(table["probe_unit"].iloc[0])
-    caption = fig1.caption_for(tables, seed, unit).replace(
-        "BN in inference mode",
-        "panel (c) with BN's statistics recomputed over 20 fixed training batches at each evaluation (precise BN)",
+    caption = (
+        fig1.takeaway(table)
+        + " "
+        + fig1.caption_for(tables, seed, unit).replace(
+            "BN in inference mode",
+            "panel (c) with BN's statistics recomputed over 20 fixed training batches at each evaluation (precise BN)",
+        )
     )
     paths = fig1.draw(table, caption, out / NAME)
     steps = int(tables.runs["steps"].max())

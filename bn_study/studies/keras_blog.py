@@ -67,9 +67,14 @@ def build(study_dir: Path, out: Path) -> list[Path]:
                 ax.set_xlabel("training steps")
             if c == 0:
                 ax.set_ylabel("test accuracy")
-    axes[0][0].legend(loc="lower right", fontsize=6)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncol=len(labels), fontsize=8, frameon=False)
+    steps = int(study.runs["steps"].max())
     plots.caption(
         fig,
+        f"Dashed above solid: the same BN network scores higher on each test batch's own statistics than on its moving "
+        f"averages, which after {steps:,} steps still lag its weights; so a solid blue line below the red one is BN judged on unsettled "
+        "statistics, not BN training worse. "
         f"Keras-blog CNN (BN on the output layer too, as in the blog), Adam, batch 32; {study.band_note()}; solid: BN on its moving averages "
         f"(inference mode), dashed: the same network on each test batch's own statistics (median); x: a diverged run. {study.data_note()}."
         + study.eval_note(),
@@ -102,7 +107,6 @@ def build(study_dir: Path, out: Path) -> list[Path]:
                     f"{blog[0]:.4f} -> {blog[1]:.4f}" if blog else "-",
                 ]
             )
-    steps = int(study.runs["steps"].max())
     summary = "\n".join(
         [
             f"# {TITLE}",

@@ -93,7 +93,7 @@ def _momentum(ax_curves, ax_gap, momentum: Tables) -> tuple[list[list[str]], boo
             c = median_curves(chosen, ["model.bn_momentum"], "bn_modes", metric)
             ax_curves.plot(c["step"], c["median"], ls=style, color=color, label=f"{m:g}, {what}")
     ax_curves.set(
-        title="(i) test acc: BN on batch stats\n(solid) vs moving averages (dashed)",
+        title="(i) test acc., batch stats (solid)\nor moving averages (dashed)",
         xlabel="training steps",
         ylabel="test accuracy",
         ylim=(0, 1),
@@ -116,9 +116,9 @@ def _momentum(ax_curves, ax_gap, momentum: Tables) -> tuple[list[list[str]], boo
     draw_band(ax_gap, table, "model.bn_momentum", plots.BN_COLORS["before"], "with BN")
     ax_gap.axhline(0, color="0.5", lw=0.8, ls=":")
     ax_gap.set(
-        title="(j) the gap, averaged over the run",
+        title="(j) batch stats minus moving avg.,\nmean over the run",
         xlabel="BN momentum",
-        ylabel="acc(batch stats) - acc(moving)",
+        ylabel="accuracy difference",
         xscale="logit",
     )
     ax_gap.set_xticks(values, [f"{m:g}" for m in values])
@@ -127,6 +127,16 @@ def _momentum(ax_curves, ax_gap, momentum: Tables) -> tuple[list[list[str]], boo
         [f"{m:g}", *(_fmt(stats.median_ci(g[k])) for k in ("acc_batch_stats", "acc_moving_averages", "gap"))]
         for m, g in wide.groupby("model.bn_momentum")
     ]
+
+
+def takeaway(plotted: pd.DataFrame) -> str:
+    """The figure's point in one line: how the smoothness measures (a, c) end with BN against without."""
+    last = plotted[plotted["step"] == plotted["step"].max()].set_index(["metric", "model.bn"])["median"]
+    ratios = {m: last[m, "before"] / last[m, "none"] for m in ("loss_range", "beta_smoothness")}
+    return (
+        f"At the last evaluation, with BN the loss along the gradient varies {ratios['loss_range']:.2g}x as much as "
+        f"without (a) and the effective beta-smoothness is {ratios['beta_smoothness']:.2g}x (c): below 1 is smoother."
+    )
 
 
 def build(study_dir: Path, out: Path) -> list[Path]:
@@ -139,7 +149,7 @@ def build(study_dir: Path, out: Path) -> list[Path]:
     for bn in ARMS:
         _range_band(b, study, "grad_change", bn)
     b.set(
-        title="(b) gradient predictiveness: its\nl2 change along the gradient (range)",
+        title="(b) gradient change along the\ngradient (lower: more predictive)",
         xlabel="training steps",
         ylabel="l2 change of the gradient",
         yscale="log",
@@ -151,7 +161,7 @@ def build(study_dir: Path, out: Path) -> list[Path]:
                 study,
                 "landscape",
                 "loss_range",
-                "(a) loss landscape: range of the\nloss along the gradient",
+                "(a) loss range along the gradient\n(lower: smoother)",
                 "max - min loss",
                 logy=True,
             ),
@@ -160,7 +170,7 @@ def build(study_dir: Path, out: Path) -> list[Path]:
                 study,
                 "landscape",
                 "beta_smoothness",
-                "(c) effective beta-smoothness",
+                "(c) effective beta-smoothness\n(lower: smoother)",
                 "max gradient change / distance",
                 logy=True,
             ),
@@ -169,7 +179,7 @@ def build(study_dir: Path, out: Path) -> list[Path]:
                 study,
                 "ics",
                 f"{last}.ics_l2",
-                f"(d) ICS of {last}: l2 change of its\ngradient after earlier layers step",
+                f"(d) ICS of {last}: gradient shift\n(l2; lower: less shift)",
                 "l2 distance",
                 logy=True,
             ),
@@ -178,7 +188,7 @@ def build(study_dir: Path, out: Path) -> list[Path]:
                 study,
                 "ics",
                 f"{last}.ics_cos",
-                f"(e) ICS of {last}: cosine of\nits gradients (1 = no shift)",
+                f"(e) ICS of {last}: cosine of\ngradients (1: no shift)",
                 "cosine",
             ),
             _panel(
@@ -186,25 +196,28 @@ def build(study_dir: Path, out: Path) -> list[Path]:
                 study,
                 "act",
                 f"{last}.saturated",
-                f"(f) saturated sigmoid inputs, {last}",
+                f"(f) saturated sigmoid inputs\nof {last} (fraction)",
                 "fraction of (unit, example)",
             ),
         ]
     )
-    _per_layer(g, study, "grad", ".grad_norm", "(g) gradient norm per layer, end", "||dL/dW||")
+    _per_layer(g, study, "grad", ".grad_norm", "(g) gradient norm per layer,\nat the end", "||dL/dW||")
     _per_layer(
         h,
         study,
         "grad",
         ".update_ratio",
-        "(h) one optimizer step over the\nweights' size, per layer, end",
+        "(h) step size over weight size,\nper layer, at the end",
         "||step|| / ||W||",
     )
     a.legend(fontsize=7)
     momentum_rows = _momentum(i, j, momentum)
+    for ax in (a, b, c, d, e, f, g, h, i, j):
+        ax.title.set_fontsize(8.5)
     m_cfg = momentum.runs.iloc[0]
     plots.caption(
         fig,
+        f"{takeaway(plotted)} "
         f"(a-h) 3x100 sigmoid MLP, SGD momentum 0.9 lr 0.01, batch 60, {int(study.runs['steps'].max()):,} steps; {study.band_note()}, "
         f"except (b): between the medians of the smallest and largest change over steps of {steps} x lr along the gradient. "
         f"Gradients: 256 fixed training examples, training mode; activations: 1,000 fixed test images, inference mode. (i, j) 3x100 relu MLP with BN, "

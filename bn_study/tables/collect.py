@@ -290,6 +290,10 @@ def load(out_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 def select(runs: pd.DataFrame, where: dict | None = None) -> pd.DataFrame:
     """The runs whose columns match `where`, {column: value or list of values}, e.g.
     {"model.bn": ["none", "before"], "optimizer.lr": 0.01}."""
+    if not isinstance(where, (dict, type(None))):  # papermill's -p passes '{...}' as a string; -y passes a mapping
+        raise TypeError(
+            f"where={where!r}: a mapping {{column: value or list}} is needed (papermill: -y 'where: {{...}}')"
+        )
     for column, wanted in (where or {}).items():
         if column not in runs.columns:
             raise KeyError(f"{column}: no such column; the runs table has {', '.join(stats.config_columns(runs))}")

@@ -18,7 +18,7 @@ PARAMETERS = {
     "grid": {"study": "keras_blog"},
     "compare_runs": {
         "study": "placement",
-        "where": {"model.bn": ["none", "after"]},
+        "where": {"data.name": "mnist", "model.bn": ["none", "after"]},
         "by": ["model.bn"],
         "split": "probe",
         "metric": "p50",

@@ -47,6 +47,7 @@ def installed(tmp_path_factory) -> Path:
     wheel = next((root / "dist").glob("bn_study-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "bn_study/conf/config.yaml" in names and "bn_study/conf/experiment/fig1.yaml" in names, names
+    assert zipfile.ZipFile(wheel).read("bn_study/constraints.txt") == (REPO / "constraints.txt").read_bytes()
     venv = root / "venv"
     _run(sys.executable, "-m", "venv", venv, cwd=root)
     python = venv / "bin" / "python"
@@ -83,6 +84,10 @@ def test_the_wheel_runs_a_run_and_a_sweep_outside_the_clone(installed, tmp_path)
     )
     runs = sorted((tmp_path / "abs" / "outside" / "sweeps").glob("*/*/run.json"))
     assert [json.loads(p.read_text())["config"]["seed"] for p in runs] == [0, 1]
+    # the installed commands collect and draw an ad-hoc sweep, no clone needed
+    _run(bin_ / "bn-study-collect", "outside", "--results", tmp_path / "abs", cwd=tmp_path)
+    _run(bin_ / "bn-study-plot", "outside", "--results", tmp_path / "abs", "--by", "model.bn", cwd=tmp_path)
+    assert (tmp_path / "abs" / "outside" / "plot_test_accuracy.png").stat().st_size > 0
     assert not (tmp_path / "results").exists() and not (REPO / "results" / "outside").exists()
 
     # A user's own builder, a module in the folder the console script runs from.

@@ -1,4 +1,4 @@
-"""Every command README.md shows works as shown: its make targets exist, its bn-study commands compose and
+"""Every command README.md and docs/ show works as shown: its make targets exist, its bn-study commands compose and
 pass every check (each job of a grid), the other CLIs accept their arguments, the error examples print
 exactly what they show, and its Python runs. A command of a kind this file does not know fails the test."""
 
@@ -16,7 +16,9 @@ from bn_study.run.preflight import checked
 from bn_study.studies.registry import studies
 from tests.conftest import REPO, cli, compose_run
 
-README = (REPO / "README.md").read_text()
+# README and the reference pages it sends readers to: one text, checked alike.
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+README = "\n".join(page.read_text() for page in PAGES)
 FENCE = re.compile(r"```(\w*)\n(.*?)```", re.S)
 # Commands shown that this test does not run, and why.
 NOT_RUN = {

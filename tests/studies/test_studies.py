@@ -18,7 +18,7 @@ import pytest
 from bn_study.claims import Claim, Final, Side, verdicts
 from bn_study.cli import studies as cli
 from bn_study.render import outputs as rendered
-from bn_study.studies import plan, registry, report
+from bn_study.studies import forest, plan, questions, registry, report
 from bn_study.studies.registry import Version
 from bn_study.tables import collect
 from tests.conftest import REPO
@@ -254,15 +254,18 @@ def test_input_bn_quick_end_to_end_with_report(tmp_path):
         and "range of 2 seeds" in summary
     )
 
-    # REPORT.md opens with every run study's claims, and lists the others as not run.
+    # REPORT.md opens with the answer by question (every run study's claims), its figure of every claim, and lists the
+    # studies not run as such.
     (results / "input_bn").symlink_to(out)
-    text = report.build(results)[0].read_text()
-    assert "![input_bn](input_bn/input_bn.png)" in text and "| [input_bn](#input_bn) `input_bn.feature`" in text
-    assert "Not reproduced yet: `make keras_blog` has not been run." in text
+    written = report.build(results)
+    text = written[0].read_text()
+    assert "| `input_bn.feature` |" in text and "[input_bn](input_bn/summary.md)" in text
+    assert "not reproduced yet: `make keras_blog` has not been run." in text
     assert (
         "0 holds, 0 contradicted, 0 negligible, 2 inconclusive of 2 judged" in text
         and "0 claims are judged on both" in text
     )
+    assert results / report.FOREST in written and (results / report.FOREST).stat().st_size > 0
 
 
 def test_the_report_sets_each_claim_side_by_side_on_both_datasets_and_lists_what_scale_changes(tmp_path):
@@ -288,19 +291,48 @@ def test_the_report_sets_each_claim_side_by_side_on_both_datasets_and_lists_what
     assert list(table["claim"]) == ["input_bn.feature", "input_bn.scalar"]
     assert list(table["excludes_zero"]) == [True, False] and table["difference"].tolist() == pytest.approx([-0.5, 0.0])
     text = report.text(tmp_path)
-    assert "| data=mnist (runs used: mnist5k): outcome" in text and "| fashion_mnist: outcome" in text
-    row = next(line for line in text.splitlines() if "`input_bn.feature`" in line and line.startswith("| [input_bn]"))
+    assert "| mnist5k | Fashion-MNIST |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| `input_bn.feature` |"))
     assert row.count("**holds**") == 1 and row.count("**contradicted**") == 1
+    differences = [
+        line for line in text.split("## Where the dataset changes")[1].splitlines() if line.startswith("| `")
+    ]
     assert (
         "2 claims are judged on both" in text
         and "(1 do)" in text
-        and "1 of the 2 differences have an interval that excludes zero" in text
-        and "- `input_bn.feature`: holds on" in text
-        and "- `input_bn.scalar`" not in text
-        and "A finding written by hand." in text
+        and "1 of the 2 exclude zero" in text
+        and [line.split(" |")[0] for line in differences] == ["| `input_bn.feature`"]
+        and f"[{report.FINDINGS}]({report.FINDINGS})" in text
     )
-    assert "survives adjustment" in text and "Multiplicity: 4 verdicts" in text
-    assert "body of input_bn_fashion_mnist" in text and "### input_bn on fashion_mnist" in text
+    assert "Multiplicity: 4 verdicts" in text
+    # each version's details are its own summary.md, linked, not pasted
+    assert "body of input_bn_fashion_mnist" not in text and "(input_bn_fashion_mnist/summary.md)" in text
+
+
+def test_every_declared_claim_answers_exactly_one_question():
+    declared = [c.id for s in registry.studies().values() for c in s.claims]
+    filed = [claim for question in questions.QUESTIONS for claim in question.claims]
+    assert sorted(filed) == sorted(declared), "file each new claim under one question in bn_study/studies/questions.py"
+
+
+@pytest.mark.parametrize(
+    "direction, margin, effect, low, high, expected",
+    [
+        ("higher", 0.01, 0.02, 0.015, 0.03, (2.0, 1.5, 3.0)),  # holds: the interval right of +1
+        ("lower", 0.097, -0.194, -0.291, -0.097, (2.0, 1.0, 3.0)),  # a ratio's log, claimed lower: flipped
+        ("not_lower", 0.005, -0.001, -0.004, 0.002, (-0.2, -0.8, 0.4)),  # no worse: holds right of -1
+    ],
+)
+def test_the_figure_of_every_claim_puts_each_in_margins_its_claimed_direction_right(
+    direction, margin, effect, low, high, expected
+):
+    record = {"direction": direction, "margin": margin, "median_difference": effect, "low": low, "high": high}
+    assert forest.in_margins(record) == pytest.approx(expected)
+
+
+def test_the_answer_pages_stay_short():
+    assert len((REPO / "README.md").read_bytes()) <= 10_000, "README.md over 10 KB: move detail to docs/"
+    assert len((RESULTS / "REPORT.md").read_bytes()) <= 40_000, "results/REPORT.md over 40 KB"
 
 
 @pytest.mark.slow
@@ -490,9 +522,9 @@ def test_the_rendered_summaries_and_report_cite_only_outcomes_the_committed_verd
 
 
 def test_the_hand_written_texts_cite_only_outcomes_the_committed_verdicts_hold():
-    readme = (REPO / "README.md").read_text()
-    assert report.README_FINDINGS.search(readme), "README's hand-written findings are no longer marked"
-    text = report.hand_written(RESULTS, readme)
+    pages = "\n".join(page.read_text() for page in report.pages(REPO))
+    assert report.MARKED_FINDINGS.search(pages), "the docs' hand-written findings are no longer marked"
+    text = report.hand_written(RESULTS, pages)
     assert report.uncited(text) == [], (
         "an outcome stated without the claim it is of: cite it as `claim.id` holds on <data>"
     )
