@@ -71,6 +71,18 @@ def _precise_note(runs: Tables) -> str:
     return f"{batches} fixed training batches of {size} ({batches * size:,} images)"
 
 
+def takeaway(gaps: pd.DataFrame, debiased_gaps: pd.DataFrame, slowest: float) -> str:
+    """The figure's point in one line: at the slowest momentum, how far the moving averages fall below precise BN in
+    the shortest run, and what is left once their start is taken out."""
+    rows = [t[(t["model.bn_momentum"] == slowest) & (t["step"] > 0)].sort_values("step") for t in (gaps, debiased_gaps)]
+    first, last = rows[0].iloc[0], rows[0].iloc[-1]
+    return (
+        f"At BN momentum {slowest:g}, test accuracy on precise BN minus on the moving averages: {first['median']:+.3f} "
+        f"after {int(first['step']):,} steps, {last['median']:+.3f} after {int(last['step']):,}; with their start taken "
+        f"out, {rows[1].iloc[0]['median']:+.3f} after {int(first['step']):,}."
+    )
+
+
 def build(study_dir: Path, out: Path) -> list[Path]:
     study = Tables.load(study_dir, out)
     mlp, cnn = study.select({"study": MLP}), study.select({"study": CNN})
@@ -105,7 +117,7 @@ def build(study_dir: Path, out: Path) -> list[Path]:
     _modes_panel(axes[2], cnn_modes, "(c) Keras-blog CNN (BN momentum 0.99)")
     plots.caption(
         fig,
-        f"{study.band_note()}. All modes are the same trained network on the same test images (whole test batches of the training "
+        f"{takeaway(gaps, debiased_gaps, slowest)} {study.band_note().capitalize()}. All modes are the same trained network on the same test images (whole test batches of the training "
         f"batch size); only the statistics BN normalises by differ. Precise BN: the population statistics recomputed with the weights "
         f"frozen over {_precise_note(mlp)}. Start taken out: the moving averages corrected for their start (mean 0, variance 1), "
         f"as Adam corrects its moments. {study.data_note()}.",

@@ -199,6 +199,18 @@ def median_curves(study: Tables, by: list[str], split: str = "test", metric: str
     return median_by(collect.with_config(study.curves, study.runs, by, split, metric), [*by, "step"])
 
 
+def first_reach(curves: pd.DataFrame, by: list[str], share: float = 0.95) -> tuple[float, dict[tuple, str]]:
+    """For median curves (`median_curves`' output, one per group of `by`): a bar every group's curve ends above,
+    `share` of the lowest final median, and the first step at which each group's median reaches it ('never' if none)."""
+    ends = curves.sort_values("step").groupby(by, sort=False).tail(1)
+    bar = share * float(ends["median"].min())
+    reached = {}
+    for key, group in curves.groupby(by, sort=True):
+        above = group.loc[group["median"] >= bar, "step"]
+        reached[key if isinstance(key, tuple) else (key,)] = f"{int(above.min()):,}" if len(above) else "never"
+    return bar, reached
+
+
 def draw_band(ax, table: pd.DataFrame, x: str, color, name: str, logx: bool = False, ls: str = "-") -> None:
     ax.plot(table[x], table["median"], color=color, label=name, marker="o" if logx else None, ms=3, ls=ls)
     ax.fill_between(table[x], table["ci_low"], table["ci_high"], color=color, alpha=0.2, lw=0)

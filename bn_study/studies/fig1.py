@@ -19,7 +19,7 @@ import pandas as pd
 from bn_study.claims import Claim, Final, Side, StepsTo, UnitDrift, verdicts
 from bn_study.render import plots
 from bn_study.studies import fig1_pilot
-from bn_study.studies.common import Tables, draw_band, final_by, fmt_ci, markdown_table, median_curves
+from bn_study.studies.common import Tables, draw_band, final_by, first_reach, fmt_ci, markdown_table, median_curves
 from bn_study.studies.registry import RERUN_2026_12_05, Study, Version
 from bn_study.tables import collect
 
@@ -158,18 +158,12 @@ def caption_for(tables: Tables, seed: int, unit: int) -> str:
     )
 
 
-def takeaway(table: pd.DataFrame, share: float = 0.95) -> str:
-    """The figure's point in one line: when each arm's median curve first reaches `share` of the lower of the two arms'
-    final median test accuracies (a bar both reach, whatever the dataset)."""
-    last = table[table["step"] == table["step"].max()]
-    target = share * last["test_accuracy_median"].min()
-    reached = {}
-    for bn in ARMS:
-        arm = table[(table["bn"] == bn) & (table["test_accuracy_median"] >= target)]
-        reached[bn] = f"step {arm['step'].min():,}" if len(arm) else "no step of the run"
+def takeaway(table: pd.DataFrame) -> str:
+    """The figure's point in one line: when each arm's median test accuracy first reaches a bar both reach."""
+    bar, reached = first_reach(table.rename(columns={"test_accuracy_median": "median"}), ["bn"])
     return (
-        f"Median test accuracy first reaches {target:.3f} ({share:.0%} of the lower final one) with BN at "
-        f"{reached['before']}, without BN at {reached['none']}."
+        f"Median test accuracy first reaches {bar:.3f} (95% of the lower final one) with BN at step "
+        f"{reached[('before',)]}, without BN at step {reached[('none',)]}."
     )
 
 

@@ -83,7 +83,7 @@ def draw(rows: list[tuple[str, str, list[dict | None]]], labels: list[str], capt
         ax.set_title(title, fontsize=9)
         ax.set_xticks([-10, -1, 0, 1, 10])
         ax.set_xticklabels(["-10", "-1", "0", "+1", "+10"])
-        ax.set_xlabel("effect / margin (claimed direction: right)", fontsize=8)
+        ax.set_xlabel("effect / margin", fontsize=8)
         ax.grid(False)
     panels[0].set_yticks(list(ys))
     panels[0].set_yticklabels(

@@ -74,6 +74,15 @@ def _arm(table: pd.DataFrame, tag: str, precise: int) -> pd.DataFrame:
     return table[(table["tag"] == tag) & (table[PRECISE_KEY] == precise)]
 
 
+def takeaway(runs: pd.DataFrame, arms: list) -> str:
+    """The figure's point in one line: each variant's median steps to its seed's Inception best (what the claims read)."""
+    said = []
+    for tag, precise in arms:
+        steps = float(np.median(_arm(runs, tag, precise)["steps_to_target"]))
+        said.append(f"{_label(tag, precise)} {f'{steps:,.0f}' if math.isfinite(steps) else 'not reached'}")
+    return "Median steps to the seed's Inception best: " + "; ".join(said) + "."
+
+
 def build(study_dir: Path, out: Path) -> list[Path]:
     study = Tables.load(study_dir, out)
     arms = [(t, p) for t in ORDER for p in (0, PRECISE) if len(_arm(study.runs, t, p))]
@@ -106,7 +115,7 @@ def build(study_dir: Path, out: Path) -> list[Path]:
     ax.legend(loc="lower right", fontsize=7)
     plots.caption(
         fig,
-        f"Keras-blog CNN, SGD momentum 0.9, batch 32, eta 0.01; {study.band_note()}; x: a diverged run. BN evaluated on its "
+        f"{takeaway(runs, arms)} Keras-blog CNN, SGD momentum 0.9, batch 32, eta 0.01; {study.band_note()}; x: a diverged run. BN evaluated on its "
         f"moving averages (solid) or on statistics recomputed over {PRECISE} training batches before each evaluation (dashed). "
         f"{study.data_note()}.",
     )

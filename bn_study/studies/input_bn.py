@@ -10,6 +10,7 @@ from bn_study.studies.common import (
     Tables,
     draw_band,
     final_by,
+    first_reach,
     fmt_ci,
     mark_diverged,
     markdown_table,
@@ -31,6 +32,16 @@ ARMS = {
 }
 
 
+def takeaway(curves) -> str:
+    """The figure's point in one line: the step at which each input treatment's median first reaches a bar all reach."""
+    bar, reached = first_reach(curves, BY)
+    return (
+        f"Steps to test accuracy {bar:.2f} (95% of the lowest final): "
+        + ", ".join(f"{name} {reached.get(key, '-')}" for key, name in ARMS.items())
+        + "."
+    )
+
+
 def build(study_dir: Path, out: Path) -> list[Path]:
     study = Tables.load(study_dir, out)
     curves = median_curves(study, BY)
@@ -45,7 +56,7 @@ def build(study_dir: Path, out: Path) -> list[Path]:
     ax.legend(loc="lower right", fontsize=7)
     plots.caption(
         fig,
-        f"Plain SGD lr 0.1, batch 60. {study.band_note().capitalize()}. Input BN and standardisation both divide by sqrt(var + 0.001). "
+        f"{takeaway(curves)} Plain SGD lr 0.1, batch 60. {study.band_note().capitalize()}. Input BN and standardisation both divide by sqrt(var + 0.001). "
         f"{study.data_note()}." + study.eval_note(),
     )
 

@@ -73,6 +73,13 @@ def target(study: Tables) -> float:
     return OF_BEST * Context(study.runs, study.curves).best_median(_where(BN, LR), "optimizer.lr", "val_accuracy")
 
 
+def takeaway(lr_final: pd.DataFrame, goal: float) -> str:
+    """The figure's point in one line, from (a): how many of the rates tried each normaliser trains at."""
+    rates = lr_final["optimizer.lr"].nunique()
+    said = [f"{_label(arm)} {int((_arm_rows(lr_final, arm)['median'] >= goal).sum())}" for arm in _arms_of(lr_final)]
+    return f"Of the {rates} learning rates in (a), the median run clears the dashed line at: {', '.join(said)}."
+
+
 def build(study_dir: Path, out: Path) -> list[Path]:
     study = Tables.load(study_dir, out)
     lr, batch, cnn, speed = (study.select({"study": s}) for s in (LR, BATCH, CNN, SPEED))
@@ -136,7 +143,7 @@ def build(study_dir: Path, out: Path) -> list[Path]:
     axes[3].legend(fontsize=7, loc="lower right")
     plots.caption(
         fig,
-        f"{study.band_note().capitalize()}. Each normaliser sits before each hidden activation, none on the output layer; group "
+        f"{takeaway(lr_final, goal)} {study.band_note().capitalize()}. Each normaliser sits before each hidden activation, none on the output layer; group "
         f"norm: {GROUPS} groups. (a, b): 3x100 sigmoid MLP, N(0, 0.01^2) kernels, "
         f"plain SGD, batch 60, {int(lr.runs['steps'].max()):,} steps; (a) dashed: {OF_BEST:.0%} of BN's best median validation "
         f"accuracy over the rates ({goal:.3f}), the bar an lr must reach to 'train'. (c): 3x100 relu MLP, SGD momentum 0.9 lr 0.01, "

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from bn_study.claims import Claim, Final, Side, StepsTo
 from bn_study.render import plots
 from bn_study.studies.common import (
     Tables,
     draw_band,
     final_by,
+    first_reach,
     fmt_ci,
     mark_diverged,
     markdown_table,
@@ -36,6 +39,21 @@ def _panel(ax, study: Tables, curves, where: dict, title: str) -> None:
     ax.set(title=title, xlabel="training steps")
 
 
+def takeaway(mlp_curves: pd.DataFrame, circle_curves: pd.DataFrame) -> str:
+    """The figure's point in one line: the step at which each placement's median first reaches a bar all reach."""
+    order = ("before", "after", "none")
+    parts = []
+    for name, curves, keys in [
+        *((act, mlp_curves[mlp_curves["model.activation"] == act], ["model.bn"]) for act in ACTS),
+        ("circles", circle_curves, ["model.bn"]),
+    ]:
+        bar, reached = first_reach(curves, keys)
+        parts.append(f"{name} {' / '.join(reached.get((bn,), '-') for bn in order)} (bar {bar:.2f})")
+    return (
+        "Steps to 95% of the lowest final median test accuracy, BN before / after / without: " + "; ".join(parts) + "."
+    )
+
+
 def build(study_dir: Path, out: Path) -> list[Path]:
     tables = Tables.load(study_dir, out)
     mlp, circles = tables.select({"study": "placement"}), tables.select({"study": CIRCLES})
@@ -57,7 +75,7 @@ def build(study_dir: Path, out: Path) -> list[Path]:
     axes[3].legend(loc="lower right", fontsize=7)
     plots.caption(
         fig,
-        f"{tables.band_note().capitalize()}. MLP: SGD momentum 0.9, lr 0.01, batch 60. Circles: the tutorial's network (he_uniform relu layer, "
+        f"{takeaway(mlp_curves, circle_curves)} {tables.band_note().capitalize()}. MLP: SGD momentum 0.9, lr 0.01, batch 60. Circles: the tutorial's network (he_uniform relu layer, "
         f"one sigmoid output, binary cross-entropy), SGD lr 0.01 momentum 0.9, Keras's batches of 32, 100 epochs, test accuracy at each epoch's end. "
         f"{mlp.data_note()}; circles: 500 train / 500 test points.",
     )

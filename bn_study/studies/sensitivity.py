@@ -59,11 +59,31 @@ BATCH = Sweep(
     "trainer.batch_size",
     "batch size",
     "Batch size: small mini-batches, BN and Batch Renormalization",
-    "3x100 relu MLP, SGD momentum 0.9 lr 0.01, 48,000 examples seen whatever the batch size (halved from 96,000 so that "
-    "`make studies` fits in about an hour here on mnist5k)",
+    "3x100 relu MLP, SGD momentum 0.9 lr 0.01, 48,000 examples seen whatever the batch size (halved from 96,000 to "
+    "keep the study set's run time down)",
     split="test",
     log_base=2,
 )
+
+
+def takeaway(sweep: Sweep, final: pd.DataFrame, bars: dict[str, float], arms: list[str]) -> str:
+    """The figure's point in one line: per activation and arm, the swept values whose median clears the line drawn."""
+    parts = []
+    for act, bar in bars.items():
+        ranges = []
+        for arm in arms:
+            table = _arm(final[final["model.activation"] == act], arm)
+            grid = sorted(table[sweep.key])
+            clear = sorted(table.loc[table["median"] >= bar, sweep.key])
+            contiguous = clear and grid[grid.index(clear[0]) : grid.index(clear[-1]) + 1] == clear
+            said = (
+                f"{clear[0]:g} to {clear[-1]:g}"
+                if contiguous and len(clear) > 1
+                else ", ".join(f"{v:g}" for v in clear) or "none"
+            )
+            ranges.append(f"{arm} {said}")
+        parts.append(f"{act}: {', '.join(ranges)}")
+    return f"{sweep.axis.capitalize()} values whose median final accuracy clears the {'dashed' if sweep.split == 'val' else 'dotted'} line: {'; '.join(parts)}."
 
 
 def build_sweep(sweep: Sweep, study_dir: Path, out: Path) -> list[Path]:
@@ -116,9 +136,11 @@ def build_sweep(sweep: Sweep, study_dir: Path, out: Path) -> list[Path]:
         if sweep.split == "val"
         else ""
     )
+    bars = relative if sweep.split == "val" else dict.fromkeys(acts, GOOD)
     plots.caption(
         fig,
-        f"{sweep.setup}. {study.band_note().capitalize()}; {targets}; 'div.': runs that diverged. {study.data_note()}.",
+        f"{takeaway(sweep, final, bars, arms)} {sweep.setup}. {study.band_note().capitalize()}; {targets}; 'div.': runs "
+        f"that diverged. {study.data_note()}.",
     )
     summary = "\n".join(
         [
