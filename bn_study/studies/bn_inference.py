@@ -79,7 +79,7 @@ def takeaway(gaps: pd.DataFrame, debiased_gaps: pd.DataFrame, slowest: float) ->
     return (
         f"At BN momentum {slowest:g}, test accuracy on precise BN minus on the moving averages: {first['median']:+.3f} "
         f"after {int(first['step']):,} steps, {last['median']:+.3f} after {int(last['step']):,}; with their start taken "
-        f"out, {rows[1].iloc[0]['median']:+.3f} after {int(first['step']):,}."
+        f"out, {rows[1].iloc[0]['median']:+.3f} after {int(rows[1].iloc[0]['step']):,}."
     )
 
 

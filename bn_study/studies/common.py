@@ -164,7 +164,8 @@ def median_by(table: pd.DataFrame, by: list[str], value: str = "value") -> pd.Da
 
 
 # What runs pooled into one median curve must share: another dataset, network or evaluation grid makes the median a
-# mixture of experiments (and a saw-tooth where the grids interleave), not a spread over seeds.
+# mixture of experiments (and a saw-tooth where the grids interleave), not a spread over seeds. The network is its
+# architecture and what normalises it; a setting a study sweeps on one network (rate, init, dropout) is its to group.
 SAME_CURVE = (
     "data_used",
     "data.train_size",
@@ -172,6 +173,14 @@ SAME_CURVE = (
     "model.hidden",
     "model.conv",
     "model.depth",
+    "model.kernel_size",
+    "model.activation",
+    "model.bn",
+    "model.norm",
+    "model.input_bn",
+    "model.output",
+    "model.output_bn",
+    "model.permute",
     "trainer.eval_every",
 )
 

@@ -159,7 +159,8 @@ def build(study_dir: Path, out: Path) -> list[Path]:
         xlabel="hidden layer (1 = next to the input)",
         ylabel="||dL/dW|| of the layer's kernel",
     )
-    axes[0].legend(fontsize=6)
+    # two columns in the empty decades between relu without BN (at the bottom) and the others
+    axes[0].legend(fontsize=5.5, loc="lower center", bbox_to_anchor=(0.5, 0.12), ncol=2)
     axes[1].axhline(1, color="0.5", lw=0.6)
     axes[1].set(
         xticks=sorted(growth_by_depth["model.depth"].unique()),

@@ -37,18 +37,21 @@ def variance_shift(study: Tables) -> pd.DataFrame:
 
 
 def takeaway(final: pd.DataFrame, shift_table: pd.DataFrame) -> str:
-    """The figure's point in one line: the variance shift at the largest rate per BN arm, and the accuracies' spread."""
+    """The figure's point in one line: BN's variance shift at the largest rate per BN arm, averaged over its layers as
+    panel (b) draws it and at the last hidden layer the claims read, and the accuracies' spread."""
     top = float(final["model.dropout"].max())
-    shifts = [
-        f"{_arm(shift_table, name).loc[lambda t: t['model.dropout'] == top, 'var_shift_mean_median'].iloc[0]:.2f} "
-        f"({name.removeprefix('BN, ')})"
-        for name in ARMS
-        if ARMS[name][0] != "none" and not shift_table.empty
-    ]
+    last = SHIFT.name
+    said = []
+    for name in (n for n in ARMS if ARMS[n][0] != "none" and not shift_table.empty):
+        row = _arm(shift_table, name).loc[lambda t: t["model.dropout"] == top].iloc[0]
+        said.append(
+            f"{row['var_shift_mean_median']:.2f} mean, {row[f'{last}_median']:.2f} at the last layer "
+            f"({name.removeprefix('BN, ')})"
+        )
     spread = final["median"].max() - final["median"].min()
     return (
-        f"At dropout {top:g}, BN's variance shift (1: none) is {' and '.join(shifts)}; the median final accuracies of all arms "
-        f"and rates lie within {spread:.3f} of each other."
+        f"At dropout {top:g}, BN's variance shift (1: none) is {' and '.join(said)}; the median final accuracies of all "
+        f"arms and rates lie within {spread:.3f} of each other."
     )
 
 

@@ -186,7 +186,7 @@ def draw(table: pd.DataFrame, caption: str, stem: Path) -> list[Path]:
     ax_acc.legend(loc="lower right")
     for ax, bn, letter in zip(ax_probe, ARMS, "bc"):
         arm = table[table["bn"] == bn]
-        ax.plot(arm["step"], arm["p50"], color=plots.BN_COLORS[bn], label="50th percentile")
+        ax.plot(arm["step"], arm["p50"], color=plots.BN_COLORS[bn])
         for q in ("p15", "p85"):
             ax.plot(
                 arm["step"],
@@ -194,14 +194,18 @@ def draw(table: pd.DataFrame, caption: str, stem: Path) -> list[Path]:
                 color=plots.BN_COLORS[bn],
                 lw=0.9,
                 ls="--",
-                label="15th / 85th" if q == "p15" else None,
             )
         ax.set(
             title=f"({letter}) sigmoid input, {plots.BN_LABELS[bn]}",
             xlabel="training steps",
             ylabel="input to the sigmoid",
         )
-        ax.legend(loc="best")
+    # the percentiles' line styles, once, above the panels: inside them a legend hides a drifting percentile
+    styles = [
+        plots.plt.Line2D([], [], color="0.3", label="50th percentile"),
+        plots.plt.Line2D([], [], color="0.3", lw=0.9, ls="--", label="15th / 85th"),
+    ]
+    fig.legend(handles=styles, loc="outside upper right", ncol=2, fontsize=8, frameon=False)
     ax_probe[1].sharey(ax_probe[0])
     plots.caption(fig, caption)
     return plots.save(fig, stem)

@@ -94,7 +94,8 @@ def build(study_dir: Path, out: Path) -> list[Path]:
             ax.set(title=f"({'abcd'[2 * row + col]}) {VARIANTS[permute]}", xlabel="training steps", ylabel=what)
             if row == 0:
                 ax.set_ylim(0, 1)
-    axes[0][0].legend(fontsize=7, loc="lower right")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncol=len(labels), fontsize=8, frameon=False)
     steps, batch = int(study.runs["steps"].max()), int(study.runs["trainer.batch_size"].iloc[0])
     every = int(study.runs["trainer.eval_every"].iloc[0])
     plots.caption(

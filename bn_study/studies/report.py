@@ -92,7 +92,8 @@ def _by_id(results: Path, study: Study, version: Version) -> dict[str, dict]:
 
 
 def version_label(results: Path, version: Version) -> str:
-    """A column's name: the dataset the version asks for and, from the verdicts, the MNIST-like ones its runs used."""
+    """A version's dataset as a reader knows it (mnist5k, Fashion-MNIST): the MNIST-like ones its runs used, read from
+    the verdicts, else the one it asks for; with the training size where the version sets one."""
     used = sorted(
         {
             d
@@ -101,18 +102,9 @@ def version_label(results: Path, version: Version) -> str:
             if d in STUDY_DATASETS
         }
     )
-    asked = (version.data or "data=mnist") + (
-        f" at {version.train_size:,} training images" if version.train_size else ""
-    )
-    return asked + (f" (runs used: {', '.join(used)})" if used and used != [version.data] else "")
-
-
-def short_label(results: Path, version: Version) -> str:
-    """A version's dataset as a reader knows it (mnist5k, Fashion-MNIST), where a table has no room for `version_label`."""
-    used = re.search(r"runs used: ([^)]*)", version_label(results, version))
-    name = used.group(1) if used else version.data or "mnist"
+    names = [{"fashion_mnist": "Fashion-MNIST"}.get(d, d) for d in used or [version.data or "mnist"]]
     size = f" at {version.train_size:,} images" if version.train_size else ""
-    return {"fashion_mnist": "Fashion-MNIST"}.get(name, name) + size
+    return ", ".join(names) + size
 
 
 POST_HOC = "†"
@@ -225,7 +217,7 @@ def _short(r: dict | None) -> str:
         median += f" to {_compact(r['median_difference_high'], log10)}"
     mark = f" {POST_HOC}" if r.get("post_hoc", True) else f" {LATE_LOOK}" if r.get("late_look") else ""
     return (
-        f"**{r['outcome']}**{mark} {median} [{_compact(r['low'], log10)}, {_compact(r['high'], log10)}], "
+        f"{r['outcome']}{mark} {median} [{_compact(r['low'], log10)}, {_compact(r['high'], log10)}], "
         f"n={r['n']}{'' if verdicts.measurable(r) else ' (not measurable)'}"
     )
 
@@ -254,15 +246,12 @@ def counts(results: Path, version: Version) -> str:
 
 def answers(results: Path) -> list[str]:
     """The report's opening: each question a reader asks of BN, its claims' verdicts on both datasets side by side."""
-    labels = [short_label(results, v) for v in VERSIONS]
+    labels = [version_label(results, v) for v in VERSIONS]
     lines = []
     for question, group in itertools.groupby(by_question(results), key=lambda row: row[0]):
         group = list(group)
-        summaries = dict.fromkeys(study.name for _, study, _, _ in group)
         lines += [
             f"### {question.asks}",
-            "",
-            "Details: " + ", ".join(f"[{name}]({name}/summary.md)" for name in summaries) + ".",
             "",
             "| claim | a vs b, measure: holds if | " + " | ".join(labels) + " |",
             "|---|---|" + "---|" * len(labels),
@@ -286,9 +275,23 @@ def answers(results: Path) -> list[str]:
     return lines
 
 
+def at_a_glance(results: Path) -> list[str]:
+    """One row per question: how its claims came out on each dataset (the tables below give each claim)."""
+    labels = [version_label(results, v) for v in VERSIONS]
+    rows = ["| question | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    for question, group in itertools.groupby(by_question(results), key=lambda row: row[0]):
+        group = list(group)
+        cells = []
+        for i in range(len(VERSIONS)):
+            found = [cells_[i]["outcome"] for *_, cells_ in group if cells_[i]]
+            cells.append(", ".join(f"{found.count(o)} {o}" for o in verdicts.OUTCOMES if found.count(o)) or "not run")
+        rows.append(f"| {question.asks} ({len(group)} claims) | " + " | ".join(cells) + " |")
+    return rows
+
+
 def forest(results: Path) -> Path:
     """results/claims.png, the figure of every claim (`bn_study.studies.forest`)."""
-    labels = [short_label(results, v) for v in VERSIONS]
+    labels = [version_label(results, v) for v in VERSIONS]
     rows = [
         (q.name.replace("_", " "), c.id + (" (handicapped)" if c.fair_twin else ""), cells)
         for q, _, c, cells in by_question(results)
@@ -296,7 +299,8 @@ def forest(results: Path) -> Path:
     caption = (
         "Every claim's median paired difference (dot) and its confidence interval (bar), in units of the claim's own margin, "
         "its claimed direction to the right: right of +1 it holds, left of -1 it is contradicted, inside both dashed lines it is "
-        "negligible (a 'no worse than' claim holds right of -1). "
+        "negligible (a 'no worse than' claim holds right of -1). Handicapped: BN read on moving averages that still lag "
+        "its weights; its fair twin reads recomputed or batch statistics. "
         + "; ".join(f"{label}: {counts(results, v)}" for label, v in zip(labels, VERSIONS))
         + "."
     )
@@ -372,7 +376,8 @@ def by_chance(table: pd.DataFrame) -> str:
     tested = table[table["coverage"].notna()]
     expected = float((1 - tested["coverage"]).sum())
     return (
-        f"Were no claim's effect different between the two, about {expected:.1f} of the {len(tested)} intervals would "
+        f"Were no claim's effect different between the two, about {expected:.1f} of the {len(tested)} intervals computed "
+        "(a claim no pair measures has none) would "
         "exclude zero by chance alone (each misses the true difference with probability one minus its coverage); none is "
         "adjusted for the number of differences."
     )
@@ -424,7 +429,7 @@ def size_section(results: Path) -> list[str]:
     at_size, by_size = (table[table["comparison"] == c[0]] for c in COMPARISONS[1:])
     if at_size.empty and by_size.empty:
         return []
-    small, size, large = (short_label(results, v) for v in (VERSIONS[0], SIZE, VERSIONS[1]))
+    small, size, large = (version_label(results, v) for v in (VERSIONS[0], SIZE, VERSIONS[1]))
     lines = [
         '<a id="size"></a>',
         "## Size or dataset?",
@@ -447,7 +452,7 @@ def size_section(results: Path) -> list[str]:
 
 
 def scale_section(results: Path) -> list[str]:
-    small, large = (short_label(results, v) for v in VERSIONS)
+    small, large = (version_label(results, v) for v in VERSIONS)
     table = interactions(results)
     table = table[table["comparison"] == COMPARISONS[0][0]]
     pairs = [
@@ -665,7 +670,7 @@ def studies_list(results: Path) -> list[str]:
     lines = []
     for study in studies().values():
         done = [(v, study.folder(results, v)) for v in JUDGED if _verdicts(results, study, v) is not None]
-        where = ", ".join(f"[{short_label(results, v)}]({folder.name}/summary.md)" for v, folder in done)
+        where = ", ".join(f"[{version_label(results, v)}]({folder.name}/summary.md)" for v, folder in done)
         lines.append(
             f"- **{study.name}** ({len(study.claims)} claims): "
             + (where if where else f"not reproduced yet: `make {study.name}` has not been run.")
@@ -677,7 +682,7 @@ def text(results: Path) -> str:
     """REPORT.md's text, from the studies' verdicts.json files: the answer first, then what the dataset changes, the
     method, and a line per study linking its own summary.md (its tables, figure and each claim's details)."""
     registered = list(studies().values())
-    judged = [(short_label(results, v), counts(results, v)) for v in VERSIONS]
+    judged = [(version_label(results, v), counts(results, v)) for v in VERSIONS]
     return "\n".join(
         [
             "# What Batch Normalization does, according to these runs",
@@ -689,12 +694,15 @@ def text(results: Path) -> str:
             + f". {POST_HOC}: post hoc (declared after a run it reads); {LATE_LOOK}: registered, decided at a look its "
             "registration did not include. Generated by `make report` from each study's verdicts.json.",
             "",
+            *at_a_glance(results),
+            "",
             f"![Every claim: effect and interval in margins, both datasets]({FOREST})",
             "",
             "## The answer, by question",
             "",
             "Effect: the median over paired seeds of a - b, or of a/b (written x...), [its confidence interval], n seeds. "
-            "A claim's sentence, source and per-seed numbers: its study's summary.",
+            "A claim's sentence, source and per-seed numbers: its study's summary. **Handicapped**: BN read on moving "
+            "averages that still lag its weights; the fair twin named reads recomputed or batch statistics.",
             "",
             *answers(results),
             *scale_section(results),
@@ -733,13 +741,13 @@ def text(results: Path) -> str:
 
 def results_block(results: Path) -> list[str]:
     """README's results: the figure of every claim and the outcomes' counts, from the committed verdicts."""
-    labels = [short_label(results, v) for v in VERSIONS]
+    labels = [version_label(results, v) for v in VERSIONS]
     return [
         f"![Every claim's effect against its margin, both datasets](results/{FOREST})",
         "",
         f"Each of the {sum(len(s.claims) for s in studies().values())} claims' effect (dot) and interval (bar) in units of its "
-        "margin, the claimed direction to the right (right of +1: holds; left of -1: contradicted; between: negligible or "
-        "undecided). "
+        "margin, the claimed direction to the right (right of +1 holds, or right of -1 for a 'no worse than' claim; left of "
+        "-1 contradicted; between, negligible or undecided). "
         + "; ".join(f"{label}: {counts(results, v)}" for label, v in zip(labels, VERSIONS))
         + ". By question, with each claim's numbers: [results/REPORT.md](results/REPORT.md).",
     ]
@@ -757,7 +765,7 @@ def _hours(hours: float | None) -> str:
 
 def studies_block(results: Path) -> list[str]:
     """README's list of the registered studies, with the run time their committed runs recorded per version."""
-    labels = [short_label(results, v) for v in VERSIONS]
+    labels = [version_label(results, v) for v in VERSIONS]
     table = {s.name: [run_hours(results, s, v) for v in VERSIONS] for s in studies().values()}
     rows = [
         f"| [{s.name}](results/{s.name}/summary.md) | {s.about} | {len(s.claims)} | "
@@ -782,9 +790,12 @@ def quick_block(results: Path) -> list[str]:
     if not path.exists():
         return ["Its time here is not measured yet (`make bench` measures it)."]
     quick = json.loads(path.read_text())
+    fig1 = run_hours(results, studies()["fig1"], VERSIONS[0])
     return [
-        f"`{quick['command']}` took {quick['seconds']:.0f} s here from an installed checkout (measured by `make bench` on "
-        f"{quick['date']}, {quick['cpu']}, {quick['cores']} cores, commit {quick['commit'][:7]})."
+        f"`{quick['command']}` took {quick['seconds']:.0f} s here once installed (measured by `make bench` on "
+        f"{quick['date']}, {quick['cpu']}, {quick['cores']} cores, commit {quick['commit'][:7]}); the first run installs "
+        f"TensorFlow and the rest into .venv first. `make reproduce` below: {_hours(fig1)} of run time, as fig1's committed "
+        "runs recorded."
     ]
 
 

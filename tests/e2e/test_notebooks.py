@@ -3,10 +3,13 @@ small fixture results folder, sliced from the committed studies by tests/fixture
 
 from __future__ import annotations
 
+import re
+
 import jupytext
 import nbformat
 import papermill
 import pytest
+import yaml
 from conftest import REPO
 
 NOTEBOOKS = REPO / "notebooks"
@@ -18,7 +21,7 @@ PARAMETERS = {
     "grid": {"study": "keras_blog"},
     "compare_runs": {
         "study": "placement",
-        "where": {"data.name": "mnist", "model.bn": ["none", "after"]},
+        "where": {"data.name": "mnist", "model.activation": "relu", "model.bn": ["none", "after"]},
         "by": ["model.bn"],
         "split": "probe",
         "metric": "p50",
@@ -58,3 +61,18 @@ def test_notebook_executes_against_the_fixture(name, tmp_path):
     outputs = [o for c in executed.cells for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs), f"{name} drew no figure"
+
+
+def test_the_documented_papermill_mapping_runs_as_shown(tmp_path):
+    """docs/notebooks.md's `-y` example, parsed as papermill parses it, executes against the fixture."""
+    name, given = re.search(
+        r"papermill notebooks/(\w+)\.ipynb out\.ipynb -y \"([^\"]+)\"", (REPO / "docs" / "notebooks.md").read_text()
+    ).groups()
+    papermill.execute_notebook(
+        NOTEBOOKS / f"{name}.ipynb",
+        tmp_path / "out.ipynb",
+        parameters={"results": str(FIXTURE), **yaml.safe_load(given)},  # the notebook's own defaults otherwise
+        kernel_name="python3",
+        cwd=str(REPO),
+        progress_bar=False,
+    )

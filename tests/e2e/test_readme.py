@@ -10,7 +10,7 @@ import shlex
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from bn_study.cli import bench, bench_cnn, bench_studies, verify
+from bn_study.cli import bench, bench_cnn, bench_quick, bench_studies, plot, verify
 from bn_study.cli import studies as studies_cli
 from bn_study.run.preflight import checked
 from bn_study.studies.registry import studies
@@ -33,6 +33,8 @@ ARGPARSE_CLIS = {
     "bn-study-bench": bench.main,
     "bn-study-bench-cnn": bench_cnn.main,
     "bn-study-bench-studies": bench_studies.main,
+    "bn-study-bench-quick": bench_quick.main,
+    "bn-study-plot": plot.main,
 }
 
 

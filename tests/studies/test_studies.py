@@ -293,7 +293,7 @@ def test_the_report_sets_each_claim_side_by_side_on_both_datasets_and_lists_what
     text = report.text(tmp_path)
     assert "| mnist5k | Fashion-MNIST |" in text
     row = next(line for line in text.splitlines() if line.startswith("| `input_bn.feature` |"))
-    assert row.count("**holds**") == 1 and row.count("**contradicted**") == 1
+    assert [cell.split()[0] for cell in row.strip("| ").split(" | ")[-2:]] == ["holds", "contradicted"]
     differences = [
         line for line in text.split("## Where the dataset changes")[1].splitlines() if line.startswith("| `")
     ]
