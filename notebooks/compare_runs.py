@@ -12,7 +12,7 @@
 # Pick a study, narrow its runs by config (`where`), group them (`by`), and compare any logged curve:
 # the median over seeds with its interval (bn_study.tables.stats: a CI where the seeds allow one), one line per group, and the final numbers.
 # Reads only the collected `runs.csv` and `curves.parquet` of `results/<study>/`. With papermill, pass a mapping or a
-# list with `-y` (`-y "where: {model.bn: before}"`); `-p` passes it as a string.
+# list with `-y` (`-y "where: {data.name: mnist, model.bn: before}"`); `-p` passes it as a string.
 
 # %% tags=["parameters"]
 results = "results"  # the results root

@@ -11,8 +11,9 @@
 #
 # Median test-accuracy curves over seeds (with their interval: a CI where the seeds allow one, see bn_study.tables.stats) in a grid of panels, and the
 # final accuracies as a table. Works for any collected study that varies these knobs: `keras_blog`
-# (learning rate x activation x BN, the default), `placement` (activation x BN placement),
-# `lr_sensitivity`. It reads only `runs.csv` and `curves.parquet`, through the package.
+# (learning rate x activation x BN, the default), `placement` (activation x BN placement, its MNIST runs:
+# `select` leaves out its circles network, which a median never pools with them), `lr_sensitivity`. It reads only
+# `runs.csv` and `curves.parquet`, through the package.
 
 # %% tags=["parameters"]
 results = "results"  # the results root
@@ -20,6 +21,7 @@ study = "keras_blog"  # a folder under it holding runs.csv and curves.parquet
 rows = "model.activation"  # one row of panels per value of this column
 cols = "optimizer.lr"  # one column of panels per value (None: a single column)
 hue = "model.bn"  # one curve per value in each panel
+select = {}  # {column: value or list} the runs must match; {} keeps every run (papermill: -y "select: {...}")
 
 # %%
 from pathlib import Path
@@ -30,7 +32,7 @@ from bn_study.render import plots
 from bn_study.studies.common import Tables, draw_band, final_by, mark_diverged, median_curves
 from bn_study.tables import collect
 
-grid = Tables.load(Path(results) / study)
+grid = Tables.load(Path(results) / study).select(select)
 keys = [k for k in (rows, cols, hue) if k]
 print(f"{len(grid.runs)} runs; {grid.seeds_note()}. {grid.data_note()}.")
 {k: sorted(grid.runs[k].unique().tolist()) for k in keys}

@@ -4,6 +4,8 @@ small fixture results folder, sliced from the committed studies by tests/fixture
 from __future__ import annotations
 
 import re
+import shlex
+from pathlib import Path
 
 import jupytext
 import nbformat
@@ -63,15 +65,46 @@ def test_notebook_executes_against_the_fixture(name, tmp_path):
     assert any("image/png" in o.get("data", {}) for o in outputs), f"{name} drew no figure"
 
 
-def test_the_documented_papermill_mapping_runs_as_shown(tmp_path):
-    """docs/notebooks.md's `-y` example, parsed as papermill parses it, executes against the fixture."""
-    name, given = re.search(
-        r"papermill notebooks/(\w+)\.ipynb out\.ipynb -y \"([^\"]+)\"", (REPO / "docs" / "notebooks.md").read_text()
-    ).groups()
+def _p_value(text: str):
+    """A `-p` value as papermill reads it: None, a boolean, a number, else the string itself."""
+    if text in ("None", "True", "False"):
+        return {"None": None, "True": True, "False": False}[text]
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _documented() -> list[tuple[str, dict]]:
+    """Each papermill command docs/notebooks.md shows: the notebook and its parameters, parsed as papermill parses
+    them (`-p` values by its own type rules, `-y` as YAML)."""
+    found = []
+    for command in re.findall(
+        r"`\.venv/bin/papermill (notebooks/\w+\.ipynb [^`]+)`", (REPO / "docs" / "notebooks.md").read_text()
+    ):
+        words = shlex.split(command)
+        parameters, i = {}, 2
+        while i < len(words):
+            if words[i] == "-p":
+                parameters[words[i + 1]] = _p_value(words[i + 2])
+                i += 3
+            else:
+                assert words[i] == "-y", command
+                parameters.update(yaml.safe_load(words[i + 1]))
+                i += 2
+        found.append((Path(words[0]).stem, parameters))
+    return found
+
+
+@pytest.mark.parametrize("name, parameters", _documented(), ids=lambda v: v if isinstance(v, str) else "")
+def test_each_documented_papermill_command_runs_as_shown(tmp_path, name, parameters):
+    """Against the fixture, with the notebook's own defaults for what the command does not set."""
     papermill.execute_notebook(
         NOTEBOOKS / f"{name}.ipynb",
         tmp_path / "out.ipynb",
-        parameters={"results": str(FIXTURE), **yaml.safe_load(given)},  # the notebook's own defaults otherwise
+        parameters={"results": str(FIXTURE), **parameters},
         kernel_name="python3",
         cwd=str(REPO),
         progress_bar=False,

@@ -17,8 +17,11 @@ def test_a_median_over_runs_of_other_data_networks_or_grids_is_refused_naming_wh
     with pytest.raises(StudyError) as refused:
         median_curves(tables, ["model.bn"])
     assert "data_used (circles, mnist5k)" in str(refused.value) and "trainer.eval_every (16, 250)" in str(refused.value)
-    mnist = median_curves(tables.select({"data.name": "mnist"}), ["model.activation", "model.bn"])
-    assert set(mnist["step"] % 250) == {0} and not mnist.empty
+    mnist = tables.select({"data.name": "mnist"})
+    with pytest.raises(StudyError, match=r"model.activation \(relu, sigmoid, tanh\)"):
+        median_curves(mnist, ["model.bn"])  # three networks, one per activation
+    curves = median_curves(mnist, ["model.activation", "model.bn"])
+    assert set(curves["step"] % 250) == {0} and not curves.empty
 
 
 def test_a_where_that_arrives_as_a_string_is_refused_with_the_form_that_works():

@@ -292,6 +292,8 @@ def test_the_report_sets_each_claim_side_by_side_on_both_datasets_and_lists_what
     assert list(table["excludes_zero"]) == [True, False] and table["difference"].tolist() == pytest.approx([-0.5, 0.0])
     text = report.text(tmp_path)
     assert "| mnist5k | Fashion-MNIST |" in text
+    glance = next(line for line in text.splitlines() if line.startswith("| Where does BN go"))
+    assert glance.endswith("(6 claims) | 1 holds, 1 inconclusive | 1 contradicted, 1 inconclusive |"), glance
     row = next(line for line in text.splitlines() if line.startswith("| `input_bn.feature` |"))
     assert [cell.split()[0] for cell in row.strip("| ").split(" | ")[-2:]] == ["holds", "contradicted"]
     differences = [
