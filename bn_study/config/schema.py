@@ -4,7 +4,7 @@ outside an Enum, is refused by OmegaConf while the config is composed), and the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -17,13 +17,15 @@ from bn_study import files
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
-class BN(Enum):
+# The options are str-valued, so that a user's builder may compare them with plain strings (cfg.bn == "before") and
+# hand them to Keras (layers.Activation(cfg.activation)).
+class BN(StrEnum):
     none = "none"
     before = "before"  # BN between the linear map and the nonlinearity, as in the paper
     after = "after"  # BN after the nonlinearity, the tutorials' alternative
 
 
-class Normalizer(Enum):
+class Normalizer(StrEnum):
     """The normalisation layer `model.bn` places in each block (Keras's own layers)."""
 
     batch = "batch"  # BatchNormalization: each feature over the batch; moving averages at inference
@@ -32,7 +34,7 @@ class Normalizer(Enum):
     group = "group"  # GroupNormalization: each example over each of model.norm_groups groups of its channels
 
 
-class Activation(Enum):
+class Activation(StrEnum):
     sigmoid = "sigmoid"
     tanh = "tanh"
     relu = "relu"
@@ -44,7 +46,7 @@ class Activation(Enum):
     linear = "linear"
 
 
-class Norm(Enum):
+class Norm(StrEnum):
     """How inputs are normalised: not at all, per feature (each pixel its own mean and variance), or by one
     scalar mean and variance over all features."""
 
@@ -53,12 +55,12 @@ class Norm(Enum):
     scalar = "scalar"
 
 
-class Output(Enum):
+class Output(StrEnum):
     softmax = "softmax"  # one logit per class, softmax cross-entropy
     sigmoid = "sigmoid"  # two classes only: one logit, binary cross-entropy (the circles tutorial's head)
 
 
-class KernelInit(Enum):
+class KernelInit(StrEnum):
     glorot_uniform = "glorot_uniform"
     glorot_normal = "glorot_normal"
     he_uniform = "he_uniform"
@@ -66,7 +68,7 @@ class KernelInit(Enum):
     lecun_normal = "lecun_normal"
 
 
-class OptimizerName(Enum):
+class OptimizerName(StrEnum):
     sgd = "sgd"
     momentum = "momentum"
     adam = "adam"
@@ -99,7 +101,7 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     # A registered builder's name (bn_study.models.registry.BUILDERS: model=<name> picks conf/model/<name>.yaml), or
-    # with _target_ a free label for a user's own.
+    # with _target_ a free label for a user's own (left at a registered name, it becomes the builder function's name).
     name: str = "mlp"
     # A user's builder, `pkg.module.function` (docs/extending.md, "Your own model builder"); null: the registered one.
     _target_: Optional[str] = None

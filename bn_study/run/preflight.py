@@ -14,8 +14,12 @@ from bn_study.run import trackers
 
 def validated(cfg: DictConfig | RunConfig) -> RunConfig:
     """The typed config, checked for ranges (`config.validate`), against its dataset's, its builder's and its probes'
-    registry entries, and for fit against its dataset's spec: without TensorFlow, for every job of a study's plan."""
+    registry entries, and for fit against its dataset's spec: without TensorFlow, for every job of a study's plan. A
+    user's builder (model._target_) left with a registered builder's name is named after its function."""
     run = validate(cfg)
+    if run.model._target_ is not None and run.model.name in builders.BUILDERS:
+        # the model group's default label, not the user's builder: its runs carry the builder's own name
+        run.model.name = run.model._target_.rsplit(".", 1)[1]
     datasets.check(run)
     builders.check(run, datasets.spec(run.data.name))
     probes.check(run)

@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bn_study.run.preflight import validated
 from bn_study.run.records import CURVE_COLUMNS
+from tests.conftest import TINY, compose_run
 
 
 def test_run_json_and_curves_schema(run_tiny):
@@ -268,3 +270,13 @@ def test_a_run_records_where_its_time_went(run_tiny):
     assert loop <= timing["setup_seconds"] + timing["train_seconds"] + 5e-3  # each figure is rounded to 1 ms
     assert seconds["prepare"] + seconds["compile"] <= timing["setup_seconds"] + 5e-3
     assert timing["setup_seconds"] + timing["train_seconds"] <= record["wall_seconds"] + 5e-3
+
+
+def test_a_users_builder_left_with_a_registered_name_is_named_after_its_function():
+    assert (
+        validated(compose_run(*TINY, "model._target_=tests.builders.wide_then_narrow")).model.name == "wide_then_narrow"
+    )
+    assert (
+        validated(compose_run(*TINY, "model._target_=tests.builders.wide_then_narrow", "model.name=mine")).model.name
+        == "mine"
+    )

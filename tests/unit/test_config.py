@@ -150,3 +150,9 @@ def test_run_and_sweep_folders_are_named_by_their_start_in_utc_on_any_hosts_cloc
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_a_builder_reads_plain_strings_from_the_config():
+    model = compose_run("model.bn=before", "model.activation=relu", "model.norm=layer").model
+    assert model.bn == "before" and model.norm == "layer" and f"{model.activation}" == "relu"
+    assert isinstance(model.activation, str) and "relu".upper() == model.activation.upper()
