@@ -86,7 +86,7 @@ def main(cfg: DictConfig) -> float:
             record["status"],
             _accuracy(record),
         )
-    return record["final"]["test_accuracy"]
+    return record["final"][run_cfg.objective]  # what a searching sweeper optimises: validation, as every selection
 
 
 def _accuracy(record: dict) -> str:

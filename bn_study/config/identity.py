@@ -13,7 +13,7 @@ from bn_study.config.schema import RunConfig, to_dict
 
 # Where a run is written and how it is watched, not what it computes: left out of its identity (run_id), so
 # the same run logged elsewhere, or resumed from a checkpoint, is still the same run.
-NOT_IDENTITY = ("paths", "logger", "checkpoint")
+NOT_IDENTITY = ("paths", "logger", "checkpoint", "objective")
 
 
 # The keys every run's identity held before the schema began to grow (some, like data.path, were added early on and

@@ -301,6 +301,9 @@ class RunConfig:
     # Keras callbacks by name, each {_target_: class, **kwargs} (conf/callbacks/, or a user's own): driven at
     # every evaluation, which is one "epoch" to them; one may stop the run (EarlyStopping).
     callbacks: Dict[str, Any] = field(default_factory=dict)
+    # What a run returns to a sweeper that searches (Hydra's Optuna sweeper): a final validation number, never a test
+    # one, so a search selects on validation as every study does.
+    objective: str = "val_accuracy"
 
 
 def register() -> None:

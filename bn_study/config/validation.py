@@ -93,6 +93,10 @@ def _refuse_non_finite(node: Any, prefix: str = "") -> None:
             )
 
 
+# The final numbers a run may return to a searching sweeper (run.json's `final`, validation only).
+OBJECTIVES = ("val_accuracy", "val_loss")
+
+
 def validate(cfg: DictConfig | RunConfig) -> RunConfig:
     """Return the typed config, or raise ConfigError on the first value out of range. The rules every config keeps
     only: what a dataset, builder or probe refuses is its registry entry's to say, and a run or a plan is checked by
@@ -112,6 +116,12 @@ def validate(cfg: DictConfig | RunConfig) -> RunConfig:
         "model._target_",
         m._target_,
         "a dotted path to a builder function, pkg.module.build",
+    )
+    require(
+        run.objective in OBJECTIVES,
+        "objective",
+        run.objective,
+        f"one of {', '.join(OBJECTIVES)} (a search selects on validation, never on the test split)",
     )
     require(bool(m.hidden) or bool(m.conv), "model.hidden", m.hidden, "non-empty when model.conv is empty")
     for key, sizes in (("model.hidden", m.hidden), ("model.conv", m.conv)):

@@ -75,6 +75,11 @@ CASES = [
     (["data=digits", "data.path=tests"], "data.path=tests: must be null unless data=mnist or data=fashion_mnist"),
     (["data=mnist", "data.path=README.md"], "data.path=README.md: must be a folder holding the four IDX files"),
     (["data.val_fraction=0.6"], "data.val_fraction=0.6: must be in [0, 0.5)"),
+    (
+        ["objective=test_accuracy"],
+        "objective=test_accuracy: must be one of val_accuracy, val_loss (a search selects on validation, never on the "
+        "test split)",
+    ),
     (["model.output_bn=true"], "model.output_bn=True: must be false when model.bn=none"),
     (
         ["model.output=sigmoid"],
