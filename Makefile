@@ -19,6 +19,11 @@ endif
 ifdef DATA
 VERSION_FLAGS += --data $(DATA)
 endif
+# LAUNCHER="hydra/launcher=submitit_slurm hydra.launcher.partition=cpu" make <study>: every sweep of the study on that
+# launcher (its settings only: what the runs train is the study's).
+ifdef LAUNCHER
+LAUNCHER_FLAGS := --launcher "$(LAUNCHER)"
+endif
 # TRAIN_SIZE=3600 make <study>: its MNIST sweeps on a fixed stratified 3,600 of the training images, in results/<study>[_<data>]_n3600/.
 ifdef TRAIN_SIZE
 VERSION_FLAGS += --train-size $(TRAIN_SIZE)
@@ -62,16 +67,16 @@ test-slow: $(DEV_INSTALLED) ## Run the slower end-to-end tests (every study's qu
 reproduce: fig1 ## The main job: the Figure 1 study (= make fig1)
 
 fig1: $(INSTALLED) ## Figure 1 of Ioffe & Szegedy: 2 arms x 10 seeds x 50,000 steps, then results/fig1/{fig1.png,pdf,csv,summary.md,verdicts.json}
-	$(STUDIES_CLI) run fig1 $(VERSION_FLAGS)
+	$(STUDIES_CLI) run fig1 $(VERSION_FLAGS) $(LAUNCHER_FLAGS)
 
 fig1-fashion: $(INSTALLED) ## Figure 1 on the full Fashion-MNIST (60,000 images): installs it, its pilot, fig1 and fig1_second_lr at the rates the pilot selects -> results/fig1*_fashion_mnist/
 	@$(MAKE) --no-print-directory fashion-mnist
-	$(STUDIES_CLI) run fig1_pilot fig1 fig1_second_lr --data fashion_mnist $(if $(QUICK),--quick)
+	$(STUDIES_CLI) run fig1_pilot fig1 fig1_second_lr --data fashion_mnist $(if $(QUICK),--quick) $(LAUNCHER_FLAGS)
 
 fig1-pilot: fig1_pilot ## Why fig1 uses its learning rate: lr 0.1..8 x both arms x 5 seeds, selected on validation -> results/fig1_pilot/
 
 studies: $(INSTALLED) ## Every registered study (their committed run time: README's table of studies), then results/REPORT.md
-	$(STUDIES_CLI) run --all $(VERSION_FLAGS)
+	$(STUDIES_CLI) run --all $(VERSION_FLAGS) $(LAUNCHER_FLAGS)
 	$(MAKE) --no-print-directory report
 
 list: $(INSTALLED) ## The registered studies, their sweeps and claims
@@ -87,7 +92,7 @@ collect: $(INSTALLED) ## Gather the newest sweep of each of STUDY's experiments 
 	$(STUDIES_CLI) collect $(STUDY) $(VERSION_FLAGS)
 
 seeds: $(INSTALLED) ## Add to STUDY's collected runs the seeds its undecided claims' next looks need (5 -> 10 -> 20), judge and draw again
-	$(STUDIES_CLI) seeds $(STUDY) $(VERSION_FLAGS)
+	$(STUDIES_CLI) seeds $(STUDY) $(VERSION_FLAGS) $(LAUNCHER_FLAGS)
 
 figures: $(INSTALLED) ## Judge STUDY's claims and draw its figures and summary from its collected tables (works on a fresh clone)
 	$(STUDIES_CLI) render $(STUDY) $(VERSION_FLAGS)
@@ -106,7 +111,7 @@ fashion-mnist: ## The full Fashion-MNIST (70,000 images) offline, for data=fashi
 # Any other target is a study's name: the registry (bn-study-studies list) says which exist.
 .DEFAULT:
 	@$(MAKE) --no-print-directory $(INSTALLED)
-	$(STUDIES_CLI) run $@ $(VERSION_FLAGS)
+	$(STUDIES_CLI) run $@ $(VERSION_FLAGS) $(LAUNCHER_FLAGS)
 
 bench: $(INSTALLED) ## Speed: Figure 1's MLP as the tutorials train, as bare Keras and in bn-study; the Keras-blog CNN against bare TensorFlow; where a study's time goes; the quick path -> results/bench/
 	$(BIN)/bn-study-bench

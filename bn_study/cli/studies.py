@@ -22,6 +22,7 @@ import ctypes
 import functools
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -84,9 +85,31 @@ def check(study: Study, version: Version, selected: list[str] = ()) -> pd.DataFr
     return planned
 
 
-def run_sweeps(study: Study, version: Version, results: Path, selected: list[str] = ()) -> list[Path]:
+# The overrides a study passes on to every sweep it runs (--launcher, make's LAUNCHER): where and how its jobs run,
+# never what they train, which the study's plan and claims fix.
+LAUNCHER_KEYS = ("hydra/launcher=", "hydra.launcher.", "+hydra.launcher.", "++hydra.launcher.")
+
+
+def launcher_overrides(text: str) -> list[str]:
+    """`text` as overrides, each of them a launcher's setting (ConfigError in one line otherwise)."""
+    try:
+        words = shlex.split(text)
+    except ValueError as err:
+        raise ConfigError(f"--launcher {text!r}: {err}") from None
+    for word in words:
+        if not word.startswith(LAUNCHER_KEYS):
+            raise ConfigError(
+                f"--launcher {word}: only the launcher's settings (hydra/launcher=<name>, hydra.launcher.<key>=...) pass "
+                "to a study's sweeps; anything else would change the runs its claims read"
+            )
+    return words
+
+
+def run_sweeps(
+    study: Study, version: Version, results: Path, selected: list[str] = (), launcher: list[str] = ()
+) -> list[Path]:
     """Each of the study's sweeps in a sweep folder of its own (the newest one again if it did not finish,
-    so a killed study resumes); returns the folders."""
+    so a killed study resumes), on `launcher`'s settings; returns the folders."""
     folders = []
     started = stamp()
     for name in study.sweeps:
@@ -94,7 +117,7 @@ def run_sweeps(study: Study, version: Version, results: Path, selected: list[str
             _unfinished(results / (name + version.suffix) / "sweeps", study)
             or results / (name + version.suffix) / "sweeps" / f"{started}_{study.name}"
         )
-        _sweep(study, version, name, [*plan.base(name, version), *selected], folder)
+        _sweep(study, version, name, [*plan.base(name, version), *selected, *launcher], folder)
         folders.append(folder)
     return folders
 
@@ -124,7 +147,7 @@ def _sweep(study: Study, version: Version, name: str, overrides: list[str], fold
         raise StageError(f"sweep {name} failed (its folder {folder} resumes with `{version.command(study.name)}`)")
 
 
-def add_seeds(study: Study, version: Version, results: Path, planned: pd.DataFrame) -> int:
+def add_seeds(study: Study, version: Version, results: Path, planned: pd.DataFrame, launcher: list[str] = ()) -> int:
     """Seeds on demand (claims.sequential): judge the study's collected runs; for every claim still undecided at its
     look, run the seeds its next look needs in exactly the cells its sides read, add them to the collection, judge
     again, until no claim asks for more. Planned runs the collection lacks (a sweep the study gained since it was
@@ -162,7 +185,9 @@ def add_seeds(study: Study, version: Version, results: Path, planned: pd.DataFra
             jobs_file = folder / sweep.JOBS
             if not jobs_file.exists():
                 write_json_atomic(jobs_file, job_list)
-            _sweep(study, version, name, [*plan.base(name, version), f"hydra.sweeper.jobs={jobs_file}"], folder)
+            _sweep(
+                study, version, name, [*plan.base(name, version), f"hydra.sweeper.jobs={jobs_file}", *launcher], folder
+            )
             parts.append(only_planned(collect.collect(folder), planned, out.name, folder))
         previous = collect.Collected(runs, curves, [], json.loads((out / collect.MANIFEST).read_text())["sources"])
         merged = collect.combined([previous, *parts])
@@ -376,11 +401,18 @@ def main(argv: list[str] | None = None) -> int:
         help="train its MNIST sweeps on a fixed stratified N of the training images (data.train_size), into results/<study>[_<data>]_nN/",
     )
     parser.add_argument("--results", type=Path, default=collect.RESULTS, help="results root (default: results)")
+    parser.add_argument(
+        "--launcher",
+        default="",
+        help="run and seeds: launcher overrides for every sweep, e.g. 'hydra/launcher=submitit_slurm "
+        "hydra.launcher.partition=cpu' (make's LAUNCHER=...)",
+    )
     args = parser.parse_args(argv)
     if args.stage in ("render", "report") and not args.results.is_dir():
         print(f"bn-study-studies: error: --results {args.results}: no such folder", file=sys.stderr)
         return 2
     try:
+        launcher = launcher_overrides(args.launcher)
         flags = Version(args.quick, args.data, args.train_size)
         chosen = [get(name) for name in args.study] or (
             list(studies().values()) if args.all or args.stage in ("list", "check") else []
@@ -402,10 +434,10 @@ def main(argv: list[str] | None = None) -> int:
                     s, version, args.results
                 )  # after the studies run before it: a pilot collected just now
             if args.stage == "run":
-                folders = run_sweeps(s, version, args.results, selected)
+                folders = run_sweeps(s, version, args.results, selected, launcher)
                 collect_study(s, version, args.results, planned, folders)
             if args.stage in ("run", "seeds"):
-                print(f"[{s.name}] {add_seeds(s, version, args.results, planned)} runs added for later looks")
+                print(f"[{s.name}] {add_seeds(s, version, args.results, planned, launcher)} runs added for later looks")
             if args.stage == "collect":
                 collect_study(s, version, args.results, planned)
             if args.stage in ("run", "seeds", "render"):

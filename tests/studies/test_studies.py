@@ -707,3 +707,17 @@ def test_every_committed_by_config_table_is_its_runs_grouped_by_configuration_no
         runs, _ = collect.load(manifest.parent)
         committed = pd.read_csv(manifest.parent / collect.CONFIGS_TABLE, low_memory=False)
         assert len(committed) == len(stats.by_config(runs)), manifest.parent.name
+
+
+def test_a_launcher_passes_to_every_sweep_of_a_study_and_nothing_else_does(tmp_path, monkeypatch, capsys):
+    seen = []
+    monkeypatch.setattr(cli, "_sweep", lambda study, version, name, overrides, folder: seen.append(overrides))
+    study = registry.get("normalizers")  # a study of several sweeps
+    launcher = cli.launcher_overrides("hydra/launcher=basic 'hydra.launcher.note=a b'")
+    cli.run_sweeps(study, Version(quick=True), tmp_path, [], launcher)
+    assert len(seen) == len(study.sweeps) and all(
+        o[-2:] == ["hydra/launcher=basic", "hydra.launcher.note=a b"] for o in seen
+    )
+    assert cli.main(["run", "input_bn", "--quick", "--results", str(tmp_path), "--launcher", "model.bn=before"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("bn-study-studies: error: --launcher model.bn=before: only")
