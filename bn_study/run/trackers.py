@@ -213,7 +213,8 @@ class Trackers:
             except Exception as err:
                 log.warning("WARNING MLflow: could not record the status: %s: %s", type(err).__name__, err)
             finally:
-                mlflow.end_run("FINISHED" if status in ("done", "diverged") else "FAILED")
+                # a diverged network is not a finished run: its numbers end in NaN (the tag says which kind of end)
+                mlflow.end_run("FINISHED" if status == "done" else "FAILED")
                 self._mlflow = None
 
 

@@ -121,3 +121,24 @@ def test_bad_trackers_are_refused_before_any_run(tmp_path, overrides, message):
     out = tmp_path / "run"
     assert message in refused(cli(*TINY, f"hydra.run.dir={out}", *overrides))
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_diverged_run_ends_failed_in_mlflow_with_its_status_tagged(tmp_path):
+    results = tmp_path / "results"
+    proc = cli(
+        *TINY,
+        "model.activation=relu",
+        "optimizer.lr=1e6",
+        "logger=mlflow",
+        "study=logged",
+        f"paths.results={results}",
+        f"hydra.run.dir={results / 'run'}",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert records.read_run(results / "run")["status"] == "diverged"
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("logged").experiment_id])
+    assert run.info.status == "FAILED" and run.data.tags["bn_study.status"] == "diverged"
