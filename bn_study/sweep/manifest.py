@@ -228,13 +228,25 @@ def _swept(overrides: Sequence[str], jobs: Optional[list[list[str]]]) -> list[st
     return [o for o in overrides if o.split("=", 1)[0] in varying] or list(overrides)
 
 
+def available_cores() -> int:
+    """The cores this job may use: a scheduler's allocation where it names one (SLURM_CPUS_PER_TASK: SLURM without a
+    task plugin pins nothing), else the CPUs the process is pinned to (a cgroup, taskset), else the machine's."""
+    allocated = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if allocated.isdigit() and int(allocated) > 0:
+        return int(allocated)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def parallel_jobs() -> int:
     """How many jobs the current launcher runs at once on this machine (1 for the basic launcher)."""
     if not HydraConfig.initialized():
         return 1
     launcher = HydraConfig.get().launcher
     target = str(launcher.get("_target_", ""))
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     if "Joblib" in target:
         n = launcher.get("n_jobs") or -1
         return cores if n < 0 else min(n, cores)
@@ -245,9 +257,10 @@ def parallel_jobs() -> int:
 
 
 def threads_per_job() -> Optional[int]:
-    """CPU threads one job may use; None leaves TensorFlow's default (all cores)."""
-    n = parallel_jobs()
-    return None if n == 1 else max(1, (os.cpu_count() or 1) // n)
+    """CPU threads one job may use; None leaves TensorFlow's default (all the machine's cores), where the job has them
+    all to itself."""
+    n, cores = parallel_jobs(), available_cores()
+    return None if n == 1 and cores == (os.cpu_count() or 1) else max(1, cores // n)
 
 
 def limit_threads() -> str:

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from bn_study.cli import studies as studies_cli
+from bn_study.sweep import manifest
 from bn_study.tables import collect
 from tests.conftest import REPO, cli, refused
 
@@ -212,3 +213,10 @@ def test_parallel_launchers_run_the_sweep_with_threads_split(tmp_path, launcher,
         runtime = json.loads(run_json.read_text())["runtime"]
         assert launcher[0].split("=")[1] in runtime["launcher"].lower()
         assert runtime["intra_op_threads"] == str(threads)
+
+
+def test_a_job_takes_the_threads_its_scheduler_allocated(monkeypatch):
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
+    assert manifest.available_cores() == 1 and manifest.threads_per_job() == 1
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK")
+    assert manifest.available_cores() == len(os.sched_getaffinity(0))
