@@ -108,9 +108,15 @@ def sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    os.replace(staged(path, lambda tmp: tmp.write_text(text)), path)
+def write_atomic(path: Path, write) -> None:
+    """`write(tmp_path)` into a temporary file beside `path`, then renamed over it: `path` is the old file or the new
+    one, whole, after a crash."""
+    os.replace(staged(path, write), path)
     sync_folder(path.parent)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:

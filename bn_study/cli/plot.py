@@ -13,13 +13,11 @@ pooled into one curve: such a grouping is refused, naming what differs.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import yaml
 
-from bn_study.files import staged, sync_folder
 from bn_study.render import plots
 from bn_study.studies.common import StudyError, Tables, draw_band, median_curves
 from bn_study.tables import collect, stats
@@ -61,12 +59,7 @@ def plot(folder: Path, by: list[str] | None, where: dict, split: str, metric: st
     ax.set(xlabel="training steps", ylabel=f"{split} {metric}", title=folder.name + (f" ({chosen})" if chosen else ""))
     ax.legend(fontsize=7, loc="best")
     plots.caption(fig, f"{tables.band_note()}. {tables.data_note()}.")
-    path = out or folder / f"plot_{split}_{metric}.png"
-    tmp = staged(path, lambda target: fig.savefig(target, format="png", dpi=130))
-    plots.plt.close(fig)
-    os.replace(tmp, path)
-    sync_folder(path.parent)
-    return path
+    return plots.save_png(fig, out or folder / f"plot_{split}_{metric}.png", dpi=130)
 
 
 def main(argv: list[str] | None = None) -> int:

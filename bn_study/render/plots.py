@@ -7,6 +7,8 @@ from pathlib import Path
 
 import matplotlib
 
+from bn_study import files
+
 # Files only, no display needed; but a notebook kernel (which sets MPLBACKEND to its inline backend) or
 # a user's own MPLBACKEND keeps its choice.
 if "MPLBACKEND" not in os.environ:
@@ -34,6 +36,15 @@ def new_figure(ncols: int, nrows: int = 1, width: float = 4.2, height: float = 3
 def caption(fig, text: str) -> None:
     fig.get_layout_engine().set(h_pad=0.1)
     fig.supxlabel(text, fontsize=7.5, color="0.3", wrap=True)
+
+
+def save_png(fig, path: Path, dpi: int = 150) -> Path:
+    """`fig` as one PNG written atomically (a figure outside a study's staged outputs), then closed."""
+    try:
+        files.write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+    finally:
+        plt.close(fig)
+    return path
 
 
 def save(fig, stem: Path) -> list[Path]:

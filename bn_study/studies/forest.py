@@ -11,13 +11,11 @@ too, so that an effect of twenty margins and one of two both fit.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
 from bn_study.claims import verdicts
-from bn_study.files import staged, sync_folder
 from bn_study.render import plots
 
 COLORS = {"holds": "#2ca02c", "contradicted": "#d62728", "negligible": "#1f77b4", "inconclusive": "#a0a0a0"}
@@ -101,7 +99,4 @@ def draw(rows: list[tuple[str, str, list[dict | None]]], labels: list[str], capt
     handles.append(plots.plt.Line2D([], [], color="0.3", marker="o", mfc="white", lw=0, label="post hoc (hollow)"))
     fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), fontsize=8, frameon=False)
     plots.caption(fig, caption)
-    tmp = staged(path, lambda out: fig.savefig(out, format="png", dpi=150))
-    plots.plt.close(fig)
-    os.replace(tmp, path)
-    sync_folder(path.parent)
+    plots.save_png(fig, path)
