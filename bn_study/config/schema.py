@@ -253,9 +253,9 @@ class ProbeConfig:
 class LoggerConfig:
     """Trackers beside the CSV files (run.json, curves.csv), which are always written; each needs its extra."""
 
-    # TensorBoard event files in <run folder>/tensorboard/ (bn-study[tensorboard] to view them).
+    # TensorBoard event files in <run folder>/tensorboard/, every curve on the training-step axis (bn-study[tensorboard] to view them).
     tensorboard: bool = False
-    # An MLflow run per run: params, per-evaluation metrics, status (bn-study[mlflow]).
+    # An MLflow run per run: params, every curve on the training-step axis, status (bn-study[mlflow]).
     mlflow: bool = False
     # null: a local SQLite store, <paths.results>/mlflow.db; else a tracking server (http://host:5000) or another SQLite file (sqlite:///...).
     mlflow_uri: Optional[str] = None

@@ -366,13 +366,18 @@ class _Loop:
             probed = [probe.measure(whole) for probe in self.compiled.probes]
         with self._timed("writing"):
             for values_by_split in (measured, *probed):
-                for split, values in values_by_split.items():
-                    self.writer.log(step, split, values)
+                self._log(step, values_by_split)
             self.writer.flush()
         if self.saver and self.saver.due():
             with self._timed("checkpoints"):
                 self.saver.save(step, measured, round(self.wall(), 3))
         return measured
+
+    def _log(self, step: int, values_by_split: dict[str, dict[str, float]]) -> None:
+        """To the curves, and to TensorBoard and MLflow on the same step axis."""
+        for split, values in values_by_split.items():
+            self.writer.log(step, split, values)
+        self.trackers.log(step, values_by_split)
 
     @contextlib.contextmanager
     def _timed(self, phase: str):
@@ -415,7 +420,7 @@ class _Loop:
                     break
         train = {k: v / examples for k, v in seen.items()}
         with self._timed("writing"):
-            self.writer.log(self.step, "train", train)
+            self._log(self.step, {"train": train})
         if self.diverged_at is not None:
             return
         self.measured = self.evaluate(self.step)
@@ -433,8 +438,7 @@ class _Loop:
         splits, writer = self.trainer.splits, self.writer
         if self.diverged_at is not None:
             # The network is non-finite from here on: record NaN where the run stopped, nothing after it.
-            for split in splits:
-                writer.log(self.step, split, {"loss": math.nan, "accuracy": math.nan})
+            self._log(self.step, {split: {"loss": math.nan, "accuracy": math.nan} for split in splits})
             writer.flush()
             log.info("[%s] diverged: %s at step %d", _label(self.cfg), self.why, self.diverged_at)
             status, final = "diverged", {f"{split}_{k}": math.nan for split in splits for k in ("loss", "accuracy")}

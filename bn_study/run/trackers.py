@@ -1,7 +1,12 @@
 """What watches a run besides its CSV files: TensorBoard, MLflow and any Keras callback.
 
-The training loop is custom (many steps per compiled call), so Keras callbacks are driven by hand through a
-`keras.callbacks.CallbackList`: each evaluation interval is one "epoch" to them, and its `logs` hold the
+TensorBoard and MLflow get what the curves get, on the same axis: every evaluation (step 0 included), every
+probe, and each interval's training means, at the training step they belong to (`log`), under
+`<split>/<metric>` (TensorBoard) and `<split>_<metric>` (MLflow). Their store is made before any run starts
+(`check`): the runs of a sweep only open it.
+
+The training loop is custom (many steps per compiled call), so a user's Keras callbacks are driven by hand
+through a `keras.callbacks.CallbackList`: each evaluation interval is one "epoch" to them, and its `logs` hold the
 interval's training loss and accuracy, `val_*` and `test_*` (Keras's naming), and `step`. A callback may stop
 the run (`model.stop_training`, as EarlyStopping sets it); per-step hooks are never called, which keeps the
 compiled loop as fast as without callbacks.
@@ -61,22 +66,29 @@ def _callback_objects(callbacks: dict) -> list:
 
 def check(run: RunConfig) -> None:
     """Everything that would stop the trackers or callbacks, raised as one ConfigError line (once per distinct
-    setting: a sweep checks each of its jobs)."""
+    setting: a sweep checks each of its jobs). MLflow's store and the study's experiment in it are made here, once,
+    so that no run of a sweep spends its time (or races another) creating them."""
     if run.logger.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ConfigError(
             "logger.tensorboard=true: TensorBoard is not installed (TensorFlow's summaries need it): pip install 'bn-study[tensorboard]'"
         )
     if run.logger.mlflow or run.callbacks:
-        _check(json.dumps([mlflow_uri(run) if run.logger.mlflow else None, run.callbacks], sort_keys=True, default=str))
+        store = [mlflow_uri(run), run.study, _artifacts(run)] if run.logger.mlflow else None
+        _check(json.dumps([store, run.callbacks], sort_keys=True, default=str))
+
+
+def _artifacts(run: RunConfig) -> str | None:
+    """Beside the local store, not in ./mlruns of whatever folder the run was started from; a server's own."""
+    return None if run.logger.mlflow_uri else (Path(run.paths.results) / MLFLOW_ARTIFACTS).resolve().as_uri()
 
 
 @functools.lru_cache(maxsize=None)
 def _check(key: str) -> None:
-    uri, callbacks = json.loads(key)
-    if uri is not None:
+    store, callbacks = json.loads(key)
+    if store is not None:
         if importlib.util.find_spec("mlflow") is None:
             raise ConfigError("logger.mlflow=true: MLflow is not installed: pip install 'bn-study[mlflow]'")
-        _check_mlflow(uri)
+        _open_mlflow(*store)
     _callback_objects(callbacks)
 
 
@@ -100,18 +112,25 @@ def _one_quick_try():
 MLFLOW_URIS = "http(s)://host:port (a tracking server) or sqlite:///path/to/mlflow.db (null: <paths.results>/mlflow.db)"
 
 
-def _check_mlflow(uri: str) -> None:
-    if uri.startswith("sqlite:///"):  # asking the store would create it: whether it can be is enough
+def _open_mlflow(uri: str, study: str, artifacts: str | None) -> None:
+    """The store at `uri` (made if it is a new SQLite file) with the study's experiment in it."""
+    if uri.startswith("sqlite:///"):
         folder = Path(uri.removeprefix("sqlite:///")).parent
         if not os.access(next(p for p in (folder, *folder.parents) if p.exists()), os.W_OK):
             raise ConfigError(f"logger.mlflow_uri={uri}: {folder} cannot be written")
-        return
-    # TensorFlow, MLflow (an extra) and Hydra's instantiate only for a run that asks for trackers or callbacks
+        folder.mkdir(parents=True, exist_ok=True)
+    # MLflow, an extra, only for a run that logs to it
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     try:
         with _one_quick_try():
-            MlflowClient(uri).search_experiments(max_results=1)
+            client = MlflowClient(uri)
+            if client.get_experiment_by_name(study) is None:
+                try:
+                    client.create_experiment(study, artifact_location=artifacts)
+                except MlflowException:
+                    pass  # another sweep made it first
     except Exception as err:
         if uri.startswith(("http://", "https://")):
             raise ConfigError(
@@ -122,7 +141,8 @@ def _check_mlflow(uri: str) -> None:
 
 
 class Trackers:
-    """The run's callbacks (the user's, then TensorBoard and MLflow if asked for), driven at each evaluation."""
+    """TensorBoard and MLflow, given every logged number at its step (`log`), and the user's callbacks, driven at
+    each evaluation."""
 
     def __init__(
         self,
@@ -139,25 +159,17 @@ class Trackers:
         import keras
 
         callbacks = _callback_objects(run.callbacks)
-        self._mlflow = None
+        self._tensorboard = self._mlflow = None
         if run.logger.tensorboard:
-            callbacks.append(
-                keras.callbacks.TensorBoard(log_dir=str(Path(folder) / TENSORBOARD_DIR), write_graph=False)
-            )
+            import tensorflow as tf  # its summary writer: only for a run that logs to TensorBoard
+
+            self._tensorboard = tf.summary.create_file_writer(str(Path(folder) / TENSORBOARD_DIR))
         if run.logger.mlflow:
             # MLflow, an extra, only for a run that logs to it
             import mlflow
-            from mlflow.exceptions import MlflowException
-            from mlflow.keras import MlflowCallback
 
+            check(run)  # the store and the experiment: made once per process, by the sweep before its runs
             mlflow.set_tracking_uri(mlflow_uri(run))
-            if run.logger.mlflow_uri is None and mlflow.get_experiment_by_name(run.study) is None:
-                # Artifacts beside the local store, not in ./mlruns of whatever folder the run was started from.
-                artifacts = (Path(run.paths.results) / MLFLOW_ARTIFACTS).resolve().as_uri()
-                try:
-                    mlflow.create_experiment(run.study, artifact_location=artifacts)
-                except MlflowException:
-                    pass  # another run of the sweep made it first
             mlflow.set_experiment(run.study)
             if mlflow_run_id:
                 self._mlflow = mlflow.start_run(run_id=mlflow_run_id)
@@ -166,7 +178,6 @@ class Trackers:
                     run_name=Path(folder).name, tags={"bn_study.folder": str(Path(folder).resolve())}
                 )
                 mlflow.log_params({k: str(v)[:500] for k, v in flatten_config(identity(run)).items()})
-            callbacks.append(MlflowCallback(self._mlflow))
         self.model = model
         self.active = bool(callbacks)
         if self.active:
@@ -179,6 +190,26 @@ class Trackers:
     @property
     def mlflow_run_id(self) -> str | None:
         return self._mlflow.info.run_id if self._mlflow is not None else None
+
+    def log(self, step: int, values_by_split: dict[str, dict[str, float]]) -> None:
+        """What the curves get at `step` ({split: {metric: value}}: an evaluation, a probe, an interval's training
+        means), on the training-step axis."""
+        if self._tensorboard is not None:
+            import tensorflow as tf  # imported by __init__ for this run already
+
+            with self._tensorboard.as_default():
+                for split, values in values_by_split.items():
+                    for metric, value in values.items():
+                        tf.summary.scalar(f"{split}/{metric}", float(value), step=step)
+        if self._mlflow is not None:
+            import mlflow  # imported by __init__ for this run already
+
+            flat = {
+                f"{split}_{metric}": float(v)
+                for split, values in values_by_split.items()
+                for metric, v in values.items()
+            }
+            mlflow.log_metrics(flat, step=step, synchronous=True)
 
     def begin(self) -> None:
         if self.active:
@@ -205,6 +236,9 @@ class Trackers:
                 self._list.on_train_end(logs or {})
         except Exception as err:
             log.warning("WARNING a callback failed to end: %s: %s", type(err).__name__, err)
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+            self._tensorboard = None
         if self._mlflow is not None:
             import mlflow  # an extra: imported above for this run already
 

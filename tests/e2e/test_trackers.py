@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -72,22 +73,26 @@ def _events(folder) -> dict[str, dict[int, float]]:
         for raw in tf.data.TFRecordDataset(str(path)):
             event = tf.compat.v1.Event.FromString(raw.numpy())
             for value in event.summary.value:
-                found.setdefault(f"{path.parent.name}/{value.tag}", {})[event.step] = float(
-                    tf.make_ndarray(value.tensor)
-                )
+                found.setdefault(value.tag, {})[event.step] = float(tf.make_ndarray(value.tensor))
     return found
 
 
-def test_tensorboard_and_mlflow_hold_the_runs_numbers(tmp_path):
+def test_tensorboard_and_mlflow_hold_the_curves_on_the_training_step(tmp_path):
+    """Every curve the CSV holds, step 0 and the probe included, at the same steps: not Keras's epoch index."""
     results = tmp_path / "results"
     out = results / "logged"
     proc = cli(*TINY, "logger=[tensorboard,mlflow]", "study=logged", f"paths.results={results}", f"hydra.run.dir={out}")
     assert proc.returncode == 0, proc.stderr
-    test_acc, val_acc = _curve(out, "test", "accuracy"), _curve(out, "val", "accuracy")
+    curves = pd.read_csv(out / records.CURVES_CSV)
+    expected = {
+        (split, metric): rows.set_index("step")["value"].to_dict()
+        for (split, metric), rows in curves.groupby(["split", "metric"])
+    }
+    assert {step for (split, _), c in expected.items() if split == "test" for step in c} == {0, 20, 40, 60}
+    assert ("probe", "p50") in expected and ("train", "loss") in expected
 
     events = _events(out / "tensorboard")
-    assert events["train/epoch_test_accuracy"] == pytest.approx({i: test_acc[s] for i, s in enumerate((20, 40, 60))})
-    assert events["validation/epoch_accuracy"] == pytest.approx({i: val_acc[s] for i, s in enumerate((20, 40, 60))})
+    assert {tag: pytest.approx(c) for tag, c in events.items()} == {f"{s}/{m}": c for (s, m), c in expected.items()}
 
     from mlflow import MlflowClient
 
@@ -95,11 +100,13 @@ def test_tensorboard_and_mlflow_hold_the_runs_numbers(tmp_path):
     (run,) = client.search_runs([client.get_experiment_by_name("logged").experiment_id])
     assert run.info.status == "FINISHED" and run.data.tags["bn_study.status"] == "done"
     assert run.data.params["optimizer.lr"] == "0.01" and run.data.params["model.bn"] == "none"
-    history = client.get_metric_history(run.info.run_id, "test_accuracy")
-    assert {m.step: m.value for m in history} == pytest.approx({i: test_acc[s] for i, s in enumerate((20, 40, 60))})
-    assert (results / "mlflow-artifacts").is_dir() and not (
-        REPO / "mlruns"
-    ).exists()  # nothing lands in the folder it ran from
+    for (split, metric), c in expected.items():
+        history = client.get_metric_history(run.info.run_id, f"{split}_{metric}")
+        assert {m.step: m.value for m in history} == pytest.approx(c), (split, metric)
+    # artifacts beside the store, nothing in the folder it ran from
+    experiment = client.get_experiment_by_name("logged")
+    assert experiment.artifact_location == (results / "mlflow-artifacts").resolve().as_uri()
+    assert not (REPO / "mlruns").exists()
 
 
 @pytest.mark.parametrize(
@@ -142,3 +149,5 @@ def test_a_diverged_run_ends_failed_in_mlflow_with_its_status_tagged(tmp_path):
     client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("logged").experiment_id])
     assert run.info.status == "FAILED" and run.data.tags["bn_study.status"] == "diverged"
+    history = sorted(client.get_metric_history(run.info.run_id, "test_accuracy"), key=lambda m: m.step)
+    assert history[0].step == 0 and math.isnan(history[-1].value)  # NaN where it diverged, as the curves say
