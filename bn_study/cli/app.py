@@ -48,13 +48,18 @@ def main(cfg: DictConfig) -> float:
         hc.overrides.task, resolve=False
     )  # as typed: iterating would resolve a `${...}` in them
     multirun = hc.mode == RunMode.MULTIRUN
-    progress = sweep.JobProgress(Path(hc.sweep.dir), hc.job.num, overrides) if multirun else None
+    progress = None
     sweep.WORKING["run"] = folder
     try:
         with ownership.owned(
             folder, f"job folder {folder} of hydra.sweep.dir" if multirun else f"hydra.run.dir={folder}"
         ):
             run_cfg = checked(cfg)
+            if multirun:
+                if not sweep.records_upfront(hc):
+                    run_id = config_lib.config_id(config_lib.identity(run_cfg))
+                    sweep.record_job(Path(hc.sweep.dir), overrides, run_id, hc, run_cfg.objective)
+                progress = sweep.JobProgress(Path(hc.sweep.dir), hc.job.num, overrides)
             threads = sweep.limit_threads()
             from bn_study.run import execute as run  # imports TensorFlow: only once the config is known to be good
 

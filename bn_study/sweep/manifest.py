@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -109,6 +110,56 @@ def _write_manifest(sweep_dir: Path, jobs: list[list[str]], run_ids: list[str], 
         manifest = {**old, "run_ids": run_ids, "resumed_at": [*old.get("resumed_at", []), now()]}
         log.info("resuming sweep %s: %d jobs, finished ones are skipped", sweep_dir, len(jobs))
     write_json_atomic(path, manifest)
+
+
+def records_upfront(hc: DictConfig) -> bool:
+    """Whether the sweep's sweeper wrote sweep.json with every job before the first ran (bn-study's own does)."""
+    return str(hc.sweeper.get("_target_", "")).endswith("BNStudySweeper")
+
+
+def record_job(sweep_dir: Path, job: list[str], run_id: str, hc: DictConfig, objective: str) -> None:
+    """A sweeper that picks its jobs as it goes (Optuna's, Hydra's basic one) cannot list them before the first
+    runs: each job adds itself to sweep.json as it starts, so that the sweep is collected like any other. One job
+    writes at a time (a lock on the folder, which works across processes and a shared file system's hosts)."""
+    direction = hc.sweeper.get("direction")  # Optuna's: an enum member, minimize unless set
+    direction = getattr(direction, "name", direction)
+    wanted = "minimize" if objective.endswith("loss") else "maximize"
+    if direction is not None and direction != wanted:
+        raise ConfigError(
+            f"hydra.sweeper.direction={direction}: the objective ({objective}) is to {wanted[:-1]}e; "
+            f"set hydra.sweeper.direction={wanted}"
+        )
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(sweep_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        path = sweep_dir / MANIFEST
+        try:
+            manifest = json.loads(path.read_text())
+        except FileNotFoundError:
+            manifest = {
+                "sweep_dir": str(sweep_dir),
+                "created_at": now(),
+                # the trials the sweeper will run, where it says (k/N in the progress lines)
+                "n_jobs": hc.sweeper.get("n_trials"),
+                "jobs": [],
+                "run_ids": [],
+                "launcher": hc.launcher.get("_target_"),
+                "sweeper": hc.sweeper.get("_target_"),
+                "jobs_file": None,
+                "resumed_at": [],
+            }
+        except ValueError as err:
+            raise ConfigError(
+                f"hydra.sweep.dir={sweep_dir}: its {MANIFEST} is unreadable ({type(err).__name__}); "
+                "move the folder away or choose another"
+            ) from None
+        if job not in manifest["jobs"]:
+            manifest["jobs"].append(job)
+            manifest["run_ids"].append(run_id)
+            write_json_atomic(path, manifest)
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class JobProgress:

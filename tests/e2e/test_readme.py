@@ -9,6 +9,7 @@ import shlex
 
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ValueType
 
 from bn_study.cli import bench, bench_cnn, bench_quick, bench_studies, plot, verify
 from bn_study.cli import studies as studies_cli
@@ -66,12 +67,19 @@ def _jobs(args: list[str]) -> list[list[str]]:
     """Jobs of a multirun covering every swept value (the first job, then each other value alone): the
     sweeper itself checks the whole grid, and its tests check that it does."""
     parsed = OverridesParser.create().parse_overrides(args)
-    choices = [
-        [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override() else [o.input_line]
-        for o in parsed
-    ]
+    choices = [_values(o) for o in parsed]
     first = [values[0] for values in choices]
     return [first] + [first[:i] + [value] + first[i + 1 :] for i, values in enumerate(choices) for value in values[1:]]
+
+
+def _values(override) -> list[str]:
+    """Each value a swept override takes; a search's interval (Optuna's): its two ends."""
+    key = override.get_key_element()
+    if override.value_type == ValueType.INTERVAL_SWEEP:
+        return [f"{key}={override.value().start}", f"{key}={override.value().end}"]
+    if override.is_sweep_override():
+        return [f"{key}={v}" for v in override.sweep_string_iterator()]
+    return [override.input_line]
 
 
 def _check(command: str) -> None:

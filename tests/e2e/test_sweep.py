@@ -220,3 +220,44 @@ def test_a_job_takes_the_threads_its_scheduler_allocated(monkeypatch):
     assert manifest.available_cores() == 1 and manifest.threads_per_job() == 1
     monkeypatch.delenv("SLURM_CPUS_PER_TASK")
     assert manifest.available_cores() == len(os.sched_getaffinity(0))
+
+
+def test_an_optuna_search_selects_on_validation_and_is_collected_like_a_grid(tmp_path):
+    results = tmp_path / "results"
+    proc = cli(
+        "-m",
+        *FAST,
+        "hydra/sweeper=optuna",
+        "hydra.sweeper.direction=maximize",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.sampler.seed=0",
+        "optimizer.lr=tag(log,interval(0.01,3))",
+        "study=search",
+        f"paths.results={results}",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (sweep,) = (results / "search" / "sweeps").iterdir()
+    recorded = json.loads((sweep / manifest.MANIFEST).read_text())
+    records = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/run.json"))]
+    assert recorded["n_jobs"] == 3 and len(records) == 3 and "[3/3] done" in proc.stdout
+    assert sorted(recorded["run_ids"]) == sorted(r["run_id"] for r in records)
+    assert sorted(map(tuple, recorded["jobs"])) == sorted(tuple(r["overrides"]) for r in records)
+    # Optuna was given each trial's validation accuracy, not its test accuracy
+    best = (sweep / "optimization_results.yaml").read_text()
+    assert f"best_value: {max(r['final']['val_accuracy'] for r in records)}" in best
+
+    assert studies_cli.collect_command(["search", "--results", str(results)]) == 0
+    runs = pd.read_csv(results / "search" / "runs.csv")
+    assert sorted(runs["run_id"]) == sorted(r["run_id"] for r in records)
+
+
+def test_a_search_the_wrong_way_round_is_refused_before_it_trains(tmp_path):
+    """Optuna minimises unless told: minimising validation accuracy would select the worst trial."""
+    proc = cli(
+        "-m", *FAST, "hydra/sweeper=optuna", "hydra.sweeper.n_trials=2", "optimizer.lr=interval(0.01,1)", cwd=tmp_path
+    )
+    assert refused(proc) == (
+        "bn-study: error: hydra.sweeper.direction=minimize: the objective (val_accuracy) is to maximize; set hydra.sweeper.direction=maximize"
+    )
+    assert not (tmp_path / "results").exists()
