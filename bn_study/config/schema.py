@@ -198,6 +198,10 @@ class TrainerConfig:
     # Compile the training loop with XLA. null: yes, or without a GPU what the model's builder says (Builder.xla_on_cpu:
     # XLA's CPU convolutions and the LSTM's unrolled steps measured slower there).
     xla: Optional[bool] = None
+    # TensorFlow's op determinism, with TF32 off (float32 matrix products in full float32 on recent NVIDIA GPUs), so
+    # that a run repeats value for value on one GPU, at some cost in speed. null: on with a GPU, off without one (CPU
+    # kernels already repeat value for value on one host).
+    deterministic: Optional[bool] = None
     # Precise BN (Wu & Johnson 2021) as a run option: before each evaluation (the last one too), BN's population
     # statistics, recomputed over this many training batches with the weights frozen, replace its moving
     # averages. 0: the moving averages, as Keras keeps them.

@@ -25,7 +25,7 @@ from bn_study.probes import precise_bn
 from bn_study.probes import registry as probes
 from bn_study.run import checkpoints, provenance, records
 from bn_study.run.trackers import Trackers, epoch_logs
-from bn_study.run.train import MAX_CHUNK, BatchOrder, Head, Trainer, make_optimizer, use_xla
+from bn_study.run.train import MAX_CHUNK, BatchOrder, Head, Trainer, make_optimizer, set_determinism, use_xla
 
 log = logging.getLogger(__name__)
 # Every run of a sweep compiles fresh functions for its own model; TensorFlow's "retracing" warning about that is noise.
@@ -152,6 +152,7 @@ def graph_key(cfg: RunConfig) -> str:
         "subset_splits": sorted(cfg.trainer.subset_splits),
         "chunk": _chunk(cfg),
         "xla": use_xla(cfg.trainer.xla, cfg.model),
+        "deterministic": cfg.trainer.deterministic,  # kernels are chosen as functions are traced
     }
     for key in ("seed", "study", "quick", "tag"):
         c.pop(key, None)
@@ -166,6 +167,7 @@ def prepare(cfg: RunConfig) -> tuple[data_lib.Dataset, Compiled]:
     """Everything that can refuse the config before any file is written (data, model, probes), compiled
     or restarted from the compiled functions of an earlier run of the same graph."""
     data = data_lib.load(cfg.data)
+    set_determinism(cfg.trainer.deterministic)
     builders.check(cfg, data.spec)  # what was loaded, which may be a fallback: a batch larger than its training split
     probes.check(cfg)
     key = graph_key(cfg)
@@ -226,7 +228,7 @@ def execute(cfg: RunConfig, folder: Path, overrides: list[str] | None = None, ru
             "config": config,
             "data": data.describe(),
             "probe": compiled.probes[0].where if cfg.probe.enabled else None,
-            "runtime": {**(runtime or {}), **provenance.provenance(), **provenance.gpus()},
+            "runtime": {**(runtime or {}), **provenance.provenance(), **provenance.gpus(), **provenance.determinism()},
             "steps_planned": cfg.trainer.steps,
         },
         resume_at=resume.step if resume else None,

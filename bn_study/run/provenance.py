@@ -1,5 +1,5 @@
 """Where a run was made: package versions, the code's git commit, the CPU and its instruction-set level, whether
-oneDNN was on, the threads, the GPUs (model, driver, CUDA and cuDNN), and the command line (run.json's `versions`,
+oneDNN was on, the threads, the GPUs (model, driver, CUDA and cuDNN), op determinism and TF32, and the command line (run.json's `versions`,
 `runtime` and `command`)."""
 
 from __future__ import annotations
@@ -143,6 +143,19 @@ def gpus() -> dict:
         "cuda_built": build.get("cuda_version"),
         "cudnn_built": build.get("cudnn_version"),
         "gpu_memory_growth": [_memory_grows(tf.config.experimental.get_memory_growth(d)) for d in devices],
+    }
+
+
+def determinism() -> dict:
+    """What trainer.deterministic set for this run: TensorFlow's op determinism, and TF32 (float32 matrix products
+    rounded to TF32 on GPUs that have it)."""
+    # imports TensorFlow: called by a run, which has it loaded already
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config  # noqa: PLC2701 (the public API has no getter)
+
+    return {
+        "op_determinism": tf_config.is_op_determinism_enabled(),
+        "tf32": tf.config.experimental.tensor_float_32_execution_enabled(),
     }
 
 

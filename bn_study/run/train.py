@@ -31,6 +31,19 @@ def use_xla(requested: bool | None, model: ModelConfig) -> bool:
     return builders.xla_on_cpu(model) or bool(tf.config.list_physical_devices("GPU"))
 
 
+def set_determinism(requested: bool | None) -> bool:
+    """trainer.deterministic, for this process from now on (a sweep's runs may differ); returns whether it is on."""
+    on = bool(tf.config.list_physical_devices("GPU")) if requested is None else requested
+    if on:
+        tf.config.experimental.enable_op_determinism()
+    else:
+        from tensorflow.python.framework import config as tf_config  # noqa: PLC2701 (no public switch back off)
+
+        tf_config.disable_op_determinism()
+    tf.config.experimental.enable_tensor_float_32_execution(not on)
+    return on
+
+
 def make_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:
     lr = cfg.lr
     if cfg.decay_every:

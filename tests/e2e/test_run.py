@@ -75,6 +75,24 @@ def test_same_seed_same_curve_and_other_seed_differs(run_tiny):
     assert not np.array_equal(ca["value"].to_numpy(), cc["value"].to_numpy())
 
 
+def test_trainer_deterministic_repeats_is_recorded_and_is_switched_back_off_in_the_same_process(run_tiny):
+    """A sweep's runs share a process: a deterministic run must not leave the next one deterministic."""
+    runs = [
+        run_tiny("model.bn=before", *extra, name=name)
+        for name, extra in (
+            ("a", []),
+            ("b", ["trainer.deterministic=true"]),
+            ("c", ["trainer.deterministic=true"]),
+            ("d", []),
+        )
+    ]
+    values = [pd.read_csv(folder / "curves.csv")["value"].to_numpy() for _, folder in runs]
+    flags = [(r["runtime"]["op_determinism"], r["runtime"]["tf32"]) for r, _ in runs]
+    assert flags == [(False, True), (True, False), (True, False), (False, True)]  # no GPU here: off by default
+    assert np.array_equal(values[1], values[2]) and np.array_equal(values[0], values[3])
+    assert runs[0][0]["run_id"] != runs[1][0]["run_id"]  # a setting that moves the numbers is part of the run
+
+
 def test_huge_learning_rate_without_bn_diverges(run_tiny):
     from bn_study.run import records
 
