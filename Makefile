@@ -30,7 +30,7 @@ VERSION_FLAGS += --train-size $(TRAIN_SIZE)
 endif
 STUDIES_CLI := $(BIN)/bn-study-studies
 
-.PHONY: help install install-dev test format test-slow reproduce fig1 fig1-fashion fig1-pilot studies list check report collect seeds figures verify fashion-mnist notebooks notebooks-sync bench clean-runs
+.PHONY: help install install-dev test format test-slow test-slurm test-ray reproduce fig1 fig1-fashion fig1-pilot studies list check report collect seeds figures verify fashion-mnist notebooks notebooks-sync bench clean-runs
 
 help: ## List the targets, and the studies (each is a target: make <study>)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -63,6 +63,12 @@ format: $(DEV_INSTALLED) ## Format the code and fix what the linter can (ruff); 
 
 test-slow: $(DEV_INSTALLED) ## Run the slower end-to-end tests (every study's quick version, the wheel in a fresh venv)
 	$(BIN)/python -m pytest -q -m slow
+
+test-slurm: $(DEV_INSTALLED) ## On a one-node SLURM cluster this starts and stops (root; apt-get install slurm-wlm slurmdbd munge mariadb-server): sweeps, cancel, resume, a study
+	$(BIN)/python -m pytest -q -m cluster tests/clusters/test_slurm.py
+
+test-ray: $(DEV_INSTALLED) ## On a Ray head this starts and stops (ray start --head): a sweep joined with address=auto, collected
+	$(BIN)/python -m pytest -q -m cluster tests/clusters/test_ray.py
 
 reproduce: fig1 ## The main job: the Figure 1 study (= make fig1)
 

@@ -127,3 +127,18 @@ def digest(path_or_bytes) -> dict:
     """What a file (or its bytes, read once) holds, to check it later: its size and SHA-256."""
     data = path_or_bytes if isinstance(path_or_bytes, bytes) else Path(path_or_bytes).read_bytes()
     return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def remove_if_empty(folder: Path) -> None:
+    """Remove `folder` if empty, and the parents made for it below the current folder (results/<study>/runs/) while
+    they are empty too: a refused run or sweep leaves nothing that looks like a result."""
+    stop = Path.cwd().resolve()
+    folder = Path(folder).resolve()
+    while True:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
+        if folder == stop or stop not in folder.parents:
+            return

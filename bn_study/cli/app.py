@@ -24,14 +24,14 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from bn_study import config as config_lib
-from bn_study import interrupts
+from bn_study import files, interrupts
 from bn_study.cli.commands import RUN_BY
 from bn_study.config import CONF_DIR, ConfigError, unknown_key
 from bn_study.data.datasets import DataUnavailable
 from bn_study.run.preflight import checked
 from bn_study.run.records import read_run
 from bn_study.sweep import manifest as sweep
-from bn_study.sweep import ownership
+from bn_study.sweep import ownership, scheduler
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def main(cfg: DictConfig) -> float:
                 runtime = {"launcher": hc.launcher.get("_target_"), "intra_op_threads": threads}
                 record = run.execute(run_cfg, folder, overrides=overrides, runtime=runtime)
     except BaseException as err:
-        _remove_if_empty(folder)  # died before training began: leave nothing that looks like a run
+        files.remove_if_empty(folder)  # died before training began: leave nothing that looks like a run
         if interrupts.caused(
             err
         ):  # as itself, not as what it broke (TensorFlow's tracing): Hydra reports errors at length
@@ -97,21 +97,6 @@ def main(cfg: DictConfig) -> float:
 def _accuracy(record: dict) -> str:
     acc = (record.get("final") or {}).get("test_accuracy")
     return f" (test acc {acc:.4f})" if isinstance(acc, float) and acc == acc else ""
-
-
-def _remove_if_empty(folder: Path) -> None:
-    """Remove `folder` if empty, and the parents Hydra made for it below the current folder (results/<study>/runs/)
-    while they are empty too."""
-    stop = Path.cwd().resolve()
-    folder = folder.resolve()
-    while True:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
-        folder = folder.parent
-        if folder == stop or stop not in folder.parents:
-            return
 
 
 def one_line(err: BaseException) -> str:
@@ -259,4 +244,7 @@ def cli() -> None:
             refuse(err)
         if isinstance(err, OSError):
             fail(err)
+        if isinstance(err, scheduler.SweepFailed):  # a job on SLURM or Ray: its one line, not the scheduler's traceback
+            print(f"bn-study: error: {err}", file=sys.stderr)
+            raise SystemExit(1) from None
         raise

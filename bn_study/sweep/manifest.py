@@ -23,7 +23,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from bn_study.config import ConfigError, config_id, identity
-from bn_study.files import now, write_json_atomic
+from bn_study.files import now, remove_if_empty, write_json_atomic
 from bn_study.run.preflight import checked
 from bn_study.run.records import RUN_JSON
 from bn_study.sweep.ownership import LOCK
@@ -70,6 +70,7 @@ def remove_if_fresh(sweep_dir: Path) -> None:
     """Undo a sweep folder that holds nothing but what Hydra wrote on starting it."""
     if sweep_dir.is_dir() and {p.name for p in sweep_dir.iterdir()} <= {"multirun.yaml", LOCK, JOBS}:
         shutil.rmtree(sweep_dir)
+        remove_if_empty(sweep_dir.parent)  # results/<study>/sweeps/, made for it
 
 
 def _write_manifest(sweep_dir: Path, jobs: list[list[str]], run_ids: list[str], config: DictConfig) -> None:

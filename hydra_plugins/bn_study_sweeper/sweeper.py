@@ -10,7 +10,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # noqa: PLC
 from hydra.core.config_store import ConfigStore
 
 from bn_study.sweep import manifest as sweep
-from bn_study.sweep import ownership
+from bn_study.sweep import ownership, scheduler
 
 
 @dataclass
@@ -40,11 +40,12 @@ class BNStudySweeper(BasicSweeper):
 
     def sweep(self, arguments: List[str]) -> Any:
         # Owned before Hydra writes multirun.yaml into it: a second copy of the sweep must not touch it.
-        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir = scheduler.prepare(self.config, self.launcher)
         sweep.WORKING["sweep"] = sweep_dir
         with ownership.owned(sweep_dir, f"hydra.sweep.dir={sweep_dir}"):  # refused here if another process owns it
             try:
-                return super().sweep(arguments)
+                with scheduler.watched(sweep_dir, self.config):
+                    return super().sweep(arguments)
             except Exception:
                 sweep.remove_if_fresh(sweep_dir)  # refused while parsing or checking the grid: leave no folder
                 raise

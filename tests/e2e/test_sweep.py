@@ -184,6 +184,13 @@ def test_bad_sweep_value_is_refused_before_any_run(tmp_path, grid, message):
     assert "start" not in proc.stdout and not sweep.exists()
 
 
+def test_a_refused_sweep_in_its_default_folder_leaves_no_results_folder(tmp_path):
+    """results/<study>/sweeps/<time>/ and the folders made for it are all removed."""
+    proc = cli("-m", *FAST, "model.activation=relu,bogus", cwd=tmp_path)
+    assert "model.activation: Invalid value 'bogus'" in refused(proc)
+    assert list(tmp_path.iterdir()) == []
+
+
 CORES = os.cpu_count() or 1
 
 
