@@ -16,6 +16,8 @@ import pytest
 from tests.conftest import REPO
 
 SLURM_SCRIPT = REPO / "tests" / "clusters" / "slurm.sh"
+# Where `ray start --head` writes the address that `address=auto` (and a plain local ray.init()) looks up.
+RAY_ADDRESS_FILE = Path("/tmp/ray/ray_current_cluster")
 
 
 def bn_study(*args: str, cwd: Path, env: dict, timeout: int = 600, program: str = "bn-study"):
@@ -77,9 +79,13 @@ def ray_head(tmp_path_factory) -> dict:
             time.sleep(1)
         yield env
     finally:
+        address = RAY_ADDRESS_FILE.read_text() if RAY_ADDRESS_FILE.exists() else None  # the head's, while it runs
         head.terminate()
         try:
             head.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
             head.wait()
+        # the head's address, which it leaves behind: a later local ray.init() would try to join the stopped head
+        if address is not None and RAY_ADDRESS_FILE.exists() and RAY_ADDRESS_FILE.read_text() == address:
+            RAY_ADDRESS_FILE.unlink()
