@@ -30,7 +30,7 @@ VERSION_FLAGS += --train-size $(TRAIN_SIZE)
 endif
 STUDIES_CLI := $(BIN)/bn-study-studies
 
-.PHONY: help install install-dev test format test-slow test-slurm test-ray reproduce fig1 fig1-fashion fig1-pilot studies list check report collect seeds figures verify fashion-mnist notebooks notebooks-sync bench clean-runs
+.PHONY: help install install-dev test format test-slow test-slurm test-ray test-gpu reproduce fig1 fig1-fashion fig1-pilot studies list check report collect seeds figures verify fashion-mnist notebooks notebooks-sync bench clean-runs
 
 help: ## List the targets, and the studies (each is a target: make <study>)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -69,6 +69,11 @@ test-slurm: $(DEV_INSTALLED) ## On a one-node SLURM cluster this starts and stop
 
 test-ray: $(DEV_INSTALLED) ## On a Ray head this starts and stops (ray start --head): a sweep joined with address=auto, collected
 	$(BIN)/python -m pytest -q -m cluster tests/clusters/test_ray.py
+
+test-gpu: $(DEV_INSTALLED) ## On a CUDA machine (install with EXTRAS=cuda): a GPU is seen, then the fast tests and fig1's quick version on it
+	@TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -c "import sys, tensorflow as tf; sys.exit(0 if tf.config.list_physical_devices('GPU') else 'make test-gpu: TensorFlow sees no GPU (on a CUDA machine: make install EXTRAS=cuda)')"
+	$(BIN)/python -m pytest -q
+	QUICK=1 $(MAKE) fig1
 
 reproduce: fig1 ## The main job: the Figure 1 study (= make fig1)
 

@@ -117,14 +117,16 @@ def run_sweeps(
             _unfinished(results / (name + version.suffix) / "sweeps", study)
             or results / (name + version.suffix) / "sweeps" / f"{started}_{study.name}"
         )
-        _sweep(study, version, name, [*plan.base(name, version), *selected, *launcher], folder)
+        _sweep(study, version, name, [*plan.base(name, version), *selected, *launcher], folder, launcher)
         folders.append(folder)
     return folders
 
 
-def _sweep(study: Study, version: Version, name: str, overrides: list[str], folder: Path) -> None:
+def _sweep(
+    study: Study, version: Version, name: str, overrides: list[str], folder: Path, launcher: list[str] = ()
+) -> None:
     """One sweep of the study, into `folder`, recording the study's claim hashes in its runs; refused, stopped or failed
-    in one line that says how to resume."""
+    in one line that says how to resume (on `launcher`, the settings it was given)."""
     command = [sys.executable, "-m", "bn_study", "-m", *overrides, f"hydra.sweep.dir={folder}"]
     print(f"[{study.name}] sweep {name}: {' '.join(command[3:])}", flush=True)
     declared = json.dumps(ledger.current_hashes({study.name: study})[study.name])
@@ -139,12 +141,14 @@ def _sweep(study: Study, version: Version, name: str, overrides: list[str], fold
         code = _stop(sweep_run)
     if code == 130:
         raise Interrupted(
-            f"sweep {name} stopped, its finished runs kept in {folder}; rerun `{version.command(study.name)}` to resume it"
+            f"sweep {name} stopped, its finished runs kept in {folder}; rerun `{version.command(study.name, launcher)}` to resume it"
         )
     if code == 2:
         raise Refused()  # the sweep said why, in its one line
     if code != 0:
-        raise StageError(f"sweep {name} failed (its folder {folder} resumes with `{version.command(study.name)}`)")
+        raise StageError(
+            f"sweep {name} failed (its folder {folder} resumes with `{version.command(study.name, launcher)}`)"
+        )
 
 
 def add_seeds(study: Study, version: Version, results: Path, planned: pd.DataFrame, launcher: list[str] = ()) -> int:
@@ -186,7 +190,12 @@ def add_seeds(study: Study, version: Version, results: Path, planned: pd.DataFra
             if not jobs_file.exists():
                 write_json_atomic(jobs_file, job_list)
             _sweep(
-                study, version, name, [*plan.base(name, version), f"hydra.sweeper.jobs={jobs_file}", *launcher], folder
+                study,
+                version,
+                name,
+                [*plan.base(name, version), f"hydra.sweeper.jobs={jobs_file}", *launcher],
+                folder,
+                launcher,
             )
             parts.append(only_planned(collect.collect(folder), planned, out.name, folder))
         previous = collect.Collected(runs, curves, [], json.loads((out / collect.MANIFEST).read_text())["sources"])

@@ -11,6 +11,7 @@ import functools
 import importlib
 import pkgutil
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -50,10 +51,12 @@ class Version:
             + ("_quick" if self.quick else "")
         )
 
-    def command(self, target: str) -> str:
-        """The make command for `target` in this version: 'QUICK=1 DATA=fashion_mnist make placement'."""
+    def command(self, target: str, launcher: tuple[str, ...] | list[str] = ()) -> str:
+        """The make command for `target` in this version, on `launcher`'s settings where given:
+        'QUICK=1 DATA=fashion_mnist make placement', 'LAUNCHER="hydra/launcher=submitit_slurm" make fig1'."""
         return " ".join(
             [
+                *([f"LAUNCHER={shlex.quote(shlex.join(launcher))}"] if launcher else []),
                 *(["QUICK=1"] if self.quick else []),
                 *([f"DATA={self.data}"] if self.data else []),
                 *([f"TRAIN_SIZE={self.train_size}"] if self.train_size else []),

@@ -36,10 +36,14 @@ def bn_study(*args: str, cwd: Path, env: dict, timeout: int = 600, program: str 
 def slurm(tmp_path_factory) -> dict:
     """The environment in which SLURM's commands (sbatch, squeue, scancel) reach the test cluster."""
     folder = tmp_path_factory.mktemp("slurm")
-    up = subprocess.run(["bash", str(SLURM_SCRIPT), "up", str(folder)], capture_output=True, text=True, timeout=180)
-    if up.returncode != 0:
+    try:
+        up = subprocess.run(["bash", str(SLURM_SCRIPT), "up", str(folder)], capture_output=True, text=True, timeout=180)
+        failed = up.stderr.strip() if up.returncode != 0 else None
+    except subprocess.TimeoutExpired:
+        failed = "not up within 3 minutes"
+    if failed is not None:  # stop what did start
         subprocess.run(["bash", str(SLURM_SCRIPT), "down", str(folder)], capture_output=True, text=True)
-        pytest.fail(f"the SLURM cluster did not start: {up.stderr.strip()}", pytrace=False)
+        pytest.fail(f"the SLURM cluster did not start: {failed}", pytrace=False)
     conf = up.stdout.strip().splitlines()[-1].removeprefix("export SLURM_CONF=")
     try:
         yield {**os.environ, "SLURM_CONF": conf, "PYTHONUNBUFFERED": "1"}

@@ -7,6 +7,7 @@ import functools
 import json
 import math
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -711,7 +712,7 @@ def test_every_committed_by_config_table_is_its_runs_grouped_by_configuration_no
 
 def test_a_launcher_passes_to_every_sweep_of_a_study_and_nothing_else_does(tmp_path, monkeypatch, capsys):
     seen = []
-    monkeypatch.setattr(cli, "_sweep", lambda study, version, name, overrides, folder: seen.append(overrides))
+    monkeypatch.setattr(cli, "_sweep", lambda study, version, name, overrides, folder, launcher: seen.append(overrides))
     study = registry.get("normalizers")  # a study of several sweeps
     launcher = cli.launcher_overrides("hydra/launcher=basic 'hydra.launcher.note=a b'")
     cli.run_sweeps(study, Version(quick=True), tmp_path, [], launcher)
@@ -721,3 +722,8 @@ def test_a_launcher_passes_to_every_sweep_of_a_study_and_nothing_else_does(tmp_p
     assert cli.main(["run", "input_bn", "--quick", "--results", str(tmp_path), "--launcher", "model.bn=before"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("bn-study-studies: error: --launcher model.bn=before: only")
+    # the resume hint of a study's failed sweep is the command that resumes it on the same launcher
+    assigned, *rest = shlex.split(Version(quick=True).command("fig1", launcher))
+    assert (
+        rest == ["QUICK=1", "make", "fig1"] and cli.launcher_overrides(assigned.removeprefix("LAUNCHER=")) == launcher
+    )

@@ -1,5 +1,5 @@
 """The package's stages import downward only: (tensorflow_startup, files, interrupts) -> config -> (data, models, probes) -> run
--> sweep -> tables -> claims -> render -> studies -> cli, read from every import in bn_study/, module-level and inside
+-> sweep -> tables -> claims -> render -> studies -> cli -> api, read from every import in bn_study/, module-level and inside
 functions alike. An import inside a function says why on its line or the line above (TensorFlow deferred, or another
 heavy or optional import)."""
 
@@ -26,6 +26,7 @@ STAGES = [
     "render",
     "studies",
     "cli",
+    "api",
 ]
 MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.parent != PACKAGE or p.stem not in ("__init__", "__main__"))
 
