@@ -596,7 +596,7 @@ def _fake_sweeps(monkeypatch, accuracy: dict, arms: str, claims) -> tuple:
     study = registry.Study("t", "t", "t", sweeps=("t",), claims=claims)
     swept = []
 
-    def sweep(study, version, name, overrides, folder):
+    def sweep(study, version, name, overrides, folder, launcher=()):
         swept.append(json.loads((folder / "jobs.json").read_text()))
 
     monkeypatch.setattr(cli, "_sweep", sweep)
