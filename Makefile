@@ -30,7 +30,7 @@ VERSION_FLAGS += --train-size $(TRAIN_SIZE)
 endif
 STUDIES_CLI := $(BIN)/bn-study-studies
 
-.PHONY: help install install-dev test format test-slow test-slurm test-ray test-gpu reproduce fig1 fig1-fashion fig1-pilot studies list check report collect seeds figures verify fashion-mnist notebooks notebooks-sync bench clean-runs
+.PHONY: help install install-dev test format test-slow test-slurm test-ray test-gpu reproduce study fig1 fig1-fashion fig1-pilot studies list check report collect seeds figures verify fashion-mnist notebooks notebooks-sync bench clean-runs
 
 help: ## List the targets, and the studies (each is a target: make <study>)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -89,6 +89,10 @@ fig1-pilot: fig1_pilot ## Why fig1 uses its learning rate: lr 0.1..8 x both arms
 studies: $(INSTALLED) ## Every registered study (their committed run time: README's table of studies), then results/REPORT.md
 	$(STUDIES_CLI) run --all $(VERSION_FLAGS) $(LAUNCHER_FLAGS)
 	$(MAKE) --no-print-directory report
+
+study: $(INSTALLED) ## A study declared in a YAML file, end to end like a registered one: make study FILE=path/to/question.yaml (docs/studies.md)
+	@test -n "$(FILE)" || { echo "make study: FILE=path/to/study.yaml is needed (docs/studies.md)" >&2; exit 2; }
+	$(STUDIES_CLI) run $(FILE) $(VERSION_FLAGS) $(LAUNCHER_FLAGS)
 
 list: $(INSTALLED) ## The registered studies, their sweeps and claims
 	@$(STUDIES_CLI) list

@@ -80,6 +80,15 @@ def experiment(root: Path, sweep: str) -> dict | None:
     return None
 
 
+def grid(root: Path, sweep) -> dict:
+    """A sweep a study file declares inline (registry.Grid) as data: the experiment file it starts from, as `experiment`
+    reads it, and its own keys, without the seeds it sweeps."""
+    return {
+        "experiment": experiment(root, sweep.experiment) if sweep.experiment else None,
+        **{part: plain({k: v for k, v in getattr(sweep, part) if k != "seed"}) for part in ("set", "grid", "quick")},
+    }
+
+
 def selection(study, root: Path) -> dict | None:
     """The rule by which `study` takes a setting from another study's runs; None where it takes none.
 
@@ -171,6 +180,7 @@ def hashes(studies: dict, root: Path) -> dict[str, dict[str, str]]:
     out = {}
     for name, study in studies.items():
         sweeps = {s: experiment(root, s) for s in study.sweeps}
+        sweeps.update({g.name: grid(root, g) for g in getattr(study, "grids", ())})
         selected = selection(study, root)
         out[name] = {c.id: claim_hash(c, sweeps, selected) for c in study.claims}
     return out

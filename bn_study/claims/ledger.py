@@ -156,6 +156,32 @@ def checked(results: Path, repo: Path) -> Ledger:
     return ledger
 
 
+def of_file(path: Path, study: str, hashes_of) -> tuple[Ledger, Path]:
+    """The ledger of a study declared in a file outside the package (claims.canonical cannot find it in old checkouts),
+    read from that file's own git history, and the repository it is in: an entry per claim per commit that changed the
+    file, oldest first, with the hash its declaration had there (`hashes_of`: the file's text -> {claim id: hash}; a
+    version that does not read as a study registers nothing). A file outside git, or never committed, registers nothing,
+    so its claims are judged post hoc. Its runs' cells are the runs' own (their sweep folders' time stamps)."""
+    folder = Path(path).resolve().parent
+    try:
+        repo = Path(_git(folder, "rev-parse", "--show-toplevel").strip())
+    except (LedgerError, OSError):
+        return Ledger(Path(os.devnull)), folder
+    name = Path(path).resolve().relative_to(repo).as_posix()
+    entries = []
+    for line in _git(repo, "log", "--reverse", "--format=%H %cI", "--", name).splitlines():
+        commit, at = line.split()
+        try:
+            hashes = hashes_of(_git(repo, "show", f"{commit}:{name}"))
+        except LedgerError:  # the file as it was there is no study (or is gone)
+            continue
+        entries += [
+            {"kind": "claim", "study": study, "claim": claim, "hash": digest, "at": at, "commit": commit}
+            for claim, digest in hashes.items()
+        ]
+    return Ledger(Path(os.devnull), entries), repo
+
+
 # -- git ------------------------------------------------------------------------------------------------
 def has_history(repo: Path) -> bool:
     """Whether `repo` is a git repository with its whole history (not a shallow clone)."""

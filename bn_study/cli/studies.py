@@ -29,14 +29,16 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from bn_study.claims import ClaimError, ledger, verdicts
+from bn_study.cli import app
 from bn_study.cli.commands import RUN_BY
 from bn_study.config import ConfigError, check_study_name
 from bn_study.files import now, stamp, write_json_atomic
 from bn_study.render import outputs as rendered
 from bn_study.run import provenance
-from bn_study.studies import plan, report
+from bn_study.studies import declaration, plan, report
 from bn_study.studies.registry import STUDY_DATASETS, Study, UnknownStudy, Version, get, studies
 from bn_study.sweep import manifest as sweep
 from bn_study.sweep import ownership
@@ -73,15 +75,38 @@ def selections(study: Study, version: Version, results: Path) -> list[str]:
 def planned_runs(study: Study, version: Version, results: Path) -> tuple[list[str], pd.DataFrame]:
     """The study's selections (`selections`) and every run its version plans at them."""
     selected = selections(study, version, results)
-    return selected, plan.planned(study.sweeps, version, tuple(selected))
+    return selected, _planned(study, version, selected)
+
+
+def _planned(study: Study, version: Version, selected: list[str]) -> pd.DataFrame:
+    """The study's planned runs; a study file's sweep that does not compose refused in one line naming it."""
+    if study.declared is None:
+        return plan.planned(map(study.sweep, study.sweeps), version, tuple(selected))
+    parts = []
+    for i, name in enumerate(study.sweeps):
+        try:
+            parts.append(plan.planned([study.sweep(name)], version, tuple(selected)))
+        except app.USAGE_ERRORS as err:
+            raise declaration.StudyFileError(
+                f"{study.declared.path}: sweeps[{i}] ({name}): {app.one_line(err)}"
+            ) from None
+    return pd.concat(parts, ignore_index=True)
 
 
 def check(study: Study, version: Version, selected: list[str] = ()) -> pd.DataFrame:
-    """Every planned run of the study's version (at the `selected` overrides), once its claims are checked against them."""
-    planned = plan.planned(study.sweeps, version, tuple(selected))
-    for claim in study.claims:
-        claim.check(planned)
-        claim.check_twin([c.id for c in study.claims])
+    """Every planned run of the study's version (at the `selected` overrides), once its claims (and a study file's arms)
+    are checked against them."""
+    planned = _planned(study, version, selected)
+    try:
+        if study.declared is not None:
+            declaration.check_arms(study.declared, planned)
+        for claim in study.claims:
+            claim.check(planned)
+            claim.check_twin([c.id for c in study.claims])
+    except ClaimError as err:
+        if study.declared is None:
+            raise
+        raise ClaimError(f"{study.declared.path}: {err}") from None  # which file: it may be any
     return planned
 
 
@@ -117,7 +142,7 @@ def run_sweeps(
             _unfinished(results / (name + version.suffix) / "sweeps", study)
             or results / (name + version.suffix) / "sweeps" / f"{started}_{study.name}"
         )
-        _sweep(study, version, name, [*plan.base(name, version), *selected, *launcher], folder, launcher)
+        _sweep(study, version, name, [*plan.base(study.sweep(name), version), *selected, *launcher], folder, launcher)
         folders.append(folder)
     return folders
 
@@ -193,7 +218,7 @@ def add_seeds(study: Study, version: Version, results: Path, planned: pd.DataFra
                 study,
                 version,
                 name,
-                [*plan.base(name, version), f"hydra.sweeper.jobs={jobs_file}", *launcher],
+                [*plan.base(study.sweep(name), version), f"hydra.sweeper.jobs={jobs_file}", *launcher],
                 folder,
                 launcher,
             )
@@ -247,7 +272,7 @@ def _stop(child: subprocess.Popen) -> int:
 
 def _version(names: list[str], chosen: list[Study], flags: Version) -> Version:
     """The version the flags say, or the one a version's folder name says (`fig1_fashion_mnist`): one for all."""
-    folders = [name != s.name for name, s in zip(names, chosen)]
+    folders = [name != s.name and not declaration.is_file(name) for name, s in zip(names, chosen)]
     if not any(folders):
         return flags
     named = {Version.of_folder(name, s.name) for name, s in zip(names, chosen)}
@@ -355,9 +380,15 @@ def render(study: Study, version: Version, results: Path, planned: pd.DataFrame)
         collection = rendered.collection_digest(folder)
         with rendered.staged(folder, collection, study.reads(results, version) if study.reads else []) as out:
             judged = verdicts.judge_all(study.claims, runs, curves, plan.first_look(planned))
-            # the repository the results belong to; where they sit outside one (a copy), the one this is run from
-            repo = results.resolve().parent if (results.resolve().parent / ".git").exists() else Path.cwd()
-            book, hashes = ledger.checked(results, repo), ledger.current_hashes({study.name: study})[study.name]
+            hashes = ledger.current_hashes({study.name: study})[study.name]
+            if study.name in studies():
+                # the repository the results belong to; where they sit outside one (a copy), the one this is run from
+                repo = results.resolve().parent if (results.resolve().parent / ".git").exists() else Path.cwd()
+                book = ledger.checked(results, repo)
+            else:  # a study file of the user's: its own git history registers its claims
+                book, repo = ledger.of_file(
+                    study.declared.path, study.name, functools.partial(_declared_hashes, study.declared.path)
+                )
             for record, claim in zip(judged, study.claims):
                 record["registration"] = ledger.assess(book, study.name, claim, hashes[claim.id], runs, repo)
                 record["post_hoc"] = record["registration"]["post_hoc"]
@@ -373,6 +404,15 @@ def render(study: Study, version: Version, results: Path, planned: pd.DataFrame)
                 study.render(folder, out)
             names = sorted(p.name for p in out.iterdir())
     return [folder / name for name in [*names, rendered.MANIFEST]]
+
+
+def _declared_hashes(path: Path, text: str) -> dict[str, str]:
+    """{claim id: hash} of a study file's text as a commit held it; none where it did not read as a study then."""
+    try:
+        study = declaration.parse(yaml.safe_load(text), path)
+    except (declaration.StudyFileError, yaml.YAMLError):
+        return {}
+    return ledger.current_hashes({study.name: study})[study.name]
 
 
 def requote(version: Version, results: Path) -> list[Path]:

@@ -36,15 +36,23 @@ def _clipped(value: float) -> float:
     return max(-EDGE, min(EDGE, value)) if not math.isnan(value) else value
 
 
-def draw(rows: list[tuple[str, str, list[dict | None]]], labels: list[str], caption: str, path: Path) -> None:
-    """`rows`: (question, row label, one verdict record or None per dataset of `labels`), in the order drawn, top down.
+def draw(
+    rows: list[tuple[str, str, list[dict | None]]],
+    labels: list[str],
+    caption: str,
+    path: Path,
+    width: float = 3.6,
+    row_height: float = 0.16,
+) -> None:
+    """`rows`: (question, row label, one verdict record or None per dataset of `labels`), in the order drawn, top down;
+    `width` of a panel and `row_height` in inches (a study's few claims need more room each than the report's many).
     Written atomically to `path` (PNG)."""
     headed = []
     for question, label, records in rows:
         if not headed or headed[-1][0] != question:
             headed.append((question, None, None))
         headed.append((question, label, records))
-    fig, axes = plots.new_figure(len(labels), 1, width=3.6, height=0.16 * len(headed) + 1.4, sharey=True)
+    fig, axes = plots.new_figure(len(labels), 1, width=width, height=row_height * len(headed) + 1.4, sharey=True)
     panels = list(np.ravel(axes))
     ys = range(len(headed), 0, -1)
     for column, (ax, title) in enumerate(zip(panels, labels)):

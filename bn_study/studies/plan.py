@@ -24,17 +24,22 @@ from bn_study.claims import sequential
 from bn_study.config import CONF_DIR, RunConfig, flatten_config
 from bn_study.probes import registry as probes
 from bn_study.run import preflight, records
-from bn_study.studies.registry import STUDY_DATASETS, Version
+from bn_study.studies.registry import STUDY_DATASETS, Grid, Version
 
 
 def conf_dir() -> str:
     return str(CONF_DIR)
 
 
-def base(experiment: str, version: Version = Version()) -> list[str]:
-    """The overrides that make `experiment` the given version: quick or full, and its dataset and training size, which
-    replace the experiment's own only where that is an MNIST-like one (a sweep on circles stays on circles)."""
-    overrides = [f"experiment={experiment}", f"quick={str(version.quick).lower()}"]
+def base(sweep: str | Grid, version: Version = Version()) -> list[str]:
+    """The overrides that make `sweep` (an experiment file's name, or a study file's Grid) the given version: quick or
+    full, and its dataset and training size, which replace the sweep's own only where that is an MNIST-like one (a sweep
+    on circles stays on circles). A Grid's swept keys are among them, as `key=a,b`."""
+    if isinstance(sweep, Grid):
+        start = [f"experiment={sweep.experiment}"] if sweep.experiment else []
+        overrides = [*start, f"quick={str(version.quick).lower()}", *sweep.overrides(version.quick)]
+    else:
+        overrides = [f"experiment={sweep}", f"quick={str(version.quick).lower()}"]
     if (version.data or version.train_size) and _dataset(*overrides) in STUDY_DATASETS:
         overrides += [f"data={version.data}"] if version.data else []
         overrides += [f"data.train_size={version.train_size}"] if version.train_size else []
@@ -44,7 +49,11 @@ def base(experiment: str, version: Version = Version()) -> list[str]:
 @functools.lru_cache(maxsize=None)
 def _dataset(*overrides: str) -> str:
     """The dataset these overrides compose to (composing takes a fifth of a second; the report asks hundreds of times)."""
-    return _composed(overrides).data.name
+    return _composed(tuple(o for o in overrides if not _swept(o))).data.name
+
+
+def _swept(override: str) -> bool:
+    return OverridesParser.create().parse_override(override).is_sweep_override()
 
 
 def _composed(overrides: tuple[str, ...]) -> DictConfig:
@@ -52,18 +61,22 @@ def _composed(overrides: tuple[str, ...]) -> DictConfig:
         return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
 
 
-def jobs(experiment: str, version: Version = Version(), extra: tuple[str, ...] = ()) -> list[list[str]]:
-    """The override list of every job of `experiment`'s sweep, as the sweeper expands it; `extra`: overrides given
-    with the sweep's own (a selection from another study, `Study.selected`)."""
-    base_overrides = [*base(experiment, version), *extra]
-    cfg = _composed(tuple(base_overrides))
-    params = OmegaConf.to_container(cfg.hydra.sweeper.params or {}, resolve=True)
-    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
-    return [[*base_overrides, *job] for chunk in BasicSweeper.split_arguments(parsed, None) for job in chunk]
+def jobs(sweep: str | Grid, version: Version = Version(), extra: tuple[str, ...] = ()) -> list[list[str]]:
+    """The override list of every job of the sweep, as the sweeper expands it: its file's grid, where the command line
+    (a Grid's swept keys) sweeps or sets a key of it, as the command line gives it; `extra`: overrides given with the
+    sweep's own (a selection from another study, `Study.selected`)."""
+    given = OverridesParser.create().parse_overrides([*base(sweep, version), *extra])
+    fixed = [o.input_line for o in given if not o.is_sweep_override()]
+    cfg = _composed(tuple(fixed))
+    params = OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=True) if cfg.hydra.sweeper.params else {}
+    keys = {o.get_key_element() for o in given}
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items() if k not in keys])
+    swept = [o for o in given if o.is_sweep_override()]
+    return [[*fixed, *job] for chunk in BasicSweeper.split_arguments([*parsed, *swept], None) for job in chunk]
 
 
 def configs(
-    experiment: str, version: Version = Version(), extra: tuple[str, ...] = ()
+    sweep: str | Grid, version: Version = Version(), extra: tuple[str, ...] = ()
 ) -> list[tuple[list[str], RunConfig]]:
     """Every job's overrides and validated config. Hydra composes once per distinct choice of config groups (the slow
     part); each job's plain `key=value` overrides are then set on a copy, as the sweeper's would be. The
@@ -73,7 +86,7 @@ def configs(
     composed: dict[tuple, DictConfig] = {}
     validated: dict[tuple, RunConfig] = {}
     out = []
-    planned_jobs = jobs(experiment, version, extra)
+    planned_jobs = jobs(sweep, version, extra)
     with initialize_config_dir(config_dir=conf_dir(), version_base="1.3"):
         for job in planned_jobs:
             parsed = parser.parse_overrides(job)
@@ -110,12 +123,13 @@ def subset_splits(cfg: RunConfig) -> frozenset:
 LOGGED = claims.LOGGED
 
 
-def planned(experiments: Iterable[str], version: Version = Version(), extra: tuple[str, ...] = ()) -> pd.DataFrame:
-    """One row per planned run: runs.csv's config columns, plus `splits` (what it will log), `subset_splits` (which of
-    them it measures on a subset before its last evaluation) and `job` (the overrides that launch it)."""
+def planned(sweeps: Iterable[str | Grid], version: Version = Version(), extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One row per planned run of the sweeps (experiment files' names, or a study file's Grids: `Study.sweep`):
+    runs.csv's config columns, plus `splits` (what it will log), `subset_splits` (which of them it measures on a subset
+    before its last evaluation) and `job` (the overrides that launch it)."""
     rows = []
-    for experiment in experiments:
-        for job, cfg in configs(experiment, version, tuple(extra)):
+    for sweep in sweeps:
+        for job, cfg in configs(sweep, version, tuple(extra)):
             row = flatten_config(config_lib.to_dict(cfg))
             rows.append({**row, "splits": splits(cfg), "subset_splits": subset_splits(cfg), "job": tuple(job)})
     return pd.DataFrame(rows)
@@ -194,10 +208,11 @@ def lacking_jobs(planned: pd.DataFrame, runs: pd.DataFrame) -> dict[str, list[li
 
 
 def _by_experiment(jobs) -> dict[str, list[list[str]]]:
+    """Jobs by the sweep they belong to: a Grid's name (its `study=`), else their experiment file's."""
     out: dict[str, list[list[str]]] = {}
     for job in jobs:
-        experiment = next(o.split("=", 1)[1] for o in job if o.startswith("experiment="))
-        out.setdefault(experiment, []).append(list(job))
+        named = dict(o.split("=", 1) for o in job if o.startswith(("study=", "experiment=")))
+        out.setdefault(named.get("study") or named["experiment"], []).append(list(job))
     return out
 
 

@@ -84,6 +84,36 @@ class Version:
 
 
 @dataclass(frozen=True)
+class Grid:
+    """A sweep a study file declares inline (bn_study.studies.declaration): the experiment file it starts from (None: the
+    defaults), the keys it sets, the keys it sweeps (each a tuple of values) and what its quick version changes in
+    either. Its runs go to results/<name>/, as an experiment file's do."""
+
+    name: str
+    experiment: str | None = None
+    set: tuple = ()
+    grid: tuple = ()
+    quick: tuple = ()
+
+    def overrides(self, quick: bool) -> list[str]:
+        """The command line's overrides for it (its swept keys as `key=a,b`), the quick version's with `quick`."""
+        values = {**dict(self.set), **dict(self.grid), **(dict(self.quick) if quick else {})}
+        return [f"study={self.name}", *(f"{key}={_override(value)}" for key, value in values.items())]
+
+
+def _override(value) -> str:
+    """A value as Hydra's override grammar reads it back: a tuple as a sweep over its values."""
+    if isinstance(value, tuple):
+        return ",".join(_override(v) for v in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "null"
+    text = str(value)
+    return text if re.fullmatch(r"[\w.+\-/${}:]*", text) and text else "'" + text.replace("'", "\\'") + "'"
+
+
+@dataclass(frozen=True)
 class Study:
     name: str
     title: str
@@ -108,6 +138,15 @@ class Study:
     history: str = ""
     # Each time the committed runs were replaced by new ones: when, why, and what moved.
     reruns: str = ""
+    # The sweeps of `sweeps` it declares inline (a study file's), the others being experiment files.
+    grids: tuple[Grid, ...] = ()
+    # A study declared in a YAML file: the file, its arms and what its figures draw (declaration.Declared), which
+    # bn_study.studies.generic draws its figures and summary from.
+    declared: object = field(default=None, compare=False)
+
+    def sweep(self, name: str) -> "Grid | str":
+        """The sweep called `name`: its Grid where the study declares it inline, else the experiment file's name."""
+        return next((g for g in self.grids if g.name == name), name)
 
     def folder(self, results: Path, version: Version = Version()) -> Path:
         return results / (self.name + version.suffix)
@@ -131,13 +170,24 @@ class UnknownStudy(ValueError):
     pass
 
 
+# The package's studies declared in YAML files (bn_study.studies.declaration), one per file.
+DECLARED = Path(package.__file__).parent / "declared"
+# Studies read from a file given by its path this process (`get`), by name: not registered, but found by name as the
+# stages after the run look them up.
+_FROM_FILES: dict[str, Study] = {}
+
+
 @functools.lru_cache(maxsize=1)
 def studies() -> dict[str, Study]:
-    """Every registered study by name, in report order."""
+    """Every registered study by name, in report order: the package's modules' and its study files'."""
+    # declaration builds its studies from this module's Study: imported once this module is
+    from bn_study.studies import declaration
+
     found: list[Study] = []
     for info in pkgutil.iter_modules(package.__path__):
         module = importlib.import_module(f"{package.__name__}.{info.name}")
         found += [getattr(module, "STUDY")] if hasattr(module, "STUDY") else list(getattr(module, "STUDIES", []))
+    found += [declaration.load(path) for path in sorted(DECLARED.glob("*.yaml"))]
     by_name = {}
     for study in sorted(found, key=lambda s: (s.order, s.name)):
         if study.name in by_name:
@@ -147,9 +197,24 @@ def studies() -> dict[str, Study]:
 
 
 def get(name: str) -> Study:
-    """The study named `name`, or whose version's folder is called `name` (`fig1_quick`, `fig1_fashion_mnist`)."""
-    known = studies()
+    """The study named `name`, or whose version's folder is called `name` (`fig1_quick`, `fig1_fashion_mnist`), or the
+    one a YAML file declares (`name` its path)."""
+    # declaration builds its studies from this module's Study: imported once this module is
+    from bn_study.studies import declaration
+
+    if declaration.is_file(name):
+        study = declaration.load(Path(name))
+        registered = studies().get(study.name)
+        if registered is not None and (
+            registered.declared is None or registered.declared.path.resolve() != study.declared.path.resolve()
+        ):
+            raise declaration.StudyFileError(f"{name}: name: {study.name} is a registered study's; choose another")
+        _FROM_FILES[study.name] = study
+        return study
+    known = {**_FROM_FILES, **studies()}
     study = next((s for s in known.values() if name == s.folder(Path(), Version.of_folder(name, s.name)).name), None)
     if study is None:
-        raise UnknownStudy(f"study={name}: unknown study; choose one of: {', '.join(known)}")
+        raise UnknownStudy(
+            f"study={name}: unknown study; choose one of: {', '.join(studies())}, or name a study file (path/to/study.yaml)"
+        )
     return study

@@ -14,7 +14,8 @@ from hydra.core.override_parser.types import ValueType
 from bn_study.cli import bench, bench_cnn, bench_quick, bench_studies, plot, verify
 from bn_study.cli import studies as studies_cli
 from bn_study.run.preflight import checked
-from bn_study.studies.registry import studies
+from bn_study.studies import declaration
+from bn_study.studies.registry import Version, studies
 from tests.conftest import REPO, cli, compose_run
 
 # README and the reference pages it sends readers to: one text, checked alike.
@@ -107,7 +108,11 @@ def _check(command: str) -> None:
             ARGPARSE_CLIS[program]([*args, "--help"])  # argparse checks the arguments before it reaches --help
         assert parsed.value.code == 0, command
         if program == "bn-study-studies":
-            assert set(args[1:]) <= set(studies()), f"{command}: no such study"
+            names = [a for a in args[1:] if not a.startswith("-")]
+            files = [a for a in names if declaration.is_file(a)]
+            assert set(names) - set(files) <= set(studies()), f"{command}: no such study"
+            for path in files:  # a study file the docs show: it is there, and checks
+                assert studies_cli.check(declaration.load(REPO / path), Version()) is not None
     else:
         pytest.fail(f"README shows `{command}`, a command this test does not know how to check")
 
