@@ -83,7 +83,7 @@ class Ledger:
         """cell -> every commit that held runs of it (the ledger records each commit that held one earlier than known)."""
         out: dict[str, set[str]] = {}
         for e in self.entries:
-            if e["kind"] == "cell":
+            if e["kind"] == "cell" and e["commit"]:  # a cell seen only in tables git does not hold yet has none
                 out.setdefault(e["cell"], set()).add(e["commit"])
         return out
 
@@ -156,20 +156,25 @@ def checked(results: Path, repo: Path) -> Ledger:
     return ledger
 
 
-def of_file(path: Path, study: str, hashes_of) -> tuple[Ledger, Path]:
+def of_file(path: Path, study: str, hashes_of, seen: list[pd.DataFrame] = ()) -> tuple[Ledger, Path]:
     """The ledger of a study declared in a file outside the package (claims.canonical cannot find it in old checkouts),
     read from that file's own git history, and the repository it is in: an entry per claim per commit that changed the
     file, oldest first, with the hash its declaration had there (`hashes_of`: the file's text -> {claim id: hash}; a
     version that does not read as a study registers nothing). A file outside git, or never committed, registers nothing,
-    so its claims are judged post hoc. Its runs' cells are the runs' own (their sweep folders' time stamps)."""
+    so its claims are judged post hoc. A cell's first run is the earliest among `seen` (every collected runs table at
+    hand, any study's: a cell seen in another study's runs was seen), else among the study's own runs."""
     folder = Path(path).resolve().parent
     try:
         repo = Path(_git(folder, "rev-parse", "--show-toplevel").strip())
     except (LedgerError, OSError):
-        return Ledger(Path(os.devnull)), folder
+        return Ledger(Path(os.devnull), _cells_in(seen, folder)), folder
     name = Path(path).resolve().relative_to(repo).as_posix()
     entries = []
-    for line in _git(repo, "log", "--reverse", "--format=%H %cI", "--", name).splitlines():
+    try:
+        history = _git(repo, "log", "--reverse", "--format=%H %cI", "--", name).splitlines()
+    except LedgerError:  # a repository with no commit yet
+        history = []
+    for line in history:
         commit, at = line.split()
         try:
             hashes = hashes_of(_git(repo, "show", f"{commit}:{name}"))
@@ -179,7 +184,27 @@ def of_file(path: Path, study: str, hashes_of) -> tuple[Ledger, Path]:
             {"kind": "claim", "study": study, "claim": claim, "hash": digest, "at": at, "commit": commit}
             for claim, digest in hashes.items()
         ]
-    return Ledger(Path(os.devnull), entries), repo
+    return Ledger(Path(os.devnull), [*entries, *_cells_in(seen, repo)]), repo
+
+
+def as_trained(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs with data.name the dataset each trained on (data_used: data=mnist without its files trains on mnist5k),
+    so that a file study's cells match the runs of any study that trained the same network on the same images, whatever
+    dataset it asked for. (The package's own ledger keys cells by the dataset asked for, as its history was built.)"""
+    if "data_used" not in runs:
+        return runs
+    return runs.assign(**{"data.name": runs["data_used"].where(runs["data_used"].notna(), runs["data.name"])})
+
+
+def _cells_in(tables: list[pd.DataFrame], repo: Path) -> list[dict]:
+    """A cell entry for each cell of the runs in `tables`, as trained, at its earliest run (no commit: git may not hold
+    them)."""
+    earliest: dict[str, str] = {}
+    for runs in map(as_trained, tables):
+        for cell, when in zip(cell_keys(runs), _first_runs(repo, runs)):
+            if cell not in earliest or when < earliest[cell]:
+                earliest[cell] = when
+    return [{"kind": "cell", "cell": cell, "first_run_at": when, "commit": ""} for cell, when in earliest.items()]
 
 
 # -- git ------------------------------------------------------------------------------------------------

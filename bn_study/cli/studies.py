@@ -29,15 +29,14 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from bn_study.claims import ClaimError, ledger, verdicts
 from bn_study.cli import app
 from bn_study.cli.commands import RUN_BY
-from bn_study.config import ConfigError, check_study_name
+from bn_study.config import ConfigError, check_study_name, flatten_config
 from bn_study.files import now, stamp, write_json_atomic
 from bn_study.render import outputs as rendered
-from bn_study.run import provenance
+from bn_study.run import provenance, records
 from bn_study.studies import declaration, plan, report
 from bn_study.studies.registry import STUDY_DATASETS, Study, UnknownStudy, Version, get, studies
 from bn_study.sweep import manifest as sweep
@@ -99,7 +98,7 @@ def check(study: Study, version: Version, selected: list[str] = ()) -> pd.DataFr
     planned = _planned(study, version, selected)
     try:
         if study.declared is not None:
-            declaration.check_arms(study.declared, planned)
+            declaration.check_plan(study, planned)
         for claim in study.claims:
             claim.check(planned)
             claim.check_twin([c.id for c in study.claims])
@@ -386,11 +385,20 @@ def render(study: Study, version: Version, results: Path, planned: pd.DataFrame)
                 repo = results.resolve().parent if (results.resolve().parent / ".git").exists() else Path.cwd()
                 book = ledger.checked(results, repo)
             else:  # a study file of the user's: its own git history registers its claims
+                # every collected runs table at hand (a cell another study ran was seen before this file's runs), and
+                # every run its sweeps have made, collected or not (a quick look, a run before its claims changed)
+                seen = [pd.read_csv(p, low_memory=False) for p in sorted(results.glob(f"*/{collect.RUNS_TABLE}"))]
+                seen.append(_swept(study, results))
                 book, repo = ledger.of_file(
-                    study.declared.path, study.name, functools.partial(_declared_hashes, study.declared.path)
+                    study.declared.path,
+                    study.name,
+                    functools.partial(declaration.hashes_of_text, study.declared.path),
+                    seen,
                 )
+            # a file study's cells are keyed as trained (ledger.of_file), its own runs' too
+            cells = runs if study.name in studies() else ledger.as_trained(runs)
             for record, claim in zip(judged, study.claims):
-                record["registration"] = ledger.assess(book, study.name, claim, hashes[claim.id], runs, repo)
+                record["registration"] = ledger.assess(book, study.name, claim, hashes[claim.id], cells, repo)
                 record["post_hoc"] = record["registration"]["post_hoc"]
                 record["late_look"] = ledger.late_look(record)
             verdicts.write(
@@ -406,13 +414,20 @@ def render(study: Study, version: Version, results: Path, planned: pd.DataFrame)
     return [folder / name for name in [*names, rendered.MANIFEST]]
 
 
-def _declared_hashes(path: Path, text: str) -> dict[str, str]:
-    """{claim id: hash} of a study file's text as a commit held it; none where it did not read as a study then."""
-    try:
-        study = declaration.parse(yaml.safe_load(text), path)
-    except (declaration.StudyFileError, yaml.YAMLError):
-        return {}
-    return ledger.current_hashes({study.name: study})[study.name]
+def _swept(study: Study, results: Path) -> pd.DataFrame:
+    """Every run the study's sweeps have started, in any version, as runs.csv's config columns, folder and data_used."""
+    rows = []
+    for name in study.sweeps:
+        for record_path in sorted(results.glob(f"{name}*/sweeps/*/*/{records.RUN_JSON}")):
+            record = records.read_run(record_path.parent)
+            rows.append(
+                {
+                    **flatten_config(record["config"]),
+                    "folder": str(record_path.parent),
+                    "data_used": record["data"]["name"],
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def requote(version: Version, results: Path) -> list[Path]:

@@ -14,9 +14,12 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from bn_study import studies as package
+
+if TYPE_CHECKING:  # declaration builds on this module: imported for the annotation only
+    from bn_study.studies.declaration import Declared
 from bn_study.claims import Claim
 from bn_study.data.datasets import DATASETS
 
@@ -142,7 +145,7 @@ class Study:
     grids: tuple[Grid, ...] = ()
     # A study declared in a YAML file: the file, its arms and what its figures draw (declaration.Declared), which
     # bn_study.studies.generic draws its figures and summary from.
-    declared: object = field(default=None, compare=False)
+    declared: "Declared | None" = field(default=None, compare=False)
 
     def sweep(self, name: str) -> "Grid | str":
         """The sweep called `name`: its Grid where the study declares it inline, else the experiment file's name."""

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import yaml
 
-from bn_study.claims import ledger
+from bn_study.claims import ledger, verdicts
 from bn_study.cli import studies as cli
 from bn_study.studies import declaration, registry
 from bn_study.studies.registry import Version
@@ -54,12 +54,12 @@ def test_a_study_that_became_a_file_keeps_its_claims_hashes(name):
 
 BAD = [
     ({"claims": [{"direction": "sideways"}]}, "claims[0].direction: 'sideways'; allowed: higher, lower, not_lower"),
-    ({"claims": [{"metric": {"kind": "finale"}}]}, "claims[0].metric.kind: 'finale' is not a metric; allowed: final,"),
+    ({"claims": [{"metric": {"kind": "finale"}}]}, "claims[0].metric.kind: 'finale'; allowed: final, at,"),
     (
         {"claims": [{"metric": {"kind": "final", "nam": "x"}}]},
-        "claims[0].metric.nam: not a parameter of final; allowed",
+        "claims[0].metric.nam: unknown key; allowed: kind, split, name, grid",
     ),
-    ({"claims": [{"a": "aftr"}]}, "claims[0].a: 'aftr' is not an arm; the arms: before, after"),
+    ({"claims": [{"a": "aftr"}]}, "claims[0].a: 'aftr'; allowed: before, after"),
     ({"claims": [{"margin": "0.01"}]}, "claims[0].margin: must be a number, not '0.01'"),
     ({"claims": [{"margin": True}]}, "claims[0].margin: must be a number, not True"),
     ({"armz": {}}, "armz: unknown key; allowed: name, title,"),
@@ -68,12 +68,32 @@ BAD = [
         "arms.before.where: model.bn=none matches none of the planned runs",
     ),
     ({"arms": {"before": {"where": {"model.bnn": "before"}}}}, "arms.before.where: no column model.bnn; the runs have"),
-    ({"name": "fig1"}, "name: fig1 is a registered study's; choose another"),
+    ({"name": "fig1", "claims": [{"id": "fig1.after"}]}, "name: fig1 is a registered study's; choose another"),
     (
         {"sweeps": [{"name": "g", "quick": {"trainer.stepz": 1}}]},
         "sweeps[0].quick.trainer.stepz: changes a key its set or",
     ),
     ({"sweeps": [{"name": "placement"}]}, "sweeps[0].name: placement is an experiment file's; name the grid otherwise"),
+    ({"claims": [{"b": "after"}]}, "claims[0].b: after is side a too: a claim compares two arms"),
+    ({"claims": [{"a": ["after"]}]}, "claims[0].a: ['after']; allowed: before, after"),
+    ({"claims": [{"metric": {"kind": ["final"]}}]}, "claims[0].metric.kind: ['final']; allowed: final,"),
+    ({"claims": [{"metric": {"kind": "at"}}]}, "claims[0].metric.step: missing: at needs it"),
+    ({"claims": [{"id": "other.after"}]}, "claims[0].id: 'other.after' must be tiny_question.<name>"),
+    ({"arms": {"before": {"where": {}}}}, "arms.before.where: must select runs by at least one config column"),
+    (
+        {"arms": {"before": {"where": {"model.bn": "before"}, "color": "bleu"}}},
+        "arms.before.color: 'bleu' is not a colour",
+    ),
+    (
+        {"arms": {"before": {"where": {"data.name": "mnist5k"}}}},
+        "claims[0].b: its arm selects 2 runs per seed (they differ in model.bn)",
+    ),
+    ({"sweeps": [{"set": {"quick": True}}]}, "sweeps[0].set.quick: not a file's to set"),
+    ({"sweeps": [{"set": {"study": "fig1"}}]}, "sweeps[0].set.study: not a file's to set"),
+    ({"sweeps": [{"set": {"hydra.launcher.x": 1}}]}, "sweeps[0].set.hydra.launcher.x: not a file's to set"),
+    ({"sweeps": [{"grid": {"data": ["mnist5k", "circles"], "seed": [0, 1]}}]}, "sweeps[0].grid.data: a study runs one"),
+    ({"figure": {"x": "model.bnn"}}, "figure.x: no column model.bnn; the runs have"),
+    ({"figure": {"metric": "acuracy"}}, "figure: no run logs test/acuracy; they log"),
     (
         {"sweeps": [{"set": {"model": "cnnn", "trainer.steps": 200, "trainer.eval_every": 50}}]},
         "sweeps[0] (tiny_grid): model=cnnn: unknown option; choose one of: cnn,",
@@ -106,6 +126,13 @@ def test_a_bad_study_file_is_one_line_naming_the_key_and_nothing_runs(tmp_path, 
     assert not (tmp_path / "results").exists()
 
 
+def test_a_key_given_twice_is_refused_not_silently_the_last(tmp_path, capsys):
+    path = tmp_path / "twice.yaml"
+    path.write_text(TINY.read_text().replace("    margin: 0.01\n", "    margin: 0.01\n    margin: 0.5\n"))
+    assert cli.main(["check", str(path)]) == 2
+    assert capsys.readouterr().err == f"bn-study-studies: error: {path} (line 23): not YAML: key 'margin' given twice\n"
+
+
 def test_a_file_that_is_not_yaml_or_not_there_is_one_line(tmp_path, capsys):
     (tmp_path / "broken.yaml").write_text("name: x\n  bad: [\n")
     assert cli.main(["check", str(tmp_path / "broken.yaml")]) == 2
@@ -133,32 +160,30 @@ def test_an_inline_grid_plans_the_runs_the_command_line_would(tmp_path):
 
 @pytest.mark.slow
 def test_a_tiny_study_file_runs_is_judged_and_drawn_end_to_end(tmp_path, monkeypatch, capsys):
+    lab = tmp_path / "lab"  # the lab's repository, which holds the question
+    lab.mkdir()
+    for args in (["init", "-q"], ["config", "user.email", "lab@example.org"], ["config", "user.name", "lab"]):
+        _git(lab, *args)
+    question = lab / "tiny.yaml"
+    question.write_text(TINY.read_text())
+    _git(lab, "add", "tiny.yaml")
+    _git(lab, "commit", "-qm", "the question")
     monkeypatch.chdir(tmp_path)
-    assert cli.main(["run", str(TINY), "--quick"]) == 0, capsys.readouterr().err
+    assert cli.main(["run", str(question), "--quick"]) == 0, capsys.readouterr().err
     folder = tmp_path / "results" / "tiny_question_quick"
     names = {p.name for p in folder.iterdir()}
-    assert {
-        "tiny_question.png",
-        "tiny_question.pdf",
-        "tiny_question.csv",
-        "claims.png",
-        "summary.md",
-        "verdicts.json",
-    } <= names
+    assert {"tiny_question.png", "tiny_question.pdf", "tiny_question.csv", "claims.png", "summary.md"} <= names
     (record,) = json.loads((folder / "verdicts.json").read_text())["claims"]
-    assert record["id"] == "tiny_question.after" and record["outcome"] in (
-        "holds",
-        "contradicted",
-        "negligible",
-        "inconclusive",
-    )
-    assert record["post_hoc"]  # a file outside git registers nothing: judged post hoc, and says so
+    assert record["id"] == "tiny_question.after" and record["outcome"] in verdicts.OUTCOMES
+    assert not record["post_hoc"]  # committed before its runs
     assert "tiny_question.after" in (folder / "summary.md").read_text()
-    # run again, it trains the same runs again: on one host, the same numbers and the same verdict
-    judged = {k: record[k] for k in ("outcome", "median_difference", "low", "high")}
-    assert cli.main(["run", str(TINY), "--quick"]) == 0
+    # a margin changed once the runs were seen is post hoc, its runs made again or not: its cells ran before the
+    # commit that declares it (the first sweep's runs, no longer in the collection, still count)
+    question.write_text(TINY.read_text().replace("margin: 0.01", "margin: 0.02"))
+    _git(lab, "commit", "-qam", "a wider margin, after a look")
+    assert cli.main(["run", str(question), "--quick"]) == 0
     (again,) = json.loads((folder / "verdicts.json").read_text())["claims"]
-    assert {k: again[k] for k in judged} == judged
+    assert again["post_hoc"] and again["median_difference"] == record["median_difference"]
 
 
 def _git(repo, *args):
@@ -182,11 +207,13 @@ def test_a_study_files_claims_are_registered_by_the_files_own_git_history(tmp_pa
 
     def judged(book, hours: float) -> dict:
         started = (committed + timedelta(hours=hours)).astimezone(timezone.utc)
-        runs = planned.assign(folder=f"results/tiny_grid/sweeps/{started:%Y-%m-%d_%H-%M-%S}_tiny_question/0")
+        runs = planned.assign(
+            folder=f"results/tiny_grid/sweeps/{started:%Y-%m-%d_%H-%M-%S}_tiny_question/0", data_used="mnist5k"
+        )
         digest = ledger.current_hashes({study.name: study})[study.name][claim.id]
-        return ledger.assess(book, study.name, claim, digest, runs, repo)
+        return ledger.assess(book, study.name, claim, digest, ledger.as_trained(runs), repo)
 
-    book, found = ledger.of_file(path, study.name, functools.partial(cli._declared_hashes, path))
+    book, found = ledger.of_file(path, study.name, functools.partial(declaration.hashes_of_text, path))
     assert found == repo and not judged(book, 1)["post_hoc"] and judged(book, -1)["post_hoc"]
     assert judged(book, 1)["registered_commit"] == _git(repo, "rev-parse", "HEAD")
     # a new margin is a new declaration: registered from its own commit on, not from the first one
@@ -194,12 +221,21 @@ def test_a_study_files_claims_are_registered_by_the_files_own_git_history(tmp_pa
     _git(repo, "commit", "-qam", "a wider margin")
     study = declaration.load(path)
     (claim,) = study.claims
-    book, _ = ledger.of_file(path, study.name, functools.partial(cli._declared_hashes, path))
+    book, _ = ledger.of_file(path, study.name, functools.partial(declaration.hashes_of_text, path))
     assert len(book.entries) == 2 and judged(book, 1)["registered_commit"] == _git(repo, "rev-parse", "HEAD")
+    # a cell another study ran before the file was committed was seen: post hoc, matched on the data it trained on
+    earlier = (committed - timedelta(hours=1)).astimezone(timezone.utc)
+    other = planned.assign(
+        folder=f"results/other/sweeps/{earlier:%Y-%m-%d_%H-%M-%S}_other/0",
+        **{"data.name": "mnist"},
+        data_used="mnist5k",
+    )
+    book, _ = ledger.of_file(path, study.name, functools.partial(declaration.hashes_of_text, path), [other])
+    assert judged(book, 1)["post_hoc"] and judged(book, 1)["first_run_at"] == f"{earlier:%Y-%m-%dT%H:%M:%S}+00:00"
     # a file git does not hold registers nothing: its claims are judged post hoc
     loose = tmp_path / "loose.yaml"
     loose.write_text(TINY.read_text())
-    assert ledger.of_file(loose, study.name, functools.partial(cli._declared_hashes, loose))[0].entries == []
+    assert ledger.of_file(loose, study.name, functools.partial(declaration.hashes_of_text, loose))[0].entries == []
 
 
 def test_make_study_needs_a_file():
@@ -207,3 +243,12 @@ def test_make_study_needs_a_file():
     # make adds its own line about the target that failed
     assert done.returncode == 2
     assert done.stderr.splitlines()[0] == "make study: FILE=path/to/study.yaml is needed (docs/studies.md)"
+
+
+def test_the_file_docs_studies_md_shows_is_a_study_that_checks(tmp_path):
+    page = (REPO / "docs" / "studies.md").read_text()
+    shown = page[page.index("```yaml\n") + len("```yaml\n") : page.index("```", page.index("```yaml\n") + 8)]
+    path = tmp_path / "my_question.yaml"
+    path.write_text(shown)
+    planned = cli.check(declaration.load(path), Version())
+    assert len(planned) == 10 and set(planned["model.activation"]) == {"relu"}
