@@ -193,7 +193,9 @@ def as_trained(runs: pd.DataFrame) -> pd.DataFrame:
     dataset it asked for. (The package's own ledger keys cells by the dataset asked for, as its history was built.)"""
     if "data_used" not in runs:
         return runs
-    return runs.assign(**{"data.name": runs["data_used"].where(runs["data_used"].notna(), runs["data.name"])})
+    trained = runs.assign(**{"data.name": runs["data_used"].where(runs["data_used"].notna(), runs["data.name"])})
+    # whether a missing dataset may fall back changes nothing a run that trained learns
+    return trained.drop(columns=["data.strict"], errors="ignore")
 
 
 def _cells_in(tables: list[pd.DataFrame], repo: Path) -> list[dict]:
@@ -339,9 +341,9 @@ def _first_runs(repo: Path, table: pd.DataFrame) -> pd.Series:
     stamps = []
     commits: dict[str, str] = {}
     for folder, commit in zip(table.get("folder", [None] * len(table)), table.get("git_commit", [None] * len(table))):
-        found = FOLDER_TIME.search(str(folder or ""))
+        found = FOLDER_TIME.findall(str(folder or ""))  # the sweep folder's, the last: a parent may hold a date too
         if found:
-            day, h, m, s = found.groups()
+            day, h, m, s = found[-1]
             stamps.append(f"{day}T{h}:{m}:{s}+00:00")
         elif isinstance(commit, str) and commit:
             if commit not in commits:
@@ -437,14 +439,16 @@ def current_hashes(studies: dict) -> dict[str, dict[str, str]]:
     return canonical.hashes(studies, Path(canonical.__file__).resolve().parents[2])
 
 
-def assess(ledger: Ledger, study: str, claim, digest: str, runs: pd.DataFrame, repo: Path) -> dict:
+def assess(
+    ledger: Ledger, study: str, claim, digest: str, runs: pd.DataFrame, repo: Path, trained: bool = False
+) -> dict:
     """Whether `claim` (its declaration hashing to `digest`) was registered before every run of the cells it reads in
     `runs`: its registering commit older than the cells' first runs (in the ledger, or in `runs` themselves where earlier
     or not in the ledger yet), and an ancestor, never the same commit, of each commit that first held a cell's runs (so
     a clock cannot make a claim registered that git history does not put first), with no other declaration of it
-    committed in between."""
+    committed in between. `trained`: cells keyed as trained (`as_trained`, a study file's ledger: `of_file`)."""
     rows = pd.concat([select(runs, where) for where in claim.depends_on()])
-    keys = cell_keys(rows)
+    keys = cell_keys(as_trained(rows) if trained else rows)
     first = min(
         min(_utc(ledger.cells[key]["first_run_at"]) if key in ledger.cells else "9999", when)
         for key, when in zip(keys, _first_runs(repo, rows))

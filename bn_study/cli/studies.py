@@ -46,6 +46,9 @@ from bn_study.tables import collect
 STAGES = ("list", "check", "run", "seeds", "collect", "render", "report")
 
 
+# The package's committed results, where it runs from a clone: the cells its studies ran were seen, whatever results
+# folder a study file writes to.
+PACKAGE_RESULTS = Path(__file__).resolve().parents[2] / "results"
 # Written into each of a study's sweep folders once `run` has added the seeds its claims asked for and rendered them.
 FINISHED = "study_finished.json"
 
@@ -387,7 +390,10 @@ def render(study: Study, version: Version, results: Path, planned: pd.DataFrame)
             else:  # a study file of the user's: its own git history registers its claims
                 # every collected runs table at hand (a cell another study ran was seen before this file's runs), and
                 # every run its sweeps have made, collected or not (a quick look, a run before its claims changed)
-                seen = [pd.read_csv(p, low_memory=False) for p in sorted(results.glob(f"*/{collect.RUNS_TABLE}"))]
+                tables = {
+                    p.resolve() for root in (results, PACKAGE_RESULTS) for p in root.glob(f"*/{collect.RUNS_TABLE}")
+                }
+                seen = [pd.read_csv(p, low_memory=False) for p in sorted(tables)]
                 seen.append(_swept(study, results))
                 book, repo = ledger.of_file(
                     study.declared.path,
@@ -395,10 +401,10 @@ def render(study: Study, version: Version, results: Path, planned: pd.DataFrame)
                     functools.partial(declaration.hashes_of_text, study.declared.path),
                     seen,
                 )
-            # a file study's cells are keyed as trained (ledger.of_file), its own runs' too
-            cells = runs if study.name in studies() else ledger.as_trained(runs)
             for record, claim in zip(judged, study.claims):
-                record["registration"] = ledger.assess(book, study.name, claim, hashes[claim.id], cells, repo)
+                record["registration"] = ledger.assess(
+                    book, study.name, claim, hashes[claim.id], runs, repo, trained=study.name not in studies()
+                )
                 record["post_hoc"] = record["registration"]["post_hoc"]
                 record["late_look"] = ledger.late_look(record)
             verdicts.write(

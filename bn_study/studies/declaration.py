@@ -21,7 +21,6 @@ from matplotlib.colors import is_color_like
 from bn_study import claims as claims_lib
 from bn_study.claims import ledger, sequential
 from bn_study.claims.metrics import where_text
-from bn_study.config import CONF_DIR
 from bn_study.render import plots
 from bn_study.studies import generic
 from bn_study.studies.registry import Grid, Study, UnknownStudy
@@ -230,8 +229,6 @@ class _Reader:
                 continue
             self.mapping(key, sweep, SWEEP_KEYS, ("name",))
             name = self.name(f"{key}.name", sweep["name"])
-            if (CONF_DIR / "experiment" / f"{name}.yaml").exists():  # its runs would join that file's sweeps
-                raise self.error(f"{key}.name", f"{name} is an experiment file's; name the grid otherwise")
             parts = {part: self.overrides(f"{key}.{part}", sweep.get(part) or {}) for part in ("set", "grid", "quick")}
             for k in parts["quick"]:
                 if k not in parts["set"] and k not in parts["grid"]:

@@ -58,8 +58,9 @@ def build(study_dir: Path, out: Path) -> list[Path]:
         forest.draw(
             [(study.name, record["id"], [record]) for record in records],
             [", ".join(sorted(tables.runs["data_used"].unique()))],
-            "Each claim's median paired difference and its interval in units of its margin, the claimed direction to "
-            "the right: right of +1 it holds, left of -1 it is contradicted, inside (-1, +1) negligible.",
+            "Each claim's median paired difference (dot; hollow: post hoc) and its interval in units of its margin, the "
+            "claimed direction to the right: right of +1 it holds (right of -1 for a 'no worse than' claim), left of -1 "
+            "it is contradicted, between negligible or undecided.",
             out / CLAIMS_FIGURE,
             width=6.5,
             row_height=0.35,

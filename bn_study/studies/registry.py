@@ -21,6 +21,7 @@ from bn_study import studies as package
 if TYPE_CHECKING:  # declaration builds on this module: imported for the annotation only
     from bn_study.studies.declaration import Declared
 from bn_study.claims import Claim
+from bn_study.config import CONF_DIR
 from bn_study.data.datasets import DATASETS
 
 # The datasets a study's MNIST sweeps can be rerun on (DATA=... make <study>): those registered with studies=True.
@@ -207,11 +208,13 @@ def get(name: str) -> Study:
 
     if declaration.is_file(name):
         study = declaration.load(Path(name))
-        registered = studies().get(study.name)
-        if registered is not None and (
-            registered.declared is None or registered.declared.path.resolve() != study.declared.path.resolve()
-        ):
-            raise declaration.StudyFileError(f"{name}: name: {study.name} is a registered study's; choose another")
+        if study not in studies().values():  # a package's study file is its own; another's names must be free
+            for key, folder in [("name", study.name), *((f"sweeps[{i}]", s) for i, s in enumerate(study.sweeps))]:
+                owner = _owner(folder)
+                if owner is not None and (key == "name" or study.sweep(folder) != folder):
+                    raise declaration.StudyFileError(
+                        f"{name}: {key}: {folder} is the results folder of {owner}; choose another name"
+                    )
         _FROM_FILES[study.name] = study
         return study
     known = {**_FROM_FILES, **studies()}
@@ -221,3 +224,14 @@ def get(name: str) -> Study:
             f"study={name}: unknown study; choose one of: {', '.join(studies())}, or name a study file (path/to/study.yaml)"
         )
     return study
+
+
+def _owner(folder: str) -> str | None:
+    """What writes results/<folder>/ already, in some version: a registered study, or an experiment file's sweeps."""
+    for other in studies().values():
+        if folder == other.folder(Path(), Version.of_folder(folder, other.name)).name:
+            return f"the registered study {other.name}"
+    for path in (CONF_DIR / "experiment").glob("*.yaml"):
+        if folder == path.stem + Version.of_folder(folder, path.stem).suffix:
+            return f"the experiment file {path.stem}"
+    return None

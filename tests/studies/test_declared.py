@@ -5,6 +5,7 @@ exit 2, before any run; a tiny file study runs end to end (slow)."""
 import functools
 import json
 import subprocess
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -68,12 +69,26 @@ BAD = [
         "arms.before.where: model.bn=none matches none of the planned runs",
     ),
     ({"arms": {"before": {"where": {"model.bnn": "before"}}}}, "arms.before.where: no column model.bnn; the runs have"),
-    ({"name": "fig1", "claims": [{"id": "fig1.after"}]}, "name: fig1 is a registered study's; choose another"),
+    (
+        {"name": "fig1", "claims": [{"id": "fig1.after"}]},
+        "name: fig1 is the results folder of the registered study fig1;",
+    ),
+    (
+        {"name": "placement_quick", "claims": [{"id": "placement_quick.after"}]},
+        "name: placement_quick is the results folder of the registered study placement; choose another name",
+    ),
     (
         {"sweeps": [{"name": "g", "quick": {"trainer.stepz": 1}}]},
         "sweeps[0].quick.trainer.stepz: changes a key its set or",
     ),
-    ({"sweeps": [{"name": "placement"}]}, "sweeps[0].name: placement is an experiment file's; name the grid otherwise"),
+    (
+        {"sweeps": [{"name": "placement"}]},
+        "sweeps[0]: placement is the results folder of the registered study placement",
+    ),
+    (
+        {"sweeps": [{"name": "placement_circles"}]},
+        "sweeps[0]: placement_circles is the results folder of the experiment",
+    ),
     ({"claims": [{"b": "after"}]}, "claims[0].b: after is side a too: a claim compares two arms"),
     ({"claims": [{"a": ["after"]}]}, "claims[0].a: ['after']; allowed: before, after"),
     ({"claims": [{"metric": {"kind": ["final"]}}]}, "claims[0].metric.kind: ['final']; allowed: final,"),
@@ -130,7 +145,7 @@ def test_a_key_given_twice_is_refused_not_silently_the_last(tmp_path, capsys):
     path = tmp_path / "twice.yaml"
     path.write_text(TINY.read_text().replace("    margin: 0.01\n", "    margin: 0.01\n    margin: 0.5\n"))
     assert cli.main(["check", str(path)]) == 2
-    assert capsys.readouterr().err == f"bn-study-studies: error: {path} (line 23): not YAML: key 'margin' given twice\n"
+    assert capsys.readouterr().err == f"bn-study-studies: error: {path} (line 24): not YAML: key 'margin' given twice\n"
 
 
 def test_a_file_that_is_not_yaml_or_not_there_is_one_line(tmp_path, capsys):
@@ -168,6 +183,7 @@ def test_a_tiny_study_file_runs_is_judged_and_drawn_end_to_end(tmp_path, monkeyp
     question.write_text(TINY.read_text())
     _git(lab, "add", "tiny.yaml")
     _git(lab, "commit", "-qm", "the question")
+    time.sleep(1.1)  # a commit's time is in whole seconds: a sweep started within the same second is not after it
     monkeypatch.chdir(tmp_path)
     assert cli.main(["run", str(question), "--quick"]) == 0, capsys.readouterr().err
     folder = tmp_path / "results" / "tiny_question_quick"
