@@ -250,7 +250,7 @@ def test_input_bn_quick_end_to_end_with_report(tmp_path):
     assert all(not r["is_ci"] and r["n"] == 2 for r in judged)
     summary = (out / "summary.md").read_text()
     assert (
-        "| BN on raw inputs, per pixel |" in summary
+        "| BN on raw inputs (feature) |" in summary
         and "`input_bn.feature`" in summary
         and "range of 2 seeds" in summary
     )
@@ -260,7 +260,7 @@ def test_input_bn_quick_end_to_end_with_report(tmp_path):
     (results / "input_bn").symlink_to(out)
     written = report.build(results)
     text = written[0].read_text()
-    assert "| `input_bn.feature` |" in text and "[input_bn](input_bn/summary.md)" in text
+    assert "| `input_bn.feature` |" in text and "- **input_bn** (2 claims): [mnist5k](input_bn/summary.md)" in text
     assert "not reproduced yet: `make keras_blog` has not been run." in text
     assert (
         "0 holds, 0 contradicted, 0 negligible, 2 inconclusive of 2 judged" in text
