@@ -58,7 +58,9 @@ def main(cfg: DictConfig) -> float:
             if multirun:
                 if not sweep.records_upfront(hc):
                     run_id = config_lib.config_id(config_lib.identity(run_cfg))
-                    sweep.record_job(Path(hc.sweep.dir), overrides, run_id, hc, run_cfg.objective)
+                    sweep.record_job(
+                        Path(hc.sweep.dir), overrides, run_id, hc, run_cfg.objective, run_cfg.data.val_fraction > 0
+                    )
                 progress = sweep.JobProgress(Path(hc.sweep.dir), hc.job.num, overrides)
             threads = sweep.limit_threads()
             from bn_study.run import execute as run  # imports TensorFlow: only once the config is known to be good
@@ -91,7 +93,9 @@ def main(cfg: DictConfig) -> float:
             record["status"],
             _accuracy(record),
         )
-    return record["final"][run_cfg.objective]  # what a searching sweeper optimises: validation, as every selection
+    # what a searching sweeper optimises: validation, as every selection (a run without a validation split has none to
+    # return, and a search needs one: sweep.record_job refuses it)
+    return record["final"].get(run_cfg.objective)
 
 
 def _accuracy(record: dict) -> str:

@@ -118,12 +118,20 @@ def records_upfront(hc: DictConfig) -> bool:
     return str(hc.sweeper.get("_target_", "")).endswith("BNStudySweeper")
 
 
-def record_job(sweep_dir: Path, job: list[str], run_id: str, hc: DictConfig, objective: str) -> None:
+def record_job(
+    sweep_dir: Path, job: list[str], run_id: str, hc: DictConfig, objective: str, validated: bool = True
+) -> None:
     """A sweeper that picks its jobs as it goes (Optuna's, Hydra's basic one) cannot list them before the first
     runs: each job adds itself to sweep.json as it starts, so that the sweep is collected like any other. One job
-    writes at a time (a lock on the folder, which works across processes and a shared file system's hosts)."""
+    writes at a time (a lock on the folder, which works across processes and a shared file system's hosts). A search
+    (a sweeper with a direction) is refused a job that has no validation split (`validated`) to give it its objective."""
     direction = hc.sweeper.get("direction")  # Optuna's: an enum member, minimize unless set
     direction = getattr(direction, "name", direction)
+    if direction is not None and not validated:
+        raise ConfigError(
+            f"data.val_fraction=0: a search selects on the validation split ({objective}); give it one, "
+            "e.g. data.val_fraction=0.1"
+        )
     wanted = "minimize" if objective.endswith("loss") else "maximize"
     if direction is not None and direction != wanted:
         raise ConfigError(

@@ -104,6 +104,7 @@ def test_sweep_killed_mid_run_resumes_to_one_record_per_config(tmp_path):
         "trainer.steps=4000",
         "trainer.eval_every=100",
         "probe.examples=100",
+        "checkpoint.every_seconds=0",  # a checkpoint at every evaluation, so one is there when the kill comes
         "seed=0,1,2",
         f"hydra.sweep.dir={sweep}",
     ]
@@ -257,6 +258,30 @@ def test_an_optuna_search_selects_on_validation_and_is_collected_like_a_grid(tmp
     assert studies_cli.collect_command(["search", "--results", str(results)]) == 0
     runs = pd.read_csv(results / "search" / "runs.csv")
     assert sorted(runs["run_id"]) == sorted(r["run_id"] for r in records)
+
+
+def test_a_search_without_a_validation_split_is_refused_and_a_grid_without_one_runs(tmp_path):
+    """A search selects on validation, so a run with no validation split has nothing to give it; a grid's runs
+    return nothing and need none (placement's circles have none)."""
+    search = cli(
+        "-m",
+        *FAST,
+        "data.val_fraction=0",
+        "hydra/sweeper=optuna",
+        "hydra.sweeper.direction=maximize",
+        "hydra.sweeper.n_trials=2",
+        "optimizer.lr=interval(0.01,1)",
+        cwd=tmp_path,
+    )
+    assert refused(search) == (
+        "bn-study: error: data.val_fraction=0: a search selects on the validation split (val_accuracy); give it one, "
+        "e.g. data.val_fraction=0.1"
+    )
+    assert not (tmp_path / "results").exists()
+    grid = cli("-m", *FAST, "data.val_fraction=0", "model.bn=none,before", f"paths.results={tmp_path}", cwd=tmp_path)
+    assert grid.returncode == 0 and "sweep complete" in grid.stdout, grid.stderr
+    one = cli(*FAST, "data.val_fraction=0", f"hydra.run.dir={tmp_path / 'one'}", cwd=tmp_path)
+    assert one.returncode == 0 and json.loads((tmp_path / "one" / "run.json").read_text())["status"] == "done"
 
 
 def test_a_search_the_wrong_way_round_is_refused_before_it_trains(tmp_path):
