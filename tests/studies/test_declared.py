@@ -4,10 +4,12 @@ exit 2, before any run; a tiny file study runs end to end (slow)."""
 
 import functools
 import json
+import re
 import subprocess
 import time
 from datetime import datetime, timedelta, timezone
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -268,3 +270,20 @@ def test_the_file_docs_studies_md_shows_is_a_study_that_checks(tmp_path):
     path.write_text(shown)
     planned = cli.check(declaration.load(path), Version())
     assert len(planned) == 10 and set(planned["model.activation"]) == {"relu"}
+
+
+def test_the_worked_examples_numbers_in_the_docs_are_its_committed_verdicts():
+    """docs/studies.md quotes results/cnn_tanh/: each claim's row, its registration and the run count, as judged."""
+    page = (REPO / "docs" / "studies.md").read_text()
+    judged = verdicts.read(REPO / "results" / "cnn_tanh")["claims"]
+    rows = re.findall(
+        r"^\| [^|]+ \| ([+-]\d\.\d{4}) \[([+-]\d\.\d{4}), ([+-]\d\.\d{4})\] \| (\d+) \| (\w+) \|$", page, re.M
+    )
+    assert [(float(m), float(lo), float(hi), int(n), o) for m, lo, hi, n, o in rows] == [
+        (round(r["median_difference"], 4), round(r["low"], 4), round(r["high"], 4), r["n"], r["outcome"])
+        for r in judged
+    ]
+    commits = {r["registration"]["registered_commit"][:7] for r in judged}
+    assert not any(r["post_hoc"] for r in judged) and f"registered at {commits.pop()}, before its runs" in page
+    runs = pd.read_csv(REPO / "results" / "cnn_tanh" / "runs.csv")
+    assert f"{len(runs)} runs, {runs['wall_seconds'].sum() / 3600:.2f} h of run time" in page
