@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from bn_study import studies as package
-
-if TYPE_CHECKING:  # declaration builds on this module: imported for the annotation only
-    from bn_study.studies.declaration import Declared
 from bn_study.claims import Claim
 from bn_study.config import CONF_DIR
 from bn_study.data.datasets import DATASETS
+
+if TYPE_CHECKING:  # declaration builds on this module: imported for the annotation only
+    from bn_study.studies.declaration import Declared
 
 # The datasets a study's MNIST sweeps can be rerun on (DATA=... make <study>): those registered with studies=True.
 STUDY_DATASETS = tuple(name for name, entry in DATASETS.items() if entry.studies)
